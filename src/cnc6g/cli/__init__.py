@@ -1,0 +1,1 @@
+"""Command-line shell around the experiments (Typer + Rich)."""

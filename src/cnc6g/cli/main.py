@@ -1,0 +1,342 @@
+"""The ``cnc6g`` command: run a policy, compare policies over load, inspect scenarios."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cnc6g.experiments import DEFAULT_LOADS, compare, run_policy, scenario_at_load
+from cnc6g.experiments.runner import InfeasibleDecisionError
+from cnc6g.model import Scenario
+from cnc6g.policies import BUILTIN, Policy, make_policy
+from cnc6g.report import sweep_figure
+from cnc6g.scenarios import ScenarioError, dump_scenario, list_presets, load_scenario
+from cnc6g.twin import compile_scenario, requests_for_load
+
+app = typer.Typer(
+    help="cnc6g: computing-network convergence orchestrator for 6G Mobile AI and its twin.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+scenario_app = typer.Typer(help="List, show, validate and export scenarios.", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+
+out_console = Console()
+err_console = Console(stderr=True)
+
+SUMMARY_KEYS = (
+    "energy_j_per_slot",
+    "satisfaction_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "dropped_rate",
+    "slots",
+    "policy",
+    "scenario",
+)
+
+ScenarioOpt = Annotated[
+    str, typer.Option("--scenario", "-s", help="preset name or path of a scenario TOML file")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="seed of the twin and the policy", min=0)]
+
+
+def _scenario(source: str) -> Scenario:
+    try:
+        return load_scenario(source)
+    except ScenarioError as err:
+        raise typer.BadParameter(str(err), param_hint="--scenario") from None
+
+
+def _policy(spec: str, flag: str = "--policy") -> Policy:
+    try:
+        return make_policy(spec)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint=flag) from None
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected numbers separated by commas, got {text!r}", param_hint=flag
+        ) from None
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise typer.BadParameter(f"expected positive numbers, got {text!r}", param_hint=flag)
+    return values
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected integers separated by commas, got {text!r}", param_hint=flag
+        ) from None
+    if not values or any(v < 0 for v in values):
+        raise typer.BadParameter(f"expected integers >= 0, got {text!r}", param_hint=flag)
+    return values
+
+
+@contextmanager
+def _progress(total: int, label: str, enabled: bool = True) -> Iterator[Any]:
+    """A Rich progress bar on stderr; yields a function to call once per slot."""
+    if not enabled:
+        yield lambda _t: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda _t: bar.advance(task)
+
+
+def _fmt(value: Any, key: str) -> str:
+    if isinstance(value, float):
+        if key.endswith("rate"):
+            return f"{value * 100:.2f} %"
+        return f"{value:,.1f}"
+    return str(value)
+
+
+@app.command()
+def run(
+    scenario: ScenarioOpt = "paper-case-study",
+    policy: Annotated[
+        str, typer.Option("--policy", "-p", help=f"{', '.join(BUILTIN)} or package.module:Class")
+    ] = "grd",
+    slots: Annotated[int, typer.Option("--slots", help="slots to simulate", min=1)] = 500,
+    seed: SeedOpt = 0,
+    load: Annotated[
+        float | None,
+        typer.Option("--load", help="offered load L; default: the scenario's", min=0.01),
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option("--window", help="summarise the last N slots (default all)", min=1)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Run one policy on the twin and print a summary."""
+    sc = _scenario(scenario)
+    if load is not None:
+        sc = scenario_at_load(sc, load)
+    pol = _policy(policy)
+    with _progress(slots, f"{pol.name} on {sc.name}", enabled=not as_json) as tick:
+        try:
+            result = run_policy(pol, sc, slots, seed=seed, on_slot=tick)
+        except InfeasibleDecisionError as err:
+            err_console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(1) from None
+    summary = result.summary(window)
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True))
+        return
+    table = Table(title=f"{pol.name.upper()} on {sc.name} (seed {seed}, load {summary['load']:g})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    shown = (
+        *SUMMARY_KEYS[:6],
+        "objective_j_per_slot",
+        "energy_j_per_satisfied_task",
+        "offered_per_slot",
+        "cold_starts_per_slot",
+        "decide_ms_p50",
+    )
+    for key in shown:
+        table.add_row(key, _fmt(summary[key], key))
+    out_console.print(table)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+COMPARE_COLUMNS = (
+    "load",
+    "requests_mean",
+    "policy",
+    "seed",
+    "slots",
+    "energy_j_per_slot",
+    "energy_j_min",
+    "energy_j_max",
+    "satisfaction_rate",
+    "satisfaction_min",
+    "satisfaction_max",
+    "dropped_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "objective_j_per_slot",
+    "energy_j_per_satisfied_task",
+    "cold_starts_per_slot",
+    "instances_per_slot",
+    "decide_ms_p50",
+)
+
+
+@app.command("compare")
+def compare_cmd(
+    scenario: ScenarioOpt = "paper-case-study",
+    policies: Annotated[
+        str, typer.Option("--policies", help="comma-separated policies")
+    ] = "rand,grd",
+    loads: Annotated[
+        str, typer.Option("--loads", help="comma-separated offered loads L")
+    ] = ",".join(f"{v:g}" for v in DEFAULT_LOADS),
+    slots: Annotated[int, typer.Option("--slots", help="slots per run", min=1)] = 200,
+    window: Annotated[
+        int, typer.Option("--window", help="evaluation window: the last N slots", min=1)
+    ] = 50,
+    seeds: Annotated[str, typer.Option("--seeds", help="comma-separated seeds")] = "0,1,2",
+    out: Annotated[Path, typer.Option("--out", help="folder for results.csv and figures")] = Path(
+        "results"
+    ),
+) -> None:
+    """Sweep policies over offered load; write results.csv and the Figs. 4-5 style figures."""
+    sc = _scenario(scenario)
+    load_list = _floats(loads, "--loads")
+    seed_list = _ints(seeds, "--seeds")
+    specs = [p.strip() for p in policies.split(",") if p.strip()]
+    if not specs:
+        raise typer.BadParameter("name at least one policy", param_hint="--policies")
+    for spec in specs:
+        _policy(spec, "--policies")
+    if window > slots:
+        raise typer.BadParameter(f"must not exceed --slots ({slots})", param_hint="--window")
+    total = len(load_list) * len(specs) * len(seed_list) * slots
+    with _progress(total, f"compare on {sc.name}") as tick:
+        rows = compare(sc, specs, load_list, slots, window, seed_list, on_slot=tick)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COMPARE_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_write(out / "results.csv", buf.getvalue())
+    figures = [sweep_figure(rows, name, out / f"{name}.png") for name in ("energy", "satisfaction")]
+    table = Table(title=f"{sc.name}: last {window} of {slots} slots, mean over seeds {seeds}")
+    for col in ("load", "requests", "policy", "energy kJ/slot", "satisfied", "dropped", "p95 ms"):
+        table.add_column(col, justify="right")
+    groups: dict[tuple[float, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["load"], str(r["policy"])), []).append(r)
+    for (load_value, pol), group in groups.items():
+
+        def mean(key: str, group: list[dict[str, Any]] = group) -> float:
+            return sum(float(r[key]) for r in group) / len(group)
+
+        table.add_row(
+            f"{load_value:g}",
+            f"{mean('requests_mean'):.0f}",
+            pol,
+            f"{mean('energy_j_per_slot') / 1e3:.3f}",
+            f"{mean('satisfaction_rate') * 100:.1f} %",
+            f"{mean('dropped_rate') * 100:.1f} %",
+            f"{mean('latency_p95_ms'):.1f}",
+        )
+    out_console.print(table)
+    out_console.print(f"results: {out / 'results.csv'}; figures: {', '.join(map(str, figures))}")
+
+
+@scenario_app.command("list")
+def scenario_list() -> None:
+    """List the shipped presets."""
+    table = Table(title="presets")
+    for col in ("name", "domains", "nodes", "services", "requests/slot at L=1", "description"):
+        table.add_column(col)
+    for name in list_presets():
+        sc = load_scenario(name)
+        sy = compile_scenario(sc)
+        table.add_row(
+            name,
+            str(len(sc.domains)),
+            str(sy.n_nodes),
+            str(sy.n_services),
+            f"{requests_for_load(sy, 1.0):.0f}",
+            sc.description[:60],
+        )
+    out_console.print(table)
+
+
+@scenario_app.command("validate")
+def scenario_validate(
+    source: Annotated[str, typer.Argument(help="preset name or TOML file")],
+) -> None:
+    """Check a scenario file; exit 1 and name every bad field if it is invalid."""
+    try:
+        sc = load_scenario(source)
+    except ScenarioError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
+    sy = compile_scenario(sc)
+    out_console.print(
+        f"[green]valid[/green]: {sc.name}: {sy.n_origins} origins, {sy.n_nodes} nodes, "
+        f"{sy.n_services} services, {sy.n_links} wired links"
+    )
+
+
+@scenario_app.command("show")
+def scenario_show(
+    source: Annotated[str, typer.Argument(help="preset name or TOML file")],
+) -> None:
+    """Print a scenario as TOML (a preset's text is a starting point for your own file)."""
+    typer.echo(dump_scenario(_scenario(source)), nl=False)
+
+
+@app.command("check-policy")
+def check_policy_cmd(
+    policy: Annotated[str, typer.Argument(help="policy name or package.module:Class")],
+    scenario: ScenarioOpt = "tiny",
+    slots: Annotated[int, typer.Option("--slots", min=1)] = 20,
+) -> None:
+    """Run the policy conformance checks (feasible, deterministic, inputs untouched)."""
+    from cnc6g.testing import PolicyCheckError, check_policy
+
+    pol = _policy(policy, "POLICY")
+    try:
+        check_policy(type(pol), _scenario(scenario), slots=slots)
+    except PolicyCheckError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
+    out_console.print(f"[green]{pol.name} passes the policy checks on {scenario}[/green]")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

@@ -1,0 +1,23 @@
+"""Pure domain types of cnc6g: infrastructure, services, workload, scenario (no I/O)."""
+
+from cnc6g.model.infra import Domain, DomainKind, Node, ProcessorKind, RadioLink, WiredLink
+from cnc6g.model.scenario import Objective, Scenario, TwinSettings
+from cnc6g.model.services import ServiceType, Stage, Workflow
+from cnc6g.model.workload import HotspotShift, Workload
+
+__all__ = [
+    "Domain",
+    "DomainKind",
+    "HotspotShift",
+    "Node",
+    "Objective",
+    "ProcessorKind",
+    "RadioLink",
+    "Scenario",
+    "ServiceType",
+    "Stage",
+    "TwinSettings",
+    "WiredLink",
+    "Workflow",
+    "Workload",
+]

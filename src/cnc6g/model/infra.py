@@ -1,0 +1,110 @@
+"""Infrastructure model: domains, nodes and links (SPEC C1).
+
+Units follow the field names: ``_gcps`` is gigacycles per second, ``_gb`` gigabytes, ``_w`` watts,
+``_ms`` milliseconds, ``_mhz`` megahertz, ``_gbps`` gigabits per second, ``_nj_per_bit``
+nanojoules per bit.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+"""Identifier of a domain, node or service: letters, digits, ``_``, ``.`` and ``-``."""
+
+
+class _Strict(BaseModel):
+    """Base of every scenario model: unknown fields are errors, values are validated on set."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+
+class DomainKind(StrEnum):
+    """The three kinds of domain of seed 002: terminal side, RAN side, transport side."""
+
+    TERMINAL = "terminal"
+    RAN = "ran"
+    TRANSPORT = "transport"
+
+
+class ProcessorKind(StrEnum):
+    """Processor of a compute node."""
+
+    CPU = "cpu"
+    GPU = "gpu"
+    NPU = "npu"
+
+
+class Node(_Strict):
+    """A compute node: a server, a data-centre pool or the pooled spare compute of terminals.
+
+    Power follows the linear utilisation model of Fan, Weber and Barroso (ISCA 2007):
+    ``P = idle + (peak - idle) * utilisation`` while the node is awake. A node with a
+    ``sleep_power_w`` sleeps (and draws that power) in slots where it hosts no instance; a node
+    without one is always on.
+    """
+
+    name: Name
+    processor: ProcessorKind = ProcessorKind.CPU
+    capacity_gcps: float = Field(gt=0, description="compute capacity, gigacycles per second")
+    memory_gb: float = Field(gt=0, description="memory available to service instances")
+    idle_power_w: float = Field(ge=0, description="power when awake and unloaded")
+    peak_power_w: float = Field(ge=0, description="power at full utilisation")
+    sleep_power_w: float | None = Field(
+        default=None, ge=0, description="power while asleep; omit for an always-on node"
+    )
+    access_delay_ms: float = Field(
+        default=0.0, ge=0, description="one-way delay from the domain gateway to the node"
+    )
+    access_energy_nj_per_bit: float = Field(
+        default=0.0, ge=0, description="energy per bit from the domain gateway to the node"
+    )
+
+    @model_validator(mode="after")
+    def _peak_not_below_idle(self) -> Node:
+        if self.peak_power_w < self.idle_power_w:
+            raise ValueError(
+                f"peak_power_w ({self.peak_power_w}) must not be below idle_power_w "
+                f"({self.idle_power_w})"
+            )
+        return self
+
+
+class Domain(_Strict):
+    """A domain managed by one domain orchestrator; it holds one or more nodes."""
+
+    name: Name
+    kind: DomainKind
+    nodes: list[Node] = Field(min_length=1)
+
+
+class RadioLink(_Strict):
+    """Radio access between a terminal domain and its RAN domain.
+
+    The rate of each direction is Shannon's ``bandwidth * log2(1 + SNR)``; the SNR is drawn each
+    slot as log-normal shadowing around ``mean_snr_db``. Uplink energy is the terminals' transmit
+    power times air time; downlink energy is ``bs_energy_nj_per_bit`` per bit (the load-dependent
+    part of the EARTH base-station model, Auer et al., IEEE Wireless Commun. 2011).
+    """
+
+    terminal: Name
+    ran: Name
+    uplink_mhz: float = Field(gt=0)
+    downlink_mhz: float = Field(gt=0)
+    mean_snr_db: float = Field(ge=-10, le=60)
+    shadowing_std_db: float = Field(default=4.0, ge=0, le=20)
+    tx_power_w: float = Field(default=0.2, ge=0, description="terminal transmit power")
+    bs_energy_nj_per_bit: float = Field(default=50.0, ge=0)
+
+
+class WiredLink(_Strict):
+    """A wired link between two RAN or transport domains (full duplex, per-direction capacity)."""
+
+    a: Name
+    b: Name
+    bandwidth_gbps: float = Field(gt=0)
+    delay_ms: float = Field(ge=0, description="one-way propagation delay")
+    energy_nj_per_bit: float = Field(default=0.0, ge=0)

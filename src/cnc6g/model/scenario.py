@@ -1,0 +1,149 @@
+"""A scenario: infrastructure + services + workload + twin settings, checked as a whole."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pydantic import Field, model_validator
+
+from cnc6g.model.infra import Domain, DomainKind, Name, RadioLink, WiredLink, _Strict
+from cnc6g.model.services import ServiceType
+from cnc6g.model.workload import Workload
+
+
+class TwinSettings(_Strict):
+    """Settings of the digital twin's slot model."""
+
+    slot_ms: float = Field(default=1000.0, gt=0, description="length of one time slot")
+    admission_utilisation: float = Field(
+        default=0.95,
+        gt=0,
+        lt=1,
+        description="a node or link admits load up to this utilisation and drops the rest",
+    )
+    candidates_per_origin: int | None = Field(
+        default=None,
+        ge=1,
+        description="remote nodes an origin may use, nearest first; default: all",
+    )
+
+
+class Objective(_Strict):
+    """The scalarised objective every policy is scored on: energy + penalty per unmet task."""
+
+    unsatisfied_penalty_j: float = Field(
+        default=20.0, ge=0, description="joules charged per task not satisfied"
+    )
+
+
+class Scenario(_Strict):
+    """Everything the twin needs to simulate a system."""
+
+    name: Name
+    description: str = ""
+    notes: list[str] = Field(default_factory=list, description="parameter choices and sources")
+    domains: list[Domain] = Field(min_length=2)
+    radio_links: list[RadioLink] = Field(min_length=1)
+    wired_links: list[WiredLink] = Field(default_factory=list)
+    services: list[ServiceType] = Field(min_length=1)
+    workload: Workload
+    twin: TwinSettings = Field(default_factory=TwinSettings)
+    objective: Objective = Field(default_factory=Objective)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        problems: list[str] = []
+        problems += _duplicates("domain", [d.name for d in self.domains])
+        problems += _duplicates("node", [n.name for d in self.domains for n in d.nodes])
+        problems += _duplicates("service", [s.name for s in self.services])
+        kinds = {d.name: d.kind for d in self.domains}
+        terminals = [d.name for d in self.domains if d.kind is DomainKind.TERMINAL]
+        if not terminals:
+            problems.append(
+                "domains: at least one terminal domain is needed (requests start there)"
+            )
+        if not any(k is not DomainKind.TERMINAL for k in kinds.values()):
+            problems.append("domains: at least one RAN domain is needed")
+
+        for i, link in enumerate(self.radio_links):
+            if kinds.get(link.terminal) is not DomainKind.TERMINAL:
+                problems.append(
+                    f"radio_links[{i}].terminal: {link.terminal!r} is not a terminal domain"
+                )
+            if kinds.get(link.ran) is not DomainKind.RAN:
+                problems.append(f"radio_links[{i}].ran: {link.ran!r} is not a RAN domain")
+        radio_count = Counter(link.terminal for link in self.radio_links)
+        for t in terminals:
+            if radio_count[t] != 1:
+                problems.append(
+                    f"radio_links: terminal domain {t!r} needs exactly one radio link, "
+                    f"has {radio_count[t]}"
+                )
+
+        for i, wl in enumerate(self.wired_links):
+            for end in ("a", "b"):
+                name = getattr(wl, end)
+                if name not in kinds:
+                    problems.append(f"wired_links[{i}].{end}: unknown domain {name!r}")
+                elif kinds[name] is DomainKind.TERMINAL:
+                    problems.append(
+                        f"wired_links[{i}].{end}: {name!r} is a terminal domain; terminals "
+                        "attach by radio_links"
+                    )
+            if wl.a == wl.b:
+                problems.append(f"wired_links[{i}]: a link must join two different domains")
+        problems += self._check_reachability(kinds)
+
+        services = {s.name for s in self.services}
+        wl = self.workload
+        if wl.popularity is not None and sorted(wl.popularity) != sorted(services):
+            problems.append(
+                "workload.popularity: must list every service exactly once "
+                f"(missing {sorted(services - set(wl.popularity))}, "
+                f"unknown {sorted(set(wl.popularity) - services)})"
+            )
+        weight_sets = [("workload.origin_weights", wl.origin_weights)] + [
+            (f"workload.hotspots[{i}].origin_weights", h.origin_weights)
+            for i, h in enumerate(wl.hotspots)
+        ]
+        for where, weights in weight_sets:
+            if weights is not None:
+                unknown = sorted(set(weights) - set(terminals))
+                if unknown:
+                    problems.append(f"{where}: not terminal domains: {unknown}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _check_reachability(self, kinds: dict[str, DomainKind]) -> list[str]:
+        """Every RAN and transport domain must be reachable from every RAN domain."""
+        infra = [n for n, k in kinds.items() if k is not DomainKind.TERMINAL]
+        if not infra:
+            return []
+        adjacency: dict[str, set[str]] = {n: set() for n in infra}
+        for wl in self.wired_links:
+            if wl.a in adjacency and wl.b in adjacency:
+                adjacency[wl.a].add(wl.b)
+                adjacency[wl.b].add(wl.a)
+        seen = {infra[0]}
+        stack = [infra[0]]
+        while stack:
+            for nxt in adjacency[stack.pop()] - seen:
+                seen.add(nxt)
+                stack.append(nxt)
+        cut = sorted(set(infra) - seen)
+        if cut:
+            return [f"wired_links: domains {cut} are not connected to {infra[0]!r}"]
+        return []
+
+    def domain(self, name: str) -> Domain:
+        """The domain called ``name``."""
+        for d in self.domains:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+
+def _duplicates(what: str, names: list[Name]) -> list[str]:
+    dupes = sorted(n for n, c in Counter(names).items() if c > 1)
+    return [f"{what} names must be unique, repeated: {dupes}"] if dupes else []

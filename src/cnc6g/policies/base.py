@@ -1,0 +1,107 @@
+"""The policy contract every orchestration policy implements (RAND, GRD, later OPT and HMARL).
+
+A policy follows the estimator rules of scikit-learn: settings go to ``__init__`` and are stored
+unchanged; everything learnt or remembered is set up in :meth:`Policy.reset`, which also takes the
+seed. Each slot the twin calls :meth:`Policy.decide` with a read-only
+:class:`~cnc6g.model.decision.Observation` and then :meth:`Policy.feedback` with the slot's
+outcome. A decision must be feasible (see :func:`feasibility_problems`); check a policy with
+:func:`cnc6g.testing.check_policy`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from cnc6g.model.decision import Decision, Observation
+from cnc6g.twin.dynamics import SlotOutcome
+from cnc6g.twin.system import System
+
+
+class Policy(ABC):
+    """Base class of orchestration policies."""
+
+    name: ClassVar[str] = "custom"
+    """Short name used in tables and figures."""
+
+    system: System
+    rng: np.random.Generator
+
+    def reset(self, system: System, seed: int | None = None) -> None:
+        """Forget everything and prepare to decide for ``system``; seed the policy's RNG."""
+        self.system = system
+        self.rng = np.random.default_rng(seed)
+
+    @abstractmethod
+    def decide(self, obs: Observation) -> Decision:
+        """Deployment and traffic distribution for the slot ``obs`` describes."""
+
+    def feedback(self, obs: Observation, decision: Decision, outcome: SlotOutcome) -> None:
+        """What ``decision`` did in the slot of ``obs`` (``outcome`` has batch size 1)."""
+        del obs, decision, outcome
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def usable_candidates(system: System, deployment: np.ndarray) -> np.ndarray:
+    """``[O, S, K]`` candidates that are admissible and host an instance in ``deployment``."""
+    return deployment[:, system.candidates].transpose(1, 0, 2) & system.admissible
+
+
+def feasibility_problems(system: System, decision: Decision, atol: float = 1e-9) -> list[str]:
+    """Why ``decision`` is not feasible for ``system`` (empty when it is)."""
+    S, N, O, K = system.n_services, system.n_nodes, system.n_origins, system.n_candidates
+    problems: list[str] = []
+    x, y = np.asarray(decision.deployment), np.asarray(decision.routing)
+    if x.shape != (S, N):
+        return [f"deployment has shape {x.shape}, expected {(S, N)}"]
+    if y.shape != (O, S, K):
+        return [f"routing has shape {y.shape}, expected {(O, S, K)}"]
+    if x.dtype != np.bool_:
+        problems.append(f"deployment must be bool, is {x.dtype}")
+    x = x.astype(bool)
+    if not np.all(np.isfinite(y)):
+        problems.append("routing has non-finite shares")
+    if (y < -atol).any():
+        problems.append("routing has negative shares")
+    over = y.sum(axis=-1) > 1.0 + 1e-6
+    if over.any():
+        o, s = np.argwhere(over)[0]
+        problems.append(
+            f"routing of origin {system.origin_names[o]} service {system.service_names[s]} "
+            f"sums to {y[o, s].sum():.6f} > 1"
+        )
+    bad_host = x & ~system.can_host
+    if bad_host.any():
+        s, n = np.argwhere(bad_host)[0]
+        problems.append(
+            f"service {system.service_names[s]} may not run on node {system.node_names[n]} "
+            "(tier, processor or memory)"
+        )
+    used = (x * system.service_memory[:, None]).sum(axis=0)
+    full = used > system.memory + 1e-9
+    if full.any():
+        n = int(np.flatnonzero(full)[0])
+        problems.append(
+            f"node {system.node_names[n]} memory {used[n]:.2f} GB > {system.memory[n]:.2f} GB"
+        )
+    stray = (y > atol) & ~usable_candidates(system, x)
+    if stray.any():
+        o, s, k = np.argwhere(stray)[0]
+        problems.append(
+            f"routing sends origin {system.origin_names[o]} service {system.service_names[s]} "
+            f"to node {system.node_names[system.candidates[o, k]]} without an admissible instance"
+        )
+    if decision.cpu_share is not None:
+        c = np.asarray(decision.cpu_share)
+        if c.shape != (S, N):
+            problems.append(f"cpu_share has shape {c.shape}, expected {(S, N)}")
+        else:
+            if (c < -atol).any() or ((c > atol) & ~x).any():
+                problems.append("cpu_share must be >= 0 and only on deployed instances")
+            if (c.sum(axis=0) > 1.0 + 1e-6).any():
+                problems.append("cpu_share of a node sums to more than 1")
+    return problems

@@ -1,0 +1,89 @@
+"""Figures of a load sweep in the format of seed 002, Figs. 4 and 5.
+
+Grouped bars per load level, one bar per policy: the mean over the evaluation window, with
+whiskers from the window's minimum to its maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+POLICY_COLOURS = {"rand": "#9e9e9e", "grd": "#f28e2b", "opt": "#4e79a7", "hmarl": "#e15759"}
+
+FIGURES = {
+    "energy": (
+        "energy_j_per_slot",
+        "energy_j_min",
+        "energy_j_max",
+        "Total energy per slot (kJ)",
+        1e-3,
+    ),
+    "satisfaction": (
+        "satisfaction_rate",
+        "satisfaction_min",
+        "satisfaction_max",
+        "Task satisfaction rate (%)",
+        100.0,
+    ),
+}
+"""Figure name -> (mean column, min column, max column, axis label, scale)."""
+
+
+def sweep_figure(rows: Sequence[dict[str, Any]], figure: str, path: Path) -> Path:
+    """Draw one figure of a sweep (``energy`` or ``satisfaction``) to ``path`` (PNG or PDF).
+
+    Rows with several seeds for the same (load, policy) are pooled: the bar is the mean of the
+    seeds' window means, the whiskers the extreme window minimum and maximum.
+    """
+    mean_key, lo_key, hi_key, label, scale = FIGURES[figure]
+    loads = sorted({float(r["load"]) for r in rows})
+    policies = list(dict.fromkeys(str(r["policy"]) for r in rows))
+    width = 0.8 / max(len(policies), 1)
+    fig, ax = plt.subplots(figsize=(7.0, 4.0), dpi=120)
+    x = np.arange(len(loads))
+    for i, pol in enumerate(policies):
+        means, los, his = [], [], []
+        for load in loads:
+            sel = [r for r in rows if r["policy"] == pol and float(r["load"]) == load]
+            means.append(np.mean([r[mean_key] for r in sel]) * scale)
+            los.append(min(r[lo_key] for r in sel) * scale)
+            his.append(max(r[hi_key] for r in sel) * scale)
+        m = np.array(means)
+        err = np.vstack([m - np.array(los), np.array(his) - m])
+        ax.bar(
+            x + (i - (len(policies) - 1) / 2) * width,
+            m,
+            width,
+            yerr=np.clip(err, 0, None),
+            capsize=3,
+            label=pol.upper(),
+            color=POLICY_COLOURS.get(pol),
+            edgecolor="black",
+            linewidth=0.5,
+        )
+    requests = {}
+    for r in rows:
+        requests[float(r["load"])] = r.get("requests_mean")
+    ticks = [
+        f"{load:g}\n({requests[load]:.0f})" if requests.get(load) else f"{load:g}" for load in loads
+    ]
+    ax.set_xticks(x, ticks)
+    ax.set_xlabel("Offered load L (mean requests per slot)")
+    ax.set_ylabel(label)
+    if figure == "satisfaction":
+        ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(ncols=len(policies), loc="upper center", bbox_to_anchor=(0.5, 1.12), frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

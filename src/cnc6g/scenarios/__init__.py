@@ -1,0 +1,115 @@
+"""Scenario files and the presets shipped with the package.
+
+A scenario is a TOML file whose tables mirror :class:`cnc6g.model.Scenario`. :func:`load_scenario`
+takes a preset name or a path and returns a validated scenario, or raises
+:class:`ScenarioError` naming every bad field and why (and the line, for a TOML syntax error).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import ValidationError
+
+from cnc6g.model import Scenario
+
+__all__ = [
+    "ScenarioError",
+    "dump_scenario",
+    "list_presets",
+    "load_scenario",
+    "parse_scenario",
+    "preset_text",
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario could not be read; ``problems`` lists ``field: reason`` lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+    def __str__(self) -> str:
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        return f"invalid scenario {self.source}:\n{lines}"
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in part:  # pydantic's validator frames, e.g. function-after[...]
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or "scenario"
+
+
+def validation_problems(err: ValidationError) -> list[str]:
+    """``field: reason`` lines of a pydantic validation error."""
+    problems = []
+    for e in err.errors():
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        problems.append(f"{_where(tuple(e['loc']))}: {msg}")
+    return problems
+
+
+def parse_scenario(data: dict[str, Any], source: str = "<data>") -> Scenario:
+    """Validate a scenario given as plain data (as read from TOML or JSON)."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(source, validation_problems(err)) from None
+
+
+def list_presets() -> list[str]:
+    """Names of the presets shipped with the package."""
+    folder = resources.files("cnc6g.scenarios") / "presets"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+def preset_text(name: str) -> str:
+    """The TOML text of a shipped preset."""
+    path = resources.files("cnc6g.scenarios") / "presets" / f"{name}.toml"
+    if not path.is_file():
+        raise ScenarioError(
+            name, [f"no preset called {name!r}; presets: {', '.join(list_presets())}"]
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def load_scenario(source: str | Path) -> Scenario:
+    """Load a preset (by name) or a scenario file (by path)."""
+    text: str
+    label = str(source)
+    if isinstance(source, str) and source in list_presets():
+        text = preset_text(source)
+        label = f"preset {source}"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ScenarioError(
+                label,
+                [f"not a file and not a preset (presets: {', '.join(list_presets())})"],
+            )
+        text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(label, [f"TOML syntax: {err}"]) from None
+    return parse_scenario(data, label)
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The scenario as TOML text that :func:`load_scenario` reads back to an equal scenario."""
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    return tomli_w.dumps(data)

@@ -1,0 +1,26 @@
+"""The digital twin: pure, vectorised arithmetic of one slot, and a stateful batched stepper."""
+
+from cnc6g.twin.dynamics import ENERGY_PARTS, SlotOutcome, evaluate_slot
+from cnc6g.twin.sampler import RequestSample, sample_requests
+from cnc6g.twin.system import (
+    System,
+    compile_scenario,
+    load_for_requests,
+    popularity_weights,
+    requests_for_load,
+)
+from cnc6g.twin.twin import Twin
+
+__all__ = [
+    "ENERGY_PARTS",
+    "RequestSample",
+    "SlotOutcome",
+    "System",
+    "Twin",
+    "compile_scenario",
+    "evaluate_slot",
+    "load_for_requests",
+    "popularity_weights",
+    "requests_for_load",
+    "sample_requests",
+]

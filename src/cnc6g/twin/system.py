@@ -1,0 +1,345 @@
+"""Compile a :class:`~cnc6g.model.Scenario` into flat NumPy arrays the twin computes on.
+
+Index conventions used throughout the twin:
+
+- ``o`` origin = terminal domain (requests start there), ``O`` of them;
+- ``s`` service type, ``S`` of them;
+- ``n`` node, ``N`` of them (all domains' nodes, in scenario order);
+- ``k`` candidate slot of an origin: ``candidates[o, k]`` is a node index, ``K`` per origin;
+- ``l`` wired link, ``L`` of them.
+
+Traffic is routed in candidate layout ``[O, S, K]``: an origin can reach the nodes of its own
+terminal domain (no radio hop) and the nodes of RAN and transport domains (radio uplink to its
+RAN domain, then the shortest wired path by delay). Units inside the twin are SI: seconds, Mbit,
+Mbit/s, gigacycles, joules, watts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cnc6g.model import DomainKind, Scenario
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class System:
+    """The scenario as arrays (immutable). Build it with :func:`compile_scenario`."""
+
+    scenario: Scenario
+    slot_s: float
+    admission_utilisation: float
+    unsatisfied_penalty_j: float
+    # names
+    origin_names: tuple[str, ...]
+    service_names: tuple[str, ...]
+    node_names: tuple[str, ...]
+    link_names: tuple[str, ...]
+    # nodes [N]
+    node_domain_kind: tuple[DomainKind, ...]
+    node_domain: IntArray
+    capacity: FloatArray  # gigacycles/s
+    memory: FloatArray  # GB
+    idle_power: FloatArray  # W
+    peak_power: FloatArray  # W
+    sleep_power: FloatArray  # W, NaN where the node cannot sleep
+    can_sleep: BoolArray
+    # services [S]
+    work: FloatArray  # gigacycles per task
+    input_mbit: FloatArray
+    output_mbit: FloatArray
+    service_memory: FloatArray  # GB
+    instance_power: FloatArray  # W
+    instantiation_energy: FloatArray  # J
+    cold_start_s: FloatArray
+    deadline_s: FloatArray
+    can_host: BoolArray  # [S, N] tier, processor and memory allow an instance
+    # origins [O]
+    origin_ran: IntArray  # index into node_domain space of the RAN domain
+    uplink_mhz: FloatArray
+    downlink_mhz: FloatArray
+    mean_snr_db: FloatArray
+    shadowing_std_db: FloatArray
+    tx_power: FloatArray  # W
+    bs_j_per_mbit: FloatArray  # J per Mbit on the downlink
+    # candidates [O, K]
+    candidates: IntArray
+    candidate_valid: BoolArray
+    candidate_local: BoolArray
+    candidate_delay_s: FloatArray  # propagation + access, one way
+    candidate_j_per_mbit: FloatArray  # wired + access energy per Mbit, per direction
+    admissible: BoolArray  # [O, S, K]
+    # wired links [L]
+    link_capacity: FloatArray  # Mbit/s per direction
+    link_incidence: FloatArray  # [L, O*K] 1 where the path to (o, k) crosses link l
+    _cache: dict[str, object] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_origins(self) -> int:
+        """Number of origins O."""
+        return len(self.origin_names)
+
+    @property
+    def n_services(self) -> int:
+        """Number of service types S."""
+        return len(self.service_names)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes N."""
+        return len(self.node_names)
+
+    @property
+    def n_candidates(self) -> int:
+        """Candidates per origin K."""
+        return int(self.candidates.shape[1])
+
+    @property
+    def n_links(self) -> int:
+        """Number of wired links L."""
+        return len(self.link_names)
+
+    def dense_routing(self, routing: FloatArray) -> FloatArray:
+        """Expand routing ``[..., O, S, K]`` to node layout ``[..., O, S, N]``."""
+        out = np.zeros((*routing.shape[:-1], self.n_nodes))
+        for o in range(self.n_origins):
+            for k in np.flatnonzero(self.candidate_valid[o]):
+                out[..., o, :, self.candidates[o, k]] += routing[..., o, :, k]
+        return out
+
+    def compress_routing(self, dense: FloatArray) -> FloatArray:
+        """Take routing ``[..., O, S, N]`` to candidate layout ``[..., O, S, K]``.
+
+        Shares on nodes that are not candidates of the origin are dropped.
+        """
+        out = np.zeros((*dense.shape[:-1], self.n_candidates))
+        for o in range(self.n_origins):
+            for k in np.flatnonzero(self.candidate_valid[o]):
+                out[..., o, :, k] = dense[..., o, :, self.candidates[o, k]]
+        return out
+
+
+def requests_for_load(system: System, load: float) -> float:
+    """Mean requests per slot that put utilisation ``load`` on the reference capacity.
+
+    The reference capacity is the RAN nodes plus the transport nodes except the largest one (the
+    cloud), the definition of offered load L in the project's load sweep. The expected work of a
+    request is taken over the Zipf popularity of the services.
+    """
+    reference = _reference_capacity(system)
+    mean_work = float(system.work @ popularity_weights(system))
+    return load * reference * system.slot_s / mean_work
+
+
+def load_for_requests(system: System, requests: float) -> float:
+    """Inverse of :func:`requests_for_load`."""
+    return requests / requests_for_load(system, 1.0)
+
+
+def _reference_capacity(system: System) -> float:
+    kinds = np.array([k.value for k in system.node_domain_kind])
+    ran = system.capacity[kinds == DomainKind.RAN.value].sum()
+    transport = np.sort(system.capacity[kinds == DomainKind.TRANSPORT.value])
+    return float(ran + transport[:-1].sum()) if transport.size > 1 else float(ran + transport.sum())
+
+
+def popularity_weights(system: System) -> FloatArray:
+    """Probability of each service under the scenario's initial Zipf ranking, ``[S]``."""
+    wl = system.scenario.workload
+    ranks = np.arange(1, system.n_services + 1, dtype=float)
+    p_rank = ranks ** (-wl.zipf_exponent)
+    p_rank /= p_rank.sum()
+    order = (
+        [system.service_names.index(n) for n in wl.popularity]
+        if wl.popularity is not None
+        else list(range(system.n_services))
+    )
+    p = np.empty(system.n_services)
+    p[order] = p_rank
+    return p
+
+
+def compile_scenario(scenario: Scenario) -> System:
+    """Turn a validated scenario into a :class:`System`.
+
+    Shortest wired paths (by propagation delay) are computed once here; the per-slot twin
+    only does array arithmetic.
+    """
+    domains = scenario.domains
+    dom_index = {d.name: i for i, d in enumerate(domains)}
+    nodes = [(di, n) for di, d in enumerate(domains) for n in d.nodes]
+    node_domain = np.array([di for di, _ in nodes], dtype=np.int64)
+    node_kind = tuple(domains[di].kind for di, _ in nodes)
+
+    services = scenario.services
+    S, N = len(services), len(nodes)
+    can_host = np.zeros((S, N), dtype=bool)
+    for si, svc in enumerate(services):
+        for ni, (di, node) in enumerate(nodes):
+            can_host[si, ni] = (
+                domains[di].kind in svc.tiers
+                and node.processor in svc.processors
+                and svc.memory_gb <= node.memory_gb
+            )
+
+    terminals = [d for d in domains if d.kind is DomainKind.TERMINAL]
+    radio = {r.terminal: r for r in scenario.radio_links}
+    O = len(terminals)
+
+    # Shortest paths between infrastructure domains, by delay (Floyd-Warshall on <= a few
+    # hundred domains, once per scenario).
+    D = len(domains)
+    links = scenario.wired_links
+    L = len(links)
+    dist = np.full((D, D), np.inf)
+    np.fill_diagonal(dist, 0.0)
+    via = np.full((D, D), -1, dtype=np.int64)  # link index of the first hop from i towards j
+    for li, wl in enumerate(links):
+        a, b = dom_index[wl.a], dom_index[wl.b]
+        d = wl.delay_ms / 1000.0
+        for i, j in ((a, b), (b, a)):
+            if d < dist[i, j]:
+                dist[i, j] = d
+                via[i, j] = li
+    nxt = np.where(np.isfinite(dist), np.arange(D)[None, :], -1)
+    for m in range(D):
+        shorter = dist[:, m : m + 1] + dist[m : m + 1, :] < dist - 1e-15
+        dist = np.where(shorter, dist[:, m : m + 1] + dist[m : m + 1, :], dist)
+        nxt = np.where(shorter, nxt[:, m : m + 1], nxt)
+
+    def path_links(src: int, dst: int) -> list[int]:
+        out: list[int] = []
+        cur = src
+        while cur != dst:
+            hop = int(nxt[cur, dst])
+            out.append(_link_between(cur, hop))
+            cur = hop
+        return out
+
+    link_lookup: dict[tuple[int, int], int] = {}
+    for li, wl in enumerate(links):
+        a, b = dom_index[wl.a], dom_index[wl.b]
+        for key in ((a, b), (b, a)):
+            best = link_lookup.get(key)
+            if best is None or links[best].delay_ms > wl.delay_ms:
+                link_lookup[key] = li
+
+    def _link_between(i: int, j: int) -> int:
+        return link_lookup[(i, j)]
+
+    k_limit = scenario.twin.candidates_per_origin
+    cand_rows: list[list[int]] = []
+    local_rows: list[list[bool]] = []
+    delay_rows: list[list[float]] = []
+    energy_rows: list[list[float]] = []
+    path_rows: list[list[list[int]]] = []
+    origin_ran = np.zeros(O, dtype=np.int64)
+    link_j_per_mbit = np.array([wl.energy_nj_per_bit * 1e-3 for wl in links])
+    for oi, term in enumerate(terminals):
+        ran = dom_index[radio[term.name].ran]
+        origin_ran[oi] = ran
+        own = [ni for ni, (di, _) in enumerate(nodes) if di == dom_index[term.name]]
+        remote = [
+            ni
+            for ni, (di, _) in enumerate(nodes)
+            if domains[di].kind is not DomainKind.TERMINAL and np.isfinite(dist[ran, di])
+        ]
+        remote.sort(
+            key=lambda ni: (dist[ran, node_domain[ni]] + nodes[ni][1].access_delay_ms / 1e3, ni)
+        )
+        if k_limit is not None:
+            remote = remote[:k_limit]
+        row = own + remote
+        cand_rows.append(row)
+        local_rows.append([True] * len(own) + [False] * len(remote))
+        delays, energies, paths = [], [], []
+        for ni in row:
+            node = nodes[ni][1]
+            if ni in own:
+                delays.append(node.access_delay_ms / 1e3)
+                energies.append(node.access_energy_nj_per_bit * 1e-3)
+                paths.append([])
+            else:
+                p = path_links(ran, int(node_domain[ni]))
+                delays.append(float(dist[ran, node_domain[ni]]) + node.access_delay_ms / 1e3)
+                energies.append(
+                    float(link_j_per_mbit[p].sum()) + node.access_energy_nj_per_bit * 1e-3
+                )
+                paths.append(p)
+        delay_rows.append(delays)
+        energy_rows.append(energies)
+        path_rows.append(paths)
+
+    K = max(len(r) for r in cand_rows)
+    candidates = np.zeros((O, K), dtype=np.int64)
+    valid = np.zeros((O, K), dtype=bool)
+    local = np.zeros((O, K), dtype=bool)
+    cdelay = np.zeros((O, K))
+    cenergy = np.zeros((O, K))
+    incidence = np.zeros((L, O * K))
+    for oi in range(O):
+        k = len(cand_rows[oi])
+        candidates[oi, :k] = cand_rows[oi]
+        valid[oi, :k] = True
+        local[oi, :k] = local_rows[oi]
+        cdelay[oi, :k] = delay_rows[oi]
+        cenergy[oi, :k] = energy_rows[oi]
+        for ki, p in enumerate(path_rows[oi]):
+            for li in p:
+                incidence[li, oi * K + ki] = 1.0
+
+    admissible = valid[:, None, :] & can_host[:, candidates].transpose(1, 0, 2)
+
+    def svc(attr: str, scale: float = 1.0) -> FloatArray:
+        return np.array([float(getattr(s, attr)) * scale for s in services])
+
+    return System(
+        scenario=scenario,
+        slot_s=scenario.twin.slot_ms / 1000.0,
+        admission_utilisation=scenario.twin.admission_utilisation,
+        unsatisfied_penalty_j=scenario.objective.unsatisfied_penalty_j,
+        origin_names=tuple(t.name for t in terminals),
+        service_names=tuple(s.name for s in services),
+        node_names=tuple(n.name for _, n in nodes),
+        link_names=tuple(f"{wl.a}-{wl.b}" for wl in links),
+        node_domain_kind=node_kind,
+        node_domain=node_domain,
+        capacity=np.array([n.capacity_gcps for _, n in nodes]),
+        memory=np.array([n.memory_gb for _, n in nodes]),
+        idle_power=np.array([n.idle_power_w for _, n in nodes]),
+        peak_power=np.array([n.peak_power_w for _, n in nodes]),
+        sleep_power=np.array(
+            [np.nan if n.sleep_power_w is None else n.sleep_power_w for _, n in nodes]
+        ),
+        can_sleep=np.array([n.sleep_power_w is not None for _, n in nodes]),
+        work=np.array([s.work for s in services]),
+        input_mbit=svc("input_mbit"),
+        output_mbit=svc("output_mbit"),
+        service_memory=svc("memory_gb"),
+        instance_power=svc("instance_power_w"),
+        instantiation_energy=svc("instantiation_energy_j"),
+        cold_start_s=svc("cold_start_ms", 1e-3),
+        deadline_s=svc("deadline_ms", 1e-3),
+        can_host=can_host,
+        origin_ran=origin_ran,
+        uplink_mhz=np.array([radio[t.name].uplink_mhz for t in terminals]),
+        downlink_mhz=np.array([radio[t.name].downlink_mhz for t in terminals]),
+        mean_snr_db=np.array([radio[t.name].mean_snr_db for t in terminals]),
+        shadowing_std_db=np.array([radio[t.name].shadowing_std_db for t in terminals]),
+        tx_power=np.array([radio[t.name].tx_power_w for t in terminals]),
+        bs_j_per_mbit=np.array([radio[t.name].bs_energy_nj_per_bit * 1e-3 for t in terminals]),
+        candidates=candidates,
+        candidate_valid=valid,
+        candidate_local=local,
+        candidate_delay_s=cdelay,
+        candidate_j_per_mbit=cenergy,
+        admissible=admissible,
+        link_capacity=np.array([wl.bandwidth_gbps * 1e3 for wl in links]),
+        link_incidence=incidence,
+    )

@@ -1,0 +1,130 @@
+"""The stateful twin: ``B`` independent copies of a system stepped slot by slot.
+
+:class:`Twin` keeps the state between slots (running instances, demand ranking, the RNG) and
+delegates each slot's arithmetic to :func:`~cnc6g.twin.dynamics.evaluate_slot`. Same system, same
+seed and same batch size give the same trajectory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from cnc6g.model.decision import Decision, Observation
+from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
+from cnc6g.twin.workload import (
+    DemandProcess,
+    demand_process,
+    initial_demand_state,
+    sample_channel,
+    sample_demand,
+)
+
+
+class Twin:
+    """Time-slotted digital twin of a compiled scenario.
+
+    Args:
+        system: the compiled scenario.
+        batch: number of independent copies stepped together.
+        seed: seed of the twin's random generator (demand and channel).
+    """
+
+    def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        self.system = system
+        self.batch = batch
+        self.process: DemandProcess = demand_process(system)
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start again from slot 0 with no instance running."""
+        s = self.system
+        self.rng = np.random.default_rng(seed)
+        self.slot = 0
+        self.deployment: BoolArray = np.zeros((self.batch, s.n_services, s.n_nodes), dtype=bool)
+        self.utilisation: FloatArray = np.zeros((self.batch, s.n_nodes))
+        self.satisfied_share: FloatArray = np.ones((self.batch, s.n_origins, s.n_services))
+        self._demand_state = initial_demand_state(self.process, self.batch)
+        self._draw()
+
+    def _draw(self) -> None:
+        self.demand: IntArray = sample_demand(self.process, self._demand_state, self.slot, self.rng)
+        self.uplink_mbps, self.downlink_mbps = sample_channel(self.system, self.rng, self.batch)
+
+    def observe(self, copy: int = 0) -> Observation:
+        """What a policy sees for copy ``copy`` before deciding the current slot."""
+
+        def ro(a: np.ndarray) -> np.ndarray:
+            out = np.array(a[copy])
+            out.flags.writeable = False
+            return out
+
+        return Observation(
+            slot=self.slot,
+            demand=ro(self.demand),
+            uplink_mbps=ro(self.uplink_mbps),
+            downlink_mbps=ro(self.downlink_mbps),
+            deployment=ro(self.deployment),
+            utilisation=ro(self.utilisation),
+            satisfied_share=ro(self.satisfied_share),
+        )
+
+    def step(self, decisions: Decision | Sequence[Decision]) -> SlotOutcome:
+        """Apply one decision per copy (or one for all) to the current slot and advance."""
+        if isinstance(decisions, Decision):
+            decisions = [decisions] * self.batch
+        if len(decisions) != self.batch:
+            raise ValueError(f"need {self.batch} decisions, got {len(decisions)}")
+        deployment = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
+        routing = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
+        shares = [d.cpu_share for d in decisions]
+        cpu_share = None
+        if any(c is not None for c in shares):
+            cpu_share = np.stack(
+                [
+                    np.full(deployment.shape[1:], 1.0) if c is None else np.asarray(c, float)
+                    for c in shares
+                ]
+            )
+            if any(c is None for c in shares):
+                raise ValueError("give cpu_share in every decision of a batch or in none")
+        return self.step_arrays(deployment, routing, cpu_share)
+
+    def step_arrays(
+        self,
+        deployment: BoolArray,
+        routing: FloatArray,
+        cpu_share: FloatArray | None = None,
+    ) -> SlotOutcome:
+        """Batched form of :meth:`step`: ``deployment [B, S, N]``, ``routing [B, O, S, K]``."""
+        s = self.system
+        want_d = (self.batch, s.n_services, s.n_nodes)
+        want_r = (self.batch, s.n_origins, s.n_services, s.n_candidates)
+        if deployment.shape != want_d:
+            raise ValueError(f"deployment has shape {deployment.shape}, expected {want_d}")
+        if routing.shape != want_r:
+            raise ValueError(f"routing has shape {routing.shape}, expected {want_r}")
+        if cpu_share is not None and cpu_share.shape != want_d:
+            raise ValueError(f"cpu_share has shape {cpu_share.shape}, expected {want_d}")
+        outcome = evaluate_slot(
+            s,
+            self.demand.astype(float),
+            self.uplink_mbps,
+            self.downlink_mbps,
+            deployment,
+            self.deployment,
+            routing,
+            cpu_share,
+        )
+        self.deployment = deployment.astype(bool, copy=True)
+        self.utilisation = outcome.utilisation
+        got = outcome.flow_satisfied.sum(axis=-1)
+        demand = self.demand.astype(float)
+        self.satisfied_share = np.where(demand > 0, got / np.maximum(demand, 1e-12), 1.0)
+        self.slot += 1
+        self._draw()
+        return outcome

@@ -1,0 +1,113 @@
+"""Request generation: counts per (origin, service) each slot, and the radio channel.
+
+Per slot ``N ~ U{low..high}`` requests; each picks a service by Zipf popularity over a ranking
+and an origin by the origin weights; the counts are one multinomial draw. Hotspot shifts change
+the ranking (a fresh random permutation) or the origin weights from a given slot on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnc6g.twin.dynamics import shannon_rate_mbps
+from cnc6g.twin.system import FloatArray, IntArray, System, requests_for_load
+
+
+@dataclass(frozen=True, eq=False)
+class DemandProcess:
+    """The scenario's workload as arrays."""
+
+    low: int
+    high: int
+    zipf: FloatArray  # [S] probability of popularity rank r
+    order: IntArray  # [S] service index at each rank
+    origin_weights: FloatArray  # [O] normalised
+    shifts: tuple[tuple[int, FloatArray | None, bool], ...]  # (slot, weights, reshuffle)
+
+
+@dataclass(eq=False)
+class DemandState:
+    """Current ranking and origin weights of each copy."""
+
+    order: IntArray  # [B, S]
+    origin_weights: FloatArray  # [B, O]
+
+
+def demand_process(system: System) -> DemandProcess:
+    """Build the demand process of ``system``'s workload."""
+    wl = system.scenario.workload
+    if wl.requests_per_slot is not None:
+        low, high = wl.requests_per_slot
+    else:
+        assert wl.offered_load is not None
+        mean = requests_for_load(system, wl.offered_load)
+        low = round((1.0 - wl.load_spread) * mean)
+        high = max(low, round((1.0 + wl.load_spread) * mean))
+    ranks = np.arange(1, system.n_services + 1, dtype=float)
+    zipf = ranks ** (-wl.zipf_exponent)
+    zipf /= zipf.sum()
+    order = (
+        np.array([system.service_names.index(n) for n in wl.popularity])
+        if wl.popularity is not None
+        else np.arange(system.n_services)
+    )
+
+    def weights(spec: dict[str, float] | None) -> FloatArray:
+        if spec is None:
+            w = np.ones(system.n_origins)
+        else:
+            w = np.array([spec.get(name, 0.0) for name in system.origin_names])
+        return w / w.sum()
+
+    shifts = tuple(
+        (
+            h.slot,
+            None if h.origin_weights is None else weights(h.origin_weights),
+            h.reshuffle_popularity,
+        )
+        for h in wl.hotspots
+    )
+    return DemandProcess(int(low), int(high), zipf, order, weights(wl.origin_weights), shifts)
+
+
+def initial_demand_state(process: DemandProcess, batch: int) -> DemandState:
+    """Every copy starts from the scenario's ranking and weights."""
+    return DemandState(
+        order=np.tile(process.order, (batch, 1)),
+        origin_weights=np.tile(process.origin_weights, (batch, 1)),
+    )
+
+
+def sample_demand(
+    process: DemandProcess, state: DemandState, slot: int, rng: np.random.Generator
+) -> IntArray:
+    """Draw the requests of ``slot`` for every copy, ``[B, O, S]``; applies hotspot shifts.
+
+    ``state`` is updated in place when a shift starts at ``slot``.
+    """
+    B, S = state.order.shape
+    O = state.origin_weights.shape[1]
+    for at, weights, reshuffle in process.shifts:
+        if at == slot:
+            if weights is not None:
+                state.origin_weights[:] = weights
+            if reshuffle:
+                state.order[:] = rng.permuted(np.tile(np.arange(S), (B, 1)), axis=1)
+    p_service = np.empty((B, S))
+    np.put_along_axis(p_service, state.order, np.broadcast_to(process.zipf, (B, S)), axis=1)
+    p = (state.origin_weights[:, :, None] * p_service[:, None, :]).reshape(B, O * S)
+    p /= p.sum(axis=1, keepdims=True)
+    total = rng.integers(process.low, process.high + 1, size=B)
+    return rng.multinomial(total, p).reshape(B, O, S)
+
+
+def sample_channel(
+    system: System, rng: np.random.Generator, batch: int
+) -> tuple[FloatArray, FloatArray]:
+    """Uplink and downlink rates ``[B, O]`` in Mbit/s under log-normal shadowing."""
+    snr = system.mean_snr_db + system.shadowing_std_db * rng.standard_normal(
+        (batch, system.n_origins)
+    )
+    return shannon_rate_mbps(system.uplink_mhz, snr), shannon_rate_mbps(system.downlink_mhz, snr)

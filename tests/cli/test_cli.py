@@ -1,0 +1,146 @@
+"""The command line: outputs, files written, and errors that name the bad flag."""
+
+import csv
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from cnc6g.cli.main import app
+
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+REQUIRED = {
+    "energy_j_per_slot",
+    "satisfaction_rate",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "dropped_rate",
+    "slots",
+    "policy",
+    "scenario",
+}
+
+
+def test_run_json_has_the_documented_keys():
+    result = runner.invoke(
+        app, ["run", "--scenario", "tiny", "--policy", "grd", "--slots", "20", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary.keys() >= REQUIRED
+    assert summary["policy"] == "grd"
+    assert summary["scenario"] == "tiny"
+    assert summary["slots"] == 20
+    assert 0 <= summary["satisfaction_rate"] <= 1
+    assert summary["energy_j_per_slot"] > 0
+
+
+def test_run_prints_a_table():
+    result = runner.invoke(app, ["run", "--scenario", "tiny", "--slots", "5"])
+    assert result.exit_code == 0, result.output
+    assert "satisfaction_rate" in result.stdout
+    assert "latency_p99_ms" in result.stdout
+
+
+def test_run_is_deterministic_per_seed():
+    args = [
+        "run",
+        "--scenario",
+        "tiny",
+        "--policy",
+        "rand",
+        "--slots",
+        "10",
+        "--json",
+        "--seed",
+        "3",
+    ]
+    a = json.loads(runner.invoke(app, args).stdout)
+    b = json.loads(runner.invoke(app, args).stdout)
+    a.pop("decide_ms_p50")
+    b.pop("decide_ms_p50")
+    assert a == b
+
+
+def test_compare_writes_results_and_figures(tmp_path):
+    out = tmp_path / "sweep"
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            "--scenario",
+            "tiny",
+            "--policies",
+            "rand,grd",
+            "--loads",
+            "0.3,0.9",
+            "--slots",
+            "12",
+            "--window",
+            "5",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with (out / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["load"], r["policy"]) for r in rows} == {
+        ("0.3", "rand"),
+        ("0.3", "grd"),
+        ("0.9", "rand"),
+        ("0.9", "grd"),
+    }
+    for name in ("energy.png", "satisfaction.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "reason"),
+    [
+        (["run", "--slots", "0"], "--slots", "greater than or equal to 1"),
+        (["run", "--policy", "best"], "--policy", "unknown policy"),
+        (["run", "--scenario", "no-such-thing"], "--scenario", "not a file and not a preset"),
+        (["compare", "--loads", "0.2,abc"], "--loads", "expected numbers"),
+        (["compare", "--loads", "-1"], "--loads", "positive"),
+        (["compare", "--policies", "grd,zzz"], "--policies", "unknown policy"),
+        (["compare", "--slots", "10", "--window", "50"], "--window", "must not exceed"),
+    ],
+)
+def test_bad_flags_name_the_flag_and_write_nothing(args, flag, reason, tmp_path):
+    result = runner.invoke(
+        app, [*args, "--out", str(tmp_path / "o")] if args[0] == "compare" else args
+    )
+    assert result.exit_code != 0
+    text = " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())
+    assert flag in text
+    assert reason in text
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_scenario_file_names_the_field(tmp_path):
+    from cnc6g.scenarios import dump_scenario, load_scenario
+
+    text = dump_scenario(load_scenario("tiny")).replace("deadline_ms = ", "deadline_ms = -", 1)
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = runner.invoke(app, ["scenario", "validate", str(path)])
+    assert result.exit_code == 1
+    assert "services[0].deadline_ms" in result.output
+    assert "greater than 0" in result.output
+
+
+def test_scenario_list_and_show():
+    listed = runner.invoke(app, ["scenario", "list"])
+    assert listed.exit_code == 0
+    assert "paper-case-study" in listed.stdout
+    shown = runner.invoke(app, ["scenario", "show", "tiny"])
+    assert shown.exit_code == 0
+    assert 'name = "tiny"' in shown.stdout
+
+
+def test_check_policy_command():
+    result = runner.invoke(app, ["check-policy", "rand", "--slots", "5"])
+    assert result.exit_code == 0, result.output
+    assert "passes" in result.stdout

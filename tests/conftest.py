@@ -1,0 +1,24 @@
+import pytest
+
+from cnc6g.scenarios import load_scenario
+from cnc6g.twin import compile_scenario
+
+
+@pytest.fixture(scope="session")
+def tiny_scenario():
+    return load_scenario("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_system(tiny_scenario):
+    return compile_scenario(tiny_scenario)
+
+
+@pytest.fixture(scope="session")
+def case_scenario():
+    return load_scenario("paper-case-study")
+
+
+@pytest.fixture(scope="session")
+def case_system(case_scenario):
+    return compile_scenario(case_scenario)
