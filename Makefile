@@ -32,7 +32,7 @@ format: install
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) -m benchmarks.twin_throughput
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.twin_throughput --json benchmarks/results.json
 
 presets: install
 	$(PY) -m cnc6g.scenarios.presets

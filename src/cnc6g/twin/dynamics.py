@@ -61,9 +61,21 @@ class SlotOutcome:
     flow_satisfied: FloatArray
     flow_network_s: FloatArray  # deterministic part of the latency
     flow_rate: FloatArray  # rate of the exponential sojourn, 1/s (0 where unusable)
-    flow_cold_fraction: FloatArray  # share of the flow's tasks that meet a cold start
-    flow_cold_start_s: FloatArray  # start-up time of the instance the flow goes to
+    cold_fraction: FloatArray | None  # [B, O, S, K] share meeting a cold start; None: no start
+    cold_start_s: FloatArray  # [S] start-up time of an instance of each service
     slot_s: float
+
+    @property
+    def flow_cold_fraction(self) -> FloatArray:
+        """Share of each flow's tasks that meet a cold start, ``[B, O, S, K]``."""
+        if self.cold_fraction is None:
+            return np.zeros_like(self.flow_rate)
+        return self.cold_fraction
+
+    @property
+    def flow_cold_start_s(self) -> FloatArray:
+        """Start-up time of the instance each flow goes to, ``[B, O, S, K]``."""
+        return np.broadcast_to(self.cold_start_s[None, None, :, None], self.flow_rate.shape)
 
     @property
     def energy_total(self) -> FloatArray:
@@ -92,6 +104,70 @@ class SlotOutcome:
 def shannon_rate_mbps(mhz: FloatArray, snr_db: FloatArray) -> FloatArray:
     """Shannon rate ``B log2(1 + SNR)`` in Mbit/s for bandwidth in MHz and SNR in dB."""
     return mhz * np.log2(1.0 + 10.0 ** (snr_db / 10.0))
+
+
+@dataclass(frozen=True, eq=False)
+class _Constants:
+    """Per-system arrays the slot arithmetic reuses, shaped for broadcasting."""
+
+    remote: FloatArray  # [O, K] 1 where the candidate is reached over the radio
+    remote_bool: BoolArray  # [O, K]
+    input4: FloatArray  # [1, 1, S, 1]
+    output4: FloatArray  # [1, 1, S, 1]
+    deadline4: FloatArray  # [1, 1, S, 1]
+    budget4: FloatArray  # [1, O, S, K] deadline minus propagation and access delay
+    cold4: FloatArray  # [1, 1, S, 1]
+    delay4: FloatArray  # [1, O, 1, K]
+    cold_fraction: FloatArray  # [1, S, 1] share of a new instance's tasks that wait
+    inv_work3: FloatArray  # [1, S, 1]
+    asleep_power: FloatArray  # [N] sleep power, 0 where the node cannot sleep
+    dynamic_power: FloatArray  # [N] peak - idle
+    io_mbit: FloatArray  # [2, S] input and output size
+
+
+def _constants(system: System) -> _Constants:
+    cached = system._cache.get("constants")
+    if isinstance(cached, _Constants):
+        return cached
+    remote = ~system.candidate_local & system.candidate_valid
+    c = _Constants(
+        remote=remote.astype(float),
+        remote_bool=remote,
+        input4=system.input_mbit[None, None, :, None],
+        output4=system.output_mbit[None, None, :, None],
+        deadline4=system.deadline_s[None, None, :, None],
+        budget4=system.deadline_s[None, None, :, None] - system.candidate_delay_s[None, :, None, :],
+        cold4=system.cold_start_s[None, None, :, None],
+        delay4=system.candidate_delay_s[None, :, None, :],
+        cold_fraction=np.minimum(system.cold_start_s / system.slot_s, 1.0)[None, :, None],
+        inv_work3=(1.0 / system.work)[None, :, None],
+        asleep_power=np.nan_to_num(system.sleep_power),
+        dynamic_power=system.peak_power - system.idle_power,
+        io_mbit=np.stack([system.input_mbit, system.output_mbit]),
+    )
+    system._cache["constants"] = c
+    return c
+
+
+def clean_routing(routing: FloatArray) -> FloatArray:
+    """Routing with negative shares set to 0 and rows summing above 1 scaled down to 1."""
+    y = np.maximum(routing, 0.0)
+    row = y.sum(axis=-1, keepdims=True)
+    if row.max(initial=0.0) > 1.0:
+        y /= np.maximum(row, 1.0)
+    return y
+
+
+def _hop_index(system: System, batch: int) -> IntArray:
+    """Flat index into ``[B, 2, L + 1]`` of every hop of every path, for both directions."""
+    key = f"hop_index_{batch}"
+    cached = system._cache.get(key)
+    if cached is None:
+        row = np.arange(batch * 2).reshape(batch, 2, 1, 1) * (system.n_links + 1)
+        cached = (row + system.path_links[None, None, :, :]).ravel()
+        system._cache[key] = cached
+    assert isinstance(cached, np.ndarray)
+    return cached
 
 
 def _flow_index(system: System, batch: int) -> IntArray:
@@ -129,118 +205,118 @@ def evaluate_slot(
         deployment: instances running this slot, ``[B, S, N]``.
         previous: instances running the slot before, ``[B, S, N]`` (cold starts are the new ones).
         routing: share of each (origin, service) demand sent to each candidate, ``[B, O, S, K]``;
-            what is left of 1 is rejected. Negative shares count as 0 and rows summing above 1
-            are scaled down to 1.
-        cpu_share: optional CPU quota of each instance as a fraction of its node, ``[B, S, N]``.
+            what is left of 1 is rejected. Shares must be >= 0 with rows summing to <= 1 (see
+            :func:`clean_routing`); this hot path does not check.
+        cpu_share: optional hard CPU quota of each instance as a fraction of its node,
+            ``[B, S, N]``.
 
     Returns:
         The slot's outcome, see :class:`SlotOutcome`.
     """
+    c = _constants(system)
     tau = system.slot_s
     rho_max = system.admission_utilisation
     B = demand.shape[0]
     S, N, O, K = system.n_services, system.n_nodes, system.n_origins, system.n_candidates
     cand = system.candidates
-    nonlocal_ = (~system.candidate_local & system.candidate_valid).astype(float)  # [O, K]
 
     deployment = deployment.astype(bool, copy=False)
-    previous = previous.astype(bool, copy=False)
-    new = deployment & ~previous
+    new = deployment & ~previous.astype(bool, copy=False)
     per_node = deployment.sum(axis=1)  # [B, N]
 
-    y = np.maximum(routing, 0.0)
-    row = y.sum(axis=-1, keepdims=True)
-    y = y / np.maximum(row, 1.0)
-    usable = deployment[:, :, cand].transpose(0, 2, 1, 3) & system.admissible  # [B, O, S, K]
+    y = routing
+    deployed = deployment[:, :, cand].transpose(0, 2, 1, 3)  # [B, O, S, K]
     flow = demand[..., None] * y
-    flow_ok = flow * usable
+    flow_ok = flow * (deployed & system.admissible)
 
-    # Compute nodes.
+    # Compute nodes: processor sharing (default) or hard quotas.
     arrivals = np.bincount(
         _flow_index(system, B), weights=flow_ok.ravel(), minlength=B * S * N
     ).reshape(B, S, N)  # tasks per slot
-    load = np.einsum("bsn,s->bn", arrivals, system.work) / tau  # gigacycles/s
-    rho = load / system.capacity
-    with np.errstate(divide="ignore", invalid="ignore"):
-        node_admit = np.where(rho > rho_max, rho_max / rho, 1.0)
+    load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
+    node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
     admitted_load = node_admit * load
-    headroom = system.capacity - admitted_load
     if cpu_share is None:
-        rate_sn = headroom[:, None, :] / system.work[None, :, None]
+        rate_sn = (system.capacity - admitted_load)[:, None, :] * c.inv_work3
     else:
         quota = np.maximum(cpu_share, 0.0) * system.capacity
-        rate_sn = quota / system.work[None, :, None] - node_admit[:, None, :] * arrivals / tau
-    rate_sn = np.where(deployment, np.maximum(rate_sn, 0.0), 0.0)
+        rate_sn = quota * c.inv_work3 - node_admit[:, None, :] * arrivals / tau
+        rate_sn = np.maximum(rate_sn, 0.0)
+    rate_sn = rate_sn * deployment
+
+    # Traffic per (origin, candidate), Mbit per slot in each direction.
+    bits = c.io_mbit @ flow_ok  # [B, O, 2, K]
+    bits_in, bits_out = bits[:, :, 0, :], bits[:, :, 1, :]
 
     # Radio cells (only remote candidates use them).
-    up_mbit = np.einsum("bosk,s,ok->bo", flow_ok, system.input_mbit, nonlocal_)
-    dn_mbit = np.einsum("bosk,s,ok->bo", flow_ok, system.output_mbit, nonlocal_)
-    rho_up = up_mbit / (uplink_mbps * tau)
-    rho_dn = dn_mbit / (downlink_mbps * tau)
-    radio_admit = _admit(rho_up, rho_max) * _admit(rho_dn, rho_max)  # [B, O]
+    rho_up = (bits_in * c.remote).sum(axis=-1) / (uplink_mbps * tau)
+    rho_dn = (bits_out * c.remote).sum(axis=-1) / (downlink_mbps * tau)
+    radio_admit = (rho_max / np.maximum(rho_up, rho_max)) * (rho_max / np.maximum(rho_dn, rho_max))
     t_up = 1.0 / (uplink_mbps * (1.0 - np.minimum(rho_up, rho_max)))  # s per Mbit
     t_dn = 1.0 / (downlink_mbps * (1.0 - np.minimum(rho_dn, rho_max)))
 
-    # Wired links.
-    inc = system.link_incidence  # [L, O*K]
+    # Wired links: per-direction load, delay per Mbit and admission, gathered along each path.
     if system.n_links:
-        bits_in = np.einsum("bosk,s->bok", flow_ok, system.input_mbit).reshape(B, O * K)
-        bits_out = np.einsum("bosk,s->bok", flow_ok, system.output_mbit).reshape(B, O * K)
-        rho_l_up = (bits_in @ inc.T) / (system.link_capacity * tau)
-        rho_l_dn = (bits_out @ inc.T) / (system.link_capacity * tau)
-        inv_up = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l_up, rho_max)))
-        inv_dn = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l_dn, rho_max)))
-        g_up = (inv_up @ inc).reshape(B, O, K)
-        g_dn = (inv_dn @ inc).reshape(B, O, K)
-        log_admit = np.log(_admit(rho_l_up, rho_max) * _admit(rho_l_dn, rho_max))
-        wired_admit = np.exp(log_admit @ inc).reshape(B, O, K)
-        link_util = np.maximum(rho_l_up, rho_l_dn)
+        L = system.n_links
+        n_hops = system.path_links.shape[1]
+        weights = np.broadcast_to(bits.transpose(0, 2, 1, 3)[..., None], (B, 2, O, K, n_hops))
+        carried = np.bincount(
+            _hop_index(system, B), weights=weights.ravel(), minlength=B * 2 * (L + 1)
+        ).reshape(B, 2, L + 1)
+        rho_l = carried[:, :, :L] / (system.link_capacity * tau)  # [B, 2, L]
+        per_link = np.zeros((B, 4, L + 1))  # s per Mbit up, down; log admitted up, down
+        per_link[:, :2, :L] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
+        per_link[:, 2:, :L] = np.log(rho_max / np.maximum(rho_l, rho_max))
+        along = per_link[:, :, system.path_links].sum(axis=-1).reshape(B, 4, O, K)
+        per_in, per_out = along[:, 0], along[:, 1]
+        path_admit = np.exp(along[:, 2] + along[:, 3])
+        link_util = rho_l.max(axis=1)
     else:
-        g_up = g_dn = np.zeros((B, O, K))
-        wired_admit = np.ones((B, O, K))
+        per_in = np.zeros((B, O, K))
+        per_out = np.zeros((B, O, K))
+        path_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
+    per_in += t_up[:, :, None] * c.remote
+    per_out += t_dn[:, :, None] * c.remote
+    path_admit *= node_admit[:, cand]
+    path_admit *= np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
 
-    path_admit = (
-        node_admit[:, cand] * np.where(nonlocal_ > 0, radio_admit[:, :, None], 1.0) * wired_admit
-    )  # [B, O, K]
     flow_rate = rate_sn[:, :, cand].transpose(0, 2, 1, 3)  # [B, O, S, K]
-    admitted = np.where(flow_rate > 0, path_admit[:, :, None, :], 0.0)
-    served = flow_ok * admitted
-
-    per_in = t_up[:, :, None] * nonlocal_ + g_up  # [B, O, K] s per Mbit sent
-    per_out = t_dn[:, :, None] * nonlocal_ + g_dn
-    network = (
-        system.input_mbit[None, None, :, None] * per_in[:, :, None, :]
-        + system.output_mbit[None, None, :, None] * per_out[:, :, None, :]
-        + system.candidate_delay_s[None, :, None, :]
-    )
-    slack = system.deadline_s[None, None, :, None] - network
-    with np.errstate(over="ignore", invalid="ignore"):
-        p_warm = np.where(slack > 0, -np.expm1(-flow_rate * np.maximum(slack, 0.0)), 0.0)
-    t_cold = system.cold_start_s[None, None, :, None]
-    cold_sn = new * np.minimum(system.cold_start_s / tau, 1.0)[None, :, None]
-    if new.any():
-        cold = cold_sn[:, :, cand].transpose(0, 2, 1, 3)
-        p_sat = (1.0 - cold) * p_warm + cold * _p_after_cold_start(flow_rate, slack, t_cold, tau)
+    if cpu_share is None:
+        # Every deployed instance drains at a positive rate: admission is per path only.
+        served = flow_ok * path_admit[:, :, None, :]
+        served_in = bits_in * path_admit
+        served_out = bits_out * path_admit
     else:
-        cold = np.zeros_like(flow_rate)
-        p_sat = p_warm
+        served = flow_ok * np.where(flow_rate > 0, path_admit[:, :, None, :], 0.0)
+        served_in = np.einsum("bosk,s->bok", served, system.input_mbit)
+        served_out = np.einsum("bosk,s->bok", served, system.output_mbit)
+
+    transfer = c.input4 * per_in[:, :, None, :]
+    transfer += c.output4 * per_out[:, :, None, :]
+    slack = c.budget4 - transfer  # time left for queueing and execution
+    p_sat = np.maximum(slack, 0.0)
+    p_sat *= flow_rate
+    np.negative(p_sat, out=p_sat)
+    np.expm1(p_sat, out=p_sat)
+    np.negative(p_sat, out=p_sat)  # P(sojourn <= slack), 0 where slack <= 0
+    cold = None
+    if new.any():
+        cold = (new * c.cold_fraction)[:, :, cand].transpose(0, 2, 1, 3)
+        p_sat = (1.0 - cold) * p_sat + cold * _p_after_cold_start(flow_rate, slack, c.cold4, tau)
     satisfied = served * p_sat
 
     # Energy.
     awake = np.where(system.can_sleep, per_node > 0, True)
     util = admitted_load / system.capacity
-    idle = tau * np.where(awake, system.idle_power, np.nan_to_num(system.sleep_power)).sum(axis=1)
-    dynamic = tau * (awake * (system.peak_power - system.idle_power) * util).sum(axis=1)
-    instances = tau * np.einsum("bsn,s->b", deployment, system.instance_power)
-    cold_j = np.einsum("bsn,s->b", new, system.instantiation_energy)
-    served_up = np.einsum("bosk,s,ok->bo", served, system.input_mbit, nonlocal_)
-    served_dn = np.einsum("bosk,s,ok->bo", served, system.output_mbit, nonlocal_)
-    radio_j = (system.tx_power * served_up / uplink_mbps + system.bs_j_per_mbit * served_dn).sum(
-        axis=1
-    )
-    served_bits = np.einsum("bosk,s->bok", served, system.input_mbit + system.output_mbit)
-    transport_j = np.einsum("bok,ok->b", served_bits, system.candidate_j_per_mbit)
+    idle = tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1)
+    dynamic = tau * (awake * util) @ c.dynamic_power
+    instances = tau * (system.instance_power @ deployment).sum(axis=1)
+    cold_j = (system.instantiation_energy @ new).sum(axis=1)
+    radio_j = (system.tx_power * (served_in * c.remote).sum(axis=-1) / uplink_mbps).sum(axis=1) + (
+        system.bs_j_per_mbit * (served_out * c.remote).sum(axis=-1)
+    ).sum(axis=1)
+    transport_j = ((served_in + served_out) * system.candidate_j_per_mbit).sum(axis=(1, 2))
 
     offered = demand.sum(axis=(1, 2))
     served_total = served.sum(axis=(1, 2, 3))
@@ -266,18 +342,12 @@ def evaluate_slot(
         flow_requests=flow,
         flow_served=served,
         flow_satisfied=satisfied,
-        flow_network_s=network,
+        flow_network_s=transfer + c.delay4,
         flow_rate=flow_rate,
-        flow_cold_fraction=cold,
-        flow_cold_start_s=np.broadcast_to(t_cold, flow_rate.shape),
+        cold_fraction=cold,
+        cold_start_s=system.cold_start_s,
         slot_s=tau,
     )
-
-
-def _admit(rho: FloatArray, rho_max: float) -> FloatArray:
-    """Admitted fraction of a resource offered utilisation ``rho``."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(rho > rho_max, rho_max / rho, 1.0)
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:

@@ -78,6 +78,7 @@ class System:
     # wired links [L]
     link_capacity: FloatArray  # Mbit/s per direction
     link_incidence: FloatArray  # [L, O*K] 1 where the path to (o, k) crosses link l
+    path_links: IntArray  # [O*K, H] links on the path to (o, k), padded with L
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
@@ -283,6 +284,8 @@ def compile_scenario(scenario: Scenario) -> System:
     cdelay = np.zeros((O, K))
     cenergy = np.zeros((O, K))
     incidence = np.zeros((L, O * K))
+    hops = max((len(p) for rows in path_rows for p in rows), default=0)
+    path_links = np.full((O * K, max(hops, 1)), L, dtype=np.int64)
     for oi in range(O):
         k = len(cand_rows[oi])
         candidates[oi, :k] = cand_rows[oi]
@@ -293,6 +296,7 @@ def compile_scenario(scenario: Scenario) -> System:
         for ki, p in enumerate(path_rows[oi]):
             for li in p:
                 incidence[li, oi * K + ki] = 1.0
+            path_links[oi * K + ki, : len(p)] = p
 
     admissible = valid[:, None, :] & can_host[:, candidates].transpose(1, 0, 2)
 
@@ -342,4 +346,5 @@ def compile_scenario(scenario: Scenario) -> System:
         admissible=admissible,
         link_capacity=np.array([wl.bandwidth_gbps * 1e3 for wl in links]),
         link_incidence=incidence,
+        path_links=path_links,
     )

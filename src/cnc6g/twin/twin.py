@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
+from cnc6g.twin.dynamics import SlotOutcome, clean_routing, evaluate_slot
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 from cnc6g.twin.workload import (
     DemandProcess,
@@ -47,13 +47,24 @@ class Twin:
         self.slot = 0
         self.deployment: BoolArray = np.zeros((self.batch, s.n_services, s.n_nodes), dtype=bool)
         self.utilisation: FloatArray = np.zeros((self.batch, s.n_nodes))
-        self.satisfied_share: FloatArray = np.ones((self.batch, s.n_origins, s.n_services))
+        self._last_satisfied: FloatArray | None = None
+        self._last_demand: IntArray | None = None
         self._demand_state = initial_demand_state(self.process, self.batch)
         self._draw()
 
     def _draw(self) -> None:
         self.demand: IntArray = sample_demand(self.process, self._demand_state, self.slot, self.rng)
         self.uplink_mbps, self.downlink_mbps = sample_channel(self.system, self.rng, self.batch)
+
+    @property
+    def satisfied_share(self) -> FloatArray:
+        """Share of each (origin, service) demand satisfied in the last slot, ``[B, O, S]``."""
+        if self._last_satisfied is None or self._last_demand is None:
+            s = self.system
+            return np.ones((self.batch, s.n_origins, s.n_services))
+        got = self._last_satisfied.sum(axis=-1)
+        demand = self._last_demand
+        return np.divide(got, demand, out=np.ones_like(got), where=demand > 0)
 
     def observe(self, copy: int = 0) -> Observation:
         """What a policy sees for copy ``copy`` before deciding the current slot."""
@@ -99,8 +110,13 @@ class Twin:
         deployment: BoolArray,
         routing: FloatArray,
         cpu_share: FloatArray | None = None,
+        clean: bool = True,
     ) -> SlotOutcome:
-        """Batched form of :meth:`step`: ``deployment [B, S, N]``, ``routing [B, O, S, K]``."""
+        """Batched form of :meth:`step`: ``deployment [B, S, N]``, ``routing [B, O, S, K]``.
+
+        Negative shares count as 0 and routing rows summing above 1 are scaled down to 1; pass
+        ``clean=False`` to skip that when the caller guarantees valid shares (learning loops).
+        """
         s = self.system
         want_d = (self.batch, s.n_services, s.n_nodes)
         want_r = (self.batch, s.n_origins, s.n_services, s.n_candidates)
@@ -117,14 +133,13 @@ class Twin:
             self.downlink_mbps,
             deployment,
             self.deployment,
-            routing,
+            clean_routing(routing) if clean else routing,
             cpu_share,
         )
         self.deployment = deployment.astype(bool, copy=True)
         self.utilisation = outcome.utilisation
-        got = outcome.flow_satisfied.sum(axis=-1)
-        demand = self.demand.astype(float)
-        self.satisfied_share = np.where(demand > 0, got / np.maximum(demand, 1e-12), 1.0)
+        self._last_satisfied = outcome.flow_satisfied
+        self._last_demand = self.demand
         self.slot += 1
         self._draw()
         return outcome

@@ -33,6 +33,7 @@ class DemandState:
 
     order: IntArray  # [B, S]
     origin_weights: FloatArray  # [B, O]
+    probabilities: FloatArray | None = None  # [B, O*S], rebuilt after a shift
 
 
 def demand_process(system: System) -> DemandProcess:
@@ -95,10 +96,13 @@ def sample_demand(
                 state.origin_weights[:] = weights
             if reshuffle:
                 state.order[:] = rng.permuted(np.tile(np.arange(S), (B, 1)), axis=1)
-    p_service = np.empty((B, S))
-    np.put_along_axis(p_service, state.order, np.broadcast_to(process.zipf, (B, S)), axis=1)
-    p = (state.origin_weights[:, :, None] * p_service[:, None, :]).reshape(B, O * S)
-    p /= p.sum(axis=1, keepdims=True)
+            state.probabilities = None
+    if state.probabilities is None:
+        p_service = np.empty((B, S))
+        np.put_along_axis(p_service, state.order, np.broadcast_to(process.zipf, (B, S)), axis=1)
+        p = (state.origin_weights[:, :, None] * p_service[:, None, :]).reshape(B, O * S)
+        state.probabilities = p / p.sum(axis=1, keepdims=True)
+    p = state.probabilities
     total = rng.integers(process.low, process.high + 1, size=B)
     return rng.multinomial(total, p).reshape(B, O, S)
 
