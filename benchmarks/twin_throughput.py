@@ -115,22 +115,26 @@ def large_scenario() -> Scenario:
 def run(quick: bool = False) -> dict[str, float | None]:
     """All measurements; ``quick`` shortens every loop (for a smoke test)."""
     scale = 0.05 if quick else 1.0
-    case = compile_scenario(scenario_at_load(load_scenario("paper-case-study"), 1.0))
-    large = compile_scenario(large_scenario())
-    out: dict[str, float | None] = {
-        "case_single_slots_per_s": twin_slots_per_s(case, 1, int(4000 * scale)),
-        "case_batch256_slots_per_s": twin_slots_per_s(case, 256, int(40960 * scale)),
-        "case_batch1024_slots_per_s": twin_slots_per_s(case, 1024, int(40960 * scale)),
-        "large_single_slots_per_s": twin_slots_per_s(large, 1, int(1000 * scale)),
-        "large_batch16_slots_per_s": twin_slots_per_s(large, 16, int(1600 * scale)),
-        "sampler_requests_per_s": sampler_requests_per_s(case, int(200 * scale) + 1),
-        "leaf_small_slots_per_s": leaf_slots_per_s(10, 100, 20 if quick else 100),
-        "leaf_large_slots_per_s": leaf_slots_per_s(100, 1000, 3 if quick else 30),
-    }
+    case_sc = scenario_at_load(load_scenario("paper-case-study"), 1.0)
+    large_sc = large_scenario()
+    out: dict[str, float | None] = {}
+    for precision in ("double", "single"):
+        case = compile_scenario(case_sc, precision=precision)
+        large = compile_scenario(large_sc, precision=precision)
+        p = precision
+        out[f"case_single_{p}_slots_per_s"] = twin_slots_per_s(case, 1, int(4000 * scale))
+        out[f"case_batch256_{p}_slots_per_s"] = twin_slots_per_s(case, 256, int(40960 * scale))
+        out[f"case_batch1024_{p}_slots_per_s"] = twin_slots_per_s(case, 1024, int(40960 * scale))
+        out[f"large_single_{p}_slots_per_s"] = twin_slots_per_s(large, 1, int(1000 * scale))
+        out[f"large_batch16_{p}_slots_per_s"] = twin_slots_per_s(large, 16, int(1600 * scale))
+    case = compile_scenario(case_sc)
+    out["sampler_requests_per_s"] = sampler_requests_per_s(case, int(200 * scale) + 1)
+    out["leaf_small_slots_per_s"] = leaf_slots_per_s(10, 100, 20 if quick else 100)
+    out["leaf_large_slots_per_s"] = leaf_slots_per_s(100, 1000, 3 if quick else 30)
     small, big = out["leaf_small_slots_per_s"], out["leaf_large_slots_per_s"]
     for key in list(out):
         value = out[key]
-        if value is None or key.startswith("leaf") or key.startswith("sampler"):
+        if value is None or not key.startswith(("case", "large")):
             continue
         peer = small if key.startswith("case") else big
         out[key.replace("_slots_per_s", "_x_leaf")] = value / peer if peer else None

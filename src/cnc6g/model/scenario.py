@@ -10,6 +10,9 @@ from cnc6g.model.infra import Domain, DomainKind, Name, RadioLink, WiredLink, _S
 from cnc6g.model.services import ServiceType
 from cnc6g.model.workload import Workload
 
+PROBLEM_SEPARATOR = "; "
+"""Joins the ``field: reason`` lines of a cross-field check into one validation message."""
+
 
 class TwinSettings(_Strict):
     """Settings of the digital twin's slot model."""
@@ -53,9 +56,9 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         problems: list[str] = []
-        problems += _duplicates("domain", [d.name for d in self.domains])
-        problems += _duplicates("node", [n.name for d in self.domains for n in d.nodes])
-        problems += _duplicates("service", [s.name for s in self.services])
+        problems += _duplicates("domains", [d.name for d in self.domains])
+        problems += _duplicates("domains[].nodes", [n.name for d in self.domains for n in d.nodes])
+        problems += _duplicates("services", [s.name for s in self.services])
         kinds = {d.name: d.kind for d in self.domains}
         terminals = [d.name for d in self.domains if d.kind is DomainKind.TERMINAL]
         if not terminals:
@@ -112,7 +115,7 @@ class Scenario(_Strict):
                 if unknown:
                     problems.append(f"{where}: not terminal domains: {unknown}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(PROBLEM_SEPARATOR.join(problems))
         return self
 
     def _check_reachability(self, kinds: dict[str, DomainKind]) -> list[str]:
@@ -144,6 +147,6 @@ class Scenario(_Strict):
         raise KeyError(name)
 
 
-def _duplicates(what: str, names: list[Name]) -> list[str]:
+def _duplicates(where: str, names: list[Name]) -> list[str]:
     dupes = sorted(n for n, c in Counter(names).items() if c > 1)
-    return [f"{what} names must be unique, repeated: {dupes}"] if dupes else []
+    return [f"{where}: names must be unique, repeated: {dupes}"] if dupes else []

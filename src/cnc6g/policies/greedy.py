@@ -123,7 +123,7 @@ class GreedyPolicy(Policy):
         usable = usable_candidates(sy, x) & self._scope[:, None, :]
         remote = ~sy.candidate_local
         network = (
-            sy.candidate_delay_s[:, None, :]
+            2.0 * sy.candidate_delay_s[:, None, :]
             + remote[:, None, :] * sy.input_mbit[None, :, None] / obs.uplink_mbps[:, None, None]
             + remote[:, None, :] * sy.output_mbit[None, :, None] / obs.downlink_mbps[:, None, None]
         )  # [O, S, K]

@@ -16,6 +16,7 @@ import tomli_w
 from pydantic import ValidationError
 
 from cnc6g.model import Scenario
+from cnc6g.model.scenario import PROBLEM_SEPARATOR
 
 __all__ = [
     "ScenarioError",
@@ -57,7 +58,14 @@ def validation_problems(err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors():
         msg = str(e["msg"]).removeprefix("Value error, ")
-        problems.append(f"{_where(tuple(e['loc']))}: {msg}")
+        where = _where(tuple(e["loc"]))
+        # Cross-field checks of a model report several "field: reason" lines joined by "; ".
+        for part in msg.split(PROBLEM_SEPARATOR):
+            head, sep, _ = part.partition(": ")
+            if sep and where == "scenario" and (head[:1].isalpha() and " " not in head):
+                problems.append(part)
+            else:
+                problems.append(f"{where}: {part}")
     return problems
 
 

@@ -12,16 +12,20 @@ The model, per slot of length ``tau``:
   exponential with that mean, ``rate = C (1 - rho) / w``. A policy may instead give instances
   hard CPU quotas (``cpu_share``); each instance is then its own M/M/1 queue,
   ``rate = share * C / w - arrivals``, exact for exponential work.
-- **Admission.** A node, radio cell direction or wired link direction offered utilisation
-  ``rho`` above ``admission_utilisation`` (``rho_max``) admits the fraction ``rho_max / rho`` of
-  the tasks that cross it and drops the rest; a flow's admitted fraction is the product over the
-  resources on its path. Shared links are processor-sharing: a transfer of ``d`` Mbit over a link
-  of rate ``c`` at utilisation ``rho`` takes ``d / (c (1 - rho))``.
+- **Admission.** A radio cell direction or wired link direction offered utilisation ``rho`` above
+  ``admission_utilisation`` (``rho_max``) admits the fraction ``rho_max / rho`` of the tasks that
+  cross it; a flow's network admission is the product over its path. The tasks the network
+  admits reach their node, which in turn admits up to ``rho_max`` of its capacity (an instance
+  with a hard quota, up to ``rho_max`` of its quota). Admission is decided at ingress, so
+  rejected tasks consume nothing; the radio and link loads are those offered by the routed
+  flows. Shared links are processor-sharing: a transfer of ``d`` Mbit over a link of rate ``c``
+  at utilisation ``rho`` takes ``d / (c (1 - rho))``.
 - **Cold start.** An instance started this slot serves from ``t_cold`` on: the fraction
   ``min(t_cold / tau, 1)`` of its tasks (those that arrive before) waits for the rest of the
   start-up time.
 - **Satisfaction.** A task is satisfied when admitted and its E2E latency (radio up + wired
-  path + queueing and execution + wired and radio down) is within its deadline. The probability
+  path + queueing and execution + wired and radio down, with the propagation and access delay
+  paid both ways) is within its deadline. The probability
   is exact for the model above (exponential sojourn, uniform arrival within the slot).
 - **Energy (J per slot).** Awake nodes ``tau (P_idle + (P_peak - P_idle) rho)``; sleeping nodes
   ``tau P_sleep``; instances ``tau p_inst``; cold starts ``e_dep``; radio: terminals' transmit
@@ -115,9 +119,9 @@ class _Constants:
     input4: FloatArray  # [1, 1, S, 1]
     output4: FloatArray  # [1, 1, S, 1]
     deadline4: FloatArray  # [1, 1, S, 1]
-    budget4: FloatArray  # [1, O, S, K] deadline minus propagation and access delay
+    budget4: FloatArray  # [1, O, S, K] deadline minus round-trip propagation and access
     cold4: FloatArray  # [1, 1, S, 1]
-    delay4: FloatArray  # [1, O, 1, K]
+    delay4: FloatArray  # [1, O, 1, K] round-trip propagation and access delay
     cold_fraction: FloatArray  # [1, S, 1] share of a new instance's tasks that wait
     inv_work3: FloatArray  # [1, S, 1]
     asleep_power: FloatArray  # [N] sleep power, 0 where the node cannot sleep
@@ -130,20 +134,24 @@ def _constants(system: System) -> _Constants:
     if isinstance(cached, _Constants):
         return cached
     remote = ~system.candidate_local & system.candidate_valid
+    ft = system.float_dtype
     c = _Constants(
         remote=remote.astype(float),
         remote_bool=remote,
-        input4=system.input_mbit[None, None, :, None],
-        output4=system.output_mbit[None, None, :, None],
-        deadline4=system.deadline_s[None, None, :, None],
-        budget4=system.deadline_s[None, None, :, None] - system.candidate_delay_s[None, :, None, :],
-        cold4=system.cold_start_s[None, None, :, None],
-        delay4=system.candidate_delay_s[None, :, None, :],
+        input4=system.input_mbit[None, None, :, None].astype(ft),
+        output4=system.output_mbit[None, None, :, None].astype(ft),
+        deadline4=system.deadline_s[None, None, :, None].astype(ft),
+        budget4=(
+            system.deadline_s[None, None, :, None]
+            - 2.0 * system.candidate_delay_s[None, :, None, :]
+        ).astype(ft),
+        cold4=system.cold_start_s[None, None, :, None].astype(ft),
+        delay4=(2.0 * system.candidate_delay_s[None, :, None, :]).astype(ft),
         cold_fraction=np.minimum(system.cold_start_s / system.slot_s, 1.0)[None, :, None],
         inv_work3=(1.0 / system.work)[None, :, None],
         asleep_power=np.nan_to_num(system.sleep_power),
         dynamic_power=system.peak_power - system.idle_power,
-        io_mbit=np.stack([system.input_mbit, system.output_mbit]),
+        io_mbit=np.stack([system.input_mbit, system.output_mbit]).astype(ft),
     )
     system._cache["constants"] = c
     return c
@@ -224,25 +232,11 @@ def evaluate_slot(
     new = deployment & ~previous.astype(bool, copy=False)
     per_node = deployment.sum(axis=1)  # [B, N]
 
-    y = routing
+    ft = system.float_dtype
+    y = routing.astype(ft, copy=False)
     deployed = deployment[:, :, cand].transpose(0, 2, 1, 3)  # [B, O, S, K]
-    flow = demand[..., None] * y
+    flow = demand.astype(ft, copy=False)[..., None] * y
     flow_ok = flow * (deployed & system.admissible)
-
-    # Compute nodes: processor sharing (default) or hard quotas.
-    arrivals = np.bincount(
-        _flow_index(system, B), weights=flow_ok.ravel(), minlength=B * S * N
-    ).reshape(B, S, N)  # tasks per slot
-    load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
-    node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
-    admitted_load = node_admit * load
-    if cpu_share is None:
-        rate_sn = (system.capacity - admitted_load)[:, None, :] * c.inv_work3
-    else:
-        quota = np.maximum(cpu_share, 0.0) * system.capacity
-        rate_sn = quota * c.inv_work3 - node_admit[:, None, :] * arrivals / tau
-        rate_sn = np.maximum(rate_sn, 0.0)
-    rate_sn = rate_sn * deployment
 
     # Traffic per (origin, candidate), Mbit per slot in each direction.
     bits = c.io_mbit @ flow_ok  # [B, O, 2, K]
@@ -269,28 +263,49 @@ def evaluate_slot(
         per_link[:, 2:, :L] = np.log(rho_max / np.maximum(rho_l, rho_max))
         along = per_link[:, :, system.path_links].sum(axis=-1).reshape(B, 4, O, K)
         per_in, per_out = along[:, 0], along[:, 1]
-        path_admit = np.exp(along[:, 2] + along[:, 3])
+        net_admit = np.exp(along[:, 2] + along[:, 3])
         link_util = rho_l.max(axis=1)
     else:
         per_in = np.zeros((B, O, K))
         per_out = np.zeros((B, O, K))
-        path_admit = np.ones((B, O, K))
+        net_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
-    per_in += t_up[:, :, None] * c.remote
-    per_out += t_dn[:, :, None] * c.remote
-    path_admit *= node_admit[:, cand]
-    path_admit *= np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
+    per_in = (per_in + t_up[:, :, None] * c.remote).astype(ft, copy=False)
+    per_out = (per_out + t_dn[:, :, None] * c.remote).astype(ft, copy=False)
+    net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
 
-    flow_rate = rate_sn[:, :, cand].transpose(0, 2, 1, 3)  # [B, O, S, K]
+    # Compute: the tasks the network admitted reach their node, which admits up to rho_max.
+    reach = flow_ok * net_admit.astype(ft, copy=False)[:, :, None, :]
+    arrivals = np.bincount(
+        _flow_index(system, B), weights=reach.ravel(), minlength=B * S * N
+    ).reshape(B, S, N)  # tasks per slot
     if cpu_share is None:
-        # Every deployed instance drains at a positive rate: admission is per path only.
-        served = flow_ok * path_admit[:, :, None, :]
+        # One processor-sharing server per node.
+        load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
+        node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
+        admitted_load = node_admit * load
+        rate_sn = (system.capacity - admitted_load)[:, None, :] * c.inv_work3
+        node_admit_g = node_admit[:, cand]  # [B, O, K]
+        served = reach * node_admit_g.astype(ft, copy=False)[:, :, None, :]
+        path_admit = net_admit * node_admit_g
         served_in = bits_in * path_admit
         served_out = bits_out * path_admit
     else:
-        served = flow_ok * np.where(flow_rate > 0, path_admit[:, :, None, :], 0.0)
+        # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
+        quota = np.maximum(cpu_share, 0.0) * system.capacity  # gigacycles/s
+        offered_work = arrivals * system.work[None, :, None] / tau
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inst_admit = np.where(
+                quota > 0, rho_max / np.maximum(offered_work / quota, rho_max), 0.0
+            )
+        admitted_load = (inst_admit * offered_work).sum(axis=1)
+        rate_sn = np.maximum(quota * c.inv_work3 - inst_admit * arrivals / tau, 0.0)
+        inst_g = inst_admit[:, :, cand].transpose(0, 2, 1, 3).astype(ft, copy=False)
+        served = reach * inst_g
         served_in = np.einsum("bosk,s->bok", served, system.input_mbit)
         served_out = np.einsum("bosk,s->bok", served, system.output_mbit)
+    rate_sn = (rate_sn * deployment).astype(ft, copy=False)
+    flow_rate = rate_sn[:, :, cand].transpose(0, 2, 1, 3)  # [B, O, S, K]
 
     transfer = c.input4 * per_in[:, :, None, :]
     transfer += c.output4 * per_out[:, :, None, :]
@@ -302,7 +317,7 @@ def evaluate_slot(
     np.negative(p_sat, out=p_sat)  # P(sojourn <= slack), 0 where slack <= 0
     cold = None
     if new.any():
-        cold = (new * c.cold_fraction)[:, :, cand].transpose(0, 2, 1, 3)
+        cold = (new * c.cold_fraction)[:, :, cand].transpose(0, 2, 1, 3).astype(ft)
         p_sat = (1.0 - cold) * p_sat + cold * _p_after_cold_start(flow_rate, slack, c.cold4, tau)
     satisfied = served * p_sat
 
@@ -316,14 +331,16 @@ def evaluate_slot(
     radio_j = (system.tx_power * (served_in * c.remote).sum(axis=-1) / uplink_mbps).sum(axis=1) + (
         system.bs_j_per_mbit * (served_out * c.remote).sum(axis=-1)
     ).sum(axis=1)
-    transport_j = ((served_in + served_out) * system.candidate_j_per_mbit).sum(axis=(1, 2))
+    transport_j = ((served_in + served_out) * system.candidate_j_per_mbit).sum(
+        axis=(1, 2), dtype=np.float64
+    )
 
-    offered = demand.sum(axis=(1, 2))
-    served_total = served.sum(axis=(1, 2, 3))
+    offered = demand.sum(axis=(1, 2), dtype=np.float64)
+    served_total = served.sum(axis=(1, 2, 3), dtype=np.float64)
     return SlotOutcome(
-        offered=offered.astype(float),
+        offered=offered,
         served=served_total,
-        satisfied=satisfied.sum(axis=(1, 2, 3)),
+        satisfied=satisfied.sum(axis=(1, 2, 3), dtype=np.float64),
         dropped=offered - served_total,
         energy={
             "idle": idle,

@@ -79,6 +79,7 @@ class System:
     link_capacity: FloatArray  # Mbit/s per direction
     link_incidence: FloatArray  # [L, O*K] 1 where the path to (o, k) crosses link l
     path_links: IntArray  # [O*K, H] links on the path to (o, k), padded with L
+    float_dtype: type[np.floating] = np.float64  # of the per-flow arrays of the slot arithmetic
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
@@ -166,12 +167,20 @@ def popularity_weights(system: System) -> FloatArray:
     return p
 
 
-def compile_scenario(scenario: Scenario) -> System:
+def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
     """Turn a validated scenario into a :class:`System`.
 
     Shortest wired paths (by propagation delay) are computed once here; the per-slot twin
     only does array arithmetic.
+
+    Args:
+        scenario: the validated scenario.
+        precision: ``"double"`` (default) or ``"single"``: the float width of the per-flow
+            ``[B, O, S, K]`` arithmetic. Single precision is faster for large batches
+            (learning, throughput runs); totals are summed in double either way.
     """
+    if precision not in ("double", "single"):
+        raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
     domains = scenario.domains
     dom_index = {d.name: i for i, d in enumerate(domains)}
     nodes = [(di, n) for di, d in enumerate(domains) for n in d.nodes]
@@ -347,4 +356,5 @@ def compile_scenario(scenario: Scenario) -> System:
         link_capacity=np.array([wl.bandwidth_gbps * 1e3 for wl in links]),
         link_incidence=incidence,
         path_links=path_links,
+        float_dtype=np.float64 if precision == "double" else np.float32,
     )

@@ -1,0 +1,16 @@
+"""Docs examples run, and the README shows them as they are."""
+
+import runpy
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_nearest_policy_example_runs(capsys):
+    runpy.run_path(str(ROOT / "docs" / "examples" / "nearest_policy.py"), run_name="__main__")
+    assert 0.0 < float(capsys.readouterr().out.strip()) <= 1.0
+
+
+def test_readme_shows_the_example_verbatim():
+    example = (ROOT / "docs" / "examples" / "nearest_policy.py").read_text().strip()
+    assert example in (ROOT / "README.md").read_text()
