@@ -43,10 +43,18 @@ from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 
 ENERGY_PARTS = ("idle", "dynamic", "instances", "cold_start", "radio", "transport")
 
+DENSE_INCIDENCE_LIMIT = 20_000
+"""Largest path-link incidence (links x paths) handled with dense matrix products."""
+
 
 @dataclass(frozen=True, eq=False)
 class SlotOutcome:
-    """What one slot did, for each of ``B`` copies. Counts are expected numbers of tasks."""
+    """What one slot did, for each of ``B`` copies. Counts are expected numbers of tasks.
+
+    Per-flow arrays are exposed as ``[B, O, S, K]`` properties; internally they are kept in the
+    ``[B, O, K, S]`` layout the arithmetic uses, and the ones derived from per-node and per-path
+    factors (rate, network time, cold starts) are only built when asked for.
+    """
 
     offered: FloatArray  # [B] requests that arrived
     served: FloatArray  # [B] admitted and executed
@@ -59,27 +67,14 @@ class SlotOutcome:
     awake: BoolArray  # [B, N]
     link_utilisation: FloatArray  # [B, L] max over the two directions, offered
     radio_utilisation: FloatArray  # [B, O] max over uplink and downlink, offered
-    # per flow (origin, service, candidate) [B, O, S, K]
-    flow_requests: FloatArray
-    flow_served: FloatArray
-    flow_satisfied: FloatArray
-    flow_network_s: FloatArray  # deterministic part of the latency
-    flow_rate: FloatArray  # rate of the exponential sojourn, 1/s (0 where unusable)
-    cold_fraction: FloatArray | None  # [B, O, S, K] share meeting a cold start; None: no start
-    cold_start_s: FloatArray  # [S] start-up time of an instance of each service
+    rate_sn: FloatArray  # [B, S, N] sojourn rate of each instance, 1/s (0: none)
+    cold_sn: FloatArray | None  # [B, S, N] share of an instance's tasks meeting its cold start
+    per_mbit_s: FloatArray  # [B, O, K, 2] transfer time per Mbit sent and received
     slot_s: float
-
-    @property
-    def flow_cold_fraction(self) -> FloatArray:
-        """Share of each flow's tasks that meet a cold start, ``[B, O, S, K]``."""
-        if self.cold_fraction is None:
-            return np.zeros_like(self.flow_rate)
-        return self.cold_fraction
-
-    @property
-    def flow_cold_start_s(self) -> FloatArray:
-        """Start-up time of the instance each flow goes to, ``[B, O, S, K]``."""
-        return np.broadcast_to(self.cold_start_s[None, None, :, None], self.flow_rate.shape)
+    _system: System
+    _flow: FloatArray  # [B, O, K, S]
+    _served: FloatArray  # [B, O, K, S]
+    _satisfied: FloatArray  # [B, O, K, S]
 
     @property
     def energy_total(self) -> FloatArray:
@@ -92,10 +87,54 @@ class SlotOutcome:
         return self.served - self.satisfied
 
     @property
+    def flow_requests(self) -> FloatArray:
+        """Requests of each flow (origin, service, candidate), ``[B, O, S, K]``."""
+        return self._flow.transpose(0, 1, 3, 2)
+
+    @property
+    def flow_served(self) -> FloatArray:
+        """Tasks of each flow admitted and executed, ``[B, O, S, K]``."""
+        return self._served.transpose(0, 1, 3, 2)
+
+    @property
+    def flow_satisfied(self) -> FloatArray:
+        """Tasks of each flow served within the deadline, ``[B, O, S, K]``."""
+        return self._satisfied.transpose(0, 1, 3, 2)
+
+    @property
+    def flow_rate(self) -> FloatArray:
+        """Rate of each flow's exponential sojourn, 1/s, ``[B, O, S, K]`` (0 where unusable)."""
+        return self.rate_sn[:, :, self._system.candidates].transpose(0, 2, 1, 3)
+
+    @property
+    def flow_network_s(self) -> FloatArray:
+        """Deterministic part of each flow's latency (transfers and delays), ``[B, O, S, K]``."""
+        sy = self._system
+        return (
+            sy.input_mbit[None, None, :, None] * self.per_mbit_s[:, :, None, :, 0]
+            + sy.output_mbit[None, None, :, None] * self.per_mbit_s[:, :, None, :, 1]
+            + 2.0 * sy.candidate_delay_s[None, :, None, :]
+        )
+
+    @property
+    def flow_cold_fraction(self) -> FloatArray:
+        """Share of each flow's tasks that meet a cold start, ``[B, O, S, K]``."""
+        if self.cold_sn is None:
+            return np.zeros(self.flow_requests.shape)
+        return self.cold_sn[:, :, self._system.candidates].transpose(0, 2, 1, 3)
+
+    @property
+    def flow_cold_start_s(self) -> FloatArray:
+        """Start-up time of the instance each flow goes to, ``[B, O, S, K]``."""
+        t_cold = self._system.cold_start_s[None, None, :, None]
+        return np.broadcast_to(t_cold, self.flow_requests.shape)
+
+    @property
     def flow_latency_mean_s(self) -> FloatArray:
         """Mean E2E latency of each flow's served tasks, s, ``[B, O, S, K]`` (inf if unusable)."""
-        with np.errstate(divide="ignore"):
-            queue = np.where(self.flow_rate > 0, 1.0 / np.maximum(self.flow_rate, 1e-300), np.inf)
+        rate = self.flow_rate
+        queue = np.full(rate.shape, np.inf)
+        np.divide(1.0, rate, out=queue, where=rate > 0)
         lo, hi = cold_wait_bounds(self.flow_cold_start_s, self.slot_s)
         cold = self.flow_cold_fraction * (lo + hi) / 2.0
         return self.flow_network_s + queue + cold
@@ -105,28 +144,35 @@ class SlotOutcome:
         return self.energy_total + penalty_j * (self.offered - self.satisfied)
 
 
-def shannon_rate_mbps(mhz: FloatArray, snr_db: FloatArray) -> FloatArray:
+def shannon_rate_mbps(mhz: FloatArray | float, snr_db: FloatArray) -> FloatArray:
     """Shannon rate ``B log2(1 + SNR)`` in Mbit/s for bandwidth in MHz and SNR in dB."""
     return mhz * np.log2(1.0 + 10.0 ** (snr_db / 10.0))
 
 
 @dataclass(frozen=True, eq=False)
 class _Constants:
-    """Per-system arrays the slot arithmetic reuses, shaped for broadcasting."""
+    """Per-system arrays the slot arithmetic reuses, in the ``[O, K, S]`` layout."""
 
     remote: FloatArray  # [O, K] 1 where the candidate is reached over the radio
     remote_bool: BoolArray  # [O, K]
-    input4: FloatArray  # [1, 1, S, 1]
-    output4: FloatArray  # [1, 1, S, 1]
-    deadline4: FloatArray  # [1, 1, S, 1]
-    budget4: FloatArray  # [1, O, S, K] deadline minus round-trip propagation and access
-    cold4: FloatArray  # [1, 1, S, 1]
-    delay4: FloatArray  # [1, O, 1, K] round-trip propagation and access delay
+    admissible: BoolArray  # [O, K, S]
+    delay2: FloatArray  # [O, K] round-trip propagation and access delay
+    io_mbit: FloatArray  # [S, 2] input and output size
+    exponent: FloatArray  # [4, S] rows D/w, -1/w, -d_in/w, -d_out/w
+    input_s: FloatArray  # [S]
+    output_s: FloatArray  # [S]
+    budget: FloatArray  # [O, K, S] deadline minus round-trip delay
+    cold_s: FloatArray  # [S] cold-start time
+    inv_work: FloatArray  # [S]
     cold_fraction: FloatArray  # [1, S, 1] share of a new instance's tasks that wait
     inv_work3: FloatArray  # [1, S, 1]
     asleep_power: FloatArray  # [N] sleep power, 0 where the node cannot sleep
     dynamic_power: FloatArray  # [N] peak - idle
-    io_mbit: FloatArray  # [2, S] input and output size
+    instance_power_sn: FloatArray  # [S * N] keep-alive power of an instance
+    instantiation_energy_sn: FloatArray  # [S * N] energy of a cold start
+    wired_j_per_mbit: FloatArray  # [O * K * 2] wired and access energy per Mbit, both ways
+    incidence: FloatArray | None  # [O * K, L] path-link incidence, for small systems only
+    incidence_t: FloatArray | None  # [L, O * K]
 
 
 def _constants(system: System) -> _Constants:
@@ -135,23 +181,38 @@ def _constants(system: System) -> _Constants:
         return cached
     remote = ~system.candidate_local & system.candidate_valid
     ft = system.float_dtype
+    inv_work = 1.0 / system.work
+    delay2 = 2.0 * system.candidate_delay_s
+    # A dense path-link incidence is faster while small; beyond, scatter/gather per hop.
+    dense = system.link_incidence.size <= DENSE_INCIDENCE_LIMIT
     c = _Constants(
         remote=remote.astype(float),
         remote_bool=remote,
-        input4=system.input_mbit[None, None, :, None].astype(ft),
-        output4=system.output_mbit[None, None, :, None].astype(ft),
-        deadline4=system.deadline_s[None, None, :, None].astype(ft),
-        budget4=(
-            system.deadline_s[None, None, :, None]
-            - 2.0 * system.candidate_delay_s[None, :, None, :]
+        admissible=np.ascontiguousarray(system.admissible.transpose(0, 2, 1)),
+        delay2=delay2,
+        io_mbit=np.stack([system.input_mbit, system.output_mbit], axis=1).astype(ft),
+        exponent=np.stack(
+            [
+                system.deadline_s * inv_work,
+                -inv_work,
+                -system.input_mbit * inv_work,
+                -system.output_mbit * inv_work,
+            ]
         ).astype(ft),
-        cold4=system.cold_start_s[None, None, :, None].astype(ft),
-        delay4=(2.0 * system.candidate_delay_s[None, :, None, :]).astype(ft),
+        input_s=system.input_mbit.astype(ft),
+        output_s=system.output_mbit.astype(ft),
+        budget=(system.deadline_s[None, None, :] - delay2[:, :, None]).astype(ft),
+        cold_s=system.cold_start_s.astype(ft),
+        inv_work=inv_work.astype(ft),
         cold_fraction=np.minimum(system.cold_start_s / system.slot_s, 1.0)[None, :, None],
-        inv_work3=(1.0 / system.work)[None, :, None],
+        inv_work3=inv_work[None, :, None],
         asleep_power=np.nan_to_num(system.sleep_power),
         dynamic_power=system.peak_power - system.idle_power,
-        io_mbit=np.stack([system.input_mbit, system.output_mbit]).astype(ft),
+        instance_power_sn=np.repeat(system.instance_power, system.n_nodes),
+        instantiation_energy_sn=np.repeat(system.instantiation_energy, system.n_nodes),
+        wired_j_per_mbit=np.repeat(system.candidate_j_per_mbit.ravel(), 2),
+        incidence=np.ascontiguousarray(system.link_incidence.T) if dense else None,
+        incidence_t=system.link_incidence if dense else None,
     )
     system._cache["constants"] = c
     return c
@@ -167,30 +228,38 @@ def clean_routing(routing: FloatArray) -> FloatArray:
 
 
 def _hop_index(system: System, batch: int) -> IntArray:
-    """Flat index into ``[B, 2, L + 1]`` of every hop of every path, for both directions."""
-    key = f"hop_index_{batch}"
+    """Flat index into ``[B, 2, L + 1]`` of hop ``h`` of every path, ``[B, 2, H, O*K]`` order."""
+    key = f"hop_index_hok_{batch}"
     cached = system._cache.get(key)
     if cached is None:
         row = np.arange(batch * 2).reshape(batch, 2, 1, 1) * (system.n_links + 1)
-        cached = (row + system.path_links[None, None, :, :]).ravel()
+        cached = (row + system.path_links.T[None, None, :, :]).ravel()
         system._cache[key] = cached
     assert isinstance(cached, np.ndarray)
     return cached
 
 
 def _flow_index(system: System, batch: int) -> IntArray:
-    """Flat index ``(b * S + s) * N + candidates[o, k]`` for every flow ``[B, O, S, K]``."""
-    key = f"flow_index_{batch}"
+    """Flat index ``(b * S + s) * N + candidates[o, k]`` of every flow, ``[B, O, K, S]`` order."""
+    key = f"flow_index_oks_{batch}"
     cached = system._cache.get(key)
     if cached is None:
         S, N = system.n_services, system.n_nodes
         b = np.arange(batch)[:, None, None, None]
-        s = np.arange(S)[None, None, :, None]
-        cand = system.candidates[None, :, None, :]
+        s = np.arange(S)[None, None, None, :]
+        cand = system.candidates[None, :, :, None]
         cached = ((b * S + s) * N + cand).ravel()
         system._cache[key] = cached
     assert isinstance(cached, np.ndarray)
     return cached
+
+
+def _gather_oks(per_sn: np.ndarray, system: System) -> np.ndarray:
+    """``per_sn[b, s, candidates[o, k]]`` as a ``[B, O, K, S]`` array (rows gathered whole)."""
+    B, S, _ = per_sn.shape
+    by_node = np.ascontiguousarray(per_sn.transpose(0, 2, 1))  # [B, N, S]
+    rows = np.take(by_node, system.candidates.ravel(), axis=1)
+    return rows.reshape(B, system.n_origins, system.n_candidates, S)
 
 
 def evaluate_slot(
@@ -207,7 +276,7 @@ def evaluate_slot(
 
     Args:
         system: the compiled scenario.
-        demand: requests arriving this slot, ``[B, O, S]``.
+        demand: requests arriving this slot, ``[B, O, S]`` (integer or float counts).
         uplink_mbps: radio uplink rate of each origin this slot, ``[B, O]``.
         downlink_mbps: radio downlink rate, ``[B, O]``.
         deployment: instances running this slot, ``[B, S, N]``.
@@ -222,6 +291,7 @@ def evaluate_slot(
         The slot's outcome, see :class:`SlotOutcome`.
     """
     c = _constants(system)
+    ft = system.float_dtype
     tau = system.slot_s
     rho_max = system.admission_utilisation
     B = demand.shape[0]
@@ -232,64 +302,83 @@ def evaluate_slot(
     new = deployment & ~previous.astype(bool, copy=False)
     per_node = deployment.sum(axis=1)  # [B, N]
 
-    ft = system.float_dtype
-    y = routing.astype(ft, copy=False)
-    deployed = deployment[:, :, cand].transpose(0, 2, 1, 3)  # [B, O, S, K]
-    flow = demand.astype(ft, copy=False)[..., None] * y
-    flow_ok = flow * (deployed & system.admissible)
+    # Flows in the [B, O, K, S] layout: services innermost, so per-(origin, candidate) factors
+    # broadcast along contiguous rows and sums over services are matrix products.
+    usable = np.logical_and(_gather_oks(deployment, system), c.admissible, order="C")
+    flow = np.multiply(demand[:, :, None, :], routing.transpose(0, 1, 3, 2), dtype=ft, order="C")
+    flow_ok = flow * usable
 
-    # Traffic per (origin, candidate), Mbit per slot in each direction.
-    bits = c.io_mbit @ flow_ok  # [B, O, 2, K]
-    bits_in, bits_out = bits[:, :, 0, :], bits[:, :, 1, :]
+    # Traffic per (origin, candidate), Mbit per slot sent and received.
+    bits = flow_ok @ c.io_mbit  # [B, O, K, 2]
 
     # Radio cells (only remote candidates use them).
-    rho_up = (bits_in * c.remote).sum(axis=-1) / (uplink_mbps * tau)
-    rho_dn = (bits_out * c.remote).sum(axis=-1) / (downlink_mbps * tau)
-    radio_admit = (rho_max / np.maximum(rho_up, rho_max)) * (rho_max / np.maximum(rho_dn, rho_max))
-    t_up = 1.0 / (uplink_mbps * (1.0 - np.minimum(rho_up, rho_max)))  # s per Mbit
-    t_dn = 1.0 / (downlink_mbps * (1.0 - np.minimum(rho_dn, rho_max)))
+    rates = np.empty((B, O, 2))
+    rates[..., 0] = uplink_mbps
+    rates[..., 1] = downlink_mbps
+    rho_radio = (bits * c.remote[None, :, :, None]).sum(axis=2) / (rates * tau)
+    radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
+    radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
 
-    # Wired links: per-direction load, delay per Mbit and admission, gathered along each path.
+    # Wired links: per-direction load, time per Mbit and admission, summed along each path.
     if system.n_links:
         L = system.n_links
-        n_hops = system.path_links.shape[1]
-        weights = np.broadcast_to(bits.transpose(0, 2, 1, 3)[..., None], (B, 2, O, K, n_hops))
-        carried = np.bincount(
-            _hop_index(system, B), weights=weights.ravel(), minlength=B * 2 * (L + 1)
-        ).reshape(B, 2, L + 1)
-        rho_l = carried[:, :, :L] / (system.link_capacity * tau)  # [B, 2, L]
-        per_link = np.zeros((B, 4, L + 1))  # s per Mbit up, down; log admitted up, down
-        per_link[:, :2, :L] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
-        per_link[:, 2:, :L] = np.log(rho_max / np.maximum(rho_l, rho_max))
-        along = per_link[:, :, system.path_links].sum(axis=-1).reshape(B, 4, O, K)
-        per_in, per_out = along[:, 0], along[:, 1]
+        capacity = system.link_capacity * tau
+        dense = c.incidence is not None
+        if dense:  # small systems: products with the [O*K, L] path-link incidence
+            sent = bits.reshape(B, O * K, 2).transpose(0, 2, 1)  # [B, 2, O*K]
+            rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
+        else:  # large systems: scatter and gather along padded per-path link lists
+            n_hops = system.path_links.shape[1]
+            sent = np.ascontiguousarray(bits.transpose(0, 3, 1, 2)).reshape(B, 2, 1, O * K)
+            carried = np.bincount(
+                _hop_index(system, B),
+                weights=np.repeat(sent, n_hops, axis=2).ravel(),
+                minlength=B * 2 * (L + 1),
+            ).reshape(B, 2, L + 1)
+            rho_l = carried[:, :, :L] / capacity  # [B, 2, L]
+        per_link = np.empty((B, 4, L))  # s per Mbit sent, received; log admitted both ways
+        per_link[:, :2] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
+        per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
+        if dense:
+            along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
+        else:
+            padded = np.zeros((B, 4, L + 1))
+            padded[:, :, :L] = per_link
+            hops = np.take(padded, system.path_links.T.ravel(), axis=2)  # [B, 4, H * O * K]
+            along = hops.reshape(B, 4, n_hops, O * K).sum(axis=2).reshape(B, 4, O, K)
+        per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
         net_admit = np.exp(along[:, 2] + along[:, 3])
         link_util = rho_l.max(axis=1)
     else:
-        per_in = np.zeros((B, O, K))
-        per_out = np.zeros((B, O, K))
+        per_mbit = np.zeros((B, O, K, 2))
         net_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
-    per_in = (per_in + t_up[:, :, None] * c.remote).astype(ft, copy=False)
-    per_out = (per_out + t_dn[:, :, None] * c.remote).astype(ft, copy=False)
+    # Per (origin, candidate): 1, round-trip delay, s per Mbit sent, s per Mbit received.
+    timing = np.empty((B, O, K, 4))
+    timing[..., 0] = 1.0
+    timing[..., 1] = c.delay2
+    np.add(per_mbit, radio_s[:, :, None, :] * c.remote[None, :, :, None], out=timing[..., 2:])
+    per_mbit = timing[..., 2:]
     net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
 
     # Compute: the tasks the network admitted reach their node, which admits up to rho_max.
-    reach = flow_ok * net_admit.astype(ft, copy=False)[:, :, None, :]
+    reach = flow_ok * net_admit.astype(ft)[..., None]
     arrivals = np.bincount(
         _flow_index(system, B), weights=reach.ravel(), minlength=B * S * N
     ).reshape(B, S, N)  # tasks per slot
     if cpu_share is None:
-        # One processor-sharing server per node.
+        # One processor-sharing server per node: a task's sojourn rate is headroom / work, so
+        # rate * slack is a sum of (origin, candidate) x service outer products: one matmul.
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
         node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
         admitted_load = node_admit * load
-        rate_sn = (system.capacity - admitted_load)[:, None, :] * c.inv_work3
-        node_admit_g = node_admit[:, cand]  # [B, O, K]
-        served = reach * node_admit_g.astype(ft, copy=False)[:, :, None, :]
-        path_admit = net_admit * node_admit_g
-        served_in = bits_in * path_admit
-        served_out = bits_out * path_admit
+        headroom = system.capacity - admitted_load
+        rate_sn = headroom[:, None, :] * c.inv_work3 * deployment
+        admit_g = node_admit[:, cand]  # [B, O, K]
+        served = reach * admit_g.astype(ft)[..., None]
+        factors = (headroom[:, cand][..., None] * timing).astype(ft, copy=False)
+        exponent = factors @ c.exponent  # rate * slack, [B, O, K, S]
+        served_bits = bits * (net_admit * admit_g)[..., None]
     else:
         # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
         quota = np.maximum(cpu_share, 0.0) * system.capacity  # gigacycles/s
@@ -299,26 +388,21 @@ def evaluate_slot(
                 quota > 0, rho_max / np.maximum(offered_work / quota, rho_max), 0.0
             )
         admitted_load = (inst_admit * offered_work).sum(axis=1)
-        rate_sn = np.maximum(quota * c.inv_work3 - inst_admit * arrivals / tau, 0.0)
-        inst_g = inst_admit[:, :, cand].transpose(0, 2, 1, 3).astype(ft, copy=False)
-        served = reach * inst_g
-        served_in = np.einsum("bosk,s->bok", served, system.input_mbit)
-        served_out = np.einsum("bosk,s->bok", served, system.output_mbit)
-    rate_sn = (rate_sn * deployment).astype(ft, copy=False)
-    flow_rate = rate_sn[:, :, cand].transpose(0, 2, 1, 3)  # [B, O, S, K]
-
-    transfer = c.input4 * per_in[:, :, None, :]
-    transfer += c.output4 * per_out[:, :, None, :]
-    slack = c.budget4 - transfer  # time left for queueing and execution
-    p_sat = np.maximum(slack, 0.0)
-    p_sat *= flow_rate
+        rate_sn = np.maximum(quota * c.inv_work3 - inst_admit * arrivals / tau, 0.0) * deployment
+        served = reach * _gather_oks(inst_admit, system).astype(ft)
+        exponent = _gather_oks(rate_sn, system).astype(ft) * _slack(c, per_mbit, ft)
+        served_bits = served @ c.io_mbit
+    p_sat = np.maximum(exponent, 0.0)
     np.negative(p_sat, out=p_sat)
     np.expm1(p_sat, out=p_sat)
-    np.negative(p_sat, out=p_sat)  # P(sojourn <= slack), 0 where slack <= 0
-    cold = None
+    np.negative(p_sat, out=p_sat)  # P(sojourn <= slack): 0 where slack <= 0
+    cold_sn = None
     if new.any():
-        cold = (new * c.cold_fraction)[:, :, cand].transpose(0, 2, 1, 3).astype(ft)
-        p_sat = (1.0 - cold) * p_sat + cold * _p_after_cold_start(flow_rate, slack, c.cold4, tau)
+        cold_sn = new * c.cold_fraction
+        cold = _gather_oks(cold_sn, system).astype(ft)
+        rate = _gather_oks(rate_sn, system).astype(ft)
+        p_cold = _p_after_cold_start(rate, _slack(c, per_mbit, ft), c.cold_s, tau)
+        p_sat = (1.0 - cold) * p_sat + cold * p_cold
     satisfied = served * p_sat
 
     # Energy.
@@ -326,21 +410,21 @@ def evaluate_slot(
     util = admitted_load / system.capacity
     idle = tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1)
     dynamic = tau * (awake * util) @ c.dynamic_power
-    instances = tau * (system.instance_power @ deployment).sum(axis=1)
-    cold_j = (system.instantiation_energy @ new).sum(axis=1)
-    radio_j = (system.tx_power * (served_in * c.remote).sum(axis=-1) / uplink_mbps).sum(axis=1) + (
-        system.bs_j_per_mbit * (served_out * c.remote).sum(axis=-1)
+    instances = tau * (deployment.reshape(B, S * N) @ c.instance_power_sn)
+    cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
+    radio_bits = (served_bits * c.remote[None, :, :, None]).sum(axis=2)  # [B, O, 2]
+    radio_j = (
+        system.tx_power * radio_bits[..., 0] / uplink_mbps
+        + system.bs_j_per_mbit * radio_bits[..., 1]
     ).sum(axis=1)
-    transport_j = ((served_in + served_out) * system.candidate_j_per_mbit).sum(
-        axis=(1, 2), dtype=np.float64
-    )
+    transport_j = served_bits.reshape(B, O * K * 2) @ c.wired_j_per_mbit
 
-    offered = demand.sum(axis=(1, 2), dtype=np.float64)
-    served_total = served.sum(axis=(1, 2, 3), dtype=np.float64)
+    offered = np.add.reduce(demand.reshape(B, O * S), axis=1, dtype=np.float64)
+    served_total = np.add.reduce(served.reshape(B, -1), axis=1, dtype=np.float64)
     return SlotOutcome(
         offered=offered,
         served=served_total,
-        satisfied=satisfied.sum(axis=(1, 2, 3), dtype=np.float64),
+        satisfied=np.add.reduce(satisfied.reshape(B, -1), axis=1, dtype=np.float64),
         dropped=offered - served_total,
         energy={
             "idle": idle,
@@ -350,21 +434,27 @@ def evaluate_slot(
             "radio": radio_j,
             "transport": transport_j,
         },
-        cold_starts=new.sum(axis=(1, 2)).astype(float),
-        instances=per_node.sum(axis=1).astype(float),
+        cold_starts=np.add.reduce(new.reshape(B, S * N), axis=1, dtype=np.float64),
+        instances=np.add.reduce(per_node, axis=1, dtype=np.float64),
         utilisation=util,
         awake=awake,
         link_utilisation=link_util,
-        radio_utilisation=np.maximum(rho_up, rho_dn),
-        flow_requests=flow,
-        flow_served=served,
-        flow_satisfied=satisfied,
-        flow_network_s=transfer + c.delay4,
-        flow_rate=flow_rate,
-        cold_fraction=cold,
-        cold_start_s=system.cold_start_s,
+        radio_utilisation=rho_radio.max(axis=-1),
+        rate_sn=rate_sn,
+        cold_sn=cold_sn,
+        per_mbit_s=per_mbit,
         slot_s=tau,
+        _system=system,
+        _flow=flow,
+        _served=served,
+        _satisfied=satisfied,
     )
+
+
+def _slack(c: _Constants, per_mbit: FloatArray, ft: type[np.floating]) -> FloatArray:
+    """Time left for queueing and execution, ``[B, O, K, S]``: budget minus transfers."""
+    p = per_mbit.astype(ft)
+    return c.budget - p[..., 0:1] * c.input_s - p[..., 1:2] * c.output_s
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:

@@ -128,7 +128,7 @@ class Twin:
             raise ValueError(f"cpu_share has shape {cpu_share.shape}, expected {want_d}")
         outcome = evaluate_slot(
             s,
-            self.demand.astype(float),
+            self.demand,
             self.uplink_mbps,
             self.downlink_mbps,
             deployment,

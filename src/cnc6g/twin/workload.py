@@ -107,7 +107,8 @@ def sample_demand(
         cdf = np.cumsum(state.probabilities, axis=1)
         cdf /= cdf[:, -1:]
         state.stacked_cdf = (cdf + np.arange(B)[:, None]).ravel()
-    total = rng.integers(process.low, process.high + 1, size=B)
+    # Uniform integer on [low, high] by scaling a uniform float (cheaper than rng.integers).
+    total = process.low + (rng.random(B) * (process.high - process.low + 1)).astype(np.int64)
     if process.high >= O * S:
         return rng.multinomial(total, state.probabilities).reshape(B, O, S)
     # Fewer requests than categories: draw each request's category (inverse CDF) and count.
@@ -128,4 +129,5 @@ def sample_channel(
     snr = system.mean_snr_db + system.shadowing_std_db * rng.standard_normal(
         (batch, system.n_origins)
     )
-    return shannon_rate_mbps(system.uplink_mhz, snr), shannon_rate_mbps(system.downlink_mhz, snr)
+    per_mhz = shannon_rate_mbps(1.0, snr)  # spectral efficiency, bit/s/Hz
+    return system.uplink_mhz * per_mhz, system.downlink_mhz * per_mhz
