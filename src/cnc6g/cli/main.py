@@ -28,7 +28,7 @@ from rich.table import Table
 from cnc6g.experiments import DEFAULT_LOADS, compare, run_policy, scenario_at_load
 from cnc6g.experiments.runner import InfeasibleDecisionError
 from cnc6g.model import Scenario
-from cnc6g.policies import BUILTIN, Policy, make_policy
+from cnc6g.policies import BUILTIN, OptimalPolicy, Policy, make_policy
 from cnc6g.report import sweep_figure
 from cnc6g.scenarios import ScenarioError, dump_scenario, list_presets, load_scenario
 from cnc6g.twin import compile_scenario, requests_for_load
@@ -69,11 +69,21 @@ def _scenario(source: str) -> Scenario:
         raise typer.BadParameter(str(err), param_hint="--scenario") from None
 
 
-def _policy(spec: str, flag: str = "--policy") -> Policy:
+def _policy(spec: str, flag: str = "--policy", opt: dict[str, float] | None = None) -> Policy:
     try:
+        if spec == "opt" and opt:
+            return OptimalPolicy(**opt)  # type: ignore[arg-type]
         return make_policy(spec)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint=flag) from None
+
+
+OptTimeOpt = Annotated[
+    float, typer.Option("--opt-time-limit", help="OPT: seconds per slot", min=0.01)
+]
+OptGapOpt = Annotated[
+    float, typer.Option("--opt-gap", help="OPT: relative MIP gap to stop at", min=0.0, max=0.5)
+]
 
 
 def _floats(text: str, flag: str) -> list[float]:
@@ -143,12 +153,14 @@ def run(
         int | None, typer.Option("--window", help="summarise the last N slots (default all)", min=1)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    opt_time_limit: OptTimeOpt = 10.0,
+    opt_gap: OptGapOpt = 1e-3,
 ) -> None:
     """Run one policy on the twin and print a summary."""
     sc = _scenario(scenario)
     if load is not None:
         sc = scenario_at_load(sc, load)
-    pol = _policy(policy)
+    pol = _policy(policy, opt={"time_limit": opt_time_limit, "mip_rel_gap": opt_gap})
     with _progress(slots, f"{pol.name} on {sc.name}", enabled=not as_json) as tick:
         try:
             result = run_policy(pol, sc, slots, seed=seed, on_slot=tick)
@@ -162,7 +174,9 @@ def run(
     table = Table(title=f"{pol.name.upper()} on {sc.name} (seed {seed}, load {summary['load']:g})")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    extra = tuple(k for k in ("opt_solve_ms_p50", "opt_gap_max") if k in summary)
     shown = (
+        *extra,
         *SUMMARY_KEYS[:6],
         "objective_j_per_slot",
         "energy_j_per_satisfied_task",
@@ -209,6 +223,11 @@ COMPARE_COLUMNS = (
     "cold_starts_per_slot",
     "instances_per_slot",
     "decide_ms_p50",
+    "lp_bound_j_per_slot",
+    "objective_over_bound",
+    "opt_solve_ms_p50",
+    "opt_solve_ms_max",
+    "opt_gap_max",
 )
 
 
@@ -229,6 +248,11 @@ def compare_cmd(
     out: Annotated[Path, typer.Option("--out", help="folder for results.csv and figures")] = Path(
         "results"
     ),
+    bound: Annotated[
+        bool, typer.Option("--bound/--no-bound", help="add the LP lower bound column")
+    ] = True,
+    opt_time_limit: OptTimeOpt = 10.0,
+    opt_gap: OptGapOpt = 1e-3,
 ) -> None:
     """Sweep policies over offered load; write results.csv and the Figs. 4-5 style figures."""
     sc = _scenario(scenario)
@@ -237,13 +261,18 @@ def compare_cmd(
     specs = [p.strip() for p in policies.split(",") if p.strip()]
     if not specs:
         raise typer.BadParameter("name at least one policy", param_hint="--policies")
+    opt = {"time_limit": opt_time_limit, "mip_rel_gap": opt_gap}
+    factories = []
     for spec in specs:
-        _policy(spec, "--policies")
+        _policy(spec, "--policies", opt)
+        factories.append(lambda spec=spec: _policy(spec, "--policies", opt))
     if window > slots:
         raise typer.BadParameter(f"must not exceed --slots ({slots})", param_hint="--window")
     total = len(load_list) * len(specs) * len(seed_list) * slots
     with _progress(total, f"compare on {sc.name}") as tick:
-        rows = compare(sc, specs, load_list, slots, window, seed_list, on_slot=tick)
+        rows = compare(
+            sc, factories, load_list, slots, window, seed_list, on_slot=tick, bound=bound
+        )
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COMPARE_COLUMNS, extrasaction="ignore")
     writer.writeheader()

@@ -39,6 +39,7 @@ class RunResult:
     load: float
     latencies_s: list[FloatArray] = field(default_factory=list)
     sampled_satisfied: list[int] = field(default_factory=list)
+    policy_info: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def slots(self) -> int:
@@ -88,6 +89,11 @@ class RunResult:
             out["satisfaction_rate_sampled"] = float(sum(self.sampled_satisfied[sl]) / total)
         for part in ENERGY_PARTS:
             out[f"energy_{part}_j"] = float(self.energy[part][sl].mean())
+        infos = self.policy_info[sl]
+        for key in sorted({k for info in infos for k in info}):
+            values = np.array([info[key] for info in infos if key in info])
+            out[f"{key}_p50"] = float(np.median(values))
+            out[f"{key}_max"] = float(values.max())
         return out
 
 
@@ -123,12 +129,14 @@ def run_policy(
     energy: dict[str, list[float]] = {p: [] for p in ENERGY_PARTS}
     latencies: list[FloatArray] = []
     sampled: list[int] = []
+    infos: list[dict[str, float]] = []
     demand_sum = 0.0
     for t in range(slots):
         obs = twin.observe()
         start = time.perf_counter()
         decision = policy.decide(obs)
         rows["t"].append(time.perf_counter() - start)
+        infos.append(policy.info())
         if check:
             problems = feasibility_problems(system, decision)
             if problems:
@@ -165,4 +173,5 @@ def run_policy(
         load=load_for_requests(system, demand_sum / slots),
         latencies_s=latencies,
         sampled_satisfied=sampled,
+        policy_info=infos,
     )

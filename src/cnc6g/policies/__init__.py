@@ -6,14 +6,15 @@ import importlib
 
 from cnc6g.policies.base import Policy, feasibility_problems, usable_candidates
 from cnc6g.policies.greedy import GreedyPolicy
+from cnc6g.policies.optimal import OptimalPolicy
 from cnc6g.policies.random import RandomPolicy
 
-BUILTIN: dict[str, type[Policy]] = {"rand": RandomPolicy, "grd": GreedyPolicy}
+BUILTIN: dict[str, type[Policy]] = {"rand": RandomPolicy, "grd": GreedyPolicy, "opt": OptimalPolicy}
 """Built-in policies by their short name."""
 
 
 def make_policy(spec: str) -> Policy:
-    """A policy from a short name (``rand``, ``grd``) or an import path ``package.module:Class``.
+    """A policy from a short name (see :data:`BUILTIN`) or an import path ``package.module:Class``.
 
     Raises:
         ValueError: the name is unknown or the import path does not give a Policy subclass.
@@ -37,6 +38,7 @@ def make_policy(spec: str) -> Policy:
 __all__ = [
     "BUILTIN",
     "GreedyPolicy",
+    "OptimalPolicy",
     "Policy",
     "RandomPolicy",
     "feasibility_problems",

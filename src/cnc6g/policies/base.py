@@ -42,6 +42,10 @@ class Policy(ABC):
         """What ``decision`` did in the slot of ``obs`` (``outcome`` has batch size 1)."""
         del obs, decision, outcome
 
+    def info(self) -> dict[str, float]:
+        """Figures about the last decision (solver time, gap, ...) that runs should record."""
+        return {}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
