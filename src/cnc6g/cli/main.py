@@ -153,7 +153,7 @@ def run(
         int | None, typer.Option("--window", help="summarise the last N slots (default all)", min=1)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-    opt_time_limit: OptTimeOpt = 10.0,
+    opt_time_limit: OptTimeOpt = 5.0,
     opt_gap: OptGapOpt = 1e-3,
 ) -> None:
     """Run one policy on the twin and print a summary."""
@@ -251,7 +251,7 @@ def compare_cmd(
     bound: Annotated[
         bool, typer.Option("--bound/--no-bound", help="add the LP lower bound column")
     ] = True,
-    opt_time_limit: OptTimeOpt = 10.0,
+    opt_time_limit: OptTimeOpt = 5.0,
     opt_gap: OptGapOpt = 1e-3,
 ) -> None:
     """Sweep policies over offered load; write results.csv and the Figs. 4-5 style figures."""

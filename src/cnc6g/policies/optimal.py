@@ -620,7 +620,7 @@ class OptimalPolicy(Policy):
 
     def __init__(
         self,
-        time_limit: float = 30.0,
+        time_limit: float = 5.0,
         mip_rel_gap: float = 1e-3,
         kappas: tuple[float, ...] = DEFAULT_KAPPAS,
         network_utilisation: float = 0.6,
