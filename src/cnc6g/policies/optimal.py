@@ -210,7 +210,7 @@ def build_model(
     system: System,
     inputs: SlotInputs,
     kappas: tuple[float, ...] = DEFAULT_KAPPAS,
-    network_utilisation: float = 0.6,
+    network_utilisation: float = 0.8,
     optimistic: bool = False,
     amortise_slots: float = 1.0,
 ) -> _Built:
@@ -508,7 +508,7 @@ def solve_slot(
     inputs: SlotInputs,
     *,
     kappas: tuple[float, ...] = DEFAULT_KAPPAS,
-    network_utilisation: float = 0.6,
+    network_utilisation: float = 0.8,
     time_limit: float = 30.0,
     mip_rel_gap: float = 1e-3,
     warm: Decision | None = None,
@@ -550,10 +550,32 @@ def solve_slot(
             if values is not None and h.getInfo().objective_function_value < best_obj:
                 best, best_obj = values, float(h.getInfo().objective_function_value)
         status = "Optimal (rounded LP)"
-        left = time_limit - (time.perf_counter() - built_at)
-        if best is None or (best_obj - bound > mip_rel_gap * abs(best_obj) and left > 0):
+
+        def left() -> float:
+            return time_limit - (time.perf_counter() - built_at)
+
+        def open_gap() -> bool:
+            return best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
+
+        sleepers = built.a[built.a >= 0]
+        if open_gap() and sleepers.size and left() > 0:
+            # Which nodes are awake makes the problem a facility-location MILP with a weak
+            # relaxation; with the awake set fixed (as the relaxation suggests, then all
+            # awake) the rest solves fast and gives branch and cut a good incumbent.
             mip, _ = built.model.to_lp(relax=False)
-            hm = _new_solver(left, mip_rel_gap)
+            hosted = _rounded(built, relaxed, 0.5, False)[sleepers] > 0.5
+            for awake in (hosted | (relaxed[sleepers] >= 0.5), np.ones(sleepers.size, bool)):
+                hf = _new_solver(max(left() / 3.0, 0.05), mip_rel_gap)
+                hf.passModel(mip)
+                hf.changeColsBounds(sleepers.size, sleepers, awake * 1.0, awake * 1.0)
+                hf.run()
+                values = _primal(hf, n)
+                if values is not None and hf.getInfo().objective_function_value < best_obj:
+                    best, best_obj = values, float(hf.getInfo().objective_function_value)
+                    status = "Optimal (awake set fixed)"
+        if open_gap() and left() > 0:
+            mip, _ = built.model.to_lp(relax=False)
+            hm = _new_solver(left(), mip_rel_gap)
             hm.passModel(mip)
             if best is not None:
                 from highspy._core import HighsSolution
@@ -623,7 +645,7 @@ class OptimalPolicy(Policy):
         time_limit: float = 5.0,
         mip_rel_gap: float = 1e-3,
         kappas: tuple[float, ...] = DEFAULT_KAPPAS,
-        network_utilisation: float = 0.6,
+        network_utilisation: float = 0.8,
         warm_start: bool = True,
         amortise_slots: float = 10.0,
     ) -> None:

@@ -1,0 +1,101 @@
+"""OPT's solve time per slot, and how it grows with the system.
+
+Run with ``python -m benchmarks.opt_solve [--slots N] [--time-limit S] [--json PATH]``.
+
+For each size (10, 20, 50 and 100 cells of the case-study shape, 30 services; from 20 cells on
+each origin may use its 16 nearest remote nodes) OPT runs online for ``--slots`` slots at the
+highest load of the sweep (L = 1.2) on the always-on variant of the system (no node sleeps: the
+benchmark of the research note) and on the system as shipped (MEC servers may sleep). Reported
+per size: median and maximum model-build and solve time per slot, the largest relative MIP gap,
+the slots that hit the time limit, and the model's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from cnc6g.experiments import run_policy, scenario_at_load
+from cnc6g.model import Scenario
+from cnc6g.policies import OptimalPolicy
+from cnc6g.policies.optimal import SlotInputs, build_model
+from cnc6g.scenarios.synthetic import synthetic_scenario
+from cnc6g.twin import Twin, compile_scenario
+
+SIZES = (10, 20, 50, 100)
+
+
+def always_on(scenario: Scenario) -> Scenario:
+    """The same system with no node able to sleep."""
+    data = scenario.model_dump()
+    for domain in data["domains"]:
+        for node in domain["nodes"]:
+            node["sleep_power_w"] = None
+    return Scenario.model_validate(data)
+
+
+def measure(cells: int, sleep: bool, slots: int, time_limit: float) -> dict[str, Any]:
+    """OPT online for ``slots`` slots at L = 1.2 on ``cells`` cells."""
+    scenario = synthetic_scenario(
+        f"opt-bench-{cells}", n_cells=cells, candidates_per_origin=None if cells <= 10 else 16
+    )
+    scenario = scenario_at_load(scenario, 1.2)
+    if not sleep:
+        scenario = always_on(scenario)
+    system = compile_scenario(scenario)
+    built = build_model(system, SlotInputs.from_observation(Twin(system, seed=0).observe()))
+    policy = OptimalPolicy(time_limit=time_limit, mip_rel_gap=1e-3)
+    start = time.perf_counter()
+    result = run_policy(policy, system, slots, seed=0, sample=False)
+    wall = time.perf_counter() - start
+    solve = [i["opt_solve_ms"] for i in result.policy_info]
+    build = [i["opt_build_ms"] for i in result.policy_info]
+    return {
+        "cells": cells,
+        "nodes": system.n_nodes,
+        "sleep": sleep,
+        "columns": built.model.n_cols,
+        "rows": built.model.n_rows,
+        "solve_ms_p50": statistics.median(solve),
+        "solve_ms_max": max(solve),
+        "build_ms_p50": statistics.median(build),
+        "gap_max": max(i["opt_gap"] for i in result.policy_info),
+        "time_limit_hits": int(sum(i["opt_time_limit_hit"] for i in result.policy_info)),
+        "slots": slots,
+        "wall_s": wall,
+        "satisfaction_rate": result.summary()["satisfaction_rate"],
+    }
+
+
+def main() -> None:
+    """Print the table (and write it as JSON with ``--json``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slots", type=int, default=12)
+    parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = [
+        measure(int(cells), sleep, args.slots, args.time_limit)
+        for cells in args.sizes.split(",")
+        for sleep in (False, True)
+    ]
+    table = Table(title=f"OPT per slot at L = 1.2 ({args.slots} slots, limit {args.time_limit} s)")
+    for key in rows[0]:
+        table.add_column(key, justify="right")
+    for row in rows:
+        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console().print(table)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

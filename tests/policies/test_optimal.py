@@ -1,0 +1,580 @@
+"""OPT, the slot MILP: exhaustive search, agreement with the twin, lower bound, degenerate inputs.
+
+Where every served task is satisfied in the twin (deadlines far above the network delay and the
+processor-sharing sojourn, no cold start) and the plan's failure charge is negligible, the plan's
+cost of a decision is the twin's objective of it: OPT must then match an exhaustive search of
+deployments and routing shares on tiny systems built by hand, and can never lose to GRD or RAND.
+Elsewhere the plan is conservative: it serves exactly what the twin serves and charges a failure
+bound per task, so its cost is at least the twin's.
+"""
+
+import inspect
+import itertools
+from functools import cache
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnc6g.experiments import run_policy
+from cnc6g.model import (
+    Domain,
+    DomainKind,
+    Node,
+    ProcessorKind,
+    RadioLink,
+    Scenario,
+    ServiceType,
+    TwinSettings,
+    WiredLink,
+    Workload,
+)
+from cnc6g.model.decision import Decision
+from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy, feasibility_problems
+from cnc6g.policies.base import usable_candidates
+from cnc6g.policies.optimal import SlotInputs, lower_bound, solve_slot
+from cnc6g.scenarios.synthetic import synthetic_scenario
+from cnc6g.twin import Twin, compile_scenario, evaluate_slot
+
+TIME_LIMIT = 5.0
+EXACT = 1e-6  # relative agreement where the plan is exact
+
+EXACT_PLAN = {"kappas": (30.0,)} if "kappas" in inspect.signature(solve_slot).parameters else {}
+"""Settings that make the plan's failure charge negligible where the twin satisfies every served
+task. With headroom levels the default ones charge at least ``exp(-4.6)``, 1 %, of the penalty per
+served task; a single level of 30 charges ``1e-13`` (the systems below leave room for its
+headroom ``30 w / deadline``). A formulation without levels needs nothing."""
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def evaluate(system, inputs, deployment, routing):
+    """The twin's outcome of ``B`` decisions ``deployment [B, S, N]``, ``routing [B, O, S, K]``
+    on the same slot inputs."""
+    B = deployment.shape[0]
+
+    def rep(a):
+        return np.repeat(np.asarray(a)[None], B, axis=0)
+
+    return evaluate_slot(
+        system,
+        rep(inputs.demand.astype(float)),
+        rep(inputs.uplink_mbps),
+        rep(inputs.downlink_mbps),
+        deployment,
+        rep(inputs.previous),
+        routing,
+    )
+
+
+def scores(system, inputs, decisions):
+    """Outcome and objective of each decision in the twin (one batch)."""
+    out = evaluate(
+        system,
+        inputs,
+        np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions]),
+        np.stack([np.asarray(d.routing, dtype=float) for d in decisions]),
+    )
+    return out, out.objective(system.unsatisfied_penalty_j)
+
+
+def solve(system, inputs, **kwargs):
+    kwargs = {"amortise_slots": 1.0, "time_limit": TIME_LIMIT} | kwargs
+    solution = solve_slot(system, inputs, **kwargs)
+    assert feasibility_problems(system, solution.decision) == []
+    return solution
+
+
+def warmed_up(system, seed, slots):
+    """GRD after running the twin for ``slots`` slots, and the observation of the next slot."""
+    twin = Twin(system, seed=seed)
+    grd = GreedyPolicy()
+    grd.reset(system, seed)
+    for _ in range(slots):
+        twin.step(grd.decide(twin.observe()))
+    return twin.observe(), grd
+
+
+def baseline_decisions(system, obs, grd, seed):
+    """GRD's and RAND's decisions for the slot of ``obs``."""
+    rand = RandomPolicy()
+    rand.reset(system, seed)
+    decisions = [grd.decide(obs), rand.decide(obs)]
+    for d in decisions:
+        assert feasibility_problems(system, d) == []
+    return decisions
+
+
+@cache
+def synthetic_system(n_cells, n_services, seed, load, candidates=None):
+    return compile_scenario(
+        synthetic_scenario(
+            f"opt-{n_cells}-{n_services}-{seed}",
+            n_cells=n_cells,
+            n_services=n_services,
+            offered_load=load,
+            seed=seed,
+            candidates_per_origin=candidates,
+        )
+    )
+
+
+@cache
+def loose_system(n_cells, n_services, seed, load):
+    """A synthetic system where the plan is exact: every served task is satisfied.
+
+    Deadlines of 120 s leave the twin's sojourn rate times slack above 30 up to the admission
+    limit even for a 1-gigacycle task on a 6 Gc/s terminal (``6 * 0.05 * 120 = 36``; with 5 s it
+    would be 1.5, a 22 % failure rate), and room for the headroom of :data:`EXACT_PLAN`
+    (``30 * 1 / 120 < 6 * 0.05``); no cold starts.
+    """
+    data = synthetic_scenario(
+        f"loose-{n_cells}-{n_services}-{seed}",
+        n_cells=n_cells,
+        n_services=n_services,
+        offered_load=load,
+        seed=seed,
+    ).model_dump()
+    for service in data["services"]:
+        service["deadline_ms"] = 120_000.0
+        service["cold_start_ms"] = 0.0
+    return compile_scenario(Scenario.model_validate(data))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny systems built by hand
+
+
+def _node(name, capacity, memory, idle, peak, *, sleep=None, processor=ProcessorKind.CPU, **kw):
+    return Node(
+        name=name,
+        processor=processor,
+        capacity_gcps=capacity,
+        memory_gb=memory,
+        idle_power_w=idle,
+        peak_power_w=peak,
+        sleep_power_w=sleep,
+        **kw,
+    )
+
+
+def _service(name, work, memory, instance_w, start_j, *, deadline_ms=10_000.0, **kw):
+    kw = {"input_mbit": 0.5, "output_mbit": 0.1} | kw
+    return ServiceType(
+        name=name,
+        compute_gcycles=work,
+        memory_gb=memory,
+        instance_power_w=instance_w,
+        instantiation_energy_j=start_j,
+        cold_start_ms=0.0,
+        deadline_ms=deadline_ms,
+        **kw,
+    )
+
+
+SERVICE_A = _service("a", 0.2, 1.0, 2.0, 20.0)
+SERVICE_B = _service(
+    "b", 1.0, 1.5, 3.0, 50.0, input_mbit=0.4, tiers=[DomainKind.RAN, DomainKind.TRANSPORT]
+)
+
+
+def tiny_system(n_origins, services, *, cloud=False):
+    """``n_origins`` terminal domains (one 4 Gc/s device each), one RAN domain (a MEC server that
+    sleeps and fits only one of a and b), one transport domain (a DC, optionally a cloud).
+
+    Admission at 80 % leaves every node headroom enough that a task with a 10 s deadline is
+    satisfied with probability ``1 - exp(-40)`` or more; radio and link loads stay small.
+    """
+    terminals = [
+        Domain(
+            name=f"T{i}",
+            kind=DomainKind.TERMINAL,
+            nodes=[
+                _node(
+                    f"T{i}-dev",
+                    4.0,
+                    2.0,
+                    0.0,
+                    6.0,
+                    processor=ProcessorKind.NPU,
+                    access_delay_ms=0.2,
+                    access_energy_nj_per_bit=1.0,
+                )
+            ],
+        )
+        for i in range(n_origins)
+    ]
+    transport = [_node("X-dc", 100.0, 64.0, 300.0, 600.0, access_delay_ms=1.0)]
+    if cloud:
+        transport.append(_node("X-cloud", 400.0, 64.0, 0.0, 1000.0, access_delay_ms=20.0))
+    scenario = Scenario(
+        name="opt-tiny",
+        domains=[
+            *terminals,
+            Domain(
+                name="R",
+                kind=DomainKind.RAN,
+                nodes=[_node("R-mec", 40.0, 2.0, 60.0, 80.0, sleep=10.0, access_delay_ms=0.5)],
+            ),
+            Domain(name="X", kind=DomainKind.TRANSPORT, nodes=transport),
+        ],
+        radio_links=[
+            RadioLink(
+                terminal=f"T{i}",
+                ran="R",
+                uplink_mhz=10.0,
+                downlink_mhz=20.0,
+                mean_snr_db=20.0,
+                tx_power_w=0.25,
+                bs_energy_nj_per_bit=40.0,
+            )
+            for i in range(n_origins)
+        ],
+        wired_links=[
+            WiredLink(a="R", b="X", bandwidth_gbps=1.0, delay_ms=2.0, energy_nj_per_bit=20.0)
+        ],
+        services=services,
+        workload=Workload(requests_per_slot=(10, 10)),
+        twin=TwinSettings(admission_utilisation=0.8),
+    )
+    return compile_scenario(scenario)
+
+
+@cache
+def one_service_system():
+    """Origins T0, T1; service a on any node. Nodes: T0-dev, T1-dev, R-mec, X-dc."""
+    return tiny_system(2, [SERVICE_A])
+
+
+@cache
+def two_service_system():
+    """Origin T0; a anywhere, b on R-mec or X only. Nodes: T0-dev, R-mec, X-dc, X-cloud."""
+    return tiny_system(1, [SERVICE_A, SERVICE_B], cloud=True)
+
+
+SYSTEMS = {"one-service": one_service_system, "two-services": two_service_system}
+
+
+def tiny_inputs(system, demand, previous):
+    x = np.zeros((system.n_services, system.n_nodes), dtype=bool)
+    for s, n in previous:
+        x[s, n] = True
+    O = system.n_origins
+    return SlotInputs(np.array(demand, dtype=float), np.full(O, 100.0), np.full(O, 200.0), x)
+
+
+def share_grid(m, steps):
+    """Every share vector over ``m`` candidates in multiples of ``1 / steps`` summing to <= 1."""
+    return [
+        np.array(c, dtype=float) / steps
+        for c in itertools.product(range(steps + 1), repeat=m)
+        if sum(c) <= steps
+    ]
+
+
+def enumerate_decisions(system, inputs, steps):
+    """Every deployment over ``can_host`` that fits memory, with every routing on the grid."""
+    S, N, O, K = system.n_services, system.n_nodes, system.n_origins, system.n_candidates
+    hosts = np.argwhere(system.can_host)
+    deployments, routings = [], []
+    for on in itertools.product([False, True], repeat=len(hosts)):
+        x = np.zeros((S, N), dtype=bool)
+        x[hosts[:, 0], hosts[:, 1]] = on
+        if ((x * system.service_memory[:, None]).sum(axis=0) > system.memory).any():
+            continue
+        usable = usable_candidates(system, x)
+        rows = []
+        for o, s in np.argwhere(inputs.demand > 0):
+            ks = np.flatnonzero(usable[o, s])
+            rows.append([(o, s, ks, g) for g in share_grid(ks.size, steps)])
+        for combo in itertools.product(*rows):
+            y = np.zeros((O, S, K))
+            for o, s, ks, g in combo:
+                y[o, s, ks] = g
+            deployments.append(x)
+            routings.append(y)
+    return np.array(deployments), np.array(routings)
+
+
+# (system, demand [O][S], previous (s, n) pairs, grid steps per unit share). Node indices:
+# one-service T0=0 T1=1 R=2 X=3; two-services T0=0 R=1 X-dc=2 X-cloud=3.
+EXHAUSTIVE_CASES = {
+    "cold-all-to-dc": ("one-service", [[32], [32]], [], 2),
+    "warm-terminals-half-local": ("one-service", [[32], [32]], [(0, 0), (0, 1)], 2),
+    "warm-mec-kept": ("one-service", [[32], [32]], [(0, 2)], 2),
+    "quarter-local": ("one-service", [[64], [0]], [(0, 0), (0, 1)], 4),
+    "two-thirds-local": ("one-service", [[24], [24]], [(0, 0), (0, 1)], 3),
+    "small-demand-local": ("one-service", [[10], [0]], [], 2),
+    "mec-woken-for-b": ("two-services", [[8, 30]], [], 2),
+    "mec-capacity-split": ("two-services", [[32, 64]], [(1, 1)], 2),
+    "warm-dc": ("two-services", [[32, 64]], [(0, 0), (1, 2)], 2),
+    "mec-instance-stopped": ("two-services", [[64, 16]], [(0, 1)], 2),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Exhaustive optimum on tiny instances
+
+
+@pytest.mark.parametrize("case", list(EXHAUSTIVE_CASES), ids=list(EXHAUSTIVE_CASES))
+def test_opt_matches_exhaustive_search_where_plan_is_exact(case):
+    name, demand, previous, steps = EXHAUSTIVE_CASES[case]
+    system = SYSTEMS[name]()
+    inputs = tiny_inputs(system, demand, previous)
+    deployments, routings = enumerate_decisions(system, inputs, steps)
+    assert 0 < deployments.shape[0] <= 3_000
+    grid = evaluate(system, inputs, deployments, routings).objective(system.unsatisfied_penalty_j)
+    best = grid.min()
+
+    solution = solve(system, inputs, mip_rel_gap=0.0, **EXACT_PLAN)
+    default = solve(system, inputs, mip_rel_gap=0.0)
+    out, opt = scores(system, inputs, [solution.decision, default.decision])
+    # every served task is satisfied: the regime where the plan is exact
+    assert out.satisfied == pytest.approx(out.served, rel=1e-9)
+    # never worse than any grid point, and the optimum lies on the grid
+    assert opt[0] <= best * (1 + EXACT)
+    assert best == pytest.approx(opt[0], rel=EXACT)
+    # the planned cost is the twin's score of the decision
+    assert solution.objective == pytest.approx(opt[0], rel=EXACT)
+    # the default settings find an optimal decision too, and plan at least its cost
+    assert opt[1] == pytest.approx(best, rel=EXACT)
+    assert default.objective >= opt[1] * (1 - EXACT)
+
+
+def test_opt_beats_a_grid_that_misses_the_optimal_split():
+    """With a grid that misses the optimal split (2/3), OPT is strictly better than all of it."""
+    system = one_service_system()
+    inputs = tiny_inputs(system, [[32], [24]], [(0, 0), (0, 1)])
+    deployments, routings = enumerate_decisions(system, inputs, 2)
+    grid = evaluate(system, inputs, deployments, routings).objective(system.unsatisfied_penalty_j)
+    solution = solve(system, inputs, mip_rel_gap=0.0, **EXACT_PLAN)
+    _, opt = scores(system, inputs, [solution.decision])
+    assert opt[0] < grid.min() * (1 - 1e-3)
+    # origin T1 keeps 16 of its 24 tasks on its own device (3.2 Gc at 80 % of 4 Gc/s)
+    assert solution.decision.routing[1, 0, 0] == pytest.approx(2 / 3, rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Agreement with the twin on generated scenarios
+
+AGREEMENT_CASES = [
+    (2, 3, 1, 0.3),
+    (2, 5, 2, 0.8),
+    (2, 4, 7, 1.5),
+    (3, 4, 3, 1.5),
+    (3, 6, 5, 0.8),
+    (4, 3, 6, 0.3),
+]
+
+
+@pytest.mark.parametrize(("n_cells", "n_services", "seed", "load"), AGREEMENT_CASES)
+def test_plan_serves_what_the_twin_serves_and_bounds_its_objective(n_cells, n_services, seed, load):
+    system = synthetic_system(n_cells, n_services, seed, load)
+    obs, _ = warmed_up(system, seed, 3)
+    inputs = SlotInputs.from_observation(obs)
+    solution = solve(system, inputs, time_limit=3.0)
+    assert np.isfinite(solution.objective)
+    out, twin = scores(system, inputs, [solution.decision])
+    beta = system.unsatisfied_penalty_j
+
+    # (a) every routed task is served: the plan keeps nodes and links below admission
+    usable = usable_candidates(system, solution.decision.deployment)
+    planned_served = (solution.decision.routing * usable * inputs.demand[:, :, None]).sum()
+    assert out.served[0] == pytest.approx(planned_served, rel=EXACT, abs=1e-9)
+    # (b) the plan is conservative
+    assert twin[0] <= solution.objective * (1 + EXACT)
+    # (c) energy and drops agree, so the plan differs only by its failure charge, which covers
+    # the twin's late tasks and is at most the penalty of every served task
+    charge = solution.objective - out.energy_total[0] - beta * out.dropped[0]
+    late = beta * (out.served[0] - out.satisfied[0])
+    tol = EXACT * solution.objective
+    assert late - tol <= charge <= beta * out.served[0] + tol
+    assert twin[0] >= solution.objective - beta * out.served[0] - tol
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Lower bound
+
+BOUND_CASES = [
+    (1, 3, 11, 0.8, None, 0),
+    (2, 4, 12, 0.3, None, 2),
+    (2, 5, 13, 1.5, 1, 1),
+    (3, 3, 14, 0.8, 2, 3),
+    (3, 5, 15, 3.0, None, 2),
+    (4, 2, 16, 1.5, None, 1),
+]
+
+
+def random_feasible_decisions(system, previous, rng, count):
+    """Random deployments that fit memory (some keeping previous instances), random routings."""
+    decisions = []
+    for _ in range(count):
+        x = (rng.random(system.can_host.shape) < rng.uniform(0.1, 0.9)) & system.can_host
+        x |= previous & (rng.random(x.shape) < 0.5)
+        for n in range(system.n_nodes):
+            while (x[:, n] * system.service_memory).sum() > system.memory[n]:
+                x[np.flatnonzero(x[:, n])[0], n] = False
+        usable = usable_candidates(system, x)
+        raw = rng.random(usable.shape) * usable * (rng.random(usable.shape) < 0.7)
+        row = raw.sum(axis=-1, keepdims=True)
+        y = np.divide(raw, row, out=np.zeros_like(raw), where=row > 0)
+        decisions.append(Decision(x, y * rng.uniform(0.3, 1.0, size=row.shape)))
+    return decisions
+
+
+@pytest.mark.parametrize(("n_cells", "n_services", "seed", "load", "k", "warmup"), BOUND_CASES)
+def test_lower_bound_is_below_every_policy_in_the_twin(n_cells, n_services, seed, load, k, warmup):
+    system = synthetic_system(n_cells, n_services, seed, load, k)
+    obs, grd = warmed_up(system, seed, warmup)
+    inputs = SlotInputs.from_observation(obs)
+    bound = lower_bound(system, inputs)
+    assert np.isfinite(bound)
+    decisions = [solve(system, inputs, time_limit=3.0).decision]
+    decisions += baseline_decisions(system, obs, grd, seed)
+    decisions += random_feasible_decisions(system, inputs.previous, np.random.default_rng(seed), 10)
+    _, objective = scores(system, inputs, decisions)
+    assert (bound <= objective + 1e-9 * np.abs(objective)).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Never worse than GRD or RAND where the plan is exact
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n_cells=st.integers(1, 3),
+    n_services=st.integers(2, 4),
+    seed=st.integers(0, 10_000),
+    load=st.sampled_from([0.2, 0.5, 0.8, 1.2]),
+    warmup=st.integers(0, 3),
+)
+def test_opt_is_never_worse_than_baselines_where_plan_is_exact(
+    n_cells, n_services, seed, load, warmup
+):
+    system = loose_system(n_cells, n_services, seed, load)
+    obs, grd = warmed_up(system, seed, warmup)
+    inputs = SlotInputs.from_observation(obs)
+    # links capped where the twin admits, as nodes are: the plan's feasible set covers every
+    # load the twin serves
+    solution = solve(
+        system,
+        inputs,
+        mip_rel_gap=0.0,
+        network_utilisation=system.admission_utilisation,
+        **EXACT_PLAN,
+    )
+    _, objective = scores(
+        system, inputs, [solution.decision, *baseline_decisions(system, obs, grd, seed)]
+    )
+    assert solution.objective == pytest.approx(objective[0], rel=EXACT)
+    slack = (EXACT + solution.gap) * abs(solution.objective)
+    assert objective[0] <= objective[1:].min() + slack
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Degenerate inputs
+
+
+def test_service_no_node_can_host_is_dropped_and_noted():
+    huge = _service("huge", 0.2, 500.0, 2.0, 20.0)  # more memory than any node
+    system = tiny_system(2, [SERVICE_A, huge])
+    assert not system.can_host[1].any()
+    inputs = tiny_inputs(system, [[8, 5], [4, 3]], [])
+    solution = solve(system, inputs)
+    assert not solution.decision.deployment[1].any()
+    assert not solution.decision.routing[:, 1].any()
+    assert any("huge" in note for note in solution.notes)
+    out, _ = scores(system, inputs, [solution.decision])
+    assert out.served[0] == pytest.approx(12.0)  # all of a, none of huge
+    assert out.dropped[0] == pytest.approx(8.0)
+    assert lower_bound(system, inputs) <= solution.objective
+
+
+@pytest.mark.parametrize("previous", [[], [(0, 0), (0, 2), (0, 3)]], ids=["cold", "warm"])
+def test_zero_demand_gives_empty_routing(previous):
+    system = one_service_system()
+    inputs = tiny_inputs(system, [[0], [0]], previous)
+    solution = solve(system, inputs)
+    assert not solution.decision.routing.any()
+    assert not solution.decision.deployment.any()  # keeping an idle instance only costs
+    _, objective = scores(system, inputs, [solution.decision])
+    assert solution.objective == pytest.approx(objective[0], rel=EXACT)
+    # idle DC + sleeping MEC, terminals idle at 0 W
+    assert objective[0] == pytest.approx(300.0 + 10.0)
+    assert lower_bound(system, inputs) == pytest.approx(objective[0], rel=EXACT)
+
+
+def test_only_unhostable_demand_does_not_crash():
+    huge = _service("huge", 0.2, 500.0, 2.0, 20.0)
+    system = tiny_system(1, [SERVICE_A, huge])
+    inputs = tiny_inputs(system, [[0, 7]], [])
+    solution = solve(system, inputs)
+    assert not solution.decision.routing.any()
+    assert any("huge" in note for note in solution.notes)
+    _, objective = scores(system, inputs, [solution.decision])
+    assert solution.objective == pytest.approx(objective[0], rel=EXACT)
+
+
+def test_deadline_below_every_network_delay_is_dropped_and_noted():
+    # round trips: 0.4 ms to the own device, more to anything behind the radio
+    tight = _service("tight", 0.2, 1.0, 2.0, 20.0, deadline_ms=0.1)
+    system = tiny_system(2, [SERVICE_A, tight])
+    assert (2 * system.candidate_delay_s.min()) > 0.1e-3
+    inputs = tiny_inputs(system, [[8, 5], [4, 0]], [])
+    solution = solve(system, inputs)
+    assert not solution.decision.routing[:, 1].any()
+    assert any("T0" in note and "tight" in note for note in solution.notes)
+    assert not any("T1" in note for note in solution.notes)  # T1 asks for none of it
+    out, _ = scores(system, inputs, [solution.decision])
+    assert out.served[0] == pytest.approx(12.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Policy wiring
+
+_LEVELS = "tiers" if "tiers" in inspect.signature(OptimalPolicy).parameters else "kappas"
+_BAD_LEVELS = {
+    "tiers": [(), (0.0, 0.5), (0.5, 1.0), (-0.2,)],
+    "kappas": [(), (0.0, 1.0), (-1.0,)],
+}[_LEVELS]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"time_limit": 0.0},
+        {"time_limit": -1.0},
+        {"mip_rel_gap": 1.0},
+        {"mip_rel_gap": 2.0},
+        {"mip_rel_gap": -0.1},
+        {"network_utilisation": 0.0},
+        {"network_utilisation": 1.0},
+        {"network_utilisation": 1.5},
+        {"amortise_slots": 0.5},
+        *({_LEVELS: levels} for levels in _BAD_LEVELS),
+    ],
+    ids=str,
+)
+def test_optimal_policy_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match="must be"):
+        OptimalPolicy(**kwargs)
+
+
+def test_optimal_policy_reports_solver_figures(tiny_scenario):
+    policy = OptimalPolicy(time_limit=2)
+    system = compile_scenario(tiny_scenario)
+    policy.reset(system, 0)
+    assert policy.info() == {}
+    twin = Twin(system, seed=0)
+    decision = policy.decide(twin.observe())
+    assert feasibility_problems(system, decision) == []
+    info = policy.info()
+    assert info["opt_solve_ms"] >= 0
+    assert 0 <= info["opt_gap"] < 1
+
+    summary = run_policy(OptimalPolicy(time_limit=2), tiny_scenario, slots=5).summary()
+    assert summary["policy"] == "opt"
+    assert summary["opt_solve_ms_p50"] >= 0
+    assert 0 <= summary["opt_gap_max"] < 1
