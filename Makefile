@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint format bench presets clean
+.PHONY: install demo test test-slow lint format bench bench-opt presets clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -33,6 +33,9 @@ format: install
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.twin_throughput --json benchmarks/results.json
+
+bench-opt: install
+	$(PY) -m benchmarks.opt_solve --json benchmarks/opt_results.json
 
 presets: install
 	$(PY) -m cnc6g.scenarios.presets
