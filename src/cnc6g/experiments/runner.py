@@ -92,8 +92,9 @@ class RunResult:
         infos = self.policy_info[sl]
         for key in sorted({k for info in infos for k in info}):
             values = np.array([info[key] for info in infos if key in info])
-            out[f"{key}_p50"] = float(np.median(values))
-            out[f"{key}_max"] = float(values.max())
+            finite = values[np.isfinite(values)]  # a solver without a solution reports inf
+            out[f"{key}_p50"] = float(np.median(values)) if finite.size == values.size else None
+            out[f"{key}_max"] = float(values.max()) if finite.size == values.size else None
         return out
 
 

@@ -564,8 +564,14 @@ def solve_slot(
             # awake) the rest solves fast and gives branch and cut a good incumbent.
             mip, _ = built.model.to_lp(relax=False)
             hosted = _rounded(built, relaxed, 0.5, False)[sleepers] > 0.5
-            for awake in (hosted | (relaxed[sleepers] >= 0.5), np.ones(sleepers.size, bool)):
-                hf = _new_solver(max(left() / 3.0, 0.05), mip_rel_gap)
+            awake_sets = [hosted | (relaxed[sleepers] >= 0.5), np.ones(sleepers.size, bool)]
+            if warm is not None:  # the nodes awake last slot: usually the best guess online
+                was_awake = np.asarray(warm.deployment, dtype=bool).any(axis=0)
+                sleeper_nodes = np.flatnonzero(built.a >= 0)
+                awake_sets.insert(0, was_awake[sleeper_nodes])
+            for i, awake in enumerate(awake_sets):
+                share = 0.5 if i == 0 else 1.0 / (len(awake_sets) - i + 1)
+                hf = _new_solver(max(left() * share, 0.05), mip_rel_gap)
                 hf.passModel(mip)
                 hf.changeColsBounds(sleepers.size, sleepers, awake * 1.0, awake * 1.0)
                 hf.run()
@@ -593,23 +599,28 @@ def solve_slot(
         gap = (best_obj - bound) / max(abs(best_obj), 1e-9) if best is not None else np.inf
     solved_at = time.perf_counter()
     slot_objective = np.inf
+    notes = built.notes
     if best is not None:
         decision = _decision(system, built, best)
         slot_objective = float(built.model.slot_costs @ best + built.model.offset)
+    elif warm is not None:
+        decision = warm
+        notes = (*notes, f"no solution within {time_limit} s: kept the previous decision")
     else:
         decision = Decision(
             deployment=np.zeros((system.n_services, system.n_nodes), dtype=bool),
             routing=np.zeros((system.n_origins, system.n_services, system.n_candidates)),
         )
+        notes = (*notes, f"no solution within {time_limit} s: nothing deployed")
     return Solution(
         decision=decision,
         objective=slot_objective,
         bound=float(bound),
-        gap=float(max(gap, 0.0)),
+        gap=float(max(gap, 0.0)) if best is not None else float("inf"),
         status=status,
         build_ms=(built_at - start) * 1e3,
         solve_ms=(solved_at - built_at) * 1e3,
-        notes=built.notes,
+        notes=notes,
         columns=n,
         rows=built.model.n_rows,
         integers=int(integer.sum()),
