@@ -2,5 +2,6 @@
 
 from cnc6g.envs.central import CentralEnv
 from cnc6g.envs.decode import action_size, decode_action
+from cnc6g.envs.domains import DomainsEnv, decompose_reward
 
-__all__ = ["CentralEnv", "action_size", "decode_action"]
+__all__ = ["CentralEnv", "DomainsEnv", "action_size", "decode_action", "decompose_reward"]
