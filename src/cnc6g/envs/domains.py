@@ -31,19 +31,7 @@ from pettingzoo import ParallelEnv
 from cnc6g.envs.central import CentralEnv
 from cnc6g.envs.decode import decode_action
 from cnc6g.twin import SlotOutcome, System
-
-
-def node_energy(
-    system: System, outcome: SlotOutcome, deployment: np.ndarray, previous: np.ndarray
-) -> np.ndarray:
-    """Energy of each node in the slot, J, ``[N]`` (copy 0 of the outcome)."""
-    tau = system.slot_s
-    awake = outcome.awake[0]
-    idle = tau * np.where(awake, system.idle_power, np.nan_to_num(system.sleep_power))
-    dynamic = tau * awake * (system.peak_power - system.idle_power) * outcome.utilisation[0]
-    instances = tau * system.instance_power @ deployment
-    cold = system.instantiation_energy @ (deployment & ~previous)
-    return idle + dynamic + instances + cold
+from cnc6g.twin.dynamics import node_energy
 
 
 def decompose_reward(

@@ -71,6 +71,9 @@ class GreedyPolicy(Policy):
         self._scope = system.candidate_valid & (
             system.candidate_local | own_ran | (kinds == DomainKind.TRANSPORT.value)
         )
+        # Transport nodes are shared with other cells: their load is known as last reported;
+        # the cell's own nodes carry only its own load, known exactly.
+        self._shared = np.array([k is DomainKind.TRANSPORT for k in system.node_domain_kind])
         self._demand: np.ndarray | None = None
         self._deployment = np.zeros((system.n_services, system.n_nodes), dtype=bool)
 
@@ -127,10 +130,7 @@ class GreedyPolicy(Policy):
             + remote[:, None, :] * sy.input_mbit[None, :, None] / obs.uplink_mbps[:, None, None]
             + remote[:, None, :] * sy.output_mbit[None, :, None] / obs.downlink_mbps[:, None, None]
         )  # [O, S, K]
-        # Transport nodes are shared with other cells: their load is known as last reported.
-        # The cell's own nodes carry only its own load, known exactly.
-        shared = np.array([k is DomainKind.TRANSPORT for k in sy.node_domain_kind])
-        reported = np.where(shared, obs.utilisation * sy.capacity, 0.0)  # gigacycles/s
+        reported = np.where(self._shared, obs.utilisation * sy.capacity, 0.0)  # gigacycles/s
         own = np.zeros((O, sy.n_nodes))  # gigacycles/s this origin adds
         chunk = obs.demand.astype(float) / self.chunks  # [O, S]
         routing = np.zeros((O, S, K))

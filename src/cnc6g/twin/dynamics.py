@@ -457,6 +457,23 @@ def _slack(c: _Constants, per_mbit: FloatArray, ft: type[np.floating]) -> FloatA
     return c.budget - p[..., 0:1] * c.input_s - p[..., 1:2] * c.output_s
 
 
+def node_energy(
+    system: System, outcome: SlotOutcome, deployment: np.ndarray, previous: np.ndarray
+) -> np.ndarray:
+    """Energy of each node in the slot, J, ``[N]`` (copy 0 of the outcome).
+
+    The per-node terms of the idle, dynamic, instance and cold-start parts of
+    :func:`evaluate_slot` (kept out of its hot path, which sums them directly).
+    """
+    tau = system.slot_s
+    awake = outcome.awake[0]
+    idle = tau * np.where(awake, system.idle_power, np.nan_to_num(system.sleep_power))
+    dynamic = tau * awake * (system.peak_power - system.idle_power) * outcome.utilisation[0]
+    instances = tau * system.instance_power @ deployment
+    cold = system.instantiation_energy @ (deployment & ~previous)
+    return idle + dynamic + instances + cold
+
+
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:
     """Range ``[lo, hi]`` of the uniform extra wait of a task that meets a cold start.
 

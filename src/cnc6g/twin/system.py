@@ -209,29 +209,19 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
     L = len(links)
     dist = np.full((D, D), np.inf)
     np.fill_diagonal(dist, 0.0)
-    via = np.full((D, D), -1, dtype=np.int64)  # link index of the first hop from i towards j
-    for li, wl in enumerate(links):
+    for wl in links:
         a, b = dom_index[wl.a], dom_index[wl.b]
         d = wl.delay_ms / 1000.0
         for i, j in ((a, b), (b, a)):
             if d < dist[i, j]:
                 dist[i, j] = d
-                via[i, j] = li
     nxt = np.where(np.isfinite(dist), np.arange(D)[None, :], -1)
     for m in range(D):
         shorter = dist[:, m : m + 1] + dist[m : m + 1, :] < dist - 1e-15
         dist = np.where(shorter, dist[:, m : m + 1] + dist[m : m + 1, :], dist)
         nxt = np.where(shorter, nxt[:, m : m + 1], nxt)
 
-    def path_links(src: int, dst: int) -> list[int]:
-        out: list[int] = []
-        cur = src
-        while cur != dst:
-            hop = int(nxt[cur, dst])
-            out.append(_link_between(cur, hop))
-            cur = hop
-        return out
-
+    # The fastest link between two adjacent domains, and the links of a shortest path.
     link_lookup: dict[tuple[int, int], int] = {}
     for li, wl in enumerate(links):
         a, b = dom_index[wl.a], dom_index[wl.b]
@@ -240,8 +230,14 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
             if best is None or links[best].delay_ms > wl.delay_ms:
                 link_lookup[key] = li
 
-    def _link_between(i: int, j: int) -> int:
-        return link_lookup[(i, j)]
+    def path_links(src: int, dst: int) -> list[int]:
+        out: list[int] = []
+        cur = src
+        while cur != dst:
+            hop = int(nxt[cur, dst])
+            out.append(link_lookup[(cur, hop)])
+            cur = hop
+        return out
 
     k_limit = scenario.twin.candidates_per_origin
     cand_rows: list[list[int]] = []

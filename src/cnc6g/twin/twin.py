@@ -93,16 +93,10 @@ class Twin:
         deployment = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
         routing = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
         shares = [d.cpu_share for d in decisions]
-        cpu_share = None
-        if any(c is not None for c in shares):
-            cpu_share = np.stack(
-                [
-                    np.full(deployment.shape[1:], 1.0) if c is None else np.asarray(c, float)
-                    for c in shares
-                ]
-            )
-            if any(c is None for c in shares):
-                raise ValueError("give cpu_share in every decision of a batch or in none")
+        given = [c is not None for c in shares]
+        if any(given) and not all(given):
+            raise ValueError("give cpu_share in every decision of a batch or in none")
+        cpu_share = np.stack([np.asarray(c, float) for c in shares]) if all(given) else None
         return self.step_arrays(deployment, routing, cpu_share)
 
     def step_arrays(
