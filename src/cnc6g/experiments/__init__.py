@@ -1,13 +1,39 @@
 """Experiments: runs of a policy on the twin and sweeps over load (config in, tables out)."""
 
+from cnc6g.experiments.backends import (
+    BACKENDS,
+    Backend,
+    BackendError,
+    Job,
+    LocalBackend,
+    RayBackend,
+    make_backend,
+)
 from cnc6g.experiments.runner import InfeasibleDecisionError, RunResult, run_policy
-from cnc6g.experiments.sweep import DEFAULT_LOADS, compare, scenario_at_load
+from cnc6g.experiments.sweep import (
+    DEFAULT_LOADS,
+    PolicySpec,
+    bound_job,
+    compare,
+    run_job,
+    scenario_at_load,
+)
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_LOADS",
+    "Backend",
+    "BackendError",
     "InfeasibleDecisionError",
+    "Job",
+    "LocalBackend",
+    "PolicySpec",
+    "RayBackend",
     "RunResult",
+    "bound_job",
     "compare",
+    "make_backend",
+    "run_job",
     "run_policy",
     "scenario_at_load",
 ]
