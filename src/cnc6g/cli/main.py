@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cnc6g.experiments import DEFAULT_LOADS, compare, run_policy, scenario_at_load
+from cnc6g.experiments import DEFAULT_LOADS, PolicySpec, compare, run_policy, scenario_at_load
+from cnc6g.experiments.backends import BackendError, make_backend
 from cnc6g.experiments.runner import InfeasibleDecisionError
 from cnc6g.model import Scenario
 from cnc6g.policies import BUILTIN, OptimalPolicy, Policy, make_policy
@@ -231,6 +233,13 @@ COMPARE_COLUMNS = (
 )
 
 
+class BackendName(StrEnum):
+    """Where ``compare`` runs its jobs."""
+
+    local = "local"
+    ray = "ray"
+
+
 @app.command("compare")
 def compare_cmd(
     scenario: ScenarioOpt = "paper-case-study",
@@ -253,6 +262,24 @@ def compare_cmd(
     ] = True,
     opt_time_limit: OptTimeOpt = 5.0,
     opt_gap: OptGapOpt = 1e-3,
+    backend: Annotated[
+        BackendName,
+        typer.Option("--backend", help="run the jobs in this process (local) or as Ray tasks"),
+    ] = BackendName.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="Ray: HOST:PORT of a running cluster; default: a local instance"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Ray: CPUs of the local instance, or the most jobs in flight on a cluster",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Sweep policies over offered load; write results.csv and the Figs. 4-5 style figures."""
     sc = _scenario(scenario)
@@ -262,16 +289,32 @@ def compare_cmd(
     if not specs:
         raise typer.BadParameter("name at least one policy", param_hint="--policies")
     opt = {"time_limit": opt_time_limit, "mip_rel_gap": opt_gap}
-    factories = []
     for spec in specs:
         _policy(spec, "--policies", opt)
-        factories.append(lambda spec=spec: _policy(spec, "--policies", opt))
+    policy_specs = [PolicySpec.of(s, **opt) if s == "opt" else PolicySpec(s) for s in specs]
     if window > slots:
         raise typer.BadParameter(f"must not exceed --slots ({slots})", param_hint="--window")
+    for flag, value in (("--address", address), ("--workers", workers)):
+        if value is not None and backend is not BackendName.ray:
+            raise typer.BadParameter("applies to --backend ray only", param_hint=flag)
+    runner = make_backend(backend.value, address=address, workers=workers)
+    try:
+        runner.start()
+    except BackendError as err:
+        flag = "--address" if address is not None else "--backend"
+        raise typer.BadParameter(str(err), param_hint=flag) from None
     total = len(load_list) * len(specs) * len(seed_list) * slots
-    with _progress(total, f"compare on {sc.name}") as tick:
+    with runner, _progress(total, f"compare on {sc.name} ({backend.value})") as tick:
         rows = compare(
-            sc, factories, load_list, slots, window, seed_list, on_slot=tick, bound=bound
+            sc,
+            policy_specs,
+            load_list,
+            slots,
+            window,
+            seed_list,
+            on_slot=tick,
+            bound=bound,
+            backend=runner,
         )
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COMPARE_COLUMNS, extrasaction="ignore")

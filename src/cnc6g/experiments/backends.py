@@ -192,7 +192,13 @@ class RayBackend(Backend):
                 ray.init(**options)
             except (ConnectionError, RuntimeError, ValueError) as err:
                 where = f"at {self.address!r}" if self.address else "locally"
-                raise BackendError(f"cannot start Ray {where}: {err}") from None
+                hint = ""
+                if self.address not in (None, "auto") and "RAY_AUTH_MODE" not in os.environ:
+                    hint = (
+                        "; a cluster with token authentication (Ray's default) also needs"
+                        " RAY_AUTH_MODE=token and its token on this machine"
+                    )
+                raise BackendError(f"cannot start Ray {where}: {err}{hint}") from None
             self._started = True
         self._remote = ray.remote(num_cpus=1)(_execute)
 
