@@ -3,11 +3,12 @@
 Seed 002 benchmarks its learning orchestrator against an offline "approximate optimal solution".
 Here the slot's joint decision is a mixed-integer linear programme over
 
-- ``v[s, n, l]`` binary: an instance of service ``s`` runs on node ``n`` with headroom level
-  ``l`` (the deployment is ``x[s, n] = sum_l v[s, n, l]``);
+- ``x[s, n]`` binary: an instance of service ``s`` runs on node ``n``;
 - ``y[o, s, k]`` in [0, 1]: the share of origin ``o``'s demand for ``s`` sent to its candidate
-  ``k`` (only routes that can meet the deadline on an empty node); ``u[o, s]`` the rejected share;
-- ``g[s, n, l]`` tasks served by instance ``(s, n)`` at level ``l``; ``load[n]`` node load;
+  ``k`` (only routes whose deadline can be met); ``u[o, s]`` the rejected share;
+- ``z[n, l]`` binary: node ``n`` keeps its admitted utilisation at or below tier ``t_l``
+  (nested: ``z[n, l] <= z[n, l - 1]``), and ``g[r, l]`` in [0, 1] the share of route ``r``
+  that enjoys the headroom of tier ``l``; ``load[n]`` the node's compute load;
 - ``a[n]`` binary: a node that can sleep is awake.
 
 It minimises the twin's objective, energy + ``penalty`` per unsatisfied task, with the twin's
@@ -16,25 +17,32 @@ air time and base-station energy per bit, wired energy per bit), under node memo
 capacity (``admission_utilisation``), radio and wired capacity (``network_utilisation``), and
 routing only to running instances.
 
-**Satisfaction, piecewise.** The twin satisfies a task with probability ``1 - exp(-rate *
-slack)``, ``rate = (C - load) / w`` on a processor-sharing node. A level ``l`` with exponent
-``kappa_l`` reserves headroom: ``load[n] + (kappa_l w_s / q_sn) v[s, n, l] <= C_n``, where
-``q_sn`` is the least slack (deadline minus round-trip delay and transfers at the network
-utilisation cap) of the routes to ``(s, n)``; then every task served there fails with probability
-at most ``exp(-kappa_l)``, which the objective charges. Tasks sent to an instance that was not
-running before meet its cold start with probability ``min(t_cold / slot, 1)`` and are charged as
-failed. The planner's objective is therefore an upper bound on the twin's score of the same
-decision: energy and served tasks agree exactly, and the twin satisfies at least as many tasks
-as planned (see :func:`planned_vs_twin`).
+**Satisfaction, per node.** On the twin's processor-sharing node every task's sojourn is
+exponential with rate ``(C - load) / w``, so a node's admitted load bounds the queueing of all
+its tasks at once: at utilisation ``<= t`` a task of route ``r`` (slack ``q_r``: deadline minus
+round-trip delay and transfers at the network utilisation cap) fails with probability at most
+``f_r(t) = exp(-(1 - t) C q_r / w)``. Every served task is charged ``f_r`` at the admission
+limit (where every node always is); a node that commits to a lower tier earns back the
+difference on the tasks routed to it (``g``). Tasks sent to an instance that was not running
+before meet its cold start with probability ``min(t_cold / slot, 1)`` and are charged as failed.
+The planner's objective is therefore an upper bound on the twin's score of the same decision:
+energy and served tasks agree exactly, and the twin satisfies at least as many tasks as
+planned; the bound is tight where the failure charge is small (see the tests).
+
+**Incumbents.** Besides rounding the LP relaxation, the solver is offered deployments given
+from outside (the previous slot's, GRD's of the same slot): each is completed inside the model
+(routing and tiers optimised with the deployment fixed), so OPT's planned cost is never above
+the plan of any of them.
 
 **Lower bound.** :func:`lower_bound` solves the LP relaxation of an optimistic version (no
-headroom, no failure charge, capacities at ``admission_utilisation``, transfers at zero load):
-no decision from the same previous deployment scores below it in the twin.
+failure charge, capacities at ``admission_utilisation``, transfers at zero load): no decision
+from the same previous deployment scores below it in the twin.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,18 +50,23 @@ import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
+from cnc6g.policies.greedy import GreedyPolicy
 from cnc6g.twin.system import FloatArray, IntArray, System
 
 try:  # the core class does not print HiGHS's banner on construction (highspy.Highs does)
-    from highspy._core import HighsLp, HighsVarType, MatrixFormat
+    from highspy._core import HighsLp, HighsSolution, HighsVarType, MatrixFormat
     from highspy._core import _Highs as _HighsSolver
 except ImportError:  # pragma: no cover - other highspy layouts
     from highspy import Highs as _HighsSolver
-    from highspy import HighsLp, HighsVarType, MatrixFormat
+    from highspy import HighsLp, HighsSolution, HighsVarType, MatrixFormat
 
-DEFAULT_KAPPAS = (1.0, 2.3, 4.6)
-"""Headroom levels: a task at level ``kappa`` fails with probability at most ``exp(-kappa)``
-(37 %, 10 %, 1 %)."""
+DEFAULT_TIERS = (0.6, 0.4, 0.2)
+"""Utilisation tiers a node may commit to below the admission limit (which is always a tier)."""
+
+MATERIAL = 1e-3
+
+HEURISTIC_EFFORT = 0.05
+"""Least saving (share of the penalty per task) for which a route gets a tier column."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +99,8 @@ class Solution:
     columns: int = 0
     rows: int = 0
     integers: int = 0
+    source: str = ""  # where the chosen solution came from
+    phase_ms: dict[str, float] = field(default_factory=dict)  # solve time by phase
 
 
 @dataclass
@@ -190,9 +205,16 @@ class _Built:
     routes: tuple[IntArray, IntArray, IntArray]  # o, s, k of each route column
     y: IntArray
     pairs: IntArray  # [P, 2] (s, n) of each instance
-    v: IntArray  # [P, levels] column of each level (-1: level unusable)
+    x: IntArray  # [P] column of each instance
     a: IntArray  # [N] awake column of each node (-1: always on)
+    z: IntArray  # [N, tiers] tier column of each node (-1: none)
+    route_pair: IntArray  # [R] instance of each route
     notes: tuple[str, ...]
+
+    @property
+    def integers(self) -> IntArray:
+        """Columns of every binary."""
+        return np.concatenate([self.x, self.a[self.a >= 0], self.z[self.z >= 0]])
 
 
 def _wired_s_per_mbit(system: System) -> FloatArray:
@@ -209,7 +231,7 @@ def _wired_s_per_mbit(system: System) -> FloatArray:
 def build_model(
     system: System,
     inputs: SlotInputs,
-    kappas: tuple[float, ...] = DEFAULT_KAPPAS,
+    tiers: tuple[float, ...] = DEFAULT_TIERS,
     network_utilisation: float = 0.8,
     optimistic: bool = False,
     amortise_slots: float = 1.0,
@@ -227,7 +249,9 @@ def build_model(
     rho_max = sy.admission_utilisation
     cap = rho_max if optimistic else network_utilisation
     transfer_util = 0.0 if optimistic else network_utilisation
-    levels = (0.0,) if optimistic else tuple(sorted(kappas))
+    levels = np.array([rho_max, *sorted((t for t in tiers if t < rho_max), reverse=True)])
+    if optimistic:
+        levels = levels[:1]
     O, S, N, K = sy.n_origins, sy.n_services, sy.n_nodes, sy.n_candidates
     lam = np.asarray(inputs.demand, dtype=float)
     prev = np.asarray(inputs.previous, dtype=bool)
@@ -237,7 +261,7 @@ def build_model(
         notes.append(f"service {sy.service_names[s]}: no node can host it; its requests drop")
 
     # Routes: admissible candidates of (origin, service) pairs with demand whose deadline can
-    # be met on an empty node at the level with the least headroom.
+    # be met, with transfers at the network cap.
     slow = 1.0 / (1.0 - transfer_util)
     up_s = remote / inputs.uplink_mbps[:, None] * slow  # [O, K] s per Mbit sent
     dn_s = remote / inputs.downlink_mbps[:, None] * slow
@@ -249,8 +273,7 @@ def build_model(
     )  # [O, S, K]
     slack = sy.deadline_s[None, :, None] - net
     node = sy.candidates  # [O, K]
-    need = levels[0] * sy.work[None, :, None] / sy.capacity[node][:, None, :]
-    ok = sy.admissible & (lam[:, :, None] > 0) & (slack > need) & (slack > 0)
+    ok = sy.admissible & (lam[:, :, None] > 0) & (slack > 0)
     ro, rs, rk = np.nonzero(ok)
     rn = node[ro, rk]
     R = ro.size
@@ -263,19 +286,24 @@ def build_model(
                 "meet the deadline; its requests drop"
             )
 
-    # Instances (s, n) that some route uses, and their least route slack.
+    # Instances (s, n) that some route uses.
     pair_id = rs * N + rn
     uniq, inv = np.unique(pair_id, return_inverse=True)
     P = uniq.size
     ps, pn = uniq // N, uniq % N
-    q = np.full(P, np.inf)
-    np.minimum.at(q, inv, slack[ro, rs, rk])
     lam_r = lam[ro, rs]
     cold_frac = np.where(prev[ps, pn], 0.0, np.minimum(sy.cold_start_s[ps] / tau, 1.0))
     if optimistic:
         cold_frac = np.zeros(P)
+    cold_r = cold_frac[inv]
+    # Failure bound of each route at each tier, [R, T]; none in the optimistic model.
+    rate_slack = sy.capacity[rn] * slack[ro, rs, rk] / sy.work[rs]
+    fail = np.exp(-(1.0 - levels)[None, :] * rate_slack[:, None])
+    if optimistic:
+        fail = np.zeros((R, 1))
 
-    # Route columns y: energy that scales with the tasks sent, and the cold-start charge.
+    # Route columns y: energy that scales with the tasks sent, the cold-start charge and the
+    # failure bound at the admission limit.
     dyn = (sy.peak_power - sy.idle_power) / sy.capacity
     d_in, d_out = sy.input_mbit[rs], sy.output_mbit[rs]
     rem = remote[ro, rk]
@@ -283,39 +311,28 @@ def build_model(
         dyn[rn] * sy.work[rs]
         + rem * (sy.tx_power[ro] * d_in / inputs.uplink_mbps[ro] + sy.bs_j_per_mbit[ro] * d_out)
         + (d_in + d_out) * sy.candidate_j_per_mbit[ro, rk]
+        + beta * (1.0 - cold_r) * fail[:, 0]
     )
-    cold_charge = beta * cold_frac[inv]
     y = m.columns(
         R,
-        lam_r * (per_task + cold_charge / amortise_slots),
+        lam_r * (per_task + beta * cold_r / amortise_slots),
         0.0,
         1.0,
-        slot_cost=lam_r * (per_task + cold_charge),
+        slot_cost=lam_r * (per_task + beta * cold_r),
     )
     D = demand_pairs.shape[0]
     u = m.columns(D, beta * lam[demand_pairs[:, 0], demand_pairs[:, 1]], 0.0, 1.0)
 
-    # Level columns v (binary) and served-task columns g.
-    Lv = len(levels)
-    head = np.array(levels)[None, :] * sy.work[ps][:, None] / q[:, None]  # [P, Lv]
-    usable_level = head < sy.capacity[pn][:, None] * (1.0 - 1e-9)
-    v_cols = np.full((P, Lv), -1, dtype=np.int64)
-    g_cols = np.full((P, Lv), -1, dtype=np.int64)
+    # Instance columns x.
     start_cost = np.where(prev[ps, pn], 0.0, sy.instantiation_energy[ps])
-    inst_cost = tau * sy.instance_power[ps] + start_cost
-    fail = np.exp(-np.array(levels)) if not optimistic else np.zeros(1)
-    lam_pair = np.bincount(inv, weights=lam_r, minlength=P)
-    for li in range(Lv):
-        sel = np.flatnonzero(usable_level[:, li])
-        v_cols[sel, li] = m.columns(
-            sel.size,
-            inst_cost[sel] - start_cost[sel] * (1.0 - 1.0 / amortise_slots),
-            0.0,
-            1.0,
-            integer=True,
-            slot_cost=inst_cost[sel],
-        )
-        g_cols[sel, li] = m.columns(sel.size, beta * fail[li] * (1.0 - cold_frac[sel]), 0.0, np.inf)
+    x = m.columns(
+        P,
+        tau * sy.instance_power[ps] + start_cost / amortise_slots,
+        0.0,
+        1.0,
+        integer=True,
+        slot_cost=tau * sy.instance_power[ps] + start_cost,
+    )
 
     # Node load columns.
     load = m.columns(N, 0.0, 0.0, 0.0)
@@ -336,6 +353,21 @@ def build_model(
         tau * sy.idle_power[always].sum() + tau * np.nan_to_num(sy.sleep_power)[sy.can_sleep].sum()
     )
 
+    # Tiers: a saving per route and tier below the admission limit, where it is material.
+    T = levels.size - 1
+    z_col = np.full((N, max(T, 0)), -1, dtype=np.int64)
+    saving = beta * (1.0 - cold_r)[:, None] * (fail[:, :-1] - fail[:, 1:])  # [R, T]
+    material = saving > MATERIAL * beta
+    tiered = np.zeros(N, dtype=bool)
+    np.logical_or.at(tiered, rn, material.any(axis=1))
+    tier_nodes = np.flatnonzero(tiered)
+    if T and tier_nodes.size:
+        z_col[tier_nodes] = m.columns(tier_nodes.size * T, 0.0, 0.0, 1.0, integer=True).reshape(
+            -1, T
+        )
+    gr, gl = np.nonzero(material)
+    g = m.columns(gr.size, -lam_r[gr] * saving[gr, gl], 0.0, 1.0)
+
     # (1) demand: sum_k y + u = 1 for every (o, s) with demand.
     pair_row = np.full((O, S), -1, dtype=np.int64)
     pair_row[demand_pairs[:, 0], demand_pairs[:, 1]] = np.arange(D)
@@ -347,40 +379,10 @@ def build_model(
         1.0,
         1.0,
     )
-    # (2) a route only to a running instance: y_r - sum_l v[p(r), l] <= 0.
-    vr = v_cols[inv]  # [R, Lv]
-    has = vr >= 0
-    rr = np.repeat(np.arange(R), has.sum(axis=1))
-    m.rows(
-        R,
-        np.concatenate([np.arange(R), rr]),
-        np.concatenate([y, vr[has]]),
-        np.concatenate([np.ones(R), -np.ones(rr.size)]),
-        -np.inf,
-        0.0,
-    )
-    # (3) one level per instance.
-    pv = np.nonzero(v_cols >= 0)
-    m.rows(P, pv[0], v_cols[pv], np.ones(pv[0].size), -np.inf, 1.0)
-    # (4) tasks served by an instance: sum_r lam y - sum_l g = 0; (5) g <= lam_pair v.
-    m.rows(
-        P,
-        np.concatenate([inv, pv[0]]),
-        np.concatenate([y, g_cols[pv]]),
-        np.concatenate([lam_r, -np.ones(pv[0].size)]),
-        0.0,
-        0.0,
-    )
-    nv = pv[0].size
-    m.rows(
-        nv,
-        np.concatenate([np.arange(nv), np.arange(nv)]),
-        np.concatenate([g_cols[pv], v_cols[pv]]),
-        np.concatenate([np.ones(nv), -lam_pair[pv[0]]]),
-        -np.inf,
-        0.0,
-    )
-    # (6) node load: load_n - sum_r lam w y / tau = 0; (7) headroom: load_n + h v <= C_n.
+    # (2) a route only to a running instance: y_r - x_p(r) <= 0.
+    ar = np.arange(R)
+    m.rows(R, np.concatenate([ar, ar]), np.concatenate([y, x[inv]]), _pm(R), -np.inf, 0.0)
+    # (3) node load: load_n - sum_r lam w y / tau = 0.
     m.rows(
         N,
         np.concatenate([np.arange(N), rn]),
@@ -389,36 +391,66 @@ def build_model(
         0.0,
         0.0,
     )
-    if not optimistic:
+    # (4) tiers: load_n + C_n sum_l (t_{l-1} - t_l) z[n, l] <= rho_max C_n; nested z;
+    # g[r, l] <= y_r and g[r, l] <= z[n(r), l].
+    if T and tier_nodes.size:
+        nt = tier_nodes.size
+        steps = sy.capacity[tier_nodes][:, None] * (levels[:-1] - levels[1:])[None, :]
         m.rows(
-            nv,
-            np.concatenate([np.arange(nv), np.arange(nv)]),
-            np.concatenate([load[pn[pv[0]]], v_cols[pv]]),
-            np.concatenate([np.ones(nv), head[pv]]),
+            nt,
+            np.concatenate([np.arange(nt), np.repeat(np.arange(nt), T)]),
+            np.concatenate([load[tier_nodes], z_col[tier_nodes].ravel()]),
+            np.concatenate([np.ones(nt), steps.ravel()]),
             -np.inf,
-            sy.capacity[pn[pv[0]]],
+            rho_max * sy.capacity[tier_nodes],
         )
-    # (8) memory, (9) an instance keeps its node awake.
+        if T > 1:
+            deeper = z_col[tier_nodes][:, 1:].ravel()
+            upper = z_col[tier_nodes][:, :-1].ravel()
+            k = deeper.size
+            ak = np.arange(k)
+            m.rows(k, np.concatenate([ak, ak]), np.concatenate([deeper, upper]), _pm(k), -np.inf, 0)
+        k = g.size
+        ak = np.arange(k)
+        m.rows(k, np.concatenate([ak, ak]), np.concatenate([g, y[gr]]), _pm(k), -np.inf, 0.0)
+        m.rows(
+            k, np.concatenate([ak, ak]), np.concatenate([g, z_col[rn[gr], gl]]), _pm(k), -np.inf, 0
+        )
+    # (5) memory; an instance keeps its node awake; a sleeping node carries no load.
     mem_hi = np.where(sy.can_sleep, 0.0, sy.memory)
-    mem_rows = np.concatenate([pn[pv[0]], sleepers])
-    mem_cols = np.concatenate([v_cols[pv], a_col[sleepers]])
-    mem_vals = np.concatenate([sy.service_memory[ps[pv[0]]], -sy.memory[sleepers]])
-    m.rows(N, mem_rows, mem_cols, mem_vals, -np.inf, mem_hi)
-    on_sleeper = sy.can_sleep[pn[pv[0]]]
-    idx = np.flatnonzero(on_sleeper)
+    m.rows(
+        N,
+        np.concatenate([pn, sleepers]),
+        np.concatenate([x, a_col[sleepers]]),
+        np.concatenate([sy.service_memory[ps], -sy.memory[sleepers]]),
+        -np.inf,
+        mem_hi,
+    )
+    idx = np.flatnonzero(sy.can_sleep[pn])
+    ai = np.arange(idx.size)
     m.rows(
         idx.size,
-        np.concatenate([np.arange(idx.size), np.arange(idx.size)]),
-        np.concatenate([v_cols[pv][idx], a_col[pn[pv[0]][idx]]]),
-        np.concatenate([np.ones(idx.size), -np.ones(idx.size)]),
+        np.concatenate([ai, ai]),
+        np.concatenate([x[idx], a_col[pn[idx]]]),
+        _pm(idx.size),
         -np.inf,
         0.0,
     )
-    # (10) radio cells, both directions.
+    ns = sleepers.size
+    an = np.arange(ns)
+    m.rows(
+        ns,
+        np.concatenate([an, an]),
+        np.concatenate([load[sleepers], a_col[sleepers]]),
+        np.concatenate([np.ones(ns), -rho_max * sy.capacity[sleepers]]),
+        -np.inf,
+        0.0,
+    )
+    # (6) radio cells, both directions.
     rem_r = np.flatnonzero(rem)
     for mbit, rate in ((d_in, inputs.uplink_mbps), (d_out, inputs.downlink_mbps)):
         m.rows(O, ro[rem_r], y[rem_r], lam_r[rem_r] * mbit[rem_r], -np.inf, cap * rate * tau)
-    # (11) wired links, both directions.
+    # (7) wired links, both directions.
     if sy.n_links:
         hops = sy.path_links[ro * K + rk]  # [R, H]
         real = hops < sy.n_links
@@ -432,17 +464,21 @@ def build_model(
                 -np.inf,
                 cap * sy.link_capacity * tau,
             )
-    return _Built(m, (ro, rs, rk), y, np.stack([ps, pn], axis=1), v_cols, a_col, tuple(notes))
+    return _Built(
+        m, (ro, rs, rk), y, np.stack([ps, pn], axis=1), x, a_col, z_col, inv, tuple(notes)
+    )
+
+
+def _pm(k: int) -> FloatArray:
+    """``k`` ones then ``k`` minus ones: the values of ``k`` rows ``col_a - col_b``."""
+    return np.concatenate([np.ones(k), -np.ones(k)])
 
 
 def _decision(system: System, built: _Built, values: np.ndarray) -> Decision:
     ro, rs, rk = built.routes
     x = np.zeros((system.n_services, system.n_nodes), dtype=bool)
-    has = built.v >= 0
-    on = np.zeros(built.v.shape, dtype=bool)
-    on[has] = values[built.v[has]] > 0.5
-    instance = on.any(axis=1)
-    x[built.pairs[instance, 0], built.pairs[instance, 1]] = True
+    on = values[built.x] > 0.5
+    x[built.pairs[on, 0], built.pairs[on, 1]] = True
     routing = np.zeros((system.n_origins, system.n_services, system.n_candidates))
     share = np.clip(values[built.y], 0.0, 1.0)
     share = np.where(x[rs, system.candidates[ro, rk]], share, 0.0)
@@ -452,26 +488,24 @@ def _decision(system: System, built: _Built, values: np.ndarray) -> Decision:
     return Decision(deployment=x, routing=routing)
 
 
-def _warm_values(built: _Built, warm: Decision, n_cols: int) -> np.ndarray:
-    """Column values encoding ``warm`` (levels: the lowest usable; loads left to HiGHS)."""
-    values = np.zeros(n_cols)
-    ro, rs, rk = built.routes
-    x = np.asarray(warm.deployment, dtype=bool)
-    for p, (s, n) in enumerate(built.pairs):
-        if x[s, n]:
-            usable = np.flatnonzero(built.v[p] >= 0)
-            if usable.size:
-                values[built.v[p, usable[-1]]] = 1.0
-    values[built.y] = np.asarray(warm.routing)[ro, rs, rk]
-    return values
+def _deployment_columns(built: _Built, deployment: np.ndarray) -> FloatArray:
+    """Values of the instance and awake columns that encode ``deployment``.
+
+    Instances the model has no column for are left out.
+    """
+    on = np.asarray(deployment, dtype=bool)[built.pairs[:, 0], built.pairs[:, 1]]
+    awake = np.zeros(built.a.size, dtype=bool)
+    np.logical_or.at(awake, built.pairs[on, 1], True)
+    return np.concatenate([on * 1.0, awake[built.a >= 0] * 1.0])
 
 
 def _new_solver(time_limit: float, mip_rel_gap: float) -> Any:
     h = _HighsSolver()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("random_seed", 0)
+    h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT)
     return h
 
 
@@ -481,37 +515,100 @@ def _primal(h: Any, n_cols: int) -> np.ndarray | None:
     return values if values.size == n_cols and h.getInfo().primal_solution_status == 2 else None
 
 
-def _rounded(
-    built: _Built, values: np.ndarray, threshold: float, lightest: bool = False
-) -> np.ndarray:
-    """Integer columns of ``values``, rounded.
+def _complete(
+    h: Any, built: _Built, fixed_cols: IntArray, fixed: FloatArray, n: int
+) -> tuple[FloatArray, float] | None:
+    """Best values found with the deployment fixed: routing and tiers optimised.
 
-    An instance runs when its levels sum to at least ``threshold``, at its heaviest level (or,
-    ``lightest``, at the usable level with the least headroom); a node that can sleep is awake
-    when it hosts one.
+    ``h`` holds the LP relaxation. With the deployment fixed, the LP's tiers are rounded (at
+    one half, and down), fixed, and the LP solved again; the better of the two is returned.
     """
-    out = np.zeros(built.model.n_cols)
-    has = built.v >= 0
-    v = np.where(has, values[np.where(has, built.v, 0)], -1.0)
-    on = v.clip(0.0).sum(axis=1) >= threshold
-    best = np.argmax(has, axis=1) if lightest else np.argmax(v, axis=1)
-    out[built.v[on, best[on]]] = 1.0
-    awake = np.zeros(built.a.size, dtype=bool)
-    np.logical_or.at(awake, built.pairs[on, 1], True)
-    cols = built.a[built.a >= 0]
-    out[cols] = awake[built.a >= 0]
-    return out
+    z = built.z[built.z >= 0]
+    h.changeColsBounds(fixed_cols.size, fixed_cols, fixed, fixed)
+    h.changeColsBounds(z.size, z, np.zeros(z.size), np.ones(z.size))
+    h.run()
+    relaxed = _primal(h, n)
+    if relaxed is None:
+        return None
+    if z.size == 0:
+        return relaxed, float(h.getInfo().objective_function_value)
+    best: tuple[FloatArray, float] | None = None
+    tried: set[bytes] = set()
+    for threshold in (0.5, 1.0 - 1e-6):
+        level = np.where(built.z >= 0, relaxed[np.maximum(built.z, 0)], 0.0) >= threshold
+        level = np.logical_and.accumulate(level, axis=1)[built.z >= 0] * 1.0
+        if level.tobytes() in tried:
+            continue
+        tried.add(level.tobytes())
+        h.changeColsBounds(z.size, z, level, level)
+        h.run()
+        values = _primal(h, n)
+        if values is not None and (best is None or h.getInfo().objective_function_value < best[1]):
+            best = values, float(h.getInfo().objective_function_value)
+    return best
+
+
+def _improve(
+    h: Any,
+    built: _Built,
+    values: FloatArray,
+    objective: float,
+    relaxed: FloatArray,
+    deadline: float,
+    n: int,
+) -> tuple[FloatArray, float, int]:
+    """Local search from ``values``: drop, then add, one instance at a time.
+
+    Each move fixes every binary (tiers as they are, a node awake while it hosts an instance)
+    and re-solves the LP from the current basis, which takes milliseconds; a move is kept when
+    it lowers the objective. Drops are tried from the least-used instance up, adds for the
+    instances the LP relaxation opens most, until ``deadline`` (a ``perf_counter`` time).
+    Returns the best values, their objective and the number of moves kept.
+    """
+    ints = built.integers
+    current = np.round(values[ints])
+    n_x = built.x.size
+    sleeper_nodes = np.flatnonzero(built.a >= 0)
+    node_of = built.pairs[:, 1]
+    kept = 0
+
+    def attempt(p: int, on: float) -> None:
+        nonlocal values, objective, current, kept
+        trial = current.copy()
+        trial[p] = on
+        hosts = np.zeros(built.a.size, dtype=bool)
+        np.logical_or.at(hosts, node_of[trial[:n_x] > 0.5], True)
+        trial[n_x : n_x + sleeper_nodes.size] = hosts[sleeper_nodes]
+        h.changeColsBounds(ints.size, ints, trial, trial)
+        h.run()
+        new = _primal(h, n)
+        if new is not None and h.getInfo().objective_function_value < objective - 1e-9:
+            values, objective, current = new, float(h.getInfo().objective_function_value), trial
+            kept += 1
+
+    use = np.bincount(built.route_pair, weights=values[built.y], minlength=n_x)
+    for p in np.argsort(use, kind="stable"):
+        if time.perf_counter() > deadline:
+            break
+        if current[p] > 0.5:
+            attempt(int(p), 0.0)
+    for p in np.argsort(-relaxed[built.x], kind="stable"):
+        if time.perf_counter() > deadline or relaxed[built.x[p]] <= 1e-6:
+            break
+        if current[p] < 0.5:
+            attempt(int(p), 1.0)
+    return values, objective, kept
 
 
 def solve_slot(
     system: System,
     inputs: SlotInputs,
     *,
-    kappas: tuple[float, ...] = DEFAULT_KAPPAS,
+    tiers: tuple[float, ...] = DEFAULT_TIERS,
     network_utilisation: float = 0.8,
     time_limit: float = 30.0,
     mip_rel_gap: float = 1e-3,
-    warm: Decision | None = None,
+    warm: Decision | Sequence[Decision] | None = None,
     optimistic: bool = False,
     relax: bool = False,
     amortise_slots: float = 1.0,
@@ -519,73 +616,75 @@ def solve_slot(
     """Build and solve one slot; ``relax`` solves the LP relaxation instead of the MILP.
 
     The MILP is solved in three steps: the LP relaxation (a valid dual bound); incumbents from
-    rounding it (and from ``warm``), each completed by an LP with the integers fixed; and, only
-    when the best incumbent is not within ``mip_rel_gap`` of the bound, HiGHS's branch and cut
-    started from that incumbent, within ``time_limit`` seconds in all.
+    rounding it and from the deployments in ``warm``, each completed inside the model with its
+    deployment fixed (routing and tiers optimised); and, only when the best incumbent is not
+    within ``mip_rel_gap`` of the bound, HiGHS's branch and cut started from that incumbent,
+    within ``time_limit`` seconds in all.
     """
     start = time.perf_counter()
-    built = build_model(system, inputs, kappas, network_utilisation, optimistic, amortise_slots)
+    built = build_model(system, inputs, tiers, network_utilisation, optimistic, amortise_slots)
     n = built.model.n_cols
     lp, integer = built.model.to_lp(relax=True)
     built_at = time.perf_counter()
+
+    def left() -> float:
+        return time_limit - (time.perf_counter() - built_at)
+
     h = _new_solver(time_limit, mip_rel_gap)
     h.passModel(lp)
     h.run()
+    phase_ms = {"lp": (time.perf_counter() - built_at) * 1e3}
     status = h.modelStatusToString(h.getModelStatus())
     relaxed = _primal(h, n)
     bound = float(h.getInfo().objective_function_value) if relaxed is not None else -np.inf
     best, best_obj = (relaxed, bound) if relaxed is not None else (None, np.inf)
+    source = "lp"
     is_mip = bool(integer.any()) and not relax
     gap = 0.0
     if is_mip and relaxed is not None:
-        ints = np.flatnonzero(integer)
-        starts = [_rounded(built, relaxed, t, light) for t in (0.5, 1e-6) for light in (0, 1)]
-        if warm is not None:
-            starts.append(_rounded(built, _warm_values(built, warm, n), 0.5, True))
         best, best_obj = None, np.inf
-        for fixed in starts:
-            h.changeColsBounds(ints.size, ints, fixed[ints], fixed[ints])
-            h.run()
-            values = _primal(h, n)
-            if values is not None and h.getInfo().objective_function_value < best_obj:
-                best, best_obj = values, float(h.getInfo().objective_function_value)
-        status = "Optimal (rounded LP)"
+        fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
+        candidates: list[tuple[str, FloatArray]] = []
+        x_on = relaxed[built.x] > 1e-6  # every instance the relaxation opens at all
+        deployment = np.zeros((system.n_services, system.n_nodes), dtype=bool)
+        deployment[built.pairs[x_on, 0], built.pairs[x_on, 1]] = True
+        candidates.append(("rounded LP", deployment))
+        warm_list = [warm] if isinstance(warm, Decision) else list(warm or ())
+        candidates += [(f"given {i}", np.asarray(d.deployment)) for i, d in enumerate(warm_list)]
+        seen: set[bytes] = set()
+        for name, deployment in candidates:
+            fixed = _deployment_columns(built, deployment)
+            key = fixed.astype(bool).tobytes()
+            if key in seen or left() <= 0:
+                continue
+            seen.add(key)
+            values = _complete(h, built, fixed_cols, fixed, n)
+            if values is not None and values[1] < best_obj:
+                best, best_obj = values
+                source = name
+        status = "Optimal (deployment fixed)"
 
-        def left() -> float:
-            return time_limit - (time.perf_counter() - built_at)
+        def open_gap_at(objective: float) -> bool:
+            return objective - bound > mip_rel_gap * abs(objective)
+
+        phase_ms["incumbents"] = (time.perf_counter() - built_at) * 1e3 - phase_ms["lp"]
+
+        if best is not None and open_gap_at(best_obj) and left() > 0:
+            best, best_obj, moves = _improve(
+                h, built, best, best_obj, relaxed, time.perf_counter() + 0.15 * left(), n
+            )
+            if moves:
+                source = f"{source} + {moves} local moves"
+        phase_ms["local_search"] = (time.perf_counter() - built_at) * 1e3 - sum(phase_ms.values())
 
         def open_gap() -> bool:
             return best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
 
-        sleepers = built.a[built.a >= 0]
-        if open_gap() and sleepers.size and left() > 0:
-            # Which nodes are awake makes the problem a facility-location MILP with a weak
-            # relaxation; with the awake set fixed (as the relaxation suggests, then all
-            # awake) the rest solves fast and gives branch and cut a good incumbent.
-            mip, _ = built.model.to_lp(relax=False)
-            hosted = _rounded(built, relaxed, 0.5, False)[sleepers] > 0.5
-            awake_sets = [hosted | (relaxed[sleepers] >= 0.5), np.ones(sleepers.size, bool)]
-            if warm is not None:  # the nodes awake last slot: usually the best guess online
-                was_awake = np.asarray(warm.deployment, dtype=bool).any(axis=0)
-                sleeper_nodes = np.flatnonzero(built.a >= 0)
-                awake_sets.insert(0, was_awake[sleeper_nodes])
-            for i, awake in enumerate(awake_sets):
-                share = 0.5 if i == 0 else 1.0 / (len(awake_sets) - i + 1)
-                hf = _new_solver(max(left() * share, 0.05), mip_rel_gap)
-                hf.passModel(mip)
-                hf.changeColsBounds(sleepers.size, sleepers, awake * 1.0, awake * 1.0)
-                hf.run()
-                values = _primal(hf, n)
-                if values is not None and hf.getInfo().objective_function_value < best_obj:
-                    best, best_obj = values, float(hf.getInfo().objective_function_value)
-                    status = "Optimal (awake set fixed)"
         if open_gap() and left() > 0:
             mip, _ = built.model.to_lp(relax=False)
             hm = _new_solver(left(), mip_rel_gap)
             hm.passModel(mip)
             if best is not None:
-                from highspy._core import HighsSolution
-
                 sol = HighsSolution()
                 sol.col_value = best
                 sol.value_valid = True
@@ -593,9 +692,13 @@ def solve_slot(
             hm.run()
             status = hm.modelStatusToString(hm.getModelStatus())
             values = _primal(hm, n)
-            if values is not None and hm.getInfo().objective_function_value <= best_obj:
+            if values is not None and hm.getInfo().objective_function_value < best_obj - 1e-9:
                 best, best_obj = values, float(hm.getInfo().objective_function_value)
+                source = "branch and cut"
             bound = max(bound, float(hm.getInfo().mip_dual_bound))
+            phase_ms["branch_and_cut"] = (time.perf_counter() - built_at) * 1e3 - sum(
+                phase_ms.values()
+            )
         gap = (best_obj - bound) / max(abs(best_obj), 1e-9) if best is not None else np.inf
     solved_at = time.perf_counter()
     slot_objective = np.inf
@@ -603,9 +706,9 @@ def solve_slot(
     if best is not None:
         decision = _decision(system, built, best)
         slot_objective = float(built.model.slot_costs @ best + built.model.offset)
-    elif warm is not None:
-        decision = warm
-        notes = (*notes, f"no solution within {time_limit} s: kept the previous decision")
+    elif isinstance(warm, Decision) or warm:
+        decision = warm if isinstance(warm, Decision) else next(iter(warm))
+        notes = (*notes, f"no solution within {time_limit} s: kept the given decision")
     else:
         decision = Decision(
             deployment=np.zeros((system.n_services, system.n_nodes), dtype=bool),
@@ -624,6 +727,8 @@ def solve_slot(
         columns=n,
         rows=built.model.n_rows,
         integers=int(integer.sum()),
+        source=source,
+        phase_ms=phase_ms,
     )
 
 
@@ -643,9 +748,10 @@ class OptimalPolicy(Policy):
     Args:
         time_limit: seconds per slot; the best decision found so far is used when it runs out.
         mip_rel_gap: relative gap at which HiGHS stops.
-        kappas: headroom levels of the piecewise satisfaction model.
+        tiers: utilisation tiers (in (0, 1)) a node may commit to for the satisfaction model.
         network_utilisation: utilisation cap of radio and wired links in the plan.
-        warm_start: also try the previous slot's decision as a starting incumbent.
+        warm_start: also offer the previous slot's deployment and GRD's deployment of the
+            same slot as incumbents.
         amortise_slots: slots over which the plan spreads the cost of starting an instance.
     """
 
@@ -655,42 +761,49 @@ class OptimalPolicy(Policy):
         self,
         time_limit: float = 5.0,
         mip_rel_gap: float = 1e-3,
-        kappas: tuple[float, ...] = DEFAULT_KAPPAS,
+        tiers: tuple[float, ...] = DEFAULT_TIERS,
         network_utilisation: float = 0.8,
         warm_start: bool = True,
         amortise_slots: float = 10.0,
     ) -> None:
         if time_limit <= 0 or not 0 <= mip_rel_gap < 1:
             raise ValueError("time_limit must be > 0 and mip_rel_gap in [0, 1)")
-        if not kappas or min(kappas) <= 0:
-            raise ValueError("kappas must be positive")
+        if not tiers or not all(0 < t < 1 for t in tiers):
+            raise ValueError("tiers must be utilisations in (0, 1)")
         if not 0 < network_utilisation < 1:
             raise ValueError("network_utilisation must be in (0, 1)")
-        self.time_limit = time_limit
-        self.mip_rel_gap = mip_rel_gap
-        self.kappas = tuple(kappas)
-        self.network_utilisation = network_utilisation
-        self.warm_start = warm_start
         if amortise_slots < 1:
             raise ValueError("amortise_slots must be >= 1")
+        self.time_limit = time_limit
+        self.mip_rel_gap = mip_rel_gap
+        self.tiers = tuple(tiers)
+        self.network_utilisation = network_utilisation
+        self.warm_start = warm_start
         self.amortise_slots = amortise_slots
 
     def reset(self, system: System, seed: int | None = None) -> None:
         """Forget the previous solution."""
         super().reset(system, seed)
         self._last: Decision | None = None
+        self._greedy = GreedyPolicy()
+        self._greedy.reset(system, seed)
         self.last_solution: Solution | None = None
 
     def decide(self, obs: Observation) -> Decision:
         """Solve this slot's MILP."""
+        warm: list[Decision] = []
+        if self.warm_start:
+            warm = [self._greedy.decide(obs)]
+            if self._last is not None:
+                warm.insert(0, self._last)
         solution = solve_slot(
             self.system,
             SlotInputs.from_observation(obs),
-            kappas=self.kappas,
+            tiers=self.tiers,
             network_utilisation=self.network_utilisation,
             time_limit=self.time_limit,
             mip_rel_gap=self.mip_rel_gap,
-            warm=self._last if self.warm_start else None,
+            warm=warm,
             amortise_slots=self.amortise_slots,
         )
         self.last_solution = solution
@@ -709,4 +822,5 @@ class OptimalPolicy(Policy):
             "opt_time_limit_hit": float(s.status == "Time limit reached"),
             "opt_objective_j": s.objective,
             "opt_bound_j": s.bound,
+            "opt_branch_and_cut": float(s.source == "branch and cut"),
         }
