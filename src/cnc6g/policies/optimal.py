@@ -207,7 +207,7 @@ class _Built:
     pairs: IntArray  # [P, 2] (s, n) of each instance
     x: IntArray  # [P] column of each instance
     a: IntArray  # [N] awake column of each node (-1: always on)
-    z: IntArray  # [N, tiers] tier column of each node (-1: none)
+    z: IntArray  # [N, tiers] tier column of each node (-1: untiered; tier 0 is the limit)
     route_pair: IntArray  # [R] instance of each route
     notes: tuple[str, ...]
 
@@ -353,20 +353,25 @@ def build_model(
         tau * sy.idle_power[always].sum() + tau * np.nan_to_num(sy.sleep_power)[sy.can_sleep].sum()
     )
 
-    # Tiers: a saving per route and tier below the admission limit, where it is material.
-    T = levels.size - 1
-    z_col = np.full((N, max(T, 0)), -1, dtype=np.int64)
-    saving = beta * (1.0 - cold_r)[:, None] * (fail[:, :-1] - fail[:, 1:])  # [R, T]
-    material = saving > MATERIAL * beta
+    # Tiers: nodes where some route saves materially below the admission limit choose one
+    # tier (binary z[n, l], l = 0 the admission limit itself); the share of each of their
+    # routes is split by tier (h[r, l]), and the load of each tier's share fits under it.
+    T = levels.size
+    saving = beta * (1.0 - cold_r)[:, None] * (fail[:, :1] - fail)  # [R, T], 0 at l = 0
     tiered = np.zeros(N, dtype=bool)
-    np.logical_or.at(tiered, rn, material.any(axis=1))
+    np.logical_or.at(tiered, rn, (saving > MATERIAL * beta).any(axis=1))
     tier_nodes = np.flatnonzero(tiered)
-    if T and tier_nodes.size:
+    z_col = np.full((N, T), -1, dtype=np.int64)
+    tr = np.flatnonzero(tiered[rn])  # routes to tiered nodes
+    if T > 1 and tier_nodes.size:
         z_col[tier_nodes] = m.columns(tier_nodes.size * T, 0.0, 0.0, 1.0, integer=True).reshape(
             -1, T
         )
-    gr, gl = np.nonzero(material)
-    g = m.columns(gr.size, -lam_r[gr] * saving[gr, gl], 0.0, 1.0)
+        h_col = m.columns(tr.size * T, -(lam_r[tr, None] * saving[tr]).ravel(), 0.0, 1.0)
+        h_col = h_col.reshape(-1, T)
+    else:
+        tier_nodes, tr = tier_nodes[:0], tr[:0]
+        h_col = np.zeros((0, T), dtype=np.int64)
 
     # (1) demand: sum_k y + u = 1 for every (o, s) with demand.
     pair_row = np.full((O, S), -1, dtype=np.int64)
@@ -391,30 +396,37 @@ def build_model(
         0.0,
         0.0,
     )
-    # (4) tiers: load_n + C_n sum_l (t_{l-1} - t_l) z[n, l] <= rho_max C_n; nested z;
-    # g[r, l] <= y_r and g[r, l] <= z[n(r), l].
-    if T and tier_nodes.size:
-        nt = tier_nodes.size
-        steps = sy.capacity[tier_nodes][:, None] * (levels[:-1] - levels[1:])[None, :]
+    # (4) tiers: y_r = sum_l h[r, l]; sum_r lam w h[r, l] / tau <= t_l C_n z[n, l];
+    # sum_l z[n, l] <= 1.
+    if tr.size:
+        nt, kt = tier_nodes.size, tr.size
+        ak = np.arange(kt)
+        m.rows(
+            kt,
+            np.concatenate([ak, np.repeat(ak, T)]),
+            np.concatenate([y[tr], h_col.ravel()]),
+            np.concatenate([np.ones(kt), -np.ones(kt * T)]),
+            0.0,
+            0.0,
+        )
+        tier_row = np.full((N, T), -1, dtype=np.int64)
+        tier_row[tier_nodes] = np.arange(nt * T).reshape(nt, T)
+        work_r = np.repeat(lam_r[tr] * sy.work[rs[tr]] / tau, T)
+        m.rows(
+            nt * T,
+            np.concatenate([tier_row[rn[tr]].ravel(), tier_row[tier_nodes].ravel()]),
+            np.concatenate([h_col.ravel(), z_col[tier_nodes].ravel()]),
+            np.concatenate([work_r, -(sy.capacity[tier_nodes][:, None] * levels[None, :]).ravel()]),
+            -np.inf,
+            0.0,
+        )
         m.rows(
             nt,
-            np.concatenate([np.arange(nt), np.repeat(np.arange(nt), T)]),
-            np.concatenate([load[tier_nodes], z_col[tier_nodes].ravel()]),
-            np.concatenate([np.ones(nt), steps.ravel()]),
+            np.repeat(np.arange(nt), T),
+            z_col[tier_nodes].ravel(),
+            np.ones(nt * T),
             -np.inf,
-            rho_max * sy.capacity[tier_nodes],
-        )
-        if T > 1:
-            deeper = z_col[tier_nodes][:, 1:].ravel()
-            upper = z_col[tier_nodes][:, :-1].ravel()
-            k = deeper.size
-            ak = np.arange(k)
-            m.rows(k, np.concatenate([ak, ak]), np.concatenate([deeper, upper]), _pm(k), -np.inf, 0)
-        k = g.size
-        ak = np.arange(k)
-        m.rows(k, np.concatenate([ak, ak]), np.concatenate([g, y[gr]]), _pm(k), -np.inf, 0.0)
-        m.rows(
-            k, np.concatenate([ak, ak]), np.concatenate([g, z_col[rn[gr], gl]]), _pm(k), -np.inf, 0
+            1.0,
         )
     # (5) memory; an instance keeps its node awake; a sleeping node carries no load.
     mem_hi = np.where(sy.can_sleep, 0.0, sy.memory)
@@ -520,8 +532,9 @@ def _complete(
 ) -> tuple[FloatArray, float] | None:
     """Best values found with the deployment fixed: routing and tiers optimised.
 
-    ``h`` holds the LP relaxation. With the deployment fixed, the LP's tiers are rounded (at
-    one half, and down), fixed, and the LP solved again; the better of the two is returned.
+    ``h`` holds the LP relaxation. With the deployment fixed, each node takes the tier the LP
+    gives the largest share (or the loosest it uses at all), and the LP is solved again with
+    the tiers fixed; the better of the two is returned.
     """
     z = built.z[built.z >= 0]
     h.changeColsBounds(fixed_cols.size, fixed_cols, fixed, fixed)
@@ -534,9 +547,11 @@ def _complete(
         return relaxed, float(h.getInfo().objective_function_value)
     best: tuple[FloatArray, float] | None = None
     tried: set[bytes] = set()
-    for threshold in (0.5, 1.0 - 1e-6):
-        level = np.where(built.z >= 0, relaxed[np.maximum(built.z, 0)], 0.0) >= threshold
-        level = np.logical_and.accumulate(level, axis=1)[built.z >= 0] * 1.0
+    rows = built.z[built.z[:, 0] >= 0]  # [tiered nodes, T]
+    share = relaxed[rows]
+    first = np.argmax(share > 1e-6, axis=1)  # the loosest tier the relaxation uses
+    for pick in (np.argmax(share, axis=1), first):
+        level = (np.arange(rows.shape[1])[None, :] == pick[:, None]).ravel() * 1.0
         if level.tobytes() in tried:
             continue
         tried.add(level.tobytes())
