@@ -420,13 +420,15 @@ def build_model(
             -np.inf,
             0.0,
         )
+        # sum_l z[n, l] <= 1, or <= a[n] where the node can sleep
+        sleeps = a_col[tier_nodes] >= 0
         m.rows(
             nt,
-            np.repeat(np.arange(nt), T),
-            z_col[tier_nodes].ravel(),
-            np.ones(nt * T),
+            np.concatenate([np.repeat(np.arange(nt), T), np.flatnonzero(sleeps)]),
+            np.concatenate([z_col[tier_nodes].ravel(), a_col[tier_nodes][sleeps]]),
+            np.concatenate([np.ones(nt * T), -np.ones(int(sleeps.sum()))]),
             -np.inf,
-            1.0,
+            np.where(sleeps, 0.0, 1.0),
         )
     # (5) memory; an instance keeps its node awake; a sleeping node carries no load.
     mem_hi = np.where(sy.can_sleep, 0.0, sy.memory)
@@ -521,6 +523,14 @@ def _new_solver(time_limit: float, mip_rel_gap: float) -> Any:
     return h
 
 
+def _set_solution(h: Any, values: FloatArray) -> None:
+    """Offer ``values`` to the solver as a starting incumbent."""
+    sol = HighsSolution()
+    sol.col_value = values
+    sol.value_valid = True
+    h.setSolution(sol)
+
+
 def _primal(h: Any, n_cols: int) -> np.ndarray | None:
     """The solver's primal values if it found a feasible point."""
     values = np.asarray(h.getSolution().col_value, dtype=float)
@@ -549,9 +559,10 @@ def _complete(
     tried: set[bytes] = set()
     rows = built.z[built.z[:, 0] >= 0]  # [tiered nodes, T]
     share = relaxed[rows]
+    used = share.sum(axis=1, keepdims=True) > 1e-6  # asleep nodes take no tier
     first = np.argmax(share > 1e-6, axis=1)  # the loosest tier the relaxation uses
     for pick in (np.argmax(share, axis=1), first):
-        level = (np.arange(rows.shape[1])[None, :] == pick[:, None]).ravel() * 1.0
+        level = ((np.arange(rows.shape[1])[None, :] == pick[:, None]) & used).ravel() * 1.0
         if level.tobytes() in tried:
             continue
         tried.add(level.tobytes())
@@ -572,11 +583,12 @@ def _improve(
     deadline: float,
     n: int,
 ) -> tuple[FloatArray, float, int]:
-    """Local search from ``values``: drop, then add, one instance at a time.
+    """Local search from ``values``: put nodes to sleep, drop, then add instances one by one.
 
     Each move fixes every binary (tiers as they are, a node awake while it hosts an instance)
     and re-solves the LP from the current basis, which takes milliseconds; a move is kept when
-    it lowers the objective. Drops are tried from the least-used instance up, adds for the
+    it lowers the objective. Sleep moves and drops are tried from the least-used node or
+    instance up, adds for the
     instances the LP relaxation opens most, until ``deadline`` (a ``perf_counter`` time).
     Returns the best values, their objective and the number of moves kept.
     """
@@ -587,13 +599,22 @@ def _improve(
     node_of = built.pairs[:, 1]
     kept = 0
 
-    def attempt(p: int, on: float) -> None:
+    tiered = np.flatnonzero(built.z[:, 0] >= 0)
+    tier_at = n_x + sleeper_nodes.size + np.arange(tiered.size * built.z.shape[1])
+    tier_at = tier_at.reshape(tiered.size, -1)
+
+    def attempt(p: int | IntArray, on: float) -> None:
         nonlocal values, objective, current, kept
         trial = current.copy()
         trial[p] = on
         hosts = np.zeros(built.a.size, dtype=bool)
         np.logical_or.at(hosts, node_of[trial[:n_x] > 0.5], True)
         trial[n_x : n_x + sleeper_nodes.size] = hosts[sleeper_nodes]
+        # a sleeping node takes no tier; a woken one takes the loosest
+        asleep = ~hosts[tiered] & (built.a[tiered] >= 0)
+        trial[tier_at[asleep]] = 0.0
+        woken = hosts[tiered] & (trial[tier_at].sum(axis=1) < 0.5)
+        trial[tier_at[woken, 0]] = 1.0
         h.changeColsBounds(ints.size, ints, trial, trial)
         h.run()
         new = _primal(h, n)
@@ -602,6 +623,13 @@ def _improve(
             kept += 1
 
     use = np.bincount(built.route_pair, weights=values[built.y], minlength=n_x)
+    node_use = np.bincount(node_of, weights=use, minlength=built.a.size)
+    for node in sleeper_nodes[np.argsort(node_use[sleeper_nodes], kind="stable")]:
+        if time.perf_counter() > deadline:
+            break
+        hosted = np.flatnonzero((node_of == node) & (current[:n_x] > 0.5))
+        if hosted.size:  # let the node sleep: move its tasks elsewhere or drop them
+            attempt(hosted, 0.0)
     for p in np.argsort(use, kind="stable"):
         if time.perf_counter() > deadline:
             break
@@ -695,15 +723,33 @@ def solve_slot(
         def open_gap() -> bool:
             return best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
 
-        if open_gap() and left() > 0:
+        mip = None
+        sleepers = built.a[built.a >= 0]
+        if best is not None and sleepers.size and open_gap() and left() > 0:
+            # Which nodes are awake makes the rest a facility-location MILP with a weak
+            # relaxation; with the best incumbent's awake set fixed it solves fast.
             mip, _ = built.model.to_lp(relax=False)
+            hf = _new_solver(0.4 * left(), mip_rel_gap)
+            hf.passModel(mip)
+            awake = np.round(best[sleepers])
+            hf.changeColsBounds(sleepers.size, sleepers, awake, awake)
+            _set_solution(hf, best)
+            hf.run()
+            values = _primal(hf, n)
+            if values is not None and hf.getInfo().objective_function_value < best_obj - 1e-9:
+                best, best_obj = values, float(hf.getInfo().objective_function_value)
+                source = "branch and cut (awake set fixed)"
+            phase_ms["awake_fixed"] = (time.perf_counter() - built_at) * 1e3 - sum(
+                phase_ms.values()
+            )
+
+        if open_gap() and left() > 0:
+            if mip is None:
+                mip, _ = built.model.to_lp(relax=False)
             hm = _new_solver(left(), mip_rel_gap)
             hm.passModel(mip)
             if best is not None:
-                sol = HighsSolution()
-                sol.col_value = best
-                sol.value_valid = True
-                hm.setSolution(sol)
+                _set_solution(hm, best)
             hm.run()
             status = hm.modelStatusToString(hm.getModelStatus())
             values = _primal(hm, n)
