@@ -588,8 +588,8 @@ def _improve(
     Each move fixes every binary (tiers as they are, a node awake while it hosts an instance)
     and re-solves the LP from the current basis, which takes milliseconds; a move is kept when
     it lowers the objective. Sleep moves and drops are tried from the least-used node or
-    instance up, adds for the
-    instances the LP relaxation opens most, until ``deadline`` (a ``perf_counter`` time).
+    instance up, adds for the instances the LP relaxation opens most, until ``deadline`` (a
+    ``perf_counter`` time).
     Returns the best values, their objective and the number of moves kept.
     """
     ints = built.integers
@@ -601,7 +601,7 @@ def _improve(
 
     tiered = np.flatnonzero(built.z[:, 0] >= 0)
     tier_at = n_x + sleeper_nodes.size + np.arange(tiered.size * built.z.shape[1])
-    tier_at = tier_at.reshape(tiered.size, -1)
+    tier_at = tier_at.reshape(tiered.size, built.z.shape[1])
 
     def attempt(p: int | IntArray, on: float) -> None:
         nonlocal values, objective, current, kept
