@@ -33,7 +33,17 @@ from cnc6g.model import (
 from cnc6g.model.decision import Decision
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy, feasibility_problems
 from cnc6g.policies.base import usable_candidates
-from cnc6g.policies.optimal import SlotInputs, lower_bound, solve_slot
+from cnc6g.policies.optimal import (
+    SlotInputs,
+    _complete,
+    _improve,
+    _new_solver,
+    _primal,
+    build_model,
+    lower_bound,
+    plan_deployment,
+    solve_slot,
+)
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import Twin, compile_scenario, evaluate_slot
 
@@ -578,3 +588,102 @@ def test_optimal_policy_reports_solver_figures(tiny_scenario):
     assert summary["policy"] == "opt"
     assert summary["opt_solve_ms_p50"] >= 0
     assert 0 <= summary["opt_gap_max"] < 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Incumbents: the plan of GRD's, RAND's and the previous deployment bound OPT's plan
+
+INCUMBENT_CASES = [
+    (2, 4, 21, 1.2, 2),
+    (2, 5, 22, 0.8, 3),
+    (3, 4, 23, 1.5, 1),
+    (3, 3, 24, 1.0, 4),
+]
+
+
+@pytest.mark.parametrize(("n_cells", "n_services", "seed", "load", "warmup"), INCUMBENT_CASES)
+def test_opt_plan_is_never_above_the_plan_of_baseline_deployments(
+    n_cells, n_services, seed, load, warmup
+):
+    system = synthetic_system(n_cells, n_services, seed, load)
+    assert system.can_sleep.any()
+    obs, grd = warmed_up(system, seed, warmup)
+    inputs = SlotInputs.from_observation(obs)
+    baselines = baseline_decisions(system, obs, grd, seed)
+    solution = solve(system, inputs, time_limit=TIME_LIMIT, warm=baselines)
+    deployments = [d.deployment for d in baselines] + [inputs.previous]
+    plans = [plan_deployment(system, inputs, x) for x in deployments]
+    for plan in plans:
+        assert plan.status == "Optimal"
+        assert feasibility_problems(system, plan.decision) == []
+        # no completed deployment undercuts the optimum, and OPT's plan is within its
+        # certified gap of it
+        assert solution.objective <= plan.objective * (1 + EXACT) + solution.gap * abs(
+            solution.objective
+        )
+    # and each completed plan is itself an upper bound on the twin's score of its decision
+    _, twin = scores(system, inputs, [p.decision for p in plans])
+    for plan, score in zip(plans, twin, strict=True):
+        assert score <= plan.objective * (1 + EXACT)
+
+
+@pytest.mark.parametrize(("n_cells", "n_services", "seed", "load", "warmup"), INCUMBENT_CASES)
+def test_completion_and_local_search_never_raise_the_plan(n_cells, n_services, seed, load, warmup):
+    system = synthetic_system(n_cells, n_services, seed, load)
+    obs, grd = warmed_up(system, seed, warmup)
+    inputs = SlotInputs.from_observation(obs)
+    built = build_model(system, inputs)
+    lp, _ = built.model.to_lp(relax=True)
+    h = _new_solver(30.0, 1e-3)
+    h.passModel(lp)
+    h.run()
+    n = built.model.n_cols
+    relaxed = _primal(h, n)
+    assert relaxed is not None
+    fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
+    on = np.asarray(grd.decide(obs).deployment)[built.pairs[:, 0], built.pairs[:, 1]]
+    awake = np.zeros(system.n_nodes, dtype=bool)
+    np.logical_or.at(awake, built.pairs[on, 1], True)
+    fixed = np.concatenate([on * 1.0, awake[built.a >= 0] * 1.0])
+    completed = _complete(h, built, fixed_cols, fixed, n)
+    assert completed is not None
+    values, objective = completed
+    # the completion is integral and no better than the exact completion of the same deployment
+    ints = built.integers
+    assert np.allclose(values[ints], np.round(values[ints]), atol=1e-9)
+    exact = plan_deployment(system, inputs, grd.decide(obs).deployment)
+    assert objective >= exact.objective * (1 - EXACT) - 1e-9
+    improved, improved_obj, _ = _improve(h, built, values, objective, relaxed, np.inf, n)
+    assert improved_obj <= objective + 1e-9
+    assert np.allclose(improved[ints], np.round(improved[ints]), atol=1e-9)
+    # the improved values are a feasible point of the MILP: check them with the plan's rows
+    mip, _ = built.model.to_lp(relax=False)
+    check = _new_solver(30.0, 0.0)
+    check.passModel(mip)
+    fix = np.round(improved[ints])
+    check.changeColsBounds(ints.size, ints, fix, fix)
+    check.run()
+    assert check.getInfo().objective_function_value == pytest.approx(improved_obj, rel=1e-6)
+
+
+def test_no_time_for_a_solution_keeps_the_given_decision():
+    system = synthetic_system(3, 5, 25, 1.5)
+    obs, grd = warmed_up(system, 25, 2)
+    inputs = SlotInputs.from_observation(obs)
+    given = grd.decide(obs)
+    solution = solve_slot(system, inputs, time_limit=1e-4, warm=[given])
+    assert feasibility_problems(system, solution.decision) == []
+    if not np.isfinite(solution.objective):
+        assert solution.decision is given
+        assert any("no solution" in note for note in solution.notes)
+        assert solution.gap == float("inf")
+
+
+def test_solution_reports_where_the_time_went():
+    system = synthetic_system(2, 4, 26, 1.2)
+    obs, grd = warmed_up(system, 26, 2)
+    solution = solve(system, SlotInputs.from_observation(obs), warm=[grd.decide(obs)])
+    assert solution.build_ms > 0
+    assert {"lp", "incumbents"} <= set(solution.phase_ms)
+    assert sum(solution.phase_ms.values()) <= solution.solve_ms * (1 + 1e-9) + 1e-6
+    assert solution.source

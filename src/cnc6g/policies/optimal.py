@@ -66,6 +66,10 @@ DEFAULT_TIERS = (0.6, 0.4, 0.2)
 MATERIAL = 1e-3
 
 HEURISTIC_EFFORT = 0.05
+"""HiGHS's ``mip_heuristic_effort`` (its default; more did not help at the case-study scale)."""
+
+PHASES = ("lp", "incumbents", "local_search", "awake_fixed", "branch_and_cut")
+"""Phases of :func:`solve_slot`, in order, as reported in :attr:`Solution.phase_ms`."""
 """Least saving (share of the penalty per task) for which a route gets a tier column."""
 
 
@@ -513,6 +517,15 @@ def _deployment_columns(built: _Built, deployment: np.ndarray) -> FloatArray:
     return np.concatenate([on * 1.0, awake[built.a >= 0] * 1.0])
 
 
+def _deployment_values(built: _Built, deployment: np.ndarray) -> FloatArray:
+    """Column values of ``deployment`` with nothing routed (every demand rejected)."""
+    values = np.zeros(built.model.n_cols)
+    values[np.concatenate([built.x, built.a[built.a >= 0]])] = _deployment_columns(
+        built, deployment
+    )
+    return values
+
+
 def _new_solver(time_limit: float, mip_rel_gap: float) -> Any:
     h = _HighsSolver()
     h.setOptionValue("output_flag", False)
@@ -793,6 +806,53 @@ def solve_slot(
     )
 
 
+def plan_deployment(
+    system: System,
+    inputs: SlotInputs,
+    deployment: np.ndarray,
+    *,
+    tiers: tuple[float, ...] = DEFAULT_TIERS,
+    network_utilisation: float = 0.8,
+    time_limit: float = 30.0,
+    amortise_slots: float = 1.0,
+) -> Solution:
+    """The plan's best completion of a fixed ``deployment``: routing and tiers optimised.
+
+    Exact (a MILP over the tier binaries only), so that OPT's plan can be compared with the
+    plan of any policy's deployment. Instances the model has no route to are left out.
+    """
+    start = time.perf_counter()
+    built = build_model(system, inputs, tiers, network_utilisation, False, amortise_slots)
+    n = built.model.n_cols
+    mip, integer = built.model.to_lp(relax=False)
+    built_at = time.perf_counter()
+    fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
+    fixed = _deployment_columns(built, deployment)
+    h = _new_solver(time_limit, 0.0)
+    h.passModel(mip)
+    h.changeColsBounds(fixed_cols.size, fixed_cols, fixed, fixed)
+    h.run()
+    values = _primal(h, n)
+    if values is None:  # only when the time runs out: dropping everything is always feasible
+        values = _deployment_values(built, deployment)
+    return Solution(
+        decision=_decision(system, built, values),
+        objective=float(built.model.slot_costs @ values + built.model.offset)
+        if h.getInfo().primal_solution_status == 2
+        else float("inf"),
+        bound=float(h.getInfo().mip_dual_bound),
+        gap=float(h.getInfo().mip_gap),
+        status=h.modelStatusToString(h.getModelStatus()),
+        build_ms=(built_at - start) * 1e3,
+        solve_ms=(time.perf_counter() - built_at) * 1e3,
+        notes=built.notes,
+        columns=n,
+        rows=built.model.n_rows,
+        integers=int(integer.sum()),
+        source="deployment fixed",
+    )
+
+
 def lower_bound(system: System, inputs: SlotInputs) -> float:
     """A lower bound on the twin's objective of any decision for this slot, J.
 
@@ -883,5 +943,6 @@ class OptimalPolicy(Policy):
             "opt_time_limit_hit": float(s.status == "Time limit reached"),
             "opt_objective_j": s.objective,
             "opt_bound_j": s.bound,
-            "opt_branch_and_cut": float(s.source == "branch and cut"),
+            "opt_branch_and_cut": float(s.source.startswith("branch and cut")),
+            **{f"opt_{phase}_ms": s.phase_ms.get(phase, 0.0) for phase in PHASES},
         }
