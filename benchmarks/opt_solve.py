@@ -11,7 +11,8 @@ per size: the model's size; median model-build and solve time per slot and the m
 each solve phase (LP relaxation, incumbents completed from the rounded LP, the previous slot and
 GRD, local search, branch and cut with the awake set fixed, full branch and cut); the median and
 largest relative MIP gap, the slots that hit the time limit; and OPT's twin objective beside
-GRD's on the same slots (kJ per slot), with the share of slots where OPT's is lower.
+GRD's on the same slots (kJ per slot), with the share of slots where OPT's is lower; and how far
+the plan's cost of each decision lies above the twin's score of it.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def measure(cells: int, sleep: bool, slots: int, time_limit: float) -> dict[str,
     beta = system.unsatisfied_penalty_j
     opt_j = list(result.energy_total + beta * (result.offered - result.satisfied))
     grd_j = list(greedy.energy_total + beta * (greedy.offered - greedy.satisfied))
+    excess = [i["opt_objective_j"] / t - 1.0 for i, t in zip(info, opt_j, strict=True)]
     row: dict[str, Any] = {
         "cells": cells,
         "nodes": system.n_nodes,
@@ -84,6 +86,11 @@ def measure(cells: int, sleep: bool, slots: int, time_limit: float) -> dict[str,
         "opt_kj": statistics.mean(opt_j) / 1e3,
         "grd_kj": statistics.mean(grd_j) / 1e3,
         "opt_below_grd": sum(o < g for o, g in zip(opt_j, grd_j, strict=True)) / slots,
+        # the plan's cost of its decision over the twin's score of it, minus 1 (>= 0: the plan
+        # is an upper bound)
+        "plan_over_twin_p50": statistics.median(excess),
+        "plan_over_twin_min": min(excess),
+        "plan_over_twin_max": max(excess),
     }
     return row
 

@@ -54,7 +54,8 @@ EXACT_PLAN = {"kappas": (30.0,)} if "kappas" in inspect.signature(solve_slot).pa
 """Settings that make the plan's failure charge negligible where the twin satisfies every served
 task. With headroom levels the default ones charge at least ``exp(-4.6)``, 1 %, of the penalty per
 served task; a single level of 30 charges ``1e-13`` (the systems below leave room for its
-headroom ``30 w / deadline``). A formulation without levels needs nothing."""
+headroom ``30 w / deadline``). The per-node tiers need nothing: the charge at the admission limit,
+``exp(-(1 - rho_max) C q / w)`` per served task, is ``exp(-36)`` or less in the systems below."""
 
 # ---------------------------------------------------------------------------------------------
 # Helpers

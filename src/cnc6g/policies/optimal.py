@@ -700,20 +700,22 @@ def solve_slot(
     if is_mip and relaxed is not None:
         best, best_obj = None, np.inf
         fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
-        candidates: list[tuple[str, FloatArray]] = []
+        # The first given deployment (the previous slot's, online) comes first and is always
+        # completed, however little time is left, so that a decision exists.
         x_on = relaxed[built.x] > 1e-6  # every instance the relaxation opens at all
         deployment = np.zeros((system.n_services, system.n_nodes), dtype=bool)
         deployment[built.pairs[x_on, 0], built.pairs[x_on, 1]] = True
-        candidates.append(("rounded LP", deployment))
         warm_list = [warm] if isinstance(warm, Decision) else list(warm or ())
-        candidates += [(f"given {i}", np.asarray(d.deployment)) for i, d in enumerate(warm_list)]
+        candidates = [(f"given {i}", np.asarray(d.deployment)) for i, d in enumerate(warm_list)]
+        candidates.insert(min(1, len(candidates)), ("rounded LP", deployment))
         seen: set[bytes] = set()
         for name, deployment in candidates:
             fixed = _deployment_columns(built, deployment)
             key = fixed.astype(bool).tobytes()
-            if key in seen or left() <= 0:
+            if key in seen or (best is not None and left() <= 0):
                 continue
             seen.add(key)
+            h.setOptionValue("time_limit", max(left(), 0.0) if best is not None else 60.0)
             values = _complete(h, built, fixed_cols, fixed, n)
             if values is not None and values[1] < best_obj:
                 best, best_obj = values
