@@ -6,9 +6,9 @@ Here the slot's joint decision is a mixed-integer linear programme over
 - ``x[s, n]`` binary: an instance of service ``s`` runs on node ``n``;
 - ``y[o, s, k]`` in [0, 1]: the share of origin ``o``'s demand for ``s`` sent to its candidate
   ``k`` (only routes whose deadline can be met); ``u[o, s]`` the rejected share;
-- ``z[n, l]`` binary: node ``n`` keeps its admitted utilisation at or below tier ``t_l``
-  (nested: ``z[n, l] <= z[n, l - 1]``), and ``g[r, l]`` in [0, 1] the share of route ``r``
-  that enjoys the headroom of tier ``l``; ``load[n]`` the node's compute load;
+- ``z[n, l]`` binary: node ``n`` runs in utilisation tier ``t_l`` (at most one tier per node;
+  ``t_0`` is the admission limit), and ``h[r, l]`` in [0, 1] the share of route ``r`` sent
+  while its node is in tier ``l`` (``y = sum_l h``); ``load[n]`` the node's compute load;
 - ``a[n]`` binary: a node that can sleep is awake.
 
 It minimises the twin's objective, energy + ``penalty`` per unsatisfied task, with the twin's
@@ -21,18 +21,24 @@ routing only to running instances.
 exponential with rate ``(C - load) / w``, so a node's admitted load bounds the queueing of all
 its tasks at once: at utilisation ``<= t`` a task of route ``r`` (slack ``q_r``: deadline minus
 round-trip delay and transfers at the network utilisation cap) fails with probability at most
-``f_r(t) = exp(-(1 - t) C q_r / w)``. Every served task is charged ``f_r`` at the admission
-limit (where every node always is); a node that commits to a lower tier earns back the
-difference on the tasks routed to it (``g``). Tasks sent to an instance that was not running
+``f_r(t) = exp(-(1 - t) C q_r / w)``. A node in tier ``l`` carries at most ``t_l C`` (the
+load of its routes' tier-``l`` shares), and each task is charged ``f_r(t_l)``: per route and
+tier the charge is linear, and splitting the shares by tier makes the relaxation the convex
+hull of each node's tier choice, far tighter than per-instance headroom binaries. Only nodes
+where some route saves a material share of the penalty below the admission limit get tiers
+(the others are charged ``f_r`` at the limit). Tasks sent to an instance that was not running
 before meet its cold start with probability ``min(t_cold / slot, 1)`` and are charged as failed.
 The planner's objective is therefore an upper bound on the twin's score of the same decision:
 energy and served tasks agree exactly, and the twin satisfies at least as many tasks as
 planned; the bound is tight where the failure charge is small (see the tests).
 
-**Incumbents.** Besides rounding the LP relaxation, the solver is offered deployments given
-from outside (the previous slot's, GRD's of the same slot): each is completed inside the model
-(routing and tiers optimised with the deployment fixed), so OPT's planned cost is never above
-the plan of any of them.
+**Solving.** The LP relaxation gives a certified bound. Deployments given from outside (the
+previous slot's and GRD's of the same slot, online) and the LP's rounding are each completed
+inside the model (routing LP with the deployment fixed, tiers rounded from it), so OPT's plan is
+never above the completed plan of any of them; a local search (put a node to sleep, drop or add
+an instance, each an LP re-solve of a few milliseconds) improves the best; where nodes can sleep,
+branch and cut with the best awake set fixed improves it again; the full branch and cut, started
+from it, runs while the gap exceeds ``mip_rel_gap`` and time is left.
 
 **Lower bound.** :func:`lower_bound` solves the LP relaxation of an optimistic version (no
 failure charge, capacities at ``admission_utilisation``, transfers at zero load): no decision
