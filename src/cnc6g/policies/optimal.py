@@ -677,11 +677,11 @@ def solve_slot(
 ) -> Solution:
     """Build and solve one slot; ``relax`` solves the LP relaxation instead of the MILP.
 
-    The MILP is solved in three steps: the LP relaxation (a valid dual bound); incumbents from
-    rounding it and from the deployments in ``warm``, each completed inside the model with its
-    deployment fixed (routing and tiers optimised); and, only when the best incumbent is not
-    within ``mip_rel_gap`` of the bound, HiGHS's branch and cut started from that incumbent,
-    within ``time_limit`` seconds in all.
+    The MILP is solved as the module docstring says (LP bound; the deployments in ``warm``, the
+    first always, and the LP's rounding completed inside the model; local search; branch and cut
+    with the awake set fixed, then in full while the gap exceeds ``mip_rel_gap``), within
+    ``time_limit`` seconds after the build. With no solution in time the first of ``warm`` is
+    returned, or an empty decision.
     """
     start = time.perf_counter()
     built = build_model(system, inputs, tiers, network_utilisation, optimistic, amortise_slots)
