@@ -43,6 +43,7 @@ from cnc6g.policies.optimal import (
     lower_bound,
     plan_deployment,
     solve_slot,
+    twin_scores,
 )
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import Twin, compile_scenario, evaluate_slot
@@ -688,3 +689,35 @@ def test_solution_reports_where_the_time_went():
     assert {"lp", "incumbents"} <= set(solution.phase_ms)
     assert sum(solution.phase_ms.values()) <= solution.solve_ms * (1 + 1e-9) + 1e-6
     assert solution.source
+
+
+@pytest.mark.parametrize(
+    ("n_cells", "n_services", "seed", "load"), [(2, 4, 31, 1.2), (3, 5, 32, 1.0)]
+)
+def test_twin_check_never_applies_a_decision_worse_than_grds(n_cells, n_services, seed, load):
+    system = synthetic_system(n_cells, n_services, seed, load)
+    policy = OptimalPolicy(time_limit=2.0)
+    policy.reset(system, seed)
+    shadow = GreedyPolicy()  # decides as the policy's own GRD: same observations, deterministic
+    shadow.reset(system, seed)
+    twin = Twin(system, seed=seed)
+    for _ in range(3):
+        obs = twin.observe()
+        decision = policy.decide(obs)
+        grd = shadow.decide(obs)
+        assert feasibility_problems(system, decision) == []
+        opt, grd_score = twin_scores(system, obs, [decision, grd], policy.amortise_slots)
+        assert opt <= grd_score * (1 + 1e-9)
+        info = policy.info()
+        assert info["opt_twin_kept_grd"] + info["opt_twin_kept_previous"] <= 1
+        twin.step(decision)
+
+
+def test_twin_scores_match_the_twin_without_amortisation():
+    system = synthetic_system(2, 4, 33, 0.8)
+    obs, grd = warmed_up(system, 33, 2)
+    decisions = baseline_decisions(system, obs, grd, 33)
+    _, objective = scores(system, SlotInputs.from_observation(obs), decisions)
+    assert twin_scores(system, obs, decisions) == pytest.approx(objective, rel=1e-12)
+    # amortising the cost of starting instances can only lower a score
+    assert (twin_scores(system, obs, decisions, 10.0) <= objective * (1 + 1e-12)).all()

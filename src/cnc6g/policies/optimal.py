@@ -57,6 +57,7 @@ import numpy as np
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
 from cnc6g.policies.greedy import GreedyPolicy
+from cnc6g.twin.dynamics import evaluate_slot
 from cnc6g.twin.system import FloatArray, IntArray, System
 
 try:  # the core class does not print HiGHS's banner on construction (highspy.Highs does)
@@ -871,6 +872,38 @@ def lower_bound(system: System, inputs: SlotInputs) -> float:
     return solve_slot(system, inputs, optimistic=True, relax=True).objective
 
 
+def twin_scores(
+    system: System, obs: Observation, decisions: Sequence[Decision], amortise_slots: float = 1.0
+) -> FloatArray:
+    """The twin's objective of each decision for the slot of ``obs``, J, ``[len(decisions)]``.
+
+    What starting instances costs in the slot (cold-start energy and the tasks that meet a
+    cold start: the difference to the same decision with nothing new) counts
+    ``1 / amortise_slots``, as in the plan. One batched evaluation of ``2 * len(decisions)``
+    copies.
+    """
+    c = len(decisions)
+    x = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
+    y = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
+    prev = np.broadcast_to(np.asarray(obs.deployment, dtype=bool), x.shape)
+
+    def rep(a: np.ndarray) -> np.ndarray:
+        return np.repeat(np.asarray(a, dtype=float)[None], 2 * c, axis=0)
+
+    out = evaluate_slot(
+        system,
+        rep(obs.demand),
+        rep(obs.uplink_mbps),
+        rep(obs.downlink_mbps),
+        np.concatenate([x, x]),
+        np.concatenate([prev, x]),
+        np.concatenate([y, y]),
+    )
+    score = out.objective(system.unsatisfied_penalty_j)
+    started, warm = score[:c], score[c:]
+    return warm + (started - warm) / amortise_slots
+
+
 class OptimalPolicy(Policy):
     """OPT: solve the slot's MILP with global information (HiGHS).
 
@@ -882,6 +915,11 @@ class OptimalPolicy(Policy):
         warm_start: also offer the previous slot's deployment and GRD's deployment of the
             same slot as incumbents.
         amortise_slots: slots over which the plan spreads the cost of starting an instance.
+        twin_check: score the solver's decision, GRD's decision of the slot and the previous
+            decision in the twin (one batched evaluation, cold starts amortised as in the plan)
+            and apply the best. The plan is an upper bound on the twin's score and can be
+            loose where it rounds a node's load up to its tier; this makes OPT's slot never
+            worse in the twin than GRD's on the same inputs.
     """
 
     name = "opt"
@@ -894,6 +932,7 @@ class OptimalPolicy(Policy):
         network_utilisation: float = 0.8,
         warm_start: bool = True,
         amortise_slots: float = 10.0,
+        twin_check: bool = True,
     ) -> None:
         if time_limit <= 0 or not 0 <= mip_rel_gap < 1:
             raise ValueError("time_limit must be > 0 and mip_rel_gap in [0, 1)")
@@ -909,6 +948,7 @@ class OptimalPolicy(Policy):
         self.network_utilisation = network_utilisation
         self.warm_start = warm_start
         self.amortise_slots = amortise_slots
+        self.twin_check = twin_check
 
     def reset(self, system: System, seed: int | None = None) -> None:
         """Forget the previous solution."""
@@ -916,6 +956,7 @@ class OptimalPolicy(Policy):
         self._last: Decision | None = None
         self._greedy = GreedyPolicy()
         self._greedy.reset(system, seed)
+        self._picked = "solver"
         self.last_solution: Solution | None = None
 
     def decide(self, obs: Observation) -> Decision:
@@ -936,8 +977,17 @@ class OptimalPolicy(Policy):
             amortise_slots=self.amortise_slots,
         )
         self.last_solution = solution
-        self._last = solution.decision
-        return solution.decision
+        decision = solution.decision
+        self._picked = "solver"
+        if self.twin_check and warm:
+            options = [decision, *warm[::-1]]  # solver, GRD, previous
+            scores = twin_scores(self.system, obs, options, self.amortise_slots)
+            best = int(np.argmin(scores))
+            if scores[best] < scores[0] * (1 - 1e-9):
+                decision = options[best]
+                self._picked = ("grd", "previous")[best - 1]
+        self._last = decision
+        return decision
 
     def info(self) -> dict[str, float]:
         """Solver figures of the last slot (collected by the runner)."""
@@ -952,5 +1002,7 @@ class OptimalPolicy(Policy):
             "opt_objective_j": s.objective,
             "opt_bound_j": s.bound,
             "opt_branch_and_cut": float(s.source.startswith("branch and cut")),
+            "opt_twin_kept_grd": float(self._picked == "grd"),
+            "opt_twin_kept_previous": float(self._picked == "previous"),
             **{f"opt_{phase}_ms": s.phase_ms.get(phase, 0.0) for phase in PHASES},
         }
