@@ -1,0 +1,299 @@
+"""The domain orchestrators' executor: structured knobs in, a feasible decision out (pure).
+
+HMARL's agents do not emit raw per-instance and per-route numbers (thousands of them); each
+sets a few knobs of the scheduler its orchestrator runs, and this module turns the knobs of
+all agents into the slot's decision, for ``B`` copies at once:
+
+- the **distributor** (E2E orchestrator) gives each domain a capacity level from
+  :data:`LEVELS`: the share of the domain's compute it offers this slot (0: the domain takes no
+  task, and its nodes that can sleep do);
+- a domain's **deployment** agent picks a threshold from :data:`THRESHOLDS`: an instance is
+  started (kept) on a node when at least that many (half that many) tasks per slot are planned
+  for it;
+- a domain's **distribution** agent gives each of its nodes a price in J per task (added to
+  what sending a task there costs in the assignment) and a trim of its capacity level.
+
+The assignment fills the offered capacity in rounds: in each round every (origin, service)
+offers an equal part of its remaining demand to the candidate with the least expected cost,
+energy per task (load-proportional, radio, wired) plus the price plus ``penalty`` times the
+probability of missing the deadline at the node's current load and, for an instance that was not
+running, of meeting its cold start; a node accepts up to its capped capacity, pro rata. A part
+whose chosen option is expected to cost more than the penalty (prices aside) is rejected. The
+decision is made in three passes: assign over every instance the levels allow, deploy by the
+threshold (running instances first, then the most used, as memory permits), assign again over
+the instances deployed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
+
+LEVELS = (0.0, 0.5, 0.7, 0.85, 0.95)
+"""Capacity levels the distributor offers per domain (share of capacity; 0 switches it off)."""
+
+THRESHOLDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Planned tasks per slot at which a deployment agent starts an instance."""
+
+DEFAULT_THRESHOLD = 2
+"""Index of the threshold of the neutral knobs (2 tasks per slot)."""
+
+TRIM_RANGE = (0.7, 1.0)
+"""Range of the distribution agent's trim of its nodes' capacity level."""
+
+ROUNDS = 12
+"""Assignment rounds per pass."""
+
+KEEP_SHARE = 0.1
+"""Share of the start threshold below which a running instance counts as idle in a slot."""
+
+PATIENCE = 5
+"""Slots in a row an instance may idle before it is removed."""
+
+AMORTISE_SLOTS = 10.0
+"""Slots over which the plan spreads the failures an instance's cold start causes."""
+
+NETWORK_UTILISATION = 0.5
+"""Radio and wired utilisation at which transfer times are estimated in the assignment."""
+
+
+@dataclass(frozen=True, eq=False)
+class Knobs:
+    """All agents' settings for ``B`` copies.
+
+    Attributes:
+        level: ``[B, D]`` index into :data:`LEVELS` per domain (distributor).
+        threshold: ``[B, D]`` index into :data:`THRESHOLDS` per domain (deployment agents).
+        price: ``[B, N]`` price of each node in [-1, 1], scaled by ``price_scale`` (distribution).
+        trim: ``[B, N]`` trim of each node's level in [-1, 1], mapped onto :data:`TRIM_RANGE`.
+    """
+
+    level: IntArray
+    threshold: IntArray
+    price: FloatArray
+    trim: FloatArray
+
+    @classmethod
+    def neutral(cls, system: System, batch: int = 1) -> Knobs:
+        """Every domain at the top level, threshold 2 tasks, no price, mid trim."""
+        D = int(system.node_domain.max()) + 1
+        N = system.n_nodes
+        return cls(
+            level=np.full((batch, D), len(LEVELS) - 1),
+            threshold=np.full((batch, D), DEFAULT_THRESHOLD),
+            price=np.zeros((batch, N)),
+            trim=np.zeros((batch, N)),
+        )
+
+    def neutralised(self, system: System, group: str, domains: BoolArray) -> Knobs:
+        """These knobs with one group set to neutral for the domains ``domains`` ``[B, D]``.
+
+        Groups: ``level``, ``threshold`` or ``route`` (prices and trims).
+        """
+        level, threshold = self.level.copy(), self.threshold.copy()
+        price, trim = self.price.copy(), self.trim.copy()
+        if group == "level":
+            level[domains] = len(LEVELS) - 1
+        elif group == "threshold":
+            threshold[domains] = DEFAULT_THRESHOLD
+        elif group == "route":
+            own = domains[:, system.node_domain]  # [B, N]
+            price[own] = 0.0
+            trim[own] = 0.0
+        else:
+            raise ValueError(f"unknown knob group {group!r}")
+        return Knobs(level=level, threshold=threshold, price=price, trim=trim)
+
+
+@dataclass(frozen=True, eq=False)
+class _Consts:
+    """Per-system arrays of the assignment, ``[O, S, K]`` layout."""
+
+    energy: FloatArray  # load-proportional and wired energy per task
+    tx_j: FloatArray  # [O, S, K] transmit-side J per task per (1 / uplink Mbit/s)
+    bs_j: FloatArray  # [O, S, K] base-station J per task
+    net_fixed: FloatArray  # round-trip delay and wired transfers
+    remote: FloatArray  # [O, 1, K]
+    work: FloatArray  # [1, S, 1]
+    flow_node: IntArray  # [O * S * K] node of every flow, flattened
+    flow_service: IntArray  # [O * S * K]
+
+
+def _consts(system: System) -> _Consts:
+    cached = system._cache.get("executor")
+    if isinstance(cached, _Consts):
+        return cached
+    sy = system
+    O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
+    cand = sy.candidates
+    remote = (~sy.candidate_local & sy.candidate_valid).astype(float)[:, None, :]
+    dyn = ((sy.peak_power - sy.idle_power) / sy.capacity)[cand][:, None, :]  # J per gigacycle
+    io = (sy.input_mbit + sy.output_mbit)[None, :, None]
+    energy = dyn * sy.work[None, :, None] + io * sy.candidate_j_per_mbit[:, None, :]
+    inv = np.append(1.0 / sy.link_capacity, 0.0)
+    wired = inv[sy.path_links].sum(axis=1).reshape(O, K)[:, None, :] if sy.n_links else 0.0
+    slow = 1.0 / (1.0 - NETWORK_UTILISATION)
+    net_fixed = 2.0 * sy.candidate_delay_s[:, None, :] + io * wired * slow
+    c = _Consts(
+        energy=np.broadcast_to(energy, (O, S, K)).copy(),
+        tx_j=remote * sy.tx_power[:, None, None] * sy.input_mbit[None, :, None],
+        bs_j=remote * sy.bs_j_per_mbit[:, None, None] * sy.output_mbit[None, :, None],
+        net_fixed=np.broadcast_to(net_fixed, (O, S, K)).copy(),
+        remote=remote,
+        work=sy.work[None, :, None],
+        flow_node=np.broadcast_to(cand[:, None, :], (O, S, K)).ravel().copy(),
+        flow_service=np.broadcast_to(np.arange(S)[None, :, None], (O, S, K)).ravel().copy(),
+    )
+    system._cache["executor"] = c
+    return c
+
+
+def node_caps(system: System, knobs: Knobs) -> FloatArray:
+    """Utilisation cap of each node, ``[B, N]``: the domain's level times the node's trim."""
+    level = np.asarray(LEVELS)[knobs.level][:, system.node_domain]
+    lo, hi = TRIM_RANGE
+    trim = lo + (hi - lo) * (np.clip(knobs.trim, -1.0, 1.0) + 1.0) / 2.0
+    return level * trim * system.admission_utilisation
+
+
+def execute(
+    system: System,
+    demand: FloatArray,
+    uplink_mbps: FloatArray,
+    downlink_mbps: FloatArray,
+    previous: BoolArray,
+    knobs: Knobs,
+    idle: IntArray | None = None,
+    price_scale: float | None = None,
+) -> tuple[BoolArray, FloatArray, IntArray]:
+    """Deployment ``[B, S, N]``, routing ``[B, O, S, K]`` and idle counts the knobs give.
+
+    The decision is feasible. ``idle`` counts, per running instance, the slots in a row it was
+    planned fewer tasks than its keep threshold; an instance whose domain is still offered is
+    only removed after :data:`PATIENCE` such slots, so that a dip of demand does not cost a
+    cold start when it comes back.
+
+    Args:
+        system: the compiled scenario.
+        demand: ``[B, O, S]`` requests this slot.
+        uplink_mbps: ``[B, O]``.
+        downlink_mbps: ``[B, O]``.
+        previous: ``[B, S, N]`` instances running before this slot.
+        knobs: the agents' settings.
+        idle: ``[B, S, N]`` idle counts returned for the previous slot (default: zeros).
+        price_scale: J per task of a price of 1 (default: half the unsatisfied-task penalty).
+    """
+    sy = system
+    c = _consts(sy)
+    beta = sy.unsatisfied_penalty_j
+    scale = beta / 2.0 if price_scale is None else price_scale
+    demand = np.asarray(demand, dtype=float)
+    previous = np.asarray(previous, dtype=bool)
+    cap = node_caps(sy, knobs)  # [B, N]
+    budget = cap * sy.capacity * sy.slot_s  # gigacycles per slot
+    slow = 1.0 / (1.0 - NETWORK_UTILISATION)
+    up = uplink_mbps[:, :, None, None]
+    dn = downlink_mbps[:, :, None, None]
+    io_time = (
+        c.remote * (sy.input_mbit[None, :, None] / up + sy.output_mbit[None, :, None] / dn) * slow
+    )  # [B, O, S, K]
+    slack = sy.deadline_s[None, None, :, None] - c.net_fixed[None] - io_time
+    energy = c.energy[None] + c.tx_j[None] / up + c.bs_j[None]
+    price = (np.clip(knobs.price, -1.0, 1.0) * scale)[:, sy.candidates][:, :, None, :]
+    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)[None, None, :, None]
+
+    hostable = sy.can_host[None] & (cap[:, None, :] > 0)  # [B, S, N]
+    # Plan over every instance the levels allow, a start-up's failures spread over
+    # AMORTISE_SLOTS slots (an instance started now serves the slots after it too).
+    routing = _assign(
+        sy, c, demand, hostable, previous, budget, energy, price, slack, cold / AMORTISE_SLOTS, beta
+    )
+    planned = _planned(sy, c, demand, routing)  # [B, S, N] tasks
+    theta = np.asarray(THRESHOLDS)[knobs.threshold][:, sy.node_domain][:, None, :]  # [B, 1, N]
+    idle = np.zeros(previous.shape, dtype=np.int64) if idle is None else np.asarray(idle)
+    keep = previous & (idle < PATIENCE)
+    want = hostable & ((planned >= theta) | keep)
+    deployment = _fit_memory(sy, want, planned, previous)
+    routing = _assign(sy, c, demand, deployment, previous, budget, energy, price, slack, cold, beta)
+    used = _planned(sy, c, demand, routing) >= KEEP_SHARE * theta
+    idle = np.where(deployment & previous & ~used, idle + 1, 0)
+    return deployment, routing, idle
+
+
+def _planned(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) -> FloatArray:
+    """Tasks per slot each instance ``(s, n)`` gets under ``routing``, ``[B, S, N]``."""
+    B = demand.shape[0]
+    S, N = sy.n_services, sy.n_nodes
+    flows = (demand[..., None] * routing).reshape(B, -1)
+    index = (np.arange(B)[:, None] * S + c.flow_service[None]) * N + c.flow_node[None]
+    return np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N).reshape(B, S, N)
+
+
+def _fit_memory(sy: System, want: BoolArray, planned: FloatArray, previous: BoolArray) -> BoolArray:
+    """The wanted instances that fit in memory: per node, running ones first, then by use."""
+    rank = np.where(want, planned + previous * (planned.max(initial=0.0) + 1.0), -1.0)
+    order = np.argsort(-rank, axis=1, kind="stable")  # [B, S, N]
+    mem = np.where(want, sy.service_memory[None, :, None], 0.0)
+    used = np.cumsum(np.take_along_axis(mem, order, axis=1), axis=1)
+    fits_sorted = used <= sy.memory[None, None, :] + 1e-9
+    fits = np.empty_like(fits_sorted)
+    np.put_along_axis(fits, order, fits_sorted, axis=1)
+    return want & fits
+
+
+def _assign(
+    sy: System,
+    c: _Consts,
+    demand: FloatArray,
+    instances: BoolArray,
+    previous: BoolArray,
+    budget: FloatArray,
+    energy: FloatArray,
+    price: FloatArray,
+    slack: FloatArray,
+    cold: FloatArray,
+    beta: float,
+) -> FloatArray:
+    """Routing ``[B, O, S, K]`` that fills the budgets in rounds (see the module text)."""
+    B = demand.shape[0]
+    O, S, K, N = sy.n_origins, sy.n_services, sy.n_candidates, sy.n_nodes
+    cand = sy.candidates
+    usable = instances[:, :, cand].transpose(0, 2, 1, 3) & sy.admissible[None]  # [B, O, S, K]
+    new = (instances & ~previous)[:, :, cand].transpose(0, 2, 1, 3)
+    fixed = np.where(usable, energy + beta * cold * new, np.inf)
+    remaining = demand.copy()
+    routing = np.zeros((B, O, S, K))
+    load = np.zeros((B, N))  # gigacycles this slot
+    work = sy.work[None, None, :]
+    rows = np.arange(B)[:, None, None]
+    tau = sy.slot_s
+    for r in range(ROUNDS):
+        offer = remaining / (ROUNDS - r)  # [B, O, S]
+        if not offer.any():
+            break
+        room = budget - load
+        headroom = np.maximum(sy.capacity[None] - load / tau, 0.0)  # gigacycles/s
+        rate = headroom[:, cand][:, :, None, :] / c.work[None]  # [B, O, S, K]
+        p_fail = np.where(slack > 0, np.exp(-rate * np.maximum(slack, 0.0)), 1.0)
+        expected = np.where(room[:, cand][:, :, None, :] > 1e-9, fixed + beta * p_fail, np.inf)
+        k = np.argmin(expected + price, axis=-1)  # [B, O, S]
+        best = np.take_along_axis(expected, k[..., None], axis=-1)[..., 0]
+        take = np.where((best < beta) & (offer > 0), offer, 0.0)
+        node = cand[np.arange(O)[None, :, None], k]  # [B, O, S]
+        asked = np.zeros((B, N))
+        np.add.at(asked, (np.broadcast_to(rows, node.shape), node), take * work)
+        accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
+        got = take * accept[rows, node]
+        np.add.at(load, (np.broadcast_to(rows, node.shape), node), got * work)
+        share = np.divide(got, demand, out=np.zeros_like(got), where=demand > 0)
+        np.put_along_axis(
+            routing,
+            k[..., None],
+            np.take_along_axis(routing, k[..., None], -1) + share[..., None],
+            -1,
+        )
+        remaining = remaining - got
+    return np.clip(routing, 0.0, 1.0)

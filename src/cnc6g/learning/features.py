@@ -1,0 +1,243 @@
+"""What HMARL's agents observe and the rewards they learn from (pure, batched over copies).
+
+Observations follow seed 002, section III-D: the distributor sees the global state (demand per
+service and per origin, radio rates, each node's utilisation, instances and whether it is awake,
+and the offered load), a domain orchestrator sees its own nodes, the demand of the origins it
+serves, the offered load and the capacity level the distributor gave it.
+
+**Reward decomposition.** The global cost of a slot is the twin's objective, energy plus the
+penalty for every unsatisfied task. Domain ``d`` is charged its nodes' energy (idle or sleep,
+load-proportional, instances, cold starts) and the penalty for every task routed to its nodes
+that was not satisfied (rejected by a node, late, or lost to a cold start), and is credited the
+penalty for every task it satisfied: without the credit a domain would gain by pricing its load
+away. What no domain owns, the radio and wired energy, the tasks the network or the
+distributor rejected and the credits, is the remainder; domain costs and remainder add up to the
+global cost exactly (:func:`decompose_cost`). Rewards are minus costs per request of the slot,
+in units of the penalty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnc6g.learning.executor import LEVELS
+from cnc6g.model import DomainKind
+from cnc6g.twin.dynamics import SlotOutcome
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, requests_for_load
+
+KINDS = (DomainKind.TERMINAL, DomainKind.RAN, DomainKind.TRANSPORT)
+"""Domain kinds; the domain agents of one kind share their networks."""
+
+NODE_FEATURES = 4
+"""Per node: utilisation last slot, instances / services, awake, capacity / the kind's largest."""
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """Which domains, nodes and origins each agent sees, for one system."""
+
+    n_domains: int
+    domain_kind: IntArray  # [D] index into KINDS
+    domain_nodes: tuple[IntArray, ...]  # nodes of each domain
+    domain_origins: tuple[IntArray, ...]  # origins whose requests the domain can serve
+    max_nodes: tuple[int, ...]  # per kind, most nodes in one domain
+    node_slot: IntArray  # [N] position of the node within its domain
+    capacity_share: FloatArray  # [N] capacity / the largest node of its kind
+    demand_scale: float  # 1 / mean requests per slot at load 1
+    reference_tasks: float  # mean requests per slot at load 1
+
+    @property
+    def global_size(self) -> int:
+        """Length of the distributor's observation."""
+        return self._global
+
+    _global: int = 0
+    domain_size: tuple[int, ...] = ()  # per kind, length of a domain agent's observation
+
+
+def layout(system: System) -> Layout:
+    """The observation layout of ``system`` (cached on it)."""
+    cached = system._cache.get("hmarl_layout")
+    if isinstance(cached, Layout):
+        return cached
+    sy = system
+    domains = sy.scenario.domains
+    D = len(domains)
+    kind = np.array([KINDS.index(d.kind) for d in domains])
+    nodes = tuple(np.flatnonzero(sy.node_domain == d) for d in range(D))
+    cand_domain = np.where(sy.candidate_valid, sy.node_domain[sy.candidates], -1)
+    origins = tuple(np.flatnonzero((cand_domain == d).any(axis=1)) for d in range(D))
+    max_nodes = tuple(
+        max([nodes[d].size for d in range(D) if kind[d] == k], default=0) for k in range(3)
+    )
+    node_slot = np.zeros(sy.n_nodes, dtype=np.int64)
+    for d in range(D):
+        node_slot[nodes[d]] = np.arange(nodes[d].size)
+    node_kind = kind[sy.node_domain]
+    biggest = np.array([sy.capacity[node_kind == k].max(initial=1.0) for k in range(3)])
+    ref = max(requests_for_load(sy, 1.0), 1.0)
+    S, O, N = sy.n_services, sy.n_origins, sy.n_nodes
+    global_size = S + 2 * O + NODE_FEATURES * N + 1
+    domain_size = tuple(len(LEVELS) + NODE_FEATURES * max_nodes[k] + S + 2 for k in range(3))
+    out = Layout(
+        n_domains=D,
+        domain_kind=kind,
+        domain_nodes=nodes,
+        domain_origins=origins,
+        max_nodes=max_nodes,
+        node_slot=node_slot,
+        capacity_share=sy.capacity / biggest[node_kind],
+        demand_scale=1.0 / ref,
+        reference_tasks=ref,
+        _global=global_size,
+        domain_size=domain_size,
+    )
+    system._cache["hmarl_layout"] = out
+    return out
+
+
+def _node_features(
+    sy: System, lay: Layout, previous: BoolArray, utilisation: FloatArray
+) -> FloatArray:
+    """``[B, N, NODE_FEATURES]``."""
+    B = previous.shape[0]
+    out = np.empty((B, sy.n_nodes, NODE_FEATURES))
+    out[..., 0] = utilisation
+    out[..., 1] = previous.sum(axis=1) / sy.n_services
+    out[..., 2] = previous.any(axis=1) | ~sy.can_sleep
+    out[..., 3] = lay.capacity_share
+    return out
+
+
+def global_observation(
+    system: System,
+    demand: FloatArray,
+    uplink_mbps: FloatArray,
+    previous: BoolArray,
+    utilisation: FloatArray,
+) -> FloatArray:
+    """The distributor's observation, ``[B, global_size]`` (float32)."""
+    sy = system
+    lay = layout(sy)
+    B = demand.shape[0]
+    work = demand @ sy.work  # [B, O] gigacycles per slot
+    load = work.sum(axis=1, keepdims=True) / (lay.reference_tasks * float(_mean_work(sy)))
+    parts = [
+        demand.sum(axis=1) * lay.demand_scale * sy.n_services / 4.0,
+        demand.sum(axis=2) * lay.demand_scale * sy.n_origins,
+        uplink_mbps / 1000.0,
+        _node_features(sy, lay, previous, utilisation).reshape(B, -1),
+        load,
+    ]
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def _mean_work(sy: System) -> float:
+    cached = sy._cache.get("hmarl_mean_work")
+    if cached is None:
+        from cnc6g.twin.system import popularity_weights
+
+        cached = float(sy.work @ popularity_weights(sy))
+        sy._cache["hmarl_mean_work"] = cached
+    return float(cached)  # type: ignore[arg-type]
+
+
+def domain_observations(
+    system: System,
+    demand: FloatArray,
+    uplink_mbps: FloatArray,
+    previous: BoolArray,
+    utilisation: FloatArray,
+    level: IntArray | None = None,
+) -> list[FloatArray]:
+    """Per kind, the observations of its domains, ``[B, D_k, domain_size_k]`` (float32).
+
+    ``level`` ``[B, D]`` is the distributor's choice for this slot (its one-hot part is left
+    at zero when ``None``; :func:`set_levels` fills it in later).
+    """
+    sy = system
+    lay = layout(sy)
+    B = demand.shape[0]
+    nodes = _node_features(sy, lay, previous, utilisation)  # [B, N, F]
+    load = (demand @ sy.work).sum(axis=1) / (lay.reference_tasks * _mean_work(sy))  # [B]
+    out = []
+    for k in range(3):
+        doms = np.flatnonzero(lay.domain_kind == k)
+        size = lay.domain_size[k]
+        obs = np.zeros((B, doms.size, size), dtype=np.float32)
+        L = len(LEVELS)
+        for j, d in enumerate(doms):
+            if level is not None:
+                obs[:, j, :L] = np.eye(L)[level[:, d]]
+            nd = lay.domain_nodes[d]
+            at = L
+            block = nodes[:, nd].reshape(B, -1)
+            obs[:, j, at : at + block.shape[1]] = block
+            at = L + NODE_FEATURES * lay.max_nodes[k]
+            origins = lay.domain_origins[d]
+            share = sy.n_services / 4.0 * lay.demand_scale * sy.n_origins / max(origins.size, 1)
+            obs[:, j, at : at + sy.n_services] = demand[:, origins].sum(axis=1) * share
+            obs[:, j, -2] = load
+            obs[:, j, -1] = uplink_mbps[:, origins].mean(axis=1) / 1000.0 if origins.size else 0
+        out.append(obs)
+    return out
+
+
+def set_levels(system: System, domain_obs: list[FloatArray], level: IntArray) -> None:
+    """Write the distributor's levels ``[B, D]`` into the domain observations, in place."""
+    lay = layout(system)
+    eye = np.eye(len(LEVELS), dtype=np.float32)
+    for k, obs in enumerate(domain_obs):
+        doms = np.flatnonzero(lay.domain_kind == k)
+        obs[:, :, : len(LEVELS)] = eye[level[:, doms]]
+
+
+def node_energy_batch(
+    system: System, outcome: SlotOutcome, deployment: BoolArray, previous: BoolArray
+) -> FloatArray:
+    """Energy of each node in the slot, J, ``[B, N]``: idle or sleep, dynamic, instances, cold."""
+    sy = system
+    tau = sy.slot_s
+    awake = outcome.awake
+    idle = tau * np.where(awake, sy.idle_power, np.nan_to_num(sy.sleep_power))
+    dynamic = tau * awake * (sy.peak_power - sy.idle_power) * outcome.utilisation
+    instances = tau * np.einsum("s,bsn->bn", sy.instance_power, deployment.astype(float))
+    cold = np.einsum("s,bsn->bn", sy.instantiation_energy, (deployment & ~previous).astype(float))
+    return idle + dynamic + instances + cold
+
+
+def decompose_cost(
+    system: System,
+    outcome: SlotOutcome,
+    deployment: BoolArray,
+    previous: BoolArray,
+    credit: float = 1.0,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Global cost ``[B]``, per-domain cost ``[B, D]`` and the unowned remainder ``[B]``, J.
+
+    ``credit`` times the penalty is taken off a domain's cost for every task it satisfied (and
+    added to the remainder), so that a domain gains by serving well rather than by shedding
+    its load.
+    """
+    sy = system
+    lay = layout(sy)
+    beta = sy.unsatisfied_penalty_j
+    total = outcome.objective(beta)
+    routed = outcome.flow_requests.sum(axis=2)  # [B, O, K]
+    satisfied = outcome.flow_satisfied.sum(axis=2)
+    B = routed.shape[0]
+    N = sy.n_nodes
+    index = np.arange(B)[:, None] * N + sy.candidates.ravel()[None, :]
+    failed = np.bincount(
+        index.ravel(), weights=(routed - satisfied).reshape(B, -1).ravel(), minlength=B * N
+    ).reshape(B, N)
+    served_ok = np.bincount(
+        index.ravel(), weights=satisfied.reshape(B, -1).ravel(), minlength=B * N
+    ).reshape(B, N)
+    energy = node_energy_batch(sy, outcome, deployment, previous)
+    per_node = energy + beta * failed - credit * beta * served_ok
+    per_domain = np.zeros((B, lay.n_domains))
+    np.add.at(per_domain, (slice(None), sy.node_domain), per_node)
+    return total, per_domain, total - per_domain.sum(axis=1)
