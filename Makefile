@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU build of PyTorch first: a range alone would fetch a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/cnc6g compare --scenario paper-case-study --policies rand,grd --out results
+	$(VENV)/bin/cnc6g compare --scenario paper-case-study --policies rand,grd,hmarl --out results
 
 test: install
 	$(PY) -m pytest

@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from typing import Any
 
 from cnc6g.policies.base import Policy, feasibility_problems, usable_candidates
 from cnc6g.policies.greedy import GreedyPolicy
 from cnc6g.policies.optimal import OptimalPolicy
 from cnc6g.policies.random import RandomPolicy
 
-BUILTIN: dict[str, type[Policy]] = {"rand": RandomPolicy, "grd": GreedyPolicy, "opt": OptimalPolicy}
-"""Built-in policies by their short name."""
+
+def _learned(mode: str) -> Callable[..., Policy]:
+    """A factory of the learning orchestrator in ``mode`` (PyTorch is imported on first use)."""
+
+    def build(**options: Any) -> Policy:
+        from cnc6g.learning.policy import HMARLPolicy
+
+        return HMARLPolicy(mode=mode, **options)
+
+    build.__name__ = build.__qualname__ = f"hmarl_{mode}"
+    return build
+
+
+BUILTIN: dict[str, Callable[..., Policy]] = {
+    "rand": RandomPolicy,
+    "grd": GreedyPolicy,
+    "opt": OptimalPolicy,
+    "hmarl": _learned("hmarl"),
+    "hmarl-central": _learned("central"),
+    "hmarl-independent": _learned("independent"),
+}
+"""Built-in policies by their short name: constructors taking the policy's keyword options.
+
+``hmarl`` is seed 002's hierarchical learning orchestrator with the checkpoint shipped for the
+scenario; ``hmarl-central`` and ``hmarl-independent`` are its two ablations (see
+:mod:`cnc6g.learning`)."""
 
 
 def make_policy(spec: str) -> Policy:

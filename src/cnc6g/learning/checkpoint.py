@@ -1,0 +1,104 @@
+"""Checkpoints of trained agents: save, load, and the ones shipped with the package.
+
+A checkpoint is one ``torch.save`` file holding the learners' online networks (target networks
+are restored as copies), the training config, the layout signature the networks fit, and what
+produced it (scenario, seed, steps, wall time, the command). Replay buffers and optimiser
+states are not kept: resuming starts them afresh, after a short warm-up.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnc6g.learning.hmarl import Agents
+from cnc6g.learning.trainer import TrainConfig
+from cnc6g.twin.system import System
+
+FORMAT = 1
+
+
+def shipped_path(scenario: str, mode: str) -> Path:
+    """Where the package keeps the checkpoint of ``mode`` trained on preset ``scenario``."""
+    return Path(str(resources.files("cnc6g.learning") / "checkpoints" / f"{scenario}-{mode}.pt"))
+
+
+def _slim(state: dict[str, Any]) -> dict[str, Any]:
+    """Drop target networks (they are restored as copies of the online ones)."""
+    return {
+        name: {k: v for k, v in nets.items() if k not in ("target", "actor_t", "critic_t")}
+        for name, nets in state.items()
+    }
+
+
+def save_checkpoint(
+    path: str | Path, agents: Agents, config: TrainConfig, meta: dict[str, Any]
+) -> Path:
+    """Write a checkpoint atomically (a partial file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "format": FORMAT,
+        "signature": agents.signature(),
+        "config": config.to_dict(),
+        "state": _slim(agents.state()),
+        "meta": dict(meta),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(data, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw content of a checkpoint file.
+
+    Raises:
+        ValueError: the file is missing or is not a checkpoint of this format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a corrupt or foreign file
+        raise ValueError(f"checkpoint {path} cannot be read: {err}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"checkpoint {path} is not a cnc6g checkpoint of format {FORMAT}")
+    return data
+
+
+def load_agents(system: System, path: str | Path) -> tuple[Agents, TrainConfig, dict[str, Any]]:
+    """Agents for ``system`` with the checkpoint's networks, its config and its metadata.
+
+    Raises:
+        ValueError: the checkpoint does not fit ``system`` (other domains, nodes or services).
+    """
+    data = read_checkpoint(path)
+    config = TrainConfig.from_dict(data["config"])
+    agents = Agents(system, config.mode, config.learner, config.seed)
+    want, got = agents.signature(), data["signature"]
+    if want != got:
+        diff = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+        raise ValueError(
+            f"checkpoint {path} was trained for another system: "
+            + ", ".join(f"{k} {a} != {b}" for k, (a, b) in diff.items())
+        )
+    state = data["state"]
+    for nets in state.values():
+        if "net" in nets and "target" not in nets:
+            nets["target"] = nets["net"]
+        if "actor" in nets and "actor_t" not in nets:
+            nets["actor_t"], nets["critic_t"] = nets["actor"], nets["critic"]
+    agents.load(state)
+    return agents, config, dict(data["meta"])

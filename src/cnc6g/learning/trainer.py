@@ -1,0 +1,392 @@
+"""Training HMARL (and its ablations) on batched twins across the load sweep.
+
+One twin per training load, each with ``copies`` independent copies of the system, is stepped
+together every training step: the agents act for all copies at once, the executor turns their
+knobs into decisions, the twins evaluate them, and every learner takes one gradient step on
+its replay buffer. A single set of networks thus learns every load (the observation carries
+the offered load). Twins start afresh with a new seed every ``horizon`` slots.
+
+Exploration: the DQNs' epsilon and the DDPGs' noise decay linearly over the first
+``explore_share`` of the steps. Same config and seed give the same training.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from cnc6g.learning.agents import LearnerConfig
+from cnc6g.learning.executor import Knobs, execute
+from cnc6g.learning.features import decompose_cost
+from cnc6g.learning.hmarl import MODES, Agents
+from cnc6g.model import Scenario
+from cnc6g.twin import Twin, compile_scenario
+from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
+from cnc6g.twin.system import System
+
+TRAIN_LOADS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
+"""Offered loads trained on by default (the case-study sweep)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        mode: ``hmarl``, ``central`` or ``independent`` (see :data:`MODES`).
+        loads: offered loads of the training twins.
+        copies: copies of the system per load stepped together.
+        steps: training steps (each is one slot of every copy).
+        horizon: slots after which a twin starts afresh with a new seed.
+        warmup: steps before the first gradient step.
+        eps: start and end epsilon of the DQNs.
+        noise: start and end Gaussian noise of the DDPGs.
+        explore_share: share of the steps over which exploration decays.
+        amortise_slots: slots over which the difference rewards spread what starting an
+            instance costs (see :func:`learning_cost`).
+        validate_every: steps between validations of the greedy agents (0: never); the
+            agents that validated best are the result (the untrained agents, which act as the
+            executor's neutral knobs, are validated first).
+        validate_slots: slots of a validation run (the last two thirds are scored).
+        seed: seed of the networks, the exploration and the twins.
+        learner: the learners' hyper-parameters.
+    """
+
+    mode: str = "hmarl"
+    loads: tuple[float, ...] = TRAIN_LOADS
+    copies: int = 4
+    steps: int = 2000
+    horizon: int = 200
+    warmup: int = 20
+    eps: tuple[float, float] = (0.2, 0.01)
+    noise: tuple[float, float] = (0.3, 0.02)
+    explore_share: float = 0.6
+    amortise_slots: float = 10.0
+    validate_every: int = 100
+    validate_slots: int = 60
+    seed: int = 0
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mode not in MODES:
+            problems.append(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not self.loads or min(self.loads) <= 0:
+            problems.append("loads must be positive")
+        if self.copies < 1 or self.steps < 1 or self.horizon < 2 or self.warmup < 0:
+            problems.append("copies and steps must be >= 1, horizon >= 2, warmup >= 0")
+        if not 0 < self.explore_share <= 1:
+            problems.append("explore_share must be in (0, 1]")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for checkpoints and logs)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        data["learner"] = LearnerConfig(**data.get("learner", {}))
+        for key in ("loads", "eps", "noise"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def at_load(scenario: Scenario, load: float) -> Scenario:
+    """``scenario`` with its workload set to offered load ``load``."""
+    workload = scenario.workload.model_copy(
+        update={"requests_per_slot": None, "offered_load": float(load)}
+    )
+    return scenario.model_copy(update={"workload": workload})
+
+
+def learning_cost(system: System, outcome: SlotOutcome, amortise_slots: float) -> np.ndarray:
+    """The slot's objective with what starting instances cost spread over ``amortise_slots``.
+
+    An instance started now serves the slots after it too, so a learner judged on one slot
+    would never start one. The cold-start energy and the tasks that meet a cold start are
+    charged ``1 / amortise_slots`` of their cost (the same amortisation as OPT's plan).
+    """
+    beta = system.unsatisfied_penalty_j
+    cold_tasks = (outcome.flow_served * outcome.flow_cold_fraction).sum(axis=(1, 2, 3))
+    rebate = (1.0 - 1.0 / amortise_slots) * (outcome.energy["cold_start"] + beta * cold_tasks)
+    return outcome.objective(beta) - rebate
+
+
+def _learning_cost(
+    twins: list[Twin],
+    parts: list[slice],
+    inputs: tuple[np.ndarray, ...],
+    x: np.ndarray,
+    y: np.ndarray,
+    amortise_slots: float,
+) -> np.ndarray:
+    """:func:`learning_cost` of decision ``(x, y)`` for every copy, without stepping the twins."""
+    demand, up, down, previous = inputs
+    return np.concatenate(
+        [
+            learning_cost(
+                tw.system,
+                evaluate_slot(tw.system, demand[p], up[p], down[p], x[p], previous[p], y[p]),
+                amortise_slots,
+            )
+            for tw, p in zip(twins, parts, strict=True)
+        ]
+    )
+
+
+def _difference_rewards(
+    agents: Agents,
+    twins: list[Twin],
+    parts: list[slice],
+    inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    idle: np.ndarray | None,
+    knobs: Knobs,
+    decision: tuple[np.ndarray, np.ndarray],
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """What each group of knobs gained over neutral knobs in the same slot, per request.
+
+    Returns the gain of every kind's level ``[B, kinds]`` (all domains of the kind reset
+    together), one domain per copy drawn kind-first (``[B]``), and the gains of that domain's
+    threshold and of its prices and trims (``[B]`` each). Positive: better than neutral.
+    """
+    base = agents.system
+    demand, up, down, previous = inputs
+    B = demand.shape[0]
+    scale = base.unsatisfied_penalty_j * np.maximum(demand.sum(axis=(1, 2)), 1.0)
+    actual = _learning_cost(twins, parts, inputs, *decision, cfg.amortise_slots)
+
+    def gain(mask: np.ndarray, group: str) -> np.ndarray:
+        alt = knobs.neutralised(base, group, mask)
+        xc, yc, _ = execute(base, demand, up, down, previous, alt, idle)
+        cost = _learning_cost(twins, parts, inputs, xc, yc, cfg.amortise_slots)
+        return (cost - actual) / scale
+
+    kind_of = agents.layout.domain_kind
+    level_gain = np.stack(
+        [gain(np.broadcast_to(kind_of == k, (B, kind_of.size)), "level") for k in agents.kinds],
+        axis=1,
+    )
+    kind = rng.choice(agents.kinds, size=B)
+    pick = np.array([rng.choice(agents.kind_domains[k]) for k in kind])
+    one = np.arange(kind_of.size)[None, :] == pick[:, None]
+    return level_gain, pick, {group: gain(one, group) for group in ("threshold", "route")}
+
+
+def slot_rewards(
+    system: System, outcome: Any, deployment: np.ndarray, previous: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Global reward ``[B]``, domain rewards ``[B, D]`` and the global cost ``[B]``, J.
+
+    Rewards are minus costs per request of the slot, in units of the penalty.
+    """
+    total, per_domain, _ = decompose_cost(system, outcome, deployment, previous)
+    scale = system.unsatisfied_penalty_j * np.maximum(outcome.offered, 1.0)
+    return -total / scale, -per_domain / scale[:, None], total
+
+
+def validate(
+    agents: Agents, systems: list[System], copies: int, slots: int, seed: int
+) -> dict[str, float]:
+    """Greedy agents on fresh twins (seeds apart from training's), one per system.
+
+    Returns the mean objective J per slot and the satisfaction per load over the last two
+    thirds of ``slots``, and ``score``: the mean over loads of minus the objective per request
+    in units of the penalty (higher is better).
+    """
+    twins = [
+        Twin(sy, batch=copies, seed=int(7_000_003 + 101 * seed + i)) for i, sy in enumerate(systems)
+    ]
+    rng = np.random.default_rng(0)
+    base = systems[0]
+    idle: np.ndarray | None = None
+    start = slots // 3
+    cost = np.zeros(len(systems))
+    offered = np.zeros(len(systems))
+    satisfied = np.zeros(len(systems))
+    agents.reset_episode()
+    for t in range(slots):
+        demand = np.concatenate([tw.demand for tw in twins]).astype(float)
+        up = np.concatenate([tw.uplink_mbps for tw in twins])
+        down = np.concatenate([tw.downlink_mbps for tw in twins])
+        previous = np.concatenate([tw.deployment for tw in twins])
+        util = np.concatenate([tw.utilisation for tw in twins])
+        acted = agents.act(demand, up, previous, util, 0.0, 0.0, rng)
+        x, y, idle = execute(base, demand, up, down, previous, acted.knobs, idle)
+        for i, twin in enumerate(twins):
+            part = slice(i * copies, (i + 1) * copies)
+            outcome = twin.step_arrays(x[part], y[part], clean=False)
+            if t >= start:
+                cost[i] += outcome.objective(base.unsatisfied_penalty_j).sum()
+                offered[i] += outcome.offered.sum()
+                satisfied[i] += outcome.satisfied.sum()
+    agents.reset_episode()
+    n = (slots - start) * copies
+    out = {"score": float(-np.mean(cost / (base.unsatisfied_penalty_j * np.maximum(offered, 1))))}
+    for sy, c, o, s in zip(systems, cost, offered, satisfied, strict=True):
+        load = sy.scenario.workload.offered_load
+        out[f"val_objective_j@{load:g}"] = float(c / n)
+        out[f"val_satisfaction@{load:g}"] = float(s / max(o, 1.0))
+    return out
+
+
+@dataclass(eq=False)
+class TrainResult:
+    """Trained agents and the learning curve (one row per logged step)."""
+
+    agents: Agents
+    config: TrainConfig
+    curve: list[dict[str, float]]
+    wall_s: float
+    steps_done: int
+    validation: list[dict[str, float]] = field(default_factory=list)
+    best_step: int = 0
+
+
+StepHook = Callable[[int, dict[str, float]], None]
+
+
+def _schedule(start_end: tuple[float, float], step: int, steps: int, share: float) -> float:
+    frac = min(step / max(share * steps, 1.0), 1.0)
+    return start_end[0] + frac * (start_end[1] - start_end[0])
+
+
+def train(
+    scenario: Scenario,
+    config: TrainConfig,
+    agents: Agents | None = None,
+    start_step: int = 0,
+    on_step: StepHook | None = None,
+    log_every: int = 10,
+) -> TrainResult:
+    """Train (or, with ``agents`` and ``start_step``, resume training) on ``scenario``.
+
+    Args:
+        scenario: the scenario; its workload is replaced by each training load.
+        config: how to train.
+        agents: agents to continue training (from a checkpoint); new ones otherwise.
+        start_step: steps already done (sets the exploration schedule when resuming).
+        on_step: called after every step with the step index and running figures.
+        log_every: steps between rows of the learning curve.
+    """
+    torch.set_num_threads(1)  # small networks: one thread is fastest, and leaves a core free
+    cfg = config
+    systems = [compile_scenario(at_load(scenario, load)) for load in cfg.loads]
+    base = systems[0]
+    if agents is None:
+        agents = Agents(base, cfg.mode, cfg.learner, cfg.seed)
+    rng = np.random.default_rng([cfg.seed, 7])
+    episode = start_step // cfg.horizon
+
+    def new_twins(ep: int) -> list[Twin]:
+        return [
+            Twin(sy, batch=cfg.copies, seed=int(1_000_003 * cfg.seed + 1009 * ep + i))
+            for i, sy in enumerate(systems)
+        ]
+
+    twins = new_twins(episode)
+    B = cfg.copies * len(systems)
+    parts = [slice(i * cfg.copies, (i + 1) * cfg.copies) for i in range(len(systems))]
+    validation: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, object]] | None = None
+
+    def check(at: int) -> None:
+        nonlocal best
+        row = {"step": float(at), **validate(agents, systems, 2, cfg.validate_slots, cfg.seed)}
+        validation.append(row)
+        if best is None or row["score"] > best[0]:
+            best = (row["score"], at, copy.deepcopy(agents.state()))
+
+    if cfg.validate_every:
+        check(start_step)
+    idle: np.ndarray | None = None
+    pending: tuple[Any, np.ndarray, np.ndarray] | None = None
+    curve: list[dict[str, float]] = []
+    running: dict[str, float] = {}
+    started = time.perf_counter()
+    updates_s = 0.0
+    env_s = 0.0
+    step = start_step
+    for step in range(start_step, cfg.steps):
+        if step > start_step and step % cfg.horizon == 0:
+            episode = step // cfg.horizon
+            twins = new_twins(episode)
+            idle, pending = None, None
+            agents.reset_episode()
+        eps = _schedule(cfg.eps, step, cfg.steps, cfg.explore_share)
+        noise = _schedule(cfg.noise, step, cfg.steps, cfg.explore_share)
+        t0 = time.perf_counter()
+        demand = np.concatenate([t.demand for t in twins]).astype(float)
+        up = np.concatenate([t.uplink_mbps for t in twins])
+        down = np.concatenate([t.downlink_mbps for t in twins])
+        previous = np.concatenate([t.deployment for t in twins])
+        util = np.concatenate([t.utilisation for t in twins])
+        acted = agents.act(demand, up, previous, util, eps, noise, rng)
+        if pending is not None and cfg.mode != "hmarl":
+            agents.remember(pending[0], acted, pending[1], pending[2])
+        idle_before = idle
+        x, y, idle = execute(base, demand, up, down, previous, acted.knobs, idle)
+        rewards, domain_rewards, costs, satisfied, offered = [], [], [], [], []
+        for i, twin in enumerate(twins):
+            part = slice(i * cfg.copies, (i + 1) * cfg.copies)
+            outcome = twin.step_arrays(x[part], y[part], clean=False)
+            r, rd, cost = slot_rewards(twin.system, outcome, x[part], previous[part])
+            rewards.append(r)
+            domain_rewards.append(rd)
+            costs.append(cost)
+            satisfied.append(outcome.satisfied)
+            offered.append(outcome.offered)
+        pending = (acted, np.concatenate(rewards), np.concatenate(domain_rewards))
+        if cfg.mode == "hmarl":
+            inputs = (demand, up, down, previous)
+            level_gain, pick, gains = _difference_rewards(
+                agents, twins, parts, inputs, idle_before, acted.knobs, (x, y), cfg, rng
+            )
+            agents.remember_differences(acted, level_gain, pick, gains)
+        t1 = time.perf_counter()
+        env_s += t1 - t0
+        losses = agents.update() if step >= cfg.warmup else {}
+        updates_s += time.perf_counter() - t1
+        reward = float(pending[1].mean())
+        running["reward"] = reward if not running else 0.95 * running["reward"] + 0.05 * reward
+        if on_step is not None:
+            on_step(step, {"reward": running["reward"], "eps": eps})
+        if (step + 1) % log_every == 0 or step == cfg.steps - 1:
+            row: dict[str, float] = {
+                "step": step + 1,
+                "slots": (step + 1) * B,
+                "wall_s": time.perf_counter() - started,
+                "env_s": env_s,
+                "update_s": updates_s,
+                "eps": eps,
+                "noise": noise,
+                "reward": reward,
+            }
+            for load, cost, sat, off in zip(cfg.loads, costs, satisfied, offered, strict=True):
+                row[f"objective_j@{load:g}"] = float(cost.mean())
+                row[f"satisfaction@{load:g}"] = float(sat.sum() / max(off.sum(), 1.0))
+            for name, loss in losses.items():
+                row[f"loss_{name}"] = loss
+            curve.append(row)
+        done = step + 1
+        if cfg.validate_every and (done % cfg.validate_every == 0 or done == cfg.steps):
+            check(done)
+    best_step = step + 1
+    if best is not None:
+        agents.load(best[2])
+        best_step = best[1]
+    del B
+    return TrainResult(
+        agents, cfg, curve, time.perf_counter() - started, step + 1, validation, best_step
+    )
