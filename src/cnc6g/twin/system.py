@@ -16,7 +16,7 @@ Mbit/s, gigacycles, joules, watts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -354,3 +354,34 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
         path_links=path_links,
         float_dtype=np.float64 if precision == "double" else np.float32,
     )
+
+
+def without_node(system: System, node: int | str) -> System:
+    """A copy of ``system`` in which ``node`` has failed: nothing may run on it or be sent to it.
+
+    The node keeps its place in every array (so decisions, observations and learned agents keep
+    their shapes); only its hosting is taken away: ``can_host[:, n]`` and the admissibility of
+    every candidate that points to it are false. The copy starts with an empty cache, so that
+    constants derived from the arrays are rebuilt for it. ``system`` itself is not changed.
+
+    Args:
+        system: the compiled scenario.
+        node: index or name of the node that fails.
+
+    Raises:
+        ValueError: ``node`` names no node of ``system``.
+    """
+    if isinstance(node, str):
+        if node not in system.node_names:
+            raise ValueError(f"unknown node {node!r}: the nodes are {', '.join(system.node_names)}")
+        n = system.node_names.index(node)
+    else:
+        n = int(node)
+        if not 0 <= n < system.n_nodes:
+            raise ValueError(f"node index {n} out of range 0..{system.n_nodes - 1}")
+    can_host = system.can_host.copy()
+    can_host[:, n] = False
+    admissible = (
+        system.admissible & ~(system.candidate_valid & (system.candidates == n))[:, None, :]
+    )
+    return replace(system, can_host=can_host, admissible=admissible, _cache={})
