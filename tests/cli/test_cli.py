@@ -144,3 +144,72 @@ def test_check_policy_command():
     result = runner.invoke(app, ["check-policy", "rand", "--slots", "5"])
     assert result.exit_code == 0, result.output
     assert "passes" in result.stdout
+
+
+TRAIN_TINY = ["train", "hmarl", "--scenario", "tiny", "--copies", "1", "--loads", "0.5,1"]
+
+
+def test_train_writes_a_checkpoint_that_run_uses(tmp_path):
+    result = runner.invoke(
+        app,
+        [*TRAIN_TINY, "--steps", "8", "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    checkpoint = tmp_path / "tiny-hmarl.pt"
+    assert checkpoint.is_file()
+    with (tmp_path / "tiny-hmarl-curve.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[-1]["step"] == "8"
+    assert "objective_j@0.5" in rows[-1]
+    assert (tmp_path / "tiny-hmarl-validation.csv").is_file()
+    run = runner.invoke(
+        app,
+        [
+            "run",
+            "--scenario",
+            "tiny",
+            "--policy",
+            "hmarl",
+            "--slots",
+            "5",
+            "--json",
+            "--checkpoint",
+            str(checkpoint),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["policy"] == "hmarl"
+    resumed = runner.invoke(
+        app,
+        [*TRAIN_TINY, "--steps", "12", "--out", str(tmp_path), "--resume", str(checkpoint)],
+    )
+    assert resumed.exit_code == 0, resumed.output
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["train", "dqn", "--scenario", "tiny"], "LEARNER"),
+        (["train", "hmarl", "--scenario", "tiny", "--steps", "0"], "--steps"),
+        (["train", "hmarl", "--scenario", "tiny", "--loads", "x"], "--loads"),
+        (["train", "hmarl", "--scenario", "tiny", "--resume", "missing.pt"], "--resume"),
+        (
+            ["run", "--scenario", "tiny", "--policy", "hmarl", "--checkpoint", "nope.pt"],
+            "--checkpoint",
+        ),
+    ],
+)
+def test_learning_flags_are_checked_before_anything_runs(args, flag, tmp_path):
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)] if args[0] == "train" else args)
+    assert result.exit_code == 2, result.output
+    assert flag in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_hmarl_on_a_scenario_without_a_checkpoint_names_the_way_out(tmp_path):
+    scenario = tmp_path / "mine.toml"
+    shown = runner.invoke(app, ["scenario", "show", "tiny"]).stdout
+    scenario.write_text(shown.replace('name = "tiny"', 'name = "mine"', 1))
+    result = runner.invoke(app, ["run", "--scenario", str(scenario), "--policy", "hmarl"])
+    assert result.exit_code == 2, result.output
+    assert "cnc6g train hmarl" in result.output

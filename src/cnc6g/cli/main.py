@@ -30,7 +30,7 @@ from cnc6g.experiments import DEFAULT_LOADS, PolicySpec, compare, run_policy, sc
 from cnc6g.experiments.backends import BackendError, make_backend
 from cnc6g.experiments.runner import InfeasibleDecisionError
 from cnc6g.model import Scenario
-from cnc6g.policies import BUILTIN, OptimalPolicy, Policy, make_policy
+from cnc6g.policies import BUILTIN, Policy, make_policy
 from cnc6g.report import sweep_figure
 from cnc6g.scenarios import ScenarioError, dump_scenario, list_presets, load_scenario
 from cnc6g.twin import compile_scenario, requests_for_load
@@ -71,13 +71,59 @@ def _scenario(source: str) -> Scenario:
         raise typer.BadParameter(str(err), param_hint="--scenario") from None
 
 
-def _policy(spec: str, flag: str = "--policy", opt: dict[str, float] | None = None) -> Policy:
+def _options(spec: str, opt: dict[str, Any] | None, learn: dict[str, Any] | None) -> dict[str, Any]:
+    """The constructor options the command's flags give policy ``spec``."""
+    if spec == "opt":
+        return dict(opt or {})
+    if spec.startswith("hmarl") and spec in BUILTIN:
+        return {k: v for k, v in (learn or {}).items() if v not in (None, False)}
+    return {}
+
+
+def _policy(
+    spec: str,
+    flag: str = "--policy",
+    opt: dict[str, Any] | None = None,
+    learn: dict[str, Any] | None = None,
+    scenario: Scenario | None = None,
+) -> Policy:
+    """The policy ``spec`` names, built with the flags' options; errors name ``flag``.
+
+    With ``scenario``, a learning policy that would load the checkpoint shipped for it is
+    checked to have one, so that a run does not fail after it has started.
+    """
+    options = _options(spec, opt, learn)
     try:
-        if spec == "opt" and opt:
-            return OptimalPolicy(**opt)  # type: ignore[arg-type]
-        return make_policy(spec)
+        pol = BUILTIN[spec](**options) if options else make_policy(spec)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint=flag) from None
+    if scenario is not None and spec.startswith("hmarl") and spec in BUILTIN:
+        from cnc6g.learning.checkpoint import shipped_path
+
+        mode = getattr(pol, "mode", "hmarl")
+        path = options.get("checkpoint")
+        if path is not None and not Path(path).is_file():
+            raise typer.BadParameter(f"no file {path}", param_hint="--checkpoint")
+        shipped = shipped_path(scenario.name, mode).is_file()
+        if path is None and not options.get("retrain") and not shipped:
+            raise typer.BadParameter(
+                f"no {spec} checkpoint ships for scenario {scenario.name!r}: train one with "
+                f"`cnc6g train {spec} --scenario ...` and pass --checkpoint, or --retrain",
+                param_hint=flag,
+            )
+    return pol
+
+
+CheckpointOpt = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", help="HMARL: trained agents to use (default: the shipped ones)"),
+]
+RetrainOpt = Annotated[
+    bool, typer.Option("--retrain", help="HMARL: train afresh (with the run's seed) first")
+]
+TrainStepsOpt = Annotated[
+    int | None, typer.Option("--train-steps", help="HMARL: training steps with --retrain", min=1)
+]
 
 
 OptTimeOpt = Annotated[
@@ -157,12 +203,25 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     opt_time_limit: OptTimeOpt = 5.0,
     opt_gap: OptGapOpt = 1e-3,
+    checkpoint: CheckpointOpt = None,
+    retrain: RetrainOpt = False,
+    train_steps: TrainStepsOpt = None,
+    online: Annotated[
+        bool, typer.Option("--online", help="HMARL: keep learning while it orchestrates")
+    ] = False,
 ) -> None:
     """Run one policy on the twin and print a summary."""
     sc = _scenario(scenario)
     if load is not None:
         sc = scenario_at_load(sc, load)
-    pol = _policy(policy, opt={"time_limit": opt_time_limit, "mip_rel_gap": opt_gap})
+    learn = {
+        "checkpoint": checkpoint,
+        "retrain": retrain,
+        "train_steps": train_steps,
+        "online": online,
+    }
+    opt = {"time_limit": opt_time_limit, "mip_rel_gap": opt_gap}
+    pol = _policy(policy, opt=opt, learn=learn, scenario=sc)
     with _progress(slots, f"{pol.name} on {sc.name}", enabled=not as_json) as tick:
         try:
             result = run_policy(pol, sc, slots, seed=seed, on_slot=tick)
@@ -280,6 +339,9 @@ def compare_cmd(
             min=1,
         ),
     ] = None,
+    checkpoint: CheckpointOpt = None,
+    retrain: RetrainOpt = False,
+    train_steps: TrainStepsOpt = None,
 ) -> None:
     """Sweep policies over offered load; write results.csv and the Figs. 4-5 style figures."""
     sc = _scenario(scenario)
@@ -289,9 +351,14 @@ def compare_cmd(
     if not specs:
         raise typer.BadParameter("name at least one policy", param_hint="--policies")
     opt = {"time_limit": opt_time_limit, "mip_rel_gap": opt_gap}
+    learn = {
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "retrain": retrain,
+        "train_steps": train_steps,
+    }
     for spec in specs:
-        _policy(spec, "--policies", opt)
-    policy_specs = [PolicySpec.of(s, **opt) if s == "opt" else PolicySpec(s) for s in specs]
+        _policy(spec, "--policies", opt, learn, scenario=sc)
+    policy_specs = [PolicySpec.of(s, **_options(s, opt, learn)) for s in specs]
     if window > slots:
         raise typer.BadParameter(f"must not exceed --slots ({slots})", param_hint="--window")
     for flag, value in (("--address", address), ("--workers", workers)):
@@ -344,6 +411,150 @@ def compare_cmd(
         )
     out_console.print(table)
     out_console.print(f"results: {out / 'results.csv'}; figures: {', '.join(map(str, figures))}")
+
+
+LEARNERS = {"hmarl": "hmarl", "hmarl-central": "central", "hmarl-independent": "independent"}
+"""``cnc6g train`` names of the learning orchestrator and its ablations -> training modes."""
+
+
+@app.command("train")
+def train_cmd(
+    learner: Annotated[
+        str, typer.Argument(help="hmarl, or an ablation: hmarl-central, hmarl-independent")
+    ],
+    scenario: ScenarioOpt = "paper-case-study",
+    seed: SeedOpt = 0,
+    steps: Annotated[
+        int, typer.Option("--steps", help="training steps (one slot of every copy each)", min=1)
+    ] = 2000,
+    copies: Annotated[
+        int, typer.Option("--copies", help="copies of the system per training load", min=1)
+    ] = 4,
+    loads: Annotated[
+        str, typer.Option("--loads", help="comma-separated offered loads trained on")
+    ] = ",".join(f"{v:g}" for v in DEFAULT_LOADS),
+    out: Annotated[
+        Path, typer.Option("--out", help="folder for the checkpoint and the learning curve")
+    ] = Path("results/train"),
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="checkpoint to continue training from")
+    ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option("--tensorboard", help="also write TensorBoard scalars under --out")
+    ] = False,
+) -> None:
+    """Train the learning orchestrator (or an ablation); write a checkpoint and its curve."""
+    from cnc6g.learning.checkpoint import load_agents, save_checkpoint
+    from cnc6g.learning.trainer import TrainConfig, train
+
+    if learner not in LEARNERS:
+        raise typer.BadParameter(
+            f"unknown learner {learner!r}: use one of {', '.join(LEARNERS)}", param_hint="LEARNER"
+        )
+    sc = _scenario(scenario)
+    load_list = _floats(loads, "--loads")
+    agents, start = None, 0
+    cfg = TrainConfig(
+        mode=LEARNERS[learner], loads=tuple(load_list), copies=copies, steps=steps, seed=seed
+    )
+    if resume is not None:
+        try:
+            agents, saved, meta = load_agents(compile_scenario(sc), resume)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--resume") from None
+        if saved.mode != cfg.mode:
+            raise typer.BadParameter(
+                f"checkpoint is of {saved.mode}, not {cfg.mode}", param_hint="--resume"
+            )
+        start = int(meta.get("steps", 0))
+        if start >= steps:
+            raise typer.BadParameter(
+                f"checkpoint has {start} steps already; ask for more with --steps",
+                param_hint="--resume",
+            )
+    writer = None
+    if tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise typer.BadParameter(
+                "TensorBoard is not installed (pip install tensorboard)", param_hint="--tensorboard"
+            ) from None
+        writer = SummaryWriter(str(out / f"{learner}-tb"))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("reward {task.fields[reward]:+.4f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task(
+            f"train {learner} on {sc.name}", total=steps, completed=start, reward=0.0
+        )
+
+        def tick(_step: int, info: dict[str, float]) -> None:
+            bar.update(task, advance=1, reward=info["reward"])
+
+        result = train(sc, cfg, agents=agents, start_step=start, on_step=tick)
+    command = (
+        f"cnc6g train {learner} --scenario {scenario} --seed {seed} --steps {steps} "
+        f"--copies {copies} --loads {loads}"
+    )
+    meta = {
+        "scenario": sc.name,
+        "seed": seed,
+        "steps": result.steps_done,
+        "best_step": result.best_step,
+        "wall_s": round(result.wall_s, 1),
+        "command": command,
+    }
+    path = save_checkpoint(out / f"{sc.name}-{cfg.mode}.pt", result.agents, cfg, meta)
+    buf = io.StringIO()
+    if result.curve:
+        fields = list(dict.fromkeys(k for row in result.curve for k in row))
+        writer_csv = csv.DictWriter(buf, fieldnames=fields)
+        writer_csv.writeheader()
+        writer_csv.writerows(result.curve)
+    curve_path = out / f"{sc.name}-{cfg.mode}-curve.csv"
+    _atomic_write(curve_path, buf.getvalue())
+    if result.validation:
+        vbuf = io.StringIO()
+        vwriter = csv.DictWriter(vbuf, fieldnames=list(result.validation[0]))
+        vwriter.writeheader()
+        vwriter.writerows(result.validation)
+        _atomic_write(out / f"{sc.name}-{cfg.mode}-validation.csv", vbuf.getvalue())
+    if writer is not None:
+        for row in result.curve:
+            for key, value in row.items():
+                if key != "step":
+                    writer.add_scalar(key, value, int(row["step"]))
+        writer.close()
+    last = result.curve[-1] if result.curve else {}
+    table = Table(title=f"{learner} trained on {sc.name} (seed {seed})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("steps", str(result.steps_done))
+    table.add_row("slots simulated", f"{int(last.get('slots', 0)):,}")
+    table.add_row("wall time s", f"{result.wall_s:.1f}")
+    if result.wall_s > 0 and last:
+        done = result.steps_done - start
+        table.add_row("env steps/s (copies x slots)", f"{last['slots'] / result.wall_s:,.0f}")
+        table.add_row("training steps/s", f"{done / result.wall_s:.1f}")
+        table.add_row("share of time in updates", f"{last['update_s'] / result.wall_s * 100:.0f} %")
+    best = next((r for r in result.validation if int(r["step"]) == result.best_step), None)
+    table.add_row("kept: the agents validated best, at step", str(result.best_step))
+    if best is not None:
+        for key in sorted(k for k in best if k.startswith("val_objective_j@")):
+            load_text = key.split("@")[1]
+            sat = best[f"val_satisfaction@{load_text}"] * 100
+            table.add_row(
+                f"validated at L={load_text}: objective J/slot (satisfied)",
+                f"{best[key]:,.0f} ({sat:.1f} %)",
+            )
+    out_console.print(table)
+    out_console.print(f"checkpoint: {path}; learning curve: {curve_path}")
 
 
 @scenario_app.command("list")
