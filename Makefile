@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint format bench bench-opt presets clean
+.PHONY: install demo test test-slow lint format bench bench-opt train presets clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,13 @@ bench: install
 
 bench-opt: install
 	$(PY) -m benchmarks.opt_solve --json benchmarks/opt_results.json
+
+# Retrain the shipped checkpoints of HMARL and its two ablations and draw their learning curves.
+train: install
+	for learner in hmarl hmarl-central hmarl-independent; do \
+		$(VENV)/bin/cnc6g train $$learner --scenario paper-case-study --seed 0 --steps 1500 --out results/train; \
+	done
+	$(VENV)/bin/cnc6g curves results/train
 
 presets: install
 	$(PY) -m cnc6g.scenarios.presets

@@ -557,6 +557,29 @@ def train_cmd(
     out_console.print(f"checkpoint: {path}; learning curve: {curve_path}")
 
 
+@app.command("curves")
+def curves_cmd(
+    folder: Annotated[Path, typer.Argument(help="folder where cnc6g train wrote its CSVs")],
+    scenario: ScenarioOpt = "paper-case-study",
+) -> None:
+    """Draw the learning curves of HMARL and its ablations trained into one folder."""
+    from cnc6g.report import learning_curves_figure
+
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for name, mode in LEARNERS.items():
+        for suffix, label in (("curve", name), ("validation", f"{name} (validation)")):
+            path = folder / f"{scenario}-{mode}-{suffix}.csv"
+            if path.is_file():
+                with path.open(newline="") as fh:
+                    curves[label] = list(csv.DictReader(fh))
+    if not curves:
+        raise typer.BadParameter(
+            f"no {scenario}-*-curve.csv or -validation.csv in {folder}", param_hint="FOLDER"
+        )
+    path = learning_curves_figure(curves, folder / f"{scenario}-learning-curves.png")
+    out_console.print(f"learning curves: {path}")
+
+
 @scenario_app.command("list")
 def scenario_list() -> None:
     """List the shipped presets."""

@@ -16,7 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-POLICY_COLOURS = {"rand": "#9e9e9e", "grd": "#f28e2b", "opt": "#4e79a7", "hmarl": "#e15759"}
+POLICY_COLOURS = {
+    "rand": "#9e9e9e",
+    "grd": "#f28e2b",
+    "opt": "#4e79a7",
+    "hmarl": "#e15759",
+    "hmarl-central": "#76b7b2",
+    "hmarl-independent": "#b07aa1",
+}
 
 FIGURES = {
     "energy": (
@@ -85,5 +92,39 @@ def sweep_figure(rows: Sequence[dict[str, Any]], figure: str, path: Path) -> Pat
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def learning_curves_figure(
+    curves: dict[str, Sequence[dict[str, Any]]], path: Path, smooth: int = 20
+) -> Path:
+    """Learning curves of several learners in one figure.
+
+    ``curves`` maps a learner's name to its training log rows (``step``, ``reward``: the mean
+    reward of the step's slots, minus the objective per request in units of the penalty) or
+    to its validation rows (``step``, ``score``, the same quantity for the greedy agents). The
+    training reward is drawn as a moving average over ``smooth`` logged rows.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for name, rows in curves.items():
+        if not rows:
+            continue
+        steps = np.array([float(r["step"]) for r in rows])
+        key = "score" if "score" in rows[0] else "reward"
+        values = np.array([float(r[key]) for r in rows])
+        if key == "reward" and values.size >= smooth:
+            values = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
+            steps = steps[smooth - 1 :]
+        colour = POLICY_COLOURS.get(name.removesuffix(" (validation)"))
+        style = "o-" if key == "score" else "-"
+        ax.plot(steps, values, style, label=name, color=colour, markersize=3)
+    ax.set_xlabel("training step (one slot of every copy)")
+    ax.set_ylabel("reward: - objective per request / penalty")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
