@@ -580,6 +580,133 @@ def curves_cmd(
     out_console.print(f"learning curves: {path}")
 
 
+@app.command("adapt")
+def adapt_cmd(
+    scenario: ScenarioOpt = "paper-case-study",
+    event: Annotated[
+        str, typer.Option("--event", help="hotspot, hotspot-popularity or failure")
+    ] = "hotspot",
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node", help="failure: the node that fails (default: the busiest RAN node under GRD)"
+        ),
+    ] = None,
+    at: Annotated[int, typer.Option("--at", help="slot of the event", min=1)] = 100,
+    slots: Annotated[int, typer.Option("--slots", help="slots per run", min=2)] = 300,
+    load: Annotated[float, typer.Option("--load", help="offered load L", min=0.01)] = 1.0,
+    seed: SeedOpt = 0,
+    policies: Annotated[
+        str,
+        typer.Option(
+            "--policies", help="comma-separated; hmarl-online is HMARL learning while it acts"
+        ),
+    ] = "hmarl-online,hmarl,grd",
+    window: Annotated[
+        int, typer.Option("--window", help="slots of the moving average of satisfaction", min=1)
+    ] = 10,
+    checkpoint: CheckpointOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="folder for the CSV and the figure")] = Path(
+        "results"
+    ),
+) -> None:
+    """Put an event into the twin and measure how each policy's satisfaction recovers."""
+    from cnc6g.experiments.adaptation import EVENTS, adapt, busiest_ran_node
+    from cnc6g.report.figures import adaptation_figure
+
+    if event not in EVENTS:
+        raise typer.BadParameter(
+            f"unknown event {event!r}: use one of {', '.join(EVENTS)}", param_hint="--event"
+        )
+    if at >= slots:
+        raise typer.BadParameter(f"must be below --slots ({slots})", param_hint="--at")
+    sc = _scenario(scenario)
+    system = compile_scenario(scenario_at_load(sc, load))
+    if node is not None:
+        if event != "failure":
+            raise typer.BadParameter("applies to --event failure only", param_hint="--node")
+        if node not in system.node_names:
+            raise typer.BadParameter(
+                f"unknown node {node!r}: use one of {', '.join(system.node_names)}",
+                param_hint="--node",
+            )
+    specs = list(dict.fromkeys(p.strip() for p in policies.split(",") if p.strip()))
+    if not specs:
+        raise typer.BadParameter("name at least one policy", param_hint="--policies")
+    if checkpoint is not None and not checkpoint.is_file():
+        raise typer.BadParameter(f"no file {checkpoint}", param_hint="--checkpoint")
+    ckpt = str(checkpoint) if checkpoint else None
+
+    def build(spec: str) -> Policy:
+        if spec == "hmarl-online":
+            return _policy(
+                "hmarl", "--policies", learn={"checkpoint": ckpt, "online": True}, scenario=sc
+            )
+        return _policy(spec, "--policies", learn={"checkpoint": ckpt}, scenario=sc)
+
+    for spec in specs:
+        build(spec)
+    if event == "failure" and node is None:
+        node = busiest_ran_node(system, at, seed)
+    results = []
+    with _progress(len(specs) * slots, f"{event} at slot {at} on {sc.name}") as tick:
+        for spec in specs:
+            results.append(
+                adapt(
+                    sc,
+                    lambda spec=spec: build(spec),
+                    event,
+                    at,
+                    slots,
+                    seed,
+                    load,
+                    label=spec,
+                    node=node,
+                    window=window,
+                    on_slot=tick,
+                )
+            )
+    buf = io.StringIO()
+    rows = [row for r in results for row in r.rows()]
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path = out / f"adapt-{event}.csv"
+    _atomic_write(csv_path, buf.getvalue())
+    detail = results[0].detail
+    figure = adaptation_figure(
+        {r.policy: r.satisfaction for r in results},
+        at,
+        out / f"adapt-{event}.png",
+        title=f"{sc.name}, L={load:g}, seed {seed}: {event} at slot {at} ({detail})",
+        window=window,
+    )
+    table = Table(
+        title=f"{event} at slot {at} on {sc.name} ({detail}; L={load:g}, seed {seed})",
+        caption=(
+            f"satisfaction: pre-event over the {min(at, 50)} slots before it; dip: lowest slot "
+            f"after (and lowest {window}-slot average); recovery: slots until the {window}-slot "
+            "average is within 2 % (relative) of the pre-event level and stays there"
+        ),
+    )
+    for col in ("policy", "pre-event", "dip", "dip avg", "recovery", "J/slot after", "sat. after"):
+        table.add_column(col, justify="right")
+    for r in results:
+        s = r.summary()
+        rec = s["recovery_slots"]
+        table.add_row(
+            r.policy,
+            f"{s['pre_satisfaction'] * 100:.1f} %",
+            f"{s['dip'] * 100:.1f} %",
+            f"{s['dip_average'] * 100:.1f} %",
+            "none" if rec is None else str(rec),
+            f"{s['objective_j_after']:,.0f}",
+            f"{s['satisfaction_after'] * 100:.1f} %",
+        )
+    out_console.print(table)
+    out_console.print(f"series: {csv_path}; figure: {figure}")
+
+
 @scenario_app.command("list")
 def scenario_list() -> None:
     """List the shipped presets."""

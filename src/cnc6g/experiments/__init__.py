@@ -1,5 +1,6 @@
 """Experiments: runs of a policy on the twin and sweeps over load (config in, tables out)."""
 
+from cnc6g.experiments.adaptation import AdaptationResult, adapt, recovery_slots
 from cnc6g.experiments.backends import (
     BACKENDS,
     Backend,
@@ -22,6 +23,7 @@ from cnc6g.experiments.sweep import (
 __all__ = [
     "BACKENDS",
     "DEFAULT_LOADS",
+    "AdaptationResult",
     "Backend",
     "BackendError",
     "InfeasibleDecisionError",
@@ -30,9 +32,11 @@ __all__ = [
     "PolicySpec",
     "RayBackend",
     "RunResult",
+    "adapt",
     "bound_job",
     "compare",
     "make_backend",
+    "recovery_slots",
     "run_job",
     "run_policy",
     "scenario_at_load",

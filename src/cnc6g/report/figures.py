@@ -6,7 +6,7 @@ whiskers from the window's minimum to its maximum.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,5 +126,62 @@ def learning_curves_figure(
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def adaptation_figure(
+    series: Mapping[str, Sequence[float]],
+    at_slot: int,
+    path: Path,
+    title: str = "",
+    window: int = 10,
+) -> Path:
+    """Draw satisfaction per slot of each policy through an event to ``path`` (PNG or PDF).
+
+    Each policy's per-slot satisfaction is drawn faintly and its trailing ``window``-slot
+    average boldly, with the event's first slot marked by a dashed line.
+
+    Args:
+        series: policy label -> satisfaction (share of tasks) per slot.
+        at_slot: first slot of the event.
+        path: file to write.
+        title: figure title (the event).
+        window: slots of the moving average.
+    """
+    fig, ax = plt.subplots(figsize=(7.0, 4.0), dpi=120)
+    for label, values in series.items():
+        y = np.asarray(values, dtype=float) * 100.0
+        t = np.arange(y.size)
+        colour = POLICY_COLOURS.get(label, POLICY_COLOURS.get(label.split("-")[0]))
+        (line,) = ax.plot(t, y, color=colour, alpha=0.25, linewidth=0.8)
+        if y.size >= window:
+            avg = np.convolve(y, np.ones(window) / window, mode="valid")
+            ax.plot(
+                t[window - 1 :],
+                avg,
+                color=line.get_color(),
+                linestyle="--" if label.endswith("online") else "-",
+                linewidth=1.8,
+                label=label.upper(),
+            )
+    ax.axvline(at_slot, color="black", linestyle=":", linewidth=1.2)
+    ax.annotate(
+        "event",
+        (at_slot, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(3, -12),
+        textcoords="offset points",
+        fontsize=8,
+    )
+    ax.set_xlabel(f"Slot (bold: {window}-slot average)")
+    ax.set_ylabel("Task satisfaction rate (%)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(ncols=max(len(series), 1), loc="lower left", frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
     plt.close(fig)
     return path
