@@ -283,11 +283,11 @@ def _assign(
         best = np.take_along_axis(expected, k[..., None], axis=-1)[..., 0]
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
         node = cand[np.arange(O)[None, :, None], k]  # [B, O, S]
-        asked = np.zeros((B, N))
-        np.add.at(asked, (np.broadcast_to(rows, node.shape), node), take * work)
+        flat = (node + rows * N).ravel()
+        asked = np.bincount(flat, weights=(take * work).ravel(), minlength=B * N).reshape(B, N)
         accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
         got = take * accept[rows, node]
-        np.add.at(load, (np.broadcast_to(rows, node.shape), node), got * work)
+        load += np.bincount(flat, weights=(got * work).ravel(), minlength=B * N).reshape(B, N)
         share = np.divide(got, demand, out=np.zeros_like(got), where=demand > 0)
         np.put_along_axis(
             routing,
