@@ -31,7 +31,7 @@ import torch
 from cnc6g.learning.agents import LearnerConfig
 from cnc6g.learning.executor import execute
 from cnc6g.learning.hmarl import MODES, Agents
-from cnc6g.learning.trainer import TRAIN_LOADS, TrainConfig, _difference_rewards, at_load
+from cnc6g.learning.trainer import TRAIN_LOADS, TrainConfig, at_load, difference_rewards
 from cnc6g.scenarios import load_scenario
 from cnc6g.twin import Twin, compile_scenario
 from cnc6g.twin.dynamics import evaluate_slot
@@ -75,9 +75,9 @@ def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
             after = agents.act(demand, up, previous, util, 0.1, 0.1, rng)
             agents.remember(acted, after, -np.ones(B), -np.ones((B, agents.layout.n_domains)))
             if mode == "hmarl":
-                gains = _difference_rewards(
+                gains = difference_rewards(
                     agents,
-                    twins,
+                    systems,
                     parts,
                     (demand, up, down, previous),
                     idle,
@@ -102,9 +102,9 @@ def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
         if mode == "hmarl":
             row["counterfactuals_s"] = _median_s(
                 partial(
-                    _difference_rewards,
+                    difference_rewards,
                     agents,
-                    twins,
+                    systems,
                     parts,
                     (demand, up, down, previous),
                     idle,

@@ -14,7 +14,7 @@ from cnc6g.policies import make_policy
 from cnc6g.testing import check_policy
 from cnc6g.twin import Twin
 
-SMALL = LearnerConfig(hidden=32, batch=32, replay=2_000)
+SMALL = LearnerConfig(hidden=32, batch=32, replay=2_000, min_replay=16)
 
 
 def quick(mode, steps=12, seed=0):

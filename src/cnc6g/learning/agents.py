@@ -74,6 +74,7 @@ class LearnerConfig:
     batch: int = 256
     replay: int = 100_000
     default_bonus: float = 0.05
+    min_replay: int = 64
 
 
 class DQN:
@@ -129,10 +130,10 @@ class DQN:
         return np.where(explore, rng.integers(0, self.actions, greedy.shape), greedy)
 
     def update(self) -> float:
-        """One gradient step on a replayed batch; returns the loss (nan before enough data)."""
-        if self.replay.size < self.cfg.batch:
+        """One gradient step on a replayed batch; returns the loss (nan before ``min_replay``)."""
+        if self.replay.size < self.cfg.min_replay:
             return float("nan")
-        b = self.replay.sample(self.cfg.batch, self.rng)
+        b = self.replay.sample(min(self.cfg.batch, self.replay.size), self.rng)
         n = b["o"].shape[0]
         q = self.net(b["o"]).view(n, self.branches, self.actions)
         taken = q.gather(2, b["a"].long().unsqueeze(-1)).squeeze(-1)  # [n, branches]
@@ -197,10 +198,10 @@ class DDPG:
         return np.clip(out, -1.0, 1.0)
 
     def update(self) -> float:
-        """One critic and one actor step; returns the critic loss (nan before enough data)."""
-        if self.replay.size < self.cfg.batch:
+        """One critic and one actor step; returns the critic loss (nan before ``min_replay``)."""
+        if self.replay.size < self.cfg.min_replay:
             return float("nan")
-        b = self.replay.sample(self.cfg.batch, self.rng)
+        b = self.replay.sample(min(self.cfg.batch, self.replay.size), self.rng)
         with torch.no_grad():
             a2 = torch.tanh(self.actor_t(b["o2"]))
             q2 = self.critic_t(torch.cat([b["o2"], a2], dim=1)).squeeze(-1)

@@ -9,7 +9,7 @@ import numpy as np
 from cnc6g.learning.checkpoint import load_agents, shipped_path
 from cnc6g.learning.executor import execute
 from cnc6g.learning.hmarl import MODES, Agents, Step
-from cnc6g.learning.trainer import TrainConfig, slot_rewards, train
+from cnc6g.learning.trainer import TrainConfig, difference_rewards, slot_rewards, train
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
 from cnc6g.twin.dynamics import SlotOutcome
@@ -65,6 +65,7 @@ class HMARLPolicy(Policy):
             steps = {} if self.train_steps is None else {"steps": self.train_steps}
             cfg = TrainConfig(mode=self.mode, seed=int(seed or 0), **steps)
             self.agents: Agents = train(system.scenario, cfg).agents
+            self._train_config = cfg
             self.meta = {"trained": "in reset", "seed": cfg.seed, "steps": cfg.steps}
         else:
             path = self.checkpoint or shipped_path(system.scenario.name, self.mode)
@@ -74,7 +75,7 @@ class HMARLPolicy(Policy):
                     f"train one with `cnc6g train {self.mode} --scenario ...` and pass it, "
                     "or retrain"
                 )
-            self.agents, _, self.meta = load_agents(system, path)
+            self.agents, self._train_config, self.meta = load_agents(system, path)
         # Agents act on the compiled arrays only; the running system may be another load.
         self.agents.system = system
         self._idle: np.ndarray | None = None
@@ -91,19 +92,26 @@ class HMARLPolicy(Policy):
         step = self.agents.act(
             demand, obs.uplink_mbps[None], previous, obs.utilisation[None], eps, noise, self.rng
         )
-        x, y, self._idle = execute(
-            sy,
-            demand,
-            obs.uplink_mbps[None],
-            obs.downlink_mbps[None],
-            previous,
-            step.knobs,
-            self._idle,
-        )
+        idle_before = self._idle
+        inputs = (demand, obs.uplink_mbps[None], obs.downlink_mbps[None], previous)
+        x, y, self._idle = execute(sy, *inputs[:3], previous, step.knobs, self._idle)
         if self.online and self._pending is not None:
             done, reward, domain_reward = self._pending
             self.agents.remember(done, step, reward, domain_reward)
             self._pending = None
+        if self.online and self.mode == "hmarl":  # difference rewards, as in training
+            gains = difference_rewards(
+                self.agents,
+                [sy],
+                [slice(0, 1)],
+                inputs,
+                idle_before,
+                step.knobs,
+                (x, y),
+                self._train_config,
+                self.rng,
+            )
+            self.agents.remember_differences(step, *gains)
         self._last = (step, previous.copy())
         return Decision(deployment=x[0], routing=y[0])
 
@@ -113,7 +121,8 @@ class HMARLPolicy(Policy):
         if not self.online or self._last is None:
             return
         step, previous = self._last
-        r, rd, _ = slot_rewards(self.system, outcome, decision.deployment[None], previous)
-        self._pending = (step, r, rd)
+        if self.mode != "hmarl":  # the ablations learn from the global and local rewards
+            r, rd, _ = slot_rewards(self.system, outcome, decision.deployment[None], previous)
+            self._pending = (step, r, rd)
         losses = self.agents.update()
         self.updates += int(any(np.isfinite(v) for v in losses.values()))

@@ -123,7 +123,7 @@ def learning_cost(system: System, outcome: SlotOutcome, amortise_slots: float) -
 
 
 def _learning_cost(
-    twins: list[Twin],
+    systems: list[System],
     parts: list[slice],
     inputs: tuple[np.ndarray, ...],
     x: np.ndarray,
@@ -135,18 +135,18 @@ def _learning_cost(
     return np.concatenate(
         [
             learning_cost(
-                tw.system,
-                evaluate_slot(tw.system, demand[p], up[p], down[p], x[p], previous[p], y[p]),
+                sy,
+                evaluate_slot(sy, demand[p], up[p], down[p], x[p], previous[p], y[p]),
                 amortise_slots,
             )
-            for tw, p in zip(twins, parts, strict=True)
+            for sy, p in zip(systems, parts, strict=True)
         ]
     )
 
 
-def _difference_rewards(
+def difference_rewards(
     agents: Agents,
-    twins: list[Twin],
+    systems: list[System],
     parts: list[slice],
     inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     idle: np.ndarray | None,
@@ -157,20 +157,21 @@ def _difference_rewards(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """What each group of knobs gained over neutral knobs in the same slot, per request.
 
-    Returns the gain of every kind's level ``[B, kinds]`` (all domains of the kind reset
-    together), one domain per copy drawn kind-first (``[B]``), and the gains of that domain's
-    threshold and of its prices and trims (``[B]`` each). Positive: better than neutral.
+    Copies ``parts[i]`` of the inputs run on ``systems[i]``. Returns the gain of every kind's
+    level ``[B, kinds]`` (all domains of the kind reset together), one domain per copy drawn
+    kind-first (``[B]``), and the gains of that domain's threshold and of its prices and trims
+    (``[B]`` each). Positive: better than neutral.
     """
     base = agents.system
     demand, up, down, previous = inputs
     B = demand.shape[0]
     scale = base.unsatisfied_penalty_j * np.maximum(demand.sum(axis=(1, 2)), 1.0)
-    actual = _learning_cost(twins, parts, inputs, *decision, cfg.amortise_slots)
+    actual = _learning_cost(systems, parts, inputs, *decision, cfg.amortise_slots)
 
     def gain(mask: np.ndarray, group: str) -> np.ndarray:
         alt = knobs.neutralised(base, group, mask)
         xc, yc, _ = execute(base, demand, up, down, previous, alt, idle)
-        cost = _learning_cost(twins, parts, inputs, xc, yc, cfg.amortise_slots)
+        cost = _learning_cost(systems, parts, inputs, xc, yc, cfg.amortise_slots)
         return (cost - actual) / scale
 
     kind_of = agents.layout.domain_kind
@@ -350,8 +351,8 @@ def train(
         pending = (acted, np.concatenate(rewards), np.concatenate(domain_rewards))
         if cfg.mode == "hmarl":
             inputs = (demand, up, down, previous)
-            level_gain, pick, gains = _difference_rewards(
-                agents, twins, parts, inputs, idle_before, acted.knobs, (x, y), cfg, rng
+            level_gain, pick, gains = difference_rewards(
+                agents, systems, parts, inputs, idle_before, acted.knobs, (x, y), cfg, rng
             )
             agents.remember_differences(acted, level_gain, pick, gains)
         t1 = time.perf_counter()
