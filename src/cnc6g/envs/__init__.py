@@ -3,5 +3,13 @@
 from cnc6g.envs.central import CentralEnv
 from cnc6g.envs.decode import action_size, decode_action
 from cnc6g.envs.domains import DomainsEnv, decompose_reward
+from cnc6g.envs.knobs import KnobsEnv
 
-__all__ = ["CentralEnv", "DomainsEnv", "action_size", "decode_action", "decompose_reward"]
+__all__ = [
+    "CentralEnv",
+    "DomainsEnv",
+    "KnobsEnv",
+    "action_size",
+    "decode_action",
+    "decompose_reward",
+]
