@@ -70,23 +70,25 @@ def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
             for tw, p in zip(twins, parts, strict=True):
                 evaluate_slot(tw.system, demand[p], up[p], down[p], x[p], previous[p], y[p])
 
+        inputs = (demand, up, down, previous)
+        counterfactuals = partial(
+            difference_rewards,
+            agents,
+            systems,
+            parts,
+            inputs,
+            idle,
+            acted.knobs,
+            (x, y),
+            TrainConfig(),
+            rng,
+        )
         # Fill the replay buffers so that updates run on full batches.
         for _ in range(12):
             after = agents.act(demand, up, previous, util, 0.1, 0.1, rng)
             agents.remember(acted, after, -np.ones(B), -np.ones((B, agents.layout.n_domains)))
             if mode == "hmarl":
-                gains = difference_rewards(
-                    agents,
-                    systems,
-                    parts,
-                    (demand, up, down, previous),
-                    idle,
-                    acted.knobs,
-                    (x, y),
-                    TrainConfig(),
-                    rng,
-                )
-                agents.remember_differences(after, *gains)
+                agents.remember_differences(after, *counterfactuals())
             acted = after
         row = {
             "twin_s": _median_s(twin_pass, steps),
@@ -100,21 +102,7 @@ def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
             "learners": float(len(agents.learners)),
         }
         if mode == "hmarl":
-            row["counterfactuals_s"] = _median_s(
-                partial(
-                    difference_rewards,
-                    agents,
-                    systems,
-                    parts,
-                    (demand, up, down, previous),
-                    idle,
-                    acted.knobs,
-                    (x, y),
-                    TrainConfig(),
-                    rng,
-                ),
-                steps,
-            )
+            row["counterfactuals_s"] = _median_s(counterfactuals, steps)
         step = sum(v for k, v in row.items() if k.endswith("_s"))
         row["step_s"] = step
         row["env_steps_per_s"] = B / step
