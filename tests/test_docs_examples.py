@@ -22,3 +22,8 @@ def test_domains_env_example_runs():
 def test_readme_shows_the_example_verbatim(name):
     example = (ROOT / "docs" / "examples" / name).read_text().strip()
     assert example in (ROOT / "README.md").read_text()
+
+
+def test_knobs_env_example_runs(capsys):
+    runpy.run_path(str(ROOT / "docs" / "examples" / "knobs_env.py"), run_name="__main__")
+    assert "levels the bandit prefers" in capsys.readouterr().out
