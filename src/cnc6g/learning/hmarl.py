@@ -158,7 +158,7 @@ class Agents:
                 if seen.shape[0] != B:
                     seen = level
             set_levels(sy, dom_obs, seen)
-            for i, k in enumerate(self.kinds):
+            for k in self.kinds:
                 doms = self.kind_domains[k]
                 obs_k = dom_obs[k].reshape(B * doms.size, -1)
                 dq, pg = self.learners[f"deploy_{k}"], self.learners[f"route_{k}"]
@@ -175,7 +175,6 @@ class Agents:
                 j, slot = self._node_j[nodes], lay.node_slot[nodes]
                 price[:, nodes] = r_act[:, j, slot, 0]
                 trim[:, nodes] = r_act[:, j, slot, 1]
-                del i
             self._last_level = level.copy()
         knobs = Knobs(level=level, threshold=threshold, price=price, trim=trim)
         return Step(g, dom_obs, discrete, deploy, route, knobs)

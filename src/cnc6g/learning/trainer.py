@@ -387,7 +387,6 @@ def train(
     if best is not None:
         agents.load(best[2])
         best_step = best[1]
-    del B
     return TrainResult(
         agents, cfg, curve, time.perf_counter() - started, step + 1, validation, best_step
     )
