@@ -25,7 +25,14 @@ import numpy as np
 from cnc6g.learning.executor import LEVELS
 from cnc6g.model import DomainKind
 from cnc6g.twin.dynamics import SlotOutcome
-from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, requests_for_load
+from cnc6g.twin.system import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    System,
+    popularity_weights,
+    requests_for_load,
+)
 
 KINDS = (DomainKind.TERMINAL, DomainKind.RAN, DomainKind.TRANSPORT)
 """Domain kinds; the domain agents of one kind share their networks."""
@@ -46,15 +53,9 @@ class Layout:
     node_slot: IntArray  # [N] position of the node within its domain
     capacity_share: FloatArray  # [N] capacity / the largest node of its kind
     demand_scale: float  # 1 / mean requests per slot at load 1
-    reference_tasks: float  # mean requests per slot at load 1
-
-    @property
-    def global_size(self) -> int:
-        """Length of the distributor's observation."""
-        return self._global
-
-    _global: int = 0
-    domain_size: tuple[int, ...] = ()  # per kind, length of a domain agent's observation
+    reference_work: float  # mean gigacycles per slot at load 1
+    global_size: int  # length of the distributor's observation
+    domain_size: tuple[int, ...]  # per kind, length of a domain agent's observation
 
 
 def layout(system: System) -> Layout:
@@ -90,8 +91,8 @@ def layout(system: System) -> Layout:
         node_slot=node_slot,
         capacity_share=sy.capacity / biggest[node_kind],
         demand_scale=1.0 / ref,
-        reference_tasks=ref,
-        _global=global_size,
+        reference_work=ref * float(sy.work @ popularity_weights(sy)),
+        global_size=global_size,
         domain_size=domain_size,
     )
     system._cache["hmarl_layout"] = out
@@ -123,7 +124,7 @@ def global_observation(
     lay = layout(sy)
     B = demand.shape[0]
     work = demand @ sy.work  # [B, O] gigacycles per slot
-    load = work.sum(axis=1, keepdims=True) / (lay.reference_tasks * float(_mean_work(sy)))
+    load = work.sum(axis=1, keepdims=True) / lay.reference_work
     parts = [
         demand.sum(axis=1) * lay.demand_scale * sy.n_services / 4.0,
         demand.sum(axis=2) * lay.demand_scale * sy.n_origins,
@@ -132,16 +133,6 @@ def global_observation(
         load,
     ]
     return np.concatenate(parts, axis=1).astype(np.float32)
-
-
-def _mean_work(sy: System) -> float:
-    cached = sy._cache.get("hmarl_mean_work")
-    if cached is None:
-        from cnc6g.twin.system import popularity_weights
-
-        cached = float(sy.work @ popularity_weights(sy))
-        sy._cache["hmarl_mean_work"] = cached
-    return float(cached)  # type: ignore[arg-type]
 
 
 def domain_observations(
@@ -161,7 +152,7 @@ def domain_observations(
     lay = layout(sy)
     B = demand.shape[0]
     nodes = _node_features(sy, lay, previous, utilisation)  # [B, N, F]
-    load = (demand @ sy.work).sum(axis=1) / (lay.reference_tasks * _mean_work(sy))  # [B]
+    load = (demand @ sy.work).sum(axis=1) / lay.reference_work  # [B]
     out = []
     for k in range(3):
         doms = np.flatnonzero(lay.domain_kind == k)
