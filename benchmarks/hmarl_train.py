@@ -86,9 +86,10 @@ def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
         # Fill the replay buffers so that updates run on full batches.
         for _ in range(12):
             after = agents.act(demand, up, previous, util, 0.1, 0.1, rng)
-            agents.remember(acted, after, -np.ones(B), -np.ones((B, agents.layout.n_domains)))
             if mode == "hmarl":
                 agents.remember_differences(after, *counterfactuals())
+            else:
+                agents.remember(acted, after, -np.ones(B), -np.ones((B, agents.layout.n_domains)))
             acted = after
         row = {
             "twin_s": _median_s(twin_pass, steps),

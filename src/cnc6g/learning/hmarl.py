@@ -182,19 +182,18 @@ class Agents:
     def remember(
         self, step: Step, after: Step, reward: FloatArray, domain_reward: FloatArray
     ) -> None:
-        """Store the transitions from ``step`` to ``after`` with the rewards of ``step``'s slot.
+        """Store the ablations' transitions from ``step`` to ``after`` (``step``'s rewards).
 
-        ``reward`` is ``[B]`` (global), ``domain_reward`` ``[B, D]`` (local).
+        ``reward`` is ``[B]`` (global), ``domain_reward`` ``[B, D]`` (local). The hierarchy
+        learns from difference rewards instead (:meth:`remember_differences`).
         """
+        if self.mode == "hmarl":
+            raise ValueError("hmarl learns from remember_differences, not remember")
         B = reward.shape[0]
         if self.mode == "central":
             for name, act in (("central_q", step.discrete), ("central_pg", step.route[0])):
                 self.learners[name].store(o=step.global_obs, a=act, r=reward, o2=after.global_obs)
             return
-        if self.mode == "hmarl":
-            self.learners["distributor"].store(
-                o=step.global_obs, a=step.discrete, r=reward, o2=after.global_obs
-            )
         for i, k in enumerate(self.kinds):
             doms = self.kind_domains[k]
             o = step.domain_obs[k].reshape(B * doms.size, -1)
