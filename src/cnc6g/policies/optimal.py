@@ -32,13 +32,18 @@ The planner's objective is therefore an upper bound on the twin's score of the s
 energy and served tasks agree exactly, and the twin satisfies at least as many tasks as
 planned; the bound is tight where the failure charge is small (see the tests).
 
-**Solving.** The LP relaxation gives a certified bound. Deployments given from outside (the
-previous slot's and GRD's of the same slot, online) and the LP's rounding are each completed
-inside the model (routing LP with the deployment fixed, tiers rounded from it), so OPT's plan is
-never above the completed plan of any of them; a local search (put a node to sleep, drop or add
-an instance, each an LP re-solve of a few milliseconds) improves the best; where nodes can sleep,
-branch and cut with the best awake set fixed improves it again; the full branch and cut, started
-from it, runs while the gap exceeds ``mip_rel_gap`` and time is left.
+**Across slots.** Starting an instance costs its start energy and the tasks that meet its cold
+start, which a one-slot plan would never pay back: the plan spreads it over ``amortise_slots``
+slots. Removing an instance that ran is charged ``removal_weight`` times what restarting it
+would cost (:func:`restart_cost`), and every instance that ran is a column even when its
+service has no demand in the slot; without both the plan removes instances in every dip of
+their demand and restarts them a few slots later, each time at a cold start.
+
+**Solving.** HiGHS's branch and cut, started from the better (in the twin) of the previous
+slot's and GRD's deployment, which HiGHS completes into routing and tiers. Each route's tier
+shares carry variable upper bounds ``h[r, l] <= z[n, l]``: with them the root relaxation is
+within a few per cent of the optimum at the case-study scale, and HiGHS closes most slots at
+its root node.
 
 **Lower bound.** :func:`lower_bound` solves the LP relaxation of an optimistic version (no
 failure charge, capacities at ``admission_utilisation``, transfers at zero load): no decision
@@ -61,23 +66,26 @@ from cnc6g.twin.dynamics import evaluate_slot
 from cnc6g.twin.system import FloatArray, IntArray, System
 
 try:  # the core class does not print HiGHS's banner on construction (highspy.Highs does)
-    from highspy._core import HighsLp, HighsSolution, HighsVarType, MatrixFormat
+    from highspy._core import HighsLp, HighsVarType, MatrixFormat
     from highspy._core import _Highs as _HighsSolver
 except ImportError:  # pragma: no cover - other highspy layouts
     from highspy import Highs as _HighsSolver
-    from highspy import HighsLp, HighsSolution, HighsVarType, MatrixFormat
+    from highspy import HighsLp, HighsVarType, MatrixFormat
 
 DEFAULT_TIERS = (0.6, 0.4, 0.2)
 """Utilisation tiers a node may commit to below the admission limit (which is always a tier)."""
 
+REMOVAL_WEIGHT = 0.3
+"""Default share of the restart cost charged for removing a running instance (see the README)."""
+
 MATERIAL = 1e-3
+"""Least saving (share of the penalty per task) for which a route gets a tier column."""
 
 HEURISTIC_EFFORT = 0.05
 """HiGHS's ``mip_heuristic_effort`` (its default; more did not help at the case-study scale)."""
 
-PHASES = ("lp", "incumbents", "local_search", "awake_fixed", "branch_and_cut")
+PHASES = ("branch_and_cut", "completion")
 """Phases of :func:`solve_slot`, in order, as reported in :attr:`Solution.phase_ms`."""
-"""Least saving (share of the penalty per task) for which a route gets a tier column."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +138,8 @@ class _Model:
     row_lo: list[FloatArray] = field(default_factory=list)
     row_hi: list[FloatArray] = field(default_factory=list)
     n_rows: int = 0
-    offset: float = 0.0
+    offset: float = 0.0  # constant cost of the slot
+    amortised_offset: float = 0.0  # constant added to the optimised objective only
 
     def columns(
         self,
@@ -193,7 +202,7 @@ class _Model:
         lp.col_upper_ = np.concatenate(self.upper)
         lp.row_lower_ = np.concatenate(self.row_lo) if self.row_lo else np.zeros(0)
         lp.row_upper_ = np.concatenate(self.row_hi) if self.row_hi else np.zeros(0)
-        lp.offset_ = self.offset
+        lp.offset_ = self.offset + self.amortised_offset
         lp.a_matrix_.format_ = MatrixFormat.kRowwise
         lp.a_matrix_.num_col_ = self.n_cols
         lp.a_matrix_.num_row_ = self.n_rows
@@ -246,13 +255,15 @@ def build_model(
     network_utilisation: float = 0.8,
     optimistic: bool = False,
     amortise_slots: float = 1.0,
+    removal_weight: float = 0.0,
 ) -> _Built:
     """The slot's MILP (or, ``optimistic``, the model whose LP relaxation is a lower bound).
 
     ``amortise_slots`` spreads what starting an instance costs (its cold-start energy and the
     tasks that meet the cold start) over that many slots in the optimised objective, so that a
-    one-slot plan still starts instances that pay off later; the model's ``slot_cost`` keeps
-    the slot's own costs.
+    one-slot plan still starts instances that pay off later; ``removal_weight`` charges the
+    removal of an instance that ran that share of what restarting it would cost. The model's
+    ``slot_cost`` and ``offset`` keep the slot's own costs.
     """
     sy = system
     tau = sy.slot_s
@@ -297,9 +308,11 @@ def build_model(
                 "meet the deadline; its requests drop"
             )
 
-    # Instances (s, n) that some route uses.
+    # Instances (s, n) that some route uses, and those running before (which may be kept).
     pair_id = rs * N + rn
-    uniq, inv = np.unique(pair_id, return_inverse=True)
+    kept_ids = np.flatnonzero((prev & sy.can_host).ravel()) if not optimistic else pair_id[:0]
+    uniq = np.union1d(pair_id, kept_ids)
+    inv = np.searchsorted(uniq, pair_id)
     P = uniq.size
     ps, pn = uniq // N, uniq % N
     lam_r = lam[ro, rs]
@@ -334,11 +347,16 @@ def build_model(
     D = demand_pairs.shape[0]
     u = m.columns(D, beta * lam[demand_pairs[:, 0], demand_pairs[:, 1]], 0.0, 1.0)
 
-    # Instance columns x.
+    # Instance columns x. Removing an instance that ran is charged ``removal_weight`` times
+    # what starting it again would cost (its start energy and the cold start met by the
+    # service's mean demand per instance): without it a one-slot plan drops instances in every
+    # dip of their demand and restarts them, each time at a cold start.
     start_cost = np.where(prev[ps, pn], 0.0, sy.instantiation_energy[ps])
+    drop = np.where(prev[ps, pn], removal_weight * restart_cost(sy, lam, prev)[ps], 0.0)
+    m.amortised_offset = float(np.sum(drop))
     x = m.columns(
         P,
-        tau * sy.instance_power[ps] + start_cost / amortise_slots,
+        tau * sy.instance_power[ps] + start_cost / amortise_slots - drop,
         0.0,
         1.0,
         integer=True,
@@ -431,6 +449,19 @@ def build_model(
             -np.inf,
             0.0,
         )
+        # h[r, l] <= z[n, l]: redundant for the MILP, but without these variable upper bounds
+        # the relaxation spreads a route over tiers its node barely takes, and HiGHS spends
+        # most of the root node on cuts that restore them.
+        kk = kt * T
+        ak = np.arange(kk)
+        m.rows(
+            kk,
+            np.concatenate([ak, ak]),
+            np.concatenate([h_col.ravel(), z_col[rn[tr]].ravel()]),
+            _pm(kk),
+            -np.inf,
+            0.0,
+        )
         # sum_l z[n, l] <= 1, or <= a[n] where the node can sleep
         sleeps = a_col[tier_nodes] >= 0
         m.rows(
@@ -494,6 +525,20 @@ def build_model(
     )
 
 
+def restart_cost(system: System, demand: FloatArray, previous: np.ndarray) -> FloatArray:
+    """What starting an instance of each service again would cost, J, ``[S]``.
+
+    Its start energy and the penalty of the tasks that meet its cold start, taking the
+    service's demand this slot shared evenly among its running instances.
+    """
+    sy = system
+    per_instance = np.asarray(demand, dtype=float).sum(axis=0) / np.maximum(
+        np.asarray(previous, dtype=bool).sum(axis=1), 1
+    )
+    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)
+    return sy.instantiation_energy + sy.unsatisfied_penalty_j * cold * per_instance
+
+
 def _pm(k: int) -> FloatArray:
     """``k`` ones then ``k`` minus ones: the values of ``k`` rows ``col_a - col_b``."""
     return np.concatenate([np.ones(k), -np.ones(k)])
@@ -543,14 +588,6 @@ def _new_solver(time_limit: float, mip_rel_gap: float) -> Any:
     return h
 
 
-def _set_solution(h: Any, values: FloatArray) -> None:
-    """Offer ``values`` to the solver as a starting incumbent."""
-    sol = HighsSolution()
-    sol.col_value = values
-    sol.value_valid = True
-    h.setSolution(sol)
-
-
 def _primal(h: Any, n_cols: int) -> np.ndarray | None:
     """The solver's primal values if it found a feasible point."""
     values = np.asarray(h.getSolution().col_value, dtype=float)
@@ -594,75 +631,6 @@ def _complete(
     return best
 
 
-def _improve(
-    h: Any,
-    built: _Built,
-    values: FloatArray,
-    objective: float,
-    relaxed: FloatArray,
-    deadline: float,
-    n: int,
-) -> tuple[FloatArray, float, int]:
-    """Local search from ``values``: put nodes to sleep, drop, then add instances one by one.
-
-    Each move fixes every binary (tiers as they are, a node awake while it hosts an instance)
-    and re-solves the LP from the current basis, which takes milliseconds; a move is kept when
-    it lowers the objective. Sleep moves and drops are tried from the least-used node or
-    instance up, adds for the instances the LP relaxation opens most, until ``deadline`` (a
-    ``perf_counter`` time).
-    Returns the best values, their objective and the number of moves kept.
-    """
-    ints = built.integers
-    current = np.round(values[ints])
-    n_x = built.x.size
-    sleeper_nodes = np.flatnonzero(built.a >= 0)
-    node_of = built.pairs[:, 1]
-    kept = 0
-
-    tiered = np.flatnonzero(built.z[:, 0] >= 0)
-    tier_at = n_x + sleeper_nodes.size + np.arange(tiered.size * built.z.shape[1])
-    tier_at = tier_at.reshape(tiered.size, built.z.shape[1])
-
-    def attempt(p: int | IntArray, on: float) -> None:
-        nonlocal values, objective, current, kept
-        trial = current.copy()
-        trial[p] = on
-        hosts = np.zeros(built.a.size, dtype=bool)
-        np.logical_or.at(hosts, node_of[trial[:n_x] > 0.5], True)
-        trial[n_x : n_x + sleeper_nodes.size] = hosts[sleeper_nodes]
-        # a sleeping node takes no tier; a woken one takes the loosest
-        asleep = ~hosts[tiered] & (built.a[tiered] >= 0)
-        trial[tier_at[asleep]] = 0.0
-        woken = hosts[tiered] & (trial[tier_at].sum(axis=1) < 0.5)
-        trial[tier_at[woken, 0]] = 1.0
-        h.changeColsBounds(ints.size, ints, trial, trial)
-        h.run()
-        new = _primal(h, n)
-        if new is not None and h.getInfo().objective_function_value < objective - 1e-9:
-            values, objective, current = new, float(h.getInfo().objective_function_value), trial
-            kept += 1
-
-    use = np.bincount(built.route_pair, weights=values[built.y], minlength=n_x)
-    node_use = np.bincount(node_of, weights=use, minlength=built.a.size)
-    for node in sleeper_nodes[np.argsort(node_use[sleeper_nodes], kind="stable")]:
-        if time.perf_counter() > deadline:
-            break
-        hosted = np.flatnonzero((node_of == node) & (current[:n_x] > 0.5))
-        if hosted.size:  # let the node sleep: move its tasks elsewhere or drop them
-            attempt(hosted, 0.0)
-    for p in np.argsort(use, kind="stable"):
-        if time.perf_counter() > deadline:
-            break
-        if current[p] > 0.5:
-            attempt(int(p), 0.0)
-    for p in np.argsort(-relaxed[built.x], kind="stable"):
-        if time.perf_counter() > deadline or relaxed[built.x[p]] <= 1e-6:
-            break
-        if current[p] < 0.5:
-            attempt(int(p), 1.0)
-    return values, objective, kept
-
-
 def solve_slot(
     system: System,
     inputs: SlotInputs,
@@ -675,113 +643,55 @@ def solve_slot(
     optimistic: bool = False,
     relax: bool = False,
     amortise_slots: float = 1.0,
+    removal_weight: float = 0.0,
 ) -> Solution:
     """Build and solve one slot; ``relax`` solves the LP relaxation instead of the MILP.
 
-    The MILP is solved as the module docstring says (LP bound; the deployments in ``warm``, the
-    first always, and the LP's rounding completed inside the model; local search; branch and cut
-    with the awake set fixed, then in full while the gap exceeds ``mip_rel_gap``), within
-    ``time_limit`` seconds after the build. With no solution in time the first of ``warm`` is
-    returned, or an empty decision.
+    The MILP goes to HiGHS's branch and cut with the deployment of the first of ``warm`` as a
+    partial start (HiGHS completes it: routing and tiers), within ``time_limit`` seconds after
+    the build and until the relative gap is below ``mip_rel_gap``. Should it find no solution in
+    time, the deployments in ``warm`` are completed in the LP relaxation with their deployment
+    fixed and the best is returned (phase ``completion``); with no ``warm`` either, an empty
+    decision.
     """
     start = time.perf_counter()
-    built = build_model(system, inputs, tiers, network_utilisation, optimistic, amortise_slots)
+    built = build_model(
+        system, inputs, tiers, network_utilisation, optimistic, amortise_slots, removal_weight
+    )
     n = built.model.n_cols
-    lp, integer = built.model.to_lp(relax=True)
+    model, integer = built.model.to_lp(relax=relax)
     built_at = time.perf_counter()
-
-    def left() -> float:
-        return time_limit - (time.perf_counter() - built_at)
+    is_mip = bool(integer.any()) and not relax
+    warm_list = [warm] if isinstance(warm, Decision) else list(warm or ())
+    fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
 
     h = _new_solver(time_limit, mip_rel_gap)
-    h.passModel(lp)
+    h.passModel(model)
+    if is_mip and warm_list:
+        start_values = _deployment_columns(built, np.asarray(warm_list[0].deployment))
+        h.setSolution(fixed_cols.size, fixed_cols.astype(np.int32), start_values)
     h.run()
-    phase_ms = {"lp": (time.perf_counter() - built_at) * 1e3}
+    phase = "branch_and_cut" if is_mip else "lp"
+    phase_ms = {phase: (time.perf_counter() - built_at) * 1e3}
     status = h.modelStatusToString(h.getModelStatus())
-    relaxed = _primal(h, n)
-    bound = float(h.getInfo().objective_function_value) if relaxed is not None else -np.inf
-    best, best_obj = (relaxed, bound) if relaxed is not None else (None, np.inf)
-    source = "lp"
-    is_mip = bool(integer.any()) and not relax
-    gap = 0.0
-    if is_mip and relaxed is not None:
-        best, best_obj = None, np.inf
-        fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
-        # The first given deployment (the previous slot's, online) comes first and is always
-        # completed, however little time is left, so that a decision exists.
-        x_on = relaxed[built.x] > 1e-6  # every instance the relaxation opens at all
-        deployment = np.zeros((system.n_services, system.n_nodes), dtype=bool)
-        deployment[built.pairs[x_on, 0], built.pairs[x_on, 1]] = True
-        warm_list = [warm] if isinstance(warm, Decision) else list(warm or ())
-        candidates = [(f"given {i}", np.asarray(d.deployment)) for i, d in enumerate(warm_list)]
-        candidates.insert(min(1, len(candidates)), ("rounded LP", deployment))
-        seen: set[bytes] = set()
-        for name, deployment in candidates:
-            fixed = _deployment_columns(built, deployment)
-            key = fixed.astype(bool).tobytes()
-            if key in seen or (best is not None and left() <= 0):
-                continue
-            seen.add(key)
-            h.setOptionValue("time_limit", max(left(), 0.0) if best is not None else 60.0)
-            values = _complete(h, built, fixed_cols, fixed, n)
+    best = _primal(h, n)
+    info = h.getInfo()
+    best_obj = float(info.objective_function_value) if best is not None else np.inf
+    bound = float(info.mip_dual_bound) if is_mip else best_obj
+    source = phase.replace("_", " ")
+    if is_mip and best is None and warm_list:
+        # No solution in time: complete the given deployments (routing and tiers optimised).
+        hl = _new_solver(60.0, mip_rel_gap)
+        hl.passModel(built.model.to_lp(relax=True)[0])
+        for i, given in enumerate(warm_list):
+            fixed = _deployment_columns(built, np.asarray(given.deployment))
+            values = _complete(hl, built, fixed_cols, fixed, n)
             if values is not None and values[1] < best_obj:
                 best, best_obj = values
-                source = name
-        status = "Optimal (deployment fixed)"
-
-        def open_gap_at(objective: float) -> bool:
-            return objective - bound > mip_rel_gap * abs(objective)
-
-        phase_ms["incumbents"] = (time.perf_counter() - built_at) * 1e3 - phase_ms["lp"]
-
-        if best is not None and open_gap_at(best_obj) and left() > 0:
-            best, best_obj, moves = _improve(
-                h, built, best, best_obj, relaxed, time.perf_counter() + 0.15 * left(), n
-            )
-            if moves:
-                source = f"{source} + {moves} local moves"
-        phase_ms["local_search"] = (time.perf_counter() - built_at) * 1e3 - sum(phase_ms.values())
-
-        def open_gap() -> bool:
-            return best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
-
-        mip = None
-        sleepers = built.a[built.a >= 0]
-        if best is not None and sleepers.size and open_gap() and left() > 0:
-            # Which nodes are awake makes the rest a facility-location MILP with a weak
-            # relaxation; with the best incumbent's awake set fixed it solves fast.
-            mip, _ = built.model.to_lp(relax=False)
-            hf = _new_solver(0.4 * left(), mip_rel_gap)
-            hf.passModel(mip)
-            awake = np.round(best[sleepers])
-            hf.changeColsBounds(sleepers.size, sleepers, awake, awake)
-            _set_solution(hf, best)
-            hf.run()
-            values = _primal(hf, n)
-            if values is not None and hf.getInfo().objective_function_value < best_obj - 1e-9:
-                best, best_obj = values, float(hf.getInfo().objective_function_value)
-                source = "branch and cut (awake set fixed)"
-            phase_ms["awake_fixed"] = (time.perf_counter() - built_at) * 1e3 - sum(
-                phase_ms.values()
-            )
-
-        if open_gap() and left() > 0:
-            if mip is None:
-                mip, _ = built.model.to_lp(relax=False)
-            hm = _new_solver(left(), mip_rel_gap)
-            hm.passModel(mip)
-            if best is not None:
-                _set_solution(hm, best)
-            hm.run()
-            status = hm.modelStatusToString(hm.getModelStatus())
-            values = _primal(hm, n)
-            if values is not None and hm.getInfo().objective_function_value < best_obj - 1e-9:
-                best, best_obj = values, float(hm.getInfo().objective_function_value)
-                source = "branch and cut"
-            bound = max(bound, float(hm.getInfo().mip_dual_bound))
-            phase_ms["branch_and_cut"] = (time.perf_counter() - built_at) * 1e3 - sum(
-                phase_ms.values()
-            )
+                source = f"given {i} completed"
+        phase_ms["completion"] = (time.perf_counter() - built_at) * 1e3 - phase_ms[phase]
+    gap = 0.0
+    if is_mip:
         gap = (best_obj - bound) / max(abs(best_obj), 1e-9) if best is not None else np.inf
     solved_at = time.perf_counter()
     slot_objective = np.inf
@@ -789,8 +699,8 @@ def solve_slot(
     if best is not None:
         decision = _decision(system, built, best)
         slot_objective = float(built.model.slot_costs @ best + built.model.offset)
-    elif isinstance(warm, Decision) or warm:
-        decision = warm if isinstance(warm, Decision) else next(iter(warm))
+    elif warm_list:
+        decision = warm_list[0]
         notes = (*notes, f"no solution within {time_limit} s: kept the given decision")
     else:
         decision = Decision(
@@ -824,6 +734,7 @@ def plan_deployment(
     network_utilisation: float = 0.8,
     time_limit: float = 30.0,
     amortise_slots: float = 1.0,
+    removal_weight: float = 0.0,
 ) -> Solution:
     """The plan's best completion of a fixed ``deployment``: routing and tiers optimised.
 
@@ -831,7 +742,9 @@ def plan_deployment(
     plan of any policy's deployment. Instances the model has no route to are left out.
     """
     start = time.perf_counter()
-    built = build_model(system, inputs, tiers, network_utilisation, False, amortise_slots)
+    built = build_model(
+        system, inputs, tiers, network_utilisation, False, amortise_slots, removal_weight
+    )
     n = built.model.n_cols
     mip, integer = built.model.to_lp(relax=False)
     built_at = time.perf_counter()
@@ -873,13 +786,18 @@ def lower_bound(system: System, inputs: SlotInputs) -> float:
 
 
 def twin_scores(
-    system: System, obs: Observation, decisions: Sequence[Decision], amortise_slots: float = 1.0
+    system: System,
+    obs: Observation,
+    decisions: Sequence[Decision],
+    amortise_slots: float = 1.0,
+    removal_weight: float = 0.0,
 ) -> FloatArray:
     """The twin's objective of each decision for the slot of ``obs``, J, ``[len(decisions)]``.
 
     What starting instances costs in the slot (cold-start energy and the tasks that meet a
     cold start: the difference to the same decision with nothing new) counts
-    ``1 / amortise_slots``, as in the plan. One batched evaluation of ``2 * len(decisions)``
+    ``1 / amortise_slots``, and removing an instance that ran ``removal_weight`` times
+    :func:`restart_cost`, as in the plan. One batched evaluation of ``2 * len(decisions)``
     copies.
     """
     c = len(decisions)
@@ -901,7 +819,10 @@ def twin_scores(
     )
     score = out.objective(system.unsatisfied_penalty_j)
     started, warm = score[:c], score[c:]
-    return warm + (started - warm) / amortise_slots
+    removed = (prev & ~x).astype(float)  # [C, S, N]
+    restart = restart_cost(system, obs.demand, obs.deployment)
+    removal = removal_weight * np.einsum("csn,s->c", removed, restart)
+    return warm + (started - warm) / amortise_slots + removal
 
 
 class OptimalPolicy(Policy):
@@ -912,12 +833,15 @@ class OptimalPolicy(Policy):
         mip_rel_gap: relative gap at which HiGHS stops.
         tiers: utilisation tiers (in (0, 1)) a node may commit to for the satisfaction model.
         network_utilisation: utilisation cap of radio and wired links in the plan.
-        warm_start: also offer the previous slot's deployment and GRD's deployment of the
-            same slot as incumbents.
+        warm_start: start the solver from the previous slot's deployment or GRD's deployment
+            of the same slot, whichever the twin scores better.
         amortise_slots: slots over which the plan spreads the cost of starting an instance.
+        removal_weight: share of what restarting an instance would cost (:func:`restart_cost`)
+            charged for removing one that ran. A one-slot plan without it removes instances
+            in every dip of their demand and restarts them at a cold start each.
         twin_check: score the solver's decision, GRD's decision of the slot and the previous
-            decision in the twin (one batched evaluation, cold starts amortised as in the plan)
-            and apply the best. The plan is an upper bound on the twin's score and can be
+            decision in the twin (cold starts and removals charged as in the plan) and apply
+            the best. The plan is an upper bound on the twin's score and can be
             loose where it rounds a node's load up to its tier; this makes OPT's slot never
             worse in the twin than GRD's on the same inputs.
     """
@@ -932,6 +856,7 @@ class OptimalPolicy(Policy):
         network_utilisation: float = 0.8,
         warm_start: bool = True,
         amortise_slots: float = 10.0,
+        removal_weight: float = REMOVAL_WEIGHT,
         twin_check: bool = True,
     ) -> None:
         if time_limit <= 0 or not 0 <= mip_rel_gap < 1:
@@ -942,12 +867,15 @@ class OptimalPolicy(Policy):
             raise ValueError("network_utilisation must be in (0, 1)")
         if amortise_slots < 1:
             raise ValueError("amortise_slots must be >= 1")
+        if removal_weight < 0:
+            raise ValueError("removal_weight must be >= 0")
         self.time_limit = time_limit
         self.mip_rel_gap = mip_rel_gap
         self.tiers = tuple(tiers)
         self.network_utilisation = network_utilisation
         self.warm_start = warm_start
         self.amortise_slots = amortise_slots
+        self.removal_weight = removal_weight
         self.twin_check = twin_check
 
     def reset(self, system: System, seed: int | None = None) -> None:
@@ -966,6 +894,11 @@ class OptimalPolicy(Policy):
             warm = [self._greedy.decide(obs)]
             if self._last is not None:
                 warm.insert(0, self._last)
+        scores = np.zeros(0)
+        if warm:  # the better of GRD's and the previous decision in the twin starts the search
+            scores = twin_scores(self.system, obs, warm, self.amortise_slots, self.removal_weight)
+            order = np.argsort(scores, kind="stable")
+            warm, scores = [warm[i] for i in order], scores[order]
         solution = solve_slot(
             self.system,
             SlotInputs.from_observation(obs),
@@ -975,17 +908,18 @@ class OptimalPolicy(Policy):
             mip_rel_gap=self.mip_rel_gap,
             warm=warm,
             amortise_slots=self.amortise_slots,
+            removal_weight=self.removal_weight,
         )
         self.last_solution = solution
         decision = solution.decision
         self._picked = "solver"
         if self.twin_check and warm:
-            options = [decision, *warm[::-1]]  # solver, GRD, previous
-            scores = twin_scores(self.system, obs, options, self.amortise_slots)
-            best = int(np.argmin(scores))
-            if scores[best] < scores[0] * (1 - 1e-9):
-                decision = options[best]
-                self._picked = ("grd", "previous")[best - 1]
+            own = twin_scores(
+                self.system, obs, [decision], self.amortise_slots, self.removal_weight
+            )[0]
+            if scores[0] < own * (1 - 1e-9):
+                decision = warm[0]
+                self._picked = "previous" if warm[0] is self._last else "grd"
         self._last = decision
         return decision
 
