@@ -684,6 +684,8 @@ def solve_slot(
         hl = _new_solver(60.0, mip_rel_gap)
         hl.passModel(built.model.to_lp(relax=True)[0])
         for i, given in enumerate(warm_list):
+            if best is not None and time.perf_counter() - built_at > time_limit:
+                break  # the first is always completed, so that a decision exists
             fixed = _deployment_columns(built, np.asarray(given.deployment))
             values = _complete(hl, built, fixed_cols, fixed, n)
             if values is not None and values[1] < best_obj:
