@@ -8,8 +8,7 @@ all agents into the slot's decision, for ``B`` copies at once:
   :data:`LEVELS`: the share of the domain's compute it offers this slot (0: the domain takes no
   task, and its nodes that can sleep do);
 - a domain's **deployment** agent picks a threshold from :data:`THRESHOLDS`: an instance is
-  started (kept) on a node when at least that many (half that many) tasks per slot are planned
-  for it;
+  started on a node when at least that many tasks per slot are planned for it;
 - a domain's **distribution** agent gives each of its nodes a price in J per task (added to
   what sending a task there costs in the assignment) and a trim of its capacity level.
 
