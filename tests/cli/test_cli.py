@@ -106,6 +106,8 @@ def test_compare_writes_results_and_figures(tmp_path):
         (["compare", "--loads", "-1"], "--loads", "positive"),
         (["compare", "--policies", "grd,zzz"], "--policies", "unknown policy"),
         (["compare", "--slots", "10", "--window", "50"], "--window", "must not exceed"),
+        (["run", "--opt-removal-weight", "-1"], "--opt-removal-weight", "greater than or equal"),
+        (["compare", "--opt-removal-weight", "-0.5"], "--opt-removal-weight", "greater than or"),
     ],
 )
 def test_bad_flags_name_the_flag_and_write_nothing(args, flag, reason, tmp_path):
@@ -213,3 +215,11 @@ def test_hmarl_on_a_scenario_without_a_checkpoint_names_the_way_out(tmp_path):
     result = runner.invoke(app, ["run", "--scenario", str(scenario), "--policy", "hmarl"])
     assert result.exit_code == 2, result.output
     assert "cnc6g train hmarl" in result.output
+
+
+def test_opt_flags_reach_the_policy():
+    from cnc6g.cli.main import _policy
+
+    opt = {"time_limit": 2.0, "mip_rel_gap": 0.01, "removal_weight": 0.7}
+    pol = _policy("opt", opt=opt)
+    assert (pol.time_limit, pol.mip_rel_gap, pol.removal_weight) == (2.0, 0.01, 0.7)

@@ -31,6 +31,7 @@ from cnc6g.experiments.backends import BackendError, make_backend
 from cnc6g.experiments.runner import InfeasibleDecisionError
 from cnc6g.model import Scenario
 from cnc6g.policies import BUILTIN, Policy, make_policy
+from cnc6g.policies.optimal import REMOVAL_WEIGHT
 from cnc6g.report import sweep_figure
 from cnc6g.scenarios import ScenarioError, dump_scenario, list_presets, load_scenario
 from cnc6g.twin import compile_scenario, requests_for_load
@@ -132,6 +133,14 @@ OptTimeOpt = Annotated[
 OptGapOpt = Annotated[
     float, typer.Option("--opt-gap", help="OPT: relative MIP gap to stop at", min=0.0, max=0.5)
 ]
+OptRemovalOpt = Annotated[
+    float,
+    typer.Option(
+        "--opt-removal-weight",
+        help="OPT: share of its restart cost charged for removing a running instance",
+        min=0.0,
+    ),
+]
 
 
 def _floats(text: str, flag: str) -> list[float]:
@@ -203,6 +212,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     opt_time_limit: OptTimeOpt = 5.0,
     opt_gap: OptGapOpt = 1e-3,
+    opt_removal_weight: OptRemovalOpt = REMOVAL_WEIGHT,
     checkpoint: CheckpointOpt = None,
     retrain: RetrainOpt = False,
     train_steps: TrainStepsOpt = None,
@@ -220,7 +230,11 @@ def run(
         "train_steps": train_steps,
         "online": online,
     }
-    opt = {"time_limit": opt_time_limit, "mip_rel_gap": opt_gap}
+    opt = {
+        "time_limit": opt_time_limit,
+        "mip_rel_gap": opt_gap,
+        "removal_weight": opt_removal_weight,
+    }
     pol = _policy(policy, opt=opt, learn=learn, scenario=sc)
     with _progress(slots, f"{pol.name} on {sc.name}", enabled=not as_json) as tick:
         try:
@@ -321,6 +335,7 @@ def compare_cmd(
     ] = True,
     opt_time_limit: OptTimeOpt = 5.0,
     opt_gap: OptGapOpt = 1e-3,
+    opt_removal_weight: OptRemovalOpt = REMOVAL_WEIGHT,
     backend: Annotated[
         BackendName,
         typer.Option("--backend", help="run the jobs in this process (local) or as Ray tasks"),
@@ -350,7 +365,11 @@ def compare_cmd(
     specs = [p.strip() for p in policies.split(",") if p.strip()]
     if not specs:
         raise typer.BadParameter("name at least one policy", param_hint="--policies")
-    opt = {"time_limit": opt_time_limit, "mip_rel_gap": opt_gap}
+    opt = {
+        "time_limit": opt_time_limit,
+        "mip_rel_gap": opt_gap,
+        "removal_weight": opt_removal_weight,
+    }
     learn = {
         "checkpoint": str(checkpoint) if checkpoint else None,
         "retrain": retrain,
