@@ -23,8 +23,8 @@ its tasks at once: at utilisation ``<= t`` a task of route ``r`` (slack ``q_r``:
 round-trip delay and transfers at the network utilisation cap) fails with probability at most
 ``f_r(t) = exp(-(1 - t) C q_r / w)``. A node in tier ``l`` carries at most ``t_l C`` (the
 load of its routes' tier-``l`` shares), and each task is charged ``f_r(t_l)``: per route and
-tier the charge is linear, and splitting the shares by tier makes the relaxation the convex
-hull of each node's tier choice, far tighter than per-instance headroom binaries. Only nodes
+tier the charge is linear, and splitting the shares by tier (with ``h[r, l] <= z[n, l]``)
+gives a far tighter relaxation than per-instance headroom binaries. Only nodes
 where some route saves a material share of the penalty below the admission limit get tiers
 (the others are charged ``f_r`` at the limit). Tasks sent to an instance that was not running
 before meet its cold start with probability ``min(t_cold / slot, 1)`` and are charged as failed.
@@ -41,9 +41,9 @@ their demand and restarts them a few slots later, each time at a cold start.
 
 **Solving.** HiGHS's branch and cut, started from the better (in the twin) of the previous
 slot's and GRD's deployment, which HiGHS completes into routing and tiers. Each route's tier
-shares carry variable upper bounds ``h[r, l] <= z[n, l]``: with them the root relaxation is
-within a few per cent of the optimum at the case-study scale, and HiGHS closes most slots at
-its root node.
+shares carry variable upper bounds ``h[r, l] <= z[n, l]``: with them the root relaxation of a
+case-study slot is within a few per cent of the optimum (exact at light load, where HiGHS
+closes the slot at its root node; 2-4 % below it on loaded slots).
 
 **Lower bound.** :func:`lower_bound` solves the LP relaxation of an optimistic version (no
 failure charge, capacities at ``admission_utilisation``, transfers at zero load): no decision
