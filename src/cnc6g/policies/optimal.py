@@ -232,9 +232,14 @@ class _Built:
     notes: tuple[str, ...]
 
     @property
+    def deployment_cols(self) -> IntArray:
+        """Instance columns, then awake columns: the order of :func:`_deployment_columns`."""
+        return np.concatenate([self.x, self.a[self.a >= 0]])
+
+    @property
     def integers(self) -> IntArray:
         """Columns of every binary."""
-        return np.concatenate([self.x, self.a[self.a >= 0], self.z[self.z >= 0]])
+        return np.concatenate([self.deployment_cols, self.z[self.z >= 0]])
 
 
 def _wired_s_per_mbit(system: System) -> FloatArray:
@@ -572,9 +577,7 @@ def _deployment_columns(built: _Built, deployment: np.ndarray) -> FloatArray:
 def _deployment_values(built: _Built, deployment: np.ndarray) -> FloatArray:
     """Column values of ``deployment`` with nothing routed (every demand rejected)."""
     values = np.zeros(built.model.n_cols)
-    values[np.concatenate([built.x, built.a[built.a >= 0]])] = _deployment_columns(
-        built, deployment
-    )
+    values[built.deployment_cols] = _deployment_columns(built, deployment)
     return values
 
 
@@ -663,7 +666,7 @@ def solve_slot(
     built_at = time.perf_counter()
     is_mip = bool(integer.any()) and not relax
     warm_list = [warm] if isinstance(warm, Decision) else list(warm or ())
-    fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
+    fixed_cols = built.deployment_cols
 
     h = _new_solver(time_limit, mip_rel_gap)
     h.passModel(model)
@@ -750,7 +753,7 @@ def plan_deployment(
     n = built.model.n_cols
     mip, integer = built.model.to_lp(relax=False)
     built_at = time.perf_counter()
-    fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
+    fixed_cols = built.deployment_cols
     fixed = _deployment_columns(built, deployment)
     h = _new_solver(time_limit, 0.0)
     h.passModel(mip)
