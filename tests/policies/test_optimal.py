@@ -34,6 +34,7 @@ from cnc6g.model.decision import Decision
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy, feasibility_problems
 from cnc6g.policies.base import usable_candidates
 from cnc6g.policies.optimal import (
+    PHASES,
     SlotInputs,
     _complete,
     _new_solver,
@@ -623,6 +624,8 @@ def test_opt_plan_is_never_above_the_plan_of_baseline_deployments(
         assert solution.objective <= plan.objective * (1 + EXACT) + solution.gap * abs(
             solution.objective
         )
+        # the reported bound (relaxation, raised by branch and cut) is a bound on every plan
+        assert solution.bound <= plan.objective * (1 + EXACT) + 1e-9
     # and each completed plan is itself an upper bound on the twin's score of its decision
     _, twin = scores(system, inputs, [p.decision for p in plans])
     for plan, score in zip(plans, twin, strict=True):
@@ -685,9 +688,27 @@ def test_solution_reports_where_the_time_went():
     obs, grd = warmed_up(system, 26, 2)
     solution = solve(system, SlotInputs.from_observation(obs), warm=[grd.decide(obs)])
     assert solution.build_ms > 0
-    assert "branch_and_cut" in solution.phase_ms
+    assert next(iter(solution.phase_ms)) == "relaxation"
+    assert list(solution.phase_ms) == [p for p in PHASES if p in solution.phase_ms]
     assert sum(solution.phase_ms.values()) <= solution.solve_ms * (1 + 1e-9) + 1e-6
-    assert solution.source
+    assert solution.source in {"relaxation", "rens", "branch and cut"}
+    assert solution.bound <= solution.objective * (1 + 1e-9)
+
+
+def test_rens_keeps_the_relaxations_integral_binaries_and_branch_and_cut_closes_the_rest():
+    """RENS fixes what the relaxation decides; branch and cut (started from RENS's point) may
+    change those binaries too, and is never worse than RENS alone."""
+    system = synthetic_system(3, 5, 36, 2.0)  # a slot whose relaxation is fractional
+    obs, _ = warmed_up(system, 36, 2)
+    inputs = SlotInputs.from_observation(obs)
+    full = solve(system, inputs, time_limit=TIME_LIMIT, mip_rel_gap=0.0)
+    rens_only = solve(system, inputs, time_limit=TIME_LIMIT, mip_rel_gap=1.0 - 1e-9)
+    assert "branch_and_cut" not in rens_only.phase_ms  # any gap below 1 stops after RENS
+    assert rens_only.source == "rens"
+    assert full.status == "Optimal"
+    assert full.objective <= rens_only.objective * (1 + 1e-9)
+    assert full.bound == pytest.approx(full.objective, rel=1e-6)
+    assert rens_only.bound <= full.objective * (1 + 1e-9)
 
 
 @pytest.mark.parametrize(

@@ -39,11 +39,15 @@ would cost (:func:`restart_cost`), and every instance that ran is a column even 
 service has no demand in the slot; without both the plan removes instances in every dip of
 their demand and restarts them a few slots later, each time at a cold start.
 
-**Solving.** HiGHS's branch and cut, started from the better (in the twin) of the previous
-slot's and GRD's deployment, which HiGHS completes into routing and tiers. Each route's tier
-shares carry variable upper bounds ``h[r, l] <= z[n, l]``: with them the root relaxation of a
-case-study slot is within a few per cent of the optimum (exact at light load, where HiGHS
-closes the slot at its root node; 2-4 % below it on loaded slots).
+**Solving.** The LP relaxation first: its optimum is the slot's bound, and its solution where it
+is integral. Each route's tier shares carry variable upper bounds ``h[r, l] <= z[n, l]``: with
+them the relaxation of a case-study slot is within a few per cent of the optimum (exact at light
+load; 1-3 % below it on loaded slots). Then RENS (Berthold's relaxation enforced neighbourhood
+search): the binaries the relaxation sets to 0 or 1 are fixed there and HiGHS solves the MILP over
+the fractional ones, a few dozen, exactly. With the gap still open and time left, HiGHS's branch
+and cut over every binary starts from RENS's point: with a good incumbent its reduced-cost
+fixing and restarts shrink the model and close most loaded slots. HiGHS alone from a partial
+start spent the whole time limit in the root's cut loop on loaded slots and kept the start.
 
 **Lower bound.** :func:`lower_bound` solves the LP relaxation of an optimistic version (no
 failure charge, capacities at ``admission_utilisation``, transfers at zero load): no decision
@@ -84,8 +88,14 @@ MATERIAL = 1e-3
 HEURISTIC_EFFORT = 0.05
 """HiGHS's ``mip_heuristic_effort`` (its default; more did not help at the case-study scale)."""
 
-PHASES = ("branch_and_cut", "completion")
+PHASES = ("relaxation", "rens", "branch_and_cut", "completion")
 """Phases of :func:`solve_slot`, in order, as reported in :attr:`Solution.phase_ms`."""
+
+INTEGRAL = 1e-6
+"""Distance from 0 or 1 below which the relaxation's value of a binary counts as integral."""
+
+MIN_SEARCH_S = 0.05
+"""Least time left (s) for which branch and cut over every binary is still started."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -650,51 +660,105 @@ def solve_slot(
 ) -> Solution:
     """Build and solve one slot; ``relax`` solves the LP relaxation instead of the MILP.
 
-    The MILP goes to HiGHS's branch and cut with the deployment of the first of ``warm`` as a
-    partial start (HiGHS completes it: routing and tiers), within ``time_limit`` seconds after
-    the build and until the relative gap is below ``mip_rel_gap``. Should it find no solution in
-    time, the deployments in ``warm`` are completed in the LP relaxation with their deployment
-    fixed and the best is returned (phase ``completion``); with no ``warm`` either, an empty
-    decision.
+    The MILP is solved in phases within ``time_limit`` seconds after the build, until the
+    relative gap to the relaxation's bound is below ``mip_rel_gap``: the LP relaxation
+    (``relaxation``; its optimum is the bound, and the answer where it is integral); RENS
+    (``rens``: the binaries the relaxation sets to 0 or 1 are fixed there and HiGHS solves the
+    rest exactly); then, with time left and the gap still open, HiGHS's branch and cut over
+    every binary from the best point found (``branch_and_cut``; with no point, from the
+    deployment of the first of ``warm`` as a partial start), which may also raise the bound.
+    Should nothing be found in time, the deployments in ``warm`` are completed in the LP
+    relaxation with their deployment fixed and the best is returned (``completion``); with no
+    ``warm`` either, an empty decision.
     """
     start = time.perf_counter()
     built = build_model(
         system, inputs, tiers, network_utilisation, optimistic, amortise_slots, removal_weight
     )
     n = built.model.n_cols
-    model, integer = built.model.to_lp(relax=relax)
+    relaxation, integer = built.model.to_lp(relax=True)
     built_at = time.perf_counter()
     is_mip = bool(integer.any()) and not relax
     warm_list = [warm] if isinstance(warm, Decision) else list(warm or ())
     fixed_cols = built.deployment_cols
 
+    def left() -> float:
+        return time_limit - (time.perf_counter() - built_at)
+
+    phase_ms: dict[str, float] = {}
+
+    def lap(phase: str, since: float) -> float:
+        now = time.perf_counter()
+        phase_ms[phase] = (now - since) * 1e3
+        return now
+
+    # The LP relaxation: the bound, and the point the rounding neighbourhood is taken around.
     h = _new_solver(time_limit, mip_rel_gap)
-    h.passModel(model)
-    if is_mip and warm_list:
-        start_values = _deployment_columns(built, np.asarray(warm_list[0].deployment))
-        h.setSolution(fixed_cols.size, fixed_cols.astype(np.int32), start_values)
+    h.passModel(relaxation)
     h.run()
-    phase = "branch_and_cut" if is_mip else "lp"
-    phase_ms = {phase: (time.perf_counter() - built_at) * 1e3}
     status = h.modelStatusToString(h.getModelStatus())
-    best = _primal(h, n)
-    info = h.getInfo()
-    best_obj = float(info.objective_function_value) if best is not None else np.inf
-    bound = float(info.mip_dual_bound) if is_mip else best_obj
-    source = phase.replace("_", " ")
+    lp_values = _primal(h, n) if status == "Optimal" else None
+    lp_obj = float(h.getInfo().objective_function_value) if lp_values is not None else -np.inf
+    clock = lap("relaxation" if is_mip else "lp", built_at)
+    best: FloatArray | None = None
+    best_obj, bound, source = np.inf, lp_obj, "relaxation"
+    if not is_mip:
+        best, best_obj = lp_values, lp_obj
+    elif lp_values is not None:
+        ints = np.flatnonzero(integer)
+        point = lp_values[ints]
+        fractional = (point > INTEGRAL) & (point < 1.0 - INTEGRAL)
+        if not fractional.any():
+            best, best_obj = lp_values, lp_obj  # the relaxation's optimum is integral
+        else:
+            # RENS: the binaries the relaxation sets to 0 or 1 stay there; HiGHS solves the
+            # rest (always feasible: dropping the fractional ones rejects their tasks).
+            mip, _ = built.model.to_lp(relax=False)
+            sub = _new_solver(max(left(), 1e-3), mip_rel_gap)
+            sub.passModel(mip)
+            lo = np.where(point >= 1.0 - INTEGRAL, 1.0, 0.0)
+            hi = np.where(point <= INTEGRAL, 0.0, 1.0)
+            sub.changeColsBounds(ints.size, ints.astype(np.int32), lo, hi)
+            sub.run()
+            best = _primal(sub, n)
+            if best is not None:
+                best_obj, source = float(sub.getInfo().objective_function_value), "rens"
+            status = sub.modelStatusToString(sub.getModelStatus())
+            clock = lap("rens", clock)
+            gap_open = best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
+            if gap_open and left() > MIN_SEARCH_S:
+                # HiGHS's branch and cut over every binary, from the best point found.
+                full = _new_solver(left(), mip_rel_gap)
+                full.passModel(mip)
+                if best is not None:
+                    full.setSolution(n, np.arange(n, dtype=np.int32), best)
+                elif warm_list:
+                    start_values = _deployment_columns(built, np.asarray(warm_list[0].deployment))
+                    full.setSolution(fixed_cols.size, fixed_cols.astype(np.int32), start_values)
+                full.run()
+                found = _primal(full, n)
+                info = full.getInfo()
+                if found is not None and info.objective_function_value < best_obj - 1e-9:
+                    best, best_obj = found, float(info.objective_function_value)
+                    source = "branch and cut"
+                bound = max(bound, float(info.mip_dual_bound))
+                status = full.modelStatusToString(full.getModelStatus())
+                clock = lap("branch_and_cut", clock)
+            if best is not None and best_obj - bound <= mip_rel_gap * abs(best_obj):
+                status = "Optimal"
     if is_mip and best is None and warm_list:
         # No solution in time: complete the given deployments (routing and tiers optimised).
         hl = _new_solver(60.0, mip_rel_gap)
-        hl.passModel(built.model.to_lp(relax=True)[0])
+        hl.passModel(relaxation)
         for i, given in enumerate(warm_list):
-            if best is not None and time.perf_counter() - built_at > time_limit:
+            if best is not None and left() < 0:
                 break  # the first is always completed, so that a decision exists
             fixed = _deployment_columns(built, np.asarray(given.deployment))
             values = _complete(hl, built, fixed_cols, fixed, n)
             if values is not None and values[1] < best_obj:
                 best, best_obj = values
                 source = f"given {i} completed"
-        phase_ms["completion"] = (time.perf_counter() - built_at) * 1e3 - phase_ms[phase]
+        clock = lap("completion", clock)
     gap = 0.0
     if is_mip:
         gap = (best_obj - bound) / max(abs(best_obj), 1e-9) if best is not None else np.inf
@@ -838,8 +902,10 @@ class OptimalPolicy(Policy):
         mip_rel_gap: relative gap at which HiGHS stops.
         tiers: utilisation tiers (in (0, 1)) a node may commit to for the satisfaction model.
         network_utilisation: utilisation cap of radio and wired links in the plan.
-        warm_start: start the solver from the previous slot's deployment or GRD's deployment
-            of the same slot, whichever the twin scores better.
+        warm_start: keep the previous slot's decision and GRD's decision of the same slot at
+            hand, ordered by their twin score: the solver's fallback (branch and cut starts
+            from the better one's deployment, and it is completed should nothing be found in
+            time) and, with ``twin_check``, the decisions the solver's must beat.
         amortise_slots: slots over which the plan spreads the cost of starting an instance.
         removal_weight: share of what restarting an instance would cost (:func:`restart_cost`)
             charged for removing one that ran. A one-slot plan without it removes instances
@@ -940,7 +1006,8 @@ class OptimalPolicy(Policy):
             "opt_time_limit_hit": float(s.status == "Time limit reached"),
             "opt_objective_j": s.objective,
             "opt_bound_j": s.bound,
-            "opt_branch_and_cut": float(s.source.startswith("branch and cut")),
+            "opt_rens": float(s.source == "rens"),
+            "opt_branch_and_cut": float(s.source == "branch and cut"),
             "opt_twin_kept_grd": float(self._picked == "grd"),
             "opt_twin_kept_previous": float(self._picked == "previous"),
             **{f"opt_{phase}_ms": s.phase_ms.get(phase, 0.0) for phase in PHASES},
