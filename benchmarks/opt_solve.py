@@ -8,12 +8,12 @@ each origin may use its 16 nearest remote nodes) OPT runs online for ``--slots``
 highest load of the sweep (L = 1.2) on the always-on variant of the system (no node sleeps: the
 benchmark of the research note) and on the system as shipped (MEC servers may sleep). Reported
 per size: the model's size; median model-build and solve time per slot and the median time of
-each solve phase (HiGHS's branch and cut from the partial start; the LP completion of the given
-deployments where it found nothing in time); the median and largest relative MIP gap, the
-slots that hit the time limit and the share that closed the gap to 0.1 %; and OPT's twin
-objective beside
-GRD's on the same slots (kJ per slot), with the share of slots where OPT's is lower; and how far
-the plan's cost of each decision lies above the twin's score of it.
+each solve phase (the LP relaxation; RENS, the MILP over the binaries the relaxation leaves
+fractional; HiGHS's branch and cut from RENS's point while the gap is open; the LP completion of
+the given deployments where nothing was found in time); the median and largest relative gap to
+the bound, the slots that hit the time limit and the share that closed the gap to 0.1 %; OPT's
+twin objective beside GRD's on the same slots (kJ per slot), with the share of slots where
+OPT's is lower; and how far the plan's cost of each decision lies above the twin's score of it.
 """
 
 from __future__ import annotations
