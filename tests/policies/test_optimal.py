@@ -776,3 +776,21 @@ def test_plan_keeps_an_idle_instance_when_removing_it_is_charged():
     assert kept.decision.deployment[s, n]  # the charge outweighs a slot of keep-alive power
     # in this slot alone, keeping costs more: the plan without the charge is the slot's optimum
     assert kept.objective >= dropped.objective * (1 - dropped.gap) - 1e-9
+
+
+def test_interior_point_relaxation_gives_the_same_bound_and_plan(monkeypatch):
+    """Large relaxations go to the interior-point method (with crossover, a vertex for RENS)."""
+    import cnc6g.policies.optimal as optimal
+
+    system = synthetic_system(3, 5, 36, 2.0)
+    obs, _ = warmed_up(system, 36, 2)
+    inputs = SlotInputs.from_observation(obs)
+    simplex = solve(system, inputs, mip_rel_gap=0.0)
+    relaxed = solve_slot(system, inputs, relax=True)
+    monkeypatch.setattr(optimal, "IPM_COLUMNS", 0)
+    ipm = solve(system, inputs, mip_rel_gap=0.0)
+    assert ipm.status == simplex.status == "Optimal"
+    assert ipm.objective == pytest.approx(simplex.objective, rel=1e-6)
+    assert solve_slot(system, inputs, relax=True).objective == pytest.approx(
+        relaxed.objective, rel=1e-6
+    )

@@ -94,6 +94,11 @@ PHASES = ("relaxation", "rens", "branch_and_cut", "completion")
 INTEGRAL = 1e-6
 """Distance from 0 or 1 below which the relaxation's value of a binary counts as integral."""
 
+IPM_COLUMNS = 25_000
+"""Relaxations with more columns are solved by the interior-point method (with crossover, so
+that RENS gets a vertex): at L = 1.2 it took 5.9 s against the dual simplex's 10 s at 42 k columns
+(20 cells) and 25 s against 105 s at 101 k (50 cells), but 1.6 s against 1.0 s at 16 k (10)."""
+
 MIN_SEARCH_S = 0.05
 """Least time left (s) for which branch and cut over every binary is still started."""
 
@@ -694,6 +699,10 @@ def solve_slot(
 
     # The LP relaxation: the bound, and the point the rounding neighbourhood is taken around.
     h = _new_solver(time_limit, mip_rel_gap)
+    if n > IPM_COLUMNS:
+        h.setOptionValue("solver", "ipm")
+    else:
+        h.setOptionValue("simplex_strategy", 2)  # parallel dual simplex: 10-30 % faster here
     h.passModel(relaxation)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
