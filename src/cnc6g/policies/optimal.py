@@ -613,13 +613,19 @@ def _primal(h: Any, n_cols: int) -> np.ndarray | None:
 
 
 def _complete(
-    h: Any, built: _Built, fixed_cols: IntArray, fixed: FloatArray, n: int
+    h: Any,
+    built: _Built,
+    fixed_cols: IntArray,
+    fixed: FloatArray,
+    n: int,
+    deadline: float = np.inf,
 ) -> tuple[FloatArray, float] | None:
     """Best values found with the deployment fixed: routing and tiers optimised.
 
     ``h`` holds the LP relaxation. With the deployment fixed, each node takes the tier the LP
     gives the largest share (or the loosest it uses at all), and the LP is solved again with
-    the tiers fixed; the better of the two is returned.
+    the tiers fixed; the better of the two is returned (only the first once ``deadline``, a
+    :func:`time.perf_counter` value, has passed).
     """
     z = built.z[built.z >= 0]
     h.changeColsBounds(fixed_cols.size, fixed_cols, fixed, fixed)
@@ -637,6 +643,8 @@ def _complete(
     used = share.sum(axis=1, keepdims=True) > 1e-6  # asleep nodes take no tier
     first = np.argmax(share > 1e-6, axis=1)  # the loosest tier the relaxation uses
     for pick in (np.argmax(share, axis=1), first):
+        if best is not None and time.perf_counter() > deadline:
+            break
         level = ((np.arange(rows.shape[1])[None, :] == pick[:, None]) & used).ravel() * 1.0
         if level.tobytes() in tried:
             continue
@@ -763,7 +771,7 @@ def solve_slot(
             if best is not None and left() < 0:
                 break  # the first is always completed, so that a decision exists
             fixed = _deployment_columns(built, np.asarray(given.deployment))
-            values = _complete(hl, built, fixed_cols, fixed, n)
+            values = _complete(hl, built, fixed_cols, fixed, n, built_at + time_limit)
             if values is not None and values[1] < best_obj:
                 best, best_obj = values
                 source = f"given {i} completed"
