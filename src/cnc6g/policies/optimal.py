@@ -657,6 +657,68 @@ def _complete(
     return best
 
 
+def _mip_solver(relaxation: Any, ints: IntArray, time_limit: float, mip_rel_gap: float) -> Any:
+    """A solver holding the relaxation with the columns ``ints`` binary again."""
+    h = _new_solver(max(time_limit, 1e-3), mip_rel_gap)
+    h.passModel(relaxation)
+    kinds = np.full(ints.size, int(HighsVarType.kInteger), dtype=np.uint8)
+    h.changeColsIntegrality(ints.size, ints, kinds)
+    return h
+
+
+def _rens(
+    relaxation: Any,
+    ints: IntArray,
+    point: FloatArray,
+    time_limit: float,
+    mip_rel_gap: float,
+    n: int,
+) -> tuple[FloatArray | None, float, str]:
+    """RENS: the MILP with the binaries the relaxation's ``point`` sets to 0 or 1 fixed there.
+
+    HiGHS solves it over the rest (always feasible: dropping the fractional ones rejects their
+    tasks). Returns the best values found (``None``: none in time), their objective and HiGHS's
+    status.
+    """
+    sub = _mip_solver(relaxation, ints, time_limit, mip_rel_gap)
+    lo = np.where(point >= 1.0 - INTEGRAL, 1.0, 0.0)
+    hi = np.where(point <= INTEGRAL, 0.0, 1.0)
+    sub.changeColsBounds(ints.size, ints, lo, hi)
+    sub.run()
+    values = _primal(sub, n)
+    objective = float(sub.getInfo().objective_function_value) if values is not None else np.inf
+    return values, objective, sub.modelStatusToString(sub.getModelStatus())
+
+
+def _branch_and_cut(
+    relaxation: Any,
+    ints: IntArray,
+    time_limit: float,
+    mip_rel_gap: float,
+    n: int,
+    start_cols: IntArray,
+    start_values: FloatArray,
+) -> tuple[FloatArray | None, float, float, str]:
+    """HiGHS's branch and cut over every binary from a (partial) start.
+
+    Returns the best values found (``None``: none), their objective, the dual bound and HiGHS's
+    status.
+    """
+    full = _mip_solver(relaxation, ints, time_limit, mip_rel_gap)
+    if start_cols.size:
+        full.setSolution(start_cols.size, start_cols, start_values)
+    full.run()
+    values = _primal(full, n)
+    info = full.getInfo()
+    objective = float(info.objective_function_value) if values is not None else np.inf
+    return (
+        values,
+        objective,
+        float(info.mip_dual_bound),
+        full.modelStatusToString(full.getModelStatus()),
+    )
+
+
 def solve_slot(
     system: System,
     inputs: SlotInputs,
@@ -722,44 +784,29 @@ def solve_slot(
     if not is_mip:
         best, best_obj = lp_values, lp_obj
     elif lp_values is not None:
-        ints = np.flatnonzero(integer)
+        ints = np.flatnonzero(integer).astype(np.int32)
         point = lp_values[ints]
-        fractional = (point > INTEGRAL) & (point < 1.0 - INTEGRAL)
-        if not fractional.any():
+        if not ((point > INTEGRAL) & (point < 1.0 - INTEGRAL)).any():
             best, best_obj = lp_values, lp_obj  # the relaxation's optimum is integral
         else:
-            # RENS: the binaries the relaxation sets to 0 or 1 stay there; HiGHS solves the
-            # rest (always feasible: dropping the fractional ones rejects their tasks).
-            mip, _ = built.model.to_lp(relax=False)
-            sub = _new_solver(max(left(), 1e-3), mip_rel_gap)
-            sub.passModel(mip)
-            lo = np.where(point >= 1.0 - INTEGRAL, 1.0, 0.0)
-            hi = np.where(point <= INTEGRAL, 0.0, 1.0)
-            sub.changeColsBounds(ints.size, ints.astype(np.int32), lo, hi)
-            sub.run()
-            best = _primal(sub, n)
-            if best is not None:
-                best_obj, source = float(sub.getInfo().objective_function_value), "rens"
-            status = sub.modelStatusToString(sub.getModelStatus())
+            best, best_obj, status = _rens(relaxation, ints, point, left(), mip_rel_gap, n)
+            source = "rens" if best is not None else source
             clock = lap("rens", clock)
             gap_open = best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
             if gap_open and left() > MIN_SEARCH_S:
-                # HiGHS's branch and cut over every binary, from the best point found.
-                full = _new_solver(left(), mip_rel_gap)
-                full.passModel(mip)
-                if best is not None:
-                    full.setSolution(n, np.arange(n, dtype=np.int32), best)
-                elif warm_list:
+                if best is not None:  # from the best point found
+                    start_cols, start_values = np.arange(n, dtype=np.int32), best
+                elif warm_list:  # from the first given deployment, for HiGHS to complete
+                    start_cols = fixed_cols.astype(np.int32)
                     start_values = _deployment_columns(built, np.asarray(warm_list[0].deployment))
-                    full.setSolution(fixed_cols.size, fixed_cols.astype(np.int32), start_values)
-                full.run()
-                found = _primal(full, n)
-                info = full.getInfo()
-                if found is not None and info.objective_function_value < best_obj - 1e-9:
-                    best, best_obj = found, float(info.objective_function_value)
-                    source = "branch and cut"
-                bound = max(bound, float(info.mip_dual_bound))
-                status = full.modelStatusToString(full.getModelStatus())
+                else:
+                    start_cols, start_values = np.zeros(0, dtype=np.int32), np.zeros(0)
+                found, found_obj, dual, status = _branch_and_cut(
+                    relaxation, ints, left(), mip_rel_gap, n, start_cols, start_values
+                )
+                if found is not None and found_obj < best_obj - 1e-9:
+                    best, best_obj, source = found, found_obj, "branch and cut"
+                bound = max(bound, dual)
                 clock = lap("branch_and_cut", clock)
             if best is not None and best_obj - bound <= mip_rel_gap * abs(best_obj):
                 status = "Optimal"
@@ -775,7 +822,7 @@ def solve_slot(
             if values is not None and values[1] < best_obj:
                 best, best_obj = values
                 source = f"given {i} completed"
-        clock = lap("completion", clock)
+        lap("completion", clock)
     gap = 0.0
     if is_mip:
         gap = (best_obj - bound) / max(abs(best_obj), 1e-9) if best is not None else np.inf
