@@ -647,7 +647,7 @@ def test_completion_of_a_deployment_is_a_feasible_plan_no_better_than_the_exact_
     n = built.model.n_cols
     relaxed = _primal(h, n)
     assert relaxed is not None
-    fixed_cols = np.concatenate([built.x, built.a[built.a >= 0]])
+    fixed_cols = built.deployment_cols
     on = np.asarray(grd.decide(obs).deployment)[built.pairs[:, 0], built.pairs[:, 1]]
     awake = np.zeros(system.n_nodes, dtype=bool)
     np.logical_or.at(awake, built.pairs[on, 1], True)
