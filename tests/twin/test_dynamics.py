@@ -534,3 +534,30 @@ def test_reply_pays_the_propagation_delay_too(system):
         + OUT_A / (LINK * (1 - 0.02))
     )
     assert out.flow_network_s[0, 0, A, X] == pytest.approx(transfer + 2 * DELAY_X, rel=REL)
+
+
+def test_amortised_objective_spreads_start_costs_and_charges_removals(system):
+    from cnc6g.twin import amortised_objective, restart_cost
+
+    S, N, O, K = system.n_services, system.n_nodes, system.n_origins, system.n_candidates
+    demand = np.full((1, O, S), 5.0)
+    up, down = np.full((1, O), 50.0), np.full((1, O), 100.0)
+    prev = np.zeros((1, S, N), dtype=bool)
+    prev[0, 0, 1] = True  # ran on R-mec, moves to X-dc
+    x = np.zeros((1, S, N), dtype=bool)
+    x[0, 0, 2] = True
+    y = np.zeros((1, O, S, K))
+    y[0, :, 0, 2] = 1.0
+    beta = system.unsatisfied_penalty_j
+    started = evaluate_slot(system, demand, up, down, x, prev, y).objective(beta)
+    warm = evaluate_slot(system, demand, up, down, x, x, y).objective(beta)
+    assert started[0] > warm[0]  # the start costs energy and cold-start failures
+    assert amortised_objective(system, demand, up, down, x, prev, y) == pytest.approx(started)
+    spread = amortised_objective(system, demand, up, down, x, prev, y, 4.0)
+    assert spread == pytest.approx(warm + (started - warm) / 4.0)
+    charged = amortised_objective(system, demand, up, down, x, prev, y, 4.0, 0.5)
+    assert charged - spread == pytest.approx(0.5 * restart_cost(system, demand, prev)[0, 0])
+    none = np.zeros_like(y)
+    later = amortised_objective(system, demand, up, down, x, prev, y, 4.0, warm_routing=none)
+    rejected = evaluate_slot(system, demand, up, down, x, x, none).objective(beta)
+    assert later == pytest.approx(rejected + (started - rejected) / 4.0)

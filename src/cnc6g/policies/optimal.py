@@ -66,7 +66,7 @@ import numpy as np
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
 from cnc6g.policies.greedy import GreedyPolicy
-from cnc6g.twin.dynamics import evaluate_slot
+from cnc6g.twin.dynamics import amortised_objective, restart_cost
 from cnc6g.twin.system import FloatArray, IntArray, System
 
 try:  # the core class does not print HiGHS's banner on construction (highspy.Highs does)
@@ -545,20 +545,6 @@ def build_model(
     )
 
 
-def restart_cost(system: System, demand: FloatArray, previous: np.ndarray) -> FloatArray:
-    """What starting an instance of each service again would cost, J, ``[S]``.
-
-    Its start energy and the penalty of the tasks that meet its cold start, taking the
-    service's demand this slot shared evenly among its running instances.
-    """
-    sy = system
-    per_instance = np.asarray(demand, dtype=float).sum(axis=0) / np.maximum(
-        np.asarray(previous, dtype=bool).sum(axis=1), 1
-    )
-    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)
-    return sy.instantiation_energy + sy.unsatisfied_penalty_j * cold * per_instance
-
-
 def _pm(k: int) -> FloatArray:
     """``k`` ones then ``k`` minus ones: the values of ``k`` rows ``col_a - col_b``."""
     return np.concatenate([np.ones(k), -np.ones(k)])
@@ -927,35 +913,27 @@ def twin_scores(
 ) -> FloatArray:
     """The twin's objective of each decision for the slot of ``obs``, J, ``[len(decisions)]``.
 
-    What starting instances costs in the slot (cold-start energy and the tasks that meet a
-    cold start: the difference to the same decision with nothing new) counts
-    ``1 / amortise_slots``, and removing an instance that ran ``removal_weight`` times
-    :func:`restart_cost`, as in the plan. One batched evaluation of ``2 * len(decisions)``
-    copies.
+    Starting and removing instances are charged as in the plan
+    (:func:`~cnc6g.twin.dynamics.amortised_objective`).
     """
-    c = len(decisions)
     x = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
     y = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
     prev = np.broadcast_to(np.asarray(obs.deployment, dtype=bool), x.shape)
 
     def rep(a: np.ndarray) -> np.ndarray:
-        return np.repeat(np.asarray(a, dtype=float)[None], 2 * c, axis=0)
+        return np.repeat(np.asarray(a, dtype=float)[None], len(decisions), axis=0)
 
-    out = evaluate_slot(
+    return amortised_objective(
         system,
         rep(obs.demand),
         rep(obs.uplink_mbps),
         rep(obs.downlink_mbps),
-        np.concatenate([x, x]),
-        np.concatenate([prev, x]),
-        np.concatenate([y, y]),
+        x,
+        prev,
+        y,
+        amortise_slots,
+        removal_weight,
     )
-    score = out.objective(system.unsatisfied_penalty_j)
-    started, warm = score[:c], score[c:]
-    removed = (prev & ~x).astype(float)  # [C, S, N]
-    restart = restart_cost(system, obs.demand, obs.deployment)
-    removal = removal_weight * np.einsum("csn,s->c", removed, restart)
-    return warm + (started - warm) / amortise_slots + removal
 
 
 class OptimalPolicy(Policy):

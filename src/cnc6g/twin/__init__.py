@@ -1,6 +1,12 @@
 """The digital twin: pure, vectorised arithmetic of one slot, and a stateful batched stepper."""
 
-from cnc6g.twin.dynamics import ENERGY_PARTS, SlotOutcome, evaluate_slot
+from cnc6g.twin.dynamics import (
+    ENERGY_PARTS,
+    SlotOutcome,
+    amortised_objective,
+    evaluate_slot,
+    restart_cost,
+)
 from cnc6g.twin.sampler import RequestSample, sample_requests
 from cnc6g.twin.system import (
     System,
@@ -17,10 +23,12 @@ __all__ = [
     "SlotOutcome",
     "System",
     "Twin",
+    "amortised_objective",
     "compile_scenario",
     "evaluate_slot",
     "load_for_requests",
     "popularity_weights",
     "requests_for_load",
+    "restart_cost",
     "sample_requests",
 ]

@@ -451,6 +451,61 @@ def evaluate_slot(
     )
 
 
+def restart_cost(system: System, demand: FloatArray, previous: np.ndarray) -> FloatArray:
+    """What starting an instance of each service again would cost, J, ``[..., S]``.
+
+    Its start energy and the penalty of the tasks that meet its cold start, taking the
+    service's demand this slot (``[..., O, S]``) shared evenly among its running instances
+    (``previous``, ``[..., S, N]``).
+    """
+    sy = system
+    per_instance = np.asarray(demand, dtype=float).sum(axis=-2) / np.maximum(
+        np.asarray(previous, dtype=bool).sum(axis=-1), 1
+    )
+    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)
+    return sy.instantiation_energy + sy.unsatisfied_penalty_j * cold * per_instance
+
+
+def amortised_objective(
+    system: System,
+    demand: FloatArray,
+    uplink_mbps: FloatArray,
+    downlink_mbps: FloatArray,
+    deployment: BoolArray,
+    previous: BoolArray,
+    routing: FloatArray,
+    amortise_slots: float = 1.0,
+    removal_weight: float = 0.0,
+    warm_routing: FloatArray | None = None,
+) -> FloatArray:
+    """The slot's objective with what changing the deployment costs spread over time, J, ``[B]``.
+
+    Starting instances (their start energy and the tasks that meet their cold start: the
+    difference to the same decision with every instance already running) counts
+    ``1 / amortise_slots``: an instance started now serves the slots after it too. Removing an
+    instance that ran is charged ``removal_weight`` times :func:`restart_cost`: a one-slot
+    score would otherwise remove instances in every dip of their demand. Two evaluations of
+    the ``B`` copies (arguments as in :func:`evaluate_slot`). ``warm_routing`` (default:
+    ``routing``) is the routing of the slots after this one, once every instance is warm.
+    """
+    x = np.asarray(deployment, dtype=bool)
+    prev = np.asarray(previous, dtype=bool)
+    both = evaluate_slot(
+        system,
+        np.concatenate([demand, demand]),
+        np.concatenate([uplink_mbps, uplink_mbps]),
+        np.concatenate([downlink_mbps, downlink_mbps]),
+        np.concatenate([x, x]),
+        np.concatenate([prev, x]),
+        np.concatenate([routing, routing if warm_routing is None else warm_routing]),
+    ).objective(system.unsatisfied_penalty_j)
+    c = x.shape[0]
+    started, warm = both[:c], both[c:]
+    removed = (prev & ~x).astype(float)  # [B, S, N]
+    removal = removal_weight * np.einsum("bsn,bs->b", removed, restart_cost(system, demand, prev))
+    return warm + (started - warm) / amortise_slots + removal
+
+
 def _slack(c: _Constants, per_mbit: FloatArray, ft: type[np.floating]) -> FloatArray:
     """Time left for queueing and execution, ``[B, O, K, S]``: budget minus transfers."""
     p = per_mbit.astype(ft)
