@@ -64,7 +64,8 @@ def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
         agents = Agents(base, mode, LearnerConfig(), seed=0)
         rng = np.random.default_rng(0)
         acted = agents.act(demand, up, previous, util, 0.1, 0.1, rng)
-        x, y, idle = execute(base, demand, up, down, previous, acted.knobs)
+        executed = execute(base, demand, up, down, previous, acted.knobs)
+        x, y, idle = executed.deployment, executed.routing, executed.idle
 
         def twin_pass(x=x, y=y) -> None:
             for tw, p in zip(twins, parts, strict=True):
@@ -79,7 +80,7 @@ def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
             inputs,
             idle,
             acted.knobs,
-            (x, y),
+            executed,
             TrainConfig(),
             rng,
         )

@@ -26,7 +26,7 @@ def run_slots(system, knobs_of, slots=6, batch=3, seed=0):
     for t in range(slots):
         knobs = knobs_of(t)
         prev = twin.deployment.copy()
-        x, y, idle = execute(
+        x, y, idle, _ = execute(
             system,
             twin.demand.astype(float),
             twin.uplink_mbps,
@@ -83,7 +83,7 @@ def test_higher_start_threshold_never_starts_more_instances(case_system):
     for thr in range(len(THRESHOLDS)):
         k = Knobs.neutral(sy, 1)
         k.threshold[:] = thr
-        x, _, _ = execute(
+        x, _, _, _ = execute(
             sy, twin.demand.astype(float), twin.uplink_mbps, twin.downlink_mbps, twin.deployment, k
         )
         started.append(int(x.sum()))
@@ -95,7 +95,7 @@ def test_idle_instances_are_kept_for_a_while_then_removed(case_system):
     sy = case_system
     twin = Twin(sy, batch=1, seed=2)
     k = Knobs.neutral(sy, 1)
-    x, _, idle = execute(
+    x, _, idle, _ = execute(
         sy, twin.demand.astype(float), twin.uplink_mbps, twin.downlink_mbps, twin.deployment, k
     )
     assert x.any()
@@ -103,7 +103,8 @@ def test_idle_instances_are_kept_for_a_while_then_removed(case_system):
     kept = []
     prev = x
     for _ in range(8):
-        prev, _, idle = execute(sy, no_demand, twin.uplink_mbps, twin.downlink_mbps, prev, k, idle)
+        up, down = twin.uplink_mbps, twin.downlink_mbps
+        prev, _, idle, _ = execute(sy, no_demand, up, down, prev, k, idle)
         kept.append(int(prev.sum()))
     assert kept[0] == int(x.sum())  # a dip does not remove instances at once
     assert kept[-1] == 0  # but idle ones go after the patience runs out
@@ -117,7 +118,7 @@ def test_cost_decomposition_adds_up_exactly(case_system):
     for _ in range(4):
         prev = twin.deployment.copy()
         k = random_knobs(sy, 4, rng)
-        x, y, idle = execute(
+        x, y, idle, _ = execute(
             sy, twin.demand.astype(float), twin.uplink_mbps, twin.downlink_mbps, prev, k, idle
         )
         out = twin.step_arrays(x, y)
@@ -128,3 +129,62 @@ def test_cost_decomposition_adds_up_exactly(case_system):
         _, with_credit, _ = decompose_cost(sy, out, x, prev, credit=1.0)
         _, without, _ = decompose_cost(sy, out, x, prev, credit=0.0)
         assert (with_credit <= without + 1e-9).all()
+
+
+def _step_inputs(twin):
+    return twin.demand.astype(float), twin.uplink_mbps, twin.downlink_mbps, twin.deployment.copy()
+
+
+def test_nodes_switched_off_take_nothing_and_sleep(case_system):
+    sy = case_system
+    twin = Twin(sy, batch=2, seed=6)
+    k = Knobs.neutral(sy, 2)
+    off = np.zeros((2, sy.n_nodes), dtype=bool)
+    ran = np.flatnonzero(sy.can_sleep)
+    off[0, ran[:3]] = True
+    off[1, ran] = True
+    for _ in range(3):
+        demand, up, down, prev = _step_inputs(twin)
+        x, y, _, got = execute(sy, demand, up, down, prev, k, switched_off=off)
+        np.testing.assert_array_equal(got, off)
+        assert not (x & off[:, None, :]).any()
+        to_off = off[np.arange(2)[:, None, None], sy.candidates][:, :, None, :] & (y > 0)
+        assert not to_off.any()
+        out = twin.step_arrays(x, y)
+        assert not (out.awake & off).any()
+
+
+def test_without_consolidation_nothing_is_switched_off(case_system):
+    sy = case_system
+    twin = Twin(sy, batch=2, seed=1)
+    demand, up, down, prev = _step_inputs(twin)
+    k = Knobs.neutral(sy, 2)
+    plain = execute(sy, demand, up, down, prev, k, consolidate=False)
+    imposed = execute(sy, demand, up, down, prev, k, switched_off=np.zeros((2, sy.n_nodes), bool))
+    assert not plain.switched_off.any()
+    np.testing.assert_array_equal(plain.deployment, imposed.deployment)
+    np.testing.assert_array_equal(plain.routing, imposed.routing)
+
+
+def test_consolidation_switches_off_only_offered_sleepers_and_saves_at_medium_load(case_scenario):
+    from cnc6g.experiments import scenario_at_load
+    from cnc6g.twin import compile_scenario
+
+    sy = compile_scenario(scenario_at_load(case_scenario, 0.8))
+    costs = {}
+    for consolidate in (False, True):
+        twin = Twin(sy, batch=2, seed=3)
+        k = Knobs.neutral(sy, 2)
+        k.level[:, sy.node_domain[np.flatnonzero(sy.can_sleep)[0]]] = 0  # one RAN domain off
+        idle, cost, switched = None, 0.0, 0
+        for t in range(40):
+            demand, up, down, prev = _step_inputs(twin)
+            x, y, idle, off = execute(sy, demand, up, down, prev, k, idle, consolidate=consolidate)
+            assert not (off & ~sy.can_sleep[None]).any()
+            assert not (off & (node_caps(sy, k) == 0)).any()  # a domain off is not "switched"
+            switched += int(off.sum())
+            out = twin.step_arrays(x, y)
+            cost += out.objective(sy.unsatisfied_penalty_j).sum() if t >= 20 else 0.0
+        costs[consolidate] = cost
+        assert (switched > 0) == consolidate
+    assert costs[True] < 0.95 * costs[False]

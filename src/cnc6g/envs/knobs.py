@@ -146,7 +146,7 @@ class KnobsEnv(ParallelEnv):
         t, sy = self._twin, self.system
         knobs = self.knobs(actions)
         previous = t.deployment.copy()
-        x, y, self._idle = execute(
+        x, y, self._idle, _ = execute(
             sy, t.demand.astype(float), t.uplink_mbps, t.downlink_mbps, previous, knobs, self._idle
         )
         outcome = t.step_arrays(x, y, clean=False)

@@ -20,15 +20,19 @@ running, of meeting its cold start; a node accepts up to its capped capacity, pr
 whose chosen option is expected to cost more than the penalty (prices aside) is rejected. The
 decision is made in three passes: assign over every instance the levels allow, deploy by the
 threshold (running instances first, then the most used, as memory permits), assign again over
-the instances deployed.
+the instances deployed. Then the executor consolidates: it tries switching off shares of the
+offered nodes that can sleep, least planned first, and keeps the candidate the twin's slot
+arithmetic scores best (see :func:`execute`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from cnc6g.twin.dynamics import amortised_objective
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 
 LEVELS = (0.0, 0.5, 0.7, 0.85, 0.95)
@@ -57,6 +61,15 @@ AMORTISE_SLOTS = 10.0
 
 NETWORK_UTILISATION = 0.5
 """Radio and wired utilisation at which transfer times are estimated in the assignment."""
+
+CONSOLIDATE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+"""Shares of its offered sleepable nodes a copy tries switching off, least planned load first
+(every count from 1 to 10 of 10 scored 4.60 kJ/slot at L = 1.0 with the shipped agents, these
+4.46; both keep the same ones where the counts coincide)."""
+
+REMOVAL_WEIGHT = 0.3
+"""Share of an instance's restart cost charged for removing it when candidates are scored
+(OPT's default, :data:`cnc6g.policies.optimal.REMOVAL_WEIGHT`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +118,15 @@ class Knobs:
         else:
             raise ValueError(f"unknown knob group {group!r}")
         return Knobs(level=level, threshold=threshold, price=price, trim=trim)
+
+
+class Execution(NamedTuple):
+    """What :func:`execute` decided for ``B`` copies."""
+
+    deployment: BoolArray  # [B, S, N]
+    routing: FloatArray  # [B, O, S, K]
+    idle: IntArray  # [B, S, N] idle counts to pass to the next slot
+    switched_off: BoolArray  # [B, N] nodes the consolidation switched off
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,13 +189,28 @@ def execute(
     knobs: Knobs,
     idle: IntArray | None = None,
     price_scale: float | None = None,
-) -> tuple[BoolArray, FloatArray, IntArray]:
+    consolidate: bool = True,
+    switched_off: BoolArray | None = None,
+) -> Execution:
     """Deployment ``[B, S, N]``, routing ``[B, O, S, K]`` and idle counts the knobs give.
 
     The decision is feasible. ``idle`` counts, per running instance, the slots in a row it was
     planned fewer tasks than its keep threshold; an instance whose domain is still offered is
     only removed after :data:`PATIENCE` such slots, so that a dip of demand does not cost a
     cold start when it comes back.
+
+    **Consolidation.** A sleeping node saves its whole idle power, a step that the
+    assignment's per-task costs never see. With ``consolidate`` the executor also tries
+    switching off shares (:data:`CONSOLIDATE`) of the offered nodes that can sleep, those the
+    first pass planned the least load (relative to capacity) first, decides each candidate
+    in full, and keeps the one the twin's slot arithmetic scores best
+    (:func:`~cnc6g.twin.dynamics.amortised_objective`): this slot's outcome counts
+    ``1 / AMORTISE_SLOTS``, the slots after it, with every instance warm and routed to by
+    the assignment without cold starts, the rest, and removing an instance is charged
+    :data:`REMOVAL_WEIGHT` times its restart cost. Scoring this slot alone would keep a
+    sleeping node asleep for good: its new instances take no task in the slot they start.
+    ``switched_off`` ``[B, N]`` imposes a set instead (no search), as the difference rewards
+    do to credit the other knobs with the consolidation held.
 
     Args:
         system: the compiled scenario.
@@ -184,6 +221,11 @@ def execute(
         knobs: the agents' settings.
         idle: ``[B, S, N]`` idle counts returned for the previous slot (default: zeros).
         price_scale: J per task of a price of 1 (default: half the unsatisfied-task penalty).
+        consolidate: try switching sleepable nodes off (see above).
+        switched_off: ``[B, N]`` nodes to switch off instead of searching.
+
+    Returns:
+        The decision, the idle counts and the nodes the consolidation switched off.
     """
     sy = system
     c = _consts(sy)
@@ -192,34 +234,145 @@ def execute(
     demand = np.asarray(demand, dtype=float)
     previous = np.asarray(previous, dtype=bool)
     cap = node_caps(sy, knobs)  # [B, N]
-    budget = cap * sy.capacity * sy.slot_s  # gigacycles per slot
     slow = 1.0 / (1.0 - NETWORK_UTILISATION)
     up = uplink_mbps[:, :, None, None]
     dn = downlink_mbps[:, :, None, None]
     io_time = (
         c.remote * (sy.input_mbit[None, :, None] / up + sy.output_mbit[None, :, None] / dn) * slow
     )  # [B, O, S, K]
-    slack = sy.deadline_s[None, None, :, None] - c.net_fixed[None] - io_time
-    energy = c.energy[None] + c.tx_j[None] / up + c.bs_j[None]
-    price = (np.clip(knobs.price, -1.0, 1.0) * scale)[:, sy.candidates][:, :, None, :]
-    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)[None, None, :, None]
+    slot = _Slot(
+        demand=demand,
+        uplink=np.asarray(uplink_mbps, dtype=float),
+        downlink=np.asarray(downlink_mbps, dtype=float),
+        previous=previous,
+        slack=sy.deadline_s[None, None, :, None] - c.net_fixed[None] - io_time,
+        energy=c.energy[None] + c.tx_j[None] / up + c.bs_j[None],
+        price=(np.clip(knobs.price, -1.0, 1.0) * scale)[:, sy.candidates][:, :, None, :],
+        theta=np.asarray(THRESHOLDS)[knobs.threshold][:, sy.node_domain][:, None, :],
+        idle=np.zeros(previous.shape, dtype=np.int64) if idle is None else np.asarray(idle),
+    )
+    if switched_off is not None:
+        cap = np.where(switched_off, 0.0, cap)
+    deployment, routing, idle_out, planned = _decide(sy, c, slot, cap)
+    off = np.zeros(cap.shape, dtype=bool) if switched_off is None else np.asarray(switched_off)
+    base = Execution(deployment, routing, idle_out, off.astype(bool))
+    if switched_off is not None or not consolidate or not (cap[:, sy.can_sleep] > 0).any():
+        return base
+    return _consolidate(sy, c, slot, cap, base, planned)
 
+
+def _consolidate(
+    sy: System, c: _Consts, slot: _Slot, cap: FloatArray, base: Execution, planned: FloatArray
+) -> Execution:
+    """The best of ``base`` and the decisions with shares of the offered sleepers switched off.
+
+    ``planned`` is the first pass's plan of ``base`` (see :func:`execute`).
+    """
+    beta = sy.unsatisfied_penalty_j
+    B = cap.shape[0]
+    sleepers = np.flatnonzero(sy.can_sleep)
+    offered = cap[:, sleepers] > 0  # [B, Z]
+    # Candidates: the m least planned offered sleepers off, m a share of them (each distinct
+    # m > 0 once per copy).
+    work = np.einsum("bsn,s->bn", planned[:, :, sleepers], sy.work) / sy.capacity[sleepers]
+    order = np.argsort(np.where(offered, work, np.inf), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(sleepers.size), order.shape), axis=1)
+    counts = np.rint(np.asarray(CONSOLIDATE)[None, :] * offered.sum(axis=1)[:, None])  # [B, M]
+    distinct = (counts > 0) & (np.diff(counts, axis=1, prepend=0.0) > 0)
+    cb, cj = np.nonzero(distinct)  # copy and share of each candidate
+    off = np.zeros((cb.size, sy.n_nodes), dtype=bool)
+    off[:, sleepers] = rank[cb] < counts[cb, cj][:, None]
+    caps = np.concatenate([cap, np.where(off, 0.0, cap[cb])])
+    x2, y2, idle2, _ = _decide(sy, c, slot.take(cb), caps[B:])
+    every = np.concatenate([np.arange(B), cb])  # copy of each of the B + V decisions
+    x_all = np.concatenate([base.deployment, x2])
+    y_all = np.concatenate([base.routing, y2])
+    # Score: this slot's outcome for 1 / AMORTISE_SLOTS, the slots after it (every instance
+    # warm, routed to by the assignment without cold starts) for the rest.
+    later = slot.take(every)
+    warm = _assign(
+        sy,
+        c,
+        later.demand,
+        x_all,
+        x_all,
+        caps * sy.capacity * sy.slot_s,
+        later.energy,
+        later.price,
+        later.slack,
+        np.zeros((1, 1, 1, 1)),
+        beta,
+    )
+    score = amortised_objective(
+        sy,
+        later.demand,
+        later.uplink,
+        later.downlink,
+        x_all,
+        later.previous,
+        y_all,
+        AMORTISE_SLOTS,
+        REMOVAL_WEIGHT,
+        warm,
+    )
+    table = np.full((B, counts.shape[1] + 1), np.inf)
+    table[:, 0] = score[:B]
+    table[cb, cj + 1] = score[B:]
+    index = np.zeros(table.shape, dtype=np.int64)
+    index[:, 0] = np.arange(B)
+    index[cb, cj + 1] = B + np.arange(cb.size)
+    pick = index[np.arange(B), np.argmin(table, axis=1)]  # the first of equals: fewest off
+    off_all = np.concatenate([base.switched_off, off])
+    idle_all = np.concatenate([base.idle, idle2])
+    return Execution(x_all[pick], y_all[pick], idle_all[pick], off_all[pick])
+
+
+@dataclass(frozen=True, eq=False)
+class _Slot:
+    """The slot's per-copy inputs of the assignment, ``B`` copies."""
+
+    demand: FloatArray  # [B, O, S]
+    uplink: FloatArray  # [B, O] Mbit/s
+    downlink: FloatArray  # [B, O] Mbit/s
+    previous: BoolArray  # [B, S, N]
+    slack: FloatArray  # [B, O, S, K] time left for queueing and execution
+    energy: FloatArray  # [B, O, S, K] energy per task
+    price: FloatArray  # [B, O, 1, K] the distribution agents' prices
+    theta: FloatArray  # [B, 1, N] start thresholds
+    idle: IntArray  # [B, S, N] idle counts
+
+    def take(self, copies: IntArray) -> _Slot:
+        """The inputs of the given copies, in that order."""
+        return _Slot(**{k: v[copies] for k, v in self.__dict__.items()})
+
+
+def _decide(
+    sy: System, c: _Consts, slot: _Slot, cap: FloatArray
+) -> tuple[BoolArray, FloatArray, IntArray, FloatArray]:
+    """Deployment, routing and idle counts under node caps ``[B, N]``, and the first plan.
+
+    Three passes: assign over every instance the caps allow, deploy by the threshold (running
+    instances first, then the most used, as memory permits), assign again over the instances
+    deployed. Returns the tasks the first pass planned per instance ``[B, S, N]`` too.
+    """
+    beta = sy.unsatisfied_penalty_j
+    budget = cap * sy.capacity * sy.slot_s  # gigacycles per slot
+    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)[None, None, :, None]
     hostable = sy.can_host[None] & (cap[:, None, :] > 0)  # [B, S, N]
+    demand, previous = slot.demand, slot.previous
+    args = (budget, slot.energy, slot.price, slot.slack)
     # Plan over every instance the levels allow, a start-up's failures spread over
     # AMORTISE_SLOTS slots (an instance started now serves the slots after it too).
-    routing = _assign(
-        sy, c, demand, hostable, previous, budget, energy, price, slack, cold / AMORTISE_SLOTS, beta
-    )
+    routing = _assign(sy, c, demand, hostable, previous, *args, cold / AMORTISE_SLOTS, beta)
     planned = _planned(sy, c, demand, routing)  # [B, S, N] tasks
-    theta = np.asarray(THRESHOLDS)[knobs.threshold][:, sy.node_domain][:, None, :]  # [B, 1, N]
-    idle = np.zeros(previous.shape, dtype=np.int64) if idle is None else np.asarray(idle)
-    keep = previous & (idle < PATIENCE)
-    want = hostable & ((planned >= theta) | keep)
+    keep = previous & (slot.idle < PATIENCE)
+    want = hostable & ((planned >= slot.theta) | keep)
     deployment = _fit_memory(sy, want, planned, previous)
-    routing = _assign(sy, c, demand, deployment, previous, budget, energy, price, slack, cold, beta)
-    used = _planned(sy, c, demand, routing) >= KEEP_SHARE * theta
-    idle = np.where(deployment & previous & ~used, idle + 1, 0)
-    return deployment, routing, idle
+    routing = _assign(sy, c, demand, deployment, previous, *args, cold, beta)
+    used = _planned(sy, c, demand, routing) >= KEEP_SHARE * slot.theta
+    idle = np.where(deployment & previous & ~used, slot.idle + 1, 0)
+    return deployment, routing, idle, planned
 
 
 def _planned(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) -> FloatArray:

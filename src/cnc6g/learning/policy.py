@@ -94,7 +94,8 @@ class HMARLPolicy(Policy):
         )
         idle_before = self._idle
         inputs = (demand, obs.uplink_mbps[None], obs.downlink_mbps[None], previous)
-        x, y, self._idle = execute(sy, *inputs[:3], previous, step.knobs, self._idle)
+        executed = execute(sy, *inputs[:3], previous, step.knobs, self._idle)
+        x, y, self._idle = executed.deployment, executed.routing, executed.idle
         if self.online and self._pending is not None:
             done, reward, domain_reward = self._pending
             self.agents.remember(done, step, reward, domain_reward)
@@ -107,7 +108,7 @@ class HMARLPolicy(Policy):
                 inputs,
                 idle_before,
                 step.knobs,
-                (x, y),
+                executed,
                 self._train_config,
                 self.rng,
             )

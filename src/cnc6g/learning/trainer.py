@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from cnc6g.learning.agents import LearnerConfig
-from cnc6g.learning.executor import Knobs, execute
+from cnc6g.learning.executor import Execution, Knobs, execute
 from cnc6g.learning.features import decompose_cost
 from cnc6g.learning.hmarl import MODES, Agents
 from cnc6g.model import Scenario
@@ -151,7 +151,7 @@ def difference_rewards(
     inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     idle: np.ndarray | None,
     knobs: Knobs,
-    decision: tuple[np.ndarray, np.ndarray],
+    decision: Execution,
     cfg: TrainConfig,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -166,11 +166,13 @@ def difference_rewards(
     demand, up, down, previous = inputs
     B = demand.shape[0]
     scale = base.unsatisfied_penalty_j * np.maximum(demand.sum(axis=(1, 2)), 1.0)
-    actual = _learning_cost(systems, parts, inputs, *decision, cfg.amortise_slots)
+    x, y = decision.deployment, decision.routing
+    actual = _learning_cost(systems, parts, inputs, x, y, cfg.amortise_slots)
+    off = decision.switched_off
 
     def gain(mask: np.ndarray, group: str) -> np.ndarray:
         alt = knobs.neutralised(base, group, mask)
-        xc, yc, _ = execute(base, demand, up, down, previous, alt, idle)
+        xc, yc, _, _ = execute(base, demand, up, down, previous, alt, idle, switched_off=off)
         cost = _learning_cost(systems, parts, inputs, xc, yc, cfg.amortise_slots)
         return (cost - actual) / scale
 
@@ -224,7 +226,7 @@ def validate(
         previous = np.concatenate([tw.deployment for tw in twins])
         util = np.concatenate([tw.utilisation for tw in twins])
         acted = agents.act(demand, up, previous, util, 0.0, 0.0, rng)
-        x, y, idle = execute(base, demand, up, down, previous, acted.knobs, idle)
+        x, y, idle, _ = execute(base, demand, up, down, previous, acted.knobs, idle)
         for i, twin in enumerate(twins):
             part = slice(i * copies, (i + 1) * copies)
             outcome = twin.step_arrays(x[part], y[part], clean=False)
@@ -337,7 +339,8 @@ def train(
         if pending is not None and cfg.mode != "hmarl":
             agents.remember(pending[0], acted, pending[1], pending[2])
         idle_before = idle
-        x, y, idle = execute(base, demand, up, down, previous, acted.knobs, idle)
+        executed = execute(base, demand, up, down, previous, acted.knobs, idle)
+        x, y, idle = executed.deployment, executed.routing, executed.idle
         rewards, domain_rewards, costs, satisfied, offered = [], [], [], [], []
         for i, twin in enumerate(twins):
             part = slice(i * cfg.copies, (i + 1) * cfg.copies)
@@ -352,7 +355,7 @@ def train(
         if cfg.mode == "hmarl":
             inputs = (demand, up, down, previous)
             level_gain, pick, gains = difference_rewards(
-                agents, systems, parts, inputs, idle_before, acted.knobs, (x, y), cfg, rng
+                agents, systems, parts, inputs, idle_before, acted.knobs, executed, cfg, rng
             )
             agents.remember_differences(acted, level_gain, pick, gains)
         t1 = time.perf_counter()
