@@ -188,3 +188,24 @@ def test_consolidation_switches_off_only_offered_sleepers_and_saves_at_medium_lo
         costs[consolidate] = cost
         assert (switched > 0) == consolidate
     assert costs[True] < 0.95 * costs[False]
+
+
+def test_what_a_full_node_turns_away_goes_to_a_candidate_with_room(case_scenario, monkeypatch):
+    import cnc6g.learning.executor as executor
+    from cnc6g.experiments import scenario_at_load
+    from cnc6g.twin import compile_scenario
+
+    sy = compile_scenario(scenario_at_load(case_scenario, 1.0))
+    rejected = {}
+    for extra in (0, executor.EXTRA):
+        monkeypatch.setattr(executor, "EXTRA", extra)
+        twin = Twin(sy, batch=2, seed=5)
+        k = Knobs.neutral(sy, 2)
+        idle, total = None, 0.0
+        for t in range(30):
+            demand, up, down, prev = _step_inputs(twin)
+            x, y, idle, _ = execute(sy, demand, up, down, prev, k, idle, consolidate=False)
+            total += (demand * (1.0 - y.sum(axis=-1))).sum() if t >= 20 else 0.0
+            twin.step_arrays(x, y)
+        rejected[extra] = total
+    assert rejected[executor.EXTRA] < rejected[0]

@@ -16,7 +16,8 @@ The assignment fills the offered capacity in rounds: in each round every (origin
 offers an equal part of its remaining demand to the candidate with the least expected cost,
 energy per task (load-proportional, radio, wired) plus the price plus ``penalty`` times the
 probability of missing the deadline at the node's current load and, for an instance that was not
-running, of meeting its cold start; a node accepts up to its capped capacity, pro rata. A part
+running, of meeting its cold start; a node accepts up to its capped capacity, pro rata, and
+what a full node turned away is offered again, whole, in up to :data:`EXTRA` more rounds. A part
 whose chosen option is expected to cost more than the penalty (prices aside) is rejected. The
 decision is made in three passes: assign over every instance the levels allow, deploy by the
 threshold (running instances first, then the most used, as memory permits), assign again over
@@ -49,6 +50,12 @@ TRIM_RANGE = (0.7, 1.0)
 
 ROUNDS = 12
 """Assignment rounds per pass."""
+
+EXTRA = 4
+"""Rounds after those that offer whatever is left at once: a part that met a full node in the
+last round goes to the next best candidate with room instead of being rejected (neutral knobs at
+L = 1.0: 1.72 -> 1.25 % of the tasks rejected; the agents shipped before it: 4.58 -> 4.21
+kJ/slot, 97.2 -> 98.2 % satisfied)."""
 
 KEEP_SHARE = 0.1
 """Share of the start threshold below which a running instance counts as idle in a slot."""
@@ -422,9 +429,9 @@ def _assign(
     work = sy.work[None, None, :]
     rows = np.arange(B)[:, None, None]
     tau = sy.slot_s
-    for r in range(ROUNDS):
-        offer = remaining / (ROUNDS - r)  # [B, O, S]
-        if not offer.any():
+    for r in range(ROUNDS + EXTRA):
+        offer = remaining / max(ROUNDS - r, 1)  # [B, O, S]
+        if not (offer > 1e-9).any():
             break
         room = budget - load
         headroom = np.maximum(sy.capacity[None] - load / tau, 0.0)  # gigacycles/s
