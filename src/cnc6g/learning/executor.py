@@ -258,11 +258,10 @@ def execute(
         theta=np.asarray(THRESHOLDS)[knobs.threshold][:, sy.node_domain][:, None, :],
         idle=np.zeros(previous.shape, dtype=np.int64) if idle is None else np.asarray(idle),
     )
-    if switched_off is not None:
-        cap = np.where(switched_off, 0.0, cap)
+    off = np.zeros(cap.shape, bool) if switched_off is None else np.asarray(switched_off, bool)
+    cap = np.where(off, 0.0, cap)
     deployment, routing, idle_out, planned = _decide(sy, c, slot, cap)
-    off = np.zeros(cap.shape, dtype=bool) if switched_off is None else np.asarray(switched_off)
-    base = Execution(deployment, routing, idle_out, off.astype(bool))
+    base = Execution(deployment, routing, idle_out, off)
     if switched_off is not None or not consolidate or not (cap[:, sy.can_sleep] > 0).any():
         return base
     return _consolidate(sy, c, slot, cap, base, planned)
@@ -323,13 +322,9 @@ def _consolidate(
         REMOVAL_WEIGHT,
         warm,
     )
-    table = np.full((B, counts.shape[1] + 1), np.inf)
-    table[:, 0] = score[:B]
-    table[cb, cj + 1] = score[B:]
-    index = np.zeros(table.shape, dtype=np.int64)
-    index[:, 0] = np.arange(B)
-    index[cb, cj + 1] = B + np.arange(cb.size)
-    pick = index[np.arange(B), np.argmin(table, axis=1)]  # the first of equals: fewest off
+    # Per copy the best score; of equals the first (``base``, then the fewest off).
+    order = np.lexsort((np.arange(every.size), score, every))
+    pick = order[np.searchsorted(every[order], np.arange(B))]
     off_all = np.concatenate([base.switched_off, off])
     idle_all = np.concatenate([base.idle, idle2])
     return Execution(x_all[pick], y_all[pick], idle_all[pick], off_all[pick])
