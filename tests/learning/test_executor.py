@@ -209,3 +209,27 @@ def test_what_a_full_node_turns_away_goes_to_a_candidate_with_room(case_scenario
             twin.step_arrays(x, y)
         rejected[extra] = total
     assert rejected[executor.EXTRA] < rejected[0]
+
+
+def test_looking_ahead_at_the_load_fails_fewer_tasks_when_nodes_fill_up(case_scenario, monkeypatch):
+    import cnc6g.learning.executor as executor
+    from cnc6g.experiments import scenario_at_load
+    from cnc6g.twin import compile_scenario
+
+    sy = compile_scenario(scenario_at_load(case_scenario, 1.0))
+    failed, cost = {}, {}
+    for ahead in (0.0, executor.LOOK_AHEAD):  # 0: the second assignment repeats the first
+        monkeypatch.setattr(executor, "LOOK_AHEAD", ahead)
+        twin = Twin(sy, batch=2, seed=4)
+        k = Knobs.neutral(sy, 2)
+        k.trim[:] = 1.0  # every node may fill up to the admission limit
+        idle, failed[ahead], cost[ahead] = None, 0.0, 0.0
+        for t in range(30):
+            demand, up, down, prev = _step_inputs(twin)
+            x, y, idle, _ = execute(sy, demand, up, down, prev, k, idle, consolidate=False)
+            out = twin.step_arrays(x, y)
+            if t >= 15:
+                failed[ahead] += (out.offered - out.satisfied).sum()
+                cost[ahead] += out.objective(sy.unsatisfied_penalty_j).sum()
+    assert failed[executor.LOOK_AHEAD] < 0.9 * failed[0.0]
+    assert cost[executor.LOOK_AHEAD] < cost[0.0]
