@@ -459,6 +459,11 @@ def _assign(
     work = sy.work[None, None, :]
     rows = np.arange(B)[:, None, None]
     tau = sy.slot_s
+    # The rounds' [B, O, S, K] arithmetic runs in two buffers. A route without slack fails
+    # for sure: its slack counts as 0, and exp(-rate * 0) = 1.
+    minus_slack = -np.where(slack > 0, slack, 0.0)
+    expected = np.empty((B, O, S, K))
+    choose = np.empty((B, O, S, K))
     for r in range(ROUNDS + EXTRA):
         offer = remaining / max(ROUNDS - r, 1)  # [B, O, S]
         if not (offer > 1e-9).any():
@@ -466,10 +471,15 @@ def _assign(
         room = budget - load
         seen = load if floor is None else np.maximum(load, floor)
         headroom = np.maximum(sy.capacity[None] - seen / tau, 0.0)  # gigacycles/s
-        rate = headroom[:, cand][:, :, None, :] / c.work[None]  # [B, O, S, K]
-        p_fail = np.where(slack > 0, np.exp(-rate * np.maximum(slack, 0.0)), 1.0)
-        expected = np.where(room[:, cand][:, :, None, :] > 1e-9, fixed + beta * p_fail, np.inf)
-        k = np.argmin(expected + price, axis=-1)  # [B, O, S]
+        # expected = fixed + beta * P(miss the deadline), inf at a node without room
+        np.divide(headroom[:, cand][:, :, None, :], c.work[None], out=expected)  # rate
+        np.multiply(expected, minus_slack, out=expected)
+        np.exp(expected, out=expected)
+        np.multiply(expected, beta, out=expected)
+        np.add(expected, fixed, out=expected)
+        np.copyto(expected, np.inf, where=room[:, cand][:, :, None, :] <= 1e-9)
+        np.add(expected, price, out=choose)
+        k = np.argmin(choose, axis=-1)  # [B, O, S]
         best = np.take_along_axis(expected, k[..., None], axis=-1)[..., 0]
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
         node = cand[np.arange(O)[None, :, None], k]  # [B, O, S]
