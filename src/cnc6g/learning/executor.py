@@ -464,6 +464,8 @@ def _assign(
     minus_slack = -np.where(slack > 0, slack, 0.0)
     expected = np.empty((B, O, S, K))
     choose = np.empty((B, O, S, K))
+    pairs = np.arange(B * O * S)  # row of each (copy, origin, service) in the flat views
+    expected_flat, routing_flat = expected.reshape(-1, K), routing.reshape(-1, K)
     for r in range(ROUNDS + EXTRA):
         offer = remaining / max(ROUNDS - r, 1)  # [B, O, S]
         if not (offer > 1e-9).any():
@@ -480,7 +482,8 @@ def _assign(
         np.copyto(expected, np.inf, where=room[:, cand][:, :, None, :] <= 1e-9)
         np.add(expected, price, out=choose)
         k = np.argmin(choose, axis=-1)  # [B, O, S]
-        best = np.take_along_axis(expected, k[..., None], axis=-1)[..., 0]
+        k_flat = k.ravel()
+        best = expected_flat[pairs, k_flat].reshape(B, O, S)
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
         node = cand[np.arange(O)[None, :, None], k]  # [B, O, S]
         flat = (node + rows * N).ravel()
@@ -489,11 +492,6 @@ def _assign(
         got = take * accept[rows, node]
         load += np.bincount(flat, weights=(got * work).ravel(), minlength=B * N).reshape(B, N)
         share = np.divide(got, demand, out=np.zeros_like(got), where=demand > 0)
-        np.put_along_axis(
-            routing,
-            k[..., None],
-            np.take_along_axis(routing, k[..., None], -1) + share[..., None],
-            -1,
-        )
+        routing_flat[pairs, k_flat] += share.ravel()
         remaining = remaining - got
     return np.clip(routing, 0.0, 1.0)
