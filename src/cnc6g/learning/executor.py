@@ -305,7 +305,6 @@ def _consolidate(
     later = slot.take(every)
     warm = _assign(
         sy,
-        c,
         later.demand,
         x_all,
         x_all,
@@ -424,14 +423,13 @@ def _assign_ahead(
     tasks rejected; the agents shipped before it, at L = 0.8 / 1.0 / 1.2: 2.69 / 4.37 / 5.52
     -> 2.67 / 4.12 / 5.54 kJ/slot).
     """
-    first = _assign(sy, c, demand, instances, previous, *args)
+    first = _assign(sy, demand, instances, previous, *args)
     seen = LOOK_AHEAD * np.einsum("bsn,s->bn", _planned(sy, c, demand, first), sy.work)
-    return _assign(sy, c, demand, instances, previous, *args, floor=seen)
+    return _assign(sy, demand, instances, previous, *args, floor=seen)
 
 
 def _assign(
     sy: System,
-    c: _Consts,
     demand: FloatArray,
     instances: BoolArray,
     previous: BoolArray,
@@ -453,45 +451,45 @@ def _assign(
     usable = instances[:, :, cand].transpose(0, 2, 1, 3) & sy.admissible[None]  # [B, O, S, K]
     new = (instances & ~previous)[:, :, cand].transpose(0, 2, 1, 3)
     fixed = np.where(usable, energy + beta * cold * new, np.inf)
-    remaining = demand.copy()
     routing = np.zeros((B, O, S, K))
     load = np.zeros((B, N))  # gigacycles this slot
-    work = sy.work[None, None, :]
-    rows = np.arange(B)[:, None, None]
     tau = sy.slot_s
-    # The rounds' [B, O, S, K] arithmetic runs in two buffers. A route without slack fails
-    # for sure: its slack counts as 0, and exp(-rate * 0) = 1.
-    minus_slack = -np.where(slack > 0, slack, 0.0)
-    expected = np.empty((B, O, S, K))
-    choose = np.empty((B, O, S, K))
-    pairs = np.arange(B * O * S)  # row of each (copy, origin, service) in the flat views
-    expected_flat, routing_flat = expected.reshape(-1, K), routing.reshape(-1, K)
+    # The rounds work on the (copy, origin, service) rows with demand, ``[A, K]`` per route;
+    # a row without demand offers nothing. A route without slack fails for sure: its slack
+    # counts as 0, and exp(-rate * 0) = 1.
+    live = np.flatnonzero(demand.ravel() > 0)
+    pair = live // S  # row of (copy, origin) in [B * O, K] views
+    copy, origin, service = live // (O * S), pair % O, live % S
+    fixed = fixed.reshape(-1, K)[live]
+    minus_slack = -np.where(slack > 0, slack, 0.0).reshape(-1, K)[live]
+    price = np.broadcast_to(price, (B, O, 1, K)).reshape(B * O, K)[pair]
+    work = sy.work[service]
+    demand_live = demand.ravel()[live]
+    remaining = demand_live.copy()
+    routes = np.arange(live.size)
     for r in range(ROUNDS + EXTRA):
-        offer = remaining / max(ROUNDS - r, 1)  # [B, O, S]
+        offer = remaining / max(ROUNDS - r, 1)  # [A]
         if not (offer > 1e-9).any():
             break
         room = budget - load
         seen = load if floor is None else np.maximum(load, floor)
         headroom = np.maximum(sy.capacity[None] - seen / tau, 0.0)  # gigacycles/s
         # expected = fixed + beta * P(miss the deadline), inf at a node without room
-        np.divide(headroom[:, cand][:, :, None, :], c.work[None], out=expected)  # rate
+        expected = headroom[:, cand].reshape(B * O, K)[pair] / work[:, None]  # rate
         np.multiply(expected, minus_slack, out=expected)
         np.exp(expected, out=expected)
         np.multiply(expected, beta, out=expected)
         np.add(expected, fixed, out=expected)
-        np.copyto(expected, np.inf, where=room[:, cand][:, :, None, :] <= 1e-9)
-        np.add(expected, price, out=choose)
-        k = np.argmin(choose, axis=-1)  # [B, O, S]
-        k_flat = k.ravel()
-        best = expected_flat[pairs, k_flat].reshape(B, O, S)
+        np.copyto(expected, np.inf, where=room[:, cand].reshape(B * O, K)[pair] <= 1e-9)
+        k = np.argmin(expected + price, axis=-1)  # [A]
+        best = expected[routes, k]
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
-        node = cand[np.arange(O)[None, :, None], k]  # [B, O, S]
-        flat = (node + rows * N).ravel()
-        asked = np.bincount(flat, weights=(take * work).ravel(), minlength=B * N).reshape(B, N)
+        node = cand[origin, k]
+        flat = node + copy * N
+        asked = np.bincount(flat, weights=take * work, minlength=B * N).reshape(B, N)
         accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
-        got = take * accept[rows, node]
-        load += np.bincount(flat, weights=(got * work).ravel(), minlength=B * N).reshape(B, N)
-        share = np.divide(got, demand, out=np.zeros_like(got), where=demand > 0)
-        routing_flat[pairs, k_flat] += share.ravel()
+        got = take * accept[copy, node]
+        load += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
+        routing.reshape(-1, K)[live, k] += got / demand_live
         remaining = remaining - got
     return np.clip(routing, 0.0, 1.0)
