@@ -31,7 +31,7 @@ arithmetic scores best (see :func:`execute`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -409,7 +409,12 @@ def _assign_ahead(
     demand: FloatArray,
     instances: BoolArray,
     previous: BoolArray,
-    *args: Any,
+    budget: FloatArray,
+    energy: FloatArray,
+    price: FloatArray,
+    slack: FloatArray,
+    cold: FloatArray,
+    beta: float,
 ) -> FloatArray:
     """:func:`_assign` twice, the second time looking ahead at the load the first one left.
 
@@ -423,9 +428,10 @@ def _assign_ahead(
     tasks rejected; the agents shipped before it, at L = 0.8 / 1.0 / 1.2: 2.69 / 4.37 / 5.52
     -> 2.67 / 4.12 / 5.54 kJ/slot).
     """
-    first = _assign(sy, demand, instances, previous, *args)
+    routes = _Routes.build(sy, demand, instances, previous, energy, price, slack, cold, beta)
+    first = _fill(sy, routes, budget, beta)
     seen = LOOK_AHEAD * np.einsum("bsn,s->bn", _planned(sy, c, demand, first), sy.work)
-    return _assign(sy, demand, instances, previous, *args, floor=seen)
+    return _fill(sy, routes, budget, beta, floor=seen)
 
 
 def _assign(
@@ -439,34 +445,85 @@ def _assign(
     slack: FloatArray,
     cold: FloatArray,
     beta: float,
+) -> FloatArray:
+    """Routing ``[B, O, S, K]`` that fills the budgets in rounds (see the module text)."""
+    routes = _Routes.build(sy, demand, instances, previous, energy, price, slack, cold, beta)
+    return _fill(sy, routes, budget, beta)
+
+
+class _Routes(NamedTuple):
+    """An assignment's routes, one ``[K]`` row per (copy, origin, service) with demand.
+
+    A row without demand offers nothing, so the rounds never price its routes.
+    """
+
+    live: IntArray  # [A] flat (copy, origin, service) index of each row
+    pair: IntArray  # [A] flat (copy, origin) index
+    copy: IntArray  # [A]
+    origin: IntArray  # [A]
+    work: FloatArray  # [A] gigacycles per task
+    demand: FloatArray  # [A] tasks
+    fixed: FloatArray  # [A, K] energy and cold-start charge, inf where unusable
+    minus_slack: FloatArray  # [A, K] minus the time left for queueing (0 without slack)
+    price: FloatArray  # [A, K]
+    shape: tuple[int, int, int, int]  # B, O, S, K
+
+    @classmethod
+    def build(
+        cls,
+        sy: System,
+        demand: FloatArray,
+        instances: BoolArray,
+        previous: BoolArray,
+        energy: FloatArray,
+        price: FloatArray,
+        slack: FloatArray,
+        cold: FloatArray,
+        beta: float,
+    ) -> _Routes:
+        B = demand.shape[0]
+        O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
+        cand = sy.candidates
+        usable = instances[:, :, cand].transpose(0, 2, 1, 3) & sy.admissible[None]  # [B, O, S, K]
+        new = (instances & ~previous)[:, :, cand].transpose(0, 2, 1, 3)
+        fixed = np.where(usable, energy + beta * cold * new, np.inf)
+        live = np.flatnonzero(demand.ravel() > 0)
+        pair = live // S
+        # A route without slack fails for sure: its slack counts as 0, and exp(-rate * 0) = 1.
+        return cls(
+            live=live,
+            pair=pair,
+            copy=live // (O * S),
+            origin=pair % O,
+            work=sy.work[live % S],
+            demand=demand.ravel()[live],
+            fixed=fixed.reshape(-1, K)[live],
+            minus_slack=-np.where(slack > 0, slack, 0.0).reshape(-1, K)[live],
+            price=np.broadcast_to(price, (B, O, 1, K)).reshape(B * O, K)[pair],
+            shape=(B, O, S, K),
+        )
+
+
+def _fill(
+    sy: System,
+    routes: _Routes,
+    budget: FloatArray,
+    beta: float,
     floor: FloatArray | None = None,
 ) -> FloatArray:
-    """Routing ``[B, O, S, K]`` that fills the budgets in rounds (see the module text).
+    """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``routes``.
 
     ``floor`` ``[B, N]``: the least load (gigacycles per slot) a node's queueing is priced at.
     """
-    B = demand.shape[0]
-    O, S, K, N = sy.n_origins, sy.n_services, sy.n_candidates, sy.n_nodes
+    B, O, S, K = routes.shape
+    N = sy.n_nodes
     cand = sy.candidates
-    usable = instances[:, :, cand].transpose(0, 2, 1, 3) & sy.admissible[None]  # [B, O, S, K]
-    new = (instances & ~previous)[:, :, cand].transpose(0, 2, 1, 3)
-    fixed = np.where(usable, energy + beta * cold * new, np.inf)
+    pair, copy, work, demand = routes.pair, routes.copy, routes.work, routes.demand
     routing = np.zeros((B, O, S, K))
     load = np.zeros((B, N))  # gigacycles this slot
     tau = sy.slot_s
-    # The rounds work on the (copy, origin, service) rows with demand, ``[A, K]`` per route;
-    # a row without demand offers nothing. A route without slack fails for sure: its slack
-    # counts as 0, and exp(-rate * 0) = 1.
-    live = np.flatnonzero(demand.ravel() > 0)
-    pair = live // S  # row of (copy, origin) in [B * O, K] views
-    copy, origin, service = live // (O * S), pair % O, live % S
-    fixed = fixed.reshape(-1, K)[live]
-    minus_slack = -np.where(slack > 0, slack, 0.0).reshape(-1, K)[live]
-    price = np.broadcast_to(price, (B, O, 1, K)).reshape(B * O, K)[pair]
-    work = sy.work[service]
-    demand_live = demand.ravel()[live]
-    remaining = demand_live.copy()
-    routes = np.arange(live.size)
+    remaining = demand.copy()
+    rows = np.arange(demand.size)
     for r in range(ROUNDS + EXTRA):
         offer = remaining / max(ROUNDS - r, 1)  # [A]
         if not (offer > 1e-9).any():
@@ -476,20 +533,20 @@ def _assign(
         headroom = np.maximum(sy.capacity[None] - seen / tau, 0.0)  # gigacycles/s
         # expected = fixed + beta * P(miss the deadline), inf at a node without room
         expected = headroom[:, cand].reshape(B * O, K)[pair] / work[:, None]  # rate
-        np.multiply(expected, minus_slack, out=expected)
+        np.multiply(expected, routes.minus_slack, out=expected)
         np.exp(expected, out=expected)
         np.multiply(expected, beta, out=expected)
-        np.add(expected, fixed, out=expected)
+        np.add(expected, routes.fixed, out=expected)
         np.copyto(expected, np.inf, where=room[:, cand].reshape(B * O, K)[pair] <= 1e-9)
-        k = np.argmin(expected + price, axis=-1)  # [A]
-        best = expected[routes, k]
+        k = np.argmin(expected + routes.price, axis=-1)  # [A]
+        best = expected[rows, k]
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
-        node = cand[origin, k]
+        node = cand[routes.origin, k]
         flat = node + copy * N
         asked = np.bincount(flat, weights=take * work, minlength=B * N).reshape(B, N)
         accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
         got = take * accept[copy, node]
         load += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
-        routing.reshape(-1, K)[live, k] += got / demand_live
+        routing.reshape(-1, K)[routes.live, k] += got / demand
         remaining = remaining - got
     return np.clip(routing, 0.0, 1.0)
