@@ -78,7 +78,7 @@ CONSOLIDATE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 LOOK_AHEAD = 0.9
 """Share of the load a first assignment left on each node that the second one assumes from its
-first round on (see :func:`_assign_ahead`)."""
+first round on (see :func:`_assign`)."""
 
 REMOVAL_WEIGHT = 0.3
 """Share of an instance's restart cost charged for removing it when candidates are scored
@@ -305,6 +305,7 @@ def _consolidate(
     later = slot.take(every)
     warm = _assign(
         sy,
+        c,
         later.demand,
         x_all,
         x_all,
@@ -371,12 +372,14 @@ def _decide(
     args = (budget, slot.energy, slot.price, slot.slack)
     # Plan over every instance the levels allow, a start-up's failures spread over
     # AMORTISE_SLOTS slots (an instance started now serves the slots after it too).
-    routing = _assign_ahead(sy, c, demand, hostable, previous, *args, cold / AMORTISE_SLOTS, beta)
+    routing = _assign(
+        sy, c, demand, hostable, previous, *args, cold / AMORTISE_SLOTS, beta, ahead=True
+    )
     planned = _planned(sy, c, demand, routing)  # [B, S, N] tasks
     keep = previous & (slot.idle < PATIENCE)
     want = hostable & ((planned >= slot.theta) | keep)
     deployment = _fit_memory(sy, want, planned, previous)
-    routing = _assign_ahead(sy, c, demand, deployment, previous, *args, cold, beta)
+    routing = _assign(sy, c, demand, deployment, previous, *args, cold, beta, ahead=True)
     used = _planned(sy, c, demand, routing) >= KEEP_SHARE * slot.theta
     idle = np.where(deployment & previous & ~used, slot.idle + 1, 0)
     return deployment, routing, idle, planned
@@ -403,7 +406,7 @@ def _fit_memory(sy: System, want: BoolArray, planned: FloatArray, previous: Bool
     return want & fits
 
 
-def _assign_ahead(
+def _assign(
     sy: System,
     c: _Consts,
     demand: FloatArray,
@@ -415,40 +418,27 @@ def _assign_ahead(
     slack: FloatArray,
     cold: FloatArray,
     beta: float,
+    ahead: bool = False,
 ) -> FloatArray:
-    """:func:`_assign` twice, the second time looking ahead at the load the first one left.
+    """Routing ``[B, O, S, K]`` that fills the budgets in rounds (see the module text).
 
-    The rounds price a node's queueing at the load it has so far, so in the early rounds every
-    part sees the node that will fill up as empty and takes a share of it, whether or not it has
-    another usable candidate; when it is full, what is left of the parts that have none is
-    rejected. The second assignment prices each node's queueing at no less than
-    :data:`LOOK_AHEAD` times the load the first one left on it, from the first round on: the
-    parts with a cheap alternative take it early, and the room they leave goes to those without
-    (neutral knobs with every node allowed up to the admission limit, L = 1.0: 30 % fewer
-    tasks rejected; the agents shipped before it, at L = 0.8 / 1.0 / 1.2: 2.69 / 4.37 / 5.52
-    -> 2.67 / 4.12 / 5.54 kJ/slot).
+    With ``ahead`` the assignment runs twice, the second time looking ahead at the load the
+    first one left. The rounds price a node's queueing at the load it has so far, so in the
+    early rounds every part sees the node that will fill up as empty and takes a share of it,
+    whether or not it has another usable candidate; when it is full, what is left of the parts
+    that have none is rejected. The second assignment prices each node's queueing at no less
+    than :data:`LOOK_AHEAD` times the load the first one left on it, from the first round on:
+    the parts with a cheap alternative take it early, and the room they leave goes to those
+    without (neutral knobs with every node allowed up to the admission limit, L = 1.0: 30 %
+    fewer tasks rejected; the agents shipped before it, at L = 0.8 / 1.0 / 1.2: 2.69 / 4.37 /
+    5.52 -> 2.67 / 4.12 / 5.54 kJ/slot).
     """
     routes = _Routes.build(sy, demand, instances, previous, energy, price, slack, cold, beta)
-    first = _fill(sy, routes, budget, beta)
-    seen = LOOK_AHEAD * np.einsum("bsn,s->bn", _planned(sy, c, demand, first), sy.work)
+    routing = _fill(sy, routes, budget, beta)
+    if not ahead:
+        return routing
+    seen = LOOK_AHEAD * np.einsum("bsn,s->bn", _planned(sy, c, demand, routing), sy.work)
     return _fill(sy, routes, budget, beta, floor=seen)
-
-
-def _assign(
-    sy: System,
-    demand: FloatArray,
-    instances: BoolArray,
-    previous: BoolArray,
-    budget: FloatArray,
-    energy: FloatArray,
-    price: FloatArray,
-    slack: FloatArray,
-    cold: FloatArray,
-    beta: float,
-) -> FloatArray:
-    """Routing ``[B, O, S, K]`` that fills the budgets in rounds (see the module text)."""
-    routes = _Routes.build(sy, demand, instances, previous, energy, price, slack, cold, beta)
-    return _fill(sy, routes, budget, beta)
 
 
 class _Routes(NamedTuple):
