@@ -77,8 +77,11 @@ CONSOLIDATE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 4.46; both keep the same ones where the counts coincide)."""
 
 LOOK_AHEAD = 0.9
-"""Share of the load a first assignment left on each node that the second one assumes from its
-first round on (see :func:`_assign`)."""
+"""Share of the load a first assignment left on each node and cell that the second one assumes
+from its first round on (see :func:`_assign`)."""
+
+RADIO_LIMIT = 0.9
+"""Share of each cell's uplink and downlink the assignment fills (see :func:`_fill`)."""
 
 REMOVAL_WEIGHT = 0.3
 """Share of an instance's restart cost charged for removing it when candidates are scored
@@ -149,7 +152,7 @@ class _Consts:
     energy: FloatArray  # load-proportional and wired energy per task
     tx_j: FloatArray  # [O, S, K] transmit-side J per task per (1 / uplink Mbit/s)
     bs_j: FloatArray  # [O, S, K] base-station J per task
-    net_fixed: FloatArray  # round-trip delay and wired transfers
+    reach: FloatArray  # deadline minus round-trip delay and wired transfers
     remote: FloatArray  # [O, 1, K]
     work: FloatArray  # [1, S, 1]
     flow_node: IntArray  # [O * S * K] node of every flow, flattened
@@ -175,7 +178,7 @@ def _consts(system: System) -> _Consts:
         energy=np.broadcast_to(energy, (O, S, K)).copy(),
         tx_j=remote * sy.tx_power[:, None, None] * sy.input_mbit[None, :, None],
         bs_j=remote * sy.bs_j_per_mbit[:, None, None] * sy.output_mbit[None, :, None],
-        net_fixed=np.broadcast_to(net_fixed, (O, S, K)).copy(),
+        reach=np.broadcast_to(sy.deadline_s[None, :, None] - net_fixed, (O, S, K)).copy(),
         remote=remote,
         work=sy.work[None, :, None],
         flow_node=np.broadcast_to(cand[:, None, :], (O, S, K)).ravel().copy(),
@@ -247,18 +250,12 @@ def execute(
     demand = np.asarray(demand, dtype=float)
     previous = np.asarray(previous, dtype=bool)
     cap = node_caps(sy, knobs)  # [B, N]
-    slow = 1.0 / (1.0 - NETWORK_UTILISATION)
     up = uplink_mbps[:, :, None, None]
-    dn = downlink_mbps[:, :, None, None]
-    io_time = (
-        c.remote * (sy.input_mbit[None, :, None] / up + sy.output_mbit[None, :, None] / dn) * slow
-    )  # [B, O, S, K]
     slot = _Slot(
         demand=demand,
         uplink=np.asarray(uplink_mbps, dtype=float),
         downlink=np.asarray(downlink_mbps, dtype=float),
         previous=previous,
-        slack=sy.deadline_s[None, None, :, None] - c.net_fixed[None] - io_time,
         energy=c.energy[None] + c.tx_j[None] / up + c.bs_j[None],
         price=(np.clip(knobs.price, -1.0, 1.0) * scale)[:, sy.candidates][:, :, None, :],
         theta=np.asarray(THRESHOLDS)[knobs.threshold][:, sy.node_domain][:, None, :],
@@ -280,7 +277,6 @@ def _consolidate(
 
     ``planned`` is the first pass's plan of ``base`` (see :func:`execute`).
     """
-    beta = sy.unsatisfied_penalty_j
     B = cap.shape[0]
     sleepers = np.flatnonzero(sy.can_sleep)
     offered = cap[:, sleepers] > 0  # [B, Z]
@@ -304,17 +300,7 @@ def _consolidate(
     # warm, routed to by the assignment without cold starts) for the rest.
     later = slot.take(every)
     warm = _assign(
-        sy,
-        c,
-        later.demand,
-        x_all,
-        x_all,
-        caps * sy.capacity * sy.slot_s,
-        later.energy,
-        later.price,
-        later.slack,
-        np.zeros((1, 1, 1, 1)),
-        beta,
+        sy, c, later, x_all, x_all, caps * sy.capacity * sy.slot_s, np.zeros((1, 1, 1, 1))
     )
     score = amortised_objective(
         sy,
@@ -344,7 +330,6 @@ class _Slot:
     uplink: FloatArray  # [B, O] Mbit/s
     downlink: FloatArray  # [B, O] Mbit/s
     previous: BoolArray  # [B, S, N]
-    slack: FloatArray  # [B, O, S, K] time left for queueing and execution
     energy: FloatArray  # [B, O, S, K] energy per task
     price: FloatArray  # [B, O, 1, K] the distribution agents' prices
     theta: FloatArray  # [B, 1, N] start thresholds
@@ -364,22 +349,18 @@ def _decide(
     instances first, then the most used, as memory permits), assign again over the instances
     deployed. Returns the tasks the first pass planned per instance ``[B, S, N]`` too.
     """
-    beta = sy.unsatisfied_penalty_j
     budget = cap * sy.capacity * sy.slot_s  # gigacycles per slot
     cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)[None, None, :, None]
     hostable = sy.can_host[None] & (cap[:, None, :] > 0)  # [B, S, N]
     demand, previous = slot.demand, slot.previous
-    args = (budget, slot.energy, slot.price, slot.slack)
     # Plan over every instance the levels allow, a start-up's failures spread over
     # AMORTISE_SLOTS slots (an instance started now serves the slots after it too).
-    routing = _assign(
-        sy, c, demand, hostable, previous, *args, cold / AMORTISE_SLOTS, beta, ahead=True
-    )
+    routing = _assign(sy, c, slot, hostable, previous, budget, cold / AMORTISE_SLOTS, ahead=True)
     planned = _planned(sy, c, demand, routing)  # [B, S, N] tasks
     keep = previous & (slot.idle < PATIENCE)
     want = hostable & ((planned >= slot.theta) | keep)
     deployment = _fit_memory(sy, want, planned, previous)
-    routing = _assign(sy, c, demand, deployment, previous, *args, cold, beta, ahead=True)
+    routing = _assign(sy, c, slot, deployment, previous, budget, cold, ahead=True)
     used = _planned(sy, c, demand, routing) >= KEEP_SHARE * slot.theta
     idle = np.where(deployment & previous & ~used, slot.idle + 1, 0)
     return deployment, routing, idle, planned
@@ -409,15 +390,11 @@ def _fit_memory(sy: System, want: BoolArray, planned: FloatArray, previous: Bool
 def _assign(
     sy: System,
     c: _Consts,
-    demand: FloatArray,
+    slot: _Slot,
     instances: BoolArray,
     previous: BoolArray,
     budget: FloatArray,
-    energy: FloatArray,
-    price: FloatArray,
-    slack: FloatArray,
     cold: FloatArray,
-    beta: float,
     ahead: bool = False,
 ) -> FloatArray:
     """Routing ``[B, O, S, K]`` that fills the budgets in rounds (see the module text).
@@ -433,12 +410,12 @@ def _assign(
     fewer tasks rejected; the agents shipped before it, at L = 0.8 / 1.0 / 1.2: 2.69 / 4.37 /
     5.52 -> 2.67 / 4.12 / 5.54 kJ/slot).
     """
-    routes = _Routes.build(sy, demand, instances, previous, energy, price, slack, cold, beta)
-    routing = _fill(sy, routes, budget, beta)
+    routes = _Routes.build(sy, c, slot, instances, previous, cold)
+    routing, load = _fill(sy, routes, budget)
     if not ahead:
         return routing
-    seen = LOOK_AHEAD * np.einsum("bsn,s->bn", _planned(sy, c, demand, routing), sy.work)
-    return _fill(sy, routes, budget, beta, floor=seen)
+    floor = _Load(LOOK_AHEAD * load.node, load.up, load.down)
+    return _fill(sy, routes, budget, floor=floor)[0]
 
 
 class _Routes(NamedTuple):
@@ -454,7 +431,10 @@ class _Routes(NamedTuple):
     work: FloatArray  # [A] gigacycles per task
     demand: FloatArray  # [A] tasks
     fixed: FloatArray  # [A, K] energy and cold-start charge, inf where unusable
-    minus_slack: FloatArray  # [A, K] minus the time left for queueing (0 without slack)
+    reach: FloatArray  # [A, K] deadline minus round-trip delay and wired transfers
+    remote: FloatArray  # [A, K] 1 on the routes over the radio, else 0
+    up_share: FloatArray  # [A] share of the cell's uplink per task sent over it
+    down_share: FloatArray  # [A] share of its downlink
     price: FloatArray  # [A, K]
     shape: tuple[int, int, int, int]  # B, O, S, K
 
@@ -462,55 +442,72 @@ class _Routes(NamedTuple):
     def build(
         cls,
         sy: System,
-        demand: FloatArray,
+        c: _Consts,
+        slot: _Slot,
         instances: BoolArray,
         previous: BoolArray,
-        energy: FloatArray,
-        price: FloatArray,
-        slack: FloatArray,
         cold: FloatArray,
-        beta: float,
     ) -> _Routes:
+        demand = slot.demand
         B = demand.shape[0]
         O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
         cand = sy.candidates
         usable = instances[:, :, cand].transpose(0, 2, 1, 3) & sy.admissible[None]  # [B, O, S, K]
         new = (instances & ~previous)[:, :, cand].transpose(0, 2, 1, 3)
-        fixed = np.where(usable, energy + beta * cold * new, np.inf)
+        fixed = np.where(usable, slot.energy + sy.unsatisfied_penalty_j * cold * new, np.inf)
         live = np.flatnonzero(demand.ravel() > 0)
         pair = live // S
-        # A route without slack fails for sure: its slack counts as 0, and exp(-rate * 0) = 1.
+        service = live % S
+        origin = pair % O
+        remote = c.remote[:, 0, :][origin]  # [A, K]
+        up = slot.uplink.ravel()[pair]  # Mbit/s
+        down = slot.downlink.ravel()[pair]
         return cls(
             live=live,
             pair=pair,
             copy=live // (O * S),
-            origin=pair % O,
-            work=sy.work[live % S],
+            origin=origin,
+            work=sy.work[service],
             demand=demand.ravel()[live],
             fixed=fixed.reshape(-1, K)[live],
-            minus_slack=-np.where(slack > 0, slack, 0.0).reshape(-1, K)[live],
-            price=np.broadcast_to(price, (B, O, 1, K)).reshape(B * O, K)[pair],
+            reach=c.reach.reshape(-1, K)[live % (O * S)],
+            remote=remote,
+            up_share=sy.input_mbit[service] / (up * sy.slot_s),
+            down_share=sy.output_mbit[service] / (down * sy.slot_s),
+            price=np.broadcast_to(slot.price, (B, O, 1, K)).reshape(B * O, K)[pair],
             shape=(B, O, S, K),
         )
 
 
+class _Load(NamedTuple):
+    """What an assignment left on the nodes and on the cells' radio."""
+
+    node: FloatArray  # [B, N] gigacycles per slot
+    up: FloatArray  # [B * O] share of each cell's uplink taken
+    down: FloatArray  # [B * O] share of its downlink
+
+
 def _fill(
-    sy: System,
-    routes: _Routes,
-    budget: FloatArray,
-    beta: float,
-    floor: FloatArray | None = None,
-) -> FloatArray:
+    sy: System, routes: _Routes, budget: FloatArray, floor: _Load | None = None
+) -> tuple[FloatArray, _Load]:
     """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``routes``.
 
-    ``floor`` ``[B, N]``: the least load (gigacycles per slot) a node's queueing is priced at.
+    Each cell's uplink and downlink take up to the admission limit; a transfer's time is priced
+    at the cell's load so far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least
+    load the nodes' queueing and the cells' transfers are priced at. Returns the routing and
+    the load it left.
     """
     B, O, S, K = routes.shape
     N = sy.n_nodes
     cand = sy.candidates
+    beta = sy.unsatisfied_penalty_j
+    limit = RADIO_LIMIT
     pair, copy, work, demand = routes.pair, routes.copy, routes.work, routes.demand
     routing = np.zeros((B, O, S, K))
-    load = np.zeros((B, N))  # gigacycles this slot
+    load = _Load(np.zeros((B, N)), np.zeros(B * O), np.zeros(B * O))
+    least = _Load(np.zeros((B, N)), *(np.full(B * O, NETWORK_UTILISATION),) * 2)
+    if floor is not None:
+        least = _Load(floor.node, *(np.maximum(f, NETWORK_UTILISATION) for f in floor[1:]))
     tau = sy.slot_s
     remaining = demand.copy()
     rows = np.arange(demand.size)
@@ -518,25 +515,49 @@ def _fill(
         offer = remaining / max(ROUNDS - r, 1)  # [A]
         if not (offer > 1e-9).any():
             break
-        room = budget - load
-        seen = load if floor is None else np.maximum(load, floor)
-        headroom = np.maximum(sy.capacity[None] - seen / tau, 0.0)  # gigacycles/s
-        # expected = fixed + beta * P(miss the deadline), inf at a node without room
+        room = budget - load.node
+        headroom = np.maximum(sy.capacity[None] - np.maximum(load.node, least.node) / tau, 0.0)
+        # Time left for queueing and execution, the transfers slowed down by the cell's load.
+        slow_up = 1.0 / (1.0 - np.minimum(np.maximum(load.up, least.up), limit))
+        slow_down = 1.0 / (1.0 - np.minimum(np.maximum(load.down, least.down), limit))
+        transfer = tau * (routes.up_share * slow_up[pair] + routes.down_share * slow_down[pair])
+        slack = np.multiply(routes.remote, transfer[:, None])
+        np.subtract(routes.reach, slack, out=slack)
+        # A route without slack fails for sure: its slack counts as 0, and exp(-rate * 0) = 1.
+        np.maximum(slack, 0.0, out=slack)
+        # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
         expected = headroom[:, cand].reshape(B * O, K)[pair] / work[:, None]  # rate
-        np.multiply(expected, routes.minus_slack, out=expected)
+        np.multiply(expected, slack, out=expected)
+        np.negative(expected, out=expected)
         np.exp(expected, out=expected)
         np.multiply(expected, beta, out=expected)
         np.add(expected, routes.fixed, out=expected)
         np.copyto(expected, np.inf, where=room[:, cand].reshape(B * O, K)[pair] <= 1e-9)
+        full = (load.up >= limit - 1e-9) | (load.down >= limit - 1e-9)
+        if full.any():
+            np.copyto(expected, np.inf, where=(routes.remote > 0) & full[pair, None])
         k = np.argmin(expected + routes.price, axis=-1)  # [A]
         best = expected[rows, k]
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
+        # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
+        far = routes.remote[rows, k] > 0
+        radio = np.ones(B * O)
+        for used, share in ((load.up, routes.up_share), (load.down, routes.down_share)):
+            sent = np.bincount(pair, weights=np.where(far, take * share, 0.0), minlength=B * O)
+            left = np.maximum(limit - used, 0.0)
+            np.minimum(
+                radio, np.divide(left, sent, out=np.ones_like(left), where=sent > left), out=radio
+            )
+        take = np.where(far, take * radio[pair], take)
         node = cand[routes.origin, k]
         flat = node + copy * N
         asked = np.bincount(flat, weights=take * work, minlength=B * N).reshape(B, N)
         accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
         got = take * accept[copy, node]
-        load += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
+        load.node[...] += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
+        sent = np.where(far, got, 0.0)
+        load.up[...] += np.bincount(pair, weights=sent * routes.up_share, minlength=B * O)
+        load.down[...] += np.bincount(pair, weights=sent * routes.down_share, minlength=B * O)
         routing.reshape(-1, K)[routes.live, k] += got / demand
         remaining = remaining - got
-    return np.clip(routing, 0.0, 1.0)
+    return np.clip(routing, 0.0, 1.0), load
