@@ -88,7 +88,7 @@ RADIO_LIMIT = 0.9
 """Share of each cell's uplink and downlink the assignment fills, short of the twin's 95 %
 admission limit: a transfer at 90 % load takes 10 times its time on an idle cell, at 95 % 20
 times, which only the longest deadlines allow (agents trained without a radio limit, L = 1.0 /
-1.2: 0.85: 4.03 / 5.31, 0.9: 3.98 / 5.30, 0.93: 3.98 / 5.29, 0.95: 4.13 / 5.36 kJ/slot)."""
+1.2: 0.85: 3.98 / 5.26, 0.9: 3.96 / 5.26, 0.93: 3.97 / 5.26, 0.95: 4.13 / 5.34 kJ/slot)."""
 
 REMOVAL_WEIGHT = 0.3
 """Share of an instance's restart cost charged for removing it when candidates are scored
