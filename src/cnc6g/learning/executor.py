@@ -522,20 +522,27 @@ def _fill(
     tau = sy.slot_s
     remaining = demand.copy()
     rows = np.arange(demand.size)
+    slack = np.empty_like(routes.reach)  # [A, K] time left for queueing and execution
+    slowed = np.full((2, B * O), np.nan)  # the cells' slow-downs the slack was computed at
     for r in range(ROUNDS + EXTRA):
         offer = remaining / max(ROUNDS - r, 1)  # [A]
         if not (offer > 1e-9).any():
             break
         room = budget - load.node
         headroom = np.maximum(sy.capacity[None] - np.maximum(load.node, least.node) / tau, 0.0)
-        # Time left for queueing and execution, the transfers slowed down by the cell's load.
-        slow_up = 1.0 / (1.0 - np.minimum(np.maximum(load.up, least.up), limit))
-        slow_down = 1.0 / (1.0 - np.minimum(np.maximum(load.down, least.down), limit))
-        transfer = tau * (routes.up_share * slow_up[pair] + routes.down_share * slow_down[pair])
-        slack = np.multiply(routes.remote, transfer[:, None])
-        np.subtract(routes.reach, slack, out=slack)
-        # A route without slack fails for sure: its slack counts as 0, and exp(-rate * 0) = 1.
-        np.maximum(slack, 0.0, out=slack)
+        # The transfers slowed down by their cell's load: the slack of the rows of the cells
+        # whose load (or floor) changed. A route without slack fails for sure: its slack counts
+        # as 0, and exp(-rate * 0) = 1.
+        slow = 1.0 / (1.0 - np.minimum(np.maximum(load[1:], least[1:]), limit))  # [2, B * O]
+        fresh = np.flatnonzero((slow != slowed).any(axis=0)[pair])
+        if fresh.size:
+            slowed = slow
+            p = pair[fresh]
+            transfer = tau * (
+                routes.up_share[fresh] * slow[0, p] + routes.down_share[fresh] * slow[1, p]
+            )
+            part = routes.reach[fresh] - routes.remote[fresh] * transfer[:, None]
+            slack[fresh] = np.maximum(part, 0.0)
         # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
         expected = headroom[:, cand].reshape(B * O, K)[pair] / work[:, None]  # rate
         np.multiply(expected, slack, out=expected)
