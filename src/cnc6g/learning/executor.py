@@ -425,7 +425,7 @@ def _assign(
     routing, load = _fill(sy, routes, budget)
     if not ahead:
         return routing
-    floor = _Load(LOOK_AHEAD * load.node, load.up, load.down)
+    floor = _Load(LOOK_AHEAD * load.node, load.radio)
     return _fill(sy, routes, budget, floor=floor)[0]
 
 
@@ -444,8 +444,7 @@ class _Routes(NamedTuple):
     fixed: FloatArray  # [A, K] energy and cold-start charge, inf where unusable
     reach: FloatArray  # [A, K] deadline minus round-trip delay and wired transfers
     remote: FloatArray  # [A, K] 1 on the routes over the radio, else 0
-    up_share: FloatArray  # [A] share of the cell's uplink per task sent over it
-    down_share: FloatArray  # [A] share of its downlink
+    share: FloatArray  # [2, A] share of the cell's uplink and downlink per task sent over it
     price: FloatArray  # [A, K]
     shape: tuple[int, int, int, int]  # B, O, S, K
 
@@ -483,8 +482,12 @@ class _Routes(NamedTuple):
             fixed=fixed.reshape(-1, K)[live],
             reach=c.reach.reshape(-1, K)[live % (O * S)],
             remote=remote,
-            up_share=sy.input_mbit[service] / (up * sy.slot_s),
-            down_share=sy.output_mbit[service] / (down * sy.slot_s),
+            share=np.stack(
+                [
+                    sy.input_mbit[service] / (up * sy.slot_s),
+                    sy.output_mbit[service] / (down * sy.slot_s),
+                ]
+            ),
             price=np.broadcast_to(slot.price, (B, O, 1, K)).reshape(B * O, K)[pair],
             shape=(B, O, S, K),
         )
@@ -494,8 +497,7 @@ class _Load(NamedTuple):
     """What an assignment left on the nodes and on the cells' radio."""
 
     node: FloatArray  # [B, N] gigacycles per slot
-    up: FloatArray  # [B * O] share of each cell's uplink taken
-    down: FloatArray  # [B * O] share of its downlink
+    radio: FloatArray  # [2, B * O] share of each cell's uplink and downlink taken
 
 
 def _fill(
@@ -503,7 +505,7 @@ def _fill(
 ) -> tuple[FloatArray, _Load]:
     """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``routes``.
 
-    Each cell's uplink and downlink take up to the admission limit; a transfer's time is priced
+    Each cell's uplink and downlink take up to :data:`RADIO_LIMIT`; a transfer's time is priced
     at the cell's load so far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least
     load the nodes' queueing and the cells' transfers are priced at. Returns the routing and
     the load it left.
@@ -515,10 +517,12 @@ def _fill(
     limit = RADIO_LIMIT
     pair, copy, work, demand = routes.pair, routes.copy, routes.work, routes.demand
     routing = np.zeros((B, O, S, K))
-    load = _Load(np.zeros((B, N)), np.zeros(B * O), np.zeros(B * O))
-    least = _Load(np.zeros((B, N)), *(np.full(B * O, NETWORK_UTILISATION),) * 2)
+    P = B * O  # cells
+    load = _Load(np.zeros((B, N)), np.zeros((2, P)))
+    least = _Load(np.zeros((B, N)), np.full((2, P), NETWORK_UTILISATION))
     if floor is not None:
-        least = _Load(floor.node, *(np.maximum(f, NETWORK_UTILISATION) for f in floor[1:]))
+        least = _Load(floor.node, np.maximum(floor.radio, NETWORK_UTILISATION))
+    both = np.concatenate([pair, pair + P])  # each row's uplink and downlink, flat
     tau = sy.slot_s
     remaining = demand.copy()
     rows = np.arange(demand.size)
@@ -533,14 +537,12 @@ def _fill(
         # The transfers slowed down by their cell's load: the slack of the rows of the cells
         # whose load (or floor) changed. A route without slack fails for sure: its slack counts
         # as 0, and exp(-rate * 0) = 1.
-        slow = 1.0 / (1.0 - np.minimum(np.maximum(load[1:], least[1:]), limit))  # [2, B * O]
+        slow = 1.0 / (1.0 - np.minimum(np.maximum(load.radio, least.radio), limit))  # [2, P]
         fresh = np.flatnonzero((slow != slowed).any(axis=0)[pair])
         if fresh.size:
             slowed = slow
             p = pair[fresh]
-            transfer = tau * (
-                routes.up_share[fresh] * slow[0, p] + routes.down_share[fresh] * slow[1, p]
-            )
+            transfer = tau * (routes.share[:, fresh] * slow[:, p]).sum(axis=0)
             part = routes.reach[fresh] - routes.remote[fresh] * transfer[:, None]
             slack[fresh] = np.maximum(part, 0.0)
         # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
@@ -551,7 +553,7 @@ def _fill(
         np.multiply(expected, beta, out=expected)
         np.add(expected, routes.fixed, out=expected)
         np.copyto(expected, np.inf, where=room[:, cand].reshape(B * O, K)[pair] <= 1e-9)
-        full = (load.up >= limit - 1e-9) | (load.down >= limit - 1e-9)
+        full = (load.radio >= limit - 1e-9).any(axis=0)
         if full.any():
             np.copyto(expected, np.inf, where=(routes.remote > 0) & full[pair, None])
         k = np.argmin(expected + routes.price, axis=-1)  # [A]
@@ -559,13 +561,10 @@ def _fill(
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
         # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
         far = routes.remote[rows, k] > 0
-        radio = np.ones(B * O)
-        for used, share in ((load.up, routes.up_share), (load.down, routes.down_share)):
-            sent = np.bincount(pair, weights=np.where(far, take * share, 0.0), minlength=B * O)
-            left = np.maximum(limit - used, 0.0)
-            np.minimum(
-                radio, np.divide(left, sent, out=np.ones_like(left), where=sent > left), out=radio
-            )
+        sent = np.bincount(both, (np.where(far, take, 0.0) * routes.share).ravel(), 2 * P)
+        sent = sent.reshape(2, P)
+        left = np.maximum(limit - load.radio, 0.0)
+        radio = np.divide(left, sent, out=np.ones_like(left), where=sent > left).min(axis=0)
         take = np.where(far, take * radio[pair], take)
         node = cand[routes.origin, k]
         flat = node + copy * N
@@ -573,9 +572,8 @@ def _fill(
         accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
         got = take * accept[copy, node]
         load.node[...] += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
-        sent = np.where(far, got, 0.0)
-        load.up[...] += np.bincount(pair, weights=sent * routes.up_share, minlength=B * O)
-        load.down[...] += np.bincount(pair, weights=sent * routes.down_share, minlength=B * O)
+        sent = np.bincount(both, (np.where(far, got, 0.0) * routes.share).ravel(), 2 * P)
+        load.radio[...] += sent.reshape(2, P)
         routing.reshape(-1, K)[routes.live, k] += got / demand
         remaining = remaining - got
     return np.clip(routing, 0.0, 1.0), load
