@@ -7,12 +7,14 @@ import torch
 from cnc6g import run_policy
 from cnc6g.learning.agents import DDPG, DQN, LearnerConfig
 from cnc6g.learning.checkpoint import load_agents, read_checkpoint, save_checkpoint, shipped_path
+from cnc6g.learning.executor import Knobs, execute
 from cnc6g.learning.hmarl import MODES, Agents
 from cnc6g.learning.policy import HMARLPolicy
-from cnc6g.learning.trainer import TrainConfig, train
+from cnc6g.learning.trainer import TrainConfig, difference_rewards, learning_cost, train
 from cnc6g.policies import make_policy
 from cnc6g.testing import check_policy
 from cnc6g.twin import Twin
+from cnc6g.twin.dynamics import evaluate_slot, restart_cost
 
 SMALL = LearnerConfig(hidden=32, batch=32, replay=2_000, min_replay=16)
 
@@ -65,6 +67,62 @@ def test_untrained_agents_act_as_the_neutral_knobs(case_system):
     assert (knobs.level == 4).all()
     assert (knobs.threshold == 2).all()
     assert np.abs(knobs.price).max() < 0.1
+
+
+def _running_twin(system, slots=6, batch=3):
+    """A twin whose deployment the executor has filled for a few slots (neutral knobs)."""
+    twin = Twin(system, batch=batch, seed=1)
+    knobs = Knobs.neutral(system, batch)
+    for _ in range(slots):
+        d = execute(
+            system, twin.demand, twin.uplink_mbps, twin.downlink_mbps, twin.deployment, knobs
+        )
+        twin.step_arrays(d.deployment, d.routing)
+    return twin
+
+
+def test_the_learning_cost_charges_removed_instances(case_system):
+    sy = case_system
+    twin = _running_twin(sy)
+    demand, prev = twin.demand.astype(float), twin.deployment
+    up, down = twin.uplink_mbps, twin.downlink_mbps
+    assert prev.sum() > 0
+    # Keep every other running instance; remove the rest.
+    keep = prev & (np.arange(sy.n_nodes)[None, None, :] % 2 == 0)
+    y = execute(sy, demand, up, down, prev, Knobs.neutral(sy, 3)).routing
+    for x in (prev, keep):
+        outcome = evaluate_slot(sy, demand, up, down, x, prev, y)
+        free = learning_cost(sy, outcome, demand, x, prev, 10.0, 0.0)
+        charged = learning_cost(sy, outcome, demand, x, prev, 10.0, 0.3)
+        removed = prev & ~x
+        expected = 0.3 * (removed * restart_cost(sy, demand, prev)[..., None]).sum(axis=(1, 2))
+        np.testing.assert_allclose(charged - free, expected)
+        assert (expected > 0).all() == (x is keep)
+
+
+def test_switching_a_running_domain_kind_off_is_credited_with_its_restart(case_system):
+    # Seed 002's distributor learns from the gain of its level over the top level in the same
+    # slot; a kind switched off now must be started again later, which one slot never sees.
+    sy = case_system
+    twin = _running_twin(sy)
+    agents = Agents(sy, "hmarl", LearnerConfig(), seed=0)
+    inputs = (twin.demand.astype(float), twin.uplink_mbps, twin.downlink_mbps, twin.deployment)
+    neutral = Knobs.neutral(sy, 3)
+    ran = agents.layout.domain_kind == 1
+    off = Knobs(np.where(ran, 0, neutral.level), neutral.threshold, neutral.price, neutral.trim)
+    executed = execute(sy, *inputs[:3], inputs[3], off)
+    removed = (inputs[3] & ~executed.deployment)[:, :, ran[sy.node_domain]].any(axis=(1, 2))
+    assert removed.any()
+    gains = {}
+    for weight in (0.0, 0.3):
+        cfg = TrainConfig(removal_weight=weight)
+        level_gain, _, _ = difference_rewards(
+            agents, [sy], [slice(0, 3)], inputs, None, off, executed, cfg, np.random.default_rng(0)
+        )
+        gains[weight] = level_gain[:, agents.kinds.index(1)]
+    assert (gains[0.3][removed] < gains[0.0][removed] - 0.05).all()
+    assert (gains[0.3][removed] < 0).all()
+    np.testing.assert_allclose(gains[0.3][~removed], gains[0.0][~removed])
 
 
 def test_the_best_validated_agents_are_kept(tiny_scenario):

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from cnc6g.learning.agents import LearnerConfig
-from cnc6g.learning.executor import Execution, Knobs, execute
+from cnc6g.learning.executor import REMOVAL_WEIGHT, Execution, Knobs, execute
 from cnc6g.learning.features import decompose_cost
 from cnc6g.learning.hmarl import MODES, Agents
 from cnc6g.model import Scenario
 from cnc6g.twin import Twin, compile_scenario
-from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
+from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot, restart_cost
 from cnc6g.twin.system import System
 
 TRAIN_LOADS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
@@ -50,6 +50,8 @@ class TrainConfig:
         explore_share: share of the steps over which exploration decays.
         amortise_slots: slots over which the difference rewards spread what starting an
             instance costs (see :func:`learning_cost`).
+        removal_weight: share of an instance's restart cost the difference rewards charge
+            for removing it (see :func:`learning_cost`).
         validate_every: steps between validations of the greedy agents (0: never); the
             agents that validated best are the result (the untrained agents, which act as the
             executor's neutral knobs, are validated first).
@@ -68,6 +70,7 @@ class TrainConfig:
     noise: tuple[float, float] = (0.3, 0.02)
     explore_share: float = 0.6
     amortise_slots: float = 10.0
+    removal_weight: float = REMOVAL_WEIGHT
     validate_every: int = 100
     validate_slots: int = 60
     seed: int = 0
@@ -83,6 +86,8 @@ class TrainConfig:
             problems.append("copies and steps must be >= 1, horizon >= 2, warmup >= 0")
         if not 0 < self.explore_share <= 1:
             problems.append("explore_share must be in (0, 1]")
+        if self.amortise_slots < 1 or self.removal_weight < 0:
+            problems.append("amortise_slots must be >= 1 and removal_weight >= 0")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -109,17 +114,34 @@ def at_load(scenario: Scenario, load: float) -> Scenario:
     return scenario.model_copy(update={"workload": workload})
 
 
-def learning_cost(system: System, outcome: SlotOutcome, amortise_slots: float) -> np.ndarray:
-    """The slot's objective with what starting instances cost spread over ``amortise_slots``.
+def learning_cost(
+    system: System,
+    outcome: SlotOutcome,
+    demand: np.ndarray,
+    deployment: np.ndarray,
+    previous: np.ndarray,
+    amortise_slots: float,
+    removal_weight: float,
+) -> np.ndarray:
+    """The slot's objective with what changing the deployment costs spread over time, J, ``[B]``.
 
     An instance started now serves the slots after it too, so a learner judged on one slot
-    would never start one. The cold-start energy and the tasks that meet a cold start are
-    charged ``1 / amortise_slots`` of their cost (the same amortisation as OPT's plan).
+    would never start one: the cold-start energy and the tasks that meet a cold start are
+    charged ``1 / amortise_slots`` of their cost (the same amortisation as OPT's plan). And a
+    learner judged on one slot would remove instances whenever that saves energy in the slot,
+    since the restart falls in slots after it: removing an instance that ran (``previous``
+    ``[B, S, N]`` and not ``deployment``) is charged ``removal_weight`` times
+    :func:`~cnc6g.twin.dynamics.restart_cost` for the slot's ``demand`` ``[B, O, S]``, as in
+    OPT's plan and the executor's consolidation.
     """
     beta = system.unsatisfied_penalty_j
     cold_tasks = (outcome.flow_served * outcome.flow_cold_fraction).sum(axis=(1, 2, 3))
     rebate = (1.0 - 1.0 / amortise_slots) * (outcome.energy["cold_start"] + beta * cold_tasks)
-    return outcome.objective(beta) - rebate
+    removed = (np.asarray(previous, bool) & ~np.asarray(deployment, bool)).astype(float)
+    removal = removal_weight * np.einsum(
+        "bsn,bs->b", removed, restart_cost(system, demand, previous)
+    )
+    return outcome.objective(beta) - rebate + removal
 
 
 def _learning_cost(
@@ -128,7 +150,7 @@ def _learning_cost(
     inputs: tuple[np.ndarray, ...],
     x: np.ndarray,
     y: np.ndarray,
-    amortise_slots: float,
+    cfg: TrainConfig,
 ) -> np.ndarray:
     """:func:`learning_cost` of decision ``(x, y)`` for every copy, without stepping the twins."""
     demand, up, down, previous = inputs
@@ -137,7 +159,11 @@ def _learning_cost(
             learning_cost(
                 sy,
                 evaluate_slot(sy, demand[p], up[p], down[p], x[p], previous[p], y[p]),
-                amortise_slots,
+                demand[p],
+                x[p],
+                previous[p],
+                cfg.amortise_slots,
+                cfg.removal_weight,
             )
             for sy, p in zip(systems, parts, strict=True)
         ]
@@ -167,13 +193,13 @@ def difference_rewards(
     B = demand.shape[0]
     scale = base.unsatisfied_penalty_j * np.maximum(demand.sum(axis=(1, 2)), 1.0)
     x, y = decision.deployment, decision.routing
-    actual = _learning_cost(systems, parts, inputs, x, y, cfg.amortise_slots)
+    actual = _learning_cost(systems, parts, inputs, x, y, cfg)
     off = decision.switched_off
 
     def gain(mask: np.ndarray, group: str) -> np.ndarray:
         alt = knobs.neutralised(base, group, mask)
         xc, yc, _, _ = execute(base, demand, up, down, previous, alt, idle, switched_off=off)
-        cost = _learning_cost(systems, parts, inputs, xc, yc, cfg.amortise_slots)
+        cost = _learning_cost(systems, parts, inputs, xc, yc, cfg)
         return (cost - actual) / scale
 
     kind_of = agents.layout.domain_kind
