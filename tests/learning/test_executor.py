@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from cnc6g.learning.executor import LEVELS, RADIO_LIMIT, THRESHOLDS, Knobs, execute, node_caps
+from cnc6g.learning.executor import (
+    LEVELS,
+    PATIENCE,
+    RADIO_LIMIT,
+    THRESHOLDS,
+    Knobs,
+    execute,
+    node_caps,
+)
 from cnc6g.learning.features import decompose_cost
 from cnc6g.model.decision import Decision
 from cnc6g.policies import feasibility_problems
@@ -62,6 +70,37 @@ def test_a_domain_switched_off_gets_nothing_and_its_servers_sleep(case_system):
         assert not x[:, :, mec].any()
         to_mec = (sy.candidates == mec)[None, :, None, :] & (y > 0)
         assert not to_mec.any()
+
+
+def test_a_domain_switched_off_while_running_idles_out_before_its_servers_sleep(case_system):
+    # Level 0 takes no task at once, but the domain's instances stay until they have idled
+    # out (PATIENCE slots), so that a level 0 for one slot costs no restart.
+    sy = case_system
+    mec = sy.node_names.index("R3-mec")
+    dom = sy.node_domain[mec]
+    slots = PATIENCE + 4
+
+    def knobs(t):
+        k = Knobs.neutral(sy, 3)
+        if t >= 3:
+            k.level[:, dom] = 0
+        return k
+
+    held = []
+    for twin, prev, _, x, y in run_slots(sy, knobs, slots=slots):
+        final = twin
+        held.append(x[:, :, mec].sum(axis=1))
+        if (knobs(len(held) - 1).level[:, dom] == 0).all():
+            to_mec = (sy.candidates == mec)[None, :, None, :] & (y > 0)
+            assert not to_mec.any()
+            assert not (x[:, :, mec] & ~prev[:, :, mec]).any()  # nothing new starts there
+    held = np.array(held)  # [slots, B]
+    assert (held[2] > 0).any()
+    np.testing.assert_array_equal(held[3], held[2])  # none removed at once
+    assert (np.diff(held[3:], axis=0) <= 0).all()
+    assert (held[3 + PATIENCE :] == 0).all()
+    out = final.step_arrays(x, y)  # the last decision again: no instance on the server
+    assert not out.awake[:, mec].any()
 
 
 def test_node_load_stays_within_its_cap(case_system):

@@ -6,7 +6,8 @@ all agents into the slot's decision, for ``B`` copies at once:
 
 - the **distributor** (E2E orchestrator) gives each domain a capacity level from
   :data:`LEVELS`: the share of the domain's compute it offers this slot (0: the domain takes no
-  task, and its nodes that can sleep do);
+  task; its instances idle out like any other, and once they are gone its nodes that can sleep
+  do);
 - a domain's **deployment** agent picks a threshold from :data:`THRESHOLDS`: an instance is
   started on a node when at least that many tasks per slot are planned for it;
 - a domain's **distribution** agent gives each of its nodes a price in J per task (added to
@@ -41,7 +42,8 @@ from cnc6g.twin.dynamics import amortised_objective
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 
 LEVELS = (0.0, 0.5, 0.7, 0.85, 0.95)
-"""Capacity levels the distributor offers per domain (share of capacity; 0 switches it off)."""
+"""Capacity levels the distributor offers per domain (share of capacity; 0 takes no task and
+lets the domain's instances idle out, see :func:`execute`)."""
 
 THRESHOLDS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Planned tasks per slot at which a deployment agent starts an instance."""
@@ -218,9 +220,15 @@ def execute(
     """Deployment ``[B, S, N]``, routing ``[B, O, S, K]`` and idle counts the knobs give.
 
     The decision is feasible. ``idle`` counts, per running instance, the slots in a row it was
-    planned fewer tasks than its keep threshold; an instance whose domain is still offered is
-    only removed after :data:`PATIENCE` such slots, so that a dip of demand does not cost a
-    cold start when it comes back.
+    planned fewer tasks than its keep threshold; an instance is only removed after
+    :data:`PATIENCE` such slots, so that a dip of demand does not cost a cold start when it
+    comes back. That holds in a domain the distributor stops offering too (level 0): its
+    instances take no task but stay until they have idled out, as a scale-down stabilisation
+    window does, and a level 0 for one slot costs no restart (the agents shipped before this
+    rule switched the RAN kind off for single slots from an empty start and restarted its 79
+    instances the slot after: on seed 0 at L = 1.0, slots 10-60, 4.42 kJ/slot with the
+    immediate removal, 4.08 with it held). Only the consolidation's choices (and
+    ``switched_off``) remove a node's instances at once: its score charges the removal.
 
     **Consolidation.** A sleeping node saves its whole idle power, a step that the
     assignment's per-task costs never see. With ``consolidate`` the executor also tries
@@ -267,6 +275,7 @@ def execute(
         price=(np.clip(knobs.price, -1.0, 1.0) * scale)[:, sy.candidates][:, :, None, :],
         theta=np.asarray(THRESHOLDS)[knobs.threshold][:, sy.node_domain][:, None, :],
         idle=np.zeros(previous.shape, dtype=np.int64) if idle is None else np.asarray(idle),
+        held=cap <= 0,
     )
     off = np.zeros(cap.shape, bool) if switched_off is None else np.asarray(switched_off, bool)
     cap = np.where(off, 0.0, cap)
@@ -341,6 +350,7 @@ class _Slot:
     price: FloatArray  # [B, O, 1, K] the distribution agents' prices
     theta: FloatArray  # [B, 1, N] start thresholds
     idle: IntArray  # [B, S, N] idle counts
+    held: BoolArray  # [B, N] nodes whose domain is not offered: their instances idle out
 
     def take(self, copies: IntArray) -> _Slot:
         """The inputs of the given copies, in that order."""
@@ -365,7 +375,7 @@ def _decide(
     routing = _assign(sy, c, slot, hostable, previous, budget, cold / AMORTISE_SLOTS, ahead=True)
     planned = _planned(sy, c, demand, routing)  # [B, S, N] tasks
     keep = previous & (slot.idle < PATIENCE)
-    want = hostable & ((planned >= slot.theta) | keep)
+    want = (hostable & ((planned >= slot.theta) | keep)) | (keep & slot.held[:, None, :])
     deployment = _fit_memory(sy, want, planned, previous)
     routing = _assign(sy, c, slot, deployment, previous, budget, cold, ahead=True)
     used = _planned(sy, c, demand, routing) >= KEEP_SHARE * slot.theta
