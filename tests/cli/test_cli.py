@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnc6g.cli.main import app
+from cnc6g.learning.checkpoint import read_checkpoint
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 REQUIRED = {
@@ -154,11 +155,13 @@ TRAIN_TINY = ["train", "hmarl", "--scenario", "tiny", "--copies", "1", "--loads"
 def test_train_writes_a_checkpoint_that_run_uses(tmp_path):
     result = runner.invoke(
         app,
-        [*TRAIN_TINY, "--steps", "8", "--out", str(tmp_path)],
+        [*TRAIN_TINY, "--steps", "8", "--removal-weight", "0.5", "--out", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output
     checkpoint = tmp_path / "tiny-hmarl.pt"
-    assert checkpoint.is_file()
+    saved = read_checkpoint(checkpoint)
+    assert saved["config"]["removal_weight"] == 0.5
+    assert saved["meta"]["command"].endswith("--removal-weight 0.5")
     with (tmp_path / "tiny-hmarl-curve.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert rows[-1]["step"] == "8"
@@ -194,6 +197,7 @@ def test_train_writes_a_checkpoint_that_run_uses(tmp_path):
         (["train", "dqn", "--scenario", "tiny"], "LEARNER"),
         (["train", "hmarl", "--scenario", "tiny", "--steps", "0"], "--steps"),
         (["train", "hmarl", "--scenario", "tiny", "--loads", "x"], "--loads"),
+        (["train", "hmarl", "--scenario", "tiny", "--removal-weight", "-1"], "--removal-weight"),
         (["train", "hmarl", "--scenario", "tiny", "--resume", "missing.pt"], "--resume"),
         (
             ["run", "--scenario", "tiny", "--policy", "hmarl", "--checkpoint", "nope.pt"],

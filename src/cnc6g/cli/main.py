@@ -461,6 +461,15 @@ def train_cmd(
     tensorboard: Annotated[
         bool, typer.Option("--tensorboard", help="also write TensorBoard scalars under --out")
     ] = False,
+    removal_weight: Annotated[
+        float,
+        typer.Option(
+            "--removal-weight",
+            help="share of an instance's restart cost the difference rewards charge for "
+            "removing it (hmarl)",
+            min=0.0,
+        ),
+    ] = REMOVAL_WEIGHT,
 ) -> None:
     """Train the learning orchestrator (or an ablation); write a checkpoint and its curve."""
     from cnc6g.learning.checkpoint import load_agents, save_checkpoint
@@ -474,7 +483,12 @@ def train_cmd(
     load_list = _floats(loads, "--loads")
     agents, start = None, 0
     cfg = TrainConfig(
-        mode=LEARNERS[learner], loads=tuple(load_list), copies=copies, steps=steps, seed=seed
+        mode=LEARNERS[learner],
+        loads=tuple(load_list),
+        copies=copies,
+        steps=steps,
+        seed=seed,
+        removal_weight=removal_weight,
     )
     if resume is not None:
         try:
@@ -520,6 +534,7 @@ def train_cmd(
     command = (
         f"cnc6g train {learner} --scenario {scenario} --seed {seed} --steps {steps} "
         f"--copies {copies} --loads {loads}"
+        + (f" --removal-weight {removal_weight:g}" if removal_weight != REMOVAL_WEIGHT else "")
     )
     meta = {
         "scenario": sc.name,
