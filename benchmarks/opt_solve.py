@@ -9,11 +9,13 @@ highest load of the sweep (L = 1.2) on the always-on variant of the system (no n
 benchmark of the research note) and on the system as shipped (MEC servers may sleep). Reported
 per size: the model's size; median model-build and solve time per slot and the median time of
 each solve phase (the LP relaxation; RENS, the MILP over the binaries the relaxation leaves
-fractional; HiGHS's branch and cut from RENS's point while the gap is open; the LP completion of
-the given deployments where nothing was found in time); the median and largest relative gap to
-the bound, the slots that hit the time limit and the share that closed the gap to 0.1 %; OPT's
-twin objective beside GRD's on the same slots (kJ per slot), with the share of slots where
-OPT's is lower; and how far the plan's cost of each decision lies above the twin's score of it.
+fractional; the tier search, the MILP over every tier binary with RENS's deployment fixed;
+HiGHS's branch and cut from the best point while the gap is open, with the binaries whose
+reduced cost exceeds the gap fixed; the LP completion of the given deployments where nothing was
+found in time); the median and largest relative gap to the bound, the slots that hit the time
+limit and the share that closed the gap to 0.1 %; OPT's twin objective beside GRD's on the same
+slots (kJ per slot), with the share of slots where OPT's is lower; and how far the plan's cost of
+each decision lies above the twin's score of it.
 """
 
 from __future__ import annotations

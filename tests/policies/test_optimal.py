@@ -39,6 +39,7 @@ from cnc6g.policies.optimal import (
     _complete,
     _new_solver,
     _primal,
+    _reduced_cost_fixing,
     build_model,
     lower_bound,
     plan_deployment,
@@ -691,7 +692,7 @@ def test_solution_reports_where_the_time_went():
     assert next(iter(solution.phase_ms)) == "relaxation"
     assert list(solution.phase_ms) == [p for p in PHASES if p in solution.phase_ms]
     assert sum(solution.phase_ms.values()) <= solution.solve_ms * (1 + 1e-9) + 1e-6
-    assert solution.source in {"relaxation", "rens", "branch and cut"}
+    assert solution.source in {"relaxation", "rens", "tier search", "branch and cut"}
     assert solution.bound <= solution.objective * (1 + 1e-9)
 
 
@@ -794,3 +795,40 @@ def test_interior_point_relaxation_gives_the_same_bound_and_plan(monkeypatch):
     assert solve_slot(system, inputs, relax=True).objective == pytest.approx(
         relaxed.objective, rel=1e-6
     )
+
+
+def test_reduced_cost_fixing_fixes_only_what_costs_more_than_the_gap():
+    point = np.array([0.0, 0.0, 1.0, 1.0, 0.5, 0.0])
+    reduced = np.array([3.0, 1.0, -3.0, -1.0, 0.0, 3.0])
+    incumbent = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 1.0])  # the last disagrees: left free
+    lower, upper = _reduced_cost_fixing(point, reduced, incumbent, gap=2.0)
+    np.testing.assert_array_equal(lower, [0, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(upper, [0, 1, 1, 1, 1, 1])
+
+
+@pytest.mark.parametrize(
+    ("n_cells", "n_services", "seed", "load", "warmup"),
+    [(2, 4, 26, 1.2, 2), (3, 6, 41, 1.5, 3), (4, 6, 42, 1.2, 0), (4, 6, 43, 1.5, 2)],
+)
+def test_tier_search_and_reduced_cost_fixing_keep_the_optimum(
+    monkeypatch, n_cells, n_services, seed, load, warmup
+):
+    """Both are exact: solved to optimality with and without them, the optimum is the same. The
+    slots are ones where RENS leaves a gap, so that both run (the last one's optimum is the tier
+    search's point, and the reduced costs fix 60 of its 112 binaries)."""
+    import cnc6g.policies.optimal as optimal
+
+    system = synthetic_system(n_cells, n_services, seed, load)
+    obs, _ = warmed_up(system, seed, warmup)
+    inputs = SlotInputs.from_observation(obs)
+    kwargs = {"mip_rel_gap": 0.0, "amortise_slots": 10.0, "removal_weight": 0.3}
+    with_both = solve(system, inputs, **kwargs)
+    monkeypatch.setattr(optimal, "TIER_SEARCH", False)
+    monkeypatch.setattr(optimal, "REDUCED_COST_FIXING", False)
+    without = solve(system, inputs, **kwargs)
+    assert with_both.status == without.status == "Optimal"
+    # the slot's own cost of two optima of the amortised objective may differ; their bounds,
+    # the amortised optimum, may not
+    assert with_both.bound == pytest.approx(without.bound, rel=1e-6, abs=1e-6)
+    for s in (with_both, without):
+        assert s.gap <= 1e-6

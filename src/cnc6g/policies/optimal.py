@@ -44,10 +44,19 @@ is integral. Each route's tier shares carry variable upper bounds ``h[r, l] <= z
 them the relaxation of a case-study slot is within a few per cent of the optimum (exact at light
 load; 1-3 % below it on loaded slots). Then RENS (Berthold's relaxation enforced neighbourhood
 search): the binaries the relaxation sets to 0 or 1 are fixed there and HiGHS solves the MILP over
-the fractional ones, a few dozen, exactly. With the gap still open and time left, HiGHS's branch
-and cut over every binary starts from RENS's point: with a good incumbent its reduced-cost
-fixing and restarts shrink the model and close most loaded slots. HiGHS alone from a partial
-start spent the whole time limit in the root's cut loop on loaded slots and kept the start.
+the fractional ones, a few dozen, exactly. RENS keeps the tier binaries the relaxation leaves at
+0, but the relaxation blends a node's tiers and the best tier is often one it gives no share:
+with the gap open, the tier search solves the MILP again with RENS's deployment fixed and every
+tier binary free (0.1-0.2 s; on two of three loaded slots measured it found the optimum or a
+point within 0.2 % of it, where RENS's was 0.35-0.5 % above). With the gap still open and time
+left, HiGHS's branch and cut starts from the best point, with the binaries whose reduced cost in
+the relaxation exceeds the gap fixed where they are (exact: moving one costs more than the gap);
+its own reduced-cost fixing and restarts then shrink the model and close most loaded slots, at
+the root node. The gap of a loaded slot lies in the instance binaries (with the instances fixed
+at the optimum's, the relaxation is within 0.05 % of it on the measured slots; with the tiers
+fixed, 0.3-1.1 % below), and what closes it is HiGHS's cuts at the root and the restarts they
+enable, not branching. HiGHS alone from a partial start spent the whole time limit in the
+root's cut loop on loaded slots and kept the start.
 
 **Lower bound.** :func:`lower_bound` solves the LP relaxation of an optimistic version (no
 failure charge, capacities at ``admission_utilisation``, transfers at zero load): no decision
@@ -88,7 +97,7 @@ MATERIAL = 1e-3
 HEURISTIC_EFFORT = 0.05
 """HiGHS's ``mip_heuristic_effort`` (its default; more did not help at the case-study scale)."""
 
-PHASES = ("relaxation", "rens", "branch_and_cut", "completion")
+PHASES = ("relaxation", "rens", "tier_search", "branch_and_cut", "completion")
 """Phases of :func:`solve_slot`, in order, as reported in :attr:`Solution.phase_ms`."""
 
 INTEGRAL = 1e-6
@@ -98,6 +107,21 @@ IPM_COLUMNS = 25_000
 """Relaxations with more columns are solved by the interior-point method (with crossover, so
 that RENS gets a vertex): at L = 1.2 it took 5.9 s against the dual simplex's 10 s at 42 k columns
 (20 cells) and 25 s against 105 s at 101 k (50 cells), but 1.6 s against 1.0 s at 16 k (10)."""
+
+SIMPLEX_STRATEGY = 1
+"""HiGHS's ``simplex_strategy`` for the relaxation: the serial dual simplex. The parallel one
+(2) is faster on an idle machine (a median 0.30 s against 0.38 s per case-study slot at
+L = 1.2), but with one of two cores busy its threads wait on each other: the same relaxations
+took 2-30 s or had not finished after 30 s against 0.4 s serial, and every slot ran out of time
+in the relaxation."""
+
+TIER_SEARCH = True
+"""After RENS, solve the MILP over every tier binary with the deployment fixed (see
+:func:`_tier_search`)."""
+
+REDUCED_COST_FIXING = True
+"""Fix, before branch and cut, the binaries whose reduced cost in the relaxation exceeds the
+gap (see :func:`_reduced_cost_fixing`)."""
 
 MIN_SEARCH_S = 0.05
 """Least time left (s) for which branch and cut over every binary is still started."""
@@ -676,6 +700,47 @@ def _rens(
     return values, objective, sub.modelStatusToString(sub.getModelStatus())
 
 
+def _tier_search(
+    relaxation: Any,
+    ints: IntArray,
+    built: _Built,
+    incumbent: FloatArray,
+    time_limit: float,
+    mip_rel_gap: float,
+    n: int,
+) -> tuple[FloatArray | None, float]:
+    """The MILP with the deployment fixed at ``incumbent``'s and every tier binary free.
+
+    RENS fixes the tier binaries the relaxation leaves at 0, but the relaxation blends a
+    node's tiers, so the best tier of a node is often one it gives no share. Returns the best
+    values found (``None``: none) and their objective.
+    """
+    sub = _mip_solver(relaxation, ints, time_limit, mip_rel_gap)
+    cols = built.deployment_cols.astype(np.int32)
+    sub.changeColsBounds(cols.size, cols, incumbent[cols], incumbent[cols])
+    sub.setSolution(n, np.arange(n, dtype=np.int32), incumbent)
+    sub.run()
+    values = _primal(sub, n)
+    objective = float(sub.getInfo().objective_function_value) if values is not None else np.inf
+    return values, objective
+
+
+def _reduced_cost_fixing(
+    point: FloatArray, reduced: FloatArray, incumbent: FloatArray, gap: float
+) -> tuple[FloatArray, FloatArray]:
+    """Bounds of the binaries that no solution better than the incumbent can change.
+
+    A binary at a bound of the relaxation's optimum with reduced cost ``d`` costs at least
+    ``|d|`` more than the relaxation's bound when moved off it, so where ``|d|`` exceeds
+    ``gap`` (incumbent minus bound) every better solution keeps it there (the incumbent too,
+    which is checked). Returns the lower and upper bounds of the binaries.
+    """
+    margin = gap + 1e-7 * max(1.0, abs(gap))
+    at0 = (point <= INTEGRAL) & (reduced > margin) & (incumbent < 0.5)
+    at1 = (point >= 1.0 - INTEGRAL) & (-reduced > margin) & (incumbent > 0.5)
+    return np.where(at1, 1.0, 0.0), np.where(at0, 0.0, 1.0)
+
+
 def _branch_and_cut(
     relaxation: Any,
     ints: IntArray,
@@ -684,13 +749,17 @@ def _branch_and_cut(
     n: int,
     start_cols: IntArray,
     start_values: FloatArray,
+    lower: FloatArray | None = None,
+    upper: FloatArray | None = None,
 ) -> tuple[FloatArray | None, float, float, str]:
     """HiGHS's branch and cut over every binary from a (partial) start.
 
-    Returns the best values found (``None``: none), their objective, the dual bound and HiGHS's
-    status.
+    ``lower`` and ``upper`` bound the binaries ``ints`` (reduced-cost fixing). Returns the best
+    values found (``None``: none), their objective, the dual bound and HiGHS's status.
     """
     full = _mip_solver(relaxation, ints, time_limit, mip_rel_gap)
+    if lower is not None and upper is not None:
+        full.changeColsBounds(ints.size, ints, lower, upper)
     if start_cols.size:
         full.setSolution(start_cols.size, start_cols, start_values)
     full.run()
@@ -758,12 +827,15 @@ def solve_slot(
     if n > IPM_COLUMNS:
         h.setOptionValue("solver", "ipm")
     else:
-        h.setOptionValue("simplex_strategy", 2)  # parallel dual simplex: 10-30 % faster here
+        h.setOptionValue("simplex_strategy", SIMPLEX_STRATEGY)
     h.passModel(relaxation)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     lp_values = _primal(h, n) if status == "Optimal" else None
     lp_obj = float(h.getInfo().objective_function_value) if lp_values is not None else -np.inf
+    lp_reduced = (
+        np.asarray(h.getSolution().col_dual, dtype=float) if lp_values is not None else None
+    )
     clock = lap("relaxation" if is_mip else "lp", built_at)
     best: FloatArray | None = None
     best_obj, bound, source = np.inf, lp_obj, "relaxation"
@@ -779,6 +851,14 @@ def solve_slot(
             source = "rens" if best is not None else source
             clock = lap("rens", clock)
             gap_open = best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
+            if TIER_SEARCH and gap_open and best is not None and left() > MIN_SEARCH_S:
+                found, found_obj = _tier_search(
+                    relaxation, ints, built, best, left(), mip_rel_gap, n
+                )
+                if found is not None and found_obj < best_obj - 1e-9:
+                    best, best_obj, source = found, found_obj, "tier search"
+                clock = lap("tier_search", clock)
+                gap_open = best_obj - bound > mip_rel_gap * abs(best_obj)
             if gap_open and left() > MIN_SEARCH_S:
                 if best is not None:  # from the best point found
                     start_cols, start_values = np.arange(n, dtype=np.int32), best
@@ -787,8 +867,21 @@ def solve_slot(
                     start_values = _deployment_columns(built, np.asarray(warm_list[0].deployment))
                 else:
                     start_cols, start_values = np.zeros(0, dtype=np.int32), np.zeros(0)
+                fix_lo, fix_hi = np.zeros(ints.size), np.ones(ints.size)
+                if REDUCED_COST_FIXING and best is not None and lp_reduced is not None:
+                    fix_lo, fix_hi = _reduced_cost_fixing(
+                        point, lp_reduced[ints], best[ints], best_obj - lp_obj
+                    )
                 found, found_obj, dual, status = _branch_and_cut(
-                    relaxation, ints, left(), mip_rel_gap, n, start_cols, start_values
+                    relaxation,
+                    ints,
+                    left(),
+                    mip_rel_gap,
+                    n,
+                    start_cols,
+                    start_values,
+                    fix_lo,
+                    fix_hi,
                 )
                 if found is not None and found_obj < best_obj - 1e-9:
                     best, best_obj, source = found, found_obj, "branch and cut"
@@ -1049,6 +1142,7 @@ class OptimalPolicy(Policy):
             "opt_objective_j": s.objective,
             "opt_bound_j": s.bound,
             "opt_rens": float(s.source == "rens"),
+            "opt_tier_search": float(s.source == "tier search"),
             "opt_branch_and_cut": float(s.source == "branch and cut"),
             "opt_twin_kept_grd": float(self._picked == "grd"),
             "opt_twin_kept_previous": float(self._picked == "previous"),
