@@ -27,7 +27,7 @@ from cnc6g.learning.features import decompose_cost
 from cnc6g.learning.hmarl import MODES, Agents
 from cnc6g.model import Scenario
 from cnc6g.twin import Twin, compile_scenario
-from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot, restart_cost
+from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot, removal_cost
 from cnc6g.twin.system import System
 
 TRAIN_LOADS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
@@ -131,16 +131,14 @@ def learning_cost(
     learner judged on one slot would remove instances whenever that saves energy in the slot,
     since the restart falls in slots after it: removing an instance that ran (``previous``
     ``[B, S, N]`` and not ``deployment``) is charged ``removal_weight`` times
-    :func:`~cnc6g.twin.dynamics.restart_cost` for the slot's ``demand`` ``[B, O, S]``, as in
-    OPT's plan and the executor's consolidation.
+    :func:`~cnc6g.twin.dynamics.restart_cost` for the slot's ``demand`` ``[B, O, S]``
+    (:func:`~cnc6g.twin.dynamics.removal_cost`), as in OPT's plan and the executor's
+    consolidation.
     """
     beta = system.unsatisfied_penalty_j
     cold_tasks = (outcome.flow_served * outcome.flow_cold_fraction).sum(axis=(1, 2, 3))
     rebate = (1.0 - 1.0 / amortise_slots) * (outcome.energy["cold_start"] + beta * cold_tasks)
-    removed = (np.asarray(previous, bool) & ~np.asarray(deployment, bool)).astype(float)
-    removal = removal_weight * np.einsum(
-        "bsn,bs->b", removed, restart_cost(system, demand, previous)
-    )
+    removal = removal_cost(system, demand, deployment, previous, removal_weight)
     return outcome.objective(beta) - rebate + removal
 
 

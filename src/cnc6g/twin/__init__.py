@@ -5,6 +5,7 @@ from cnc6g.twin.dynamics import (
     SlotOutcome,
     amortised_objective,
     evaluate_slot,
+    removal_cost,
     restart_cost,
 )
 from cnc6g.twin.sampler import RequestSample, sample_requests
@@ -28,6 +29,7 @@ __all__ = [
     "evaluate_slot",
     "load_for_requests",
     "popularity_weights",
+    "removal_cost",
     "requests_for_load",
     "restart_cost",
     "sample_requests",

@@ -466,6 +466,23 @@ def restart_cost(system: System, demand: FloatArray, previous: np.ndarray) -> Fl
     return sy.instantiation_energy + sy.unsatisfied_penalty_j * cold * per_instance
 
 
+def removal_cost(
+    system: System,
+    demand: FloatArray,
+    deployment: BoolArray,
+    previous: BoolArray,
+    removal_weight: float,
+) -> FloatArray:
+    """What removing instances is charged, J, ``[B]``.
+
+    ``removal_weight`` times :func:`restart_cost` of every instance of ``previous`` that
+    ``deployment`` removes (``demand`` ``[B, O, S]``, the others ``[B, S, N]``).
+    """
+    prev = np.asarray(previous, dtype=bool)
+    removed = (prev & ~np.asarray(deployment, dtype=bool)).astype(float)
+    return removal_weight * np.einsum("bsn,bs->b", removed, restart_cost(system, demand, prev))
+
+
 def amortised_objective(
     system: System,
     demand: FloatArray,
@@ -501,8 +518,7 @@ def amortised_objective(
     ).objective(system.unsatisfied_penalty_j)
     c = x.shape[0]
     started, warm = both[:c], both[c:]
-    removed = (prev & ~x).astype(float)  # [B, S, N]
-    removal = removal_weight * np.einsum("bsn,bs->b", removed, restart_cost(system, demand, prev))
+    removal = removal_cost(system, demand, x, prev, removal_weight)
     return warm + (started - warm) / amortise_slots + removal
 
 
