@@ -667,13 +667,35 @@ def _complete(
     return best
 
 
-def _mip_solver(relaxation: Any, ints: IntArray, time_limit: float, mip_rel_gap: float) -> Any:
-    """A solver holding the relaxation with the columns ``ints`` binary again."""
+def _solve_mip(
+    relaxation: Any,
+    ints: IntArray,
+    time_limit: float,
+    mip_rel_gap: float,
+    n: int,
+    fix: tuple[IntArray, FloatArray, FloatArray] | None = None,
+    start: tuple[IntArray, FloatArray] | None = None,
+) -> tuple[FloatArray | None, float, float, str]:
+    """The relaxation with the columns ``ints`` binary again, solved by HiGHS.
+
+    ``fix`` (columns, lower, upper) bounds some columns; ``start`` (columns, values) is a
+    (partial) start. Returns the best values found (``None``: none in time), their objective,
+    the dual bound and HiGHS's status.
+    """
     h = _new_solver(max(time_limit, 1e-3), mip_rel_gap)
     h.passModel(relaxation)
     kinds = np.full(ints.size, int(HighsVarType.kInteger), dtype=np.uint8)
     h.changeColsIntegrality(ints.size, ints, kinds)
-    return h
+    if fix is not None:
+        cols, lower, upper = fix
+        h.changeColsBounds(cols.size, cols, lower, upper)
+    if start is not None and start[0].size:
+        h.setSolution(start[0].size, *start)
+    h.run()
+    values = _primal(h, n)
+    info = h.getInfo()
+    objective = float(info.objective_function_value) if values is not None else np.inf
+    return values, objective, float(info.mip_dual_bound), h.modelStatusToString(h.getModelStatus())
 
 
 def _rens(
@@ -690,14 +712,12 @@ def _rens(
     tasks). Returns the best values found (``None``: none in time), their objective and HiGHS's
     status.
     """
-    sub = _mip_solver(relaxation, ints, time_limit, mip_rel_gap)
     lo = np.where(point >= 1.0 - INTEGRAL, 1.0, 0.0)
     hi = np.where(point <= INTEGRAL, 0.0, 1.0)
-    sub.changeColsBounds(ints.size, ints, lo, hi)
-    sub.run()
-    values = _primal(sub, n)
-    objective = float(sub.getInfo().objective_function_value) if values is not None else np.inf
-    return values, objective, sub.modelStatusToString(sub.getModelStatus())
+    values, objective, _, status = _solve_mip(
+        relaxation, ints, time_limit, mip_rel_gap, n, fix=(ints, lo, hi)
+    )
+    return values, objective, status
 
 
 def _tier_search(
@@ -715,13 +735,12 @@ def _tier_search(
     node's tiers, so the best tier of a node is often one it gives no share. Returns the best
     values found (``None``: none) and their objective.
     """
-    sub = _mip_solver(relaxation, ints, time_limit, mip_rel_gap)
     cols = built.deployment_cols.astype(np.int32)
-    sub.changeColsBounds(cols.size, cols, incumbent[cols], incumbent[cols])
-    sub.setSolution(n, np.arange(n, dtype=np.int32), incumbent)
-    sub.run()
-    values = _primal(sub, n)
-    objective = float(sub.getInfo().objective_function_value) if values is not None else np.inf
+    fix = (cols, incumbent[cols], incumbent[cols])
+    start = (np.arange(n, dtype=np.int32), incumbent)
+    values, objective, _, _ = _solve_mip(
+        relaxation, ints, time_limit, mip_rel_gap, n, fix=fix, start=start
+    )
     return values, objective
 
 
@@ -739,39 +758,6 @@ def _reduced_cost_fixing(
     at0 = (point <= INTEGRAL) & (reduced > margin) & (incumbent < 0.5)
     at1 = (point >= 1.0 - INTEGRAL) & (-reduced > margin) & (incumbent > 0.5)
     return np.where(at1, 1.0, 0.0), np.where(at0, 0.0, 1.0)
-
-
-def _branch_and_cut(
-    relaxation: Any,
-    ints: IntArray,
-    time_limit: float,
-    mip_rel_gap: float,
-    n: int,
-    start_cols: IntArray,
-    start_values: FloatArray,
-    lower: FloatArray | None = None,
-    upper: FloatArray | None = None,
-) -> tuple[FloatArray | None, float, float, str]:
-    """HiGHS's branch and cut over every binary from a (partial) start.
-
-    ``lower`` and ``upper`` bound the binaries ``ints`` (reduced-cost fixing). Returns the best
-    values found (``None``: none), their objective, the dual bound and HiGHS's status.
-    """
-    full = _mip_solver(relaxation, ints, time_limit, mip_rel_gap)
-    if lower is not None and upper is not None:
-        full.changeColsBounds(ints.size, ints, lower, upper)
-    if start_cols.size:
-        full.setSolution(start_cols.size, start_cols, start_values)
-    full.run()
-    values = _primal(full, n)
-    info = full.getInfo()
-    objective = float(info.objective_function_value) if values is not None else np.inf
-    return (
-        values,
-        objective,
-        float(info.mip_dual_bound),
-        full.modelStatusToString(full.getModelStatus()),
-    )
 
 
 def solve_slot(
@@ -867,21 +853,17 @@ def solve_slot(
                     start_values = _deployment_columns(built, np.asarray(warm_list[0].deployment))
                 else:
                     start_cols, start_values = np.zeros(0, dtype=np.int32), np.zeros(0)
-                fix_lo, fix_hi = np.zeros(ints.size), np.ones(ints.size)
+                fix = None
                 if REDUCED_COST_FIXING and best is not None and lp_reduced is not None:
-                    fix_lo, fix_hi = _reduced_cost_fixing(
-                        point, lp_reduced[ints], best[ints], best_obj - lp_obj
+                    fix = (
+                        ints,
+                        *_reduced_cost_fixing(
+                            point, lp_reduced[ints], best[ints], best_obj - lp_obj
+                        ),
                     )
-                found, found_obj, dual, status = _branch_and_cut(
-                    relaxation,
-                    ints,
-                    left(),
-                    mip_rel_gap,
-                    n,
-                    start_cols,
-                    start_values,
-                    fix_lo,
-                    fix_hi,
+                # HiGHS's branch and cut over every binary from a (partial) start
+                found, found_obj, dual, status = _solve_mip(
+                    relaxation, ints, left(), mip_rel_gap, n, fix, (start_cols, start_values)
                 )
                 if found is not None and found_obj < best_obj - 1e-9:
                     best, best_obj, source = found, found_obj, "branch and cut"
