@@ -533,11 +533,16 @@ def _fill(
     if floor is not None:
         least = _Load(floor.node, np.maximum(floor.radio, NETWORK_UTILISATION))
     both = np.concatenate([pair, pair + P])  # each row's uplink and downlink, flat
+
+    def radio_share(tasks: FloatArray) -> FloatArray:
+        """Share of each cell's uplink and downlink ``[2, P]`` the rows' radio ``tasks`` take."""
+        return np.bincount(both, (tasks * routes.share).ravel(), 2 * P).reshape(2, P)
+
     tau = sy.slot_s
     remaining = demand.copy()
     rows = np.arange(demand.size)
     slack = np.empty_like(routes.reach)  # [A, K] time left for queueing and execution
-    slowed = np.full((2, B * O), np.nan)  # the cells' slow-downs the slack was computed at
+    slowed = np.full((2, P), np.nan)  # the cells' slow-downs the slack was computed at
     for r in range(ROUNDS + EXTRA):
         offer = remaining / max(ROUNDS - r, 1)  # [A]
         if not (offer > 1e-9).any():
@@ -571,8 +576,7 @@ def _fill(
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
         # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
         far = routes.remote[rows, k] > 0
-        sent = np.bincount(both, (np.where(far, take, 0.0) * routes.share).ravel(), 2 * P)
-        sent = sent.reshape(2, P)
+        sent = radio_share(np.where(far, take, 0.0))
         left = np.maximum(limit - load.radio, 0.0)
         radio = np.divide(left, sent, out=np.ones_like(left), where=sent > left).min(axis=0)
         take = np.where(far, take * radio[pair], take)
@@ -582,8 +586,7 @@ def _fill(
         accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
         got = take * accept[copy, node]
         load.node[...] += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
-        sent = np.bincount(both, (np.where(far, got, 0.0) * routes.share).ravel(), 2 * P)
-        load.radio[...] += sent.reshape(2, P)
+        load.radio[...] += radio_share(np.where(far, got, 0.0))
         routing.reshape(-1, K)[routes.live, k] += got / demand
         remaining = remaining - got
     return np.clip(routing, 0.0, 1.0), load
