@@ -810,12 +810,11 @@ def test_reduced_cost_fixing_fixes_only_what_costs_more_than_the_gap():
     ("n_cells", "n_services", "seed", "load", "warmup"),
     [(2, 4, 26, 1.2, 2), (3, 6, 41, 1.5, 3), (4, 6, 42, 1.2, 0), (4, 6, 43, 1.5, 2)],
 )
-def test_tier_search_and_reduced_cost_fixing_keep_the_optimum(
+def test_rc_neighbourhood_and_reduced_cost_fixing_keep_the_optimum(
     monkeypatch, n_cells, n_services, seed, load, warmup
 ):
     """Both are exact: solved to optimality with and without them, the optimum is the same. The
-    slots are ones where RENS leaves a gap, so that both run (the last one's optimum is the tier
-    search's point, and the reduced costs fix 60 of its 112 binaries)."""
+    slots are ones where RENS leaves a gap, so that both run."""
     import cnc6g.policies.optimal as optimal
 
     system = synthetic_system(n_cells, n_services, seed, load)
@@ -823,9 +822,11 @@ def test_tier_search_and_reduced_cost_fixing_keep_the_optimum(
     inputs = SlotInputs.from_observation(obs)
     kwargs = {"mip_rel_gap": 0.0, "amortise_slots": 10.0, "removal_weight": 0.3}
     with_both = solve(system, inputs, **kwargs)
-    monkeypatch.setattr(optimal, "TIER_SEARCH", False)
+    assert with_both.phase_ms.get("rc_neighbourhood", 0.0) > 0.0
+    monkeypatch.setattr(optimal, "RC_NEIGHBOURHOOD", 0.0)
     monkeypatch.setattr(optimal, "REDUCED_COST_FIXING", False)
     without = solve(system, inputs, **kwargs)
+    assert "rc_neighbourhood" not in without.phase_ms
     assert with_both.status == without.status == "Optimal"
     # the slot's own cost of two optima of the amortised objective may differ; their bounds,
     # the amortised optimum, may not

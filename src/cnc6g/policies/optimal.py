@@ -44,19 +44,21 @@ is integral. Each route's tier shares carry variable upper bounds ``h[r, l] <= z
 them the relaxation of a case-study slot is within a few per cent of the optimum (exact at light
 load; 1-3 % below it on loaded slots). Then RENS (Berthold's relaxation enforced neighbourhood
 search): the binaries the relaxation sets to 0 or 1 are fixed there and HiGHS solves the MILP over
-the fractional ones, a few dozen, exactly. RENS keeps the tier binaries the relaxation leaves at
-0, but the relaxation blends a node's tiers and the best tier is often one it gives no share:
-with the gap open, the tier search solves the MILP again with RENS's deployment fixed and every
-tier binary free (0.1-0.2 s; on two of three loaded slots measured it found the optimum or a
-point within 0.2 % of it, where RENS's was 0.35-0.5 % above). With the gap still open and time
-left, HiGHS's branch and cut starts from the best point, with the binaries whose reduced cost in
-the relaxation exceeds the gap fixed where they are (exact: moving one costs more than the gap);
-its own reduced-cost fixing and restarts then shrink the model and close most loaded slots, at
-the root node. The gap of a loaded slot lies in the instance binaries (with the instances fixed
-at the optimum's, the relaxation is within 0.05 % of it on the measured slots; with the tiers
-fixed, 0.3-1.1 % below), and what closes it is HiGHS's cuts at the root and the restarts they
-enable, not branching. HiGHS alone from a partial start spent the whole time limit in the
-root's cut loop on loaded slots and kept the start.
+the fractional ones, a few dozen, exactly. On loaded slots RENS's point is often 0.4-1 % above
+the optimum, which starts instances the relaxation leaves at 0 or drops ones it keeps. With the
+gap open, the reduced-cost neighbourhood solves the MILP again with only the binaries costliest
+to move fixed (the 70 % with the largest reduced cost of those the relaxation sets and the best
+point agrees with): on eight loaded slots measured it found the optimum or a point within
+0.1 % of it in 0.3-0.9 s, and on three of them closed the gap to the relaxation's bound. With
+the gap still open and time left, HiGHS's branch and cut starts from the best point, with the
+binaries whose reduced cost in the relaxation exceeds the gap fixed where they are (exact:
+moving one costs more than the gap); its own reduced-cost fixing and restarts then shrink the
+model and close most loaded slots, at the root node (HiGHS's own RINS and RENS are left out
+there, :data:`SKIPPED_HEURISTICS`). The gap of a loaded slot lies in the instance binaries (with
+the instances fixed at the optimum's, the relaxation is within 0.05 % of it on the measured
+slots; with the tiers fixed, 0.3-1.1 % below), and what closes it is HiGHS's cuts at the root
+and the restarts they enable, not branching. HiGHS alone from a partial start spent the whole
+time limit in the root's cut loop on loaded slots and kept the start.
 
 **Lower bound.** :func:`lower_bound` solves the LP relaxation of an optimistic version (no
 failure charge, capacities at ``admission_utilisation``, transfers at zero load): no decision
@@ -97,7 +99,18 @@ MATERIAL = 1e-3
 HEURISTIC_EFFORT = 0.05
 """HiGHS's ``mip_heuristic_effort`` (its default; more did not help at the case-study scale)."""
 
-PHASES = ("relaxation", "rens", "tier_search", "branch_and_cut", "completion")
+SKIPPED_HEURISTICS = ("rins", "rens")
+"""HiGHS's sub-MIP heuristics left out: the reduced-cost neighbourhood and RENS run before its
+branch and cut, and on the loaded case-study slots that branch and cut needs, its own RINS and
+RENS found nothing better and took a fifth of its time (median 2.0 against 2.5 s per slot)."""
+
+PHASES = (
+    "relaxation",
+    "rens",
+    "rc_neighbourhood",
+    "branch_and_cut",
+    "completion",
+)
 """Phases of :func:`solve_slot`, in order, as reported in :attr:`Solution.phase_ms`."""
 
 INTEGRAL = 1e-6
@@ -115,9 +128,9 @@ L = 1.2), but with one of two cores busy its threads wait on each other: the sam
 took 2-30 s or had not finished after 30 s against 0.4 s serial, and every slot ran out of time
 in the relaxation."""
 
-TIER_SEARCH = True
-"""After RENS, solve the MILP over every tier binary with the deployment fixed (see
-:func:`_tier_search`)."""
+RC_NEIGHBOURHOOD = 0.7
+"""Share of the binaries the reduced-cost neighbourhood fixes (0: the phase is skipped; see
+:func:`_rc_neighbourhood`)."""
 
 REDUCED_COST_FIXING = True
 """Fix, before branch and cut, the binaries whose reduced cost in the relaxation exceeds the
@@ -613,6 +626,8 @@ def _new_solver(time_limit: float, mip_rel_gap: float) -> Any:
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT)
+    for heuristic in SKIPPED_HEURISTICS:
+        h.setOptionValue(f"mip_heuristic_run_{heuristic}", False)
     return h
 
 
@@ -720,26 +735,36 @@ def _rens(
     return values, objective, status
 
 
-def _tier_search(
+def _rc_neighbourhood(
     relaxation: Any,
     ints: IntArray,
-    built: _Built,
+    point: FloatArray,
+    reduced: FloatArray,
     incumbent: FloatArray,
     time_limit: float,
     mip_rel_gap: float,
     n: int,
 ) -> tuple[FloatArray | None, float]:
-    """The MILP with the deployment fixed at ``incumbent``'s and every tier binary free.
+    """The MILP around the relaxation, wider than RENS's: only the binaries most costly to move.
 
-    RENS fixes the tier binaries the relaxation leaves at 0, but the relaxation blends a
-    node's tiers, so the best tier of a node is often one it gives no share. Returns the best
-    values found (``None``: none) and their objective.
+    Of the binaries the relaxation's ``point`` sets to 0 or 1 and the ``incumbent`` agrees
+    with, the share :data:`RC_NEIGHBOURHOOD` with the largest reduced cost (``reduced``, the
+    least the relaxation's bound rises per unit moved) is fixed; HiGHS solves the MILP over the
+    rest from the incumbent. RENS fixes every binary the relaxation sets, and on loaded slots
+    the optimum starts instances the relaxation leaves at 0 or sleeps ones it keeps. Returns
+    the best values found (``None``: none) and their objective.
     """
-    cols = built.deployment_cols.astype(np.int32)
-    fix = (cols, incumbent[cols], incumbent[cols])
+    value = np.round(point)
+    integral = np.abs(point - value) <= INTEGRAL
+    agree = integral & (np.abs(incumbent[ints] - value) < 0.5)
+    score = np.where(agree, np.abs(reduced), -np.inf)
+    order = np.argsort(-score, kind="stable")[: int(RC_NEIGHBOURHOOD * ints.size)]
+    order = order[np.isfinite(score[order])]
+    lo, hi = np.zeros(ints.size), np.ones(ints.size)
+    lo[order] = hi[order] = value[order]
     start = (np.arange(n, dtype=np.int32), incumbent)
     values, objective, _, _ = _solve_mip(
-        relaxation, ints, time_limit, mip_rel_gap, n, fix=fix, start=start
+        relaxation, ints, time_limit, mip_rel_gap, n, fix=(ints, lo, hi), start=start
     )
     return values, objective
 
@@ -780,7 +805,9 @@ def solve_slot(
     relative gap to the relaxation's bound is below ``mip_rel_gap``: the LP relaxation
     (``relaxation``; its optimum is the bound, and the answer where it is integral); RENS
     (``rens``: the binaries the relaxation sets to 0 or 1 are fixed there and HiGHS solves the
-    rest exactly); then, with time left and the gap still open, HiGHS's branch and cut over
+    rest exactly); with the gap open, the reduced-cost neighbourhood (``rc_neighbourhood``:
+    only the binaries costliest to move fixed, :func:`_rc_neighbourhood`); then, with time left
+    and the gap still open, HiGHS's branch and cut over
     every binary from the best point found (``branch_and_cut``; with no point, from the
     deployment of the first of ``warm`` as a partial start), which may also raise the bound.
     Should nothing be found in time, the deployments in ``warm`` are completed in the LP
@@ -837,13 +864,19 @@ def solve_slot(
             source = "rens" if best is not None else source
             clock = lap("rens", clock)
             gap_open = best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
-            if TIER_SEARCH and gap_open and best is not None and left() > MIN_SEARCH_S:
-                found, found_obj = _tier_search(
-                    relaxation, ints, built, best, left(), mip_rel_gap, n
+            if (
+                RC_NEIGHBOURHOOD > 0
+                and gap_open
+                and best is not None
+                and lp_reduced is not None
+                and left() > MIN_SEARCH_S
+            ):
+                found, found_obj = _rc_neighbourhood(
+                    relaxation, ints, point, lp_reduced[ints], best, left(), mip_rel_gap, n
                 )
                 if found is not None and found_obj < best_obj - 1e-9:
-                    best, best_obj, source = found, found_obj, "tier search"
-                clock = lap("tier_search", clock)
+                    best, best_obj, source = found, found_obj, "rc neighbourhood"
+                clock = lap("rc_neighbourhood", clock)
                 gap_open = best_obj - bound > mip_rel_gap * abs(best_obj)
             if gap_open and left() > MIN_SEARCH_S:
                 if best is not None:  # from the best point found
@@ -1124,7 +1157,7 @@ class OptimalPolicy(Policy):
             "opt_objective_j": s.objective,
             "opt_bound_j": s.bound,
             "opt_rens": float(s.source == "rens"),
-            "opt_tier_search": float(s.source == "tier search"),
+            "opt_rc_neighbourhood": float(s.source == "rc neighbourhood"),
             "opt_branch_and_cut": float(s.source == "branch and cut"),
             "opt_twin_kept_grd": float(self._picked == "grd"),
             "opt_twin_kept_previous": float(self._picked == "previous"),
