@@ -40,6 +40,8 @@ from cnc6g.policies.optimal import (
     _new_solver,
     _primal,
     _reduced_cost_fixing,
+    _rows_lp,
+    _solve_relaxation,
     build_model,
     lower_bound,
     plan_deployment,
@@ -669,6 +671,62 @@ def test_completion_of_a_deployment_is_a_feasible_plan_no_better_than_the_exact_
     check.changeColsBounds(ints.size, ints, fix, fix)
     check.run()
     assert check.getInfo().objective_function_value <= objective * (1 + 1e-6) + 1e-9
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 8])
+@pytest.mark.parametrize(
+    ("n_cells", "n_services", "seed", "load", "warmup"),
+    [(3, 6, 41, 1.5, 3), (4, 6, 43, 1.5, 2), (6, 12, 7, 1.2, 3)],
+)
+def test_relaxation_with_lazy_rows_is_the_full_relaxation(
+    monkeypatch, rounds, n_cells, n_services, seed, load, warmup
+):
+    """The lazy tier-share bounds are added until none is violated: the same optimum as the
+    relaxation with every row, a point that satisfies every row, with fewer rows."""
+    import time
+
+    import cnc6g.policies.optimal as optimal
+
+    monkeypatch.setattr(optimal, "LAZY_ROUNDS", rounds)
+    system = synthetic_system(n_cells, n_services, seed, load)
+    obs, _ = warmed_up(system, seed, warmup)
+    built = build_model(
+        system, SlotInputs.from_observation(obs), amortise_slots=10.0, removal_weight=0.3
+    )
+    lp, _ = built.model.to_lp(relax=True)
+    assert built.model.lazy_rows.size > 0
+    full = _new_solver(30.0, 1e-3)
+    full.passModel(lp)
+    full.run()
+    lazy = _new_solver(30.0, 1e-3)
+    _solve_relaxation(lazy, lp, built.model, time.perf_counter() + 30.0)
+    assert lazy.modelStatusToString(lazy.getModelStatus()) == "Optimal"
+    objective = lazy.getInfo().objective_function_value
+    assert objective == pytest.approx(full.getInfo().objective_function_value, rel=1e-9, abs=1e-9)
+    values = _primal(lazy, built.model.n_cols)
+    start, cols, vals = built.model.rows_csr
+    activity = np.add.reduceat(vals * values[cols], start[:-1]) * (np.diff(start) > 0)
+    assert np.all(activity <= np.asarray(lp.row_upper_) + 1e-6)
+    assert np.all(activity >= np.asarray(lp.row_lower_) - 1e-6)
+    if rounds > 1:  # after one round the rest are added
+        assert lazy.getLp().num_row_ < lp.num_row_
+
+
+def test_rows_lp_keeps_the_rows_asked_for():
+    system = synthetic_system(3, 4, 23, 1.5)
+    obs, _ = warmed_up(system, 23, 1)
+    built = build_model(system, SlotInputs.from_observation(obs))
+    lp, _ = built.model.to_lp(relax=True)
+    start, cols, vals = built.model.rows_csr
+    rows = np.array([0, 3, lp.num_row_ - 1])
+    part = _rows_lp(lp, rows, built.model.rows_csr)
+    assert part.num_row_ == 3
+    got = np.asarray(part.a_matrix_.start_)
+    for i, r in enumerate(rows):
+        entries = slice(got[i], got[i + 1])
+        np.testing.assert_array_equal(part.a_matrix_.index_[entries], cols[start[r] : start[r + 1]])
+        np.testing.assert_array_equal(part.a_matrix_.value_[entries], vals[start[r] : start[r + 1]])
+    assert part.row_upper_[1] == lp.row_upper_[3]
 
 
 def test_no_time_for_a_solution_keeps_the_given_decision():
