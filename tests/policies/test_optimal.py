@@ -750,7 +750,7 @@ def test_solution_reports_where_the_time_went():
     assert next(iter(solution.phase_ms)) == "relaxation"
     assert list(solution.phase_ms) == [p for p in PHASES if p in solution.phase_ms]
     assert sum(solution.phase_ms.values()) <= solution.solve_ms * (1 + 1e-9) + 1e-6
-    assert solution.source in {"relaxation", "rens", "tier search", "branch and cut"}
+    assert solution.source in {"relaxation", "rens", "rc neighbourhood", "branch and cut"}
     assert solution.bound <= solution.objective * (1 + 1e-9)
 
 
