@@ -613,12 +613,20 @@ def _pm(k: int) -> FloatArray:
     return np.concatenate([np.ones(k), -np.ones(k)])
 
 
+def _row_entries(start: IntArray, rows: IntArray) -> tuple[IntArray, IntArray]:
+    """Where the entries of ``rows`` lie in a row-wise matrix with row starts ``start``.
+
+    Returns their positions, row by row, and the number of entries of each row.
+    """
+    length = start[rows + 1] - start[rows]
+    first = np.repeat(start[rows] - np.concatenate([[0], np.cumsum(length)[:-1]]), length)
+    return first + np.arange(int(length.sum())), length
+
+
 def _rows_lp(lp: Any, rows: IntArray, csr: tuple[IntArray, IntArray, FloatArray]) -> Any:
     """``lp`` with only the rows ``rows`` (its columns, costs and bounds)."""
     start, cols, vals = csr
-    length = start[rows + 1] - start[rows]
-    first = np.repeat(start[rows] - np.concatenate([[0], np.cumsum(length)[:-1]]), length)
-    entries = first + np.arange(int(length.sum()))
+    entries, length = _row_entries(start, rows)
     out = HighsLp()
     out.num_col_ = lp.num_col_
     out.num_row_ = rows.size
@@ -657,10 +665,8 @@ def _solve_relaxation(h: Any, lp: Any, model: _Model, deadline: float) -> None:
     h.passModel(_rows_lp(lp, np.setdiff1d(np.arange(lp.num_row_), lazy), model.rows_csr))
     lower = np.asarray(lp.row_lower_)[lazy]
     upper = np.asarray(lp.row_upper_)[lazy]
-    length = start[lazy + 1] - start[lazy]
+    entries, length = _row_entries(start, lazy)
     owner = np.repeat(np.arange(lazy.size), length)
-    first = np.repeat(start[lazy] - np.concatenate([[0], np.cumsum(length)[:-1]]), length)
-    entries = first + np.arange(owner.size)
     added = np.zeros(lazy.size, dtype=bool)
     for round_ in range(LAZY_ROUNDS + 2):
         h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 1e-3))
