@@ -956,9 +956,6 @@ def solve_slot(
     status = h.modelStatusToString(h.getModelStatus())
     lp_values = _primal(h, n) if status == "Optimal" else None
     lp_obj = float(h.getInfo().objective_function_value) if lp_values is not None else -np.inf
-    lp_reduced = (
-        np.asarray(h.getSolution().col_dual, dtype=float) if lp_values is not None else None
-    )
     clock = lap("relaxation" if is_mip else "lp", built_at)
     best: FloatArray | None = None
     best_obj, bound, source = np.inf, lp_obj, "relaxation"
@@ -967,6 +964,7 @@ def solve_slot(
     elif lp_values is not None:
         ints = np.flatnonzero(integer).astype(np.int32)
         point = lp_values[ints]
+        reduced = np.asarray(h.getSolution().col_dual, dtype=float)[ints]  # reduced costs
         if not ((point > INTEGRAL) & (point < 1.0 - INTEGRAL)).any():
             best, best_obj = lp_values, lp_obj  # the relaxation's optimum is integral
         else:
@@ -974,15 +972,9 @@ def solve_slot(
             source = "rens" if best is not None else source
             clock = lap("rens", clock)
             gap_open = best is None or best_obj - bound > mip_rel_gap * abs(best_obj)
-            if (
-                RC_NEIGHBOURHOOD > 0
-                and gap_open
-                and best is not None
-                and lp_reduced is not None
-                and left() > MIN_SEARCH_S
-            ):
+            if RC_NEIGHBOURHOOD > 0 and gap_open and best is not None and left() > MIN_SEARCH_S:
                 found, found_obj = _rc_neighbourhood(
-                    relaxation, ints, point, lp_reduced[ints], best, left(), mip_rel_gap, n
+                    relaxation, ints, point, reduced, best, left(), mip_rel_gap, n
                 )
                 if found is not None and found_obj < best_obj - 1e-9:
                     best, best_obj, source = found, found_obj, "rc neighbourhood"
@@ -997,12 +989,10 @@ def solve_slot(
                 else:
                     start_cols, start_values = np.zeros(0, dtype=np.int32), np.zeros(0)
                 fix = None
-                if REDUCED_COST_FIXING and best is not None and lp_reduced is not None:
+                if REDUCED_COST_FIXING and best is not None:
                     fix = (
                         ints,
-                        *_reduced_cost_fixing(
-                            point, lp_reduced[ints], best[ints], best_obj - lp_obj
-                        ),
+                        *_reduced_cost_fixing(point, reduced, best[ints], best_obj - lp_obj),
                     )
                 # HiGHS's branch and cut over every binary from a (partial) start
                 found, found_obj, dual, status = _solve_mip(
