@@ -31,7 +31,8 @@ import torch
 from cnc6g.learning.agents import LearnerConfig
 from cnc6g.learning.executor import execute
 from cnc6g.learning.hmarl import MODES, Agents
-from cnc6g.learning.trainer import TRAIN_LOADS, TrainConfig, at_load, difference_rewards
+from cnc6g.learning.trainer import TrainConfig, difference_rewards
+from cnc6g.model import DEFAULT_LOADS
 from cnc6g.scenarios import load_scenario
 from cnc6g.twin import Twin, compile_scenario
 from cnc6g.twin.dynamics import evaluate_slot
@@ -49,7 +50,7 @@ def _median_s(fn, repeat: int) -> float:
 def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
     torch.set_num_threads(1)
     scenario = load_scenario("paper-case-study")
-    systems = [compile_scenario(at_load(scenario, load)) for load in TRAIN_LOADS]
+    systems = [compile_scenario(scenario.at_load(load)) for load in DEFAULT_LOADS]
     base = systems[0]
     twins = [Twin(sy, batch=copies, seed=i) for i, sy in enumerate(systems)]
     parts = [slice(i * copies, (i + 1) * copies) for i in range(len(systems))]

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cnc6g.experiments import run_policy, scenario_at_load
+from cnc6g.experiments import run_policy
 from cnc6g.model import Scenario
 from cnc6g.policies import GreedyPolicy, OptimalPolicy
 from cnc6g.policies.optimal import PHASES, SlotInputs, build_model
@@ -53,7 +53,7 @@ def measure(cells: int, sleep: bool, slots: int, time_limit: float) -> dict[str,
     scenario = synthetic_scenario(
         f"opt-bench-{cells}", n_cells=cells, candidates_per_origin=None if cells <= 10 else 16
     )
-    scenario = scenario_at_load(scenario, 1.2)
+    scenario = scenario.at_load(1.2)
     if not sleep:
         scenario = always_on(scenario)
     system = compile_scenario(scenario)

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cnc6g.experiments import scenario_at_load
 from cnc6g.model import Scenario
 from cnc6g.policies import GreedyPolicy
 from cnc6g.scenarios import load_scenario
@@ -106,7 +105,7 @@ def leaf_slots_per_s(servers: int, users: int, slots: int) -> float | None:
 
 def large_scenario() -> Scenario:
     """``scale-100`` with 1,000 requests per slot (1,000 users, one request each per slot)."""
-    sc = scenario_at_load(load_scenario("scale-100"), 0.8)
+    sc = load_scenario("scale-100").at_load(0.8)
     data = sc.model_dump()
     data["workload"].update(offered_load=None, requests_per_slot=(1000, 1000))
     return Scenario.model_validate(data)
@@ -115,7 +114,7 @@ def large_scenario() -> Scenario:
 def run(quick: bool = False) -> dict[str, float | None]:
     """All measurements; ``quick`` shortens every loop (for a smoke test)."""
     scale = 0.05 if quick else 1.0
-    case_sc = scenario_at_load(load_scenario("paper-case-study"), 1.0)
+    case_sc = load_scenario("paper-case-study").at_load(1.0)
     large_sc = large_scenario()
     out: dict[str, float | None] = {}
     for precision in ("double", "single"):

@@ -71,7 +71,6 @@ def test_public_api_is_pinned():
         "load_scenario",
         "make_policy",
         "run_policy",
-        "scenario_at_load",
     }
     for name in cnc6g.__all__:
         assert hasattr(cnc6g, name)

@@ -5,7 +5,7 @@ The public surface: scenarios (:func:`load_scenario`), the twin (:func:`compile_
 (:func:`run_policy`, :func:`compare`).
 """
 
-from cnc6g.experiments import RunResult, compare, run_policy, scenario_at_load
+from cnc6g.experiments import RunResult, compare, run_policy
 from cnc6g.model import Scenario
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies import GreedyPolicy, Policy, RandomPolicy, make_policy
@@ -32,5 +32,4 @@ __all__ = [
     "load_scenario",
     "make_policy",
     "run_policy",
-    "scenario_at_load",
 ]

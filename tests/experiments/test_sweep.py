@@ -2,7 +2,7 @@
 
 import pytest
 
-from cnc6g.experiments import DEFAULT_LOADS, compare, scenario_at_load
+from cnc6g.experiments import DEFAULT_LOADS, compare
 from cnc6g.twin import compile_scenario, requests_for_load
 
 
@@ -33,8 +33,8 @@ def test_grd_beats_rand_on_both_metrics_at_every_load_of_the_sweep(case_scenario
         assert mean["grd"][1] < mean["rand"][1], load
 
 
-def test_scenario_at_load_sets_the_mean_request_count(case_scenario):
-    at = scenario_at_load(case_scenario, 0.5)
+def test_at_load_sets_the_mean_request_count(case_scenario):
+    at = case_scenario.at_load(0.5)
     system = compile_scenario(at)
     assert at.workload.offered_load == 0.5
     assert at.workload.requests_per_slot is None

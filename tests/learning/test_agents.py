@@ -14,7 +14,8 @@ from cnc6g.learning.trainer import TrainConfig, difference_rewards, learning_cos
 from cnc6g.policies import make_policy
 from cnc6g.testing import check_policy
 from cnc6g.twin import Twin
-from cnc6g.twin.dynamics import evaluate_slot, restart_cost
+from cnc6g.twin.costs import restart_cost
+from cnc6g.twin.dynamics import evaluate_slot
 
 SMALL = LearnerConfig(hidden=32, batch=32, replay=2_000, min_replay=16)
 

@@ -206,10 +206,9 @@ def test_without_consolidation_nothing_is_switched_off(case_system):
 
 
 def test_consolidation_switches_off_only_offered_sleepers_and_saves_at_medium_load(case_scenario):
-    from cnc6g.experiments import scenario_at_load
     from cnc6g.twin import compile_scenario
 
-    sy = compile_scenario(scenario_at_load(case_scenario, 0.8))
+    sy = compile_scenario(case_scenario.at_load(0.8))
     costs = {}
     for consolidate in (False, True):
         twin = Twin(sy, batch=2, seed=3)
@@ -231,10 +230,9 @@ def test_consolidation_switches_off_only_offered_sleepers_and_saves_at_medium_lo
 
 def test_what_a_full_node_turns_away_goes_to_a_candidate_with_room(case_scenario, monkeypatch):
     import cnc6g.learning.executor as executor
-    from cnc6g.experiments import scenario_at_load
     from cnc6g.twin import compile_scenario
 
-    sy = compile_scenario(scenario_at_load(case_scenario, 1.0))
+    sy = compile_scenario(case_scenario.at_load(1.0))
     rejected = {}
     for extra in (0, executor.EXTRA):
         monkeypatch.setattr(executor, "EXTRA", extra)
@@ -252,10 +250,9 @@ def test_what_a_full_node_turns_away_goes_to_a_candidate_with_room(case_scenario
 
 def test_looking_ahead_at_the_load_fails_fewer_tasks_when_nodes_fill_up(case_scenario, monkeypatch):
     import cnc6g.learning.executor as executor
-    from cnc6g.experiments import scenario_at_load
     from cnc6g.twin import compile_scenario
 
-    sy = compile_scenario(scenario_at_load(case_scenario, 1.0))
+    sy = compile_scenario(case_scenario.at_load(1.0))
     failed, cost = {}, {}
     for ahead in (0.0, executor.LOOK_AHEAD):  # 0: the second assignment repeats the first
         monkeypatch.setattr(executor, "LOOK_AHEAD", ahead)
@@ -287,10 +284,9 @@ def test_no_cell_is_sent_more_than_its_radio_limit(case_system):
 
 
 def test_a_faded_cell_sends_only_what_its_radio_carries_in_time(case_scenario):
-    from cnc6g.experiments import scenario_at_load
     from cnc6g.twin import compile_scenario
 
-    sy = compile_scenario(scenario_at_load(case_scenario, 1.0))
+    sy = compile_scenario(case_scenario.at_load(1.0))
     twin = Twin(sy, batch=2, seed=3)
     k = Knobs.neutral(sy, 2)
     idle, served, satisfied = None, 0.0, 0.0

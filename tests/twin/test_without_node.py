@@ -22,8 +22,13 @@ def test_failed_node_hosts_nothing_and_takes_no_route(tiny_system):
     np.testing.assert_array_equal(failed.admissible[keep], tiny_system.admissible[keep])
     assert tiny_system.can_host[:, n].any()
     assert failed.node_names == tiny_system.node_names
-    assert failed._cache == {}
-    assert failed._cache is not tiny_system._cache
+    # Values cached per system are rebuilt for the copy, not shared with the original.
+    from cnc6g.twin.dynamics import _constants
+
+    assert _constants(failed) is not _constants(tiny_system)
+    np.testing.assert_array_equal(
+        _constants(failed).admissible, failed.admissible.transpose(0, 2, 1)
+    )
 
 
 def test_by_index_equals_by_name(tiny_system):

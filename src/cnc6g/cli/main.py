@@ -26,15 +26,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cnc6g.experiments import DEFAULT_LOADS, PolicySpec, compare, run_policy, scenario_at_load
+from cnc6g.experiments import PolicySpec, compare, run_policy
 from cnc6g.experiments.backends import BackendError, make_backend
 from cnc6g.experiments.runner import InfeasibleDecisionError
-from cnc6g.model import Scenario
+from cnc6g.model import DEFAULT_LOADS, Scenario
 from cnc6g.policies import BUILTIN, Policy, make_policy
-from cnc6g.policies.optimal import REMOVAL_WEIGHT
 from cnc6g.report import sweep_figure
 from cnc6g.scenarios import ScenarioError, dump_scenario, list_presets, load_scenario
-from cnc6g.twin import compile_scenario, requests_for_load
+from cnc6g.twin import REMOVAL_WEIGHT, compile_scenario, requests_for_load
 
 app = typer.Typer(
     help="cnc6g: computing-network convergence orchestrator for 6G Mobile AI and its twin.",
@@ -223,7 +222,7 @@ def run(
     """Run one policy on the twin and print a summary."""
     sc = _scenario(scenario)
     if load is not None:
-        sc = scenario_at_load(sc, load)
+        sc = sc.at_load(load)
     learn = {
         "checkpoint": checkpoint,
         "retrain": retrain,
@@ -655,7 +654,7 @@ def adapt_cmd(
     if at >= slots:
         raise typer.BadParameter(f"must be below --slots ({slots})", param_hint="--at")
     sc = _scenario(scenario)
-    system = compile_scenario(scenario_at_load(sc, load))
+    system = compile_scenario(sc.at_load(load))
     if node is not None:
         if event != "failure":
             raise typer.BadParameter("applies to --event failure only", param_hint="--node")

@@ -2,7 +2,7 @@
 
 from cnc6g.envs.central import CentralEnv
 from cnc6g.envs.decode import action_size, decode_action
-from cnc6g.envs.domains import DomainsEnv, decompose_reward
+from cnc6g.envs.domains import DomainsEnv
 from cnc6g.envs.knobs import KnobsEnv
 
 __all__ = [
@@ -11,5 +11,4 @@ __all__ = [
     "KnobsEnv",
     "action_size",
     "decode_action",
-    "decompose_reward",
 ]

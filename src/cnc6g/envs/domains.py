@@ -13,11 +13,11 @@ route; :func:`cnc6g.envs.decode.decode_action` turns the sum into a feasible dec
 
 **Reward decomposition.** The global reward is minus the twin's objective (energy plus the
 penalty per unsatisfied task), scaled as in :class:`~cnc6g.envs.central.CentralEnv`; it goes to
-``e2e``. Domain ``d`` gets minus its own nodes' energy (idle or sleep, load-proportional,
-instances, cold starts) plus the penalty for the tasks it served late, same scale. What no domain
-owns, the network's energy and the tasks dropped or never routed, stays in the global reward, so
-the domain rewards and that remainder add up to the global reward exactly (see
-:func:`decompose_reward`).
+``e2e``. Domain ``d`` gets minus its cost in HMARL's decomposition
+(:func:`~cnc6g.learning.features.decompose_cost`): its own nodes' energy, the penalty for the
+tasks routed to it and not satisfied, less a credit for those it satisfied, same scale. What no
+domain owns (the network's energy, the tasks dropped before a node, the credits) is the
+remainder, so the domain rewards and that remainder add up to the global reward exactly.
 """
 
 from __future__ import annotations
@@ -30,31 +30,8 @@ from pettingzoo import ParallelEnv
 
 from cnc6g.envs.central import CentralEnv
 from cnc6g.envs.decode import decode_action
-from cnc6g.twin import SlotOutcome, System
-from cnc6g.twin.dynamics import node_energy
-
-
-def decompose_reward(
-    system: System,
-    outcome: SlotOutcome,
-    deployment: np.ndarray,
-    previous: np.ndarray,
-    domain_of_node: np.ndarray,
-    n_domains: int,
-) -> tuple[float, np.ndarray, float]:
-    """Global cost, per-domain cost ``[D]`` and the unowned remainder, J.
-
-    ``global == domains.sum() + remainder`` holds exactly.
-    """
-    beta = system.unsatisfied_penalty_j
-    total = float(outcome.objective(beta)[0])
-    late = (outcome.flow_served[0] - outcome.flow_satisfied[0]).sum(axis=1)  # [O, K]
-    late_node = np.bincount(
-        system.candidates.ravel(), weights=late.ravel(), minlength=system.n_nodes
-    )
-    per_node = node_energy(system, outcome, deployment, previous) + beta * late_node
-    per_domain = np.bincount(domain_of_node, weights=per_node, minlength=n_domains)
-    return total, per_domain, total - float(per_domain.sum())
+from cnc6g.learning.features import decompose_cost
+from cnc6g.twin import System
 
 
 class DomainsEnv(ParallelEnv):
@@ -75,7 +52,6 @@ class DomainsEnv(ParallelEnv):
         scenario = sy.scenario
         self.domain_names = tuple(d.name for d in scenario.domains)
         D = len(self.domain_names)
-        self._domain_of_node = sy.node_domain
         self._cand_domain = np.where(sy.candidate_valid, sy.node_domain[sy.candidates], -1)
         self.possible_agents = ["e2e", *(f"dom_{n}" for n in self.domain_names)]
         self.agents: list[str] = []
@@ -168,14 +144,10 @@ class DomainsEnv(ParallelEnv):
         previous = twin.deployment[0].copy()
         decision = decode_action(self.system, self.joint_action(actions))
         outcome = twin.step(decision)
-        total, per_domain, remainder = decompose_reward(
-            self.system,
-            outcome,
-            decision.deployment,
-            previous,
-            self._domain_of_node,
-            len(self.domain_names),
+        totals, domains, remainders = decompose_cost(
+            self.system, outcome, decision.deployment[None], previous[None]
         )
+        total, per_domain, remainder = float(totals[0]), domains[0], float(remainders[0])
         scale = self._central._reward_scale
         rewards = {"e2e": -total / scale}
         for d, name in enumerate(self.domain_names):

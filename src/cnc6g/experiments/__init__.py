@@ -17,7 +17,6 @@ from cnc6g.experiments.sweep import (
     bound_job,
     compare,
     run_job,
-    scenario_at_load,
 )
 
 __all__ = [
@@ -39,5 +38,4 @@ __all__ = [
     "recovery_slots",
     "run_job",
     "run_policy",
-    "scenario_at_load",
 ]

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from cnc6g.experiments.runner import InfeasibleDecisionError, ProgressHook
-from cnc6g.experiments.sweep import scenario_at_load
 from cnc6g.model import DomainKind, HotspotShift, Scenario
 from cnc6g.model.decision import Decision
 from cnc6g.policies import GreedyPolicy
@@ -341,7 +340,7 @@ def adapt(
         raise ValueError(f"at_slot must be in 1..{slots - 1}, got {at_slot}")
     if window < 1 or baseline < 1:
         raise ValueError("window and baseline must be >= 1")
-    sc = scenario if load is None else scenario_at_load(scenario, load)
+    sc = scenario if load is None else scenario.at_load(load)
     base = compile_scenario(sc)
     detail = ""
     failed: System | None = None

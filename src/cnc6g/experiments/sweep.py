@@ -10,22 +10,10 @@ import numpy as np
 
 from cnc6g.experiments.backends import Backend, Job, make_backend
 from cnc6g.experiments.runner import run_policy
-from cnc6g.model import Scenario
+from cnc6g.model import DEFAULT_LOADS, Scenario
 from cnc6g.policies import BUILTIN, Policy, make_policy
 from cnc6g.policies.optimal import SlotInputs, lower_bound
 from cnc6g.twin import System, Twin, compile_scenario, requests_for_load
-
-DEFAULT_LOADS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
-"""Offered loads L of the case-study sweep."""
-
-
-def scenario_at_load(scenario: Scenario, load: float) -> Scenario:
-    """A copy of ``scenario`` whose workload offers utilisation ``load``."""
-    data = scenario.model_dump()
-    workload = dict(data["workload"])
-    workload.update(requests_per_slot=None, offered_load=load)
-    data["workload"] = workload
-    return Scenario.model_validate(data)
 
 
 def window_lower_bound(system: System, slots: int, window: int, seed: int) -> float:
@@ -169,7 +157,7 @@ def compare(
     jobs: list[Job] = []
     keys: list[tuple[str, float, int]] = []
     for load in loads:
-        at_load = scenario_at_load(scenario, load)
+        at_load = scenario.at_load(load)
         if bound:
             for seed in seeds:
                 args = {"scenario": at_load, "seed": seed, "slots": slots, "window": window}

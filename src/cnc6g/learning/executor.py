@@ -38,8 +38,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnc6g.twin.dynamics import amortised_objective
-from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
+from cnc6g.twin.costs import REMOVAL_WEIGHT, amortised_objective
+from cnc6g.twin.system import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    System,
+    per_system,
+    wired_s_per_mbit,
+)
 
 LEVELS = (0.0, 0.5, 0.7, 0.85, 0.95)
 """Capacity levels the distributor offers per domain (share of capacity; 0 takes no task and
@@ -91,10 +98,6 @@ RADIO_LIMIT = 0.9
 admission limit: a transfer at 90 % load takes 10 times its time on an idle cell, at 95 % 20
 times, which only the longest deadlines allow (agents trained without a radio limit, L = 1.0 /
 1.2: 0.85: 3.98 / 5.26, 0.9: 3.96 / 5.26, 0.93: 3.97 / 5.26, 0.95: 4.13 / 5.34 kJ/slot)."""
-
-REMOVAL_WEIGHT = 0.3
-"""Share of an instance's restart cost charged for removing it when candidates are scored
-(OPT's default, :data:`cnc6g.policies.optimal.REMOVAL_WEIGHT`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,10 +171,8 @@ class _Consts:
     flow_service: IntArray  # [O * S * K]
 
 
+@per_system
 def _consts(system: System) -> _Consts:
-    cached = system._cache.get("executor")
-    if isinstance(cached, _Consts):
-        return cached
     sy = system
     O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
     cand = sy.candidates
@@ -179,11 +180,10 @@ def _consts(system: System) -> _Consts:
     dyn = ((sy.peak_power - sy.idle_power) / sy.capacity)[cand][:, None, :]  # J per gigacycle
     io = (sy.input_mbit + sy.output_mbit)[None, :, None]
     energy = dyn * sy.work[None, :, None] + io * sy.candidate_j_per_mbit[:, None, :]
-    inv = np.append(1.0 / sy.link_capacity, 0.0)
-    wired = inv[sy.path_links].sum(axis=1).reshape(O, K)[:, None, :] if sy.n_links else 0.0
+    wired = wired_s_per_mbit(sy)[:, None, :]
     slow = 1.0 / (1.0 - NETWORK_UTILISATION)
     net_fixed = 2.0 * sy.candidate_delay_s[:, None, :] + io * wired * slow
-    c = _Consts(
+    return _Consts(
         energy=np.broadcast_to(energy, (O, S, K)).copy(),
         tx_j=remote * sy.tx_power[:, None, None] * sy.input_mbit[None, :, None],
         bs_j=remote * sy.bs_j_per_mbit[:, None, None] * sy.output_mbit[None, :, None],
@@ -193,8 +193,6 @@ def _consts(system: System) -> _Consts:
         flow_node=np.broadcast_to(cand[:, None, :], (O, S, K)).ravel().copy(),
         flow_service=np.broadcast_to(np.arange(S)[None, :, None], (O, S, K)).ravel().copy(),
     )
-    system._cache["executor"] = c
-    return c
 
 
 def node_caps(system: System, knobs: Knobs) -> FloatArray:

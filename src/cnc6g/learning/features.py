@@ -24,12 +24,14 @@ import numpy as np
 
 from cnc6g.learning.executor import LEVELS
 from cnc6g.model import DomainKind
+from cnc6g.twin.costs import node_energy
 from cnc6g.twin.dynamics import SlotOutcome
 from cnc6g.twin.system import (
     BoolArray,
     FloatArray,
     IntArray,
     System,
+    per_system,
     popularity_weights,
     requests_for_load,
 )
@@ -58,11 +60,9 @@ class Layout:
     domain_size: tuple[int, ...]  # per kind, length of a domain agent's observation
 
 
+@per_system
 def layout(system: System) -> Layout:
-    """The observation layout of ``system`` (cached on it)."""
-    cached = system._cache.get("hmarl_layout")
-    if isinstance(cached, Layout):
-        return cached
+    """The observation layout of ``system`` (computed once per system)."""
     sy = system
     domains = sy.scenario.domains
     D = len(domains)
@@ -82,7 +82,7 @@ def layout(system: System) -> Layout:
     S, O, N = sy.n_services, sy.n_origins, sy.n_nodes
     global_size = S + 2 * O + NODE_FEATURES * N + 1
     domain_size = tuple(len(LEVELS) + NODE_FEATURES * max_nodes[k] + S + 2 for k in range(3))
-    out = Layout(
+    return Layout(
         n_domains=D,
         domain_kind=kind,
         domain_nodes=nodes,
@@ -95,8 +95,6 @@ def layout(system: System) -> Layout:
         global_size=global_size,
         domain_size=domain_size,
     )
-    system._cache["hmarl_layout"] = out
-    return out
 
 
 def _node_features(
@@ -185,20 +183,6 @@ def set_levels(system: System, domain_obs: list[FloatArray], level: IntArray) ->
         obs[:, :, : len(LEVELS)] = eye[level[:, doms]]
 
 
-def node_energy_batch(
-    system: System, outcome: SlotOutcome, deployment: BoolArray, previous: BoolArray
-) -> FloatArray:
-    """Energy of each node in the slot, J, ``[B, N]``: idle or sleep, dynamic, instances, cold."""
-    sy = system
-    tau = sy.slot_s
-    awake = outcome.awake
-    idle = tau * np.where(awake, sy.idle_power, np.nan_to_num(sy.sleep_power))
-    dynamic = tau * awake * (sy.peak_power - sy.idle_power) * outcome.utilisation
-    instances = tau * np.einsum("s,bsn->bn", sy.instance_power, deployment.astype(float))
-    cold = np.einsum("s,bsn->bn", sy.instantiation_energy, (deployment & ~previous).astype(float))
-    return idle + dynamic + instances + cold
-
-
 def decompose_cost(
     system: System,
     outcome: SlotOutcome,
@@ -227,7 +211,7 @@ def decompose_cost(
     served_ok = np.bincount(
         index.ravel(), weights=satisfied.reshape(B, -1).ravel(), minlength=B * N
     ).reshape(B, N)
-    energy = node_energy_batch(sy, outcome, deployment, previous)
+    energy = node_energy(sy, outcome, deployment, previous)
     per_node = energy + beta * failed - credit * beta * served_ok
     per_domain = np.zeros((B, lay.n_domains))
     np.add.at(per_domain, (slice(None), sy.node_domain), per_node)

@@ -22,16 +22,14 @@ import numpy as np
 import torch
 
 from cnc6g.learning.agents import LearnerConfig
-from cnc6g.learning.executor import REMOVAL_WEIGHT, Execution, Knobs, execute
+from cnc6g.learning.executor import Execution, Knobs, execute
 from cnc6g.learning.features import decompose_cost
 from cnc6g.learning.hmarl import MODES, Agents
-from cnc6g.model import Scenario
+from cnc6g.model import DEFAULT_LOADS, Scenario
 from cnc6g.twin import Twin, compile_scenario
-from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot, removal_cost
+from cnc6g.twin.costs import REMOVAL_WEIGHT, removal_cost
+from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
 from cnc6g.twin.system import System
-
-TRAIN_LOADS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
-"""Offered loads trained on by default (the case-study sweep)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ class TrainConfig:
     """
 
     mode: str = "hmarl"
-    loads: tuple[float, ...] = TRAIN_LOADS
+    loads: tuple[float, ...] = DEFAULT_LOADS
     copies: int = 4
     steps: int = 2000
     horizon: int = 200
@@ -104,14 +102,6 @@ class TrainConfig:
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
-
-
-def at_load(scenario: Scenario, load: float) -> Scenario:
-    """``scenario`` with its workload set to offered load ``load``."""
-    workload = scenario.workload.model_copy(
-        update={"requests_per_slot": None, "offered_load": float(load)}
-    )
-    return scenario.model_copy(update={"workload": workload})
 
 
 def learning_cost(
@@ -309,7 +299,7 @@ def train(
     """
     torch.set_num_threads(1)  # small networks: one thread is fastest, and leaves a core free
     cfg = config
-    systems = [compile_scenario(at_load(scenario, load)) for load in cfg.loads]
+    systems = [compile_scenario(scenario.at_load(load)) for load in cfg.loads]
     base = systems[0]
     if agents is None:
         agents = Agents(base, cfg.mode, cfg.learner, cfg.seed)

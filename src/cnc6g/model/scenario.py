@@ -139,6 +139,16 @@ class Scenario(_Strict):
             return [f"wired_links: domains {cut} are not connected to {infra[0]!r}"]
         return []
 
+    def at_load(self, load: float) -> Scenario:
+        """A copy whose workload offers utilisation ``load`` (validated like a scenario file).
+
+        The request count per slot follows from the load (see
+        :func:`cnc6g.twin.system.requests_for_load`); everything else is kept.
+        """
+        data = self.model_dump()
+        data["workload"].update(requests_per_slot=None, offered_load=load)
+        return Scenario.model_validate(data)
+
     def domain(self, name: str) -> Domain:
         """The domain called ``name``."""
         for d in self.domains:

@@ -6,6 +6,9 @@ from pydantic import Field, model_validator
 
 from cnc6g.model.infra import Name, _Strict
 
+DEFAULT_LOADS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
+"""Offered loads L of the case-study sweep (seed 002, Figs. 4 and 5), also trained on."""
+
 
 class HotspotShift(_Strict):
     """A change of the demand pattern from ``slot`` on (a re-orchestration trigger of seed 002)."""

@@ -79,8 +79,8 @@ import numpy as np
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
 from cnc6g.policies.greedy import GreedyPolicy
-from cnc6g.twin.dynamics import amortised_objective, restart_cost
-from cnc6g.twin.system import FloatArray, IntArray, System
+from cnc6g.twin.costs import REMOVAL_WEIGHT, amortised_objective, restart_cost
+from cnc6g.twin.system import FloatArray, IntArray, System, wired_s_per_mbit
 
 try:  # the core class does not print HiGHS's banner on construction (highspy.Highs does)
     from highspy._core import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
@@ -91,9 +91,6 @@ except ImportError:  # pragma: no cover - other highspy layouts
 
 DEFAULT_TIERS = (0.6, 0.4, 0.2)
 """Utilisation tiers a node may commit to below the admission limit (which is always a tier)."""
-
-REMOVAL_WEIGHT = 0.3
-"""Default share of the restart cost charged for removing a running instance (see the README)."""
 
 MATERIAL = 1e-3
 """Least saving (share of the penalty per task) for which a route gets a tier column."""
@@ -318,17 +315,6 @@ class _Built:
         return np.concatenate([self.deployment_cols, self.z[self.z >= 0]])
 
 
-def _wired_s_per_mbit(system: System) -> FloatArray:
-    """Sum over each candidate's wired path of 1 / link rate, ``[O, K]`` (s per Mbit)."""
-    cached = system._cache.get("opt_wired")
-    if cached is None:
-        inv = np.append(1.0 / system.link_capacity, 0.0)  # padding index L adds nothing
-        cached = inv[system.path_links].sum(axis=1).reshape(system.n_origins, -1)
-        system._cache["opt_wired"] = cached
-    assert isinstance(cached, np.ndarray)
-    return cached
-
-
 def build_model(
     system: System,
     inputs: SlotInputs,
@@ -368,7 +354,7 @@ def build_model(
     slow = 1.0 / (1.0 - transfer_util)
     up_s = remote / inputs.uplink_mbps[:, None] * slow  # [O, K] s per Mbit sent
     dn_s = remote / inputs.downlink_mbps[:, None] * slow
-    wired = _wired_s_per_mbit(sy) * slow
+    wired = wired_s_per_mbit(sy) * slow
     net = (
         sy.input_mbit[None, :, None] * (up_s + wired)[:, None, :]
         + sy.output_mbit[None, :, None] * (dn_s + wired)[:, None, :]

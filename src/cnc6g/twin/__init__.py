@@ -1,18 +1,19 @@
 """The digital twin: pure, vectorised arithmetic of one slot, and a stateful batched stepper."""
 
-from cnc6g.twin.dynamics import (
-    ENERGY_PARTS,
-    SlotOutcome,
+from cnc6g.twin.costs import (
+    REMOVAL_WEIGHT,
     amortised_objective,
-    evaluate_slot,
+    node_energy,
     removal_cost,
     restart_cost,
 )
+from cnc6g.twin.dynamics import ENERGY_PARTS, SlotOutcome, evaluate_slot
 from cnc6g.twin.sampler import RequestSample, sample_requests
 from cnc6g.twin.system import (
     System,
     compile_scenario,
     load_for_requests,
+    per_system,
     popularity_weights,
     requests_for_load,
 )
@@ -20,6 +21,7 @@ from cnc6g.twin.twin import Twin
 
 __all__ = [
     "ENERGY_PARTS",
+    "REMOVAL_WEIGHT",
     "RequestSample",
     "SlotOutcome",
     "System",
@@ -28,6 +30,8 @@ __all__ = [
     "compile_scenario",
     "evaluate_slot",
     "load_for_requests",
+    "node_energy",
+    "per_system",
     "popularity_weights",
     "removal_cost",
     "requests_for_load",

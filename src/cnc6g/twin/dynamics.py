@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
 ENERGY_PARTS = ("idle", "dynamic", "instances", "cold_start", "radio", "transport")
 
@@ -175,17 +175,15 @@ class _Constants:
     incidence_t: FloatArray | None  # [L, O * K]
 
 
+@per_system
 def _constants(system: System) -> _Constants:
-    cached = system._cache.get("constants")
-    if isinstance(cached, _Constants):
-        return cached
     remote = ~system.candidate_local & system.candidate_valid
     ft = system.float_dtype
     inv_work = 1.0 / system.work
     delay2 = 2.0 * system.candidate_delay_s
     # A dense path-link incidence is faster while small; beyond, scatter/gather per hop.
     dense = system.link_incidence.size <= DENSE_INCIDENCE_LIMIT
-    c = _Constants(
+    return _Constants(
         remote=remote.astype(float),
         remote_bool=remote,
         admissible=np.ascontiguousarray(system.admissible.transpose(0, 2, 1)),
@@ -214,8 +212,6 @@ def _constants(system: System) -> _Constants:
         incidence=np.ascontiguousarray(system.link_incidence.T) if dense else None,
         incidence_t=system.link_incidence if dense else None,
     )
-    system._cache["constants"] = c
-    return c
 
 
 def clean_routing(routing: FloatArray) -> FloatArray:
@@ -227,31 +223,21 @@ def clean_routing(routing: FloatArray) -> FloatArray:
     return y
 
 
+@per_system
 def _hop_index(system: System, batch: int) -> IntArray:
     """Flat index into ``[B, 2, L + 1]`` of hop ``h`` of every path, ``[B, 2, H, O*K]`` order."""
-    key = f"hop_index_hok_{batch}"
-    cached = system._cache.get(key)
-    if cached is None:
-        row = np.arange(batch * 2).reshape(batch, 2, 1, 1) * (system.n_links + 1)
-        cached = (row + system.path_links.T[None, None, :, :]).ravel()
-        system._cache[key] = cached
-    assert isinstance(cached, np.ndarray)
-    return cached
+    row = np.arange(batch * 2).reshape(batch, 2, 1, 1) * (system.n_links + 1)
+    return (row + system.path_links.T[None, None, :, :]).ravel()
 
 
+@per_system
 def _flow_index(system: System, batch: int) -> IntArray:
     """Flat index ``(b * S + s) * N + candidates[o, k]`` of every flow, ``[B, O, K, S]`` order."""
-    key = f"flow_index_oks_{batch}"
-    cached = system._cache.get(key)
-    if cached is None:
-        S, N = system.n_services, system.n_nodes
-        b = np.arange(batch)[:, None, None, None]
-        s = np.arange(S)[None, None, None, :]
-        cand = system.candidates[None, :, :, None]
-        cached = ((b * S + s) * N + cand).ravel()
-        system._cache[key] = cached
-    assert isinstance(cached, np.ndarray)
-    return cached
+    S, N = system.n_services, system.n_nodes
+    b = np.arange(batch)[:, None, None, None]
+    s = np.arange(S)[None, None, None, :]
+    cand = system.candidates[None, :, :, None]
+    return ((b * S + s) * N + cand).ravel()
 
 
 def _gather_oks(per_sn: np.ndarray, system: System) -> np.ndarray:
@@ -451,98 +437,10 @@ def evaluate_slot(
     )
 
 
-def restart_cost(system: System, demand: FloatArray, previous: np.ndarray) -> FloatArray:
-    """What starting an instance of each service again would cost, J, ``[..., S]``.
-
-    Its start energy and the penalty of the tasks that meet its cold start, taking the
-    service's demand this slot (``[..., O, S]``) shared evenly among its running instances
-    (``previous``, ``[..., S, N]``).
-    """
-    sy = system
-    per_instance = np.asarray(demand, dtype=float).sum(axis=-2) / np.maximum(
-        np.asarray(previous, dtype=bool).sum(axis=-1), 1
-    )
-    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)
-    return sy.instantiation_energy + sy.unsatisfied_penalty_j * cold * per_instance
-
-
-def removal_cost(
-    system: System,
-    demand: FloatArray,
-    deployment: BoolArray,
-    previous: BoolArray,
-    removal_weight: float,
-) -> FloatArray:
-    """What removing instances is charged, J, ``[B]``.
-
-    ``removal_weight`` times :func:`restart_cost` of every instance of ``previous`` that
-    ``deployment`` removes (``demand`` ``[B, O, S]``, the others ``[B, S, N]``).
-    """
-    prev = np.asarray(previous, dtype=bool)
-    removed = (prev & ~np.asarray(deployment, dtype=bool)).astype(float)
-    return removal_weight * np.einsum("bsn,bs->b", removed, restart_cost(system, demand, prev))
-
-
-def amortised_objective(
-    system: System,
-    demand: FloatArray,
-    uplink_mbps: FloatArray,
-    downlink_mbps: FloatArray,
-    deployment: BoolArray,
-    previous: BoolArray,
-    routing: FloatArray,
-    amortise_slots: float = 1.0,
-    removal_weight: float = 0.0,
-    warm_routing: FloatArray | None = None,
-) -> FloatArray:
-    """The slot's objective with what changing the deployment costs spread over time, J, ``[B]``.
-
-    Starting instances (their start energy and the tasks that meet their cold start: the
-    difference to the same decision with every instance already running) counts
-    ``1 / amortise_slots``: an instance started now serves the slots after it too. Removing an
-    instance that ran is charged ``removal_weight`` times :func:`restart_cost`: a one-slot
-    score would otherwise remove instances in every dip of their demand. Two evaluations of
-    the ``B`` copies (arguments as in :func:`evaluate_slot`). ``warm_routing`` (default:
-    ``routing``) is the routing of the slots after this one, once every instance is warm.
-    """
-    x = np.asarray(deployment, dtype=bool)
-    prev = np.asarray(previous, dtype=bool)
-    both = evaluate_slot(
-        system,
-        np.concatenate([demand, demand]),
-        np.concatenate([uplink_mbps, uplink_mbps]),
-        np.concatenate([downlink_mbps, downlink_mbps]),
-        np.concatenate([x, x]),
-        np.concatenate([prev, x]),
-        np.concatenate([routing, routing if warm_routing is None else warm_routing]),
-    ).objective(system.unsatisfied_penalty_j)
-    c = x.shape[0]
-    started, warm = both[:c], both[c:]
-    removal = removal_cost(system, demand, x, prev, removal_weight)
-    return warm + (started - warm) / amortise_slots + removal
-
-
 def _slack(c: _Constants, per_mbit: FloatArray, ft: type[np.floating]) -> FloatArray:
     """Time left for queueing and execution, ``[B, O, K, S]``: budget minus transfers."""
     p = per_mbit.astype(ft)
     return c.budget - p[..., 0:1] * c.input_s - p[..., 1:2] * c.output_s
-
-
-def node_energy(
-    system: System, outcome: SlotOutcome, deployment: np.ndarray, previous: np.ndarray
-) -> np.ndarray:
-    """Energy of each node in the slot, J, ``[N]`` (copy 0 of the outcome).
-
-    The per-node terms of the idle, dynamic, instance and cold-start parts of
-    :func:`evaluate_slot` (kept out of its hot path, which sums them directly).
-    """
-    tau = system.slot_s
-    awake = outcome.awake[0]
-    idle = tau * np.where(awake, system.idle_power, np.nan_to_num(system.sleep_power))
-    dynamic = tau * awake * (system.peak_power - system.idle_power) * outcome.utilisation[0]
-    instances = tau * system.instance_power @ deployment
-    cold = system.instantiation_energy @ (deployment & ~previous)
-    return idle + dynamic + instances + cold
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:

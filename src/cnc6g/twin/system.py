@@ -16,7 +16,11 @@ Mbit/s, gigacycles, joules, watts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import functools
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -80,7 +84,6 @@ class System:
     link_incidence: FloatArray  # [L, O*K] 1 where the path to (o, k) crosses link l
     path_links: IntArray  # [O*K, H] links on the path to (o, k), padded with L
     float_dtype: type[np.floating] = np.float64  # of the per-flow arrays of the slot arithmetic
-    _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def n_origins(self) -> int:
@@ -125,6 +128,38 @@ class System:
             for k in np.flatnonzero(self.candidate_valid[o]):
                 out[..., o, :, k] = dense[..., o, :, self.candidates[o, k]]
         return out
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def per_system(fn: Callable[Concatenate[System, P], R]) -> Callable[Concatenate[System, P], R]:
+    """Memoise ``fn(system, *args)`` for each system, in a cache owned by ``fn``.
+
+    Values derived from a :class:`System`'s arrays are computed once per system (and per value of
+    the other, hashable, arguments). The cache holds the systems weakly, so a system that is no
+    longer used frees its entries; a copy of a system (such as :func:`without_node` makes) starts
+    with none.
+    """
+    store: weakref.WeakKeyDictionary[System, dict[Any, R]] = weakref.WeakKeyDictionary()
+
+    @functools.wraps(fn)
+    def cached(system: System, *args: P.args, **kwargs: P.kwargs) -> R:
+        entries = store.setdefault(system, {})
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in entries:
+            entries[key] = fn(system, *args, **kwargs)
+        return entries[key]
+
+    return cached
+
+
+@per_system
+def wired_s_per_mbit(system: System) -> FloatArray:
+    """Sum over each candidate's wired path of 1 / link rate, ``[O, K]`` (s per Mbit when idle)."""
+    inv = np.append(1.0 / system.link_capacity, 0.0)  # padding index L adds nothing
+    return inv[system.path_links].sum(axis=1).reshape(system.n_origins, -1)
 
 
 def requests_for_load(system: System, load: float) -> float:
@@ -361,8 +396,8 @@ def without_node(system: System, node: int | str) -> System:
 
     The node keeps its place in every array (so decisions, observations and learned agents keep
     their shapes); only its hosting is taken away: ``can_host[:, n]`` and the admissibility of
-    every candidate that points to it are false. The copy starts with an empty cache, so that
-    constants derived from the arrays are rebuilt for it. ``system`` itself is not changed.
+    every candidate that points to it are false. Values cached per system (:func:`per_system`)
+    are rebuilt for the copy. ``system`` itself is not changed.
 
     Args:
         system: the compiled scenario.
@@ -384,4 +419,4 @@ def without_node(system: System, node: int | str) -> System:
     admissible = (
         system.admissible & ~(system.candidate_valid & (system.candidates == n))[:, None, :]
     )
-    return replace(system, can_host=can_host, admissible=admissible, _cache={})
+    return replace(system, can_host=can_host, admissible=admissible)
