@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnc6g.learning.agents import LearnerConfig
-from cnc6g.learning.executor import execute
-from cnc6g.learning.hmarl import MODES, Agents
-from cnc6g.learning.trainer import TrainConfig, difference_rewards
+from cnc6g.learning.trainer import TrainConfig
 from cnc6g.model import DEFAULT_LOADS
+from cnc6g.policies.hmarl.agents import LearnerConfig
+from cnc6g.policies.hmarl.executor import execute
+from cnc6g.policies.hmarl.hierarchy import MODES, Agents
+from cnc6g.policies.hmarl.rewards import difference_rewards
 from cnc6g.scenarios import load_scenario
 from cnc6g.twin import Twin, compile_scenario
 from cnc6g.twin.dynamics import evaluate_slot
@@ -82,7 +83,7 @@ def measure(steps: int, copies: int = 4) -> dict[str, dict[str, float]]:
             idle,
             acted.knobs,
             executed,
-            TrainConfig(),
+            TrainConfig().rewards,
             rng,
         )
         # Fill the replay buffers so that updates run on full batches.

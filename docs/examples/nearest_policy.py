@@ -25,4 +25,4 @@ class Nearest(Policy):
 
 check_policy(Nearest, load_scenario("tiny"))
 result = run_policy(Nearest(), load_scenario("paper-case-study"), slots=100)
-print(result.summary(window=50)["satisfaction_rate"])
+print(result.summary(window=50).satisfaction_rate)

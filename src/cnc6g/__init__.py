@@ -8,7 +8,8 @@ The public surface: scenarios (:func:`load_scenario`), the twin (:func:`compile_
 from cnc6g.experiments import RunResult, compare, run_policy
 from cnc6g.model import Scenario
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.policies import GreedyPolicy, Policy, RandomPolicy, make_policy
+from cnc6g.orchestration import make_policy
+from cnc6g.policies import GreedyPolicy, Policy, RandomPolicy
 from cnc6g.scenarios import ScenarioError, list_presets, load_scenario
 from cnc6g.twin import SlotOutcome, System, Twin, compile_scenario
 

@@ -14,8 +14,9 @@ from dataclasses import fields
 import numpy as np
 
 from cnc6g.model import Scenario
-from cnc6g.model.decision import Decision, Observation
-from cnc6g.policies.base import Policy, feasibility_problems
+from cnc6g.model.decision import Decision
+from cnc6g.orchestration.loop import InfeasibleDecisionError, SlotLoop
+from cnc6g.policies.base import Policy
 from cnc6g.twin import System, Twin, compile_scenario
 
 __all__ = ["PolicyCheckError", "check_policy", "check_scenario", "check_twin_determinism"]
@@ -43,32 +44,30 @@ def _snapshot(obj: object) -> dict[str, np.ndarray]:
 def _rollout(
     factory: Callable[[], Policy], system: System, slots: int, seed: int, problems: list[str]
 ) -> list[Decision]:
-    policy = factory()
-    policy.reset(system, seed)
-    twin = Twin(system, batch=1, seed=seed)
+    """Decisions of a fresh policy over ``slots`` slots, stopping at the first infeasible one.
+
+    What breaks the contract is added to ``problems``.
+    """
+    loop = SlotLoop(Twin(system, batch=1, seed=seed), factory(), seed, check=True)
     system_before = _snapshot(system)
     decisions = []
     for t in range(slots):
-        obs: Observation = twin.observe()
+        obs = loop.observe()
         before = _snapshot(obs)
         try:
-            decision = policy.decide(obs)
+            record = loop.advance(obs)
+        except InfeasibleDecisionError as err:
+            problems.extend(f"slot {t}: infeasible decision: {p}" for p in err.problems)
+            return decisions
         except ValueError as err:
             if "read-only" in str(err):
                 problems.append(f"slot {t}: decide() tried to modify the observation ({err})")
                 return decisions
             raise
         for name, arr in before.items():
-            if not np.array_equal(arr, getattr(obs, name)):
+            if not np.array_equal(arr, getattr(obs, name), equal_nan=arr.dtype.kind == "f"):
                 problems.append(f"slot {t}: decide() changed observation.{name}")
-        if not isinstance(decision, Decision):
-            problems.append(f"slot {t}: decide() returned {type(decision).__name__}, not Decision")
-            return decisions
-        for p in feasibility_problems(system, decision):
-            problems.append(f"slot {t}: infeasible decision: {p}")
-        decisions.append(decision)
-        outcome = twin.step(decision)
-        policy.feedback(obs, decision, outcome)
+        decisions.append(record.decision)
     for name, arr in system_before.items():
         if not np.array_equal(arr, getattr(system, name), equal_nan=arr.dtype.kind == "f"):
             problems.append(f"the policy changed system.{name}")
@@ -123,13 +122,8 @@ def check_policy(
         problems.append(f"two policies with seed {seed} decide differently from slot {t}")
     policy = factory()
     for _ in range(2):
-        policy.reset(system, seed)
-        twin = Twin(system, batch=1, seed=seed)
-        again = []
-        for _t in range(min(slots, 5)):
-            d = policy.decide(twin.observe())
-            again.append(d)
-            twin.step(d)
+        loop = SlotLoop(Twin(system, batch=1, seed=seed), policy, seed, check=False)
+        again = [record.decision for record in loop.run(min(slots, 5))]
         t = _same(first[: len(again)], again)
         if t is not None:
             problems.append(f"after reset(seed={seed}) the policy decides differently (slot {t})")

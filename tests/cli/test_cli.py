@@ -222,8 +222,25 @@ def test_hmarl_on_a_scenario_without_a_checkpoint_names_the_way_out(tmp_path):
 
 
 def test_opt_flags_reach_the_policy():
-    from cnc6g.cli.main import _policy
+    from cnc6g.cli.common import build_policy, policy_options
 
-    opt = {"time_limit": 2.0, "mip_rel_gap": 0.01, "removal_weight": 0.7}
-    pol = _policy("opt", opt=opt)
+    flags = {"--opt-time-limit": 2.0, "--opt-gap": 0.01, "--opt-removal-weight": 0.7}
+    options = policy_options(["opt", "grd"], flags)
+    assert options["grd"] == {}
+    pol = build_policy("opt", options["opt"])()
     assert (pol.time_limit, pol.mip_rel_gap, pol.removal_weight) == (2.0, 0.01, 0.7)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--policy", "grd", "--opt-time-limit", "3"], "--opt-time-limit"),
+        (["--policy", "grd", "--online"], "--online"),
+        (["--policy", "opt", "--checkpoint", "x.pt"], "--checkpoint"),
+    ],
+)
+def test_a_policy_flag_for_another_policy_is_an_error(args, flag):
+    result = runner.invoke(app, ["run", "--scenario", "tiny", "--slots", "2", *args])
+    assert result.exit_code == 2, result.output
+    assert flag in result.output
+    assert "applies to" in result.output

@@ -4,7 +4,7 @@ import numpy as np
 from pettingzoo.test import parallel_api_test
 
 from cnc6g.envs import KnobsEnv
-from cnc6g.learning.features import layout
+from cnc6g.policies.hmarl.features import layout
 
 
 def test_passes_pettingzoo_parallel_api_test(tiny_system):

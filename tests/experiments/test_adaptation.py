@@ -7,10 +7,16 @@ from typer.testing import CliRunner
 from cnc6g.cli.main import app
 from cnc6g.experiments import adapt, recovery_slots
 from cnc6g.experiments.adaptation import hot_origins, moving_average, with_event
-from cnc6g.learning.policy import HMARLPolicy
+from cnc6g.orchestration import make_policy
 from cnc6g.policies import GreedyPolicy, feasibility_problems
 from cnc6g.twin import Twin, compile_scenario
+from cnc6g.twin.events import NodeFailure
 from cnc6g.twin.system import without_node
+
+
+def _hmarl():
+    return make_policy("hmarl")
+
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 
@@ -65,9 +71,7 @@ def test_hotspot_moves_the_origins_of_demand_after_the_event(tiny_scenario):
 
 
 def test_failure_takes_the_node_away_and_decisions_stay_feasible(tiny_scenario):
-    result = adapt(
-        tiny_scenario, HMARLPolicy, "failure", at_slot=10, slots=25, seed=1, node="R0-mec"
-    )
+    result = adapt(tiny_scenario, _hmarl, "failure", at_slot=10, slots=25, seed=1, node="R0-mec")
     assert result.detail == "node R0-mec"
     assert result.repaired == 0  # HMARL's executor leaves the failed node by itself
     assert result.offered.size == 25
@@ -79,11 +83,13 @@ def test_hmarl_after_a_failure_never_uses_the_node(tiny_system):
     failed = without_node(tiny_system, "R0-mec")
     n = tiny_system.node_names.index("R0-mec")
     twin = Twin(tiny_system, seed=2)
-    policy = HMARLPolicy(online=True)
+    policy = make_policy("hmarl", online=True)
     policy.reset(tiny_system, 2)
     for t in range(12):
         if t == 6:
-            twin.system = policy.system = policy.agents.system = failed
+            policy.system_changed(twin.apply(NodeFailure("R0-mec")))
+            np.testing.assert_array_equal(twin.system.can_host, failed.can_host)
+            assert policy.agents.system is twin.system
         obs = twin.observe()
         decision = policy.decide(obs)
         system = failed if t >= 6 else tiny_system
@@ -95,7 +101,7 @@ def test_hmarl_after_a_failure_never_uses_the_node(tiny_system):
 
 def test_same_seed_gives_every_policy_the_same_demand(tiny_scenario):
     a = adapt(tiny_scenario, GreedyPolicy, "hotspot-popularity", 5, 15, seed=4, load=0.6)
-    b = adapt(tiny_scenario, HMARLPolicy, "hotspot-popularity", 5, 15, seed=4, load=0.6)
+    b = adapt(tiny_scenario, _hmarl, "hotspot-popularity", 5, 15, seed=4, load=0.6)
     np.testing.assert_array_equal(a.offered, b.offered)
     assert a.summary()["event"] == "hotspot-popularity"
 

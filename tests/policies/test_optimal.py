@@ -591,9 +591,9 @@ def test_optimal_policy_reports_solver_figures(tiny_scenario):
     assert 0 <= info["opt_gap"] < 1
 
     summary = run_policy(OptimalPolicy(time_limit=2), tiny_scenario, slots=5).summary()
-    assert summary["policy"] == "opt"
-    assert summary["opt_solve_ms_p50"] >= 0
-    assert 0 <= summary["opt_gap_max"] < 1
+    assert summary.policy == "opt"
+    assert summary.policy_info["opt_solve_ms_p50"] >= 0
+    assert 0 <= summary.policy_info["opt_gap_max"] < 1
 
 
 # ---------------------------------------------------------------------------------------------

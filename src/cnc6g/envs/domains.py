@@ -14,7 +14,7 @@ route; :func:`cnc6g.envs.decode.decode_action` turns the sum into a feasible dec
 **Reward decomposition.** The global reward is minus the twin's objective (energy plus the
 penalty per unsatisfied task), scaled as in :class:`~cnc6g.envs.central.CentralEnv`; it goes to
 ``e2e``. Domain ``d`` gets minus its cost in HMARL's decomposition
-(:func:`~cnc6g.learning.features.decompose_cost`): its own nodes' energy, the penalty for the
+(:func:`~cnc6g.policies.hmarl.rewards.decompose_cost`): its own nodes' energy, the penalty for the
 tasks routed to it and not satisfied, less a credit for those it satisfied, same scale. What no
 domain owns (the network's energy, the tasks dropped before a node, the credits) is the
 remainder, so the domain rewards and that remainder add up to the global reward exactly.
@@ -30,7 +30,7 @@ from pettingzoo import ParallelEnv
 
 from cnc6g.envs.central import CentralEnv
 from cnc6g.envs.decode import decode_action
-from cnc6g.learning.features import decompose_cost
+from cnc6g.policies.hmarl.rewards import decompose_cost
 from cnc6g.twin import System
 
 

@@ -1,12 +1,13 @@
 """A PettingZoo parallel environment with HMARL's own agents and action spaces.
 
-The hierarchy of :mod:`cnc6g.learning.hmarl` as a multi-agent environment, so that a learner of
-your own can take the place of any of HMARL's agents:
+The hierarchy of :mod:`cnc6g.policies.hmarl.hierarchy` as a multi-agent environment, so that a
+learner of your own can take the place of any of HMARL's agents:
 
 - ``e2e`` (the distributor): ``MultiDiscrete``, a capacity level
-  (:data:`~cnc6g.learning.executor.LEVELS`) per domain kind present; observes the global state;
+  (:data:`~cnc6g.policies.hmarl.executor.LEVELS`) per domain kind present; observes the global
+  state;
 - ``deploy_<domain>``: ``Discrete``, the start threshold
-  (:data:`~cnc6g.learning.executor.THRESHOLDS`) of the domain's orchestrator;
+  (:data:`~cnc6g.policies.hmarl.executor.THRESHOLDS`) of the domain's orchestrator;
 - ``route_<domain>``: ``Box`` in [-1, 1], a price and a capacity trim per node of the domain.
 
 Domain agents observe their domain (with the level the distributor gave it in the previous
@@ -15,7 +16,7 @@ The distributor's reward is the global one, minus the twin's objective per reque
 the penalty; a domain's two agents get minus its own cost (its nodes' energy and the penalty of
 the tasks routed to it that failed, less the penalty of those it satisfied), same units; the
 domain costs and the remainder add up to the global cost exactly
-(:func:`cnc6g.learning.features.decompose_cost`).
+(:func:`cnc6g.policies.hmarl.rewards.decompose_cost`).
 """
 
 from __future__ import annotations
@@ -26,13 +27,9 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from cnc6g.learning.executor import LEVELS, THRESHOLDS, Knobs, execute
-from cnc6g.learning.features import (
-    decompose_cost,
-    domain_observations,
-    global_observation,
-    layout,
-)
+from cnc6g.policies.hmarl.executor import LEVELS, THRESHOLDS, Knobs, execute
+from cnc6g.policies.hmarl.features import domain_observations, global_observation, layout
+from cnc6g.policies.hmarl.rewards import decompose_cost
 from cnc6g.twin import System, Twin
 
 

@@ -10,7 +10,7 @@ from cnc6g.experiments.backends import (
     RayBackend,
     make_backend,
 )
-from cnc6g.experiments.runner import InfeasibleDecisionError, RunResult, run_policy
+from cnc6g.experiments.runner import RunResult, RunSummary, run_policy
 from cnc6g.experiments.sweep import (
     DEFAULT_LOADS,
     PolicySpec,
@@ -25,12 +25,12 @@ __all__ = [
     "AdaptationResult",
     "Backend",
     "BackendError",
-    "InfeasibleDecisionError",
     "Job",
     "LocalBackend",
     "PolicySpec",
     "RayBackend",
     "RunResult",
+    "RunSummary",
     "adapt",
     "bound_job",
     "compare",

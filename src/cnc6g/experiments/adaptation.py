@@ -7,8 +7,8 @@ One run of one policy on the twin through one event at ``at_slot``:
   rest share what is left.
 - ``hotspot-popularity``: from ``at_slot`` on, the services' popularity ranking is redrawn.
 - ``failure``: from ``at_slot`` on, a node (default: :func:`busiest_ran_node`) can host no instance
-  and take no task (:func:`cnc6g.twin.system.without_node`); the policy and the twin are handed the
-  failed system at that slot.
+  and take no task: a :class:`~cnc6g.twin.events.NodeFailure` event of the twin, which the
+  orchestrator's loop applies at that slot and tells the policy of.
 
 The twin's demand and channel depend on its seed only, so runs of different policies with the same
 seed see the same requests. The figures of a run (see :func:`recovery_slots`): the pre-event
@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from cnc6g.experiments.runner import InfeasibleDecisionError, ProgressHook
+from cnc6g.experiments.runner import ProgressHook
 from cnc6g.model import DomainKind, HotspotShift, Scenario
-from cnc6g.model.decision import Decision
-from cnc6g.policies import GreedyPolicy
-from cnc6g.policies.base import Policy, feasibility_problems
+from cnc6g.orchestration.loop import SlotLoop
+from cnc6g.policies import GreedyPolicy, Policy
 from cnc6g.twin import ENERGY_PARTS, System, Twin, compile_scenario
-from cnc6g.twin.system import FloatArray, without_node
+from cnc6g.twin.events import NodeFailure
+from cnc6g.twin.system import FloatArray
 
 EVENTS = ("hotspot", "hotspot-popularity", "failure")
 """Events :func:`adapt` can put into a run."""
@@ -264,29 +264,11 @@ def busiest_ran_node(system: System, slots: int, seed: int = 0) -> str:
     ran = np.array([k is DomainKind.RAN for k in system.node_domain_kind])
     if not ran.any():
         raise ValueError(f"scenario {system.scenario.name!r} has no RAN node")
-    twin = Twin(system, seed=seed)
-    policy = GreedyPolicy()
-    policy.reset(system, seed)
+    loop = SlotLoop(Twin(system, seed=seed), GreedyPolicy(), seed, check=False)
     load = np.zeros(system.n_nodes)
-    for _ in range(max(slots, 1)):
-        obs = twin.observe()
-        load += twin.step(policy.decide(obs)).utilisation[0]
+    for record in loop.run(max(slots, 1)):
+        load += record.outcome.utilisation[0]
     return system.node_names[int(np.flatnonzero(ran)[np.argmax(load[ran])])]
-
-
-def _drop_failed(system: System, decision: Decision, node: int) -> tuple[Decision, bool]:
-    """``decision`` without instances on ``node`` or shares sent to it; whether it had any."""
-    x = np.asarray(decision.deployment, dtype=bool)
-    y = np.asarray(decision.routing, dtype=float)
-    to_node = system.candidate_valid & (system.candidates == node)  # [O, K]
-    touched = bool(x[:, node].any() or (y * to_node[:, None, :] > 0).any())
-    if not touched:
-        return decision, False
-    x = x.copy()
-    x[:, node] = False
-    y = np.where(to_node[:, None, :], 0.0, y)
-    share = None if decision.cpu_share is None else np.asarray(decision.cpu_share) * x
-    return Decision(deployment=x, routing=y, cpu_share=share), True
 
 
 def adapt(
@@ -332,7 +314,8 @@ def adapt(
 
     Raises:
         ValueError: bad event, slots or node.
-        InfeasibleDecisionError: the policy's decision breaks the (failed) system's constraints.
+        InfeasibleDecisionError: the policy's decision breaks the (failed) system's constraints
+            (see :class:`cnc6g.orchestration.InfeasibleDecisionError`).
     """
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}: use one of {', '.join(EVENTS)}")
@@ -343,12 +326,12 @@ def adapt(
     sc = scenario if load is None else scenario.at_load(load)
     base = compile_scenario(sc)
     detail = ""
-    failed: System | None = None
-    node_index = -1
+    events: list[tuple[int, NodeFailure]] = []
     if event == "failure":
         name = node if node is not None else busiest_ran_node(base, at_slot, seed)
-        failed = without_node(base, name)
-        node_index = base.node_names.index(name)
+        if name not in base.node_names:
+            raise ValueError(f"unknown node {name!r}: the nodes are {', '.join(base.node_names)}")
+        events.append((at_slot, NodeFailure(name)))
         detail = f"node {name}"
     elif event == "hotspot":
         if origins is None:
@@ -359,30 +342,14 @@ def adapt(
     else:
         sc = with_event(sc, event, at_slot)
         detail = "popularity reshuffled"
-    system = compile_scenario(sc) if event != "failure" else base
-    twin = Twin(system, seed=seed)
+    twin = Twin(compile_scenario(sc) if event != "failure" else base, seed=seed)
     policy = policy_factory()
-    policy.reset(system, seed)
+    loop = SlotLoop(twin, policy, seed, events=events)
     offered, satisfied, energy = np.zeros(slots), np.zeros(slots), np.zeros(slots)
     repaired = 0
-    for t in range(slots):
-        if failed is not None and t == at_slot:
-            system = failed
-            twin.system = failed
-            policy.system = failed
-            agents = getattr(policy, "agents", None)
-            if agents is not None and hasattr(agents, "system"):
-                agents.system = failed
-        obs = twin.observe()
-        decision = policy.decide(obs)
-        if failed is not None and t >= at_slot:
-            decision, touched = _drop_failed(system, decision, node_index)
-            repaired += int(touched)
-        problems = feasibility_problems(system, decision)
-        if problems:
-            raise InfeasibleDecisionError(f"{policy.name} slot {t}: " + "; ".join(problems[:3]))
-        outcome = twin.step(decision)
-        policy.feedback(obs, decision, outcome)
+    for t, record in enumerate(loop.run(slots)):
+        outcome = record.outcome
+        repaired += int(record.repaired)
         offered[t] = float(outcome.offered[0])
         satisfied[t] = float(outcome.satisfied[0])
         energy[t] = float(sum(outcome.energy[p][0] for p in ENERGY_PARTS))
@@ -399,7 +366,7 @@ def adapt(
         offered=offered,
         satisfied=satisfied,
         energy=energy,
-        objective=energy + system.unsatisfied_penalty_j * (offered - satisfied),
+        objective=energy + twin.system.unsatisfied_penalty_j * (offered - satisfied),
         repaired=repaired,
         window=window,
         tolerance=tolerance,

@@ -2,23 +2,100 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from cnc6g.model import Scenario
-from cnc6g.policies.base import Policy, feasibility_problems
+from cnc6g.orchestration.loop import SlotLoop
+from cnc6g.policies.base import Policy
 from cnc6g.twin import ENERGY_PARTS, System, Twin, compile_scenario, sample_requests
 from cnc6g.twin.system import FloatArray, load_for_requests
 
 ProgressHook = Callable[[int], None]
 
 
-class InfeasibleDecisionError(RuntimeError):
-    """A policy returned a decision that breaks the system's constraints."""
+@dataclass(frozen=True)
+class RunSummary:
+    """The figures of one run over its evaluation window (means per slot unless named else).
+
+    Attributes:
+        policy: the policy's name.
+        scenario: the scenario's name.
+        seed: seed of the twin and the policy.
+        load: offered load L the run's mean request count maps to.
+        slots: slots in the window the figures cover.
+        offered_per_slot: requests per slot.
+        energy_j_per_slot: energy, J per slot; ``energy_j_min``/``_max``: of a slot.
+        energy_j_min: lowest energy of a slot in the window, J.
+        energy_j_max: highest energy of a slot in the window, J.
+        satisfaction_rate: satisfied over offered tasks in the window.
+        satisfaction_min: lowest share satisfied in a slot.
+        satisfaction_max: highest share satisfied in a slot.
+        dropped_rate: share of the tasks not served (rejected, no instance, over capacity).
+        objective_j_per_slot: energy plus the penalty of the unsatisfied tasks, J per slot.
+        energy_j_per_satisfied_task: energy over satisfied tasks, J.
+        latency_p50_ms: median E2E latency of the sampled requests, ms.
+        latency_p95_ms: 95th percentile, ms.
+        latency_p99_ms: 99th percentile, ms.
+        cold_starts_per_slot: instances started per slot.
+        instances_per_slot: instances running per slot.
+        decide_ms_p50: median wall time of the policy's decision, ms.
+        satisfaction_rate_sampled: satisfaction of the sampled requests (None: not sampled).
+        energy_parts: energy by part (:data:`~cnc6g.twin.ENERGY_PARTS`), J per slot.
+        policy_info: the policy's own figures (e.g. OPT's solve time and gap), median
+            (``<key>_p50``) and largest (``<key>_max``) over the window; None where a slot had
+            no finite value.
+        requests_mean: in a sweep, mean requests per slot the load maps to.
+        lp_bound_j_per_slot: in a sweep with the bound, the LP lower bound, J per slot.
+        objective_over_bound: in a sweep with the bound, the objective over the bound.
+    """
+
+    policy: str
+    scenario: str
+    seed: int
+    load: float
+    slots: int
+    offered_per_slot: float
+    energy_j_per_slot: float
+    energy_j_min: float
+    energy_j_max: float
+    satisfaction_rate: float
+    satisfaction_min: float
+    satisfaction_max: float
+    dropped_rate: float
+    objective_j_per_slot: float
+    energy_j_per_satisfied_task: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    cold_starts_per_slot: float
+    instances_per_slot: float
+    decide_ms_p50: float
+    satisfaction_rate_sampled: float | None = None
+    energy_parts: dict[str, float] = field(default_factory=dict)
+    policy_info: dict[str, float | None] = field(default_factory=dict)
+    requests_mean: float | None = None
+    lp_bound_j_per_slot: float | None = None
+    objective_over_bound: float | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """One flat row: the fields, ``energy_<part>_j`` per part and the policy's own keys.
+
+        Fields that are None (not measured in this run) are left out.
+        """
+        row: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("energy_parts", "policy_info"):
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                row[f.name] = value
+        row.update({f"energy_{part}_j": value for part, value in self.energy_parts.items()})
+        row.update(self.policy_info)
+        return row
 
 
 @dataclass(eq=False)
@@ -51,7 +128,7 @@ class RunResult:
         """Energy per slot, J."""
         return np.sum([self.energy[p] for p in ENERGY_PARTS], axis=0)
 
-    def summary(self, window: int | None = None) -> dict[str, Any]:
+    def summary(self, window: int | None = None) -> RunSummary:
         """Means over the last ``window`` slots (all when ``None``), with per-slot min and max."""
         n = self.slots if window is None else min(window, self.slots)
         sl = slice(self.slots - n, self.slots)
@@ -62,40 +139,42 @@ class RunResult:
         total = max(float(offered.sum()), 1e-12)
         lat = np.concatenate(self.latencies_s[sl]) if self.latencies_s else np.empty(0)
         pct = np.percentile(lat, [50, 95, 99]) * 1e3 if lat.size else np.full(3, np.nan)
-        out: dict[str, Any] = {
-            "policy": self.policy,
-            "scenario": self.scenario,
-            "seed": self.seed,
-            "load": round(self.load, 4),
-            "slots": n,
-            "offered_per_slot": float(offered.mean()),
-            "energy_j_per_slot": float(energy.mean()),
-            "energy_j_min": float(energy.min()),
-            "energy_j_max": float(energy.max()),
-            "satisfaction_rate": float(self.satisfied[sl].sum() / total),
-            "satisfaction_min": float(rate.min()),
-            "satisfaction_max": float(rate.max()),
-            "dropped_rate": float((offered - self.served[sl]).sum() / total),
-            "objective_j_per_slot": float(objective.mean()),
-            "energy_j_per_satisfied_task": float(energy.sum() / max(self.satisfied[sl].sum(), 1)),
-            "latency_p50_ms": float(pct[0]),
-            "latency_p95_ms": float(pct[1]),
-            "latency_p99_ms": float(pct[2]),
-            "cold_starts_per_slot": float(self.cold_starts[sl].mean()),
-            "instances_per_slot": float(self.instances[sl].mean()),
-            "decide_ms_p50": float(np.median(self.decide_s[sl]) * 1e3),
-        }
-        if self.sampled_satisfied:
-            out["satisfaction_rate_sampled"] = float(sum(self.sampled_satisfied[sl]) / total)
-        for part in ENERGY_PARTS:
-            out[f"energy_{part}_j"] = float(self.energy[part][sl].mean())
         infos = self.policy_info[sl]
+        policy_info: dict[str, float | None] = {}
         for key in sorted({k for info in infos for k in info}):
             values = np.array([info[key] for info in infos if key in info])
             finite = values[np.isfinite(values)]  # a solver without a solution reports inf
-            out[f"{key}_p50"] = float(np.median(values)) if finite.size == values.size else None
-            out[f"{key}_max"] = float(values.max()) if finite.size == values.size else None
-        return out
+            whole = finite.size == values.size
+            policy_info[f"{key}_p50"] = float(np.median(values)) if whole else None
+            policy_info[f"{key}_max"] = float(values.max()) if whole else None
+        return RunSummary(
+            policy=self.policy,
+            scenario=self.scenario,
+            seed=self.seed,
+            load=round(self.load, 4),
+            slots=n,
+            offered_per_slot=float(offered.mean()),
+            energy_j_per_slot=float(energy.mean()),
+            energy_j_min=float(energy.min()),
+            energy_j_max=float(energy.max()),
+            satisfaction_rate=float(self.satisfied[sl].sum() / total),
+            satisfaction_min=float(rate.min()),
+            satisfaction_max=float(rate.max()),
+            dropped_rate=float((offered - self.served[sl]).sum() / total),
+            objective_j_per_slot=float(objective.mean()),
+            energy_j_per_satisfied_task=float(energy.sum() / max(self.satisfied[sl].sum(), 1)),
+            latency_p50_ms=float(pct[0]),
+            latency_p95_ms=float(pct[1]),
+            latency_p99_ms=float(pct[2]),
+            cold_starts_per_slot=float(self.cold_starts[sl].mean()),
+            instances_per_slot=float(self.instances[sl].mean()),
+            decide_ms_p50=float(np.median(self.decide_s[sl]) * 1e3),
+            satisfaction_rate_sampled=(
+                float(sum(self.sampled_satisfied[sl]) / total) if self.sampled_satisfied else None
+            ),
+            energy_parts={part: float(self.energy[part][sl].mean()) for part in ENERGY_PARTS},
+            policy_info=policy_info,
+        )
 
 
 def run_policy(
@@ -115,15 +194,15 @@ def run_policy(
         slots: number of slots.
         seed: seed of the twin (demand, channel, request sampling) and of the policy.
         sample: draw individual requests each slot for latency percentiles.
-        check: stop with :class:`InfeasibleDecisionError` on an infeasible decision.
+        check: stop with :class:`~cnc6g.orchestration.InfeasibleDecisionError` on an
+            infeasible decision.
         on_slot: called with the slot index after every slot (progress bars).
     """
     if slots < 1:
         raise ValueError(f"slots must be >= 1, got {slots}")
     system = scenario if isinstance(scenario, System) else compile_scenario(scenario)
-    twin = Twin(system, batch=1, seed=seed)
+    loop = SlotLoop(Twin(system, batch=1, seed=seed), policy, seed, check=check)
     sampler_rng = np.random.default_rng([seed, 1])
-    policy.reset(system, seed)
     rows: dict[str, list[float]] = {
         k: [] for k in ("offered", "served", "satisfied", "cold", "inst", "t")
     }
@@ -132,20 +211,11 @@ def run_policy(
     sampled: list[int] = []
     infos: list[dict[str, float]] = []
     demand_sum = 0.0
-    for t in range(slots):
-        obs = twin.observe()
-        start = time.perf_counter()
-        decision = policy.decide(obs)
-        rows["t"].append(time.perf_counter() - start)
-        infos.append(policy.info())
-        if check:
-            problems = feasibility_problems(system, decision)
-            if problems:
-                raise InfeasibleDecisionError(f"{policy.name} slot {t}: " + "; ".join(problems[:3]))
-        demand = twin.demand.copy()
-        outcome = twin.step(decision)
-        policy.feedback(obs, decision, outcome)
-        demand_sum += float(demand.sum())
+    for t, record in enumerate(loop.run(slots)):
+        outcome = record.outcome
+        rows["t"].append(record.decide_s)
+        infos.append(record.info)
+        demand_sum += float(record.demand.sum())
         rows["offered"].append(float(outcome.offered[0]))
         rows["served"].append(float(outcome.served[0]))
         rows["satisfied"].append(float(outcome.satisfied[0]))
@@ -154,7 +224,7 @@ def run_policy(
         for p in ENERGY_PARTS:
             energy[p].append(float(outcome.energy[p][0]))
         if sample:
-            req = sample_requests(outcome, demand, system.deadline_s, sampler_rng)
+            req = sample_requests(outcome, record.demand[None], system.deadline_s, sampler_rng)
             latencies.append(req.latency_s)
             sampled.append(int(req.satisfied.sum()))
         if on_slot is not None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from cnc6g.experiments.backends import Backend, Job, make_backend
-from cnc6g.experiments.runner import run_policy
+from cnc6g.experiments.runner import RunSummary, run_policy
 from cnc6g.model import DEFAULT_LOADS, Scenario
-from cnc6g.policies import BUILTIN, Policy, make_policy
+from cnc6g.orchestration import make_policy
+from cnc6g.policies import Policy
 from cnc6g.policies.optimal import SlotInputs, lower_bound
 from cnc6g.twin import System, Twin, compile_scenario, requests_for_load
 
@@ -62,13 +63,9 @@ class PolicySpec:
         """A fresh policy.
 
         Raises:
-            ValueError: the name is unknown, or options are given for a policy that is not built in.
+            ValueError: the name is unknown, or an option is not the policy's.
         """
-        if not self.options:
-            return make_policy(self.name)
-        if self.name not in BUILTIN:
-            raise ValueError(f"options are for built-in policies only, not {self.name!r}")
-        return BUILTIN[self.name](**dict(self.options))
+        return make_policy(self.name, **dict(self.options))
 
 
 PolicyLike = str | PolicySpec | Callable[[], Policy]
@@ -92,8 +89,8 @@ def run_job(
     slots: int,
     window: int,
     on_slot: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """One run of a sweep: the summary row of ``policy`` on ``scenario`` (already at ``load``).
+) -> RunSummary:
+    """One run of a sweep: the summary of ``policy`` on ``scenario`` (already at ``load``).
 
     The policy is built here, so a learning policy trains (or loads its checkpoint) inside the
     job, wherever the job runs.
@@ -104,10 +101,11 @@ def run_job(
     """
     system = compile_scenario(scenario)
     result = run_policy(build_policy(policy), system, slots, seed=seed, on_slot=on_slot)
-    row = result.summary(window)
-    row["load"] = load
-    row["requests_mean"] = round(requests_for_load(system, load), 1)
-    return row
+    return replace(
+        result.summary(window),
+        load=load,
+        requests_mean=round(requests_for_load(system, load), 1),
+    )
 
 
 def bound_job(scenario: Scenario, seed: int, slots: int, window: int) -> float:
@@ -128,10 +126,10 @@ def compare(
     on_slot: Callable[[int], None] | None = None,
     bound: bool = True,
     backend: str | Backend = "local",
-) -> list[dict[str, Any]]:
-    """Run every policy at every load and seed; one summary row per run.
+) -> list[RunSummary]:
+    """Run every policy at every load and seed; one summary per run.
 
-    Each row is :meth:`RunResult.summary` over the last ``window`` slots plus the load, the mean
+    Each is :meth:`RunResult.summary` over the last ``window`` slots with the load, the mean
     requests per slot the load maps to and, with ``bound``, ``lp_bound_j_per_slot`` (see
     :func:`window_lower_bound`) and the policy's objective relative to it.
 
@@ -179,12 +177,14 @@ def compare(
         for (kind, load, seed), r in zip(keys, results, strict=True)
         if kind == "bound"
     }
-    rows: list[dict[str, Any]] = []
+    rows: list[RunSummary] = []
     for (kind, load, seed), row in zip(keys, results, strict=True):
         if kind != "run":
             continue
         if bound:
-            row["lp_bound_j_per_slot"] = bounds[load, seed]
-            row["objective_over_bound"] = row["objective_j_per_slot"] / bounds[load, seed]
+            lp = bounds[load, seed]
+            row = replace(
+                row, lp_bound_j_per_slot=lp, objective_over_bound=row.objective_j_per_slot / lp
+            )
         rows.append(row)
     return rows

@@ -1,17 +1,24 @@
-"""HMARL, seed 002's hierarchical multi-agent learning orchestrator, and its ablations.
+"""Training HMARL and its ablations, and their checkpoints (the layer above the policies).
 
-- :mod:`cnc6g.learning.executor`: the knobs the agents set and the executor that turns them
-  into feasible decisions (pure NumPy, batched over copies);
-- :mod:`cnc6g.learning.features`: observations and the decomposition of the objective;
-- :mod:`cnc6g.learning.agents`: the learners (branched double DQN, DDPG) in PyTorch;
-- :mod:`cnc6g.learning.hmarl`: the agents of the hierarchy and of the two ablations;
-- :mod:`cnc6g.learning.trainer`: training on batched twins at every load, with validation;
-- :mod:`cnc6g.learning.checkpoint`: checkpoints, and the ones shipped with the package;
-- :mod:`cnc6g.learning.policy`: :class:`~cnc6g.learning.policy.HMARLPolicy`.
+- :mod:`cnc6g.learning.trainer`: training on batched twins at every load, with validation, and
+  :class:`~cnc6g.learning.trainer.Retrain`, agents trained when a policy is reset;
+- :mod:`cnc6g.learning.checkpoint`: checkpoints (PyTorch files), the ones shipped with the
+  package, and :class:`~cnc6g.learning.checkpoint.FromCheckpoint`, agents loaded from one.
 
-Importing this package does not import PyTorch; the learner modules do.
+The agents, their features, rewards and executor are pure decision code and live with the
+policies, in :mod:`cnc6g.policies.hmarl`; this layer gives them their trained networks.
 """
 
-from cnc6g.learning.executor import LEVELS, THRESHOLDS, Knobs, execute
+from cnc6g.learning.checkpoint import FromCheckpoint, load_agents, save_checkpoint, shipped_path
+from cnc6g.learning.trainer import Retrain, TrainConfig, TrainResult, train
 
-__all__ = ["LEVELS", "THRESHOLDS", "Knobs", "execute"]
+__all__ = [
+    "FromCheckpoint",
+    "Retrain",
+    "TrainConfig",
+    "TrainResult",
+    "load_agents",
+    "save_checkpoint",
+    "shipped_path",
+    "train",
+]

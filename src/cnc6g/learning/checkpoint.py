@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from cnc6g.learning.hmarl import Agents
 from cnc6g.learning.trainer import TrainConfig
+from cnc6g.policies.hmarl.hierarchy import Agents
+from cnc6g.policies.hmarl.policy import TrainedAgents
 from cnc6g.twin.system import System
 
 FORMAT = 1
@@ -102,3 +104,49 @@ def load_agents(system: System, path: str | Path) -> tuple[Agents, TrainConfig, 
             nets["actor_t"], nets["critic_t"] = nets["actor"], nets["critic"]
     agents.load(state)
     return agents, config, dict(data["meta"])
+
+
+@dataclass(frozen=True)
+class FromCheckpoint:
+    """An :class:`~cnc6g.policies.hmarl.policy.AgentSource` that loads a checkpoint.
+
+    Attributes:
+        path: the checkpoint file; ``None``: the one shipped for the system's scenario and the
+            policy's mode (see :func:`shipped_path`).
+    """
+
+    path: str | Path | None = None
+
+    def resolve(self, scenario: str, mode: str) -> Path:
+        """The file this source loads for preset ``scenario`` and ``mode``.
+
+        Raises:
+            ValueError: the file does not exist (none ships for the scenario, or a bad path).
+        """
+        if self.path is not None:
+            path = Path(self.path)
+            if not path.is_file():
+                raise ValueError(f"checkpoint {path} does not exist")
+            return path
+        path = shipped_path(scenario, mode)
+        if not path.is_file():
+            name = "hmarl" if mode == "hmarl" else f"hmarl-{mode}"
+            raise ValueError(
+                f"no {name} checkpoint ships for scenario {scenario!r}: train one with "
+                f"`cnc6g train {name} --scenario ...` and pass it, or retrain"
+            )
+        return path
+
+    def __call__(self, system: System, mode: str, seed: int | None) -> TrainedAgents:
+        """The checkpoint's agents of ``mode`` for ``system`` (``seed`` is not used).
+
+        Raises:
+            ValueError: no such file, not a checkpoint, agents of another mode, or trained for
+                another system.
+        """
+        del seed
+        path = self.resolve(system.scenario.name, mode)
+        agents, config, meta = load_agents(system, path)
+        if config.mode != mode:
+            raise ValueError(f"checkpoint {path} holds {config.mode} agents, not {mode}")
+        return TrainedAgents(agents, config.rewards, meta)

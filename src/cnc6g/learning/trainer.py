@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from cnc6g.learning.agents import LearnerConfig
-from cnc6g.learning.executor import Execution, Knobs, execute
-from cnc6g.learning.features import decompose_cost
-from cnc6g.learning.hmarl import MODES, Agents
 from cnc6g.model import DEFAULT_LOADS, Scenario
+from cnc6g.policies.hmarl.agents import LearnerConfig
+from cnc6g.policies.hmarl.executor import execute
+from cnc6g.policies.hmarl.hierarchy import MODES, Agents
+from cnc6g.policies.hmarl.policy import TrainedAgents
+from cnc6g.policies.hmarl.rewards import RewardConfig, difference_rewards, slot_rewards
 from cnc6g.twin import Twin, compile_scenario
-from cnc6g.twin.costs import REMOVAL_WEIGHT, removal_cost
-from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
+from cnc6g.twin.costs import REMOVAL_WEIGHT
 from cnc6g.twin.system import System
 
 
@@ -47,9 +47,9 @@ class TrainConfig:
         noise: start and end Gaussian noise of the DDPGs.
         explore_share: share of the steps over which exploration decays.
         amortise_slots: slots over which the difference rewards spread what starting an
-            instance costs (see :func:`learning_cost`).
+            instance costs (see :func:`~cnc6g.policies.hmarl.rewards.learning_cost`).
         removal_weight: share of an instance's restart cost the difference rewards charge
-            for removing it (see :func:`learning_cost`).
+            for removing it (see :func:`~cnc6g.policies.hmarl.rewards.learning_cost`).
         validate_every: steps between validations of the greedy agents (0: never); the
             agents that validated best are the result (the untrained agents, which act as the
             executor's neutral knobs, are validated first).
@@ -84,10 +84,17 @@ class TrainConfig:
             problems.append("copies and steps must be >= 1, horizon >= 2, warmup >= 0")
         if not 0 < self.explore_share <= 1:
             problems.append("explore_share must be in (0, 1]")
-        if self.amortise_slots < 1 or self.removal_weight < 0:
-            problems.append("amortise_slots must be >= 1 and removal_weight >= 0")
+        try:
+            self.rewards  # noqa: B018 (validates the reward settings)
+        except ValueError as err:
+            problems.append(str(err))
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def rewards(self) -> RewardConfig:
+        """The reward settings of the difference rewards (kept by the trained agents)."""
+        return RewardConfig(self.amortise_slots, self.removal_weight)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for checkpoints and logs)."""
@@ -102,115 +109,6 @@ class TrainConfig:
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
-
-
-def learning_cost(
-    system: System,
-    outcome: SlotOutcome,
-    demand: np.ndarray,
-    deployment: np.ndarray,
-    previous: np.ndarray,
-    amortise_slots: float,
-    removal_weight: float,
-) -> np.ndarray:
-    """The slot's objective with what changing the deployment costs spread over time, J, ``[B]``.
-
-    An instance started now serves the slots after it too, so a learner judged on one slot
-    would never start one: the cold-start energy and the tasks that meet a cold start are
-    charged ``1 / amortise_slots`` of their cost (the same amortisation as OPT's plan). And a
-    learner judged on one slot would remove instances whenever that saves energy in the slot,
-    since the restart falls in slots after it: removing an instance that ran (``previous``
-    ``[B, S, N]`` and not ``deployment``) is charged ``removal_weight`` times
-    :func:`~cnc6g.twin.dynamics.restart_cost` for the slot's ``demand`` ``[B, O, S]``
-    (:func:`~cnc6g.twin.dynamics.removal_cost`), as in OPT's plan and the executor's
-    consolidation.
-    """
-    beta = system.unsatisfied_penalty_j
-    cold_tasks = (outcome.flow_served * outcome.flow_cold_fraction).sum(axis=(1, 2, 3))
-    rebate = (1.0 - 1.0 / amortise_slots) * (outcome.energy["cold_start"] + beta * cold_tasks)
-    removal = removal_cost(system, demand, deployment, previous, removal_weight)
-    return outcome.objective(beta) - rebate + removal
-
-
-def _learning_cost(
-    systems: list[System],
-    parts: list[slice],
-    inputs: tuple[np.ndarray, ...],
-    x: np.ndarray,
-    y: np.ndarray,
-    cfg: TrainConfig,
-) -> np.ndarray:
-    """:func:`learning_cost` of decision ``(x, y)`` for every copy, without stepping the twins."""
-    demand, up, down, previous = inputs
-    return np.concatenate(
-        [
-            learning_cost(
-                sy,
-                evaluate_slot(sy, demand[p], up[p], down[p], x[p], previous[p], y[p]),
-                demand[p],
-                x[p],
-                previous[p],
-                cfg.amortise_slots,
-                cfg.removal_weight,
-            )
-            for sy, p in zip(systems, parts, strict=True)
-        ]
-    )
-
-
-def difference_rewards(
-    agents: Agents,
-    systems: list[System],
-    parts: list[slice],
-    inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    idle: np.ndarray | None,
-    knobs: Knobs,
-    decision: Execution,
-    cfg: TrainConfig,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """What each group of knobs gained over neutral knobs in the same slot, per request.
-
-    Copies ``parts[i]`` of the inputs run on ``systems[i]``. Returns the gain of every kind's
-    level ``[B, kinds]`` (all domains of the kind reset together), one domain per copy drawn
-    kind-first (``[B]``), and the gains of that domain's threshold and of its prices and trims
-    (``[B]`` each). Positive: better than neutral.
-    """
-    base = agents.system
-    demand, up, down, previous = inputs
-    B = demand.shape[0]
-    scale = base.unsatisfied_penalty_j * np.maximum(demand.sum(axis=(1, 2)), 1.0)
-    x, y = decision.deployment, decision.routing
-    actual = _learning_cost(systems, parts, inputs, x, y, cfg)
-    off = decision.switched_off
-
-    def gain(mask: np.ndarray, group: str) -> np.ndarray:
-        alt = knobs.neutralised(base, group, mask)
-        xc, yc, _, _ = execute(base, demand, up, down, previous, alt, idle, switched_off=off)
-        cost = _learning_cost(systems, parts, inputs, xc, yc, cfg)
-        return (cost - actual) / scale
-
-    kind_of = agents.layout.domain_kind
-    level_gain = np.stack(
-        [gain(np.broadcast_to(kind_of == k, (B, kind_of.size)), "level") for k in agents.kinds],
-        axis=1,
-    )
-    kind = rng.choice(agents.kinds, size=B)
-    pick = np.array([rng.choice(agents.kind_domains[k]) for k in kind])
-    one = np.arange(kind_of.size)[None, :] == pick[:, None]
-    return level_gain, pick, {group: gain(one, group) for group in ("threshold", "route")}
-
-
-def slot_rewards(
-    system: System, outcome: Any, deployment: np.ndarray, previous: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Global reward ``[B]``, domain rewards ``[B, D]`` and the global cost ``[B]``, J.
-
-    Rewards are minus costs per request of the slot, in units of the penalty.
-    """
-    total, per_domain, _ = decompose_cost(system, outcome, deployment, previous)
-    scale = system.unsatisfied_penalty_j * np.maximum(outcome.offered, 1.0)
-    return -total / scale, -per_domain / scale[:, None], total
 
 
 def validate(
@@ -369,7 +267,7 @@ def train(
         if cfg.mode == "hmarl":
             inputs = (demand, up, down, previous)
             level_gain, pick, gains = difference_rewards(
-                agents, systems, parts, inputs, idle_before, acted.knobs, executed, cfg, rng
+                agents, systems, parts, inputs, idle_before, acted.knobs, executed, cfg.rewards, rng
             )
             agents.remember_differences(acted, level_gain, pick, gains)
         t1 = time.perf_counter()
@@ -407,3 +305,28 @@ def train(
     return TrainResult(
         agents, cfg, curve, time.perf_counter() - started, step + 1, validation, best_step
     )
+
+
+@dataclass(frozen=True)
+class Retrain:
+    """An :class:`~cnc6g.policies.hmarl.policy.AgentSource` that trains afresh at every reset.
+
+    The training is seeded with the run's seed, on the system's scenario at every training load.
+
+    Attributes:
+        steps: training steps (default: :class:`TrainConfig`'s).
+    """
+
+    steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError("train_steps must be >= 1")
+
+    def __call__(self, system: System, mode: str, seed: int | None) -> TrainedAgents:
+        """Train agents of ``mode`` on ``system``'s scenario with ``seed``."""
+        steps = {} if self.steps is None else {"steps": self.steps}
+        cfg = TrainConfig(mode=mode, seed=int(seed or 0), **steps)
+        result = train(system.scenario, cfg)
+        meta = {"trained": "in reset", "seed": cfg.seed, "steps": cfg.steps}
+        return TrainedAgents(result.agents, cfg.rewards, meta)

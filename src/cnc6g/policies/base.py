@@ -1,10 +1,11 @@
-"""The policy contract every orchestration policy implements (RAND, GRD, later OPT and HMARL).
+"""The policy contract every orchestration policy implements (RAND, GRD, OPT, HMARL, yours).
 
 A policy follows the estimator rules of scikit-learn: settings go to ``__init__`` and are stored
 unchanged; everything learnt or remembered is set up in :meth:`Policy.reset`, which also takes the
-seed. Each slot the twin calls :meth:`Policy.decide` with a read-only
+seed. Each slot the orchestrator's loop calls :meth:`Policy.decide` with a read-only
 :class:`~cnc6g.model.decision.Observation` and then :meth:`Policy.feedback` with the slot's
-outcome. A decision must be feasible (see :func:`feasibility_problems`); check a policy with
+outcome; when the twin's system changes (a node fails) it calls :meth:`Policy.system_changed`.
+A decision must be feasible (see :func:`feasibility_problems`); check a policy with
 :func:`cnc6g.testing.check_policy`.
 """
 
@@ -37,6 +38,14 @@ class Policy(ABC):
     @abstractmethod
     def decide(self, obs: Observation) -> Decision:
         """Deployment and traffic distribution for the slot ``obs`` describes."""
+
+    def system_changed(self, system: System) -> None:
+        """The twin's system changed (a node failed): decide for ``system`` from the next slot.
+
+        The new system has the same shapes (nodes, services, origins, candidates) with some
+        hosting taken away. Policies that derive state from the system rebuild it here.
+        """
+        self.system = system
 
     def feedback(self, obs: Observation, decision: Decision, outcome: SlotOutcome) -> None:
         """What ``decision`` did in the slot of ``obs`` (``outcome`` has batch size 1)."""

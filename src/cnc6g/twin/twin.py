@@ -13,6 +13,7 @@ import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.twin.dynamics import SlotOutcome, clean_routing, evaluate_slot
+from cnc6g.twin.events import NodeFailure, TwinEvent, drop_failed
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 from cnc6g.twin.workload import (
     DemandProcess,
@@ -35,14 +36,42 @@ class Twin:
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
-        self.system = system
+        self._initial = system
         self.batch = batch
         self.process: DemandProcess = demand_process(system)
         self.reset(seed)
 
+    @property
+    def system(self) -> System:
+        """The system the twin runs now (its initial one less the nodes that failed)."""
+        return self._system
+
+    @property
+    def failed(self) -> tuple[int, ...]:
+        """Indices of the nodes that failed, in the order they did."""
+        return tuple(self._failed)
+
+    def apply(self, event: TwinEvent) -> System:
+        """Apply ``event`` from the current slot on; the system the twin runs from now.
+
+        Raises:
+            ValueError: the event does not fit the system (an unknown node).
+        """
+        self._system = event.apply(self._system)
+        if isinstance(event, NodeFailure):
+            self._failed.append(self._system.node_names.index(event.node))
+        return self._system
+
+    def repair(self, decision: Decision) -> tuple[Decision, bool]:
+        """``decision`` without what it puts on failed nodes, and whether it put anything there."""
+        if not self._failed:
+            return decision, False
+        return drop_failed(self._system, decision, self._failed)
+
     def reset(self, seed: int | None = None) -> None:
-        """Start again from slot 0 with no instance running."""
-        s = self.system
+        """Start again from slot 0 with no instance running and no node failed."""
+        self._system = s = self._initial
+        self._failed: list[int] = []
         self.rng = np.random.default_rng(seed)
         self.slot = 0
         self.deployment: BoolArray = np.zeros((self.batch, s.n_services, s.n_nodes), dtype=bool)

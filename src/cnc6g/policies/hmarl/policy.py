@@ -1,19 +1,47 @@
-"""HMARL as an orchestration policy: trained agents acting (and, online, learning) per slot."""
+"""HMARL as an orchestration policy: trained agents acting (and, online, learning) per slot.
+
+The policy does not know where its agents come from: a :class:`AgentSource` gives it trained
+agents for the system it is reset on (a checkpoint, a training run: see :mod:`cnc6g.learning`),
+so this layer does no file I/O and never trains.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
-from cnc6g.learning.checkpoint import load_agents, shipped_path
-from cnc6g.learning.executor import execute
-from cnc6g.learning.hmarl import MODES, Agents, Step
-from cnc6g.learning.trainer import TrainConfig, difference_rewards, slot_rewards, train
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
+from cnc6g.policies.hmarl.executor import execute
+from cnc6g.policies.hmarl.hierarchy import MODES, Agents, Step
+from cnc6g.policies.hmarl.rewards import RewardConfig, difference_rewards, slot_rewards
 from cnc6g.twin.dynamics import SlotOutcome
 from cnc6g.twin.system import System
+
+
+@dataclass(eq=False)
+class TrainedAgents:
+    """Agents ready to act, with how their rewards were computed and where they come from.
+
+    Attributes:
+        agents: the learners of one mode, sized for the system.
+        rewards: the reward settings they were trained with (online learning keeps them).
+        meta: what produced them (scenario, seed, steps, the command), for run records.
+    """
+
+    agents: Agents
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class AgentSource(Protocol):
+    """Gives trained agents of ``mode`` for ``system``; ``seed`` is the run's."""
+
+    def __call__(self, system: System, mode: str, seed: int | None) -> TrainedAgents:
+        """The agents; raise ``ValueError`` saying why when there are none for ``system``."""
+        ...
 
 
 class HMARLPolicy(Policy):
@@ -21,9 +49,9 @@ class HMARLPolicy(Policy):
 
     Args:
         mode: ``hmarl`` (distributor + domain agents), ``central`` or ``independent``.
-        checkpoint: file of trained agents; default: the one shipped for the scenario.
-        retrain: train afresh in :meth:`reset` (with its seed) instead of loading a checkpoint.
-        train_steps: training steps when retraining (default: :class:`TrainConfig`'s).
+        source: gives the trained agents at :meth:`reset` (see :class:`AgentSource`); the
+            registry's ``hmarl`` policies (:func:`cnc6g.orchestration.make_policy`) load the
+            checkpoint shipped for the scenario.
         online: keep learning while acting: every slot's outcome is stored and each learner
             takes one gradient step (exploration ``online_eps`` / ``online_noise``).
         online_eps: epsilon of the DQNs while learning online.
@@ -35,23 +63,17 @@ class HMARLPolicy(Policy):
     def __init__(
         self,
         mode: str = "hmarl",
-        checkpoint: str | Path | None = None,
-        retrain: bool = False,
-        train_steps: int | None = None,
+        source: AgentSource | None = None,
         online: bool = False,
         online_eps: float = 0.02,
         online_noise: float = 0.02,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if train_steps is not None and train_steps < 1:
-            raise ValueError("train_steps must be >= 1")
         if not (0 <= online_eps <= 1 and online_noise >= 0):
             raise ValueError("online_eps must be in [0, 1] and online_noise >= 0")
         self.mode = mode
-        self.checkpoint = checkpoint
-        self.retrain = retrain
-        self.train_steps = train_steps
+        self.source = source
         self.online = online
         self.online_eps = online_eps
         self.online_noise = online_noise
@@ -59,29 +81,30 @@ class HMARLPolicy(Policy):
             self.name = f"hmarl-{mode}"
 
     def reset(self, system: System, seed: int | None = None) -> None:
-        """Load (or train) the agents for ``system``."""
+        """Get the agents for ``system`` from the source."""
         super().reset(system, seed)
-        if self.retrain:
-            steps = {} if self.train_steps is None else {"steps": self.train_steps}
-            cfg = TrainConfig(mode=self.mode, seed=int(seed or 0), **steps)
-            self.agents: Agents = train(system.scenario, cfg).agents
-            self._train_config = cfg
-            self.meta = {"trained": "in reset", "seed": cfg.seed, "steps": cfg.steps}
-        else:
-            path = self.checkpoint or shipped_path(system.scenario.name, self.mode)
-            if self.checkpoint is None and not Path(path).is_file():
-                raise ValueError(
-                    f"no {self.mode} checkpoint ships for scenario {system.scenario.name!r}: "
-                    f"train one with `cnc6g train {self.mode} --scenario ...` and pass it, "
-                    "or retrain"
-                )
-            self.agents, self._train_config, self.meta = load_agents(system, path)
+        if self.source is None:
+            raise ValueError(
+                "HMARLPolicy needs a source of trained agents: build it with "
+                "cnc6g.orchestration.make_policy('hmarl') or pass source="
+            )
+        trained = self.source(system, self.mode, seed)
+        if trained.agents.mode != self.mode:
+            raise ValueError(f"the source gave {trained.agents.mode} agents, not {self.mode}")
+        self.agents: Agents = trained.agents
+        self.rewards: RewardConfig = trained.rewards
+        self.meta: dict[str, Any] = trained.meta
         # Agents act on the compiled arrays only; the running system may be another load.
         self.agents.system = system
         self._idle: np.ndarray | None = None
         self._pending: tuple[Step, np.ndarray, np.ndarray] | None = None
         self._last: tuple[Step, np.ndarray] | None = None
         self.updates = 0
+
+    def system_changed(self, system: System) -> None:
+        """Act on ``system`` from now on (same layout: the agents keep their networks)."""
+        super().system_changed(system)
+        self.agents.system = system
 
     def decide(self, obs: Observation) -> Decision:
         """The agents' knobs for this slot, executed into a decision."""
@@ -109,7 +132,7 @@ class HMARLPolicy(Policy):
                 idle_before,
                 step.knobs,
                 executed,
-                self._train_config,
+                self.rewards,
                 self.rng,
             )
             self.agents.remember_differences(step, *gains)

@@ -3,21 +3,21 @@
 Three organisations of the same learners (seed 002, section III-E, and its two ablations):
 
 - ``hmarl``: the E2E **distributor** (branched double DQN on the global state, one branch per
-  domain kind, over the capacity levels of :data:`~cnc6g.learning.executor.LEVELS`) allocates
+  domain kind, over the capacity levels of :data:`~cnc6g.policies.hmarl.executor.LEVELS`) allocates
   capacity across the terminal, RAN and transport domains; each domain orchestrator has a
   **deployment** agent (double DQN over the start thresholds of
-  :data:`~cnc6g.learning.executor.THRESHOLDS`) and a **distribution** agent (DDPG over its
+  :data:`~cnc6g.policies.hmarl.executor.THRESHOLDS`) and a **distribution** agent (DDPG over its
   nodes' prices and capacity trims) on its own state. The domain agents of one kind share their
   networks. The global reward is decomposed by the twin into **difference rewards** (Wolpert
   and Tumer, 2002): each decision is credited with what it gained over the neutral knobs in the
-  same slot, all else equal (see :mod:`cnc6g.learning.trainer`).
+  same slot, all else equal (see :mod:`cnc6g.policies.hmarl.rewards`).
 - ``central``: one agent sees the global state and sets every knob (a branched DQN for the
   levels and thresholds of all domains and a DDPG for all prices and trims), from the global
   reward.
 - ``independent``: no distributor; each domain's deployment agent also picks its own capacity
   level, and every domain learns from its local reward only.
 
-Rewards are minus costs (see :mod:`cnc6g.learning.features`) per request of the slot, in units
+Rewards are minus costs (see :mod:`cnc6g.policies.hmarl.rewards`) per request of the slot, in units
 of the unsatisfied-task penalty.
 """
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnc6g.learning.agents import DDPG, DQN, LearnerConfig
-from cnc6g.learning.executor import DEFAULT_THRESHOLD, LEVELS, THRESHOLDS, Knobs
-from cnc6g.learning.features import (
+from cnc6g.policies.hmarl.agents import DDPG, DQN, LearnerConfig
+from cnc6g.policies.hmarl.executor import DEFAULT_THRESHOLD, LEVELS, THRESHOLDS, Knobs
+from cnc6g.policies.hmarl.features import (
     domain_observations,
     global_observation,
     layout,

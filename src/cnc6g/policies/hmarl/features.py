@@ -1,19 +1,9 @@
-"""What HMARL's agents observe and the rewards they learn from (pure, batched over copies).
+"""What HMARL's agents observe (pure, batched over copies).
 
 Observations follow seed 002, section III-D: the distributor sees the global state (demand per
 service and per origin, radio rates, each node's utilisation, instances and whether it is awake,
 and the offered load), a domain orchestrator sees its own nodes, the demand of the origins it
 serves, the offered load and the capacity level the distributor gave it.
-
-**Reward decomposition.** The global cost of a slot is the twin's objective, energy plus the
-penalty for every unsatisfied task. Domain ``d`` is charged its nodes' energy (idle or sleep,
-load-proportional, instances, cold starts) and the penalty for every task routed to its nodes
-that was not satisfied (rejected by a node, late, or lost to a cold start), and is credited the
-penalty for every task it satisfied: without the credit a domain would gain by pricing its load
-away. What no domain owns, the radio and wired energy, the tasks the network or the
-distributor rejected and the credits, is the remainder; domain costs and remainder add up to the
-global cost exactly (:func:`decompose_cost`). Rewards are minus costs per request of the slot,
-in units of the penalty.
 """
 
 from __future__ import annotations
@@ -22,10 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnc6g.learning.executor import LEVELS
 from cnc6g.model import DomainKind
-from cnc6g.twin.costs import node_energy
-from cnc6g.twin.dynamics import SlotOutcome
+from cnc6g.policies.hmarl.executor import LEVELS
 from cnc6g.twin.system import (
     BoolArray,
     FloatArray,
@@ -181,38 +169,3 @@ def set_levels(system: System, domain_obs: list[FloatArray], level: IntArray) ->
     for k, obs in enumerate(domain_obs):
         doms = np.flatnonzero(lay.domain_kind == k)
         obs[:, :, : len(LEVELS)] = eye[level[:, doms]]
-
-
-def decompose_cost(
-    system: System,
-    outcome: SlotOutcome,
-    deployment: BoolArray,
-    previous: BoolArray,
-    credit: float = 1.0,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Global cost ``[B]``, per-domain cost ``[B, D]`` and the unowned remainder ``[B]``, J.
-
-    ``credit`` times the penalty is taken off a domain's cost for every task it satisfied (and
-    added to the remainder), so that a domain gains by serving well rather than by shedding
-    its load.
-    """
-    sy = system
-    lay = layout(sy)
-    beta = sy.unsatisfied_penalty_j
-    total = outcome.objective(beta)
-    routed = outcome.flow_requests.sum(axis=2)  # [B, O, K]
-    satisfied = outcome.flow_satisfied.sum(axis=2)
-    B = routed.shape[0]
-    N = sy.n_nodes
-    index = np.arange(B)[:, None] * N + sy.candidates.ravel()[None, :]
-    failed = np.bincount(
-        index.ravel(), weights=(routed - satisfied).reshape(B, -1).ravel(), minlength=B * N
-    ).reshape(B, N)
-    served_ok = np.bincount(
-        index.ravel(), weights=satisfied.reshape(B, -1).ravel(), minlength=B * N
-    ).reshape(B, N)
-    energy = node_energy(sy, outcome, deployment, previous)
-    per_node = energy + beta * failed - credit * beta * served_ok
-    per_domain = np.zeros((B, lay.n_domains))
-    np.add.at(per_domain, (slice(None), sy.node_domain), per_node)
-    return total, per_domain, total - per_domain.sum(axis=1)

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from cnc6g.learning.executor import (
+from cnc6g.model.decision import Decision
+from cnc6g.policies import feasibility_problems
+from cnc6g.policies.hmarl.executor import (
     LEVELS,
     PATIENCE,
     RADIO_LIMIT,
@@ -12,9 +14,7 @@ from cnc6g.learning.executor import (
     execute,
     node_caps,
 )
-from cnc6g.learning.features import decompose_cost
-from cnc6g.model.decision import Decision
-from cnc6g.policies import feasibility_problems
+from cnc6g.policies.hmarl.rewards import decompose_cost
 from cnc6g.twin import Twin
 
 
@@ -229,7 +229,7 @@ def test_consolidation_switches_off_only_offered_sleepers_and_saves_at_medium_lo
 
 
 def test_what_a_full_node_turns_away_goes_to_a_candidate_with_room(case_scenario, monkeypatch):
-    import cnc6g.learning.executor as executor
+    import cnc6g.policies.hmarl.executor as executor
     from cnc6g.twin import compile_scenario
 
     sy = compile_scenario(case_scenario.at_load(1.0))
@@ -249,7 +249,7 @@ def test_what_a_full_node_turns_away_goes_to_a_candidate_with_room(case_scenario
 
 
 def test_looking_ahead_at_the_load_fails_fewer_tasks_when_nodes_fill_up(case_scenario, monkeypatch):
-    import cnc6g.learning.executor as executor
+    import cnc6g.policies.hmarl.executor as executor
     from cnc6g.twin import compile_scenario
 
     sy = compile_scenario(case_scenario.at_load(1.0))

@@ -65,10 +65,7 @@ ROUNDS = 12
 """Assignment rounds per pass."""
 
 EXTRA = 4
-"""Rounds after those that offer whatever is left at once: a part that met a full node in the
-last round goes to the next best candidate with room instead of being rejected (neutral knobs at
-L = 1.0: 1.72 -> 1.25 % of the tasks rejected; the agents shipped before it: 4.58 -> 4.21
-kJ/slot, 97.2 -> 98.2 % satisfied)."""
+"""Rounds after those that offer whatever is left at once (measurements in docs/hmarl.md)."""
 
 KEEP_SHARE = 0.1
 """Share of the start threshold below which a running instance counts as idle in a slot."""
@@ -84,9 +81,7 @@ NETWORK_UTILISATION = 0.5
 radio load a cell's transfers are priced at."""
 
 CONSOLIDATE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
-"""Shares of its offered sleepable nodes a copy tries switching off, least planned load first
-(every count from 1 to 10 of 10 scored 4.60 kJ/slot at L = 1.0 with the shipped agents, these
-4.46; both keep the same ones where the counts coincide)."""
+"""Shares of its offered sleepable nodes a copy tries switching off, least planned load first."""
 
 LOOK_AHEAD = 0.9
 """Share of the load a first assignment left on each node that the second one assumes from its
@@ -95,9 +90,7 @@ first round on; it assumes the whole load the first left on each cell's radio (s
 
 RADIO_LIMIT = 0.9
 """Share of each cell's uplink and downlink the assignment fills, short of the twin's 95 %
-admission limit: a transfer at 90 % load takes 10 times its time on an idle cell, at 95 % 20
-times, which only the longest deadlines allow (agents trained without a radio limit, L = 1.0 /
-1.2: 0.85: 3.98 / 5.26, 0.9: 3.96 / 5.26, 0.93: 3.97 / 5.26, 0.95: 4.13 / 5.34 kJ/slot)."""
+admission limit (measurements in docs/hmarl.md)."""
 
 
 @dataclass(frozen=True, eq=False)

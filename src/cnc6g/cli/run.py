@@ -1,0 +1,104 @@
+"""``cnc6g run``: one policy on the twin, summarised as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cnc6g.cli.common import (
+    CheckpointOpt,
+    OptGapOpt,
+    OptRemovalOpt,
+    OptTimeOpt,
+    RetrainOpt,
+    ScenarioOpt,
+    SeedOpt,
+    TrainStepsOpt,
+    build_policy,
+    err_console,
+    fmt,
+    load,
+    out_console,
+    policy_options,
+    progress,
+)
+from cnc6g.experiments import run_policy
+from cnc6g.orchestration import BUILTIN, InfeasibleDecisionError
+
+SHOWN = (
+    "energy_j_per_slot",
+    "satisfaction_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "dropped_rate",
+    "objective_j_per_slot",
+    "energy_j_per_satisfied_task",
+    "offered_per_slot",
+    "cold_starts_per_slot",
+    "decide_ms_p50",
+)
+"""Summary figures ``run`` shows in its table (after the policy's own, e.g. OPT's)."""
+
+
+def run(
+    scenario: ScenarioOpt = "paper-case-study",
+    policy: Annotated[
+        str, typer.Option("--policy", "-p", help=f"{', '.join(BUILTIN)} or package.module:Class")
+    ] = "grd",
+    slots: Annotated[int, typer.Option("--slots", help="slots to simulate", min=1)] = 500,
+    seed: SeedOpt = 0,
+    load_value: Annotated[
+        float | None,
+        typer.Option("--load", help="offered load L; default: the scenario's", min=0.01),
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option("--window", help="summarise the last N slots (default all)", min=1)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    opt_time_limit: OptTimeOpt = None,
+    opt_gap: OptGapOpt = None,
+    opt_removal_weight: OptRemovalOpt = None,
+    checkpoint: CheckpointOpt = None,
+    retrain: RetrainOpt = False,
+    train_steps: TrainStepsOpt = None,
+    online: Annotated[
+        bool, typer.Option("--online", help="HMARL: keep learning while it orchestrates")
+    ] = False,
+) -> None:
+    """Run one policy on the twin and print a summary."""
+    sc = load(scenario)
+    if load_value is not None:
+        sc = sc.at_load(load_value)
+    flags = {
+        "--opt-time-limit": opt_time_limit,
+        "--opt-gap": opt_gap,
+        "--opt-removal-weight": opt_removal_weight,
+        "--checkpoint": checkpoint,
+        "--retrain": retrain,
+        "--train-steps": train_steps,
+        "--online": online,
+    }
+    options = policy_options([policy], flags)[policy]
+    pol = build_policy(policy, options, scenario=sc)()
+    with progress(slots, f"{pol.name} on {sc.name}", enabled=not as_json) as tick:
+        try:
+            result = run_policy(pol, sc, slots, seed=seed, on_slot=tick)
+        except InfeasibleDecisionError as err:
+            err_console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(1) from None
+    summary = result.summary(window)
+    row = summary.as_row()
+    if as_json:
+        typer.echo(json.dumps(row, sort_keys=True))
+        return
+    table = Table(title=f"{pol.name.upper()} on {sc.name} (seed {seed}, load {summary.load:g})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    extra = tuple(k for k in ("opt_solve_ms_p50", "opt_gap_max") if k in row)
+    for key in (*extra, *SHOWN):
+        table.add_row(key, fmt(row[key], key))
+    out_console.print(table)

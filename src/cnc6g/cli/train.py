@@ -1,0 +1,187 @@
+"""``cnc6g train`` and ``cnc6g curves``: train HMARL or an ablation, draw learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cnc6g.cli.common import ScenarioOpt, SeedOpt, err_console, floats, load, out_console
+from cnc6g.model import DEFAULT_LOADS
+from cnc6g.report import learning_curves_figure, read_csv, write_csv
+from cnc6g.twin import REMOVAL_WEIGHT, compile_scenario
+
+LEARNERS = {"hmarl": "hmarl", "hmarl-central": "central", "hmarl-independent": "independent"}
+"""``cnc6g train`` names of the learning orchestrator and its ablations -> training modes."""
+
+
+def train_cmd(
+    learner: Annotated[
+        str, typer.Argument(help="hmarl, or an ablation: hmarl-central, hmarl-independent")
+    ],
+    scenario: ScenarioOpt = "paper-case-study",
+    seed: SeedOpt = 0,
+    steps: Annotated[
+        int, typer.Option("--steps", help="training steps (one slot of every copy each)", min=1)
+    ] = 2000,
+    copies: Annotated[
+        int, typer.Option("--copies", help="copies of the system per training load", min=1)
+    ] = 4,
+    loads: Annotated[
+        str, typer.Option("--loads", help="comma-separated offered loads trained on")
+    ] = ",".join(f"{v:g}" for v in DEFAULT_LOADS),
+    out: Annotated[
+        Path, typer.Option("--out", help="folder for the checkpoint and the learning curve")
+    ] = Path("results/train"),
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="checkpoint to continue training from")
+    ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option("--tensorboard", help="also write TensorBoard scalars under --out")
+    ] = False,
+    removal_weight: Annotated[
+        float,
+        typer.Option(
+            "--removal-weight",
+            help="share of an instance's restart cost the difference rewards charge for "
+            "removing it (hmarl)",
+            min=0.0,
+        ),
+    ] = REMOVAL_WEIGHT,
+) -> None:
+    """Train the learning orchestrator (or an ablation); write a checkpoint and its curve."""
+    from cnc6g.learning.checkpoint import load_agents, save_checkpoint
+    from cnc6g.learning.trainer import TrainConfig, train
+
+    if learner not in LEARNERS:
+        raise typer.BadParameter(
+            f"unknown learner {learner!r}: use one of {', '.join(LEARNERS)}", param_hint="LEARNER"
+        )
+    sc = load(scenario)
+    load_list = floats(loads, "--loads")
+    agents, start = None, 0
+    cfg = TrainConfig(
+        mode=LEARNERS[learner],
+        loads=tuple(load_list),
+        copies=copies,
+        steps=steps,
+        seed=seed,
+        removal_weight=removal_weight,
+    )
+    if resume is not None:
+        try:
+            agents, saved, meta = load_agents(compile_scenario(sc), resume)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--resume") from None
+        if saved.mode != cfg.mode:
+            raise typer.BadParameter(
+                f"checkpoint is of {saved.mode}, not {cfg.mode}", param_hint="--resume"
+            )
+        start = int(meta.get("steps", 0))
+        if start >= steps:
+            raise typer.BadParameter(
+                f"checkpoint has {start} steps already; ask for more with --steps",
+                param_hint="--resume",
+            )
+    writer = None
+    if tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise typer.BadParameter(
+                "TensorBoard is not installed (pip install tensorboard)", param_hint="--tensorboard"
+            ) from None
+        writer = SummaryWriter(str(out / f"{learner}-tb"))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("reward {task.fields[reward]:+.4f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task(
+            f"train {learner} on {sc.name}", total=steps, completed=start, reward=0.0
+        )
+
+        def tick(_step: int, info: dict[str, float]) -> None:
+            bar.update(task, advance=1, reward=info["reward"])
+
+        result = train(sc, cfg, agents=agents, start_step=start, on_step=tick)
+    command = (
+        f"cnc6g train {learner} --scenario {scenario} --seed {seed} --steps {steps} "
+        f"--copies {copies} --loads {loads}"
+        + (f" --removal-weight {removal_weight:g}" if removal_weight != REMOVAL_WEIGHT else "")
+    )
+    meta = {
+        "scenario": sc.name,
+        "seed": seed,
+        "steps": result.steps_done,
+        "best_step": result.best_step,
+        "wall_s": round(result.wall_s, 1),
+        "command": command,
+    }
+    path = save_checkpoint(out / f"{sc.name}-{cfg.mode}.pt", result.agents, cfg, meta)
+    curve_path = write_csv(out / f"{sc.name}-{cfg.mode}-curve.csv", result.curve)
+    if result.validation:
+        write_csv(out / f"{sc.name}-{cfg.mode}-validation.csv", result.validation)
+    if writer is not None:
+        for row in result.curve:
+            for key, value in row.items():
+                if key != "step":
+                    writer.add_scalar(key, value, int(row["step"]))
+        writer.close()
+    last = result.curve[-1] if result.curve else {}
+    table = Table(title=f"{learner} trained on {sc.name} (seed {seed})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("steps", str(result.steps_done))
+    table.add_row("slots simulated", f"{int(last.get('slots', 0)):,}")
+    table.add_row("wall time s", f"{result.wall_s:.1f}")
+    if result.wall_s > 0 and last:
+        done = result.steps_done - start
+        table.add_row("env steps/s (copies x slots)", f"{last['slots'] / result.wall_s:,.0f}")
+        table.add_row("training steps/s", f"{done / result.wall_s:.1f}")
+        table.add_row("share of time in updates", f"{last['update_s'] / result.wall_s * 100:.0f} %")
+    best = next((r for r in result.validation if int(r["step"]) == result.best_step), None)
+    table.add_row("kept: the agents validated best, at step", str(result.best_step))
+    if best is not None:
+        for key in sorted(k for k in best if k.startswith("val_objective_j@")):
+            load_text = key.split("@")[1]
+            sat = best[f"val_satisfaction@{load_text}"] * 100
+            table.add_row(
+                f"validated at L={load_text}: objective J/slot (satisfied)",
+                f"{best[key]:,.0f} ({sat:.1f} %)",
+            )
+    out_console.print(table)
+    out_console.print(f"checkpoint: {path}; learning curve: {curve_path}")
+
+
+def curves_cmd(
+    folder: Annotated[Path, typer.Argument(help="folder where cnc6g train wrote its CSVs")],
+    scenario: ScenarioOpt = "paper-case-study",
+) -> None:
+    """Draw the learning curves of HMARL and its ablations trained into one folder."""
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for name, mode in LEARNERS.items():
+        for suffix, label in (("curve", name), ("validation", f"{name} (validation)")):
+            path = folder / f"{scenario}-{mode}-{suffix}.csv"
+            if path.is_file():
+                curves[label] = read_csv(path)
+    if not curves:
+        raise typer.BadParameter(
+            f"no {scenario}-*-curve.csv or -validation.csv in {folder}", param_hint="FOLDER"
+        )
+    path = learning_curves_figure(curves, folder / f"{scenario}-learning-curves.png")
+    out_console.print(f"learning curves: {path}")

@@ -1,0 +1,137 @@
+"""Policies by name: the built-in ones, the options each declares, and ``module:Class`` paths.
+
+Every entry builds a fresh policy from keyword options; the options a policy takes are its
+builder's keyword parameters, so a front end (the CLI, a sweep file, the API) asks the entry
+which of its settings apply instead of guessing from the name. HMARL's entries give the policy
+its trained agents: the checkpoint shipped for the scenario, another checkpoint, or a training
+run at reset (:mod:`cnc6g.learning`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnc6g.policies import GreedyPolicy, OptimalPolicy, Policy, RandomPolicy
+from cnc6g.twin.system import System
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    """A built-in policy.
+
+    Attributes:
+        name: short name used on the command line and in result tables.
+        summary: one line on what the policy is.
+        build: makes a fresh policy from keyword options.
+        check: optional; raises ``ValueError`` when the options cannot work for a system
+            (a missing or mismatched checkpoint), so that a run fails before it starts.
+    """
+
+    name: str
+    summary: str
+    build: Callable[..., Policy]
+    check: Callable[[Mapping[str, Any], System], None] | None = None
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The keyword options :attr:`build` takes."""
+        return tuple(inspect.signature(self.build).parameters)
+
+
+def _hmarl(mode: str) -> tuple[Callable[..., Policy], Callable[[Mapping[str, Any], System], None]]:
+    """Builder and checker of HMARL in ``mode`` (PyTorch is imported when one is built)."""
+
+    def build(
+        checkpoint: str | Path | None = None,
+        retrain: bool = False,
+        train_steps: int | None = None,
+        online: bool = False,
+        online_eps: float = 0.02,
+        online_noise: float = 0.02,
+    ) -> Policy:
+        from cnc6g.learning import FromCheckpoint, Retrain
+        from cnc6g.policies.hmarl import HMARLPolicy
+
+        source = Retrain(train_steps) if retrain else FromCheckpoint(checkpoint)
+        return HMARLPolicy(mode, source, online, online_eps, online_noise)
+
+    def check(options: Mapping[str, Any], system: System) -> None:
+        if options.get("retrain"):
+            return
+        from cnc6g.learning import FromCheckpoint
+
+        FromCheckpoint(options.get("checkpoint"))(system, mode, None)
+
+    return build, check
+
+
+def _entries() -> dict[str, PolicyEntry]:
+    entries = [
+        PolicyEntry("rand", "random deployment and distribution (a lower baseline)", RandomPolicy),
+        PolicyEntry("grd", "popularity-based deployment, load-aware distribution", GreedyPolicy),
+        PolicyEntry("opt", "per-slot optimum of a MILP with global information", OptimalPolicy),
+    ]
+    for name, mode, summary in (
+        ("hmarl", "hmarl", "seed 002's hierarchical multi-agent learning orchestrator"),
+        ("hmarl-central", "central", "HMARL ablation: one agent sets every knob"),
+        ("hmarl-independent", "independent", "HMARL ablation: no distributor"),
+    ):
+        build, check = _hmarl(mode)
+        entries.append(PolicyEntry(name, summary, build, check))
+    return {e.name: e for e in entries}
+
+
+BUILTIN: dict[str, PolicyEntry] = _entries()
+"""Built-in policies by their short name."""
+
+
+def make_policy(spec: str, **options: Any) -> Policy:
+    """A fresh policy from a short name (see :data:`BUILTIN`) or ``package.module:Class``.
+
+    Args:
+        spec: the name or import path.
+        options: keyword options of a built-in policy (see :attr:`PolicyEntry.options`).
+
+    Raises:
+        ValueError: the name is unknown, an option is not the policy's, or the import path
+            does not give a :class:`~cnc6g.policies.Policy` subclass.
+    """
+    if spec in BUILTIN:
+        entry = BUILTIN[spec]
+        unknown = sorted(set(options) - set(entry.options))
+        if unknown:
+            raise ValueError(
+                f"policy {spec} takes no option {', '.join(unknown)} "
+                f"(its options: {', '.join(entry.options) or 'none'})"
+            )
+        return entry.build(**options)
+    if ":" not in spec:
+        raise ValueError(
+            f"unknown policy {spec!r}: use one of {', '.join(BUILTIN)} or package.module:Class"
+        )
+    if options:
+        raise ValueError(f"options are for built-in policies only, not {spec!r}")
+    module_name, _, attr = spec.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"cannot import policy {spec!r}: {err}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Policy)):
+        raise ValueError(f"{spec!r} is not a subclass of cnc6g.policies.Policy")
+    return cls()
+
+
+def check_policy_options(spec: str, options: Mapping[str, Any], system: System) -> None:
+    """Raise ``ValueError`` when policy ``spec`` with ``options`` cannot run on ``system``.
+
+    For HMARL this loads the checkpoint the policy would use and checks it fits the system, so
+    that a run or a sweep stops before any work instead of in its first job.
+    """
+    entry = BUILTIN.get(spec)
+    if entry is not None and entry.check is not None:
+        entry.check(options, system)

@@ -1,0 +1,59 @@
+"""Events of the twin that change the system itself while it runs (a node failure).
+
+A change of the demand pattern (a hotspot shift, a new popularity ranking) is part of the
+workload model (:class:`~cnc6g.model.HotspotShift`): the twin's demand follows it and policies
+see it in their observations, as a real orchestrator would detect it. An event here changes what
+the infrastructure can do; the twin applies it (:meth:`cnc6g.twin.Twin.apply`) and the policy is
+told through its contract (:meth:`cnc6g.policies.Policy.system_changed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnc6g.model.decision import Decision
+from cnc6g.twin.system import System, without_node
+
+
+@dataclass(frozen=True)
+class NodeFailure:
+    """``node`` fails: from now on it can host no instance and take no task.
+
+    Attributes:
+        node: the node's name.
+    """
+
+    node: str
+
+    def apply(self, system: System) -> System:
+        """``system`` without the node (see :func:`~cnc6g.twin.system.without_node`).
+
+        Raises:
+            ValueError: ``system`` has no such node.
+        """
+        return without_node(system, self.node)
+
+
+TwinEvent = NodeFailure
+"""The events :meth:`cnc6g.twin.Twin.apply` takes."""
+
+
+def drop_failed(system: System, decision: Decision, nodes: list[int]) -> tuple[Decision, bool]:
+    """``decision`` without instances on the failed ``nodes`` or shares sent to them.
+
+    Returns the decision and whether it had any (a failed node runs nothing, whatever a policy
+    asks of it).
+    """
+    x = np.asarray(decision.deployment, dtype=bool)
+    y = np.asarray(decision.routing, dtype=float)
+    to_failed = system.candidate_valid & np.isin(system.candidates, nodes)  # [O, K]
+    touched = bool(x[:, nodes].any() or (y * to_failed[:, None, :] > 0).any())
+    if not touched:
+        return decision, False
+    x = x.copy()
+    x[:, nodes] = False
+    y = np.where(to_failed[:, None, :], 0.0, y)
+    share = None if decision.cpu_share is None else np.asarray(decision.cpu_share) * x
+    return Decision(deployment=x, routing=y, cpu_share=share), True
