@@ -5,10 +5,10 @@ The public surface: scenarios (:func:`load_scenario`), the twin (:func:`compile_
 (:func:`run_policy`, :func:`compare`).
 """
 
-from cnc6g.experiments import RunResult, compare, run_policy
+from cnc6g.experiments import RunResult, RunSummary, compare, run_policy
 from cnc6g.model import Scenario
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.orchestration import make_policy
+from cnc6g.orchestration import SlotLoop, make_policy
 from cnc6g.policies import GreedyPolicy, Policy, RandomPolicy
 from cnc6g.scenarios import ScenarioError, list_presets, load_scenario
 from cnc6g.twin import SlotOutcome, System, Twin, compile_scenario
@@ -22,8 +22,10 @@ __all__ = [
     "Policy",
     "RandomPolicy",
     "RunResult",
+    "RunSummary",
     "Scenario",
     "ScenarioError",
+    "SlotLoop",
     "SlotOutcome",
     "System",
     "Twin",

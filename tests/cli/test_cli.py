@@ -244,3 +244,18 @@ def test_a_policy_flag_for_another_policy_is_an_error(args, flag):
     assert result.exit_code == 2, result.output
     assert flag in result.output
     assert "applies to" in result.output
+
+
+def test_validate_warns_of_a_service_no_node_can_host(tmp_path):
+    shown = runner.invoke(app, ["scenario", "show", "tiny"]).stdout
+    lines = shown.splitlines()
+    # The first service's memory: more than any node has.
+    first = next(i for i, line in enumerate(lines) if line.strip() == "[[services]]")
+    at = next(i for i in range(first, len(lines)) if lines[i].startswith("memory_gb"))
+    lines[at] = "memory_gb = 100000.0"
+    path = tmp_path / "big.toml"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["scenario", "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output
+    assert "fits on no node" in result.output

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cnc6g.cli.common import err_console, load, out_console
 from cnc6g.scenarios import ScenarioError, dump_scenario, list_presets, load_scenario
+from cnc6g.testing import check_scenario
 from cnc6g.twin import compile_scenario, requests_for_load
 
 app = typer.Typer(help="List, show, validate and export scenarios.", no_args_is_help=True)
@@ -38,7 +39,11 @@ def scenario_list() -> None:
 def scenario_validate(
     source: Annotated[str, typer.Argument(help="preset name or TOML file")],
 ) -> None:
-    """Check a scenario file; exit 1 and name every bad field if it is invalid."""
+    """Check a scenario file; exit 1 and name every bad field if it is invalid.
+
+    A valid scenario may still not be what its author meant (a service no node can host, an
+    origin that reaches no host of a service): those are printed as warnings.
+    """
     try:
         sc = load_scenario(source)
     except ScenarioError as err:
@@ -49,6 +54,8 @@ def scenario_validate(
         f"[green]valid[/green]: {sc.name}: {sy.n_origins} origins, {sy.n_nodes} nodes, "
         f"{sy.n_services} services, {sy.n_links} wired links"
     )
+    for warning in check_scenario(sc):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 @app.command("show")
