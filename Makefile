@@ -45,7 +45,7 @@ bench-opt: install
 	$(PY) -m benchmarks.opt_solve --json benchmarks/opt_results.json
 
 # Retrain the shipped checkpoints of HMARL and its two ablations and draw their learning curves.
-# HMARL ships seed 2, the best of seeds 0, 1 and 2 on the same validation twins (see the README).
+# HMARL ships seed 2, the best of seeds 0, 1 and 2 on the same validation twins (see docs/hmarl.md).
 train: install
 	$(VENV)/bin/cnc6g train hmarl --scenario paper-case-study --seed 2 --steps 1500 --out results/train
 	for learner in hmarl-central hmarl-independent; do \

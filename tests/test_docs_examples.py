@@ -1,4 +1,4 @@
-"""Docs examples run, and the README shows them as they are."""
+"""Docs examples run, and the README and the docs pages show them as they are."""
 
 import re
 import runpy
