@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint format bench bench-opt train presets clean
+.PHONY: install demo test test-slow lint format docs bench bench-opt train presets clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,11 @@ format: install
 	$(VENV)/bin/ruff check --fix src tests benchmarks docs
 	$(VENV)/bin/ruff format src tests benchmarks docs
 
+# The documentation site; the scenario reference is generated from the models (docs/hooks.py).
+docs: install
+	$(PY) -m pip install --quiet -e '.[docs]'
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.twin_throughput --json benchmarks/results.json
@@ -40,7 +45,7 @@ bench-opt: install
 	$(PY) -m benchmarks.opt_solve --json benchmarks/opt_results.json
 
 # Retrain the shipped checkpoints of HMARL and its two ablations and draw their learning curves.
-# HMARL ships seed 2, the best of seeds 0, 1 and 2 on the same validation twins (see the README).
+# HMARL ships seed 2, the best of seeds 0, 1 and 2 on the same validation twins (see docs/hmarl.md).
 train: install
 	$(VENV)/bin/cnc6g train hmarl --scenario paper-case-study --seed 2 --steps 1500 --out results/train
 	for learner in hmarl-central hmarl-independent; do \
@@ -52,4 +57,4 @@ presets: install
 	$(PY) -m cnc6g.scenarios.presets
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .ruff_cache
+	rm -rf $(VENV) results site .pytest_cache .ruff_cache

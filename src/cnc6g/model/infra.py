@@ -47,8 +47,10 @@ class Node(_Strict):
     without one is always on.
     """
 
-    name: Name
-    processor: ProcessorKind = ProcessorKind.CPU
+    name: Name = Field(description="name of the node, unique across all domains")
+    processor: ProcessorKind = Field(
+        default=ProcessorKind.CPU, description="processor; a service runs on those it lists"
+    )
     capacity_gcps: float = Field(gt=0, description="compute capacity, gigacycles per second")
     memory_gb: float = Field(gt=0, description="memory available to service instances")
     idle_power_w: float = Field(ge=0, description="power when awake and unloaded")
@@ -76,9 +78,9 @@ class Node(_Strict):
 class Domain(_Strict):
     """A domain managed by one domain orchestrator; it holds one or more nodes."""
 
-    name: Name
-    kind: DomainKind
-    nodes: list[Node] = Field(min_length=1)
+    name: Name = Field(description="name of the domain, unique; links refer to it")
+    kind: DomainKind = Field(description="terminal (requests start there), RAN or transport")
+    nodes: list[Node] = Field(min_length=1, description="the domain's compute nodes")
 
 
 class RadioLink(_Strict):
@@ -90,21 +92,25 @@ class RadioLink(_Strict):
     part of the EARTH base-station model, Auer et al., IEEE Wireless Commun. 2011).
     """
 
-    terminal: Name
-    ran: Name
-    uplink_mhz: float = Field(gt=0)
-    downlink_mhz: float = Field(gt=0)
-    mean_snr_db: float = Field(ge=-10, le=60)
-    shadowing_std_db: float = Field(default=4.0, ge=0, le=20)
+    terminal: Name = Field(description="the terminal domain; each has exactly one radio link")
+    ran: Name = Field(description="the RAN domain it attaches to")
+    uplink_mhz: float = Field(gt=0, description="uplink bandwidth")
+    downlink_mhz: float = Field(gt=0, description="downlink bandwidth")
+    mean_snr_db: float = Field(ge=-10, le=60, description="mean signal-to-noise ratio")
+    shadowing_std_db: float = Field(
+        default=4.0, ge=0, le=20, description="standard deviation of the SNR's shadowing per slot"
+    )
     tx_power_w: float = Field(default=0.2, ge=0, description="terminal transmit power")
-    bs_energy_nj_per_bit: float = Field(default=50.0, ge=0)
+    bs_energy_nj_per_bit: float = Field(
+        default=50.0, ge=0, description="base-station energy per downlink bit"
+    )
 
 
 class WiredLink(_Strict):
     """A wired link between two RAN or transport domains (full duplex, per-direction capacity)."""
 
-    a: Name
-    b: Name
-    bandwidth_gbps: float = Field(gt=0)
+    a: Name = Field(description="one end: a RAN or transport domain")
+    b: Name = Field(description="the other end: a RAN or transport domain")
+    bandwidth_gbps: float = Field(gt=0, description="capacity of each direction")
     delay_ms: float = Field(ge=0, description="one-way propagation delay")
-    energy_nj_per_bit: float = Field(default=0.0, ge=0)
+    energy_nj_per_bit: float = Field(default=0.0, ge=0, description="energy per bit carried")

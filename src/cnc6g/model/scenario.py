@@ -42,16 +42,26 @@ class Objective(_Strict):
 class Scenario(_Strict):
     """Everything the twin needs to simulate a system."""
 
-    name: Name
-    description: str = ""
+    name: Name = Field(description="name of the scenario")
+    description: str = Field(default="", description="what the scenario models, in a sentence")
     notes: list[str] = Field(default_factory=list, description="parameter choices and sources")
-    domains: list[Domain] = Field(min_length=2)
-    radio_links: list[RadioLink] = Field(min_length=1)
-    wired_links: list[WiredLink] = Field(default_factory=list)
-    services: list[ServiceType] = Field(min_length=1)
-    workload: Workload
-    twin: TwinSettings = Field(default_factory=TwinSettings)
-    objective: Objective = Field(default_factory=Objective)
+    domains: list[Domain] = Field(
+        min_length=2, description="domains; at least one terminal and one RAN domain"
+    )
+    radio_links: list[RadioLink] = Field(
+        min_length=1, description="one per terminal domain, to its RAN domain"
+    )
+    wired_links: list[WiredLink] = Field(
+        default_factory=list, description="links that connect every RAN and transport domain"
+    )
+    services: list[ServiceType] = Field(min_length=1, description="the service types")
+    workload: Workload = Field(description="how requests arrive")
+    twin: TwinSettings = Field(
+        default_factory=TwinSettings, description="settings of the twin's slot model"
+    )
+    objective: Objective = Field(
+        default_factory=Objective, description="the objective policies are scored on"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -15,15 +15,15 @@ ALL_PROCESSORS = (ProcessorKind.CPU, ProcessorKind.GPU, ProcessorKind.NPU)
 class Stage(_Strict):
     """One step of a service's workflow."""
 
-    name: Name
-    compute_gcycles: float = Field(gt=0)
+    name: Name = Field(description="name of the stage, unique in its workflow")
+    compute_gcycles: float = Field(gt=0, description="work of the stage per task")
     after: list[Name] = Field(default_factory=list, description="stages that must finish first")
 
 
 class Workflow(_Strict):
     """A workflow DAG; the twin places a service as one unit and charges the sum of its stages."""
 
-    stages: list[Stage] = Field(min_length=1)
+    stages: list[Stage] = Field(min_length=1, description="the stages; a task's work is their sum")
 
     @model_validator(mode="after")
     def _is_a_dag(self) -> Workflow:
@@ -57,7 +57,7 @@ class ServiceType(_Strict):
     given they must agree.
     """
 
-    name: Name
+    name: Name = Field(description="name of the service type, unique")
     compute_gcycles: float | None = Field(default=None, gt=0, description="work per task")
     input_mbit: float = Field(ge=0, description="data sent with a request")
     output_mbit: float = Field(default=0.0, ge=0, description="data returned")
@@ -66,11 +66,19 @@ class ServiceType(_Strict):
     instantiation_energy_j: float = Field(default=0.0, ge=0, description="energy of a cold start")
     cold_start_ms: float = Field(default=0.0, ge=0, description="time to start an instance")
     deadline_ms: float = Field(gt=0, description="E2E latency SLA of one task")
-    tiers: list[DomainKind] = Field(default_factory=lambda: list(ALL_TIERS), min_length=1)
-    processors: list[ProcessorKind] = Field(
-        default_factory=lambda: list(ALL_PROCESSORS), min_length=1
+    tiers: list[DomainKind] = Field(
+        default_factory=lambda: list(ALL_TIERS),
+        min_length=1,
+        description="kinds of domain whose nodes may host an instance",
     )
-    workflow: Workflow | None = None
+    processors: list[ProcessorKind] = Field(
+        default_factory=lambda: list(ALL_PROCESSORS),
+        min_length=1,
+        description="processors an instance may run on",
+    )
+    workflow: Workflow | None = Field(
+        default=None, description="stages of one task; their total is its work"
+    )
 
     @model_validator(mode="after")
     def _compute_is_known(self) -> ServiceType:

@@ -13,7 +13,7 @@ DEFAULT_LOADS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
 class HotspotShift(_Strict):
     """A change of the demand pattern from ``slot`` on (a re-orchestration trigger of seed 002)."""
 
-    slot: int = Field(ge=0)
+    slot: int = Field(ge=0, description="first slot of the new pattern")
     origin_weights: dict[Name, float] | None = Field(
         default=None, description="new weights of the terminal domains; omitted ones get 0"
     )
@@ -50,16 +50,24 @@ class Workload(_Strict):
     requests_per_slot: tuple[int, int] | None = Field(
         default=None, description="inclusive range [low, high] of requests per slot"
     )
-    offered_load: float | None = Field(default=None, gt=0, le=10)
-    load_spread: float = Field(default=0.2, ge=0, lt=1)
-    zipf_exponent: float = Field(default=1.2, ge=0, le=5)
+    offered_load: float | None = Field(
+        default=None, gt=0, le=10, description="utilisation L the mean request count offers"
+    )
+    load_spread: float = Field(
+        default=0.2, ge=0, lt=1, description="half-width of the request range around the mean"
+    )
+    zipf_exponent: float = Field(
+        default=1.2, ge=0, le=5, description="exponent of the services' Zipf popularity"
+    )
     popularity: list[Name] | None = Field(
         default=None, description="services from most to least popular; default: file order"
     )
     origin_weights: dict[Name, float] | None = Field(
         default=None, description="relative request rate per terminal domain; default: equal"
     )
-    hotspots: list[HotspotShift] = Field(default_factory=list)
+    hotspots: list[HotspotShift] = Field(
+        default_factory=list, description="changes of the demand pattern, in slot order"
+    )
 
     @model_validator(mode="after")
     def _one_volume(self) -> Workload:
