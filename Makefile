@@ -27,6 +27,7 @@ test-slow: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks docs
 	$(VENV)/bin/ruff format --check src tests benchmarks docs
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix src tests benchmarks docs
@@ -57,4 +58,4 @@ presets: install
 	$(PY) -m cnc6g.scenarios.presets
 
 clean:
-	rm -rf $(VENV) results site .pytest_cache .ruff_cache
+	rm -rf $(VENV) results site .pytest_cache .ruff_cache .mypy_cache

@@ -108,16 +108,16 @@ class Scenario(_Strict):
         problems += self._check_reachability(kinds)
 
         services = {s.name for s in self.services}
-        wl = self.workload
-        if wl.popularity is not None and sorted(wl.popularity) != sorted(services):
+        workload = self.workload
+        if workload.popularity is not None and sorted(workload.popularity) != sorted(services):
             problems.append(
                 "workload.popularity: must list every service exactly once "
-                f"(missing {sorted(services - set(wl.popularity))}, "
-                f"unknown {sorted(set(wl.popularity) - services)})"
+                f"(missing {sorted(services - set(workload.popularity))}, "
+                f"unknown {sorted(set(workload.popularity) - services)})"
             )
-        weight_sets = [("workload.origin_weights", wl.origin_weights)] + [
+        weight_sets = [("workload.origin_weights", workload.origin_weights)] + [
             (f"workload.hotspots[{i}].origin_weights", h.origin_weights)
-            for i, h in enumerate(wl.hotspots)
+            for i, h in enumerate(workload.hotspots)
         ]
         for where, weights in weight_sets:
             if weights is not None:

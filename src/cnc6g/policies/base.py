@@ -12,20 +12,19 @@ A decision must be feasible (see :func:`feasibility_problems`); check a policy w
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
 
 import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.twin.dynamics import SlotOutcome
-from cnc6g.twin.system import System
+from cnc6g.twin.system import BoolArray, System
 
 
 class Policy(ABC):
     """Base class of orchestration policies."""
 
-    name: ClassVar[str] = "custom"
-    """Short name used in tables and figures."""
+    name: str = "custom"
+    """Short name used in tables and figures (a class default; HMARL's ablations set their own)."""
 
     system: System
     rng: np.random.Generator
@@ -59,7 +58,7 @@ class Policy(ABC):
         return f"{type(self).__name__}()"
 
 
-def usable_candidates(system: System, deployment: np.ndarray) -> np.ndarray:
+def usable_candidates(system: System, deployment: BoolArray) -> BoolArray:
     """``[O, S, K]`` candidates that are admissible and host an instance in ``deployment``."""
     return deployment[:, system.candidates].transpose(1, 0, 2) & system.admissible
 

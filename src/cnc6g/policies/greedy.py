@@ -27,7 +27,7 @@ import numpy as np
 from cnc6g.model import DomainKind
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy, usable_candidates
-from cnc6g.twin.system import System
+from cnc6g.twin.system import BoolArray, FloatArray, System
 
 
 class GreedyPolicy(Policy):
@@ -74,7 +74,7 @@ class GreedyPolicy(Policy):
         # Transport nodes are shared with other cells: their load is known as last reported;
         # the cell's own nodes carry only its own load, known exactly.
         self._shared = np.array([k is DomainKind.TRANSPORT for k in system.node_domain_kind])
-        self._demand: np.ndarray | None = None
+        self._demand: FloatArray | None = None
         self._deployment = np.zeros((system.n_services, system.n_nodes), dtype=bool)
 
     def decide(self, obs: Observation) -> Decision:
@@ -89,7 +89,7 @@ class GreedyPolicy(Policy):
         routing = self._distribute(obs, self._deployment)
         return Decision(deployment=self._deployment.copy(), routing=routing)
 
-    def _deploy(self, demand: np.ndarray) -> np.ndarray:
+    def _deploy(self, demand: FloatArray) -> BoolArray:
         sy = self.system
         x = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
         free_mem = sy.memory.copy()
@@ -120,7 +120,7 @@ class GreedyPolicy(Policy):
                         break
         return x
 
-    def _distribute(self, obs: Observation, x: np.ndarray) -> np.ndarray:
+    def _distribute(self, obs: Observation, x: BoolArray) -> FloatArray:
         sy = self.system
         O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
         usable = usable_candidates(sy, x) & self._scope[:, None, :]

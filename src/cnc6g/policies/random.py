@@ -12,7 +12,7 @@ import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy, usable_candidates
-from cnc6g.twin.system import System
+from cnc6g.twin.system import BoolArray, System
 
 
 class RandomPolicy(Policy):
@@ -38,7 +38,7 @@ class RandomPolicy(Policy):
     def reset(self, system: System, seed: int | None = None) -> None:
         """Forget the current deployment."""
         super().reset(system, seed)
-        self._deployment: np.ndarray | None = None
+        self._deployment: BoolArray | None = None
 
     def decide(self, obs: Observation) -> Decision:
         """A random deployment when due, and a random split of every demand."""
@@ -52,7 +52,7 @@ class RandomPolicy(Policy):
         routing = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
         return Decision(deployment=x.copy(), routing=routing)
 
-    def _deploy(self) -> np.ndarray:
+    def _deploy(self) -> BoolArray:
         sy, rng = self.system, self.rng
         x = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
         free = sy.memory.copy()

@@ -32,7 +32,7 @@ def restart_cost(system: System, demand: FloatArray, previous: np.ndarray) -> Fl
     (``previous``, ``[..., S, N]``).
     """
     sy = system
-    per_instance = np.asarray(demand, dtype=float).sum(axis=-2) / np.maximum(
+    per_instance: FloatArray = np.asarray(demand, dtype=float).sum(axis=-2) / np.maximum(
         np.asarray(previous, dtype=bool).sum(axis=-1), 1
     )
     cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)
@@ -53,7 +53,8 @@ def removal_cost(
     """
     prev = np.asarray(previous, dtype=bool)
     removed = (prev & ~np.asarray(deployment, dtype=bool)).astype(float)
-    return removal_weight * np.einsum("bsn,bs->b", removed, restart_cost(system, demand, prev))
+    per_copy: FloatArray = np.einsum("bsn,bs->b", removed, restart_cost(system, demand, prev))
+    return removal_weight * per_copy
 
 
 def amortised_objective(
@@ -112,6 +113,6 @@ def node_energy(
     started = x & ~np.asarray(previous, dtype=bool)
     idle = tau * np.where(awake, sy.idle_power, np.nan_to_num(sy.sleep_power))
     dynamic = tau * awake * (sy.peak_power - sy.idle_power) * outcome.utilisation
-    instances = tau * np.einsum("s,bsn->bn", sy.instance_power, x.astype(float))
-    cold = np.einsum("s,bsn->bn", sy.instantiation_energy, started.astype(float))
+    instances: FloatArray = tau * np.einsum("s,bsn->bn", sy.instance_power, x.astype(float))
+    cold: FloatArray = np.einsum("s,bsn->bn", sy.instantiation_energy, started.astype(float))
     return idle + dynamic + instances + cold

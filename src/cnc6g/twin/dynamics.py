@@ -79,7 +79,8 @@ class SlotOutcome:
     @property
     def energy_total(self) -> FloatArray:
         """Total energy per copy, J, ``[B]``."""
-        return np.sum([self.energy[p] for p in ENERGY_PARTS], axis=0)
+        total: FloatArray = np.sum([self.energy[p] for p in ENERGY_PARTS], axis=0)
+        return total
 
     @property
     def late(self) -> FloatArray:
@@ -133,7 +134,7 @@ class SlotOutcome:
     def flow_latency_mean_s(self) -> FloatArray:
         """Mean E2E latency of each flow's served tasks, s, ``[B, O, S, K]`` (inf if unusable)."""
         rate = self.flow_rate
-        queue = np.full(rate.shape, np.inf)
+        queue: FloatArray = np.full(rate.shape, np.inf)
         np.divide(1.0, rate, out=queue, where=rate > 0)
         lo, hi = cold_wait_bounds(self.flow_cold_start_s, self.slot_s)
         cold = self.flow_cold_fraction * (lo + hi) / 2.0
@@ -250,7 +251,7 @@ def _gather_oks(per_sn: np.ndarray, system: System) -> np.ndarray:
 
 def evaluate_slot(
     system: System,
-    demand: FloatArray,
+    demand: FloatArray | IntArray,
     uplink_mbps: FloatArray,
     downlink_mbps: FloatArray,
     deployment: BoolArray,
@@ -309,8 +310,7 @@ def evaluate_slot(
     if system.n_links:
         L = system.n_links
         capacity = system.link_capacity * tau
-        dense = c.incidence is not None
-        if dense:  # small systems: products with the [O*K, L] path-link incidence
+        if c.incidence is not None:  # small systems: products with the [O*K, L] path-link incidence
             sent = bits.reshape(B, O * K, 2).transpose(0, 2, 1)  # [B, 2, O*K]
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
         else:  # large systems: scatter and gather along padded per-path link lists
@@ -325,7 +325,7 @@ def evaluate_slot(
         per_link = np.empty((B, 4, L))  # s per Mbit sent, received; log admitted both ways
         per_link[:, :2] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
         per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
-        if dense:
+        if c.incidence_t is not None:  # set together with c.incidence
             along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
         else:
             padded = np.zeros((B, 4, L + 1))

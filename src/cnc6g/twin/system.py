@@ -145,7 +145,7 @@ def per_system(fn: Callable[Concatenate[System, P], R]) -> Callable[Concatenate[
     store: weakref.WeakKeyDictionary[System, dict[Any, R]] = weakref.WeakKeyDictionary()
 
     @functools.wraps(fn)
-    def cached(system: System, *args: P.args, **kwargs: P.kwargs) -> R:
+    def cached(system: System, /, *args: P.args, **kwargs: P.kwargs) -> R:
         entries = store.setdefault(system, {})
         key = (args, tuple(sorted(kwargs.items())))
         if key not in entries:
@@ -158,8 +158,9 @@ def per_system(fn: Callable[Concatenate[System, P], R]) -> Callable[Concatenate[
 @per_system
 def wired_s_per_mbit(system: System) -> FloatArray:
     """Sum over each candidate's wired path of 1 / link rate, ``[O, K]`` (s per Mbit when idle)."""
-    inv = np.append(1.0 / system.link_capacity, 0.0)  # padding index L adds nothing
-    return inv[system.path_links].sum(axis=1).reshape(system.n_origins, -1)
+    inv: FloatArray = np.append(1.0 / system.link_capacity, 0.0)  # padding index L adds nothing
+    out: FloatArray = inv[system.path_links].sum(axis=1).reshape(system.n_origins, -1)
+    return out
 
 
 def requests_for_load(system: System, load: float) -> float:
@@ -225,12 +226,12 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
     services = scenario.services
     S, N = len(services), len(nodes)
     can_host = np.zeros((S, N), dtype=bool)
-    for si, svc in enumerate(services):
+    for si, service in enumerate(services):
         for ni, (di, node) in enumerate(nodes):
             can_host[si, ni] = (
-                domains[di].kind in svc.tiers
-                and node.processor in svc.processors
-                and svc.memory_gb <= node.memory_gb
+                domains[di].kind in service.tiers
+                and node.processor in service.processors
+                and service.memory_gb <= node.memory_gb
             )
 
     terminals = [d for d in domains if d.kind is DomainKind.TERMINAL]
@@ -265,7 +266,7 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
             if best is None or links[best].delay_ms > wl.delay_ms:
                 link_lookup[key] = li
 
-    def path_links(src: int, dst: int) -> list[int]:
+    def shortest_path(src: int, dst: int) -> list[int]:
         out: list[int] = []
         cur = src
         while cur != dst:
@@ -299,7 +300,9 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
         row = own + remote
         cand_rows.append(row)
         local_rows.append([True] * len(own) + [False] * len(remote))
-        delays, energies, paths = [], [], []
+        delays: list[float] = []
+        energies: list[float] = []
+        paths: list[list[int]] = []
         for ni in row:
             node = nodes[ni][1]
             if ni in own:
@@ -307,7 +310,7 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
                 energies.append(node.access_energy_nj_per_bit * 1e-3)
                 paths.append([])
             else:
-                p = path_links(ran, int(node_domain[ni]))
+                p = shortest_path(ran, int(node_domain[ni]))
                 delays.append(float(dist[ran, node_domain[ni]]) + node.access_delay_ms / 1e3)
                 energies.append(
                     float(link_j_per_mbit[p].sum()) + node.access_energy_nj_per_bit * 1e-3

@@ -33,6 +33,8 @@ class Twin:
         seed: seed of the twin's random generator (demand and channel).
     """
 
+    _system: System  # set by reset, replaced by apply
+
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
@@ -93,7 +95,8 @@ class Twin:
             return np.ones((self.batch, s.n_origins, s.n_services))
         got = self._last_satisfied.sum(axis=-1)
         demand = self._last_demand
-        return np.divide(got, demand, out=np.ones_like(got), where=demand > 0)
+        share: FloatArray = np.divide(got, demand, out=np.ones_like(got), where=demand > 0)
+        return share
 
     def observe(self, copy: int = 0) -> Observation:
         """What a policy sees for copy ``copy`` before deciding the current slot."""

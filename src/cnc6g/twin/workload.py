@@ -61,7 +61,8 @@ def demand_process(system: System) -> DemandProcess:
             w = np.ones(system.n_origins)
         else:
             w = np.array([spec.get(name, 0.0) for name in system.origin_names])
-        return w / w.sum()
+        normalised: FloatArray = w / w.sum()
+        return normalised
 
     shifts = tuple(
         (
@@ -89,6 +90,8 @@ def sample_demand(
 
     ``state`` is updated in place when a shift starts at ``slot``.
     """
+    B: int
+    S: int
     B, S = state.order.shape
     O = state.origin_weights.shape[1]
     for at, weights, reshuffle in process.shifts:
@@ -104,7 +107,7 @@ def sample_demand(
         p = (state.origin_weights[:, :, None] * p_service[:, None, :]).reshape(B, O * S)
         state.probabilities = p / p.sum(axis=1, keepdims=True)
         # Cumulative probabilities of all copies on one axis: copy b occupies (b, b + 1].
-        cdf = np.cumsum(state.probabilities, axis=1)
+        cdf: FloatArray = np.cumsum(state.probabilities, axis=1)
         cdf /= cdf[:, -1:]
         state.stacked_cdf = (cdf + np.arange(B)[:, None]).ravel()
     # Uniform integer on [low, high] by scaling a uniform float (cheaper than rng.integers).
@@ -117,6 +120,7 @@ def sample_demand(
     u = (
         np.sort(rng.random(copy.size)) if B == 1 else rng.random(copy.size)
     )  # sorted: cache-friendly
+    assert state.stacked_cdf is not None  # rebuilt together with the probabilities
     cell = np.searchsorted(state.stacked_cdf, u + copy, side="right")
     cell = np.minimum(cell, (copy + 1) * O * S - 1)  # guard the top edge of each copy
     return np.bincount(cell, minlength=B * O * S).reshape(B, O, S)

@@ -118,12 +118,12 @@ class DQN:
     def q(self, obs: np.ndarray) -> np.ndarray:
         """Q-values ``[n, branches, actions]``."""
         with torch.no_grad():
-            out = self.net(torch.from_numpy(np.asarray(obs, dtype=np.float32)))
+            out: torch.Tensor = self.net(torch.from_numpy(np.asarray(obs, dtype=np.float32)))
         return out.view(-1, self.branches, self.actions).numpy()
 
     def act(self, obs: np.ndarray, eps: float, rng: np.random.Generator) -> np.ndarray:
         """Epsilon-greedy actions ``[n, branches]``, each branch explored on its own."""
-        greedy = self.q(obs).argmax(axis=-1)
+        greedy: np.ndarray = self.q(obs).argmax(axis=-1)
         if eps <= 0:
             return greedy
         explore = rng.random(greedy.shape) < eps
@@ -195,7 +195,8 @@ class DDPG:
         out = a.numpy()
         if noise > 0:
             out = out + noise * rng.standard_normal(out.shape)
-        return np.clip(out, -1.0, 1.0)
+        clipped: np.ndarray = np.clip(out, -1.0, 1.0)
+        return clipped
 
     def update(self) -> float:
         """One critic and one actor step; returns the critic loss (nan before ``min_replay``)."""

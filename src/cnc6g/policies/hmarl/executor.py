@@ -380,7 +380,9 @@ def _planned(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) ->
     S, N = sy.n_services, sy.n_nodes
     flows = (demand[..., None] * routing).reshape(B, -1)
     index = (np.arange(B)[:, None] * S + c.flow_service[None]) * N + c.flow_node[None]
-    return np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N).reshape(B, S, N)
+    # With weights, bincount returns float64 (the stubs type it as integers): asarray is a no-op.
+    tasks = np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N)
+    return np.asarray(tasks, dtype=np.float64).reshape(B, S, N)
 
 
 def _fit_memory(sy: System, want: BoolArray, planned: FloatArray, previous: BoolArray) -> BoolArray:
@@ -527,7 +529,8 @@ def _fill(
 
     def radio_share(tasks: FloatArray) -> FloatArray:
         """Share of each cell's uplink and downlink ``[2, P]`` the rows' radio ``tasks`` take."""
-        return np.bincount(both, (tasks * routes.share).ravel(), 2 * P).reshape(2, P)
+        taken = np.bincount(both, (tasks * routes.share).ravel(), 2 * P)
+        return np.asarray(taken, dtype=np.float64).reshape(2, P)  # float64, as in _planned
 
     tau = sy.slot_s
     remaining = demand.copy()
@@ -559,7 +562,8 @@ def _fill(
         np.multiply(expected, beta, out=expected)
         np.add(expected, routes.fixed, out=expected)
         np.copyto(expected, np.inf, where=room[:, cand].reshape(B * O, K)[pair] <= 1e-9)
-        full = (load.radio >= limit - 1e-9).any(axis=0)
+        # [P]; any over an axis is an array here (the stubs also allow a scalar): no copy.
+        full = np.asarray((load.radio >= limit - 1e-9).any(axis=0))
         if full.any():
             np.copyto(expected, np.inf, where=(routes.remote > 0) & full[pair, None])
         k = np.argmin(expected + routes.price, axis=-1)  # [A]

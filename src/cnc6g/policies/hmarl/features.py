@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from cnc6g.model import DomainKind
 from cnc6g.policies.hmarl.executor import LEVELS
@@ -23,6 +24,9 @@ from cnc6g.twin.system import (
     popularity_weights,
     requests_for_load,
 )
+
+Float32Array = NDArray[np.float32]
+"""Observations are single precision, what the agents' networks take."""
 
 KINDS = (DomainKind.TERMINAL, DomainKind.RAN, DomainKind.TRANSPORT)
 """Domain kinds; the domain agents of one kind share their networks."""
@@ -104,7 +108,7 @@ def global_observation(
     uplink_mbps: FloatArray,
     previous: BoolArray,
     utilisation: FloatArray,
-) -> FloatArray:
+) -> Float32Array:
     """The distributor's observation, ``[B, global_size]`` (float32)."""
     sy = system
     lay = layout(sy)
@@ -128,7 +132,7 @@ def domain_observations(
     previous: BoolArray,
     utilisation: FloatArray,
     level: IntArray | None = None,
-) -> list[FloatArray]:
+) -> list[Float32Array]:
     """Per kind, the observations of its domains, ``[B, D_k, domain_size_k]`` (float32).
 
     ``level`` ``[B, D]`` is the distributor's choice for this slot (its one-hot part is left
@@ -162,7 +166,7 @@ def domain_observations(
     return out
 
 
-def set_levels(system: System, domain_obs: list[FloatArray], level: IntArray) -> None:
+def set_levels(system: System, domain_obs: list[Float32Array], level: IntArray) -> None:
     """Write the distributor's levels ``[B, D]`` into the domain observations, in place."""
     lay = layout(system)
     eye = np.eye(len(LEVELS), dtype=np.float32)

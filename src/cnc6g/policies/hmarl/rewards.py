@@ -81,7 +81,8 @@ def decompose_cost(
     energy = node_energy(sy, outcome, deployment, previous)
     per_node = energy + beta * failed - credit * beta * served_ok
     per_domain = np.zeros((B, lay.n_domains))
-    np.add.at(per_domain, (slice(None), sy.node_domain), per_node)
+    # The stubs type ufunc.at's indices as integer arrays only; (slice, array) is a valid index.
+    np.add.at(per_domain, (slice(None), sy.node_domain), per_node)  # type: ignore[arg-type]
     return total, per_domain, total - per_domain.sum(axis=1)
 
 
@@ -93,7 +94,7 @@ def learning_cost(
     previous: np.ndarray,
     amortise_slots: float,
     removal_weight: float,
-) -> np.ndarray:
+) -> FloatArray:
     """The slot's objective with what changing the deployment costs spread over time, J, ``[B]``.
 
     An instance started now serves the slots after it too, so a learner judged on one slot
@@ -107,7 +108,7 @@ def learning_cost(
     consolidation.
     """
     beta = system.unsatisfied_penalty_j
-    cold_tasks = (outcome.flow_served * outcome.flow_cold_fraction).sum(axis=(1, 2, 3))
+    cold_tasks: FloatArray = (outcome.flow_served * outcome.flow_cold_fraction).sum(axis=(1, 2, 3))
     rebate = (1.0 - 1.0 / amortise_slots) * (outcome.energy["cold_start"] + beta * cold_tasks)
     removal = removal_cost(system, demand, deployment, previous, removal_weight)
     return outcome.objective(beta) - rebate + removal
@@ -120,7 +121,7 @@ def _learning_cost(
     x: np.ndarray,
     y: np.ndarray,
     cfg: RewardConfig,
-) -> np.ndarray:
+) -> FloatArray:
     """:func:`learning_cost` of decision ``(x, y)`` for every copy, without stepping the twins."""
     demand, up, down, previous = inputs
     return np.concatenate(
@@ -160,7 +161,7 @@ def difference_rewards(
     base = agents.system
     demand, up, down, previous = inputs
     B = demand.shape[0]
-    scale = base.unsatisfied_penalty_j * np.maximum(demand.sum(axis=(1, 2)), 1.0)
+    scale: FloatArray = base.unsatisfied_penalty_j * np.maximum(demand.sum(axis=(1, 2)), 1.0)
     x, y = decision.deployment, decision.routing
     actual = _learning_cost(systems, parts, inputs, x, y, cfg)
     off = decision.switched_off
