@@ -322,3 +322,26 @@ def test_step_cleans_routing_before_evaluating(tiny_system):
     np.testing.assert_array_equal(out_raw.flow_satisfied, out_clean.flow_satisfied)
     # X-dc hosts every service of tiny, so the cleaned rows (all 1) route the whole demand
     assert out_raw.flow_requests.sum() == pytest.approx(out_raw.offered[0], rel=1e-12)
+
+
+def test_added_demand_loads_the_slot_and_resume_goes_on_from_a_slot(tiny_system):
+    import numpy as np
+
+    from cnc6g.twin import Twin
+
+    twin = Twin(tiny_system, seed=3)
+    before = twin.demand.copy()
+    extra = np.zeros_like(before)
+    extra[0, 0, 0] = 5
+    twin.add_demand(extra)
+    assert twin.demand.sum() == before.sum() + 5
+    with pytest.raises(ValueError, match="extra demand"):
+        twin.add_demand(-extra)
+    x = np.zeros((1, tiny_system.n_services, tiny_system.n_nodes), dtype=bool)
+    x[0, 0, 0] = True
+    twin.resume(40, x, seed=9)
+    assert twin.slot == 40
+    np.testing.assert_array_equal(twin.deployment, x)
+    again = Twin(tiny_system, seed=3)
+    again.resume(40, x, seed=9)
+    np.testing.assert_array_equal(twin.demand, again.demand)

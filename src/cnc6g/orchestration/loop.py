@@ -15,14 +15,14 @@ run), the conformance checks (:func:`cnc6g.testing.check_policy`) and the contro
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy, feasibility_problems
 from cnc6g.twin import SlotOutcome, Twin
 from cnc6g.twin.events import TwinEvent
-from cnc6g.twin.system import IntArray
+from cnc6g.twin.system import IntArray, System
 
 
 class InfeasibleDecisionError(RuntimeError):
@@ -67,6 +67,8 @@ class SlotLoop:
         seed: seed of the policy.
         check: raise :class:`InfeasibleDecisionError` on an infeasible decision.
         events: ``(slot, event)`` pairs: each event is applied at the start of its slot.
+        adjust: changes each decision before it is checked (the control plane keeps the
+            instances operators asked for); it gets the twin's system and the decision.
     """
 
     def __init__(
@@ -77,12 +79,14 @@ class SlotLoop:
         *,
         check: bool = True,
         events: Iterable[tuple[int, TwinEvent]] = (),
+        adjust: Callable[[System, Decision], Decision] | None = None,
     ) -> None:
         if twin.batch != 1:
             raise ValueError(f"the loop runs one copy of the twin, not {twin.batch}")
         self.twin = twin
         self.policy = policy
         self.check = check
+        self.adjust = adjust
         self._events = sorted(events, key=lambda e: e[0])
         policy.reset(twin.system, seed)
 
@@ -108,6 +112,8 @@ class SlotLoop:
         if not isinstance(decision, Decision):
             problem = f"decide() returned {type(decision).__name__}, not Decision"
             raise InfeasibleDecisionError(policy.name, obs.slot, [problem])
+        if self.adjust is not None:
+            decision = self.adjust(twin.system, decision)
         decision, repaired = twin.repair(decision)
         if self.check:
             problems = feasibility_problems(twin.system, decision)

@@ -34,6 +34,14 @@ class Twin:
     """
 
     _system: System  # set by reset, replaced by apply
+    _failed: list[int]
+    rng: np.random.Generator
+    slot: int
+    deployment: BoolArray
+    utilisation: FloatArray
+    demand: IntArray
+    _last_satisfied: FloatArray | None
+    _last_demand: IntArray | None
 
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
@@ -70,21 +78,46 @@ class Twin:
             return decision, False
         return drop_failed(self._system, decision, self._failed)
 
+    def add_demand(self, extra: IntArray) -> None:
+        """Add requests ``[B, O, S]`` to the current slot (the control plane's sessions)."""
+        extra = np.asarray(extra, dtype=np.int64)
+        if extra.shape != self.demand.shape or (extra < 0).any():
+            raise ValueError(f"extra demand must be >= 0 with shape {self.demand.shape}")
+        self.demand = self.demand + extra
+
+    def resume(self, slot: int, deployment: BoolArray, seed: int | None = None) -> None:
+        """Go on from ``slot`` with ``deployment`` ``[B, S, N]`` running (a restarted loop).
+
+        The random draws start afresh from ``seed``; the demand process (rankings, hotspot
+        shifts) is at ``slot``.
+        """
+        s = self.system
+        if deployment.shape != (self.batch, s.n_services, s.n_nodes):
+            raise ValueError(f"deployment has shape {deployment.shape}")
+        self.rng = np.random.default_rng(seed)
+        self.slot = int(slot)
+        self.deployment = np.asarray(deployment, dtype=bool).copy()
+        self.utilisation = np.zeros((self.batch, s.n_nodes))
+        self._last_satisfied = None
+        self._last_demand = None
+        self._demand_state = initial_demand_state(self.process, self.batch)
+        self._draw()
+
     def reset(self, seed: int | None = None) -> None:
         """Start again from slot 0 with no instance running and no node failed."""
         self._system = s = self._initial
-        self._failed: list[int] = []
+        self._failed = []
         self.rng = np.random.default_rng(seed)
         self.slot = 0
-        self.deployment: BoolArray = np.zeros((self.batch, s.n_services, s.n_nodes), dtype=bool)
-        self.utilisation: FloatArray = np.zeros((self.batch, s.n_nodes))
-        self._last_satisfied: FloatArray | None = None
-        self._last_demand: IntArray | None = None
+        self.deployment = np.zeros((self.batch, s.n_services, s.n_nodes), dtype=bool)
+        self.utilisation = np.zeros((self.batch, s.n_nodes))
+        self._last_satisfied = None
+        self._last_demand = None
         self._demand_state = initial_demand_state(self.process, self.batch)
         self._draw()
 
     def _draw(self) -> None:
-        self.demand: IntArray = sample_demand(self.process, self._demand_state, self.slot, self.rng)
+        self.demand = sample_demand(self.process, self._demand_state, self.slot, self.rng)
         self.uplink_mbps, self.downlink_mbps = sample_channel(self.system, self.rng, self.batch)
 
     @property
