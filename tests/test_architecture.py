@@ -20,8 +20,11 @@ LAYERS = {
     "orchestration": 4,
     "experiments": 5,
     "testing": 5,
+    "storage": 5,
+    "control": 6,
     "report": 6,
-    "cli": 7,
+    "api": 7,
+    "cli": 8,
 }
 """Rank of each layer (a top-level subpackage or module of ``cnc6g``). A module may import its
 own layer and layers of a lower rank; two layers of one rank do not import each other. The

@@ -1,0 +1,228 @@
+"""The control plane's HTTP API: one FastAPI app with several small CAMARA-style APIs.
+
+Every API lives under ``/<api-name>/v0.1``; bodies are camelCase JSON with unknown fields
+rejected; every error is one body, ``{status, code, message}`` (CAMARA ``ErrorInfo``), whose
+message names the field at fault; an ``x-correlator`` header is echoed back; access is by
+OAuth2 client credentials (``POST /oauth/token``) with one scope per operation. Routes are thin:
+each calls one operation of the service layer (:mod:`cnc6g.control`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cnc6g import __version__
+from cnc6g.api.routes.catalog import clients, services
+from cnc6g.api.routes.common import errors
+from cnc6g.api.routes.operations import clock, deploys, monitor, usage
+from cnc6g.api.routes.terminals import requests, session_router, subs
+from cnc6g.control.errors import ControlError, InvalidArgument, Unauthenticated
+from cnc6g.control.events import Deliverer
+from cnc6g.control.plane import ControlPlane
+from cnc6g.control.runtime import SlotEngine
+from cnc6g.control.schemas import SessionKind, TokenResponse
+from cnc6g.control.security import check_secret, issue_token
+from cnc6g.storage.tables import Client
+
+log = logging.getLogger(__name__)
+
+CORRELATOR = re.compile(r"^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$")
+STATUS_CODES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE_ENTITY",
+    429: "TOO_MANY_REQUESTS",
+}
+
+
+def _error(status: int, code: str, message: str, request: Request | None = None) -> JSONResponse:
+    headers = {}
+    if request is not None and "x-correlator" in request.headers:
+        value = request.headers["x-correlator"]
+        if CORRELATOR.match(value):
+            headers["x-correlator"] = value
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(
+        {"status": status, "code": code, "message": message[:512]},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """A validation error's location as a field path: ``body.workflow.steps[0].function``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
+    """The API over ``plane`` (set up and started with the app's lifespan).
+
+    Args:
+        plane: the control plane.
+        run_background: start the slot clock and the event deliverer with the app.
+    """
+    engine = SlotEngine(plane)
+    deliverer = Deliverer(plane.db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        del app
+        plane.setup()
+        if run_background:
+            engine.start()
+            deliverer.start()
+        try:
+            yield
+        finally:
+            engine.stop()
+            deliverer.stop()
+            plane.db.dispose()
+
+    app = FastAPI(
+        title="cnc6g control plane",
+        version=__version__,
+        description=(
+            "Terminal-network coordination over a live twin: service registration, "
+            "subscriptions, discovery, the unified service request, compute and sensing "
+            "sessions, deployments, metering and monitoring. CAMARA-style APIs, OAuth2 client "
+            "credentials, CloudEvents."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.plane = plane
+    app.state.engine = engine
+    app.state.deliverer = deliverer
+
+    @app.middleware("http")
+    async def correlator(request: Request, call_next: Any) -> Any:
+        value = request.headers.get("x-correlator")
+        if value is not None and not CORRELATOR.match(value):
+            return _error(400, "INVALID_ARGUMENT", "x-correlator: invalid value")
+        response = await call_next(request)
+        if value:
+            response.headers["x-correlator"] = value
+        return response
+
+    @app.exception_handler(ControlError)
+    async def control_error(request: Request, err: ControlError) -> JSONResponse:
+        return _error(err.status, err.code, err.message, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in err.errors()[:5]:
+            loc = tuple(e.get("loc", ()))
+            where = _field(loc[1:] if loc and loc[0] == "body" else loc)
+            message = str(e.get("msg", "invalid"))
+            if e.get("type") == "extra_forbidden":
+                message = "unknown field"
+            problems.append(f"{where}: {message}" if where else message)
+        return _error(400, "INVALID_ARGUMENT", "; ".join(problems) or "invalid request", request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        code = STATUS_CODES.get(err.status_code, "INVALID_ARGUMENT")
+        return _error(err.status_code, code, str(err.detail), request)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=err)
+        return _error(500, "INTERNAL", "unexpected error; it was logged", request)
+
+    @app.post(
+        "/oauth/token",
+        response_model=TokenResponse,
+        tags=["oauth"],
+        responses=errors(400, 401),
+        operation_id="issueToken",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grant_type"],
+                            "properties": {
+                                "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                                "client_id": {"type": "string"},
+                                "client_secret": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def token(request: Request) -> Any:
+        """OAuth2 client credentials (RFC 6749, 4.4): a form body, credentials in it or Basic."""
+        raw = (await request.body())[:8192].decode("utf-8", errors="replace")
+        form = {k: v[0] for k, v in parse_qs(raw).items()}
+        if form.get("grant_type") != "client_credentials":
+            raise InvalidArgument("grant_type: must be client_credentials", field="grant_type")
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                raise Unauthenticated("malformed Basic credentials") from None
+        if not client_id or not secret:
+            raise Unauthenticated("send client_id and client_secret")
+
+        def check(p: ControlPlane, s: Any) -> dict[str, object]:
+            row = s.get(Client, client_id)
+            if row is None or not check_secret(secret, row.secret_hash):
+                raise Unauthenticated("unknown client or wrong secret")
+            return issue_token(p.key, row.client_id, row.role)
+
+        from fastapi.concurrency import run_in_threadpool
+
+        result = await run_in_threadpool(lambda: plane.run(check, write=False)[0])
+        return JSONResponse(result, headers={"Cache-Control": "no-store"})
+
+    @app.get("/health", tags=["health"], operation_id="health")
+    def health() -> dict[str, Any]:
+        """Liveness: the process answers; whether it runs the slot loop."""
+        return {"status": "UP", "leader": engine.leader, "slotsRun": engine.slots_run}
+
+    for router in (
+        clients,
+        services,
+        subs,
+        requests,
+        session_router(SessionKind.compute),
+        session_router(SessionKind.sensing),
+        deploys,
+        usage,
+        monitor,
+        clock,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,103 @@
+"""What the routes depend on: the control plane, the caller, paging, and request headers."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2, SecurityScopes
+
+from cnc6g.control.errors import InvalidArgument, Unauthenticated
+from cnc6g.control.plane import ControlPlane
+from cnc6g.control.security import SCOPES, Principal
+
+oauth2 = OAuth2(
+    flows=OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl="/oauth/token", scopes={s: s for s in SCOPES}
+        )
+    ),
+    scheme_name="oauth2",
+    auto_error=False,
+)
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
+
+
+def plane(request: Request) -> ControlPlane:
+    """The control plane the app serves."""
+    cp: ControlPlane = request.app.state.plane
+    return cp
+
+
+PlaneDep = Annotated[ControlPlane, Depends(plane)]
+
+
+def caller(
+    security_scopes: SecurityScopes,
+    request: Request,
+    authorization: Annotated[str | None, Depends(oauth2)],
+) -> Principal:
+    """The authenticated caller; the operation's scope is checked by the operation."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthenticated("send an access token: Authorization: Bearer <token>")
+    cp: ControlPlane = request.app.state.plane
+    principal = cp.authenticate(authorization[7:].strip())
+    for scope in security_scopes.scopes:
+        principal.require(scope)
+    return principal
+
+
+def scoped(scope: str) -> object:
+    """A dependency on a caller whose token carries ``scope``."""
+    return Security(caller, scopes=[scope])
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="a retry with the same key and body gets the first answer again",
+        ),
+    ] = None,
+) -> str | None:
+    """The request's ``Idempotency-Key`` header, checked."""
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise InvalidArgument(
+            "Idempotency-Key: 1 to 255 characters of letters, digits, _ . : -",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def if_match(
+    value: Annotated[
+        str | None,
+        Header(alias="If-Match", description="the revision last read (its ETag)"),
+    ] = None,
+) -> int | None:
+    """The revision an update expects, from ``If-Match: "<revision>"``."""
+    if value is None:
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 12:
+        raise InvalidArgument('If-Match: a revision in quotes, e.g. "3"', field="If-Match")
+    return int(text)
+
+
+class Page:
+    """CAMARA paging: ``page`` from 1, ``perPage`` 1 to 100 (default 20)."""
+
+    def __init__(
+        self,
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        per_page: Annotated[int, Query(alias="perPage", ge=1, le=100)] = 20,
+    ) -> None:
+        self.page = page
+        self.per_page = per_page
+
+
+PageDep = Annotated[Page, Depends()]

@@ -1,0 +1,1 @@
+"""Routers of the APIs, one module per group of APIs."""

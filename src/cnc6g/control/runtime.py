@@ -1,0 +1,842 @@
+"""The E2E orchestrator's slow loop behind the control plane: one slot of the live twin at a time.
+
+One process on the database runs the loop: it holds a lease, renewed every slot, and another
+process takes over when the lease lapses (the holder died); the new holder goes on from the last
+slot written, with the instances that were running. A slot has three phases, so that the
+database's write lock is never held while the policy decides:
+
+1. **read** the sessions that load the twin, the deployments to keep and what nodes hold;
+2. **decide and step** (no database): the sessions' tasks are added to the twin's demand, the
+   policy decides (the deployments' instances are kept in its decision), the twin steps, and the
+   slot's figures are computed: per service type latency percentiles and satisfaction, per node
+   utilisation and energy, per session its measured latency and its usage;
+3. **write** it all in one transaction: instances, routes, node states, figures, sessions'
+   usage and status (bound, moved, ended), deployments' status, re-orchestration triggers,
+   terminals' moves, and the events of each change (outbox).
+
+Session latency is the mean latency of the twin's flows of its cell and each network step's
+service type (weighted by what each flow served) plus, for a step pinned to the terminal, the
+step's time on the terminal's own node; steps of a chain add up. Usage charges each task its
+step's work, the data it sends and receives, and its marginal energy (load-proportional compute
+on its node, wired and radio transfer); idle power is the operator's, not a session's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session as DbSession
+
+from cnc6g.control.errors import Conflict, Unprocessable
+from cnc6g.control.events import emit
+from cnc6g.control.plane import LEASE, ControlPlane
+from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
+from cnc6g.control.sessions import (
+    end_session,
+    keep_holds,
+    place,
+    release,
+    release_holds,
+    status_event,
+)
+from cnc6g.control.subscriptions import set_location
+from cnc6g.model.decision import Decision
+from cnc6g.orchestration import SlotLoop, make_policy
+from cnc6g.storage.tables import (
+    Deployment,
+    Instance,
+    Lease,
+    Node,
+    Reorchestration,
+    Reservation,
+    Route,
+    Service,
+    ServiceMetric,
+    Terminal,
+)
+from cnc6g.storage.tables import Session as SessionRow
+from cnc6g.twin import Twin, node_energy, sample_requests
+from cnc6g.twin.system import System
+
+log = logging.getLogger(__name__)
+
+OVERLOAD = 0.9
+"""Utilisation above which a node counts as overloaded."""
+
+HOTSPOT_DIVERGENCE = 0.1
+"""Jensen-Shannon divergence (bits) between the cells' demand shares of two windows that counts
+as a shift of the traffic hotspot."""
+
+
+@dataclass
+class _Read:
+    """Phase 1: what the slot needs from the database."""
+
+    slot: int
+    sessions: list[dict[str, Any]]
+    keep: list[tuple[str, list[str] | None, int]]  # (function, zones, count)
+    reserved: dict[str, float]
+
+
+@dataclass
+class _Result:
+    """Phase 2: what the slot did, to be written."""
+
+    slot: int
+    deployment: np.ndarray  # [S, N]
+    previous: np.ndarray  # [S, N]
+    utilisation: np.ndarray  # [N]
+    load_gcps: np.ndarray  # [N]
+    energy: np.ndarray  # [N]
+    awake: np.ndarray  # [N]
+    routes: list[tuple[str, str, str, float, float]]
+    metrics: list[tuple[str, float, float, float | None, float | None, float | None]]
+    session_latency: dict[str, float | None]
+    origin_demand: np.ndarray  # [O]
+    energy_total: float
+    satisfaction: float
+
+
+@dataclass
+class _Watch:
+    """Counters of the re-orchestration triggers."""
+
+    late: dict[str, int] = field(default_factory=dict)
+    hot: dict[str, int] = field(default_factory=dict)
+    demand: list[np.ndarray] = field(default_factory=list)
+    fired: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence of two distributions, bits."""
+    p = p / max(p.sum(), 1e-12)
+    q = q / max(q.sum(), 1e-12)
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        mask = a > 0
+        return float((a[mask] * np.log2(a[mask] / b[mask])).sum())
+
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+class SlotEngine:
+    """Runs the live twin slot by slot for a control plane (see the module's text).
+
+    Args:
+        plane: the control plane.
+    """
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.leader = False
+        self._loop: SlotLoop | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watch = _Watch()
+        self._rng = np.random.default_rng(plane.settings.seed)
+        self._keep_now: list[tuple[str, list[str] | None, int]] = []
+        self.slots_run = 0
+
+    # -- the clock ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the clock thread (realtime or accelerated; a manual clock has none)."""
+        if self.plane.settings.clock_mode == "manual" or not self.plane.settings.run_loop:
+            return
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="cnc6g-slots", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the clock and give the lease up."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        if self.leader:
+            try:
+                with self.plane.db.transaction() as s:
+                    s.execute(
+                        update(Lease)
+                        .where(Lease.name == LEASE, Lease.holder == self.plane.instance_id)
+                        .values(holder=None, expires_at=None)
+                    )
+            except Exception:  # the database may be gone at shutdown
+                log.exception("could not give the lease up")
+            self.leader = False
+
+    def _run(self) -> None:
+        period = self.plane.slot_s / self.plane.settings.speed
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:  # keep the clock alive; the slot is retried
+                log.exception("slot failed")
+                self._loop = None
+            next_at += period
+            wait = next_at - time.monotonic()
+            if wait < 0:
+                next_at = time.monotonic()
+                wait = 0.0
+            self._stop.wait(wait if self.leader else min(period, self.plane.settings.lease_s / 2))
+
+    def advance(self, slots: int) -> int:
+        """Run ``slots`` slots now (the manual clock); the slot reached.
+
+        Raises:
+            Conflict: another process runs the slot loop.
+        """
+        if not self.plane.settings.run_loop:
+            raise Conflict("this process does not run the slot loop", code="INCOMPATIBLE_STATE")
+        for _ in range(slots):
+            if not self.step():
+                raise Conflict(
+                    "another process runs the slot loop (its lease has not lapsed)",
+                    code="INCOMPATIBLE_STATE",
+                )
+        with self.plane.db.transaction(write=False) as s:
+            slot, _ = self.plane.clock(s)
+        return slot
+
+    # -- the lease ------------------------------------------------------------------------------
+
+    def _acquire(self, s: DbSession) -> bool:
+        now = datetime.now(UTC)
+        me = self.plane.instance_id
+        taken = s.execute(
+            update(Lease)
+            .where(Lease.name == LEASE)
+            .where(or_(Lease.holder.is_(None), Lease.holder == me, Lease.expires_at < now))
+            .values(holder=me, expires_at=now + timedelta(seconds=self.plane.settings.lease_s))
+        ).rowcount
+        if not taken:
+            if self.leader:
+                log.warning("lost the slot loop's lease")
+            self.leader = False
+            self._loop = None
+            return False
+        if not self.leader:
+            log.info("runs the slot loop")
+        self.leader = True
+        return True
+
+    def _build(self, s: DbSession, slot: int) -> SlotLoop:
+        plane = self.plane
+        sy = plane.system
+        twin = Twin(sy, seed=plane.settings.seed)
+        if slot > 0:
+            x = np.zeros((1, sy.n_services, sy.n_nodes), dtype=bool)
+            for inst in s.scalars(select(Instance)).all():
+                if plane.live.has_function(inst.function):
+                    x[0, plane.live.function(inst.function), plane.live.node(inst.node)] = True
+            twin.resume(slot, x, seed=[plane.settings.seed, slot])
+            self._rng = np.random.default_rng([plane.settings.seed, slot, 1])
+        policy = make_policy(plane.settings.policy)
+        return SlotLoop(twin, policy, plane.settings.seed, adjust=self._keep)
+
+    # -- one slot --------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Run one slot if this process holds (or gets) the lease; whether it ran."""
+        with self._lock:
+            plane = self.plane
+            with plane.db.transaction() as s:
+                if not self._acquire(s):
+                    return False
+                lease = s.get(Lease, LEASE)
+                assert lease is not None
+                if self._loop is None or self._loop.twin.slot != lease.slot:
+                    self._loop = self._build(s, lease.slot)
+                read = self._read(s, lease.slot)
+            result = self._compute(read)
+            with plane.db.transaction() as s:
+                lease = s.get(Lease, LEASE)
+                if lease is None or lease.holder != plane.instance_id or lease.slot != read.slot:
+                    self.leader = False
+                    self._loop = None
+                    return False
+                self._write(s, read, result)
+                lease.slot = read.slot + 1
+                lease.expires_at = datetime.now(UTC) + timedelta(seconds=plane.settings.lease_s)
+            self.slots_run += 1
+            return True
+
+    def _read(self, s: DbSession, slot: int) -> _Read:
+        sessions = [
+            {
+                "id": r.session_id,
+                "origin": r.origin,
+                "rate": r.rate_per_s,
+                "plan": r.plan,
+                "status": r.status,
+            }
+            for r in s.scalars(
+                select(SessionRow).where(SessionRow.status == SessionStatus.available.value)
+            ).all()
+        ]
+        keep: list[tuple[str, list[str] | None, int]] = []
+        services = {r.service_id: r for r in s.scalars(select(Service)).all()}
+        for d in s.scalars(
+            select(Deployment).where(Deployment.status.in_(["instantiating", "ready"]))
+        ).all():
+            service = services.get(d.service_id)
+            if service is None:
+                continue
+            for step in service.workflow["steps"]:
+                if not step.get("pinToTerminal"):
+                    keep.append((step["function"], d.zones, d.min_instances))
+        reserved: dict[str, float] = {}
+        for r in s.scalars(select(Reservation)).all():
+            reserved[r.node] = reserved.get(r.node, 0.0) + r.gcps
+        return _Read(slot, sessions, keep, reserved)
+
+    def _keep(self, system: System, decision: Decision) -> Decision:
+        """The policy's decision with the deployments' instances added where they fit."""
+        keep = self._keep_now
+        if not keep:
+            return decision
+        live = self.plane.live
+        x = np.array(decision.deployment, dtype=bool, copy=True)
+        used = (x * system.service_memory[:, None]).sum(axis=0)
+        util = (
+            self._loop.twin.utilisation[0] if self._loop is not None else np.zeros(len(live.nodes))
+        )
+        for function, zones, count in keep:
+            f = live.function(function)
+            allowed = system.can_host[f].copy()
+            if zones:
+                allowed &= np.isin(np.array(live.node_domain), zones)
+            have = int((x[f] & allowed).sum())
+            order = sorted(
+                np.flatnonzero(allowed & ~x[f]),
+                key=lambda n: (util[n], -system.capacity[n], n),
+            )
+            for n in order:
+                if have >= count:
+                    break
+                if used[n] + system.service_memory[f] <= system.memory[n] + 1e-9:
+                    x[f, n] = True
+                    used[n] += system.service_memory[f]
+                    have += 1
+        return Decision(deployment=x, routing=decision.routing, cpu_share=decision.cpu_share)
+
+    def _compute(self, read: _Read) -> _Result:
+        plane = self.plane
+        live, sy = plane.live, plane.system
+        loop = self._loop
+        assert loop is not None
+        twin = loop.twin
+        extra = np.zeros((sy.n_origins, sy.n_services), dtype=np.int64)
+        for sess in read.sessions:
+            o = live.cell(sess["origin"])
+            for step in sess["plan"]["steps"]:
+                if step["placement"] == "NETWORK":
+                    extra[o, live.function(step["function"])] += self._rng.poisson(
+                        sess["rate"] * sy.slot_s
+                    )
+        previous = twin.deployment[0].copy()
+        twin.add_demand(extra[None])
+        self._keep_now = read.keep
+        record = loop.step()
+        out = record.outcome
+        x = record.decision.deployment
+        demand = record.demand
+        sample = sample_requests(out, demand[None], sy.deadline_s, self._rng)
+        metrics = []
+        served_sat = out.flow_satisfied[0]
+        for f in range(sy.n_services):
+            lat = sample.latency_s[sample.service == f] * 1e3
+            pct = np.percentile(lat, [50, 95, 99]) if lat.size else [None, None, None]
+            metrics.append(
+                (
+                    live.functions[f],
+                    float(demand[:, f].sum()),
+                    float(served_sat[:, f, :].sum()),
+                    None if pct[0] is None else float(pct[0]),
+                    None if pct[1] is None else float(pct[1]),
+                    None if pct[2] is None else float(pct[2]),
+                )
+            )
+        mean_latency = out.flow_latency_mean_s[0]  # [O, S, K]
+        served = out.flow_served[0]
+        routing = record.decision.routing
+        routes = []
+        for o, f, k in np.argwhere(routing > 1e-9):
+            lat = float(mean_latency[o, f, k])
+            if not math.isfinite(lat):
+                continue
+            n = int(sy.candidates[o, k])
+            routes.append(
+                (
+                    live.cells[o],
+                    live.functions[f],
+                    live.nodes[n],
+                    float(routing[o, f, k]),
+                    lat * 1e3,
+                )
+            )
+        util = out.utilisation[0]
+        session_latency: dict[str, float | None] = {}
+        for sess in read.sessions:
+            o = live.cell(sess["origin"])
+            total = 0.0
+            for step in sess["plan"]["steps"]:
+                f = live.function(step["function"])
+                if step["placement"] == "TERMINAL":
+                    opts = live.options(sess["origin"], step["function"], util, {"terminal"})
+                    total += opts[0].latency_ms if opts else math.inf
+                    continue
+                weights = served[o, f]
+                finite = np.isfinite(mean_latency[o, f])
+                if weights[finite].sum() <= 0:
+                    total = math.inf
+                    break
+                total += (
+                    float(
+                        (mean_latency[o, f][finite] * weights[finite]).sum() / weights[finite].sum()
+                    )
+                    * 1e3
+                )
+            session_latency[sess["id"]] = total if math.isfinite(total) else None
+        energy = node_energy(sy, out, x[None], previous[None])[0]
+        offered = float(out.offered[0])
+        return _Result(
+            slot=read.slot,
+            deployment=x.copy(),
+            previous=previous,
+            utilisation=util.copy(),
+            load_gcps=util * sy.capacity,
+            energy=energy,
+            awake=out.awake[0].copy(),
+            routes=routes,
+            metrics=metrics,
+            session_latency=session_latency,
+            origin_demand=demand.sum(axis=1).astype(float),
+            energy_total=float(out.energy_total[0]),
+            satisfaction=float(out.satisfied[0]) / offered if offered > 0 else 1.0,
+        )
+
+    # -- phase 3 --------------------------------------------------------------------------------
+
+    def _write(self, s: DbSession, read: _Read, res: _Result) -> None:
+        plane = self.plane
+        live, sy = plane.live, plane.system
+        slot = res.slot
+        _, now = plane.clock(s)
+        now = now + timedelta(seconds=plane.slot_s)  # the end of the slot just run
+        # Instances: what runs now, and since when.
+        running = {(i.function, i.node): i for i in s.scalars(select(Instance)).all()}
+        started: list[str] = []
+        stopped: list[str] = []
+        want = {(live.functions[f], live.nodes[n]) for f, n in np.argwhere(res.deployment)}
+        for key, inst in running.items():
+            if key not in want:
+                s.delete(inst)
+                stopped.append(f"{key[0]}@{key[1]}")
+        for key in want - set(running):
+            f = live.function(key[0])
+            cold = float(sy.cold_start_s[f])
+            s.add(
+                Instance(
+                    function=key[0],
+                    node=key[1],
+                    since_slot=slot,
+                    status="instantiating" if cold > 0 else "ready",
+                )
+            )
+            started.append(f"{key[0]}@{key[1]}")
+        for key, inst in running.items():
+            if key in want and inst.status == "instantiating":
+                f = live.function(key[0])
+                if (slot - inst.since_slot + 1) * sy.slot_s >= float(sy.cold_start_s[f]):
+                    inst.status = "ready"
+        s.flush()
+        # Routes of the current distribution.
+        s.execute(delete(Route))
+        if res.routes:
+            s.execute(
+                Route.__table__.insert(),
+                [
+                    {"origin": o, "function": f, "node": n, "share": share, "latency_ms": lat}
+                    for o, f, n, share, lat in res.routes
+                ],
+            )
+        # Nodes.
+        reserved = read.reserved
+        for n, name in enumerate(live.nodes):
+            background = max(float(res.load_gcps[n]) - reserved.get(name, 0.0), 0.0)
+            s.execute(
+                update(Node)
+                .where(Node.node == name)
+                .values(
+                    utilisation=float(res.utilisation[n]),
+                    energy_j=float(res.energy[n]),
+                    awake=bool(res.awake[n]),
+                    background_gcps=background,
+                )
+            )
+        # Per service type figures.
+        s.execute(
+            ServiceMetric.__table__.insert(),
+            [
+                {
+                    "slot": slot,
+                    "function": f,
+                    "offered": off,
+                    "satisfied": sat,
+                    "p50_ms": p50,
+                    "p95_ms": p95,
+                    "p99_ms": p99,
+                }
+                for f, off, sat, p50, p95, p99 in res.metrics
+            ],
+        )
+        s.execute(
+            delete(ServiceMetric).where(ServiceMetric.slot < slot - plane.settings.metrics_slots)
+        )
+        self._sessions(s, res, now)
+        self._deployments(s, now)
+        self._triggers(s, res, now, started, stopped)
+        self._move_terminals(s)
+
+    def _sessions(self, s: DbSession, res: _Result, now: datetime) -> None:
+        plane = self.plane
+        live, sy = plane.live, plane.system
+        running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}
+        services = {r.service_id: r for r in s.scalars(select(Service)).all()}
+        rows = s.scalars(
+            select(SessionRow).where(
+                SessionRow.status.in_(
+                    [SessionStatus.available.value, SessionStatus.requested.value]
+                )
+            )
+        ).all()
+        k = plane.settings.violation_slots
+        for row in rows:
+            if row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= now:
+                end_session(plane, s, row, StatusInfo.duration_expired, now)
+                continue
+            service = services[row.service_id]
+            workflow = Workflow.model_validate(service.workflow)
+            pinned = set(row.plan.get("pinned", []))
+            terminal = s.get(Terminal, row.owner)
+            cell = terminal.cell if terminal is not None else row.origin
+            if row.status == SessionStatus.requested.value:
+                self._bind(s, row, service, workflow, pinned, cell, now)
+                continue
+            # Metering of the slot.
+            tasks = row.rate_per_s * sy.slot_s
+            for step in row.plan["steps"]:
+                f = live.function(step["function"])
+                work = tasks * float(sy.work[f])
+                row.compute_gcycles += work
+                row.compute_s += work / float(sy.capacity[live.node(step["node"])])
+                row.energy_j += tasks * live.task_energy_j(
+                    row.origin, step["function"], step["node"]
+                )
+                if step["placement"] == "NETWORK":
+                    row.bytes_up += tasks * float(sy.input_mbit[f]) * 1e6 / 8
+                    row.bytes_down += tasks * float(sy.output_mbit[f]) * 1e6 / 8
+            row.tasks += tasks
+            row.usage_updated_at = now
+            latency = res.session_latency.get(row.session_id)
+            row.latency_ms = latency
+            moved_terminal = cell != row.origin
+            lost = [
+                st["function"]
+                for st in row.plan["steps"]
+                if st["placement"] == "NETWORK" and (st["function"], st["node"]) not in running
+            ]
+            target = float(row.qos["latencyMs"])
+            late = latency is None or latency > target
+            row.violations = row.violations + 1 if late else 0
+            if moved_terminal or lost:
+                self._migrate(s, row, workflow, pinned, cell, now, avoid_current=False)
+            elif row.violations >= k:
+                self._migrate(s, row, workflow, pinned, cell, now, avoid_current=True)
+            row.updated_at = now
+
+    def _bind(
+        self,
+        s: DbSession,
+        row: SessionRow,
+        service: Service,
+        workflow: Workflow,
+        pinned: set[str],
+        cell: str,
+        now: datetime,
+    ) -> None:
+        """Try to start a REQUESTED session; give it up after ``request_wait_slots``."""
+        plane = self.plane
+        placed = place(
+            plane, s, cell, workflow, float(row.qos["latencyMs"]), row.rate_per_s, pinned, True
+        )
+        waited = int(row.plan.get("waitedSlots", 0)) + 1
+        if placed.missing:
+            row.plan = dict(row.plan) | {"waitedSlots": waited}
+            if waited >= plane.settings.request_wait_slots:
+                end_session(plane, s, row, StatusInfo.network_terminated, now)
+            return
+        keep_holds(s, row.session_id, placed.holds)
+        previous = row.status
+        row.origin = cell
+        row.plan = placed.plan.model_dump(mode="json", by_alias=True) | {
+            "pinned": sorted(pinned),
+            "waitedSlots": waited,
+        }
+        row.status = SessionStatus.available.value
+        row.started_at = now
+        row.updated_at = now
+        status_event(s, row, now, previous)
+        del service
+
+    def _migrate(
+        self,
+        s: DbSession,
+        row: SessionRow,
+        workflow: Workflow,
+        pinned: set[str],
+        cell: str,
+        now: datetime,
+        avoid_current: bool,
+    ) -> None:
+        """Move a session to a placement that serves it, or end it when there is none.
+
+        A session whose terminal moved or whose instance went is placed anew (from where the
+        terminal is); one that kept missing its QoS is moved off its nodes to a placement
+        expected to meet it, or ended when there is none.
+        """
+        plane = self.plane
+        avoid = (
+            {
+                (st["function"], st["node"])
+                for st in row.plan["steps"]
+                if st["placement"] == "NETWORK"
+            }
+            if avoid_current
+            else set()
+        )
+        release(s, row)
+        s.flush()
+        target = float(row.qos["latencyMs"])
+        try:
+            placed = place(plane, s, cell, workflow, target, row.rate_per_s, pinned, True, avoid)
+        except Unprocessable:  # the new cell reaches no node for a step
+            end_session(plane, s, row, StatusInfo.network_terminated, now)
+            return
+        if placed.missing or (avoid_current and not placed.plan.meets_qos):
+            release_holds(s, placed.holds)
+            end_session(plane, s, row, StatusInfo.network_terminated, now)
+            return
+        keep_holds(s, row.session_id, placed.holds)
+        old = [(st["function"], st["node"]) for st in row.plan["steps"]]
+        row.plan = placed.plan.model_dump(mode="json", by_alias=True) | {
+            "pinned": sorted(pinned),
+            "waitedSlots": row.plan.get("waitedSlots", 0),
+        }
+        new = [(st["function"], st["node"]) for st in row.plan["steps"]]
+        moved = old != new or cell != row.origin
+        row.origin = cell
+        if moved:
+            row.migrations += 1
+            row.violations = 0
+            row.status_info = StatusInfo.migrated.value
+            status_event(s, row, now, row.status)
+
+    def _deployments(self, s: DbSession, now: datetime) -> None:
+        live = self.plane.live
+        instances = s.scalars(select(Instance)).all()
+        services = {r.service_id: r for r in s.scalars(select(Service)).all()}
+        for d in s.scalars(select(Deployment)).all():
+            if d.status == "terminating":
+                emit(
+                    s,
+                    "service-deployments",
+                    "instance-status-changed",
+                    {"deploymentId": d.deployment_id, "status": "terminating", "instances": []},
+                    owner=d.owner,
+                    subject=d.deployment_id,
+                    sink=d.sink,
+                    sink_credential=d.sink_credential,
+                    now=now,
+                )
+                s.delete(d)
+                continue
+            if d.status == "failed":
+                continue
+            service = services.get(d.service_id)
+            if service is None:
+                continue
+            functions = [
+                st["function"] for st in service.workflow["steps"] if not st.get("pinToTerminal")
+            ]
+            mine = [
+                i
+                for i in instances
+                if i.function in functions
+                and (not d.zones or live.node_domain[live.node(i.node)] in d.zones)
+            ]
+            listing = [
+                {
+                    "function": i.function,
+                    "node": i.node,
+                    "domain": live.node_domain[live.node(i.node)],
+                    "status": i.status,
+                    "sinceSlot": i.since_slot,
+                }
+                for i in sorted(mine, key=lambda i: (i.function, i.node))
+            ]
+            need = d.min_instances if not d.on_demand else 1
+            ready = all(
+                sum(1 for i in mine if i.function == f and i.status == "ready") >= need
+                for f in functions
+            )
+            status = "ready" if ready else "instantiating"
+            if d.on_demand and ready:  # served its purpose: the policy keeps what is used
+                d.status = "terminating"
+            if listing != d.instances or status != d.status:
+                changed = status != d.status
+                d.instances = listing
+                if d.status != "terminating":
+                    d.status = status
+                d.updated_at = now
+                if changed:
+                    emit(
+                        s,
+                        "service-deployments",
+                        "instance-status-changed",
+                        {"deploymentId": d.deployment_id, "status": status, "instances": listing},
+                        owner=d.owner,
+                        subject=d.deployment_id,
+                        sink=d.sink,
+                        sink_credential=d.sink_credential,
+                        now=now,
+                    )
+
+    def _triggers(
+        self, s: DbSession, res: _Result, now: datetime, started: list[str], stopped: list[str]
+    ) -> None:
+        plane = self.plane
+        live, sy = plane.live, plane.system
+        k = plane.settings.violation_slots
+        watch = self._watch
+        fired: list[tuple[str, dict[str, Any]]] = []
+        for f, _off, _sat, _p50, p95, _p99 in res.metrics:
+            deadline = float(sy.deadline_s[live.function(f)] * 1e3)
+            late = p95 is not None and p95 > deadline
+            watch.late[f] = watch.late.get(f, 0) + 1 if late else 0
+            key = ("SLA_VIOLATION", f)
+            if watch.late[f] >= k and key not in watch.fired:
+                watch.fired.add(key)
+                fired.append(
+                    (
+                        "SLA_VIOLATION",
+                        {
+                            "function": f,
+                            "metric": "p95LatencyMs",
+                            "value": p95,
+                            "threshold": deadline,
+                            "consecutiveSlots": watch.late[f],
+                        },
+                    )
+                )
+            elif watch.late[f] == 0:
+                watch.fired.discard(key)
+        for n, name in enumerate(live.nodes):
+            hot = res.utilisation[n] > OVERLOAD
+            watch.hot[name] = watch.hot.get(name, 0) + 1 if hot else 0
+            key = ("OVERLOAD", name)
+            if watch.hot[name] >= k and key not in watch.fired:
+                watch.fired.add(key)
+                fired.append(
+                    (
+                        "OVERLOAD",
+                        {
+                            "node": name,
+                            "metric": "utilisation",
+                            "value": float(res.utilisation[n]),
+                            "threshold": OVERLOAD,
+                            "consecutiveSlots": watch.hot[name],
+                        },
+                    )
+                )
+            elif watch.hot[name] == 0:
+                watch.fired.discard(key)
+        window = plane.settings.window_slots
+        watch.demand.append(res.origin_demand)
+        watch.demand = watch.demand[-2 * window :]
+        if len(watch.demand) == 2 * window:
+            before = np.sum(watch.demand[:window], axis=0)
+            after = np.sum(watch.demand[window:], axis=0)
+            divergence = _js_divergence(before, after)
+            key = ("HOTSPOT_SHIFT", "cells")
+            if divergence > HOTSPOT_DIVERGENCE and key not in watch.fired:
+                watch.fired.add(key)
+                fired.append(
+                    (
+                        "HOTSPOT_SHIFT",
+                        {
+                            "metric": "jsDivergenceBits",
+                            "value": divergence,
+                            "threshold": HOTSPOT_DIVERGENCE,
+                            "windowSlots": window,
+                        },
+                    )
+                )
+            elif divergence <= HOTSPOT_DIVERGENCE / 2:
+                watch.fired.discard(key)
+        for trigger, evidence in fired:
+            row = Reorchestration(
+                reorchestration_id=str(uuid.uuid4()),
+                slot=res.slot,
+                trigger=trigger,
+                evidence=evidence,
+                changes={"started": sorted(started), "stopped": sorted(stopped)},
+                created_at=now,
+            )
+            s.add(row)
+            emit(
+                s,
+                "service-monitoring",
+                {
+                    "SLA_VIOLATION": "sla-violated",
+                    "OVERLOAD": "node-overloaded",
+                    "HOTSPOT_SHIFT": "hotspot-shifted",
+                }[trigger],
+                {
+                    "reorchestrationId": row.reorchestration_id,
+                    "slot": res.slot,
+                    "trigger": trigger,
+                    "evidence": evidence,
+                    "changes": row.changes,
+                },
+                owner=None,
+                subject=row.reorchestration_id,
+                now=now,
+            )
+
+    def _move_terminals(self, s: DbSession) -> None:
+        plane = self.plane
+        p = plane.settings.move_probability
+        if p <= 0 or len(plane.live.cells) < 2:
+            return
+        for t in s.scalars(
+            select(Terminal).where(Terminal.moves.is_(True)).order_by(Terminal.client_id)
+        ).all():
+            if self._rng.random() >= p:
+                continue
+            others = [c for c in plane.live.cells if c != t.cell]
+            set_location(plane, s, t.client_id, others[int(self._rng.integers(len(others)))])

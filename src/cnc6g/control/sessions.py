@@ -1,0 +1,639 @@
+"""The unified service request, compute and sensing sessions, and usage (seed 000, 5.2.3, 5.3).
+
+A terminal names a service (or describes it in words), the rate of its tasks and its QoS. The
+network places every step, in the workflow's order: a step pinned to the terminal (it handles
+raw user data) runs on the terminal's own node; every other step goes to the fastest instance
+running its function now that the terminal's cell can reach, if that node has the compute for
+the session's rate left in this slot (the node's admission limit less what the last slot used
+and what other sessions hold). Holding the compute is one conditional update per node, so
+concurrent requests, from one process or several, never over-allocate a node.
+
+When a step's function runs nowhere the cell can reach, or nowhere with room, the session is
+``REQUESTED`` and an on-demand deployment asks the orchestrator for an instance (3GPP EDGEAPP's
+dynamic instantiation); the slot loop binds the session once one is ready (``AVAILABLE``) or
+gives it up. While a session lives, its tasks load the twin; every slot its measured latency is
+compared with its QoS, its usage is metered, and it is moved (``MIGRATED``) or ended when the
+network can no longer serve it (see :mod:`cnc6g.control.runtime`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session as DbSession
+
+from cnc6g.control.catalog import get_service_row, terminal_cell
+from cnc6g.control.errors import Conflict, NotFound, Unprocessable
+from cnc6g.control.events import emit
+from cnc6g.control.intent import bm25, clear_winner
+from cnc6g.control.plane import ControlPlane
+from cnc6g.control.schemas import (
+    ExtendRequest,
+    Placement,
+    Plan,
+    PlannedStep,
+    RequestInfo,
+    ServiceRequest,
+    SessionInfo,
+    SessionKind,
+    SessionPatch,
+    SessionStatus,
+    StatusInfo,
+    UsageLine,
+    UsageReport,
+    Workflow,
+)
+from cnc6g.control.security import Principal
+from cnc6g.control.subscriptions import set_location
+from cnc6g.storage.tables import Deployment, Instance, Node, Reservation, Service, Terminal
+from cnc6g.storage.tables import Session as SessionRow
+
+API = {SessionKind.compute: "compute-sessions", SessionKind.sensing: "sensing-sessions"}
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A plan, the compute it holds on each node, and the functions that run nowhere yet."""
+
+    plan: Plan
+    holds: dict[str, float]
+    missing: list[str]
+
+
+def place(
+    plane: ControlPlane,
+    s: DbSession,
+    cell: str,
+    workflow: Workflow,
+    qos_ms: float,
+    rate: float,
+    pinned: set[str],
+    hold: bool,
+    avoid: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+) -> Placed:
+    """Place every step of ``workflow`` for a terminal in ``cell`` (see the module's text).
+
+    Args:
+        plane: the control plane.
+        s: the transaction (holds are made in it).
+        cell: where the terminal is.
+        workflow: the service's steps.
+        qos_ms: the latency target, ms.
+        rate: tasks per second.
+        pinned: ids of steps that must run on the terminal (besides the workflow's own pins).
+        hold: hold the compute of each network step (else only plan).
+        avoid: ``(function, node)`` pairs not to use (a session moving away from them).
+
+    Raises:
+        Unprocessable: a step can run nowhere the cell reaches (or a pinned step cannot run on
+            the terminal).
+    """
+    live, sy = plane.live, plane.system
+    nodes = {n.node: n for n in s.scalars(select(Node)).all()}
+    util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
+    running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}
+    chosen: list[PlannedStep] = []
+    holds: dict[str, float] = {}
+    missing: list[str] = []
+    finish: dict[str, float] = {}
+    parents: dict[str, list[str]] = {st.step_id: [] for st in workflow.steps}
+    for edge in workflow.edges:
+        parents[edge.to_step_id].append(edge.from_step_id)
+    for step in workflow.order():
+        on_terminal = step.pin_to_terminal or step.step_id in pinned
+        tiers = {"terminal"} if on_terminal else None
+        if step.allowed_tiers and not on_terminal:
+            tiers = {t.value for t in step.allowed_tiers}
+        options = live.options(cell, step.function, util, tiers)
+        if not on_terminal:
+            options = [o for o in options if not o.local]
+        if not options:
+            where = "on the terminal" if on_terminal else "on a node the cell reaches"
+            raise Unprocessable(
+                f"step {step.step_id!r}: function {step.function!r} cannot run {where} "
+                f"(cell {cell})",
+                code="SERVICE_REQUESTS.NO_FEASIBLE_PLACEMENT",
+            )
+        pick = options[0]
+        if not on_terminal:
+            need = rate * float(sy.work[live.function(step.function)])
+            up = [
+                o
+                for o in options
+                if (step.function, o.node) in running and (step.function, o.node) not in avoid
+            ]
+            pick = None  # type: ignore[assignment]
+            for option in up:
+                row = nodes.get(option.node)
+                if row is None:
+                    continue
+                if hold:
+                    taken = s.execute(
+                        update(Node)
+                        .where(
+                            Node.node == option.node,
+                            Node.background_gcps + Node.reserved_gcps + need <= Node.admission_gcps,
+                        )
+                        .values(reserved_gcps=Node.reserved_gcps + need)
+                    ).rowcount
+                    if not taken:
+                        continue
+                    holds[option.node] = holds.get(option.node, 0.0) + need
+                elif row.background_gcps + row.reserved_gcps + need > row.admission_gcps:
+                    continue
+                pick = option
+                break
+            if pick is None:
+                missing.append(step.function)
+                pick = options[0]
+        start = max((finish[p] for p in parents[step.step_id]), default=0.0)
+        finish[step.step_id] = start + pick.latency_ms
+        chosen.append(
+            PlannedStep(
+                step_id=step.step_id,
+                function=step.function,
+                placement=Placement.terminal if on_terminal else Placement.network,
+                node=pick.node,
+                domain=pick.domain,
+                expected_latency_ms=round(pick.latency_ms, 3),
+            )
+        )
+    total = max(finish.values())
+    plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
+    if missing and hold:  # a session that cannot start holds nothing
+        release_holds(s, holds)
+        holds = {}
+    return Placed(plan, holds, missing)
+
+
+def release_holds(s: DbSession, holds: dict[str, float]) -> None:
+    """Give back compute held on nodes."""
+    for node, gcps in holds.items():
+        s.execute(
+            update(Node).where(Node.node == node).values(reserved_gcps=Node.reserved_gcps - gcps)
+        )
+
+
+def release(s: DbSession, row: SessionRow) -> None:
+    """Give back everything session ``row`` holds."""
+    reservations = s.scalars(select(Reservation).where(Reservation.session_id == row.session_id))
+    release_holds(s, {r.node: r.gcps for r in reservations})
+    for r in s.scalars(select(Reservation).where(Reservation.session_id == row.session_id)):
+        s.delete(r)
+
+
+def keep_holds(s: DbSession, session_id: str, holds: dict[str, float]) -> None:
+    """Record what a session holds (so that it is given back when the session ends)."""
+    for node, gcps in holds.items():
+        s.add(Reservation(session_id=session_id, node=node, gcps=gcps))
+
+
+def on_demand(
+    plane: ControlPlane, s: DbSession, service: Service, functions: list[str], now: datetime
+) -> None:
+    """Ask the orchestrator for instances of ``functions`` (unless one is asked for already)."""
+    del plane
+    pending = s.scalars(
+        select(Deployment).where(
+            Deployment.service_id == service.service_id,
+            Deployment.on_demand.is_(True),
+            Deployment.status == "instantiating",
+        )
+    ).first()
+    if pending is not None:
+        return
+    s.add(
+        Deployment(
+            deployment_id=str(uuid.uuid4()),
+            owner=service.owner,
+            service_id=service.service_id,
+            zones=None,
+            min_instances=1,
+            status="instantiating",
+            instances=[],
+            on_demand=True,
+            sink=None,
+            sink_credential=None,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    del functions
+
+
+def session_info(row: SessionRow) -> SessionInfo:
+    """The API view of a stored session."""
+    return SessionInfo.model_validate(
+        {
+            "sessionId": row.session_id,
+            "serviceId": row.service_id,
+            "kind": row.kind,
+            "status": row.status,
+            "statusInfo": row.status_info,
+            "cell": row.origin,
+            "qos": row.qos,
+            "ratePerSecond": row.rate_per_s,
+            "duration": row.duration_s,
+            "startedAt": row.started_at,
+            "expiresAt": row.expires_at,
+            "plan": {k: v for k, v in row.plan.items() if k not in ("pinned", "waitedSlots")},
+            "measuredLatencyMs": row.latency_ms,
+            "migrations": row.migrations,
+            "usage": {
+                "tasks": row.tasks,
+                "computeGcycles": row.compute_gcycles,
+                "computeSeconds": row.compute_s,
+                "bytesUp": row.bytes_up,
+                "bytesDown": row.bytes_down,
+                "energyJ": row.energy_j,
+                "updatedAt": row.usage_updated_at,
+            },
+            "revision": row.version_id,
+        }
+    )
+
+
+def status_event(s: DbSession, row: SessionRow, now: datetime, previous: str | None) -> None:
+    """Tell the session's owner (and its sink) that its status changed."""
+    emit(
+        s,
+        API[SessionKind(row.kind)],
+        "session-status-changed",
+        {
+            "sessionId": row.session_id,
+            "status": row.status,
+            "statusInfo": row.status_info,
+            "previousStatus": previous,
+            "plan": row.plan,
+        },
+        owner=row.owner,
+        subject=row.session_id,
+        sink=row.sink,
+        sink_credential=row.sink_credential,
+        now=now,
+    )
+
+
+def _match_intent(plane: ControlPlane, s: DbSession, principal: Principal, text: str) -> Service:
+    del plane
+    rows = s.scalars(select(Service).where(Service.state == "ACTIVE")).all()
+    documents = {
+        r.service_id: " ".join(
+            [
+                r.name,
+                r.category.replace("_", " "),
+                r.description,
+                *(st["function"] for st in r.workflow["steps"]),
+            ]
+        )
+        for r in rows
+    }
+    matches = bm25(text, documents)
+    best = clear_winner(matches)
+    if best is None:
+        names = {r.service_id: r.name for r in rows}
+        shown = ", ".join(f"{names[m.key]} ({m.key}, score {m.score:.2f})" for m in matches[:5])
+        raise Unprocessable(
+            f"intent: {'no service matches' if not matches else 'ambiguous'} {text!r}"
+            + (f"; candidates: {shown}" if shown else "")
+            + "; name the service with serviceId",
+            field="intent",
+            code="SERVICE_REQUESTS.INTENT_NOT_RESOLVED",
+        )
+    return get_service_row(s, principal, best.key, any_owner=True)
+
+
+def _open(
+    plane: ControlPlane, s: DbSession, principal: Principal, body: ServiceRequest, service: Service
+) -> SessionRow:
+    """Plan a session of ``service`` for the calling terminal and store it."""
+    if service.state != "ACTIVE":
+        raise Unprocessable(
+            f"serviceId: service {service.service_id} is INACTIVE",
+            field="serviceId",
+            code="SERVICE_REQUESTS.SERVICE_INACTIVE",
+        )
+    workflow = Workflow.model_validate(service.workflow)
+    unknown = sorted(set(body.pin_step_ids) - {st.step_id for st in workflow.steps})
+    if unknown:
+        raise Unprocessable(f"pinStepIds: the service has no steps {unknown}", field="pinStepIds")
+    cell = terminal_cell(plane, s, principal, None)
+    if s.get(Terminal, principal.client_id) is None:
+        set_location(plane, s, principal.client_id, cell)
+    if service.area is not None and cell not in service.area:
+        raise Unprocessable(
+            f"the service is not offered in cell {cell} (its area: {service.area})",
+            code="SERVICE_REQUESTS.OUT_OF_AREA",
+        )
+    qos = body.qos.model_dump(mode="json", by_alias=True) if body.qos else dict(service.qos)
+    placed = place(
+        plane,
+        s,
+        cell,
+        workflow,
+        float(qos["latencyMs"]),
+        body.rate_per_second,
+        set(body.pin_step_ids),
+        hold=True,
+    )
+    _, now = plane.clock(s)
+    bound = not placed.missing
+    row = SessionRow(
+        session_id=str(uuid.uuid4()),
+        owner=principal.client_id,
+        provider=service.owner,
+        service_id=service.service_id,
+        request_id=None,
+        kind=body.kind.value,
+        origin=cell,
+        plan=placed.plan.model_dump(mode="json", by_alias=True)
+        | {"pinned": sorted(body.pin_step_ids), "waitedSlots": 0},
+        qos=qos,
+        rate_per_s=body.rate_per_second,
+        status=(SessionStatus.available if bound else SessionStatus.requested).value,
+        status_info=None,
+        duration_s=body.duration,
+        started_at=now if bound else None,
+        expires_at=now + timedelta(seconds=body.duration),
+        violations=0,
+        migrations=0,
+        latency_ms=None,
+        compute_gcycles=0.0,
+        compute_s=0.0,
+        bytes_up=0.0,
+        bytes_down=0.0,
+        energy_j=0.0,
+        tasks=0.0,
+        usage_updated_at=None,
+        sink=None if body.sink is None else str(body.sink),
+        sink_credential=(
+            None
+            if body.sink_credential is None
+            else body.sink_credential.model_dump(mode="json", by_alias=True)
+        ),
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(row)
+    s.flush()
+    keep_holds(s, row.session_id, placed.holds)
+    if not bound:
+        on_demand(plane, s, service, placed.missing, now)
+    return row
+
+
+def request_service(
+    plane: ControlPlane, s: DbSession, principal: Principal, body: ServiceRequest
+) -> RequestInfo:
+    """The unified service request: find the service, place its steps, open a session."""
+    principal.require("service-requests:requests:create")
+    principal.require(f"{API[body.kind]}:sessions:create")
+    if body.service_id is not None:
+        service = get_service_row(s, principal, body.service_id, any_owner=True)
+        matched = "serviceId"
+    else:
+        assert body.intent is not None
+        service = _match_intent(plane, s, principal, body.intent)
+        matched = "intent"
+    row = _open(plane, s, principal, body, service)
+    row.request_id = str(uuid.uuid4())
+    s.flush()
+    return RequestInfo(
+        request_id=row.request_id,
+        service_id=service.service_id,
+        matched_by=matched,  # type: ignore[arg-type]
+        session=session_info(row),
+    )
+
+
+def get_request(
+    plane: ControlPlane, s: DbSession, principal: Principal, request_id: str
+) -> RequestInfo:
+    """A request the caller made, with its session as it is now."""
+    del plane
+    principal.require("service-requests:requests:read")
+    row = s.scalars(select(SessionRow).where(SessionRow.request_id == request_id)).first()
+    if row is None or not (principal.is_operator or row.owner == principal.client_id):
+        raise NotFound(f"no request {request_id}")
+    return RequestInfo(
+        request_id=request_id,
+        service_id=row.service_id,
+        matched_by="serviceId",
+        session=session_info(row),
+    )
+
+
+def create_session(
+    plane: ControlPlane, s: DbSession, principal: Principal, kind: SessionKind, body: ServiceRequest
+) -> SessionInfo:
+    """Open a session of a named service directly."""
+    principal.require(f"{API[kind]}:sessions:create")
+    if body.service_id is None:
+        raise Unprocessable("serviceId: a session names its service", field="serviceId")
+    body = body.model_copy(update={"kind": kind})
+    service = get_service_row(s, principal, body.service_id, any_owner=True)
+    return session_info(_open(plane, s, principal, body, service))
+
+
+def _own(s: DbSession, principal: Principal, kind: SessionKind, session_id: str) -> SessionRow:
+    row = s.get(SessionRow, session_id)
+    if (
+        row is None
+        or row.kind != kind.value
+        or not (principal.is_operator or row.owner == principal.client_id)
+    ):
+        raise NotFound(f"no session {session_id}")
+    return row
+
+
+def get_session(
+    plane: ControlPlane, s: DbSession, principal: Principal, kind: SessionKind, session_id: str
+) -> SessionInfo:
+    """One of the caller's sessions."""
+    del plane
+    principal.require(f"{API[kind]}:sessions:read")
+    return session_info(_own(s, principal, kind, session_id))
+
+
+def list_sessions(
+    plane: ControlPlane,
+    s: DbSession,
+    principal: Principal,
+    kind: SessionKind,
+    page: int,
+    per_page: int,
+) -> tuple[list[SessionInfo], int]:
+    """The caller's sessions of ``kind`` (every one for an operator), oldest first."""
+    del plane
+    principal.require(f"{API[kind]}:sessions:read")
+    query = select(SessionRow).where(SessionRow.kind == kind.value)
+    if not principal.is_operator:
+        query = query.where(SessionRow.owner == principal.client_id)
+    total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = s.scalars(
+        query.order_by(SessionRow.created_at, SessionRow.session_id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return [session_info(r) for r in rows], int(total)
+
+
+def _live(row: SessionRow) -> None:
+    if row.status == SessionStatus.unavailable.value:
+        raise Conflict(
+            f"session {row.session_id} is UNAVAILABLE ({row.status_info})",
+            code="INCOMPATIBLE_STATE",
+        )
+
+
+def extend_session(
+    plane: ControlPlane,
+    s: DbSession,
+    principal: Principal,
+    kind: SessionKind,
+    session_id: str,
+    body: ExtendRequest,
+) -> SessionInfo:
+    """More time for a session that has not ended."""
+    principal.require(f"{API[kind]}:sessions:update")
+    row = _own(s, principal, kind, session_id)
+    _live(row)
+    if row.duration_s + body.requested_additional_duration > 86_400:
+        raise Unprocessable(
+            "requestedAdditionalDuration: a session lasts at most 86400 s in all",
+            field="requestedAdditionalDuration",
+            code=f"{API[kind].upper().replace('-', '_')}.DURATION_OUT_OF_RANGE",
+        )
+    _, now = plane.clock(s)
+    row.duration_s += body.requested_additional_duration
+    row.expires_at = row.expires_at + timedelta(seconds=body.requested_additional_duration)
+    row.updated_at = now
+    s.flush()
+    return session_info(row)
+
+
+def patch_session(
+    plane: ControlPlane,
+    s: DbSession,
+    principal: Principal,
+    kind: SessionKind,
+    session_id: str,
+    body: SessionPatch,
+    if_match: int | None,
+) -> SessionInfo:
+    """Change a session's QoS or rate (NAS-CSM's update); a new rate is placed anew."""
+    principal.require(f"{API[kind]}:sessions:update")
+    row = _own(s, principal, kind, session_id)
+    if if_match is not None and if_match != row.version_id:
+        raise Conflict(
+            f"session {session_id} is at revision {row.version_id}, not {if_match}",
+            code="ABORTED",
+        )
+    _live(row)
+    _, now = plane.clock(s)
+    if body.qos is not None:
+        row.qos = body.qos.model_dump(mode="json", by_alias=True)
+    if body.rate_per_second is not None and body.rate_per_second != row.rate_per_s:
+        service = s.get(Service, row.service_id)
+        assert service is not None
+        release(s, row)
+        placed = place(
+            plane,
+            s,
+            row.origin,
+            Workflow.model_validate(service.workflow),
+            float(row.qos["latencyMs"]),
+            body.rate_per_second,
+            set(row.plan.get("pinned", [])),
+            hold=True,
+        )
+        if placed.missing:
+            raise Unprocessable(
+                f"ratePerSecond: no room for {body.rate_per_second:g} tasks/s now "
+                f"({', '.join(placed.missing)} have no instance with room)",
+                field="ratePerSecond",
+                code="COMPUTE_SESSIONS.INSUFFICIENT_CAPACITY",
+            )
+        keep_holds(s, row.session_id, placed.holds)
+        row.rate_per_s = body.rate_per_second
+        row.plan = placed.plan.model_dump(mode="json", by_alias=True) | {
+            "pinned": row.plan.get("pinned", []),
+            "waitedSlots": 0,
+        }
+    row.updated_at = now
+    s.flush()
+    return session_info(row)
+
+
+def end_session(
+    plane: ControlPlane,
+    s: DbSession,
+    row: SessionRow,
+    info: StatusInfo,
+    now: datetime,
+) -> None:
+    """End a session: give back what it holds, set it UNAVAILABLE and tell its owner."""
+    del plane
+    if row.status == SessionStatus.unavailable.value:
+        return
+    previous = row.status
+    release(s, row)
+    row.status = SessionStatus.unavailable.value
+    row.status_info = info.value
+    row.updated_at = now
+    status_event(s, row, now, previous)
+
+
+def delete_session(
+    plane: ControlPlane, s: DbSession, principal: Principal, kind: SessionKind, session_id: str
+) -> None:
+    """Release a session (it stays readable, UNAVAILABLE with DELETE_REQUESTED)."""
+    principal.require(f"{API[kind]}:sessions:delete")
+    row = _own(s, principal, kind, session_id)
+    _, now = plane.clock(s)
+    end_session(plane, s, row, StatusInfo.delete_requested, now)
+
+
+def usage_report(plane: ControlPlane, s: DbSession, principal: Principal, by: str) -> UsageReport:
+    """Usage summed per subscriber or per provider; a client sees its own line only."""
+    del plane
+    principal.require("usage:reports:read")
+    if by not in ("subscriber", "provider"):
+        raise Unprocessable("by: subscriber or provider", field="by")
+    key = SessionRow.owner if by == "subscriber" else SessionRow.provider
+    query = select(
+        key,
+        func.count(),
+        func.sum(SessionRow.tasks),
+        func.sum(SessionRow.compute_gcycles),
+        func.sum(SessionRow.compute_s),
+        func.sum(SessionRow.bytes_up),
+        func.sum(SessionRow.bytes_down),
+        func.sum(SessionRow.energy_j),
+    ).group_by(key)
+    if not principal.is_operator:
+        query = query.where(key == principal.client_id)
+    items = [
+        UsageLine(
+            client_id=r[0],
+            sessions=int(r[1]),
+            tasks=float(r[2] or 0.0),
+            compute_gcycles=float(r[3] or 0.0),
+            compute_seconds=float(r[4] or 0.0),
+            bytes_up=float(r[5] or 0.0),
+            bytes_down=float(r[6] or 0.0),
+            energy_j=float(r[7] or 0.0),
+        )
+        for r in s.execute(query.order_by(key)).all()
+    ]
+    return UsageReport(by=by, items=items)  # type: ignore[arg-type]
+
+
+def plan_of(row: SessionRow) -> dict[str, Any]:
+    """The stored plan of a session."""
+    return dict(row.plan)
