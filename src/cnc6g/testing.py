@@ -48,8 +48,12 @@ def _rollout(
 
     What breaks the contract is added to ``problems``.
     """
-    loop = SlotLoop(Twin(system, batch=1, seed=seed), factory(), seed, check=True)
     system_before = _snapshot(system)
+    try:
+        loop = SlotLoop(Twin(system, batch=1, seed=seed), factory(), seed, check=True)
+    except Exception as err:
+        problems.append(f"making or resetting the policy raised {type(err).__name__}: {err}")
+        return []
     decisions = []
     for t in range(slots):
         obs = loop.observe()
@@ -62,8 +66,12 @@ def _rollout(
         except ValueError as err:
             if "read-only" in str(err):
                 problems.append(f"slot {t}: decide() tried to modify the observation ({err})")
-                return decisions
-            raise
+            else:
+                problems.append(f"slot {t}: the policy raised ValueError: {err}")
+            return decisions
+        except Exception as err:
+            problems.append(f"slot {t}: the policy raised {type(err).__name__}: {err}")
+            return decisions
         for name, arr in before.items():
             if not np.array_equal(arr, getattr(obs, name), equal_nan=arr.dtype.kind == "f"):
                 problems.append(f"slot {t}: decide() changed observation.{name}")
@@ -122,8 +130,12 @@ def check_policy(
         problems.append(f"two policies with seed {seed} decide differently from slot {t}")
     policy = factory()
     for _ in range(2):
-        loop = SlotLoop(Twin(system, batch=1, seed=seed), policy, seed, check=False)
-        again = [record.decision for record in loop.run(min(slots, 5))]
+        try:
+            loop = SlotLoop(Twin(system, batch=1, seed=seed), policy, seed, check=False)
+            again = [record.decision for record in loop.run(min(slots, 5))]
+        except Exception as err:
+            problems.append(f"a reset policy raised {type(err).__name__}: {err}")
+            break
         t = _same(first[: len(again)], again)
         if t is not None:
             problems.append(f"after reset(seed={seed}) the policy decides differently (slot {t})")

@@ -17,9 +17,13 @@ REQUIRED = {
     "latency_p95_ms",
     "latency_p99_ms",
     "dropped_rate",
-    "slots",
+    "window_slots",
+    "slots_run",
     "policy",
     "scenario",
+    "schema",
+    "options",
+    "policy_figures",
 }
 
 
@@ -32,7 +36,7 @@ def test_run_json_has_the_documented_keys():
     assert summary.keys() >= REQUIRED
     assert summary["policy"] == "grd"
     assert summary["scenario"] == "tiny"
-    assert summary["slots"] == 20
+    assert summary["window_slots"] == summary["slots_run"] == 20
     assert 0 <= summary["satisfaction_rate"] <= 1
     assert summary["energy_j_per_slot"] > 0
 
@@ -130,7 +134,7 @@ def test_bad_scenario_file_names_the_field(tmp_path):
     path.write_text(text)
     result = runner.invoke(app, ["scenario", "validate", str(path)])
     assert result.exit_code == 1
-    assert "services[0].deadline_ms" in result.output
+    assert "services[svc00].deadline_ms" in result.output
     assert "greater than 0" in result.output
 
 

@@ -90,18 +90,18 @@ def test_base_is_valid():
 
 def test_negative_deadline_names_the_field():
     text = problems_of(lambda d: d["services"][0].update(deadline_ms=-5.0))
-    assert "services[0].deadline_ms" in text
+    assert "services[a].deadline_ms" in text
     assert "greater than 0" in text
 
 
 def test_zero_capacity_names_the_field():
     text = problems_of(lambda d: d["domains"][2]["nodes"][0].update(capacity_gcps=0.0))
-    assert "domains[2].nodes[0].capacity_gcps" in text
+    assert "domains[X].nodes[X-dc].capacity_gcps" in text
 
 
 def test_peak_below_idle_power_names_the_node():
     text = problems_of(lambda d: d["domains"][1]["nodes"][0].update(peak_power_w=50.0))
-    assert "domains[1].nodes[0]" in text
+    assert "domains[R].nodes[R-mec]" in text
     assert "peak_power_w (50.0) must not be below idle_power_w (100.0)" in text
 
 
@@ -174,7 +174,7 @@ def test_workflow_with_a_cycle_names_the_cycle():
         }
 
     text = problems_of(change)
-    assert "services[0].workflow: workflow has a cycle" in text
+    assert "services[a].workflow: workflow has a cycle" in text
     assert "detect -> track -> detect" in text or "track -> detect -> track" in text
 
 
@@ -186,7 +186,7 @@ def test_workflow_with_unknown_stage():
         }
 
     text = problems_of(change)
-    assert "services[0].workflow" in text
+    assert "services[a].workflow" in text
     assert "'ghost'" in text
 
 
@@ -200,7 +200,7 @@ def test_workflow_compute_mismatch():
         }
 
     text = problems_of(change)
-    assert "services[0]" in text
+    assert "services[a]" in text
     assert "differs from the workflow's total" in text
 
 
@@ -221,7 +221,7 @@ def test_compute_is_derived_from_the_workflow():
 
 def test_service_without_compute_or_workflow():
     text = problems_of(lambda d: d["services"][0].pop("compute_gcycles"))
-    assert "services[0]: give compute_gcycles or a workflow" in text
+    assert "services[a]: give compute_gcycles or a workflow" in text
 
 
 @pytest.mark.parametrize(
@@ -263,8 +263,8 @@ def test_hotspots_must_be_in_slot_order():
     ("where", "path"),
     [
         (lambda d: d, "colour"),
-        (lambda d: d["services"][0], "services[0].colour"),
-        (lambda d: d["domains"][1]["nodes"][0], "domains[1].nodes[0].colour"),
+        (lambda d: d["services"][0], "services[a].colour"),
+        (lambda d: d["domains"][1]["nodes"][0], "domains[R].nodes[R-mec].colour"),
         (lambda d: d["workload"], "workload.colour"),
     ],
     ids=["scenario", "service", "node", "workload"],
@@ -280,8 +280,8 @@ def test_every_problem_is_reported_at_once():
         data["domains"][0]["nodes"][0]["memory_gb"] = 0.0
 
     text = problems_of(change)
-    assert "services[0].deadline_ms" in text
-    assert "domains[0].nodes[0].memory_gb" in text
+    assert "services[a].deadline_ms" in text
+    assert "domains[T].nodes[T-dev].memory_gb" in text
 
 
 def test_cross_field_problems_are_one_line_each():
@@ -301,7 +301,7 @@ def test_cross_field_problems_are_one_line_each():
 def test_error_message_lists_the_source_and_problems():
     data = copy.deepcopy(BASE)
     data["services"][0]["deadline_ms"] = -1.0
-    with pytest.raises(ScenarioError, match=r"services\[0\]\.deadline_ms") as err:
+    with pytest.raises(ScenarioError, match=r"services\[a\]\.deadline_ms") as err:
         parse_scenario(data, "my.toml")
     assert err.value.source == "my.toml"
     assert str(err.value).startswith("invalid scenario my.toml:")
@@ -323,7 +323,7 @@ def test_invalid_file_names_the_field(tmp_path):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ScenarioError) as err:
         load_scenario(path)
-    assert any(p.startswith("services[0].deadline_ms") for p in err.value.problems)
+    assert any(p.startswith("services[svc00].deadline_ms") for p in err.value.problems)
     assert err.value.source == str(path)
 
 

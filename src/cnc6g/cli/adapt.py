@@ -13,12 +13,14 @@ from cnc6g.cli.common import (
     ScenarioOpt,
     SeedOpt,
     build_policy,
+    check_folder,
     out_console,
     policy_options,
     progress,
 )
 from cnc6g.cli.common import load as load_scenario_flag
 from cnc6g.experiments.adaptation import EVENTS, adapt, busiest_ran_node
+from cnc6g.model import MAX_LOAD
 from cnc6g.report import write_csv
 from cnc6g.report.figures import adaptation_figure
 from cnc6g.twin import compile_scenario
@@ -40,7 +42,9 @@ def adapt_cmd(
     ] = None,
     at: Annotated[int, typer.Option("--at", help="slot of the event", min=1)] = 100,
     slots: Annotated[int, typer.Option("--slots", help="slots per run", min=2)] = 300,
-    load: Annotated[float, typer.Option("--load", help="offered load L", min=0.01)] = 1.0,
+    load: Annotated[
+        float, typer.Option("--load", help="offered load L", min=0.01, max=MAX_LOAD)
+    ] = 1.0,
     seed: SeedOpt = 0,
     policies: Annotated[
         str,
@@ -87,6 +91,7 @@ def adapt_cmd(
         )
         for spec, name in zip(specs, names, strict=True)
     }
+    check_folder(out, "--out")
     if event == "failure" and node is None:
         node = busiest_ran_node(system, at, seed)
     results = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cnc6g.cli.common import ScenarioOpt, build_policy, err_console, load, out_console
 from cnc6g.testing import PolicyCheckError, check_policy
@@ -21,6 +22,8 @@ def check_policy_cmd(
     try:
         check_policy(factory, load(scenario), slots=slots)
     except PolicyCheckError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from None
-    out_console.print(f"[green]{name} passes the policy checks on {scenario}[/green]")
+    out_console.print(
+        f"[green]{escape(name)} passes the policy checks on {escape(scenario)}[/green]"
+    )

@@ -45,20 +45,19 @@ TrainStepsOpt = Annotated[
 ]
 OptTimeOpt = Annotated[
     float | None,
-    typer.Option("--opt-time-limit", help="OPT: seconds per slot [default: 5]", min=0.01),
+    typer.Option("--opt-time-limit", help="OPT: seconds per slot (default 5)", min=0.01),
 ]
 OptGapOpt = Annotated[
     float | None,
     typer.Option(
-        "--opt-gap", help="OPT: relative MIP gap to stop at [default: 0.001]", min=0.0, max=0.5
+        "--opt-gap", help="OPT: relative MIP gap to stop at (default 0.001)", min=0.0, max=0.5
     ),
 ]
 OptRemovalOpt = Annotated[
     float | None,
     typer.Option(
         "--opt-removal-weight",
-        help="OPT: share of its restart cost charged for removing a running instance "
-        "[default: 0.3]",
+        help="OPT: share of its restart cost charged for removing a running instance (default 0.3)",
         min=0.0,
     ),
 ]
@@ -137,7 +136,47 @@ def build_policy(
     return lambda: make_policy(spec, **options)
 
 
-def floats(text: str, flag: str) -> list[float]:
+def check_file(path: Path, flag: str) -> None:
+    """Make sure a file can be written at ``path`` before any work starts.
+
+    Its folder is created and written into once; a folder at ``path`` is an error on ``flag``.
+    """
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder, not a file", param_hint=flag)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".{path.name}.write-test"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as err:
+        raise typer.BadParameter(
+            f"cannot write {path}: {err.strerror or err}", param_hint=flag
+        ) from None
+
+
+def check_folder(path: Path, flag: str) -> None:
+    """Make sure ``path`` is a folder files can be written into, before any work starts."""
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} is a file, not a folder", param_hint=flag)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as err:
+        raise typer.BadParameter(
+            f"cannot write into {path}: {err.strerror or err}", param_hint=flag
+        ) from None
+
+
+def unique(values: Sequence[object], flag: str) -> None:
+    """Reject a list that names a value twice (it would be averaged in twice)."""
+    repeated = sorted({str(v) for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise typer.BadParameter(f"repeats {', '.join(repeated)}", param_hint=flag)
+
+
+def floats(text: str, flag: str, high: float | None = None) -> list[float]:
     """Comma-separated positive numbers of ``flag``."""
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
@@ -147,6 +186,9 @@ def floats(text: str, flag: str) -> list[float]:
         ) from None
     if not values or any(not math.isfinite(v) or v <= 0 for v in values):
         raise typer.BadParameter(f"expected positive numbers, got {text!r}", param_hint=flag)
+    if high is not None and any(v > high for v in values):
+        raise typer.BadParameter(f"expected numbers up to {high:g}, got {text!r}", param_hint=flag)
+    unique(values, flag)
     return values
 
 
@@ -160,6 +202,7 @@ def ints(text: str, flag: str) -> list[int]:
         ) from None
     if not values or any(v < 0 for v in values):
         raise typer.BadParameter(f"expected integers >= 0, got {text!r}", param_hint=flag)
+    unique(values, flag)
     return values
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cnc6g.cli.common import (
@@ -18,17 +19,30 @@ from cnc6g.cli.common import (
     ScenarioOpt,
     TrainStepsOpt,
     build_policy,
+    err_console,
     floats,
     ints,
     load,
     out_console,
     policy_options,
     progress,
+    unique,
 )
-from cnc6g.experiments import PolicySpec, RunSummary, compare
+from cnc6g.experiments import FailedRun, PolicySpec, RunSummary, SweepRow, compare
 from cnc6g.experiments.backends import BackendError, make_backend
-from cnc6g.model import DEFAULT_LOADS
-from cnc6g.report import COMPARE_COLUMNS, sweep_figure, write_csv
+from cnc6g.experiments.runner import summary_from_row
+from cnc6g.model import DEFAULT_LOADS, MAX_LOAD
+from cnc6g.report import COMPARE_COLUMNS, read_csv, sweep_figure, write_csv
+from cnc6g.report.manifest import (
+    FolderError,
+    manifest,
+    now,
+    policies_record,
+    prepare_folder,
+    text_hash,
+    write_manifest,
+)
+from cnc6g.scenarios import dump_scenario
 
 
 class BackendName(StrEnum):
@@ -81,14 +95,26 @@ def compare_cmd(
     checkpoint: CheckpointOpt = None,
     retrain: RetrainOpt = False,
     train_steps: TrainStepsOpt = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="go on with a sweep in --out: skip finished runs")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace results of another sweep in --out")
+    ] = False,
 ) -> None:
-    """Sweep policies over offered load; write results.csv and the Figs. 4-5 style figures."""
+    """Sweep policies over offered load; write results.csv and the Figs. 4-5 style figures.
+
+    Each run's row is written to results.csv as soon as it is done, so an interrupted sweep
+    keeps its finished runs; --resume goes on from them. A run that fails is recorded in its
+    row and the sweep goes on; the command then exits with status 1.
+    """
     sc = load(scenario)
-    load_list = floats(loads, "--loads")
+    load_list = floats(loads, "--loads", high=MAX_LOAD)
     seed_list = ints(seeds, "--seeds")
     specs = [p.strip() for p in policies.split(",") if p.strip()]
     if not specs:
         raise typer.BadParameter("name at least one policy", param_hint="--policies")
+    unique(specs, "--policies")
     flags = {
         "--opt-time-limit": opt_time_limit,
         "--opt-gap": opt_gap,
@@ -106,34 +132,81 @@ def compare_cmd(
     for flag, value in (("--address", address), ("--workers", workers)):
         if value is not None and backend is not BackendName.ray:
             raise typer.BadParameter("applies to --backend ray only", param_hint=flag)
+    identity = {
+        "scenario": sc.name,
+        "scenario_sha256": text_hash(dump_scenario(sc)),
+        "slots": slots,
+        "window": window,
+        "bound": bound,
+    }
     runner = make_backend(backend.value, address=address, workers=workers)
     try:
+        if backend is BackendName.ray:
+            err_console.print("starting Ray...")
         runner.start()
     except BackendError as err:
         flag = "--address" if address is not None else "--backend"
         raise typer.BadParameter(str(err), param_hint=flag) from None
-    total = len(load_list) * len(specs) * len(seed_list) * slots
-    with runner, progress(total, f"compare on {sc.name} ({backend.value})") as tick:
-        summaries = compare(
-            sc,
-            policy_specs,
-            load_list,
-            slots,
-            window,
-            seed_list,
-            on_slot=tick,
-            bound=bound,
-            backend=runner,
-        )
+    try:
+        prepare_folder(out, identity, resume=resume, force=force)
+    except FolderError as err:
+        runner.close()
+        raise typer.BadParameter(str(err), param_hint="--out") from None
+    done = _finished(out, specs, load_list, seed_list) if resume else {}
+    details = {
+        "scenario": {"name": sc.name, "source": scenario},
+        "policies": policies_record(specs, options),
+        "loads": load_list,
+        "seeds": seed_list,
+        "backend": backend.value,
+        "files": ["results.csv", "energy.png", "satisfaction.png"],
+    }
+    started = now()
+    write_manifest(out, manifest("compare", identity, details, started))
+    kept: list[dict[str, Any]] = [r.as_row() for r in done.values()]
+
+    def keep(row: SweepRow) -> None:
+        kept.append(row.as_row())
+        write_csv(out / "results.csv", kept, COMPARE_COLUMNS)
+
+    todo = len(load_list) * len(specs) * len(seed_list) - len(done)
+    status = "interrupted"
+    try:
+        with runner, progress(todo * slots, f"compare on {sc.name} ({backend.value})") as tick:
+            summaries = compare(
+                sc,
+                policy_specs,
+                load_list,
+                slots,
+                window,
+                seed_list,
+                on_slot=tick,
+                bound=bound,
+                backend=runner,
+                done=done,
+                on_row=keep,
+                keep_going=True,
+            )
+        status = "finished"
+    finally:
+        write_manifest(out, manifest("compare", identity, details, started, now(), status))
+        if status != "finished":
+            err_console.print(
+                f"interrupted: {len(kept)} finished runs kept in {out / 'results.csv'}; "
+                "run again with --resume to go on"
+            )
     rows = [s.as_row() for s in summaries]
     write_csv(out / "results.csv", rows, COMPARE_COLUMNS)
-    figures = [sweep_figure(rows, name, out / f"{name}.png") for name in ("energy", "satisfaction")]
+    good = [s.as_row() for s in summaries if isinstance(s, RunSummary)]
+    failed = [s for s in summaries if isinstance(s, FailedRun)]
+    figures = [sweep_figure(good, name, out / f"{name}.png") for name in ("energy", "satisfaction")]
     table = Table(title=f"{sc.name}: last {window} of {slots} slots, mean over seeds {seeds}")
     for col in ("load", "requests", "policy", "energy kJ/slot", "satisfied", "dropped", "p95 ms"):
         table.add_column(col, justify="right")
     groups: dict[tuple[float, str], list[RunSummary]] = {}
     for s in summaries:
-        groups.setdefault((s.load, s.policy), []).append(s)
+        if isinstance(s, RunSummary):
+            groups.setdefault((s.load, s.policy), []).append(s)
     for (load_value, pol), group in groups.items():
         n = len(group)
         table.add_row(
@@ -147,3 +220,32 @@ def compare_cmd(
         )
     out_console.print(table)
     out_console.print(f"results: {out / 'results.csv'}; figures: {', '.join(map(str, figures))}")
+    if failed:
+        for f in failed:
+            where = f"{f.policy} at L={f.load:g} seed {f.seed}: {f.error}"
+            err_console.print(f"[red]failed:[/red] {escape(where)}")
+        raise typer.Exit(1)
+
+
+def _finished(
+    out: Path, specs: list[str], loads: list[float], seeds: list[int]
+) -> dict[tuple[str, float, int], RunSummary]:
+    """The runs a resumed sweep finished before, from its results.csv (failures run again)."""
+    path = out / "results.csv"
+    if not path.is_file():
+        return {}
+    wanted = {(s, ld, sd) for s in specs for ld in loads for sd in seeds}
+    done: dict[tuple[str, float, int], RunSummary] = {}
+    names = {spec: build_policy(spec, {})().name if ":" in spec else spec for spec in specs}
+    by_name = {v: k for k, v in names.items()}
+    for row in read_csv(path):
+        if row.get("error"):
+            continue
+        try:
+            summary = summary_from_row(row)
+        except (KeyError, ValueError):
+            continue
+        key = (by_name.get(summary.policy, summary.policy), summary.load, summary.seed)
+        if key in wanted:
+            done[key] = summary
+    return done

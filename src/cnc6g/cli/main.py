@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Annotated
+
 import typer
 
+from cnc6g import __version__
 from cnc6g.cli import adapt, check, compare, run, scenario, serve, train
 
 app = typer.Typer(
     help="cnc6g: computing-network convergence orchestrator for 6G Mobile AI and its twin.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help text: Rich's option tables cut long flag names on an 80-column terminal.
+    rich_markup_mode=None,
 )
 app.command("run")(run.run)
 app.command("compare")(compare.compare_cmd)
@@ -21,6 +27,29 @@ app.add_typer(scenario.app, name="scenario")
 app.command("serve")(serve.serve)
 app.add_typer(serve.db_app, name="db")
 app.add_typer(serve.admin_app, name="admin")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cnc6g {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log errors only")] = False,
+) -> None:
+    """cnc6g: computing-network convergence orchestrator for 6G Mobile AI and its twin."""
+    del version
+    if verbose and quiet:
+        raise typer.BadParameter("give --verbose or --quiet, not both", param_hint="--quiet")
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
 def main() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cnc6g.cli.common import (
@@ -18,6 +20,7 @@ from cnc6g.cli.common import (
     SeedOpt,
     TrainStepsOpt,
     build_policy,
+    check_file,
     err_console,
     fmt,
     load,
@@ -26,7 +29,9 @@ from cnc6g.cli.common import (
     progress,
 )
 from cnc6g.experiments import run_policy
+from cnc6g.model import MAX_LOAD
 from cnc6g.orchestration import BUILTIN, InfeasibleDecisionError
+from cnc6g.report import write_csv
 
 SHOWN = (
     "energy_j_per_slot",
@@ -53,7 +58,9 @@ def run(
     seed: SeedOpt = 0,
     load_value: Annotated[
         float | None,
-        typer.Option("--load", help="offered load L; default: the scenario's", min=0.01),
+        typer.Option(
+            "--load", help="offered load L; default: the scenario's", min=0.01, max=MAX_LOAD
+        ),
     ] = None,
     window: Annotated[
         int | None, typer.Option("--window", help="summarise the last N slots (default all)", min=1)
@@ -68,8 +75,16 @@ def run(
     online: Annotated[
         bool, typer.Option("--online", help="HMARL: keep learning while it orchestrates")
     ] = False,
+    series: Annotated[
+        Path | None,
+        typer.Option("--series", help="also write the per-slot series to this CSV file"),
+    ] = None,
 ) -> None:
     """Run one policy on the twin and print a summary."""
+    if window is not None and window > slots:
+        raise typer.BadParameter(f"must not exceed --slots ({slots})", param_hint="--window")
+    if series is not None:
+        check_file(series, "--series")
     sc = load(scenario)
     if load_value is not None:
         sc = sc.at_load(load_value)
@@ -88,12 +103,14 @@ def run(
         try:
             result = run_policy(pol, sc, slots, seed=seed, on_slot=tick)
         except InfeasibleDecisionError as err:
-            err_console.print(f"[red]error:[/red] {err}")
+            err_console.print(f"[red]error:[/red] {escape(str(err))}")
             raise typer.Exit(1) from None
     summary = result.summary(window)
     row = summary.as_row()
+    if series is not None:
+        write_csv(series, result.series())
     if as_json:
-        typer.echo(json.dumps(row, sort_keys=True))
+        typer.echo(json.dumps(summary.as_json(options), sort_keys=True, allow_nan=False))
         return
     table = Table(title=f"{pol.name.upper()} on {sc.name} (seed {seed}, load {summary.load:g})")
     table.add_column("metric")
@@ -102,3 +119,5 @@ def run(
     for key in (*extra, *SHOWN):
         table.add_row(key, fmt(row[key], key))
     out_console.print(table)
+    if series is not None:
+        out_console.print(f"per-slot series: {series}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cnc6g.cli.common import err_console, load, out_console
@@ -12,15 +14,21 @@ from cnc6g.scenarios import ScenarioError, dump_scenario, list_presets, load_sce
 from cnc6g.testing import check_scenario
 from cnc6g.twin import compile_scenario, requests_for_load
 
-app = typer.Typer(help="List, show, validate and export scenarios.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, show and validate scenarios; print their JSON Schema.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.command("list")
 def scenario_list() -> None:
     """List the shipped presets."""
     table = Table(title="presets")
-    for col in ("name", "domains", "nodes", "services", "requests/slot at L=1", "description"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True, min_width=max(map(len, list_presets())))
+    for col in ("domains", "nodes", "services", "requests/slot at L=1"):
+        table.add_column(col, justify="right")
+    table.add_column("description", overflow="fold")
     for name in list_presets():
         sc = load_scenario(name)
         sy = compile_scenario(sc)
@@ -30,7 +38,7 @@ def scenario_list() -> None:
             str(sy.n_nodes),
             str(sy.n_services),
             f"{requests_for_load(sy, 1.0):.0f}",
-            sc.description[:60],
+            sc.description,
         )
     out_console.print(table)
 
@@ -47,7 +55,7 @@ def scenario_validate(
     try:
         sc = load_scenario(source)
     except ScenarioError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from None
     sy = compile_scenario(sc)
     out_console.print(
@@ -55,7 +63,15 @@ def scenario_validate(
         f"{sy.n_services} services, {sy.n_links} wired links"
     )
     for warning in check_scenario(sc):
-        err_console.print(f"[yellow]warning:[/yellow] {warning}")
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+
+@app.command("schema")
+def scenario_schema() -> None:
+    """Print the JSON Schema of scenario files (every field, its type, range and meaning)."""
+    from cnc6g.scenarios.reference import scenario_json_schema
+
+    typer.echo(json.dumps(scenario_json_schema(), indent=2))
 
 
 @app.command("show")

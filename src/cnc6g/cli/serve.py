@@ -22,8 +22,12 @@ DatabaseOpt = Annotated[
     ),
 ]
 
-db_app = typer.Typer(help="The control plane's database: migrations.", no_args_is_help=True)
-admin_app = typer.Typer(help="Administration of the control plane.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The control plane's database: migrations.", no_args_is_help=True, rich_markup_mode=None
+)
+admin_app = typer.Typer(
+    help="Administration of the control plane.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _database(url: str):  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +17,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cnc6g.cli.common import ScenarioOpt, SeedOpt, err_console, floats, load, out_console
-from cnc6g.model import DEFAULT_LOADS
+from cnc6g.cli.common import (
+    ScenarioOpt,
+    SeedOpt,
+    check_folder,
+    err_console,
+    floats,
+    load,
+    out_console,
+)
+from cnc6g.model import DEFAULT_LOADS, MAX_LOAD
 from cnc6g.report import learning_curves_figure, read_csv, write_csv
 from cnc6g.twin import REMOVAL_WEIGHT, compile_scenario
 
@@ -59,16 +68,21 @@ def train_cmd(
         ),
     ] = REMOVAL_WEIGHT,
 ) -> None:
-    """Train the learning orchestrator (or an ablation); write a checkpoint and its curve."""
+    """Train the learning orchestrator (or an ablation); write a checkpoint and its curve.
+
+    The checkpoint (the agents validated best so far) and the curves are written at every
+    validation, so an interrupted training keeps what it validated.
+    """
     from cnc6g.learning.checkpoint import load_agents, save_checkpoint
-    from cnc6g.learning.trainer import TrainConfig, train
+    from cnc6g.learning.trainer import Checkpoint, TrainConfig, train
 
     if learner not in LEARNERS:
         raise typer.BadParameter(
             f"unknown learner {learner!r}: use one of {', '.join(LEARNERS)}", param_hint="LEARNER"
         )
     sc = load(scenario)
-    load_list = floats(loads, "--loads")
+    load_list = floats(loads, "--loads", high=MAX_LOAD)
+    check_folder(out, "--out")
     agents, start = None, 0
     cfg = TrainConfig(
         mode=LEARNERS[learner],
@@ -118,12 +132,49 @@ def train_cmd(
         def tick(_step: int, info: dict[str, float]) -> None:
             bar.update(task, advance=1, reward=info["reward"])
 
-        result = train(sc, cfg, agents=agents, start_step=start, on_step=tick)
-    command = (
-        f"cnc6g train {learner} --scenario {scenario} --seed {seed} --steps {steps} "
-        f"--copies {copies} --loads {loads}"
-        + (f" --removal-weight {removal_weight:g}" if removal_weight != REMOVAL_WEIGHT else "")
-    )
+        command = (
+            f"cnc6g train {learner} --scenario {scenario} --seed {seed} --steps {steps} "
+            f"--copies {copies} --loads {loads}"
+            + (f" --removal-weight {removal_weight:g}" if removal_weight != REMOVAL_WEIGHT else "")
+        )
+        path = out / f"{sc.name}-{cfg.mode}.pt"
+        curve_path = out / f"{sc.name}-{cfg.mode}-curve.csv"
+        started = time.perf_counter()
+        kept: list[Checkpoint] = []
+
+        def keep(point: Checkpoint) -> None:
+            meta = {
+                "scenario": sc.name,
+                "seed": seed,
+                "steps": point.steps_done,
+                "best_step": point.best_step,
+                "wall_s": round(time.perf_counter() - started, 1),
+                "command": command,
+            }
+            assert agents_now is not None
+            save_checkpoint(path, agents_now, cfg, meta, state=point.state)
+            write_csv(curve_path, point.curve)
+            write_csv(out / f"{sc.name}-{cfg.mode}-validation.csv", point.validation)
+            kept[:] = [point]
+
+        agents_now = agents
+        if agents_now is None:
+            from cnc6g.policies.hmarl import Agents
+
+            agents_now = Agents(
+                compile_scenario(sc.at_load(cfg.loads[0])), cfg.mode, cfg.learner, cfg.seed
+            )
+        try:
+            result = train(
+                sc, cfg, agents=agents_now, start_step=start, on_step=tick, on_validate=keep
+            )
+        except KeyboardInterrupt:
+            if kept:
+                err_console.print(
+                    f"interrupted: the checkpoint of the agents validated best by step "
+                    f"{kept[0].steps_done} is in {path}; --resume {path} goes on"
+                )
+            raise typer.Exit(130) from None
     meta = {
         "scenario": sc.name,
         "seed": seed,
@@ -132,8 +183,8 @@ def train_cmd(
         "wall_s": round(result.wall_s, 1),
         "command": command,
     }
-    path = save_checkpoint(out / f"{sc.name}-{cfg.mode}.pt", result.agents, cfg, meta)
-    curve_path = write_csv(out / f"{sc.name}-{cfg.mode}-curve.csv", result.curve)
+    save_checkpoint(path, result.agents, cfg, meta)
+    write_csv(curve_path, result.curve)
     if result.validation:
         write_csv(out / f"{sc.name}-{cfg.mode}-validation.csv", result.validation)
     if writer is not None:

@@ -33,8 +33,27 @@ LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
 SlotHook = Callable[[int], None]
 
 
+DoneHook = Callable[[int, Any], None]
+
+
 class BackendError(RuntimeError):
     """A backend cannot be set up (bad name, unreachable cluster, Ray refused to start)."""
+
+
+@dataclass(frozen=True)
+class JobError:
+    """What a job that raised left instead of a result (with ``keep_going``).
+
+    Attributes:
+        error: the exception's type and message.
+    """
+
+    error: str
+
+    @classmethod
+    def of(cls, err: BaseException) -> JobError:
+        """The record of ``err``."""
+        return cls(f"{type(err).__name__}: {err}")
 
 
 @dataclass(frozen=True)
@@ -78,12 +97,21 @@ class Backend(ABC):
         self.close()
 
     @abstractmethod
-    def run(self, jobs: Sequence[Job], on_slot: SlotHook | None = None) -> list[Any]:
+    def run(
+        self,
+        jobs: Sequence[Job],
+        on_slot: SlotHook | None = None,
+        on_done: DoneHook | None = None,
+        keep_going: bool = False,
+    ) -> list[Any]:
         """Run ``jobs``; the i-th result is ``jobs[i]``'s.
 
         Args:
             jobs: the jobs.
             on_slot: called once per simulated slot (see :attr:`Job.slots`) with a slot index.
+            on_done: called with a job's index and result as soon as it finishes.
+            keep_going: a job that raises gives a :class:`JobError` as its result and the others
+                go on (else its error is raised and the others are stopped).
         """
 
 
@@ -92,14 +120,28 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def run(self, jobs: Sequence[Job], on_slot: SlotHook | None = None) -> list[Any]:
+    def run(
+        self,
+        jobs: Sequence[Job],
+        on_slot: SlotHook | None = None,
+        on_done: DoneHook | None = None,
+        keep_going: bool = False,
+    ) -> list[Any]:
         """Run ``jobs`` in order; ``on_slot`` is called as each slot finishes."""
         results = []
-        for job in jobs:
+        for i, job in enumerate(jobs):
             kwargs = dict(job.kwargs)
             if job.slots and on_slot is not None:
                 kwargs["on_slot"] = on_slot
-            results.append(job.fn(**kwargs))
+            try:
+                result = job.fn(**kwargs)
+            except Exception as err:
+                if not keep_going:
+                    raise
+                result = JobError.of(err)
+            results.append(result)
+            if on_done is not None:
+                on_done(i, result)
         return results
 
 
@@ -211,10 +253,16 @@ class RayBackend(Backend):
             self._started = False
         self._remote = None
 
-    def run(self, jobs: Sequence[Job], on_slot: SlotHook | None = None) -> list[Any]:
+    def run(
+        self,
+        jobs: Sequence[Job],
+        on_slot: SlotHook | None = None,
+        on_done: DoneHook | None = None,
+        keep_going: bool = False,
+    ) -> list[Any]:
         """Submit ``jobs`` as tasks; ``on_slot`` is called for a job's slots when it finishes.
 
-        A failing job cancels the others and its error is raised here.
+        Without ``keep_going`` a failing job cancels the others and its error is raised here.
         """
         import ray
 
@@ -233,7 +281,15 @@ class RayBackend(Backend):
             while index:
                 done, _ = ray.wait(list(index), num_returns=1)
                 i = index.pop(done[0])
-                results[i] = ray.get(done[0])
+                try:
+                    results[i] = ray.get(done[0])
+                except ray.exceptions.RayTaskError as err:
+                    if not keep_going:
+                        raise
+                    cause = err.cause if isinstance(err.cause, BaseException) else err
+                    results[i] = JobError.of(cause)
+                if on_done is not None:
+                    on_done(i, results[i])
                 if on_slot is not None:
                     for t in range(jobs[i].slots):
                         on_slot(t)

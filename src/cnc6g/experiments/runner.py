@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,22 @@ from cnc6g.twin.system import FloatArray, load_for_requests
 ProgressHook = Callable[[int], None]
 
 
+SUMMARY_SCHEMA = 2
+"""Version of the keys of :meth:`RunSummary.as_json` (2: ``window_slots`` and ``slots_run``
+instead of ``slots``; the policy's figures under ``policy_figures``)."""
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """The figures of one run over its evaluation window (means per slot unless named else).
@@ -26,7 +43,8 @@ class RunSummary:
         scenario: the scenario's name.
         seed: seed of the twin and the policy.
         load: offered load L the run's mean request count maps to.
-        slots: slots in the window the figures cover.
+        window_slots: slots of the evaluation window the figures cover (the last of the run).
+        slots_run: slots the run lasted.
         offered_per_slot: requests per slot.
         energy_j_per_slot: energy, J per slot; ``energy_j_min``/``_max``: of a slot.
         energy_j_min: lowest energy of a slot in the window, J.
@@ -57,7 +75,8 @@ class RunSummary:
     scenario: str
     seed: int
     load: float
-    slots: int
+    window_slots: int
+    slots_run: int
     offered_per_slot: float
     energy_j_per_slot: float
     energy_j_min: float
@@ -82,10 +101,27 @@ class RunSummary:
     objective_over_bound: float | None = None
 
     def as_row(self) -> dict[str, Any]:
-        """One flat row: the fields, ``energy_<part>_j`` per part and the policy's own keys.
+        """One flat row of a table: the fields, ``energy_<part>_j``, the policy's own figures.
 
         Fields that are None (not measured in this run) are left out.
         """
+        row = self._plain()
+        row.update(self.policy_info)
+        return row
+
+    def as_json(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The summary as ``run --json`` prints it (schema :data:`SUMMARY_SCHEMA`).
+
+        The fields and ``energy_<part>_j`` as in :meth:`as_row`; the policy's own figures under
+        ``policy_figures`` and the options it ran with under ``options``. Non-finite numbers
+        (no request sampled, no solution) are null, so the output is strict JSON.
+        """
+        out = self._plain() | {"schema": SUMMARY_SCHEMA}
+        out["policy_figures"] = dict(self.policy_info)
+        out["options"] = dict(options or {})
+        return {k: _finite(v) for k, v in out.items()}
+
+    def _plain(self) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for f in fields(self):
             if f.name in ("energy_parts", "policy_info"):
@@ -94,8 +130,42 @@ class RunSummary:
             if value is not None:
                 row[f.name] = value
         row.update({f"energy_{part}_j": value for part, value in self.energy_parts.items()})
-        row.update(self.policy_info)
         return row
+
+
+def summary_from_row(row: dict[str, str]) -> RunSummary:
+    """A :class:`RunSummary` read back from a results table's row of strings.
+
+    Raises:
+        KeyError: a field the summary needs is missing.
+        ValueError: a value does not parse.
+    """
+
+    def number(key: str) -> float | None:
+        text = row.get(key, "")
+        return None if text in ("", None) else float(text)
+
+    values: dict[str, Any] = {}
+    for f in fields(RunSummary):
+        if f.name in ("energy_parts", "policy_info"):
+            continue
+        if f.name in ("policy", "scenario"):
+            values[f.name] = row[f.name]
+        elif f.name in ("seed", "window_slots", "slots_run"):
+            values[f.name] = int(row[f.name])
+        else:
+            value = number(f.name)
+            if value is None and f.default is MISSING:
+                raise KeyError(f.name)
+            values[f.name] = value
+    values["energy_parts"] = {
+        part: float(row[f"energy_{part}_j"]) for part in ENERGY_PARTS if row.get(f"energy_{part}_j")
+    }
+    known = {f"energy_{p}_j" for p in ENERGY_PARTS} | {f.name for f in fields(RunSummary)}
+    values["policy_info"] = {
+        k: number(k) for k in row if k not in known and k != "error" and k.startswith("opt_")
+    }
+    return RunSummary(**values)
 
 
 @dataclass(eq=False)
@@ -128,6 +198,52 @@ class RunResult:
         """Energy per slot, J."""
         return np.sum([self.energy[p] for p in ENERGY_PARTS], axis=0)
 
+    def series(self) -> list[dict[str, Any]]:
+        """One row per slot, for plotting: requests, outcome, energy by part, latency.
+
+        Latency percentiles (ms) are of the slot's sampled requests (None without samples);
+        the policy's own figures of the slot (OPT's solve time, gap) are included.
+        """
+        rows = []
+        for t in range(self.slots):
+            lat = self.latencies_s[t] if t < len(self.latencies_s) else np.empty(0)
+            pct = np.percentile(lat, [50, 95, 99]) * 1e3 if lat.size else [None] * 3
+            row: dict[str, Any] = {
+                "slot": t,
+                "offered": float(self.offered[t]),
+                "served": float(self.served[t]),
+                "satisfied": float(self.satisfied[t]),
+                "dropped": float(self.offered[t] - self.served[t]),
+                "energy_j": float(self.energy_total[t]),
+            }
+            row.update({f"energy_{p}_j": float(self.energy[p][t]) for p in ENERGY_PARTS})
+            row.update(
+                {
+                    "latency_p50_ms": None if pct[0] is None else float(pct[0]),
+                    "latency_p95_ms": None if pct[1] is None else float(pct[1]),
+                    "latency_p99_ms": None if pct[2] is None else float(pct[2]),
+                    "cold_starts": float(self.cold_starts[t]),
+                    "instances": float(self.instances[t]),
+                    "decide_ms": float(self.decide_s[t] * 1e3),
+                }
+            )
+            if t < len(self.policy_info):
+                row.update(self.policy_info[t])
+            rows.append(row)
+        return rows
+
+    def to_frame(self) -> Any:
+        """:meth:`series` as a pandas DataFrame indexed by slot (needs pandas installed).
+
+        Raises:
+            ImportError: pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("RunResult.to_frame needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.series()).set_index("slot")
+
     def summary(self, window: int | None = None) -> RunSummary:
         """Means over the last ``window`` slots (all when ``None``), with per-slot min and max."""
         n = self.slots if window is None else min(window, self.slots)
@@ -152,7 +268,8 @@ class RunResult:
             scenario=self.scenario,
             seed=self.seed,
             load=round(self.load, 4),
-            slots=n,
+            window_slots=n,
+            slots_run=self.slots,
             offered_per_slot=float(offered.mean()),
             energy_j_per_slot=float(energy.mean()),
             energy_j_min=float(energy.min()),

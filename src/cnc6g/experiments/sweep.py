@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from cnc6g.experiments.backends import Backend, Job, make_backend
+from cnc6g.experiments.backends import Backend, Job, JobError, make_backend
 from cnc6g.experiments.runner import RunSummary, run_policy
 from cnc6g.model import DEFAULT_LOADS, Scenario
 from cnc6g.orchestration import make_policy
@@ -116,6 +116,40 @@ def bound_job(scenario: Scenario, seed: int, slots: int, window: int) -> float:
     return window_lower_bound(compile_scenario(scenario), slots, window, seed)
 
 
+@dataclass(frozen=True)
+class FailedRun:
+    """A run of a sweep that raised: which one, and why.
+
+    Attributes:
+        policy: the policy's label (its spec).
+        load: the offered load.
+        seed: the seed.
+        error: the exception's type and message.
+    """
+
+    policy: str
+    load: float
+    seed: int
+    error: str
+
+    def as_row(self) -> dict[str, Any]:
+        """The failure as a row of the results table."""
+        return {"policy": self.policy, "load": self.load, "seed": self.seed, "error": self.error}
+
+
+SweepRow = RunSummary | FailedRun
+"""A row of a sweep: a run's summary, or the record of a run that failed."""
+
+
+def policy_label(policy: PolicyLike) -> str:
+    """What names a policy in a sweep's keys: its spec name, or the factory's name."""
+    if isinstance(policy, str):
+        return policy
+    if isinstance(policy, PolicySpec):
+        return policy.name
+    return str(getattr(policy, "__name__", repr(policy)))
+
+
 def compare(
     scenario: Scenario,
     policies: Sequence[PolicyLike],
@@ -126,7 +160,11 @@ def compare(
     on_slot: Callable[[int], None] | None = None,
     bound: bool = True,
     backend: str | Backend = "local",
-) -> list[RunSummary]:
+    *,
+    done: Mapping[tuple[str, float, int], RunSummary] | None = None,
+    on_row: Callable[[SweepRow], None] | None = None,
+    keep_going: bool = False,
+) -> list[SweepRow]:
     """Run every policy at every load and seed; one summary per run.
 
     Each is :meth:`RunResult.summary` over the last ``window`` slots with the load, the mean
@@ -149,42 +187,90 @@ def compare(
         bound: add the LP lower bound columns.
         backend: ``"local"``, ``"ray"`` (a local Ray instance for this call) or a
             :class:`Backend`, whose start and close are then the caller's.
+        done: runs finished before (a resumed sweep), by ``(policy_label, load, seed)``: they
+            are not run again and come back as they are.
+        on_row: called with each row as soon as it is complete (its run and, with ``bound``,
+            its bound are done), so that a caller can keep finished work.
+        keep_going: a run that raises becomes a :class:`FailedRun` row and the others go on
+            (else its error is raised).
+
+    Raises:
+        ValueError: ``window`` exceeds ``slots``, or loads, seeds or policies repeat.
     """
     if window > slots:
         raise ValueError(f"window ({window}) must not exceed slots ({slots})")
+    labels = [policy_label(p) for p in policies]
+    for what, values in (("loads", list(loads)), ("seeds", list(seeds)), ("policies", labels)):
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise ValueError(f"{what} repeat: {', '.join(repeated)}")
+    done = dict(done or {})
+    order = [(label, load, seed) for load in loads for label in labels for seed in seeds]
     jobs: list[Job] = []
-    keys: list[tuple[str, float, int]] = []
+    keys: list[tuple[str, str, float, int]] = []
+    bounds: dict[tuple[float, int], float] = {}
     for load in loads:
         at_load = scenario.at_load(load)
-        if bound:
-            for seed in seeds:
+        for seed in seeds:
+            known = [r for (_, ld, sd), r in done.items() if (ld, sd) == (load, seed)]
+            lp = next((r.lp_bound_j_per_slot for r in known if r.lp_bound_j_per_slot), None)
+            if lp is not None:
+                bounds[load, seed] = lp
+            elif bound and any((label, load, seed) not in done for label in labels):
                 args = {"scenario": at_load, "seed": seed, "slots": slots, "window": window}
                 jobs.append(Job(bound_job, args))
-                keys.append(("bound", load, seed))
-        for spec in policies:
+                keys.append(("bound", "", load, seed))
+        for spec, label in zip(policies, labels, strict=True):
             for seed in seeds:
+                if (label, load, seed) in done:
+                    continue
                 args = {"scenario": at_load, "load": load, "seed": seed, "policy": spec}
                 args.update(slots=slots, window=window)
                 jobs.append(Job(run_job, args, slots=slots))
-                keys.append(("run", load, seed))
-    if isinstance(backend, str):
-        with make_backend(backend) as runner:
-            results = runner.run(jobs, on_slot)
-    else:
-        results = backend.run(jobs, on_slot)
-    bounds = {
-        (load, seed): r
-        for (kind, load, seed), r in zip(keys, results, strict=True)
-        if kind == "bound"
-    }
-    rows: list[RunSummary] = []
-    for (kind, load, seed), row in zip(keys, results, strict=True):
-        if kind != "run":
-            continue
-        if bound:
-            lp = bounds[load, seed]
+                keys.append(("run", label, load, seed))
+    finished: dict[tuple[str, float, int], SweepRow] = {}
+    waiting: dict[tuple[str, float, int], RunSummary] = {}
+
+    def complete(key: tuple[str, float, int], row: RunSummary) -> None:
+        lp = bounds.get(key[1:])
+        if bound and lp is None:
+            waiting[key] = row
+            return
+        if bound and lp is not None and lp == lp:  # NaN: the bound job failed
             row = replace(
                 row, lp_bound_j_per_slot=lp, objective_over_bound=row.objective_j_per_slot / lp
             )
-        rows.append(row)
+        finished[key] = row
+        if on_row is not None:
+            on_row(row)
+
+    def on_done(i: int, result: Any) -> None:
+        kind, label, load, seed = keys[i]
+        if kind == "bound":
+            if isinstance(result, JobError):  # runs at this load and seed go without a bound
+                bounds[load, seed] = float("nan")
+            else:
+                bounds[load, seed] = float(result)
+            for key in [k for k in waiting if k[1:] == (load, seed)]:
+                complete(key, waiting.pop(key))
+        elif isinstance(result, JobError):
+            failure = FailedRun(label, load, seed, result.error)
+            finished[label, load, seed] = failure
+            if on_row is not None:
+                on_row(failure)
+        else:
+            complete((label, load, seed), result)
+
+    if jobs:
+        if isinstance(backend, str):
+            with make_backend(backend) as runner:
+                runner.run(jobs, on_slot, on_done, keep_going)
+        else:
+            backend.run(jobs, on_slot, on_done, keep_going)
+    rows: list[SweepRow] = []
+    for key in order:
+        if key in done:
+            rows.append(done[key])
+        else:
+            rows.append(finished[key])
     return rows

@@ -39,22 +39,30 @@ def _slim(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_checkpoint(
-    path: str | Path, agents: Agents, config: TrainConfig, meta: dict[str, Any]
+    path: str | Path,
+    agents: Agents,
+    config: TrainConfig,
+    meta: dict[str, Any],
+    state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically (a partial file never replaces a good one)."""
+    """Write a checkpoint atomically (a partial file never replaces a good one).
+
+    ``state`` (default: the agents' own) is the networks to save, e.g. the best validated.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "format": FORMAT,
         "signature": agents.signature(),
         "config": config.to_dict(),
-        "state": _slim(agents.state()),
+        "state": _slim(agents.state() if state is None else state),
         "meta": dict(meta),
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         torch.save(data, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's file is private; a checkpoint is for everyone to read
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -74,7 +82,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a corrupt or foreign file
-        raise ValueError(f"checkpoint {path} cannot be read: {err}") from None
+        # Only torch's first line: its advice to load untrusted files unsafely is not passed on.
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if any(w in first.lower() for w in ("weights only", "weights_only", "trust")):
+            first = "it holds objects other than tensors and plain data"
+        elif len(first) > 160:
+            first = type(err).__name__
+        raise ValueError(
+            f"checkpoint {path} cannot be read: it is not a checkpoint file of cnc6g ({first})"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"checkpoint {path} is not a cnc6g checkpoint of format {FORMAT}")
     return data

@@ -172,6 +172,28 @@ class TrainResult:
 StepHook = Callable[[int, dict[str, float]], None]
 
 
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """Where a training stands after a validation: what to keep if it stopped there.
+
+    Attributes:
+        steps_done: training steps done.
+        best_step: the step whose agents validated best so far.
+        state: those agents' networks.
+        curve: the learning curve so far.
+        validation: the validations so far.
+    """
+
+    steps_done: int
+    best_step: int
+    state: dict[str, object]
+    curve: list[dict[str, float]]
+    validation: list[dict[str, float]]
+
+
+ValidationHook = Callable[[Checkpoint], None]
+
+
 def _schedule(start_end: tuple[float, float], step: int, steps: int, share: float) -> float:
     frac = min(step / max(share * steps, 1.0), 1.0)
     return start_end[0] + frac * (start_end[1] - start_end[0])
@@ -184,6 +206,7 @@ def train(
     start_step: int = 0,
     on_step: StepHook | None = None,
     log_every: int = 10,
+    on_validate: ValidationHook | None = None,
 ) -> TrainResult:
     """Train (or, with ``agents`` and ``start_step``, resume training) on ``scenario``.
 
@@ -194,6 +217,8 @@ def train(
         start_step: steps already done (sets the exploration schedule when resuming).
         on_step: called after every step with the step index and running figures.
         log_every: steps between rows of the learning curve.
+        on_validate: called after every validation with what to keep so far (the best
+            agents), so that an interrupted training loses nothing it validated.
     """
     torch.set_num_threads(1)  # small networks: one thread is fastest, and leaves a core free
     cfg = config
@@ -216,18 +241,21 @@ def train(
     validation: list[dict[str, float]] = []
     best: tuple[float, int, dict[str, object]] | None = None
 
+    curve: list[dict[str, float]] = []
+
     def check(at: int) -> None:
         nonlocal best
         row = {"step": float(at), **validate(agents, systems, 2, cfg.validate_slots, cfg.seed)}
         validation.append(row)
         if best is None or row["score"] > best[0]:
             best = (row["score"], at, copy.deepcopy(agents.state()))
+        if on_validate is not None:
+            on_validate(Checkpoint(at, best[1], best[2], list(curve), list(validation)))
 
     if cfg.validate_every:
         check(start_step)
     idle: np.ndarray | None = None
     pending: tuple[Any, np.ndarray, np.ndarray] | None = None
-    curve: list[dict[str, float]] = []
     running: dict[str, float] = {}
     started = time.perf_counter()
     updates_s = 0.0

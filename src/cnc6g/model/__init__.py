@@ -3,10 +3,11 @@
 from cnc6g.model.infra import Domain, DomainKind, Node, ProcessorKind, RadioLink, WiredLink
 from cnc6g.model.scenario import Objective, Scenario, TwinSettings
 from cnc6g.model.services import ServiceType, Stage, Workflow
-from cnc6g.model.workload import DEFAULT_LOADS, HotspotShift, Workload
+from cnc6g.model.workload import DEFAULT_LOADS, MAX_LOAD, HotspotShift, Workload
 
 __all__ = [
     "DEFAULT_LOADS",
+    "MAX_LOAD",
     "Domain",
     "DomainKind",
     "HotspotShift",

@@ -17,9 +17,15 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.
 
 
 class _Strict(BaseModel):
-    """Base of every scenario model: unknown fields are errors, values are validated on set."""
+    """Base of every scenario model: unknown fields are errors, values are validated on set.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+    Numbers must be finite (an infinite capacity or a NaN power is an error, not a silent
+    NaN in the results).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False
+    )
 
 
 class DomainKind(StrEnum):

@@ -6,6 +6,9 @@ from pydantic import Field, model_validator
 
 from cnc6g.model.infra import Name, _Strict
 
+MAX_LOAD = 10.0
+"""The highest offered load L a workload may ask for."""
+
 DEFAULT_LOADS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
 """Offered loads L of the case-study sweep (seed 002, Figs. 4 and 5), also trained on."""
 
@@ -51,7 +54,7 @@ class Workload(_Strict):
         default=None, description="inclusive range [low, high] of requests per slot"
     )
     offered_load: float | None = Field(
-        default=None, gt=0, le=10, description="utilisation L the mean request count offers"
+        default=None, gt=0, le=MAX_LOAD, description="utilisation L the mean request count offers"
     )
     load_spread: float = Field(
         default=0.2, ge=0, lt=1, description="half-width of the request range around the mean"

@@ -10,10 +10,14 @@ run at reset (:mod:`cnc6g.learning`).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, Policy, RandomPolicy
@@ -112,18 +116,73 @@ def make_policy(spec: str, **options: Any) -> Policy:
         return entry.build(**options)
     if ":" not in spec:
         raise ValueError(
-            f"unknown policy {spec!r}: use one of {', '.join(BUILTIN)} or package.module:Class"
+            f"unknown policy {spec!r}: use one of {', '.join(BUILTIN)}, package.module:Class "
+            "or file.py:Class"
         )
     if options:
         raise ValueError(f"options are for built-in policies only, not {spec!r}")
-    module_name, _, attr = spec.partition(":")
+    cls = policy_class(spec)
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"cannot import policy {spec!r}: {err}") from None
+        return cls()
+    except Exception as err:
+        raise ValueError(
+            f"policy {spec!r} cannot be made without arguments: {type(err).__name__}: {err} "
+            "(a policy's constructor takes only options with defaults)"
+        ) from None
+
+
+def policy_class(spec: str) -> type[Policy]:
+    """The class ``spec`` names: ``package.module:Class`` or ``path/to/file.py:Class``.
+
+    A module is looked for in the current folder too (as ``python -m`` would); a file path is
+    loaded as a module of its own.
+
+    Raises:
+        ValueError: nothing importable there, or not a :class:`~cnc6g.policies.Policy` subclass.
+    """
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise ValueError(f"expected package.module:Class or file.py:Class, got {spec!r}")
+    try:
+        if target.endswith(".py") or "/" in target or os.sep in target:
+            module = _load_file(Path(target))
+        else:
+            module = _import(target)
+        cls = getattr(module, attr)
+    except (ImportError, AttributeError, OSError, SyntaxError) as err:
+        raise ValueError(f"cannot import policy {spec!r}: {type(err).__name__}: {err}") from None
     if not (isinstance(cls, type) and issubclass(cls, Policy)):
         raise ValueError(f"{spec!r} is not a subclass of cnc6g.policies.Policy")
-    return cls()
+    return cls
+
+
+def _import(name: str) -> ModuleType:
+    """Import ``name``, looking in the current folder too."""
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module(name)
+
+
+def _load_file(path: Path) -> ModuleType:
+    """Load a Python file as a module (named after its absolute path, so twice is once)."""
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise ImportError(f"no file {path}")
+    name = "cnc6g_user_" + "_".join(path.with_suffix("").parts[-3:]).replace(".", "_")
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def check_policy_options(spec: str, options: Mapping[str, Any], system: System) -> None:

@@ -11,17 +11,21 @@ from pathlib import Path
 from typing import Any
 
 COMPARE_COLUMNS = (
+    "scenario",
     "load",
     "requests_mean",
     "policy",
     "seed",
-    "slots",
+    "slots_run",
+    "window_slots",
+    "offered_per_slot",
     "energy_j_per_slot",
     "energy_j_min",
     "energy_j_max",
     "satisfaction_rate",
     "satisfaction_min",
     "satisfaction_max",
+    "satisfaction_rate_sampled",
     "dropped_rate",
     "latency_p50_ms",
     "latency_p95_ms",
@@ -33,11 +37,22 @@ COMPARE_COLUMNS = (
     "decide_ms_p50",
     "lp_bound_j_per_slot",
     "objective_over_bound",
+    "energy_idle_j",
+    "energy_dynamic_j",
+    "energy_instances_j",
+    "energy_cold_start_j",
+    "energy_radio_j",
+    "energy_transport_j",
     "opt_solve_ms_p50",
     "opt_solve_ms_max",
     "opt_gap_max",
+    "error",
 )
 """Columns of a sweep's ``results.csv``."""
+
+
+FILE_MODE = 0o644
+"""Mode of the files written (``rw-r--r--``)."""
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -47,6 +62,7 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        os.chmod(tmp, FILE_MODE)  # mkstemp's file is private; results are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -7,6 +7,7 @@ takes a preset name or a path and returns a validated scenario, or raises
 
 from __future__ import annotations
 
+import json
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -41,24 +42,41 @@ class ScenarioError(ValueError):
         return f"invalid scenario {self.source}:\n{lines}"
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
+def _label(item: Any, index: int) -> str:
+    """How an element of a list is named in an error path: its name where it has one."""
+    if isinstance(item, dict):
+        if isinstance(item.get("name"), str):
+            return item["name"]
+        if isinstance(item.get("terminal"), str):  # a radio link
+            return item["terminal"]
+        if isinstance(item.get("a"), str) and isinstance(item.get("b"), str):  # a wired link
+            return f"{item['a']}-{item['b']}"
+    return str(index)
+
+
+def _where(loc: tuple[int | str, ...], data: Any = None) -> str:
+    """A field's path, elements of lists named by their names: ``domains[R3].nodes[R3-mec]``."""
     out = ""
+    at = data
     for part in loc:
         if isinstance(part, int):
-            out += f"[{part}]"
+            item = at[part] if isinstance(at, list) and 0 <= part < len(at) else None
+            out += f"[{_label(item, part)}]"
+            at = item
         elif "[" in part:  # pydantic's validator frames, e.g. function-after[...]
             continue
         else:
             out += f".{part}" if out else part
+            at = at.get(part) if isinstance(at, dict) else None
     return out or "scenario"
 
 
-def validation_problems(err: ValidationError) -> list[str]:
-    """``field: reason`` lines of a pydantic validation error."""
+def validation_problems(err: ValidationError, data: Any = None) -> list[str]:
+    """``field: reason`` lines of a pydantic validation error (``data``: what was validated)."""
     problems = []
     for e in err.errors():
         msg = str(e["msg"]).removeprefix("Value error, ")
-        where = _where(tuple(e["loc"]))
+        where = _where(tuple(e["loc"]), data)
         # Cross-field checks of a model report several "field: reason" lines joined by "; ".
         for part in msg.split(PROBLEM_SEPARATOR):
             head, sep, _ = part.partition(": ")
@@ -70,11 +88,19 @@ def validation_problems(err: ValidationError) -> list[str]:
 
 
 def parse_scenario(data: dict[str, Any], source: str = "<data>") -> Scenario:
-    """Validate a scenario given as plain data (as read from TOML or JSON)."""
+    """Validate a scenario given as plain data (as read from TOML or JSON).
+
+    Types are strict: a number must be written as a number (``true`` or ``"40"`` is not one),
+    and numbers must be finite.
+    """
     try:
-        return Scenario.model_validate(data)
+        text = json.dumps(data, allow_nan=True)
+    except (TypeError, ValueError) as err:
+        raise ScenarioError(source, [f"not plain data: {err}"]) from None
+    try:
+        return Scenario.model_validate_json(text, strict=True)
     except ValidationError as err:
-        raise ScenarioError(source, validation_problems(err)) from None
+        raise ScenarioError(source, validation_problems(err, data)) from None
 
 
 def list_presets() -> list[str]:
@@ -109,7 +135,14 @@ def load_scenario(source: str | Path) -> Scenario:
                 label,
                 [f"not a file and not a preset (presets: {', '.join(list_presets())})"],
             )
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ScenarioError(
+                label, [f"not UTF-8 text (byte {err.start}): {err.reason}"]
+            ) from None
+        except OSError as err:
+            raise ScenarioError(label, [f"cannot read the file: {err.strerror or err}"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
