@@ -23,6 +23,7 @@ class Nearest(Policy):
         return Decision(deployment=x, routing=nearest.astype(float))
 
 
-check_policy(Nearest, load_scenario("tiny"))
-result = run_policy(Nearest(), load_scenario("paper-case-study"), slots=100)
-print(result.summary(window=50).satisfaction_rate)
+if __name__ == "__main__":
+    check_policy(Nearest, load_scenario("tiny"))
+    result = run_policy(Nearest(), load_scenario("paper-case-study"), slots=100)
+    print(result.summary(window=50).satisfaction_rate)

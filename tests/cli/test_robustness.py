@@ -380,3 +380,92 @@ def test_verbose_and_quiet_are_exclusive():
     result = runner.invoke(app, ["--verbose", "--quiet", "scenario", "list"])
     assert result.exit_code == 2
     assert runner.invoke(app, ["--quiet", "scenario", "show", "tiny"]).exit_code == 0
+
+
+# -- Experiment files and optional extras ----------------------------------------------------
+
+EXPERIMENT = """
+scenario = "tiny"
+loads = [0.3, 0.9]
+seeds = [0]
+slots = 6
+window = 3
+
+[[policies]]
+name = "grd"
+
+[[policies]]
+name = "opt"
+options = { time_limit = 1.0 }
+"""
+
+
+def test_a_sweep_from_an_experiment_file(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT)
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["compare", "--config", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [(r["policy"], r["load"]) for r in rows(out)] == [
+        ("grd", "0.3"),
+        ("opt", "0.3"),
+        ("grd", "0.9"),
+        ("opt", "0.9"),
+    ]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"policy": "opt", "options": {"time_limit": 1.0}} in manifest["policies"]
+    both = runner.invoke(app, ["compare", "--config", str(path), "--slots", "4"])
+    assert both.exit_code == 2
+    assert "drop --slots" in text(both)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("loads = [0.3, 0.9]", 'loads = [0.3, "x"]'), "loads.1"),
+        (("window = 3", "window = 30"), "window: must not exceed slots"),
+        (("slots = 6", "slots = 6\nspeed = 2"), "speed: Extra inputs"),
+        (("seeds = [0]", "seeds = [0, 0]"), "seeds: repeats"),
+    ],
+)
+def test_a_bad_experiment_file_names_the_key(tmp_path, change, message):
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT.replace(*change))
+    result = runner.invoke(app, ["compare", "--config", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert message in text(result)
+    assert not (tmp_path / "o").exists()
+
+
+BLOCK = """
+import importlib.abc, importlib.util, sys
+OPTIONAL = ("torch", "ray", "gymnasium", "pettingzoo")
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in OPTIONAL:
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, Block())
+find = importlib.util.find_spec
+def find_spec(name, *args, **kwargs):
+    return None if name.split(".")[0] in OPTIONAL else find(name, *args, **kwargs)
+importlib.util.find_spec = find_spec
+from cnc6g.cli.main import app
+app(sys.argv[1:])
+"""
+
+
+def test_the_twin_and_the_baselines_run_without_the_learning_and_ray_extras(tmp_path):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-c", BLOCK, *args], capture_output=True, text=True, cwd=tmp_path
+        )
+
+    ok = cli("run", "-s", "tiny", "-p", "grd", "--slots", "3", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["policy"] == "grd"
+    hmarl = cli("run", "-s", "tiny", "-p", "hmarl", "--slots", "3")
+    assert hmarl.returncode == 2
+    assert "cnc6g[learn]" in " ".join(hmarl.stderr.split())

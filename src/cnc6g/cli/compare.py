@@ -30,6 +30,7 @@ from cnc6g.cli.common import (
 )
 from cnc6g.experiments import FailedRun, PolicySpec, RunSummary, SweepRow, compare
 from cnc6g.experiments.backends import BackendError, make_backend
+from cnc6g.experiments.config import ExperimentError, load_experiment
 from cnc6g.experiments.runner import summary_from_row
 from cnc6g.model import DEFAULT_LOADS, MAX_LOAD
 from cnc6g.report import COMPARE_COLUMNS, read_csv, sweep_figure, write_csv
@@ -44,6 +45,26 @@ from cnc6g.report.manifest import (
 )
 from cnc6g.scenarios import dump_scenario
 
+SWEEP_FLAGS = (
+    "scenario",
+    "policies",
+    "loads",
+    "slots",
+    "window",
+    "seeds",
+    "bound",
+    "backend",
+    "address",
+    "workers",
+    "opt_time_limit",
+    "opt_gap",
+    "opt_removal_weight",
+    "checkpoint",
+    "retrain",
+    "train_steps",
+)
+"""Parameters an experiment file sets (the command line may not give them with --config)."""
+
 
 class BackendName(StrEnum):
     """Where ``compare`` runs its jobs."""
@@ -53,6 +74,7 @@ class BackendName(StrEnum):
 
 
 def compare_cmd(
+    ctx: typer.Context,
     scenario: ScenarioOpt = "paper-case-study",
     policies: Annotated[
         str, typer.Option("--policies", help="comma-separated policies")
@@ -101,6 +123,14 @@ def compare_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="replace results of another sweep in --out")
     ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="an experiment file (TOML): scenario, policies with options, loads, seeds, "
+            "slots, window, backend; not with those flags",
+        ),
+    ] = None,
 ) -> None:
     """Sweep policies over offered load; write results.csv and the Figs. 4-5 style figures.
 
@@ -108,6 +138,27 @@ def compare_cmd(
     keeps its finished runs; --resume goes on from them. A run that fails is recorded in its
     row and the sweep goes on; the command then exits with status 1.
     """
+    if config is not None:
+        given = [
+            "--" + name.replace("_", "-")
+            for name in SWEEP_FLAGS
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            raise typer.BadParameter(
+                f"--config sets the sweep; drop {', '.join(given)}", param_hint="--config"
+            )
+        try:
+            experiment = load_experiment(config)
+        except ExperimentError as err:
+            raise typer.BadParameter(str(err), param_hint="--config") from None
+        scenario = experiment.scenario
+        policies = ",".join(p.name for p in experiment.policies)
+        loads = ",".join(repr(v) for v in experiment.loads)
+        seeds = ",".join(str(v) for v in experiment.seeds)
+        slots, window, bound = experiment.slots, experiment.window, experiment.bound
+        backend = BackendName(experiment.backend)
+        address, workers = experiment.address, experiment.workers
     sc = load(scenario)
     load_list = floats(loads, "--loads", high=MAX_LOAD)
     seed_list = ints(seeds, "--seeds")
@@ -124,6 +175,8 @@ def compare_cmd(
         "--train-steps": train_steps,
     }
     options = policy_options(specs, flags)
+    if config is not None:
+        options = {p.name: dict(p.options) for p in experiment.policies}
     for spec in specs:
         build_policy(spec, options[spec], "--policies", scenario=sc)
     policy_specs = [PolicySpec.of(s, **options[s]) for s in specs]

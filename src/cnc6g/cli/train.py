@@ -73,6 +73,12 @@ def train_cmd(
     The checkpoint (the agents validated best so far) and the curves are written at every
     validation, so an interrupted training keeps what it validated.
     """
+    from cnc6g.orchestration.registry import needs_learning
+
+    try:
+        needs_learning()
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="LEARNER") from None
     from cnc6g.learning.checkpoint import load_agents, save_checkpoint
     from cnc6g.learning.trainer import Checkpoint, TrainConfig, train
 

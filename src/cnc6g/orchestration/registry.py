@@ -47,6 +47,15 @@ class PolicyEntry:
         return tuple(inspect.signature(self.build).parameters)
 
 
+def needs_learning() -> None:
+    """Raise ``ValueError`` saying how to install PyTorch when it is missing."""
+    if importlib.util.find_spec("torch") is None:
+        raise ValueError(
+            "HMARL needs PyTorch, which is not installed: pip install 'cnc6g[learn]' "
+            "(torch 2.13; pip install torch==2.13.0 first for the CPU build)"
+        )
+
+
 def _hmarl(mode: str) -> tuple[Callable[..., Policy], Callable[[Mapping[str, Any], System], None]]:
     """Builder and checker of HMARL in ``mode`` (PyTorch is imported when one is built)."""
 
@@ -58,6 +67,7 @@ def _hmarl(mode: str) -> tuple[Callable[..., Policy], Callable[[Mapping[str, Any
         online_eps: float = 0.02,
         online_noise: float = 0.02,
     ) -> Policy:
+        needs_learning()
         from cnc6g.learning import FromCheckpoint, Retrain
         from cnc6g.policies.hmarl import HMARLPolicy
 
@@ -65,6 +75,7 @@ def _hmarl(mode: str) -> tuple[Callable[..., Policy], Callable[[Mapping[str, Any
         return HMARLPolicy(mode, source, online, online_eps, online_noise)
 
     def check(options: Mapping[str, Any], system: System) -> None:
+        needs_learning()
         if options.get("retrain"):
             return
         from cnc6g.learning import FromCheckpoint
