@@ -154,3 +154,40 @@ def test_cli_rejects_bad_backend_flags_before_running(args, flag, reason, tmp_pa
     assert flag in text
     assert reason in text
     assert not out.exists()
+
+
+def _ray_processes():
+    import subprocess
+
+    out = subprocess.run(["ps", "-eo", "pid,cmd"], capture_output=True, text=True).stdout
+    marks = ("ray::", "raylet", "gcs_server", "ray/dashboard")
+    return {line.split()[0] for line in out.splitlines()[1:] if any(m in line for m in marks)}
+
+
+def test_ctrl_c_on_a_ray_sweep_keeps_its_rows_and_leaves_no_ray_process(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = _ray_processes()
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "cnc6g", "compare", "-s", "paper-case-study"]
+    cmd += ["--policies", "grd,rand", "--loads", "0.3,0.6,0.9,1.2", "--seeds", "0,1,2,3"]
+    cmd += ["--slots", "300", "--backend", "ray", "--workers", "2", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    results = out / "results.csv"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.is_file() and len(results.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in output
+    assert "--resume" in " ".join(output.split())
+    assert len(results.read_text().splitlines()) >= 2
+    time.sleep(2)
+    assert _ray_processes() - before == set()
