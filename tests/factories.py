@@ -2,7 +2,67 @@
 
 import numpy as np
 
+from cnc6g.model import (
+    Domain,
+    DomainKind,
+    Node,
+    RadioLink,
+    Scenario,
+    TwinSettings,
+    WiredLink,
+    Workload,
+)
 from cnc6g.twin import Twin
+
+
+def node(name, capacity, memory, idle=0.0, peak=1.0, **fields):
+    """A node with its capacity (Gc/s), memory (GB) and idle and peak power (W)."""
+    return Node(
+        name=name,
+        capacity_gcps=capacity,
+        memory_gb=memory,
+        idle_power_w=idle,
+        peak_power_w=peak,
+        **fields,
+    )
+
+
+def one_cell(
+    services,
+    *,
+    terminal,
+    ran,
+    transport=None,
+    radio=None,
+    link=None,
+    workload=None,
+    twin=None,
+    name="mini",
+):
+    """A scenario of one cell: terminal domain T, RAN domain R and optionally transport X.
+
+    ``terminal``, ``ran`` and ``transport`` are each domain's node; ``radio`` the fields of the
+    T-R radio link beyond its ends (default 10/10 MHz at 20 dB); ``link`` the fields of the R-X
+    wired link beyond its ends (default 1 Gbit/s, 1 ms).
+    """
+    domains = [
+        Domain(name="T", kind=DomainKind.TERMINAL, nodes=[terminal]),
+        Domain(name="R", kind=DomainKind.RAN, nodes=[ran]),
+    ]
+    wired = []
+    if transport is not None:
+        domains.append(Domain(name="X", kind=DomainKind.TRANSPORT, nodes=[transport]))
+        wired.append(WiredLink(a="R", b="X", **(link or {"bandwidth_gbps": 1.0, "delay_ms": 1.0})))
+    radio_fields = radio or {"uplink_mhz": 10.0, "downlink_mhz": 10.0, "mean_snr_db": 20.0}
+    return Scenario(
+        name=name,
+        domains=domains,
+        radio_links=[RadioLink(terminal="T", ran="R", **radio_fields)],
+        wired_links=wired,
+        services=services,
+        workload=workload or Workload(requests_per_slot=(1, 1)),
+        twin=twin or TwinSettings(),
+    )
 
 
 def greedy_step(agents, system, seed=3):

@@ -7,19 +7,9 @@ T-dev (local), R-mec, X-dc, so node index == candidate index.
 
 import numpy as np
 import pytest
+from factories import node, one_cell
 
-from cnc6g.model import (
-    Domain,
-    DomainKind,
-    Node,
-    ProcessorKind,
-    RadioLink,
-    Scenario,
-    ServiceType,
-    TwinSettings,
-    WiredLink,
-    Workload,
-)
+from cnc6g.model import DomainKind, ProcessorKind, ServiceType, TwinSettings, Workload
 from cnc6g.twin import ENERGY_PARTS, compile_scenario, evaluate_slot
 from cnc6g.twin.dynamics import clean_routing
 
@@ -68,72 +58,44 @@ def service_b(**changes):
 
 
 def make_system(services=None, *, slot_ms=1000.0, rho_max=0.9, mec_sleep_w=None):
-    scenario = Scenario(
-        name="mini",
-        domains=[
-            Domain(
-                name="T",
-                kind=DomainKind.TERMINAL,
-                nodes=[
-                    Node(
-                        name="T-dev",
-                        processor=ProcessorKind.NPU,
-                        capacity_gcps=C_T,
-                        memory_gb=2.0,
-                        idle_power_w=0.0,
-                        peak_power_w=6.0,
-                        access_delay_ms=0.2,
-                        access_energy_nj_per_bit=1.0,
-                    )
-                ],
-            ),
-            Domain(
-                name="R",
-                kind=DomainKind.RAN,
-                nodes=[
-                    Node(
-                        name="R-mec",
-                        capacity_gcps=C_R,
-                        memory_gb=16.0,
-                        idle_power_w=100.0,
-                        peak_power_w=200.0,
-                        sleep_power_w=mec_sleep_w,
-                        access_delay_ms=0.5,
-                        access_energy_nj_per_bit=5.0,
-                    )
-                ],
-            ),
-            Domain(
-                name="X",
-                kind=DomainKind.TRANSPORT,
-                nodes=[
-                    Node(
-                        name="X-dc",
-                        capacity_gcps=C_X,
-                        memory_gb=64.0,
-                        idle_power_w=300.0,
-                        peak_power_w=600.0,
-                        access_delay_ms=1.0,
-                        access_energy_nj_per_bit=10.0,
-                    )
-                ],
-            ),
-        ],
-        radio_links=[
-            RadioLink(
-                terminal="T",
-                ran="R",
-                uplink_mhz=10.0,
-                downlink_mhz=20.0,
-                mean_snr_db=20.0,
-                tx_power_w=0.25,
-                bs_energy_nj_per_bit=40.0,
-            )
-        ],
-        wired_links=[
-            WiredLink(a="R", b="X", bandwidth_gbps=LINK / 1e3, delay_ms=2.0, energy_nj_per_bit=20.0)
-        ],
-        services=services if services is not None else [service_a(), service_b()],
+    scenario = one_cell(
+        services if services is not None else [service_a(), service_b()],
+        terminal=node(
+            "T-dev",
+            C_T,
+            2.0,
+            peak=6.0,
+            processor=ProcessorKind.NPU,
+            access_delay_ms=0.2,
+            access_energy_nj_per_bit=1.0,
+        ),
+        ran=node(
+            "R-mec",
+            C_R,
+            16.0,
+            idle=100.0,
+            peak=200.0,
+            sleep_power_w=mec_sleep_w,
+            access_delay_ms=0.5,
+            access_energy_nj_per_bit=5.0,
+        ),
+        transport=node(
+            "X-dc",
+            C_X,
+            64.0,
+            idle=300.0,
+            peak=600.0,
+            access_delay_ms=1.0,
+            access_energy_nj_per_bit=10.0,
+        ),
+        radio={
+            "uplink_mhz": 10.0,
+            "downlink_mhz": 20.0,
+            "mean_snr_db": 20.0,
+            "tx_power_w": 0.25,
+            "bs_energy_nj_per_bit": 40.0,
+        },
+        link={"bandwidth_gbps": LINK / 1e3, "delay_ms": 2.0, "energy_nj_per_bit": 20.0},
         workload=Workload(requests_per_slot=(10, 10)),
         twin=TwinSettings(slot_ms=slot_ms, admission_utilisation=rho_max),
     )

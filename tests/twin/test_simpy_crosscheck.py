@@ -27,17 +27,9 @@ The two simulations take about 6 s together (fixed seeds, warm-up of 100 s disca
 import numpy as np
 import pytest
 import simpy
+from factories import node, one_cell
 
-from cnc6g.model import (
-    Domain,
-    DomainKind,
-    Node,
-    RadioLink,
-    Scenario,
-    ServiceType,
-    TwinSettings,
-    Workload,
-)
+from cnc6g.model import ServiceType, TwinSettings
 from cnc6g.twin import compile_scenario, evaluate_slot
 
 C = 10.0  # Gc/s
@@ -60,45 +52,15 @@ def _system():
             deadline_ms=deadline_s * 1e3,
         )
 
-    scenario = Scenario(
-        name="crosscheck",
-        domains=[
-            Domain(
-                name="T",
-                kind=DomainKind.TERMINAL,
-                nodes=[
-                    Node(
-                        name="T-node",
-                        capacity_gcps=C,
-                        memory_gb=8.0,
-                        idle_power_w=0.0,
-                        peak_power_w=1.0,
-                    )
-                ],
-            ),
-            Domain(
-                name="R",
-                kind=DomainKind.RAN,
-                nodes=[
-                    Node(
-                        name="R-mec",
-                        capacity_gcps=1.0,
-                        memory_gb=8.0,
-                        idle_power_w=0.0,
-                        peak_power_w=1.0,
-                    )
-                ],
-            ),
-        ],
-        radio_links=[
-            RadioLink(terminal="T", ran="R", uplink_mhz=10.0, downlink_mhz=10.0, mean_snr_db=20.0)
-        ],
-        services=[
+    scenario = one_cell(
+        [
             service("a", PS_WORK[0], 2 * PS_MEAN[0]),
             service("b", PS_WORK[1], 2 * PS_MEAN[1]),
             service("c", Q_WORK, 2 * Q_MEAN),
         ],
-        workload=Workload(requests_per_slot=(1, 1)),
+        terminal=node("T-node", C, 8.0),
+        ran=node("R-mec", 1.0, 8.0),
+        name="crosscheck",
         twin=TwinSettings(slot_ms=1000.0),
     )
     return compile_scenario(scenario)
