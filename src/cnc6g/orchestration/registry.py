@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, Policy, RandomPolicy
+from cnc6g.policies.faas import FaaSPolicy
 from cnc6g.twin.system import System
 
 
@@ -85,11 +86,20 @@ def _hmarl(mode: str) -> tuple[Callable[..., Policy], Callable[[Mapping[str, Any
     return build, check
 
 
+def _always_on(target_utilisation: float = 0.8) -> Policy:
+    """FaaS's placement, instances kept (the always-on deployment to compare FaaS with)."""
+    return FaaSPolicy(keep_alive_slots=None, target_utilisation=target_utilisation)
+
+
 def _entries() -> dict[str, PolicyEntry]:
     entries = [
         PolicyEntry("rand", "random deployment and distribution (a lower baseline)", RandomPolicy),
         PolicyEntry("grd", "popularity-based deployment, load-aware distribution", GreedyPolicy),
         PolicyEntry("opt", "per-slot optimum of a MILP with global information", OptimalPolicy),
+        PolicyEntry("faas", "functions: started on a request, released when idle", FaaSPolicy),
+        PolicyEntry(
+            "faas-always-on", "FaaS's placement with instances never released", _always_on
+        ),
     ]
     for name, mode, summary in (
         ("hmarl", "hmarl", "seed 002's hierarchical multi-agent learning orchestrator"),
