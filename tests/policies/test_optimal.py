@@ -10,6 +10,7 @@ bound per task, so its cost is at least the twin's.
 
 import inspect
 import itertools
+import time
 from functools import cache
 
 import numpy as np
@@ -33,24 +34,23 @@ from cnc6g.model import (
 from cnc6g.model.decision import Decision
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy, feasibility_problems
 from cnc6g.policies.base import usable_candidates
-from cnc6g.policies.optimal import (
+from cnc6g.policies.opt import (
     PHASES,
     SlotInputs,
-    _complete,
-    _new_solver,
-    _primal,
-    _reduced_cost_fixing,
-    _rows_lp,
-    _solve_relaxation,
     build_model,
     lower_bound,
     plan_deployment,
-    restart_cost,
     solve_slot,
     twin_scores,
 )
+from cnc6g.policies.opt import phases as opt_phases
+from cnc6g.policies.opt import relaxation as opt_relaxation
+from cnc6g.policies.opt.highs import new_solver, primal
+from cnc6g.policies.opt.phases import _complete, _reduced_cost_fixing
+from cnc6g.policies.opt.relaxation import _rows_lp, solve_relaxation
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import Twin, compile_scenario, evaluate_slot
+from cnc6g.twin.costs import restart_cost
 
 TIME_LIMIT = 5.0
 EXACT = 1e-6  # relative agreement where the plan is exact
@@ -644,11 +644,11 @@ def test_completion_of_a_deployment_is_a_feasible_plan_no_better_than_the_exact_
     inputs = SlotInputs.from_observation(obs)
     built = build_model(system, inputs)
     lp, _ = built.model.to_lp(relax=True)
-    h = _new_solver(30.0, 1e-3)
+    h = new_solver(30.0, 1e-3)
     h.passModel(lp)
     h.run()
     n = built.model.n_cols
-    relaxed = _primal(h, n)
+    relaxed = primal(h, n)
     assert relaxed is not None
     fixed_cols = built.deployment_cols
     on = np.asarray(grd.decide(obs).deployment)[built.pairs[:, 0], built.pairs[:, 1]]
@@ -665,7 +665,7 @@ def test_completion_of_a_deployment_is_a_feasible_plan_no_better_than_the_exact_
     assert objective >= exact.objective * (1 - EXACT) - 1e-9
     # the completed values are a feasible point of the MILP: check them with the plan's rows
     mip, _ = built.model.to_lp(relax=False)
-    check = _new_solver(30.0, 0.0)
+    check = new_solver(30.0, 0.0)
     check.passModel(mip)
     fix = np.round(values[ints])
     check.changeColsBounds(ints.size, ints, fix, fix)
@@ -683,11 +683,7 @@ def test_relaxation_with_lazy_rows_is_the_full_relaxation(
 ):
     """The lazy tier-share bounds are added until none is violated: the same optimum as the
     relaxation with every row, a point that satisfies every row, with fewer rows."""
-    import time
-
-    import cnc6g.policies.optimal as optimal
-
-    monkeypatch.setattr(optimal, "LAZY_ROUNDS", rounds)
+    monkeypatch.setattr(opt_relaxation, "LAZY_ROUNDS", rounds)
     system = synthetic_system(n_cells, n_services, seed, load)
     obs, _ = warmed_up(system, seed, warmup)
     built = build_model(
@@ -695,15 +691,15 @@ def test_relaxation_with_lazy_rows_is_the_full_relaxation(
     )
     lp, _ = built.model.to_lp(relax=True)
     assert built.model.lazy_rows.size > 0
-    full = _new_solver(30.0, 1e-3)
+    full = new_solver(30.0, 1e-3)
     full.passModel(lp)
     full.run()
-    lazy = _new_solver(30.0, 1e-3)
-    _solve_relaxation(lazy, lp, built.model, time.perf_counter() + 30.0)
+    lazy = new_solver(30.0, 1e-3)
+    solve_relaxation(lazy, lp, built.model, time.perf_counter() + 30.0)
     assert lazy.modelStatusToString(lazy.getModelStatus()) == "Optimal"
     objective = lazy.getInfo().objective_function_value
     assert objective == pytest.approx(full.getInfo().objective_function_value, rel=1e-9, abs=1e-9)
-    values = _primal(lazy, built.model.n_cols)
+    values = primal(lazy, built.model.n_cols)
     start, cols, vals = built.model.rows_csr
     activity = np.add.reduceat(vals * values[cols], start[:-1]) * (np.diff(start) > 0)
     assert np.all(activity <= np.asarray(lp.row_upper_) + 1e-6)
@@ -839,14 +835,12 @@ def test_plan_keeps_an_idle_instance_when_removing_it_is_charged():
 
 def test_interior_point_relaxation_gives_the_same_bound_and_plan(monkeypatch):
     """Large relaxations go to the interior-point method (with crossover, a vertex for RENS)."""
-    import cnc6g.policies.optimal as optimal
-
     system = synthetic_system(3, 5, 36, 2.0)
     obs, _ = warmed_up(system, 36, 2)
     inputs = SlotInputs.from_observation(obs)
     simplex = solve(system, inputs, mip_rel_gap=0.0)
     relaxed = solve_slot(system, inputs, relax=True)
-    monkeypatch.setattr(optimal, "IPM_COLUMNS", 0)
+    monkeypatch.setattr(opt_relaxation, "IPM_COLUMNS", 0)
     ipm = solve(system, inputs, mip_rel_gap=0.0)
     assert ipm.status == simplex.status == "Optimal"
     assert ipm.objective == pytest.approx(simplex.objective, rel=1e-6)
@@ -873,16 +867,14 @@ def test_rc_neighbourhood_and_reduced_cost_fixing_keep_the_optimum(
 ):
     """Both are exact: solved to optimality with and without them, the optimum is the same. The
     slots are ones where RENS leaves a gap, so that both run."""
-    import cnc6g.policies.optimal as optimal
-
     system = synthetic_system(n_cells, n_services, seed, load)
     obs, _ = warmed_up(system, seed, warmup)
     inputs = SlotInputs.from_observation(obs)
     kwargs = {"mip_rel_gap": 0.0, "amortise_slots": 10.0, "removal_weight": 0.3}
     with_both = solve(system, inputs, **kwargs)
     assert with_both.phase_ms.get("rc_neighbourhood", 0.0) > 0.0
-    monkeypatch.setattr(optimal, "RC_NEIGHBOURHOOD", 0.0)
-    monkeypatch.setattr(optimal, "REDUCED_COST_FIXING", False)
+    monkeypatch.setattr(opt_phases, "RC_NEIGHBOURHOOD", 0.0)
+    monkeypatch.setattr(opt_phases, "REDUCED_COST_FIXING", False)
     without = solve(system, inputs, **kwargs)
     assert "rc_neighbourhood" not in without.phase_ms
     assert with_both.status == without.status == "Optimal"

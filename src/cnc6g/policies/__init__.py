@@ -8,7 +8,7 @@ from typing import Any
 
 from cnc6g.policies.base import Policy, feasibility_problems, usable_candidates
 from cnc6g.policies.greedy import GreedyPolicy
-from cnc6g.policies.optimal import OptimalPolicy
+from cnc6g.policies.opt import OptimalPolicy
 from cnc6g.policies.random import RandomPolicy
 
 
