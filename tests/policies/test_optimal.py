@@ -549,6 +549,7 @@ def test_deadline_below_every_network_delay_is_dropped_and_noted():
         {"network_utilisation": 1.0},
         {"network_utilisation": 1.5},
         {"amortise_slots": 0.5},
+        {"node_limit": 0},
         {"tiers": ()},
         {"tiers": (0.0, 0.5)},
         {"tiers": (0.5, 1.0)},
@@ -719,6 +720,26 @@ def test_no_time_for_a_solution_keeps_the_given_decision():
         assert solution.decision is given
         assert any("no solution" in note for note in solution.notes)
         assert solution.gap == float("inf")
+
+
+def test_node_limit_stops_a_slot_at_the_same_point_every_time():
+    """A limit on work, unlike the time limit: the same slot stops with the same answer."""
+    system = synthetic_system(4, 6, 43, 1.5)  # a slot that branch and cut needs
+    obs, _ = warmed_up(system, 43, 2)
+    inputs = SlotInputs.from_observation(obs)
+    kwargs = {"mip_rel_gap": 0.0, "amortise_slots": 10.0, "removal_weight": 0.3}
+    free = solve(system, inputs, **kwargs)
+    limited = [solve(system, inputs, node_limit=1, **kwargs) for _ in range(2)]
+    assert free.status == "Optimal"
+    for s in limited:
+        # stopped by the node limit before the gap closed, never by the clock
+        assert s.status not in {"Optimal", "Time limit reached"}
+        assert "branch_and_cut" in s.phase_ms
+        assert s.bound <= free.bound * (1 + 1e-9)
+    a, b = limited
+    np.testing.assert_array_equal(a.decision.deployment, b.decision.deployment)
+    np.testing.assert_array_equal(a.decision.routing, b.decision.routing)
+    assert (a.objective, a.bound, a.source) == (b.objective, b.bound, b.source)
 
 
 def test_solution_reports_where_the_time_went():

@@ -27,8 +27,12 @@ SKIPPED_HEURISTICS = ("rins", "rens")
 """HiGHS's sub-MIP heuristics left out (OPT's own RENS and neighbourhood run before them)."""
 
 
-def new_solver(time_limit: float, mip_rel_gap: float) -> Highs:
-    """A HiGHS instance without output, with OPT's seed, heuristics and limits."""
+def new_solver(time_limit: float, mip_rel_gap: float, node_limit: int | None = None) -> Highs:
+    """A HiGHS instance without output, with OPT's seed, heuristics and limits.
+
+    ``node_limit`` (``None``: none) is HiGHS's ``mip_max_nodes``: the branch-and-bound nodes a
+    MILP solve may take.
+    """
     h = Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
@@ -37,6 +41,8 @@ def new_solver(time_limit: float, mip_rel_gap: float) -> Highs:
     h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT)
     for heuristic in SKIPPED_HEURISTICS:
         h.setOptionValue(f"mip_heuristic_run_{heuristic}", False)
+    if node_limit is not None:
+        h.setOptionValue("mip_max_nodes", int(node_limit))
     return h
 
 

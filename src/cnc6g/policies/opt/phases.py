@@ -114,6 +114,7 @@ def solve_slot(
     network_utilisation: float = 0.8,
     time_limit: float = 30.0,
     mip_rel_gap: float = 1e-3,
+    node_limit: int | None = None,
     warm: Decision | Sequence[Decision] | None = None,
     optimistic: bool = False,
     relax: bool = False,
@@ -133,6 +134,11 @@ def solve_slot(
     partial start), which may also raise the bound. Should nothing be found in time, the
     deployments in ``warm`` are completed in the LP relaxation with their deployment fixed and
     the best is returned (``completion``); with no ``warm`` either, an empty decision.
+
+    ``node_limit`` (``None``: none) bounds the branch-and-bound nodes of each MILP phase (RENS,
+    the neighbourhood, branch and cut; HiGHS's ``mip_max_nodes``); the work at a phase's root
+    node is not counted. Unlike ``time_limit`` it does not depend on the machine: with a
+    ``time_limit`` that is never reached, the same slot gets the same solution on any machine.
     """
     start = time.perf_counter()
     built = build_model(
@@ -157,7 +163,7 @@ def solve_slot(
     elif lp_values is not None:
         ints = np.flatnonzero(integer).astype(np.int32)
         reduced = np.asarray(h.getSolution().col_dual, dtype=float)[ints]  # reduced costs
-        _search(search, relaxation, built, ints, lp_values, reduced, warm_list)
+        _search(search, relaxation, built, ints, lp_values, reduced, warm_list, node_limit)
     if is_mip and search.best is None and warm_list:
         _complete_given(search, relaxation, built, warm_list)
     return _solution(system, built, search, integer, is_mip, warm_list, start)
@@ -171,6 +177,7 @@ def _search(
     lp_values: FloatArray,
     reduced: FloatArray,
     warm_list: list[Decision],
+    node_limit: int | None,
 ) -> None:
     """The phases after the relaxation (whose optimum is ``lp_values``), while the gap is open.
 
@@ -183,7 +190,7 @@ def _search(
         search.best, search.best_obj = lp_values, lp_obj  # the relaxation's optimum is integral
         return
     search.best, search.best_obj, search.status = _rens(
-        relaxation, ints, point, search.left(), search.mip_rel_gap, n
+        relaxation, ints, point, search.left(), search.mip_rel_gap, n, node_limit
     )
     if search.best is not None:
         search.source = "rens"
@@ -204,12 +211,13 @@ def _search(
             search.left(),
             search.mip_rel_gap,
             n,
+            node_limit,
         )
         search.offer(found, found_obj, "rc neighbourhood")
         search.lap("rc_neighbourhood")
         gap_open = search.gap_open()
     if gap_open and search.left() > MIN_SEARCH_S:
-        _branch_and_cut(search, relaxation, built, ints, point, reduced, warm_list)
+        _branch_and_cut(search, relaxation, built, ints, point, reduced, warm_list, node_limit)
     if not search.gap_open():
         search.status = "Optimal"
 
@@ -222,6 +230,7 @@ def _branch_and_cut(
     point: FloatArray,
     reduced: FloatArray,
     warm_list: list[Decision],
+    node_limit: int | None,
 ) -> None:
     """HiGHS's branch and cut over every binary from a (partial) start.
 
@@ -254,6 +263,7 @@ def _branch_and_cut(
         n,
         fix,
         (start_cols, start_values),
+        node_limit,
     )
     search.offer(found, found_obj, "branch and cut")
     search.bound = max(search.bound, dual)
@@ -336,6 +346,7 @@ def _solve_mip(
     n: int,
     fix: tuple[Columns, FloatArray, FloatArray] | None = None,
     start: tuple[Columns, FloatArray] | None = None,
+    node_limit: int | None = None,
 ) -> tuple[FloatArray | None, float, float, str]:
     """The relaxation with the columns ``ints`` binary again, solved by HiGHS.
 
@@ -343,7 +354,7 @@ def _solve_mip(
     (partial) start. Returns the best values found (``None``: none in time), their objective,
     the dual bound and HiGHS's status.
     """
-    h = new_solver(max(time_limit, 1e-3), mip_rel_gap)
+    h = new_solver(max(time_limit, 1e-3), mip_rel_gap, node_limit)
     h.passModel(relaxation)
     kinds = np.full(ints.size, int(HighsVarType.kInteger), dtype=np.uint8)
     h.changeColsIntegrality(ints.size, ints, kinds)
@@ -366,6 +377,7 @@ def _rens(
     time_limit: float,
     mip_rel_gap: float,
     n: int,
+    node_limit: int | None = None,
 ) -> tuple[FloatArray | None, float, str]:
     """RENS: the MILP with the binaries the relaxation's ``point`` sets to 0 or 1 fixed there.
 
@@ -376,7 +388,7 @@ def _rens(
     lo = np.where(point >= 1.0 - INTEGRAL, 1.0, 0.0)
     hi = np.where(point <= INTEGRAL, 0.0, 1.0)
     values, objective, _, status = _solve_mip(
-        relaxation, ints, time_limit, mip_rel_gap, n, fix=(ints, lo, hi)
+        relaxation, ints, time_limit, mip_rel_gap, n, fix=(ints, lo, hi), node_limit=node_limit
     )
     return values, objective, status
 
@@ -390,6 +402,7 @@ def _rc_neighbourhood(
     time_limit: float,
     mip_rel_gap: float,
     n: int,
+    node_limit: int | None = None,
 ) -> tuple[FloatArray | None, float]:
     """The MILP around the relaxation, wider than RENS's: only the binaries most costly to move.
 
@@ -410,7 +423,7 @@ def _rc_neighbourhood(
     lo[order] = hi[order] = value[order]
     start = (np.arange(n, dtype=np.int32), incumbent)
     values, objective, _, _ = _solve_mip(
-        relaxation, ints, time_limit, mip_rel_gap, n, (ints, lo, hi), start
+        relaxation, ints, time_limit, mip_rel_gap, n, (ints, lo, hi), start, node_limit
     )
     return values, objective
 

@@ -54,6 +54,11 @@ class OptimalPolicy(Policy):
     Args:
         time_limit: seconds per slot; the best decision found so far is used when it runs out.
         mip_rel_gap: relative gap at which HiGHS stops.
+        node_limit: branch-and-bound nodes each MILP phase of a slot may take (``None``: no
+            limit; HiGHS's ``mip_max_nodes``; a phase's root node is not counted). A limit on
+            work, not on time: with it and a ``time_limit`` the slots never reach, a seed gives
+            the same decisions on any machine (``time_limit`` then only guards against a slot
+            that runs far too long).
         tiers: utilisation tiers (in (0, 1)) a node may commit to for the satisfaction model.
         network_utilisation: utilisation cap of radio and wired links in the plan.
         warm_start: keep the previous slot's decision and GRD's decision of the same slot at
@@ -78,6 +83,7 @@ class OptimalPolicy(Policy):
         self,
         time_limit: float = 5.0,
         mip_rel_gap: float = 1e-3,
+        node_limit: int | None = None,
         tiers: tuple[float, ...] = DEFAULT_TIERS,
         network_utilisation: float = 0.8,
         warm_start: bool = True,
@@ -87,6 +93,8 @@ class OptimalPolicy(Policy):
     ) -> None:
         if time_limit <= 0 or not 0 <= mip_rel_gap < 1:
             raise ValueError("time_limit must be > 0 and mip_rel_gap in [0, 1)")
+        if node_limit is not None and node_limit < 1:
+            raise ValueError("node_limit must be >= 1 (or None)")
         if not tiers or not all(0 < t < 1 for t in tiers):
             raise ValueError("tiers must be utilisations in (0, 1)")
         if not 0 < network_utilisation < 1:
@@ -97,6 +105,7 @@ class OptimalPolicy(Policy):
             raise ValueError("removal_weight must be >= 0")
         self.time_limit = time_limit
         self.mip_rel_gap = mip_rel_gap
+        self.node_limit = node_limit
         self.tiers = tuple(tiers)
         self.network_utilisation = network_utilisation
         self.warm_start = warm_start
@@ -132,6 +141,7 @@ class OptimalPolicy(Policy):
             network_utilisation=self.network_utilisation,
             time_limit=self.time_limit,
             mip_rel_gap=self.mip_rel_gap,
+            node_limit=self.node_limit,
             warm=warm,
             amortise_slots=self.amortise_slots,
             removal_weight=self.removal_weight,
