@@ -32,7 +32,7 @@ import numpy as np
 from cnc6g.experiments import run_policy
 from cnc6g.model import Scenario
 from cnc6g.policies import GreedyPolicy, OptimalPolicy
-from cnc6g.policies.optimal import PHASES, SlotInputs, build_model
+from cnc6g.policies.opt import PHASES, SlotInputs, build_model
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import Twin, compile_scenario
 

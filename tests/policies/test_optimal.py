@@ -8,8 +8,8 @@ Elsewhere the plan is conservative: it serves exactly what the twin serves and c
 bound per task, so its cost is at least the twin's.
 """
 
-import inspect
 import itertools
+import time
 from functools import cache
 
 import numpy as np
@@ -33,34 +33,29 @@ from cnc6g.model import (
 from cnc6g.model.decision import Decision
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy, feasibility_problems
 from cnc6g.policies.base import usable_candidates
-from cnc6g.policies.optimal import (
+from cnc6g.policies.opt import (
     PHASES,
     SlotInputs,
-    _complete,
-    _new_solver,
-    _primal,
-    _reduced_cost_fixing,
-    _rows_lp,
-    _solve_relaxation,
     build_model,
     lower_bound,
     plan_deployment,
-    restart_cost,
     solve_slot,
     twin_scores,
 )
+from cnc6g.policies.opt import phases as opt_phases
+from cnc6g.policies.opt import relaxation as opt_relaxation
+from cnc6g.policies.opt.highs import new_solver, primal
+from cnc6g.policies.opt.phases import _complete, _reduced_cost_fixing
+from cnc6g.policies.opt.relaxation import _rows_lp, solve_relaxation
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import Twin, compile_scenario, evaluate_slot
+from cnc6g.twin.costs import restart_cost
 
 TIME_LIMIT = 5.0
 EXACT = 1e-6  # relative agreement where the plan is exact
-
-EXACT_PLAN = {"kappas": (30.0,)} if "kappas" in inspect.signature(solve_slot).parameters else {}
-"""Settings that make the plan's failure charge negligible where the twin satisfies every served
-task. With headroom levels the default ones charge at least ``exp(-4.6)``, 1 %, of the penalty per
-served task; a single level of 30 charges ``1e-13`` (the systems below leave room for its
-headroom ``30 w / deadline``). The per-node tiers need nothing: the charge at the admission limit,
-``exp(-(1 - rho_max) C q / w)`` per served task, is ``exp(-36)`` or less in the systems below."""
+# The plan's failure charge is negligible where the twin satisfies every served task: at the
+# admission limit it is ``exp(-(1 - rho_max) C q / w)`` per served task, ``exp(-36)`` or less in
+# the systems below.
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -143,8 +138,7 @@ def loose_system(n_cells, n_services, seed, load):
 
     Deadlines of 120 s leave the twin's sojourn rate times slack above 30 up to the admission
     limit even for a 1-gigacycle task on a 6 Gc/s terminal (``6 * 0.05 * 120 = 36``; with 5 s it
-    would be 1.5, a 22 % failure rate), and room for the headroom of :data:`EXACT_PLAN`
-    (``30 * 1 / 120 < 6 * 0.05``); no cold starts.
+    would be 1.5, a 22 % failure rate); no cold starts.
     """
     data = synthetic_scenario(
         f"loose-{n_cells}-{n_services}-{seed}",
@@ -344,9 +338,8 @@ def test_opt_matches_exhaustive_search_where_plan_is_exact(case):
     grid = evaluate(system, inputs, deployments, routings).objective(system.unsatisfied_penalty_j)
     best = grid.min()
 
-    solution = solve(system, inputs, mip_rel_gap=0.0, **EXACT_PLAN)
-    default = solve(system, inputs, mip_rel_gap=0.0)
-    out, opt = scores(system, inputs, [solution.decision, default.decision])
+    solution = solve(system, inputs, mip_rel_gap=0.0)
+    out, opt = scores(system, inputs, [solution.decision])
     # every served task is satisfied: the regime where the plan is exact
     assert out.satisfied == pytest.approx(out.served, rel=1e-9)
     # never worse than any grid point, and the optimum lies on the grid
@@ -354,9 +347,6 @@ def test_opt_matches_exhaustive_search_where_plan_is_exact(case):
     assert best == pytest.approx(opt[0], rel=EXACT)
     # the planned cost is the twin's score of the decision
     assert solution.objective == pytest.approx(opt[0], rel=EXACT)
-    # the default settings find an optimal decision too, and plan at least its cost
-    assert opt[1] == pytest.approx(best, rel=EXACT)
-    assert default.objective >= opt[1] * (1 - EXACT)
 
 
 def test_opt_beats_a_grid_that_misses_the_optimal_split():
@@ -365,7 +355,7 @@ def test_opt_beats_a_grid_that_misses_the_optimal_split():
     inputs = tiny_inputs(system, [[32], [24]], [(0, 0), (0, 1)])
     deployments, routings = enumerate_decisions(system, inputs, 2)
     grid = evaluate(system, inputs, deployments, routings).objective(system.unsatisfied_penalty_j)
-    solution = solve(system, inputs, mip_rel_gap=0.0, **EXACT_PLAN)
+    solution = solve(system, inputs, mip_rel_gap=0.0)
     _, opt = scores(system, inputs, [solution.decision])
     assert opt[0] < grid.min() * (1 - 1e-3)
     # origin T1 keeps 16 of its 24 tasks on its own device (3.2 Gc at 80 % of 4 Gc/s)
@@ -475,11 +465,7 @@ def test_opt_is_never_worse_than_baselines_where_plan_is_exact(
     # links capped where the twin admits, as nodes are: the plan's feasible set covers every
     # load the twin serves
     solution = solve(
-        system,
-        inputs,
-        mip_rel_gap=0.0,
-        network_utilisation=system.admission_utilisation,
-        **EXACT_PLAN,
+        system, inputs, mip_rel_gap=0.0, network_utilisation=system.admission_utilisation
     )
     _, objective = scores(
         system, inputs, [solution.decision, *baseline_decisions(system, obs, grd, seed)]
@@ -550,12 +536,6 @@ def test_deadline_below_every_network_delay_is_dropped_and_noted():
 # ---------------------------------------------------------------------------------------------
 # 6. Policy wiring
 
-_LEVELS = "tiers" if "tiers" in inspect.signature(OptimalPolicy).parameters else "kappas"
-_BAD_LEVELS = {
-    "tiers": [(), (0.0, 0.5), (0.5, 1.0), (-0.2,)],
-    "kappas": [(), (0.0, 1.0), (-1.0,)],
-}[_LEVELS]
-
 
 @pytest.mark.parametrize(
     "kwargs",
@@ -569,7 +549,11 @@ _BAD_LEVELS = {
         {"network_utilisation": 1.0},
         {"network_utilisation": 1.5},
         {"amortise_slots": 0.5},
-        *({_LEVELS: levels} for levels in _BAD_LEVELS),
+        {"node_limit": 0},
+        {"tiers": ()},
+        {"tiers": (0.0, 0.5)},
+        {"tiers": (0.5, 1.0)},
+        {"tiers": (-0.2,)},
     ],
     ids=str,
 )
@@ -644,11 +628,11 @@ def test_completion_of_a_deployment_is_a_feasible_plan_no_better_than_the_exact_
     inputs = SlotInputs.from_observation(obs)
     built = build_model(system, inputs)
     lp, _ = built.model.to_lp(relax=True)
-    h = _new_solver(30.0, 1e-3)
+    h = new_solver(30.0, 1e-3)
     h.passModel(lp)
     h.run()
     n = built.model.n_cols
-    relaxed = _primal(h, n)
+    relaxed = primal(h, n)
     assert relaxed is not None
     fixed_cols = built.deployment_cols
     on = np.asarray(grd.decide(obs).deployment)[built.pairs[:, 0], built.pairs[:, 1]]
@@ -665,7 +649,7 @@ def test_completion_of_a_deployment_is_a_feasible_plan_no_better_than_the_exact_
     assert objective >= exact.objective * (1 - EXACT) - 1e-9
     # the completed values are a feasible point of the MILP: check them with the plan's rows
     mip, _ = built.model.to_lp(relax=False)
-    check = _new_solver(30.0, 0.0)
+    check = new_solver(30.0, 0.0)
     check.passModel(mip)
     fix = np.round(values[ints])
     check.changeColsBounds(ints.size, ints, fix, fix)
@@ -683,11 +667,7 @@ def test_relaxation_with_lazy_rows_is_the_full_relaxation(
 ):
     """The lazy tier-share bounds are added until none is violated: the same optimum as the
     relaxation with every row, a point that satisfies every row, with fewer rows."""
-    import time
-
-    import cnc6g.policies.optimal as optimal
-
-    monkeypatch.setattr(optimal, "LAZY_ROUNDS", rounds)
+    monkeypatch.setattr(opt_relaxation, "LAZY_ROUNDS", rounds)
     system = synthetic_system(n_cells, n_services, seed, load)
     obs, _ = warmed_up(system, seed, warmup)
     built = build_model(
@@ -695,15 +675,15 @@ def test_relaxation_with_lazy_rows_is_the_full_relaxation(
     )
     lp, _ = built.model.to_lp(relax=True)
     assert built.model.lazy_rows.size > 0
-    full = _new_solver(30.0, 1e-3)
+    full = new_solver(30.0, 1e-3)
     full.passModel(lp)
     full.run()
-    lazy = _new_solver(30.0, 1e-3)
-    _solve_relaxation(lazy, lp, built.model, time.perf_counter() + 30.0)
+    lazy = new_solver(30.0, 1e-3)
+    solve_relaxation(lazy, lp, built.model, time.perf_counter() + 30.0)
     assert lazy.modelStatusToString(lazy.getModelStatus()) == "Optimal"
     objective = lazy.getInfo().objective_function_value
     assert objective == pytest.approx(full.getInfo().objective_function_value, rel=1e-9, abs=1e-9)
-    values = _primal(lazy, built.model.n_cols)
+    values = primal(lazy, built.model.n_cols)
     start, cols, vals = built.model.rows_csr
     activity = np.add.reduceat(vals * values[cols], start[:-1]) * (np.diff(start) > 0)
     assert np.all(activity <= np.asarray(lp.row_upper_) + 1e-6)
@@ -740,6 +720,26 @@ def test_no_time_for_a_solution_keeps_the_given_decision():
         assert solution.decision is given
         assert any("no solution" in note for note in solution.notes)
         assert solution.gap == float("inf")
+
+
+def test_node_limit_stops_a_slot_at_the_same_point_every_time():
+    """A limit on work, unlike the time limit: the same slot stops with the same answer."""
+    system = synthetic_system(4, 6, 43, 1.5)  # a slot that branch and cut needs
+    obs, _ = warmed_up(system, 43, 2)
+    inputs = SlotInputs.from_observation(obs)
+    kwargs = {"mip_rel_gap": 0.0, "amortise_slots": 10.0, "removal_weight": 0.3}
+    free = solve(system, inputs, **kwargs)
+    limited = [solve(system, inputs, node_limit=1, **kwargs) for _ in range(2)]
+    assert free.status == "Optimal"
+    for s in limited:
+        # stopped by the node limit before the gap closed, never by the clock
+        assert s.status not in {"Optimal", "Time limit reached"}
+        assert "branch_and_cut" in s.phase_ms
+        assert s.bound <= free.bound * (1 + 1e-9)
+    a, b = limited
+    np.testing.assert_array_equal(a.decision.deployment, b.decision.deployment)
+    np.testing.assert_array_equal(a.decision.routing, b.decision.routing)
+    assert (a.objective, a.bound, a.source) == (b.objective, b.bound, b.source)
 
 
 def test_solution_reports_where_the_time_went():
@@ -839,14 +839,12 @@ def test_plan_keeps_an_idle_instance_when_removing_it_is_charged():
 
 def test_interior_point_relaxation_gives_the_same_bound_and_plan(monkeypatch):
     """Large relaxations go to the interior-point method (with crossover, a vertex for RENS)."""
-    import cnc6g.policies.optimal as optimal
-
     system = synthetic_system(3, 5, 36, 2.0)
     obs, _ = warmed_up(system, 36, 2)
     inputs = SlotInputs.from_observation(obs)
     simplex = solve(system, inputs, mip_rel_gap=0.0)
     relaxed = solve_slot(system, inputs, relax=True)
-    monkeypatch.setattr(optimal, "IPM_COLUMNS", 0)
+    monkeypatch.setattr(opt_relaxation, "IPM_COLUMNS", 0)
     ipm = solve(system, inputs, mip_rel_gap=0.0)
     assert ipm.status == simplex.status == "Optimal"
     assert ipm.objective == pytest.approx(simplex.objective, rel=1e-6)
@@ -873,16 +871,14 @@ def test_rc_neighbourhood_and_reduced_cost_fixing_keep_the_optimum(
 ):
     """Both are exact: solved to optimality with and without them, the optimum is the same. The
     slots are ones where RENS leaves a gap, so that both run."""
-    import cnc6g.policies.optimal as optimal
-
     system = synthetic_system(n_cells, n_services, seed, load)
     obs, _ = warmed_up(system, seed, warmup)
     inputs = SlotInputs.from_observation(obs)
     kwargs = {"mip_rel_gap": 0.0, "amortise_slots": 10.0, "removal_weight": 0.3}
     with_both = solve(system, inputs, **kwargs)
     assert with_both.phase_ms.get("rc_neighbourhood", 0.0) > 0.0
-    monkeypatch.setattr(optimal, "RC_NEIGHBOURHOOD", 0.0)
-    monkeypatch.setattr(optimal, "REDUCED_COST_FIXING", False)
+    monkeypatch.setattr(opt_phases, "RC_NEIGHBOURHOOD", 0.0)
+    monkeypatch.setattr(opt_phases, "REDUCED_COST_FIXING", False)
     without = solve(system, inputs, **kwargs)
     assert "rc_neighbourhood" not in without.phase_ms
     assert with_both.status == without.status == "Optimal"

@@ -13,7 +13,7 @@ from cnc6g.experiments.runner import RunSummary, run_policy
 from cnc6g.model import DEFAULT_LOADS, Scenario
 from cnc6g.orchestration import make_policy
 from cnc6g.policies import Policy
-from cnc6g.policies.optimal import SlotInputs, lower_bound
+from cnc6g.policies.opt import SlotInputs, lower_bound
 from cnc6g.twin import System, Twin, compile_scenario, requests_for_load
 
 
@@ -22,7 +22,7 @@ def window_lower_bound(system: System, slots: int, window: int, seed: int) -> fl
 
     The twin draws the same demand and channel for a seed whatever the policy does, so one bound
     serves every policy: the LP relaxation of the optimistic slot model (see
-    :func:`cnc6g.policies.optimal.lower_bound`) with every hostable instance counted as already
+    :func:`cnc6g.policies.opt.lower_bound`) with every hostable instance counted as already
     running, so that no cold start is charged.
     """
     twin = Twin(system, seed=seed)

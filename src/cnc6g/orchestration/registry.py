@@ -97,9 +97,7 @@ def _entries() -> dict[str, PolicyEntry]:
         PolicyEntry("grd", "popularity-based deployment, load-aware distribution", GreedyPolicy),
         PolicyEntry("opt", "per-slot optimum of a MILP with global information", OptimalPolicy),
         PolicyEntry("faas", "functions: started on a request, released when idle", FaaSPolicy),
-        PolicyEntry(
-            "faas-always-on", "FaaS's placement with instances never released", _always_on
-        ),
+        PolicyEntry("faas-always-on", "FaaS's placement with instances never released", _always_on),
     ]
     for name, mode, summary in (
         ("hmarl", "hmarl", "seed 002's hierarchical multi-agent learning orchestrator"),

@@ -7,7 +7,7 @@ Policies are made by name, with their options and trained agents, by
 
 from cnc6g.policies.base import Policy, feasibility_problems, usable_candidates
 from cnc6g.policies.greedy import GreedyPolicy
-from cnc6g.policies.optimal import OptimalPolicy
+from cnc6g.policies.opt import OptimalPolicy
 from cnc6g.policies.random import RandomPolicy
 
 __all__ = [
