@@ -172,18 +172,15 @@ def build_options(inst: Instance) -> Options:
             aj, bj = int(a_list[j]), int(b_list[j])
             uses_edge = bj > aj
             uses_radio = aj < n
-            if not uses_radio:
-                fr = [1.0]
-            elif not uses_edge:
-                fr = [1.0]
-            else:
-                fr = list(RADIO_FRACTIONS)
+            fr = list(RADIO_FRACTIONS) if uses_radio and uses_edge else [1.0]
             for f in fr:
                 s = slack[:, j]
                 ok = s > 0
                 phi = np.where(uses_radio & ok, x[:, j] / np.maximum(f * s, 1e-300), 0.0)
-                psi = np.where(
-                    uses_edge & ok, w[:, j] / np.maximum((1.0 - f) * s, 1e-300) if f < 1 else 0, 0.0
+                psi = (
+                    np.where(ok, w[:, j] / np.maximum((1.0 - f) * s, 1e-300), 0.0)
+                    if uses_edge
+                    else np.zeros_like(s)
                 )
                 keep = ok & (phi <= 1.0) & (psi <= 1.0)
                 if not keep.any():
@@ -391,7 +388,7 @@ def _repair(
     return choice
 
 
-def solve_independent(inst: Instance, opts: Options | None = None) -> Outcome:
+def solve_independent(inst: Instance) -> Outcome:
     """Every user's own least-latency split at an equal share, then the shares it really gets."""
     t0 = time.perf_counter()
     users = len(inst.users)
@@ -525,7 +522,8 @@ def plan_tiers(opts: Options, choice: IntArray, n: int, user: int) -> npt.NDArra
     j = int(choice[user])
     if j < 0:
         return np.zeros(n, dtype=np.int8)
-    return tiers_of(opts.a[j : j + 1], opts.b[j : j + 1], n)[0]
+    row: npt.NDArray[np.int8] = tiers_of(opts.a[j : j + 1], opts.b[j : j + 1], n)[0]
+    return row
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""LLM requests: prefill and decode on different tiers, and routing between a small and a large model.
+"""LLM requests: prefill and decode on different tiers, routing between a small and a large model.
 
 **Disaggregation** (Splitwise, ISCA 2024; DistServe, OSDI 2024). A request's prompt is prefilled
 on one tier and its tokens decoded on another; the prefill's key/value cache (KV bytes per token x
@@ -125,8 +125,10 @@ def best_plan(
     objective: Objective = "latency",
     deadline_s: float = np.inf,
 ) -> LlmPlan:
-    """The feasible plan of least total time, or of least terminal energy within the deadline
-    (none within it: the least total time)."""
+    """The feasible plan of least total time, or of least terminal energy within the deadline.
+
+    With none within the deadline, the one of least total time.
+    """
     ok = [p for p in plans if p.feasible]
     if not ok:
         raise ValueError("no tier can hold the model")

@@ -7,8 +7,9 @@ server's), and for each block ``v`` an edge ``s -> v`` weighing its cost on the 
 a node ``v'`` with ``v -> v'`` weighing the cost of sending it and ``v' -> w`` of infinite weight
 for each reader ``w``: an output read by several server blocks is sent once. The raw input is such
 an output of ``s``, and a node fed from ``s`` by the one-way delay, with infinite edges to every
-block, charges that delay once if anything runs on the server. Infinite edges ``w -> v`` for each data edge ``v -> w`` keep data from flowing
-back to the terminal, and the return of the result is added to the last block's server cost.
+block, charges that delay once if anything runs on the server. Infinite edges ``w -> v`` for each
+data edge ``v -> w`` keep data from flowing back to the terminal, and the return of the result is
+added to the last block's server cost.
 The cut's weight is then exactly the plan's cost, for latency (seconds) or for the terminal's
 energy (joules: compute, air time; the server side costs the terminal ``wait_w`` x its time),
 both without a deadline. A chain gives the same optimum as the DP of :mod:`cnc6g.ai.split`

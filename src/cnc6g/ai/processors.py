@@ -77,8 +77,9 @@ class Processor:
         object.__setattr__(self, "efficiency", MappingProxyType(dict(self.efficiency)))
 
     def group(self, count: int, scaling: float, name: str | None = None) -> Processor:
-        """``count`` of these working on one request (tensor parallel), at ``scaling`` of linear
-        speed-up on compute; bandwidth, memory and power add up.
+        """``count`` of these working on one request (tensor parallel).
+
+        Compute speeds up ``scaling`` times linearly; bandwidth, memory and power add up.
         """
         return replace(
             self,
@@ -92,10 +93,19 @@ class Processor:
         )
 
 
-def _eff(**kw: float) -> dict[Kind, float]:
-    base: dict[Kind, float] = {"embedding": 0.01, "elementwise": 0.01}
-    base.update(kw)  # type: ignore[typeddict-item]
-    return base
+def _eff(
+    conv: float, depthwise: float, transformer: float, decoder: float, linear: float
+) -> dict[Kind, float]:
+    """Efficiencies per kind; embeddings and element-wise blocks are memory-bound anyway."""
+    return {
+        "conv": conv,
+        "depthwise": depthwise,
+        "transformer": transformer,
+        "decoder": decoder,
+        "linear": linear,
+        "embedding": 0.01,
+        "elementwise": 0.01,
+    }
 
 
 GPU_EFFICIENCY = _eff(conv=0.10, depthwise=0.02, transformer=0.35, decoder=0.45, linear=0.05)

@@ -91,8 +91,10 @@ class Recipe:
 # --- recipes -----------------------------------------------------------------------------------
 
 
-def _chain(names: Iterable[tuple[str, str, tuple[str, ...]]], first_input: str = "input") -> list:
-    """Blocks of a chain: (name, kind, modules) each reading the one before; output = last module."""
+def _chain(
+    names: Iterable[tuple[str, str, tuple[str, ...]]], first_input: str = "input"
+) -> list[BlockSpec]:
+    """Blocks of a chain: (name, kind, modules), each reading the one before; out: last module."""
     out: list[BlockSpec] = []
     prev = first_input
     for name, kind, modules in names:
@@ -101,7 +103,7 @@ def _chain(names: Iterable[tuple[str, str, tuple[str, ...]]], first_input: str =
     return out
 
 
-def _resnet50(torch: Any, tf: Any, recipe: Recipe) -> list[Part]:
+def _resnet50(torch: Any, tf: Any, _recipe: Recipe) -> list[Part]:
     cfg = tf.ResNetConfig(**RESNET50)
     model = tf.ResNetForImageClassification(cfg).eval()
     blocks = [BlockSpec("stem", "conv", ("resnet.embedder",), "resnet.embedder", ("input",))]
@@ -152,7 +154,7 @@ def _resnet50(torch: Any, tf: Any, recipe: Recipe) -> list[Part]:
     return [Part(model, blocks, {"prefill": lambda: model(pixel_values=x)})]
 
 
-def _mobilenetv2(torch: Any, tf: Any, recipe: Recipe) -> list[Part]:
+def _mobilenetv2(torch: Any, tf: Any, _recipe: Recipe) -> list[Part]:
     cfg = tf.MobileNetV2Config(**MOBILENETV2)
     model = tf.MobileNetV2ForImageClassification(cfg).eval()
     n = len(model.mobilenet_v2.layer)
@@ -167,7 +169,7 @@ def _mobilenetv2(torch: Any, tf: Any, recipe: Recipe) -> list[Part]:
     return [Part(model, _chain(spec), {"prefill": lambda: model(pixel_values=x)})]
 
 
-def _vit_b16(torch: Any, tf: Any, recipe: Recipe) -> list[Part]:
+def _vit_b16(torch: Any, tf: Any, _recipe: Recipe) -> list[Part]:
     cfg = tf.ViTConfig(**VIT_B16)
     model = tf.ViTForImageClassification(cfg).eval()
     spec = [("patch_embed", "conv", ("vit.embeddings",))]
@@ -403,7 +405,7 @@ def _speecht5(torch: Any, tf: Any, recipe: Recipe) -> list[Part]:
     vocoder = tf.SpeechT5HifiGan(vcfg).eval()
     vblocks = [BlockSpec("voc.conv_pre", "conv", ("conv_pre",), "conv_pre", ("postnet",))]
     k = len(vcfg.resblock_kernel_sizes)
-    feeding = ("voc.conv_pre",)
+    feeding: tuple[str, ...] = ("voc.conv_pre",)
     for i in range(len(vcfg.upsample_rates)):
         vblocks.append(
             BlockSpec(f"voc.up{i + 1}", "conv", (f"upsampler.{i}",), f"upsampler.{i}", feeding)
@@ -711,8 +713,10 @@ def _run_pass(
 
 
 def _module_flops(p: _Pass, model: Any, path: str) -> int:
-    """FLOPs of one module; a container that is never called (a ``ModuleList``) has none of its
-    own in the counter, so its children's are added.
+    """FLOPs of one module.
+
+    A container that is never called (a ``ModuleList``) has none of its own in the counter, so
+    its children's are added.
     """
     if path in p.flops:
         return p.flops[path]
@@ -763,7 +767,8 @@ def profile_model(name: str) -> dict[str, Any]:
                 for label, p in (("prefill", pre), ("step", step), ("full", full)):
                     if p is not None and _uncovered(p, model, part.blocks) > 1e-3 * p.flops[""]:
                         raise RuntimeError(
-                            f"{name}: {_uncovered(p, model, part.blocks):,} FLOPs of the {label} pass "
+                            f"{name}: {_uncovered(p, model, part.blocks):,} FLOPs of the {label} "
+                            "pass "
                             "fall outside the blocks"
                         )
                 kv = _kv_per_token(part, pre.output, recipe.prompt_tokens)
@@ -819,7 +824,7 @@ def profile_model(name: str) -> dict[str, Any]:
         "prompt_tokens": recipe.prompt_tokens,
         "decode_steps": recipe.decode_steps,
         "decode_context": _context(recipe) if recipe.decode_steps else 0,
-        "config": {k: v for k, v in recipe.config.items()},
+        "config": dict(recipe.config),
         "published": dict(recipe.published),
         "generated_by": {"command": f"cnc6g profile --model {recipe.name}", **versions},
         "totals": {

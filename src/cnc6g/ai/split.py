@@ -90,7 +90,8 @@ class Plan:
     @property
     def local_blocks(self) -> IntArray:
         """Blocks on the terminal, per request (the first split point)."""
-        return (self.tiers == TERMINAL).sum(axis=1).astype(np.int64)
+        out: IntArray = (self.tiers == TERMINAL).sum(axis=1).astype(np.int64)
+        return out
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,12 @@ def _instance(
 
 
 def _backward(inst: _Instance) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
-    """The DP over (block x tier), backwards: ``G1[:, i]`` and ``G2[:, i]`` are the least times
-    to run blocks ``i..`` with block ``i`` on the edge (cloud) and return the result; ``go[:, i]``
-    whether, on the edge at block ``i``, the rest goes to the cloud. ``G0[:, 0]`` is the whole
-    request's least latency (from the terminal, where the input is).
+    """The DP over (block x tier), backwards.
+
+    ``G1[:, i]`` and ``G2[:, i]`` are the least times to run blocks ``i..`` with block ``i`` on
+    the edge (cloud) and return the result; ``go[:, i]`` whether, on the edge at block ``i``, the
+    rest goes to the cloud. ``G0[:, 0]`` is the whole request's least latency (from the terminal,
+    where the input is).
     """
     r, n, _ = inst.c.shape
     g0 = np.empty((r, n + 1))
@@ -182,8 +185,9 @@ def _backward(inst: _Instance) -> tuple[FloatArray, FloatArray, npt.NDArray[np.b
 def _per_prefix(
     inst: _Instance, g1: FloatArray, g2: FloatArray
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """Latency and terminal energy of the best plan with a terminal prefix of ``a`` blocks, for
-    every ``a = 0..n`` (arrays (R, n + 1)), and whether its first network tier is the cloud.
+    """Latency and terminal energy of the best plan with a terminal prefix of ``a`` blocks.
+
+    For every ``a = 0..n`` (arrays (R, n + 1)), with whether its first network tier is the cloud.
     """
     n = inst.c.shape[1]
     to_cloud = inst.wired + g2
@@ -203,16 +207,18 @@ def _per_prefix(
 def _choose(
     latency: FloatArray, energy: FloatArray, objective: Objective, deadline: FloatArray
 ) -> IntArray:
+    fastest: IntArray = np.argmin(latency, axis=1).astype(np.int64)
     if objective == "latency":
-        return np.argmin(latency, axis=1).astype(np.int64)
+        return fastest
     ok = latency <= deadline[:, None]
     by_energy = np.argmin(np.where(ok, energy, np.inf), axis=1)
-    return np.where(ok.any(axis=1), by_energy, np.argmin(latency, axis=1)).astype(np.int64)
+    chosen: IntArray = np.where(ok.any(axis=1), by_energy, fastest).astype(np.int64)
+    return chosen
 
 
 def _cloud_start(go: npt.NDArray[np.bool_], a: IntArray, direct: npt.NDArray[np.bool_]) -> IntArray:
     """First cloud block ``b`` (n: none) of the plan that starts on the network at block ``a``."""
-    r, n = go.shape
+    n = go.shape[1]
     idx = np.arange(n)[None, :]
     leave = go & (idx >= a[:, None])
     b = np.where(leave.any(axis=1), np.argmax(leave, axis=1) + 1, n)
@@ -221,8 +227,9 @@ def _cloud_start(go: npt.NDArray[np.bool_], a: IntArray, direct: npt.NDArray[np.
 
 
 def tiers_of(a: IntArray, b: IntArray, n: int) -> npt.NDArray[np.int8]:
-    """Plans from their cuts: blocks ``< a`` on the terminal, ``a..b-1`` on the edge, the rest in
-    the cloud (arrays over requests).
+    """Plans from their cuts (arrays over requests).
+
+    Blocks before ``a`` run on the terminal, ``a..b-1`` on the edge, the rest in the cloud.
     """
     idx = np.arange(n)[None, :]
     out = np.full((len(a), n), EDGE, dtype=np.int8)
@@ -283,23 +290,64 @@ def solve(
     return _plan(inst, a, b, latency[rows, a], energy[rows, a], deadline)
 
 
+@dataclass(frozen=True)
+class SplitPoints:
+    """The best plan for every first split point ``a = 0..n``: arrays (R, n + 1).
+
+    Blocks before ``a`` run on the terminal, the rest at its least-time placement on the network.
+    """
+
+    latency_s: FloatArray
+    energy_j: FloatArray
+    first_tier: IntArray
+    """Network tier the remainder starts on (terminal for ``a = n``)."""
+    uplink_bytes: FloatArray
+    """(n + 1,): bytes sent over the uplink at each split point."""
+
+
+def split_points(
+    profile: ModelProfile,
+    tiers: Sequence[Processor],
+    net: Network,
+    requests: int = 1,
+    speed: FloatArray | None = None,
+) -> SplitPoints:
+    """Latency and terminal energy of the best plan at every split point.
+
+    See :class:`SplitPoints`; :func:`solve` picks among them.
+    """
+    inst = _instance(profile, tiers, net, requests, speed)
+    g1, g2, _, _ = _backward(inst)
+    latency, energy, direct = _per_prefix(inst, g1, g2)
+    first = np.where(direct, CLOUD, EDGE).astype(np.int64)
+    first[:, -1] = TERMINAL
+    return SplitPoints(latency, energy, first, inst.up_bytes.copy())
+
+
 def least_latency(
     profile: ModelProfile, tiers: Sequence[Processor], net: Network, requests: int = 1
 ) -> FloatArray:
-    """The DP's optimum read at its start (block 0 from the terminal), without the prefix
-    decomposition: the same value as :func:`solve`'s latency (a check of both).
+    """The DP's optimum read at its start (block 0, from the terminal).
+
+    Without the prefix decomposition: the same value as :func:`solve`'s latency (a check of both).
     """
     return _backward(_instance(profile, tiers, net, requests))[3]
 
 
-def _rows(x: FloatArray, lo: int, hi: int, r: int) -> FloatArray:
+def _rows(x: FloatArray | float, lo: int, hi: int, r: int) -> FloatArray:
     arr = np.asarray(x, dtype=float)
     return arr[lo:hi] if arr.ndim >= 1 and arr.shape[0] == r else arr
 
 
 def _slice(net: Network, lo: int, hi: int, r: int) -> Network:
-    fields = ("uplink_mbps", "downlink_mbps", "wired_mbps", "radio_delay_s", "wired_delay_s")
-    return replace(net, **{f: _rows(getattr(net, f), lo, hi, r) for f in fields})
+    return replace(
+        net,
+        uplink_mbps=_rows(net.uplink_mbps, lo, hi, r),
+        downlink_mbps=_rows(net.downlink_mbps, lo, hi, r),
+        wired_mbps=_rows(net.wired_mbps, lo, hi, r),
+        radio_delay_s=_rows(net.radio_delay_s, lo, hi, r),
+        wired_delay_s=_rows(net.wired_delay_s, lo, hi, r),
+    )
 
 
 def _concat(parts: list[Plan]) -> Plan:
@@ -331,7 +379,6 @@ def evaluate(
 ) -> Plan:
     """Latency and terminal energy of given monotone plans ``plan_tiers`` (R, n)."""
     plan_tiers = np.asarray(plan_tiers, dtype=np.int8)
-    r, n = plan_tiers.shape
     if np.any(np.diff(plan_tiers.astype(int), axis=1) < 0):
         raise ValueError("plans must not go back to a lower tier")
     a = (plan_tiers == TERMINAL).sum(axis=1).astype(np.int64)
@@ -390,9 +437,11 @@ def baseline(
     deadline_s: FloatArray | float = np.inf,
     speed: FloatArray | None = None,
 ) -> Plan:
-    """A baseline plan: ``local``, ``edge``, ``cloud`` (every block there), or Neurosurgeon's
-    best single split between the terminal and one server tier (``neurosurgeon-edge``,
-    ``neurosurgeon-cloud``).
+    """A baseline plan.
+
+    ``local``, ``edge``, ``cloud`` put every block there; ``neurosurgeon-edge`` and
+    ``neurosurgeon-cloud`` take Neurosurgeon's best single split between the terminal and that
+    server tier.
     """
     n = profile.n
     full = np.full(requests, n, dtype=np.int64)
