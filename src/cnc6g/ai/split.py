@@ -98,13 +98,14 @@ class Plan:
 class _Instance:
     """Per-request arrays the solvers share (R requests, n blocks, cuts k = 0..n)."""
 
-    c: FloatArray  # (R, n, 3) compute seconds
-    cum: FloatArray  # (R, n + 1, 3) compute seconds of blocks before k
-    up: FloatArray  # (R, n + 1) seconds to send cut k's data terminal -> edge
-    wired: FloatArray  # (R, n + 1) seconds to send cut k's data edge -> cloud
-    up_tx: FloatArray  # (R, n + 1) uplink air time of cut k's data
+    # Requests run along the last axis, so that the DP's per-block slices are contiguous.
+    c: FloatArray  # (3, n, R) compute seconds
+    cum: FloatArray  # (3, n + 1, R) compute seconds of blocks before k
+    up: FloatArray  # (n + 1, R) seconds to send cut k's data terminal -> edge
+    wired: FloatArray  # (n + 1, R) seconds to send cut k's data edge -> cloud
+    up_tx: FloatArray  # (n + 1, R) uplink air time of cut k's data
     up_bytes: FloatArray  # (n + 1,)
-    ret: FloatArray  # (R, 3) seconds to return the result from tier t
+    ret: FloatArray  # (3, R) seconds to return the result from tier t
     dn_tx: FloatArray  # (R,) downlink air time of the result
     term_w: float
     net: Network
@@ -119,16 +120,19 @@ def _instance(
 ) -> _Instance:
     if len(tiers) != 3:
         raise ValueError("give three processors: terminal, edge, cloud")
-    base = np.stack([block_costs(profile, p).total_s for p in tiers], axis=1)  # (n, 3)
+    base = np.stack([block_costs(profile, p).total_s for p in tiers])  # (3, n)
+    cum_base = np.zeros((3, profile.n + 1))
+    np.cumsum(base, axis=1, out=cum_base[:, 1:])
     if speed is None:
-        c = np.broadcast_to(base[None, :, :], (r, *base.shape))
+        c = np.broadcast_to(base[:, :, None], (*base.shape, r))
+        cum = np.broadcast_to(cum_base[:, :, None], (*cum_base.shape, r))
     else:
         sp = np.broadcast_to(np.asarray(speed, dtype=float), (r, 3))
         if not np.all(sp > 0):
             raise ValueError("speed shares must be > 0")
-        c = base[None, :, :] / sp[:, None, :]
-    cum = np.zeros((r, profile.n + 1, 3))
-    np.cumsum(c, axis=1, out=cum[:, 1:, :])
+        inv = np.ascontiguousarray((1.0 / sp).T)  # (3, R)
+        c = base[:, :, None] * inv[:, None, :]
+        cum = cum_base[:, :, None] * inv[:, None, :]
     links = net.arrays(r)
     up_bps = links["uplink_mbps"] * MBIT
     dn_bps = links["downlink_mbps"] * MBIT
@@ -143,42 +147,45 @@ def _instance(
 
     trips = 1.0 + 2.0 * g * profile.in_loop.astype(float)  # (n + 1,) delays per link
     up_bytes = cut_bytes(tiers[TERMINAL])
-    up_tx = (8.0 * up_bytes)[None, :] / up_bps[:, None]
-    up = up_tx + d_r[:, None] * trips[None, :]
-    wired = (8.0 * cut_bytes(tiers[EDGE]))[None, :] / w_bps[:, None] + d_w[:, None] * trips
+    up_tx = (8.0 * up_bytes)[:, None] / up_bps[None, :]
+    up = up_tx + trips[:, None] * d_r[None, :]
+    wired = (8.0 * cut_bytes(tiers[EDGE]))[:, None] / w_bps[None, :] + trips[:, None] * d_w
     res_bits = 8.0 * profile.result_bytes
     dn_tx = res_bits / dn_bps
-    ret = np.zeros((r, 3))
-    ret[:, EDGE] = dn_tx + d_r
-    ret[:, CLOUD] = ret[:, EDGE] + res_bits / w_bps + d_w
+    ret = np.zeros((3, r))
+    ret[EDGE] = dn_tx + d_r
+    ret[CLOUD] = ret[EDGE] + res_bits / w_bps + d_w
     return _Instance(c, cum, up, wired, up_tx, up_bytes, ret, dn_tx, tiers[0].active_w, net)
 
 
 def _backward(inst: _Instance) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
     """The DP over (block x tier), backwards.
 
-    ``G1[:, i]`` and ``G2[:, i]`` are the least times to run blocks ``i..`` with block ``i`` on
-    the edge (cloud) and return the result; ``go[:, i]`` whether, on the edge at block ``i``, the
-    rest goes to the cloud. ``G0[:, 0]`` is the whole request's least latency (from the terminal,
-    where the input is).
+    ``G1[i]`` and ``G2[i]`` (arrays over requests) are the least times to run blocks ``i..`` with
+    block ``i`` on the edge (cloud) and return the result; ``go[i]`` whether, on the edge at block
+    ``i``, the rest goes to the cloud. The last value returned is the whole request's least
+    latency (from the terminal, where the input is).
     """
-    r, n, _ = inst.c.shape
-    g0 = np.empty((r, n + 1))
-    g1 = np.empty((r, n + 1))
-    g2 = np.empty((r, n + 1))
-    go = np.zeros((r, n), dtype=np.bool_)
-    g0[:, n], g1[:, n], g2[:, n] = 0.0, inst.ret[:, EDGE], inst.ret[:, CLOUD]
+    _, n, r = inst.c.shape
+    g1 = np.empty((n + 1, r))
+    g2 = np.empty((n + 1, r))
+    go = np.zeros((n, r), dtype=np.bool_)
+    g0 = np.zeros(r)
+    g1[n], g2[n] = inst.ret[EDGE], inst.ret[CLOUD]
     c, up, wired = inst.c, inst.up, inst.wired
+    to_cloud = np.empty(r)
+    best = np.empty(r)
     for i in range(n - 1, -1, -1):
         k = i + 1
-        g2[:, i] = c[:, i, CLOUD] + g2[:, k]
-        to_cloud = wired[:, k] + g2[:, k]
-        go[:, i] = to_cloud < g1[:, k]
-        g1[:, i] = c[:, i, EDGE] + np.minimum(g1[:, k], to_cloud)
-        g0[:, i] = c[:, i, TERMINAL] + np.minimum(
-            g0[:, k], up[:, k] + np.minimum(g1[:, k], to_cloud)
-        )
-    start = np.minimum(g0[:, 0], inst.up[:, 0] + np.minimum(g1[:, 0], inst.wired[:, 0] + g2[:, 0]))
+        np.add(wired[k], g2[k], out=to_cloud)
+        np.less(to_cloud, g1[k], out=go[i])
+        np.minimum(g1[k], to_cloud, out=best)
+        np.add(c[CLOUD, i], g2[k], out=g2[i])
+        np.add(c[EDGE, i], best, out=g1[i])
+        np.add(up[k], best, out=best)
+        np.minimum(g0, best, out=best)
+        np.add(c[TERMINAL, i], best, out=g0)
+    start = np.minimum(g0, inst.up[0] + np.minimum(g1[0], inst.wired[0] + g2[0]))
     return g1, g2, go, start
 
 
@@ -187,41 +194,41 @@ def _per_prefix(
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """Latency and terminal energy of the best plan with a terminal prefix of ``a`` blocks.
 
-    For every ``a = 0..n`` (arrays (R, n + 1)), with whether its first network tier is the cloud.
+    For every ``a = 0..n`` (arrays (n + 1, R)), with whether its first network tier is the cloud.
     """
     n = inst.c.shape[1]
     to_cloud = inst.wired + g2
     direct = to_cloud < g1
     rest = inst.up + np.minimum(g1, to_cloud)
-    rest[:, n] = 0.0
-    t_term = inst.cum[:, :, TERMINAL]
+    rest[n] = 0.0
+    t_term = inst.cum[TERMINAL]
     latency = t_term + rest
     net = inst.net
-    radio_j = net.tx_w * inst.up_tx + net.rx_w * inst.dn_tx[:, None]
-    waiting = rest - inst.up_tx - inst.dn_tx[:, None]
-    energy = inst.term_w * t_term + radio_j + net.wait_w * waiting
-    energy[:, n] = inst.term_w * t_term[:, n]
+    energy = inst.term_w * t_term + net.tx_w * inst.up_tx + net.rx_w * inst.dn_tx
+    if net.wait_w:
+        energy += net.wait_w * (rest - inst.up_tx - inst.dn_tx)
+    energy[n] = inst.term_w * t_term[n]
     return latency, energy, direct
 
 
 def _choose(
     latency: FloatArray, energy: FloatArray, objective: Objective, deadline: FloatArray
 ) -> IntArray:
-    fastest: IntArray = np.argmin(latency, axis=1).astype(np.int64)
+    fastest: IntArray = np.argmin(latency, axis=0).astype(np.int64)
     if objective == "latency":
         return fastest
-    ok = latency <= deadline[:, None]
-    by_energy = np.argmin(np.where(ok, energy, np.inf), axis=1)
-    chosen: IntArray = np.where(ok.any(axis=1), by_energy, fastest).astype(np.int64)
+    ok = latency <= deadline[None, :]
+    by_energy = np.argmin(np.where(ok, energy, np.inf), axis=0)
+    chosen: IntArray = np.where(ok.any(axis=0), by_energy, fastest).astype(np.int64)
     return chosen
 
 
 def _cloud_start(go: npt.NDArray[np.bool_], a: IntArray, direct: npt.NDArray[np.bool_]) -> IntArray:
     """First cloud block ``b`` (n: none) of the plan that starts on the network at block ``a``."""
-    n = go.shape[1]
-    idx = np.arange(n)[None, :]
-    leave = go & (idx >= a[:, None])
-    b = np.where(leave.any(axis=1), np.argmax(leave, axis=1) + 1, n)
+    n = go.shape[0]
+    idx = np.arange(n)[:, None]
+    leave = go & (idx >= a[None, :])
+    b = np.where(leave.any(axis=0), np.argmax(leave, axis=0) + 1, n)
     b = np.where(direct, a, b)
     return np.where(a >= n, n, b).astype(np.int64)
 
@@ -286,8 +293,8 @@ def solve(
     latency, energy, direct = _per_prefix(inst, g1, g2)
     a = _choose(latency, energy, objective, deadline)
     rows = np.arange(requests)
-    b = _cloud_start(go, a, direct[rows, a])
-    return _plan(inst, a, b, latency[rows, a], energy[rows, a], deadline)
+    b = _cloud_start(go, a, direct[a, rows])
+    return _plan(inst, a, b, latency[a, rows], energy[a, rows], deadline)
 
 
 @dataclass(frozen=True)
@@ -320,8 +327,8 @@ def split_points(
     g1, g2, _, _ = _backward(inst)
     latency, energy, direct = _per_prefix(inst, g1, g2)
     first = np.where(direct, CLOUD, EDGE).astype(np.int64)
-    first[:, -1] = TERMINAL
-    return SplitPoints(latency, energy, first, inst.up_bytes.copy())
+    first[-1] = TERMINAL
+    return SplitPoints(latency.T.copy(), energy.T.copy(), first.T.copy(), inst.up_bytes.copy())
 
 
 def least_latency(
@@ -362,10 +369,10 @@ def _plan(
     energy: FloatArray,
     deadline: FloatArray,
 ) -> Plan:
-    r, n, _ = inst.c.shape
+    _, n, r = inst.c.shape
     rows = np.arange(r)
     up_bytes = np.where(a < n, inst.up_bytes[a], 0.0)
-    edge_s = inst.cum[rows, np.maximum(a, b), EDGE] - inst.cum[rows, a, EDGE]
+    edge_s = inst.cum[EDGE, np.maximum(a, b), rows] - inst.cum[EDGE, a, rows]
     return Plan(tiers_of(a, b, n), latency, energy, latency <= deadline, up_bytes, edge_s)
 
 
@@ -404,21 +411,21 @@ def evaluate_cuts(
     b = np.maximum(np.asarray(b, dtype=np.int64), a)
     cum = inst.cum
     compute = (
-        cum[rows, a, TERMINAL]
-        + cum[rows, b, EDGE]
-        - cum[rows, a, EDGE]
-        + cum[rows, n, CLOUD]
-        - cum[rows, b, CLOUD]
+        cum[TERMINAL, a, rows]
+        + cum[EDGE, b, rows]
+        - cum[EDGE, a, rows]
+        + cum[CLOUD, n, rows]
+        - cum[CLOUD, b, rows]
     )
     on_edge = b > a
     in_cloud = b < n
-    moves = np.where(a < n, inst.up[rows, np.minimum(a, n)], 0.0)
-    moves += np.where(in_cloud, inst.wired[rows, b], 0.0)
+    moves = np.where(a < n, inst.up[np.minimum(a, n), rows], 0.0)
+    moves += np.where(in_cloud, inst.wired[b, rows], 0.0)
     last = np.where(in_cloud, CLOUD, np.where(on_edge, EDGE, TERMINAL))
-    latency = compute + moves + inst.ret[rows, last]
-    t_term = cum[rows, a, TERMINAL]
+    latency = compute + moves + inst.ret[last, rows]
+    t_term = cum[TERMINAL, a, rows]
     offloaded = a < n
-    up_tx = np.where(offloaded, inst.up_tx[rows, a], 0.0)
+    up_tx = np.where(offloaded, inst.up_tx[a, rows], 0.0)
     dn_tx = np.where(offloaded, inst.dn_tx, 0.0)
     radio = inst.net.tx_w * up_tx + inst.net.rx_w * dn_tx
     wait = np.where(offloaded, latency - t_term - up_tx - dn_tx, 0.0)
