@@ -23,10 +23,10 @@ Three ways to choose, on the same options:
   subgradient step moves the prices towards the capacities; each round's choices are made
   feasible (the users with the least value per priced share leave until both capacities hold,
   then those left out are added greedily) and the best round is kept.
-- :func:`solve_independent`: every user takes its own least-latency split for an equal share
-  (``1 / U`` of the uplink, ``gpus / U`` of the edge) as if alone (Neurosurgeon's way); the
-  shares are then what the users actually get: the uplink split equally among those that send,
-  each edge GPU among those that use it.
+- :func:`solve_independent`: every user takes its own best split for an equal share (``1 / U``
+  of the uplink, ``gpus / U`` of the edge) as if alone: its least latency (Neurosurgeon's way)
+  or its least energy within its deadline; the shares are then what the users actually get: the
+  uplink split equally among those that send, each edge GPU among those that use it.
 
 :func:`make_instance` draws users at a given *load*: the capacities are set so that, if every
 user sent its whole request to the edge, the work on each shared resource per deadline would be
@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from cnc6g.ai.processors import PROCESSORS, Processor
 from cnc6g.ai.profiles import FloatArray, load_profile
-from cnc6g.ai.split import CLOUD, EDGE, MBIT, Network, evaluate_cuts, solve, tiers_of
+from cnc6g.ai.split import CLOUD, EDGE, MBIT, Network, Objective, evaluate_cuts, solve, tiers_of
 
 try:  # the core class does not print HiGHS's banner on construction (highspy.Highs does)
     from highspy._core import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
@@ -388,8 +388,13 @@ def _repair(
     return choice
 
 
-def solve_independent(inst: Instance) -> Outcome:
-    """Every user's own least-latency split at an equal share, then the shares it really gets."""
+def solve_independent(inst: Instance, objective: Objective = "latency") -> Outcome:
+    """Every user's own best split at an equal share, then the shares it really gets.
+
+    ``latency``: each takes its least-latency split (Neurosurgeon's choice); ``energy``: its
+    least terminal energy within its deadline (deadline-aware: a user whose own terminal meets
+    the deadline stays there unless offloading saves energy).
+    """
     t0 = time.perf_counter()
     users = len(inst.users)
     share_radio = 1.0 / users
@@ -407,7 +412,8 @@ def solve_independent(inst: Instance) -> Outcome:
         cell = np.array([inst.users[i].cell_mbps for i in members])
         net = _with_uplink(inst.net, cell * share_radio)
         speed = np.tile([1.0, share_gpu, 1.0], (len(members), 1))
-        plan = solve(profile, _tiers(inst, terminal), net, len(members), "latency", speed=speed)
+        deadline = np.array([inst.users[i].deadline_s for i in members])
+        plan = solve(profile, _tiers(inst, terminal), net, len(members), objective, deadline, speed)
         a_of[idx] = plan.local_blocks
         b_of[idx] = (plan.tiers <= EDGE).sum(axis=1)
         n_of[idx] = profile.n
@@ -431,7 +437,7 @@ def solve_independent(inst: Instance) -> Outcome:
         latency[idx] = real.latency_s
     del plans
     out = Outcome(
-        method="independent",
+        method=f"independent-{objective}",
         choice=np.where(satisfied, 0, -1).astype(np.int64),
         satisfied=int(satisfied.sum()),
         users=users,
