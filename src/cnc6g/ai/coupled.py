@@ -38,14 +38,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from cnc6g.ai.processors import PROCESSORS, Processor
 from cnc6g.ai.profiles import FloatArray, load_profile
-from cnc6g.ai.split import CLOUD, EDGE, MBIT, Network, Objective, evaluate_cuts, solve, tiers_of
+from cnc6g.ai.split import EDGE, MBIT, Network, Objective, evaluate_cuts, solve, tiers_of
 
 try:  # the core class does not print HiGHS's banner on construction (highspy.Highs does)
     from highspy._core import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
@@ -207,8 +207,6 @@ def build_options(inst: Instance) -> Options:
 
 
 def _with_uplink(net: Network, uplink: FloatArray) -> Network:
-    from dataclasses import replace
-
     return replace(net, uplink_mbps=uplink)
 
 
@@ -399,7 +397,6 @@ def solve_independent(inst: Instance, objective: Objective = "latency") -> Outco
     users = len(inst.users)
     share_radio = 1.0 / users
     share_gpu = min(1.0, inst.gpus / users)
-    plans: list[tuple[int, int, int]] = []
     groups: dict[tuple[str, str], list[int]] = {}
     for i, u in enumerate(inst.users):
         groups.setdefault((u.model, u.terminal), []).append(i)
@@ -435,7 +432,6 @@ def solve_independent(inst: Instance, objective: Objective = "latency") -> Outco
         )
         satisfied[idx] = real.meets_deadline
         latency[idx] = real.latency_s
-    del plans
     out = Outcome(
         method=f"independent-{objective}",
         choice=np.where(satisfied, 0, -1).astype(np.int64),
@@ -530,18 +526,3 @@ def plan_tiers(opts: Options, choice: IntArray, n: int, user: int) -> npt.NDArra
         return np.zeros(n, dtype=np.int8)
     row: npt.NDArray[np.int8] = tiers_of(opts.a[j : j + 1], opts.b[j : j + 1], n)[0]
     return row
-
-
-__all__ = [
-    "CLOUD",
-    "Instance",
-    "Options",
-    "Outcome",
-    "User",
-    "build_options",
-    "make_instance",
-    "plan_tiers",
-    "solve_independent",
-    "solve_milp",
-    "solve_prices",
-]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnc6g.ai.processors import TIERS, Processor, block_costs
-from cnc6g.ai.profiles import FloatArray, ModelProfile
+from cnc6g.ai.profiles import BoolArray, FloatArray, ModelProfile
 from cnc6g.ai.split import MBIT, Network, Objective
 
 QUALITY: dict[str, float] = {
@@ -143,14 +143,11 @@ def best_plan(
 class Routing:
     """Requests routed between a small terminal model and a large network model."""
 
-    to_small: npt_bool
+    to_small: BoolArray
     latency_s: FloatArray
     energy_j: FloatArray
     network_gpu_s: FloatArray
-    quality_met: npt_bool
-
-
-npt_bool = np.ndarray
+    quality_met: BoolArray
 
 
 def route(
