@@ -95,15 +95,17 @@ def test_qwen_prefill_and_step_scale_with_its_parameters():
     assert t.totals["flops"] == pytest.approx(2 * body * t.prompt_tokens, rel=0.10)
 
 
-@pytest.mark.parametrize(("name", "layers"), [("vit-b16", 12), ("whisper-base", 6)])
-def test_encoder_layers_match_the_closed_form(name, layers):
+ENCODERS = {
+    "vit-b16": (12, 197, 768, 3072, "layer"),
+    "whisper-base": (6, 1500, 512, 2048, "enc.layer"),
+    "speecht5-tts": (12, 64, 768, 3072, "enc.layer"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_encoder_layers_match_the_closed_form(name):
     t = load_table(name)
-    if name == "vit-b16":
-        tokens, d, ffn = 197, 768, 3072
-        prefix = "layer"
-    else:
-        tokens, d, ffn = 1500, 512, 2048
-        prefix = "enc.layer"
+    layers, tokens, d, ffn, prefix = ENCODERS[name]
     expected = 2 * tokens * (4 * d * d + 2 * d * ffn) + 4 * tokens * tokens * d
     encoder = [b for b in t.blocks if b.name.startswith(prefix)]
     assert len(encoder) == layers
