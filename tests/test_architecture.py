@@ -15,6 +15,7 @@ LAYERS = {
     "twin": 1,
     "scenarios": 1,
     "policies": 2,
+    "ai": 2,
     "envs": 3,
     "learning": 3,
     "orchestration": 4,
@@ -31,7 +32,7 @@ own layer and layers of a lower rank; two layers of one rank do not import each 
 package's ``__init__`` and ``__main__`` (the public surface and the entry point) stand above all.
 """
 
-PURE = ("model", "twin", "policies")
+PURE = ("model", "twin", "policies", "ai")
 SHELL_LIBS = {
     "typer",
     "rich",
