@@ -228,8 +228,8 @@ def test_hmarl_on_a_scenario_without_a_checkpoint_names_the_way_out(tmp_path):
 def test_opt_flags_reach_the_policy():
     from cnc6g.cli.common import build_policy, policy_options
 
-    flags = {"--opt-time-limit": 2.0, "--opt-gap": 0.01, "--opt-removal-weight": 0.7}
-    options = policy_options(["opt", "grd"], flags)
+    params = {"opt_time_limit": 2.0, "opt_gap": 0.01, "opt_removal_weight": 0.7}
+    options = policy_options(["opt", "grd"], params)
     assert options["grd"] == {}
     pol = build_policy("opt", options["opt"])()
     assert (pol.time_limit, pol.mip_rel_gap, pol.removal_weight) == (2.0, 0.01, 0.7)

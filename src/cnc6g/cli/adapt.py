@@ -81,7 +81,7 @@ def adapt_cmd(
     if not specs:
         raise typer.BadParameter("name at least one policy", param_hint="--policies")
     names = [ONLINE.get(s, s) for s in specs]
-    options = policy_options(names, {"--checkpoint": checkpoint})
+    options = policy_options(names, {"checkpoint": checkpoint})
     factories = {
         spec: build_policy(
             name,

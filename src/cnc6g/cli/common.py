@@ -82,15 +82,18 @@ def load(source: str) -> Scenario:
         raise typer.BadParameter(str(err), param_hint="--scenario") from None
 
 
-def policy_options(specs: Sequence[str], flags: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The options the given policy ``flags`` (flag -> value; None or False: not given) set.
+def policy_options(specs: Sequence[str], params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The options the policy flags among a command's ``params`` set, per spec.
 
-    A flag applies to every built-in policy in ``specs`` that declares its option.
+    ``params`` maps a command's parameter names to their values (its ``locals()``); those of
+    :data:`POLICY_FLAGS` (``--opt-time-limit`` is ``opt_time_limit``) that were given (not None
+    or False) apply to every built-in policy in ``specs`` that declares the option.
 
     Raises:
         typer.BadParameter: a flag was given that none of the policies takes.
     """
-    given = {flag: v for flag, v in flags.items() if v is not None and v is not False}
+    values = {flag: params.get(flag[2:].replace("-", "_")) for flag in POLICY_FLAGS}
+    given = {flag: v for flag, v in values.items() if v is not None and v is not False}
     out: dict[str, dict[str, Any]] = {spec: {} for spec in specs}
     used: set[str] = set()
     for spec in specs:

@@ -166,15 +166,7 @@ def compare_cmd(
     if not specs:
         raise typer.BadParameter("name at least one policy", param_hint="--policies")
     unique(specs, "--policies")
-    flags = {
-        "--opt-time-limit": opt_time_limit,
-        "--opt-gap": opt_gap,
-        "--opt-removal-weight": opt_removal_weight,
-        "--checkpoint": checkpoint,
-        "--retrain": retrain,
-        "--train-steps": train_steps,
-    }
-    options = policy_options(specs, flags)
+    options = policy_options(specs, locals())
     if config is not None:
         options = {p.name: dict(p.options) for p in experiment.policies}
     for spec in specs:

@@ -88,16 +88,7 @@ def run(
     sc = load(scenario)
     if load_value is not None:
         sc = sc.at_load(load_value)
-    flags = {
-        "--opt-time-limit": opt_time_limit,
-        "--opt-gap": opt_gap,
-        "--opt-removal-weight": opt_removal_weight,
-        "--checkpoint": checkpoint,
-        "--retrain": retrain,
-        "--train-steps": train_steps,
-        "--online": online,
-    }
-    options = policy_options([policy], flags)[policy]
+    options = policy_options([policy], locals())[policy]
     pol = build_policy(policy, options, scenario=sc)()
     with progress(slots, f"{pol.name} on {sc.name}", enabled=not as_json) as tick:
         try:
