@@ -17,10 +17,22 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for the database lock before giving up."""
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+"""SQLSTATEs of a transaction the database aborted to let others go on (serialization failure,
+deadlock): nothing of it was kept, and running it again may succeed."""
+
+
+def is_retryable(err: BaseException) -> bool:
+    """Whether ``err`` aborted a transaction that may simply be run again."""
+    if not isinstance(err, DBAPIError):
+        return False
+    return getattr(err.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def is_sqlite(engine: Engine) -> bool:
