@@ -46,6 +46,7 @@ from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
     end_session,
     keep_holds,
+    lock_nodes,
     place,
     release,
     release_holds,
@@ -466,6 +467,7 @@ class SlotEngine:
         slot = res.slot
         _, now = plane.clock(s)
         now = now + timedelta(seconds=plane.slot_s)  # the end of the slot just run
+        lock_nodes(s)  # before any other row: requests take the nodes first too
         # Instances: what runs now, and since when.
         running = {(i.function, i.node): i for i in s.scalars(select(Instance)).all()}
         started: list[str] = []

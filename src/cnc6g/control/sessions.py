@@ -6,7 +6,8 @@ raw user data) runs on the terminal's own node; every other step goes to the fas
 running its function now that the terminal's cell can reach, if that node has the compute for
 the session's rate left in this slot (the node's admission limit less what the last slot used
 and what other sessions hold). Holding the compute is one conditional update per node, so
-concurrent requests, from one process or several, never over-allocate a node.
+concurrent requests, from one process or several, never over-allocate a node; a transaction
+that changes held compute locks the nodes first, in one order (:func:`lock_nodes`).
 
 When a step's function runs nowhere the cell can reach, or nowhere with room, the session is
 ``REQUESTED`` and an on-demand deployment asks the orchestrator for an instance (3GPP EDGEAPP's
@@ -56,6 +57,16 @@ from cnc6g.storage.tables import Session as SessionRow
 API = {SessionKind.compute: "compute-sessions", SessionKind.sensing: "sensing-sessions"}
 
 
+def lock_nodes(s: DbSession) -> dict[str, Node]:
+    """Every node by name, locked for the rest of the transaction, taken in name order.
+
+    Every transaction that changes the compute held on nodes (a placement, a release, a slot's
+    write) takes this first, so two of them never wait for each other's node rows in opposite
+    orders (a deadlock on PostgreSQL; SQLite's write lock already orders them).
+    """
+    return {n.node: n for n in s.scalars(select(Node).order_by(Node.node).with_for_update())}
+
+
 @dataclass(frozen=True)
 class Placed:
     """A plan, the compute it holds on each node, and the functions that run nowhere yet."""
@@ -94,7 +105,7 @@ def place(
             the terminal).
     """
     live, sy = plane.live, plane.system
-    nodes = {n.node: n for n in s.scalars(select(Node)).all()}
+    nodes = lock_nodes(s) if hold else {n.node: n for n in s.scalars(select(Node)).all()}
     util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
     running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}
     chosen: list[PlannedStep] = []
@@ -173,6 +184,8 @@ def place(
 
 def release_holds(s: DbSession, holds: dict[str, float]) -> None:
     """Give back compute held on nodes."""
+    if holds:
+        lock_nodes(s)
     for node, gcps in holds.items():
         s.execute(
             update(Node).where(Node.node == node).values(reserved_gcps=Node.reserved_gcps - gcps)
