@@ -54,6 +54,14 @@ def serve(
     no_loop: Annotated[
         bool, typer.Option("--no-loop", help="serve the API only; another process runs the slots")
     ] = False,
+    lease_s: Annotated[
+        float,
+        typer.Option(
+            "--lease-s",
+            help="seconds the slot loop's lease lasts unrenewed before another process takes over",
+            min=0.1,
+        ),
+    ] = 5.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level")] = "info",
 ) -> None:
     """Start the control plane's HTTP API over a live twin (OpenAPI at /docs)."""
@@ -74,6 +82,7 @@ def serve(
             database_url=database_url,
             clock=clock,
             seed=seed,
+            lease_s=lease_s,
             run_loop=not no_loop,
         )
     except ValueError as err:
