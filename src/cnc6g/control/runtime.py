@@ -293,7 +293,11 @@ class SlotEngine:
                 read = self._read(s, lease.slot)
             result = self._compute(read)
             with plane.db.transaction() as s:
-                lease = s.get(Lease, LEASE)
+                # The lease stays locked until the slot is written: a process that finds it
+                # lapsed meanwhile waits, then sees it renewed, instead of running the slot too.
+                lease = s.scalars(
+                    select(Lease).where(Lease.name == LEASE).with_for_update()
+                ).first()
                 if lease is None or lease.holder != plane.instance_id or lease.slot != read.slot:
                     self.leader = False
                     self._loop = None
