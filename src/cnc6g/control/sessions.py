@@ -453,7 +453,16 @@ def create_session(
     return session_info(_open(plane, s, principal, body, service))
 
 
-def _own(s: DbSession, principal: Principal, kind: SessionKind, session_id: str) -> SessionRow:
+def _own(
+    s: DbSession, principal: Principal, kind: SessionKind, session_id: str, change: bool = False
+) -> SessionRow:
+    """A session the caller may see; ``change``: one it is about to change.
+
+    A session about to change is read after the nodes are locked (:func:`lock_nodes`): the slot
+    loop meters every live session under that lock, so the session read is the one written.
+    """
+    if change:
+        lock_nodes(s)
     row = s.get(SessionRow, session_id)
     if (
         row is None
@@ -514,7 +523,7 @@ def extend_session(
 ) -> SessionInfo:
     """More time for a session that has not ended."""
     principal.require(f"{API[kind]}:sessions:update")
-    row = _own(s, principal, kind, session_id)
+    row = _own(s, principal, kind, session_id, change=True)
     _live(row)
     if row.duration_s + body.requested_additional_duration > 86_400:
         raise Unprocessable(
@@ -541,7 +550,7 @@ def patch_session(
 ) -> SessionInfo:
     """Change a session's QoS or rate (NAS-CSM's update); a new rate is placed anew."""
     principal.require(f"{API[kind]}:sessions:update")
-    row = _own(s, principal, kind, session_id)
+    row = _own(s, principal, kind, session_id, change=True)
     if if_match is not None and if_match != row.version_id:
         raise Conflict(
             f"session {session_id} is at revision {row.version_id}, not {if_match}",
@@ -607,7 +616,7 @@ def delete_session(
 ) -> None:
     """Release a session (it stays readable, UNAVAILABLE with DELETE_REQUESTED)."""
     principal.require(f"{API[kind]}:sessions:delete")
-    row = _own(s, principal, kind, session_id)
+    row = _own(s, principal, kind, session_id, change=True)
     _, now = plane.clock(s)
     end_session(plane, s, row, StatusInfo.delete_requested, now)
 
