@@ -502,6 +502,8 @@ def hold_problems(database_url: str, scenario: str = "speech-translation") -> li
     db = Database(database_url)
     try:
         with db.transaction(write=False) as s:
+            if db.engine.dialect.name == "postgresql":  # one snapshot while the slots run
+                s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             nodes = list(s.scalars(select(Node)).all())
             reservations = list(s.scalars(select(Reservation)).all())
             sessions = list(s.scalars(select(SessionRow)).all())

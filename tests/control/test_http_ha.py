@@ -1,0 +1,148 @@
+"""Two API processes on one PostgreSQL database, with the slot clock running.
+
+Exactly one runs the slot loop (it holds the lease); requests sent to both at once never hold
+more compute on a node than its admission limit, and what they hold adds up; when the leader is
+killed, the other takes the loop over within the lease and the slots go on from where they were.
+"""
+
+import sys
+import threading
+import time
+
+import pytest
+from harness import TRANSLATION, Server, fresh_database, hold_problems, service_create_client
+
+REQUESTS = "/service-requests/v0.1/requests"
+SESSIONS = "/compute-sessions/v0.1/sessions"
+CELLS = ("T0", "T1", "T2")
+LEASE_S = 2.0
+CLOCK = "accelerated:10"
+
+
+def leaders(pair):
+    return [s.health()["leader"] for s in pair]
+
+
+def wait_for(condition, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+@pytest.fixture
+def postgres_url(tmp_path):
+    with fresh_database("postgres", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def pair(postgres_url, tmp_path):
+    made = []
+    try:
+        for n in range(2):
+            server = Server(
+                postgres_url,
+                tmp_path / f"server-{n}.log",
+                clock=CLOCK,
+                extra=("--lease-s", str(LEASE_S)),
+            )
+            made.append(server)
+            server.start()
+        yield made
+    finally:
+        for server in made:
+            server.stop()
+        for server in made:
+            sys.stderr.write(f"--- {server.url}\n{server.output()}\n")
+
+
+def run_requests(servers, ops, terminals, sid, per_thread, rate):
+    """Each terminal sends requests, alternating between the servers; answers by status."""
+    answers: dict[int, int] = {}
+    problems: list[str] = []
+    lock = threading.Lock()
+
+    def work(n, creds):
+        opened: list[str] = []
+        apis = [s.client(creds) for s in servers]
+        try:
+            for k in range(per_thread):
+                api = apis[(n + k) % 2]
+                r = api.post(REQUESTS, json={"serviceId": sid, "ratePerSecond": rate})
+                with lock:
+                    answers[r.status_code] = answers.get(r.status_code, 0) + 1
+                    if r.status_code != 201:
+                        problems.append(r.text[:200])
+                    else:
+                        opened.append(r.json()["session"]["sessionId"])
+                if k % 4 == 3 and opened:  # release one, on the other server
+                    gone = opened.pop(0)
+                    if gone:  # while the slots meter it: no conflict to retry
+                        r = apis[(n + k + 1) % 2].delete(f"{SESSIONS}/{gone}")
+                        with lock:
+                            answers[-r.status_code] = answers.get(-r.status_code, 0) + 1
+        finally:
+            for api in apis:
+                api.close()
+
+    threads = [
+        threading.Thread(target=work, args=(n, creds), daemon=True)
+        for n, creds in enumerate(terminals)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return answers, problems
+
+
+def test_two_processes_share_one_database(pair, postgres_url):
+    a, b = pair
+    wait_for(lambda: sorted(leaders(pair)) == [False, True], 10 * LEASE_S, "one leader")
+    ops = a.client(service_create_client(postgres_url))
+    try:
+        provider = b.client(ops.new_client("provider"))
+        terminals = [ops.new_client("terminal") for _ in range(6)]
+        for n, creds in enumerate(terminals):
+            with b.client(creds) as t:
+                t.ok("PUT", "/service-subscriptions/v0.1/location", json={"cell": CELLS[n % 3]})
+        sid = provider.ok("POST", "/service-catalog/v0.1/services", json=TRANSLATION)["serviceId"]
+        provider.close()
+        wait_for(lambda: ops.slot() >= 3, 30, "slots to run")
+        assert sorted(leaders(pair)) == [False, True]
+        with b.client() as anon:
+            anon.headers = ops.headers
+            assert anon.slot() >= 3  # both serve the same clock
+
+        answers, problems = run_requests(pair, ops, terminals, sid, per_thread=12, rate=2.0)
+        assert set(answers) <= {201, -204}, (answers, problems[:5])
+        for server in pair:
+            with server.client() as api:
+                api.headers = ops.headers
+                for node in api.nodes().values():
+                    assert node["reservedGcps"] <= 0.95 * node["capacityGcps"] + 1e-9, node
+        assert hold_problems(postgres_url) == []
+        by_status = {}
+        for s in ops.ok("GET", SESSIONS, params={"perPage": 100}):
+            by_status[s["status"]] = by_status.get(s["status"], 0) + 1
+        assert by_status.get("AVAILABLE", 0) > 0
+
+        # The leader dies; the other takes over within the lease, from the slot reached.
+        leader, follower = (a, b) if a.health()["leader"] else (b, a)
+        assert follower.health()["slotsRun"] == 0
+        with follower.client() as api:
+            api.headers = ops.headers
+            before = api.slot()
+            leader.kill()
+            killed = time.monotonic()
+            took = wait_for(lambda: follower.health()["leader"], 10 * LEASE_S, "a new leader")
+            assert took - killed < LEASE_S + 2.0
+            first = api.slot()
+            assert first >= before
+            wait_for(lambda: api.slot() >= first + 3, 10, "slots after the take-over")
+            assert follower.health()["slotsRun"] >= 3
+        assert hold_problems(postgres_url) == []
+    finally:
+        ops.close()
