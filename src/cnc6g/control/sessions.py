@@ -239,6 +239,11 @@ def on_demand(
     del functions
 
 
+def public_plan(row: SessionRow) -> dict[str, Any]:
+    """A session's plan as clients see it, without what the control plane keeps beside it."""
+    return {k: v for k, v in row.plan.items() if k not in ("pinned", "waitedSlots")}
+
+
 def session_info(row: SessionRow) -> SessionInfo:
     """The API view of a stored session."""
     return SessionInfo.model_validate(
@@ -254,7 +259,7 @@ def session_info(row: SessionRow) -> SessionInfo:
             "duration": row.duration_s,
             "startedAt": row.started_at,
             "expiresAt": row.expires_at,
-            "plan": {k: v for k, v in row.plan.items() if k not in ("pinned", "waitedSlots")},
+            "plan": public_plan(row),
             "measuredLatencyMs": row.latency_ms,
             "migrations": row.migrations,
             "usage": {
@@ -282,7 +287,7 @@ def status_event(s: DbSession, row: SessionRow, now: datetime, previous: str | N
             "status": row.status,
             "statusInfo": row.status_info,
             "previousStatus": previous,
-            "plan": row.plan,
+            "plan": public_plan(row),
         },
         owner=row.owner,
         subject=row.session_id,
