@@ -3,26 +3,48 @@
 import json
 import threading
 import time
+import uuid
 
 import pytest
-from harness import TRANSLATION, Sink, credential, outbox, service_create_client
+from harness import (
+    TRANSLATION,
+    Server,
+    Sink,
+    credential,
+    fresh_database,
+    outbox,
+    service_create_client,
+)
 
 SESSIONS = "/compute-sessions/v0.1/sessions"
 STREAM = "/service-monitoring/v0.1/events"
 CHANGED = "org.cnc6g.compute-sessions.v0.session-status-changed"
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server on SQLite for the module (each test has clients of its own)."""
+    tmp = tmp_path_factory.mktemp("events")
+    with fresh_database("sqlite", tmp) as url:
+        running = Server(url, tmp / "server.log").start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
 @pytest.fixture
-def plane(sqlite_servers, sqlite_url):
-    """A server, its operator, a provider's translation service and two terminals."""
-    server = sqlite_servers()
-    ops = server.client(service_create_client(sqlite_url))
+def plane(server):
+    """The server, an operator, a provider's translation service and two new terminals."""
+    ops = server.client(service_create_client(server.database_url))
     provider = server.client(ops.new_client("provider"))
     terminals = [server.client(ops.new_client("terminal")) for _ in range(2)]
     for t in terminals:
         t.ok("PUT", "/service-subscriptions/v0.1/location", json={"cell": "T1"})
     ops.advance(3)
-    sid = provider.ok("POST", "/service-catalog/v0.1/services", json=TRANSLATION)["serviceId"]
+    sid = provider.ok(
+        "POST", "/service-catalog/v0.1/services", json={**TRANSLATION, "name": uuid.uuid4().hex}
+    )["serviceId"]
     yield server, ops, sid, terminals
     for api in (ops, provider, *terminals):
         api.close()
@@ -62,7 +84,7 @@ def test_a_released_session_tells_its_sink(plane, sink):
     assert data["plan"] == plan  # as the API shows it
 
 
-def test_a_failing_sink_gets_the_event_again_with_backoff(plane, sqlite_url):
+def test_a_failing_sink_gets_the_event_again_with_backoff(plane):
     _server, _ops, sid, (terminal, _) = plane
     sink = Sink(fail_first=2).start()
     try:
@@ -78,7 +100,7 @@ def test_a_failing_sink_gets_the_event_again_with_backoff(plane, sqlite_url):
     assert first >= 0.45  # the waits before the retries: 0.5 s, then 1 s
     assert second >= 0.95
     assert second > first
-    [row] = [e for e in outbox(sqlite_url) if e["subject"] == session]
+    [row] = [e for e in outbox(plane[0].database_url) if e["subject"] == session]
     assert row["delivered"]
     assert row["attempts"] == 3
 
@@ -146,3 +168,15 @@ def test_the_event_stream_delivers_as_it_happens(plane):
     t.join()
     assert time.monotonic() - began >= 2.5  # the stream stays open until maxWaitS
     assert [(kind, d["subject"]) for _, kind, d in events] == [(CHANGED, session)]
+
+
+def test_the_event_stream_gives_the_whole_backlog_before_it_ends(plane):
+    _server, _ops, sid, (terminal, _) = plane
+    body = {"serviceId": sid, "area": ["T1"]}
+    for _ in range(30):
+        terminal.ok("POST", "/service-subscriptions/v0.1/service-subscriptions", json=body)
+    for cell in ("T0", "T1", "T0", "T1"):  # each move: an event per subscription
+        terminal.ok("PUT", "/service-subscriptions/v0.1/location", json={"cell": cell})
+    events = read_stream(terminal, {"maxWaitS": 0})
+    kinds = [kind.rsplit(".", 1)[1] for _, kind, _ in events]
+    assert kinds.count("area-left") == kinds.count("area-entered") == 60
