@@ -16,7 +16,7 @@ REQUESTS = "/service-requests/v0.1/requests"
 SESSIONS = "/compute-sessions/v0.1/sessions"
 CELLS = ("T0", "T1", "T2")
 LEASE_S = 2.0
-CLOCK = "accelerated:10"
+CLOCK = "accelerated:5"
 
 
 def leaders(pair):
