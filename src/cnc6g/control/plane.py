@@ -32,7 +32,7 @@ from cnc6g.control.live import LiveSystem
 from cnc6g.control.security import Principal, verify_token
 from cnc6g.model import DomainKind
 from cnc6g.scenarios import ScenarioError, load_scenario
-from cnc6g.storage.db import Database, is_retryable
+from cnc6g.storage.db import Database, is_retryable, lock_setup
 from cnc6g.storage.tables import IdempotencyKey, Lease, Node, ServerKey
 from cnc6g.twin import compile_scenario
 
@@ -175,6 +175,7 @@ class ControlPlane:
         self.db.upgrade()
         now = datetime.now(UTC)
         with self.db.transaction() as s:
+            lock_setup(s.connection())  # processes started together: one after the other
             if s.get(ServerKey, "jwt") is None:
                 s.add(ServerKey(name="jwt", value=secrets.token_urlsafe(48), created_at=now))
             lease = s.get(Lease, LEASE)
