@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -196,38 +197,49 @@ class Server:
         """The base URL."""
         return f"http://127.0.0.1:{self.port}"
 
+    def launch(self) -> None:
+        """Start the process on a free port (without waiting for it)."""
+        self.port = free_port()
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cnc6g",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--clock",
+                    self.clock,
+                    "--database-url",
+                    self.database_url,
+                    "--log-level",
+                    "warning",
+                    *self.extra,
+                ],
+                env=env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def ready(self, timeout_s: float = 60.0) -> Server:
+        """Wait until ``/health`` answers; fail the test if the process ends first."""
+        if not self._wait_healthy(timeout_s):
+            self.stop()
+            pytest.fail(f"the server did not start; its output:\n{self.output()}")
+        return self
+
     def start(self, timeout_s: float = 60.0) -> Server:
         """Start the process and wait until ``/health`` answers."""
-        for _ in range(3):  # another process may take the free port first
-            self.port = free_port()
-            with self.log.open("ab") as out:
-                self.proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "cnc6g",
-                        "serve",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(self.port),
-                        "--clock",
-                        self.clock,
-                        "--database-url",
-                        self.database_url,
-                        "--log-level",
-                        "warning",
-                        *self.extra,
-                    ],
-                    env=env(),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+        for _ in range(3):
+            self.launch()
             if self._wait_healthy(timeout_s):
                 return self
-            if self.proc.poll() is None:
+            self.stop()
+            if "address already in use" not in self.output():  # another took the free port
                 break
-        self.stop()
         pytest.fail(f"the server did not start; its output:\n{self.output()}")
 
     def _wait_healthy(self, timeout_s: float) -> bool:
@@ -562,3 +574,32 @@ def outbox(database_url: str) -> list[dict[str, Any]]:
             ]
     finally:
         db.dispose()
+
+
+# -- processes setting one database up at once -------------------------------------------------
+
+
+def _set_up(database_url: str, barrier: Any) -> None:
+    from cnc6g.control import ControlPlane, Settings
+
+    plane = ControlPlane(Settings(database_url=database_url, clock="manual"))
+    barrier.wait(timeout=120)  # every process is ready: they set up at the same moment
+    try:
+        plane.setup()
+    finally:
+        plane.db.dispose()
+
+
+def set_up_together(database_url: str, processes: int) -> list[int | None]:
+    """Set the database up from several processes at the same moment; their exit codes."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(processes)
+    procs = [ctx.Process(target=_set_up, args=(database_url, barrier)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+        if p.exitcode is None:
+            p.kill()
+            p.join()
+    return [p.exitcode for p in procs]

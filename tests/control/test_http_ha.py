@@ -1,8 +1,10 @@
-"""Two API processes on one PostgreSQL database, with the slot clock running.
+"""Several API processes on one database.
 
-Exactly one runs the slot loop (it holds the lease); requests sent to both at once never hold
-more compute on a node than its admission limit, and what they hold adds up; when the leader is
-killed, the other takes the loop over within the lease and the slots go on from where they were.
+Processes started together on a new database set it up one after the other. Two processes on
+PostgreSQL with the slot clock running: exactly one runs the slot loop (it holds the lease);
+requests sent to both at once never hold more compute on a node than its admission limit, and
+what they hold adds up; when the leader is killed, the other takes the loop over within the
+lease and the slots go on from where they were.
 """
 
 import sys
@@ -10,7 +12,14 @@ import threading
 import time
 
 import pytest
-from harness import TRANSLATION, Server, fresh_database, hold_problems, service_create_client
+from harness import (
+    TRANSLATION,
+    Server,
+    fresh_database,
+    hold_problems,
+    service_create_client,
+    set_up_together,
+)
 
 REQUESTS = "/service-requests/v0.1/requests"
 SESSIONS = "/compute-sessions/v0.1/sessions"
@@ -146,3 +155,7 @@ def test_two_processes_share_one_database(pair, postgres_url):
         assert hold_problems(postgres_url) == []
     finally:
         ops.close()
+
+
+def test_processes_set_up_a_new_database_at_the_same_moment(database_url):
+    assert set_up_together(database_url, 3) == [0, 0, 0]
