@@ -13,6 +13,10 @@ from cnc6g.orchestration import BUILTIN
 DEFAULT_DB = "sqlite:///cnc6g-control.db"
 """The embedded default database: a SQLite file in the current folder."""
 
+SHUTDOWN_GRACE_S = 5
+"""How long a stopping server waits for open responses (event streams last up to an hour)
+before it cuts them and gives the slot loop's lease up."""
+
 DatabaseOpt = Annotated[
     str,
     typer.Option(
@@ -103,7 +107,13 @@ def serve(
         f"control plane on http://{host}:{port} (OpenAPI: /docs), scenario {plane.scenario.name}, "
         f"policy {policy}, clock {clock}, database {database_url}"
     )
-    uvicorn.run(create_app(plane), host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        create_app(plane),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
 
 
 @db_app.command("upgrade")
