@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+import httpx
 import pytest
 from harness import (
     TRANSLATION,
@@ -159,3 +160,44 @@ def test_two_processes_share_one_database(pair, postgres_url):
 
 def test_processes_set_up_a_new_database_at_the_same_moment(database_url):
     assert set_up_together(database_url, 3) == [0, 0, 0]
+
+
+def test_a_stopped_leader_hands_the_loop_over_at_once(sqlite_servers, sqlite_url):
+    # A lease of a minute: the other takes over at once only if the leader gives it up.
+    a = sqlite_servers(clock=CLOCK, extra=("--lease-s", "60"))
+    wait_for(lambda: a.health()["leader"], 10, "a leader")
+    b = sqlite_servers(clock=CLOCK, extra=("--lease-s", "60"))
+    ops = a.client(service_create_client(sqlite_url))
+    opened = threading.Event()
+
+    def listen():  # an event stream open on the leader while it stops
+        try:
+            with ops.http.stream(
+                "GET",
+                "/service-monitoring/v0.1/events",
+                params={"maxWaitS": 600},
+                headers=ops.headers,
+            ) as r:
+                opened.set()
+                for _ in r.iter_lines():
+                    pass
+        except httpx.HTTPError:
+            pass
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    try:
+        assert opened.wait(10)
+        assert not b.health()["leader"]
+        before = ops.slot()
+        stopping = time.monotonic()
+        a.proc.terminate()
+        a.proc.wait(timeout=30)
+        assert time.monotonic() - stopping < 10  # the stream does not hold the process
+        wait_for(lambda: b.health()["leader"], 10, "the other to take over")
+        with b.client() as api:
+            api.headers = ops.headers
+            assert api.slot() >= before
+    finally:
+        listener.join(timeout=30)
+        ops.close()
