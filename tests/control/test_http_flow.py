@@ -87,12 +87,16 @@ def test_translation_walkthrough(servers, database_url):
         == (by_id["session"]["sessionId"])
     )
     a, b = by_id["session"]["sessionId"], by_intent["session"]["sessionId"]
+    short = other.post(REQUESTS, json={"serviceId": sid, "ratePerSecond": 1, "duration": 2})
+    assert short.status_code == 201, short.text
+    c = short.json()["session"]["sessionId"]
 
     # The network holds what the sessions need on the nodes of their plans.
     held = {n: st["reservedGcps"] for n, st in ops.nodes().items() if st["reservedGcps"] > 0}
-    planned = {st["node"] for x in (by_id, by_intent) for st in x["session"]["plan"]["steps"]}
+    answers = (by_id, by_intent, short.json())
+    planned = {st["node"] for x in answers for st in x["session"]["plan"]["steps"]}
     assert held
-    assert set(held) <= planned - {own_node}
+    assert set(held) <= planned - {own_node, next(n for n in nodes if nodes[n]["domain"] == "T0")}
 
     # Metering: every slot adds the same usage.
     ops.advance(1)
@@ -111,18 +115,33 @@ def test_translation_walkthrough(servers, database_url):
     assert got["measuredLatencyMs"] > 0
     assert got["status"] == "AVAILABLE"
 
+    # A session ends when its duration is over, and its usage stops there.
+    expired = other.ok("GET", f"{SESSIONS}/{c}")
+    assert (expired["status"], expired["statusInfo"]) == ("UNAVAILABLE", "DURATION_EXPIRED")
+    assert 0 < expired["usage"]["tasks"] <= 2
+    ops.advance(1)
+    assert usage_of(other, c) == expired["usage"]
+    told = other.ok("GET", "/service-monitoring/v0.1/event-log")[-1]
+    assert (told["subject"], told["data"]["statusInfo"]) == (c, "DURATION_EXPIRED")
+    five = usage_of(terminal, a)
+
     # Usage per subscriber and per provider; a client sees its own line only.
     mine = terminal.ok("GET", USAGE, params={"by": "subscriber"})
     assert [line["clientId"] for line in mine["items"]] == [terminal.client_id]
     assert mine["items"][0]["sessions"] == 2
-    assert mine["items"][0]["tasks"] == pytest.approx(12.0)
+    assert mine["items"][0]["tasks"] == pytest.approx(15.0)  # 5 slots at 2 and at 1 task/s
     served = provider.ok("GET", USAGE, params={"by": "provider"})
     assert [line["clientId"] for line in served["items"]] == [provider.client_id]
-    assert served["items"][0]["tasks"] == pytest.approx(12.0)
-    assert served["items"][0]["computeGcycles"] == pytest.approx(mine["items"][0]["computeGcycles"])
+    assert served["items"][0]["sessions"] == 3
+    assert served["items"][0]["tasks"] == pytest.approx(15.0 + expired["usage"]["tasks"])
     everyone = ops.ok("GET", USAGE, params={"by": "subscriber"})
-    assert terminal.client_id in [line["clientId"] for line in everyone["items"]]
-    assert other.ok("GET", USAGE)["items"] == []
+    lines = {line["clientId"]: line for line in everyone["items"]}
+    assert lines.keys() == {terminal.client_id, other.client_id}
+    assert lines[other.client_id]["tasks"] == pytest.approx(expired["usage"]["tasks"])
+    assert sum(x["computeGcycles"] for x in lines.values()) == pytest.approx(
+        served["items"][0]["computeGcycles"]
+    )
+    assert provider.ok("GET", USAGE, params={"by": "subscriber"})["items"] == []
 
     # Release: the session ends, stops growing and gives its compute back.
     assert terminal.delete(f"{SESSIONS}/{a}").status_code == 204
@@ -130,7 +149,7 @@ def test_translation_walkthrough(servers, database_url):
     ended = terminal.ok("GET", f"{SESSIONS}/{a}")
     assert (ended["status"], ended["statusInfo"]) == ("UNAVAILABLE", "DELETE_REQUESTED")
     ops.advance(2)
-    assert usage_of(terminal, a)["tasks"] == pytest.approx(four["tasks"])
+    assert usage_of(terminal, a)["tasks"] == pytest.approx(five["tasks"])
     assert all(st["reservedGcps"] == pytest.approx(0, abs=1e-9) for st in ops.nodes().values())
     events = terminal.ok("GET", "/service-monitoring/v0.1/event-log")
     released = [
