@@ -1,30 +1,18 @@
-"""A control plane on a fresh SQLite database, driven in process through its HTTP API."""
+"""Control planes for the tests: in process on SQLite (TestClient), or ``cnc6g serve`` processes
+on SQLite and PostgreSQL reached over real HTTP (:mod:`harness`)."""
+
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
+from harness import TRANSLATION, Server, Sink, fresh_database
 
 from cnc6g.api import create_app
 from cnc6g.control import ControlPlane, Settings
 from cnc6g.control.catalog import create_client
 from cnc6g.control.schemas import ClientCreate, Role
 
-TRANSLATION = {
-    "name": "translate",
-    "description": "speech translation: ASR on the phone, LLM translation and TTS in the network",
-    "category": "AI_INFERENCE",
-    "workflow": {
-        "steps": [
-            {"stepId": "asr", "function": "asr", "pinToTerminal": True},
-            {"stepId": "llm", "function": "llm-translate"},
-            {"stepId": "tts", "function": "tts"},
-        ],
-        "edges": [
-            {"fromStepId": "asr", "toStepId": "llm"},
-            {"fromStepId": "llm", "toStepId": "tts"},
-        ],
-    },
-    "qos": {"latencyMs": 1000},
-}
+__all__ = ["TRANSLATION"]
 
 
 class Api:
@@ -74,3 +62,54 @@ def api(tmp_path):
     plane = ControlPlane(settings)
     with TestClient(create_app(plane)) as client:
         yield Api(client, plane)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    """A fresh database: a SQLite file, or a PostgreSQL database dropped after the test."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """A fresh SQLite database."""
+    with fresh_database("sqlite", tmp_path) as url:
+        yield url
+
+
+def _servers(url, tmp_path):
+    started = []
+
+    def start(clock="manual", extra=(), database_url=None):
+        server = Server(
+            database_url or url, tmp_path / f"server-{len(started)}.log", clock=clock, extra=extra
+        )
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+    for n, server in enumerate(started):
+        sys.stderr.write(f"--- server {n} on {server.database_url}\n{server.output()}\n")
+
+
+@pytest.fixture
+def servers(database_url, tmp_path):
+    """Start ``cnc6g serve`` processes on ``database_url``; each is stopped after the test."""
+    yield from _servers(database_url, tmp_path)
+
+
+@pytest.fixture
+def sqlite_servers(sqlite_url, tmp_path):
+    """Start ``cnc6g serve`` processes on a fresh SQLite database."""
+    yield from _servers(sqlite_url, tmp_path)
+
+
+@pytest.fixture
+def sink():
+    """A webhook receiver on loopback."""
+    receiver = Sink().start()
+    yield receiver
+    receiver.stop()

@@ -13,6 +13,10 @@ from cnc6g.orchestration import BUILTIN
 DEFAULT_DB = "sqlite:///cnc6g-control.db"
 """The embedded default database: a SQLite file in the current folder."""
 
+SHUTDOWN_GRACE_S = 5
+"""How long a stopping server waits for open responses (event streams last up to an hour)
+before it cuts them and gives the slot loop's lease up."""
+
 DatabaseOpt = Annotated[
     str,
     typer.Option(
@@ -58,6 +62,14 @@ def serve(
     no_loop: Annotated[
         bool, typer.Option("--no-loop", help="serve the API only; another process runs the slots")
     ] = False,
+    lease_s: Annotated[
+        float,
+        typer.Option(
+            "--lease-s",
+            help="seconds the slot loop's lease lasts unrenewed before another process takes over",
+            min=0.1,
+        ),
+    ] = 5.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level")] = "info",
 ) -> None:
     """Start the control plane's HTTP API over a live twin (OpenAPI at /docs)."""
@@ -78,6 +90,7 @@ def serve(
             database_url=database_url,
             clock=clock,
             seed=seed,
+            lease_s=lease_s,
             run_loop=not no_loop,
         )
     except ValueError as err:
@@ -98,7 +111,13 @@ def serve(
         f"control plane on http://{host}:{port} (OpenAPI: /docs), scenario {plane.scenario.name}, "
         f"policy {policy}, clock {clock}, database {database_url}"
     )
-    uvicorn.run(create_app(plane), host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        create_app(plane),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
 
 
 @db_app.command("upgrade")

@@ -100,7 +100,9 @@ class Deliverer:
     """Delivers the outbox's pending events to their sinks, in a background thread.
 
     Several processes may run one each: a row is claimed by moving its next attempt forward in
-    a conditional update before it is sent, so two deliverers do not send the same attempt.
+    a conditional update before it is sent, so two deliverers do not send the same attempt. A
+    claim lasts twice the POST's timeout from when it is made; an event claimed by a deliverer
+    that died is tried again when the claim lapses.
 
     Args:
         db: the database.
@@ -115,6 +117,7 @@ class Deliverer:
         self.db = db
         self.interval_s = interval_s
         self.batch = batch
+        self.claim_s = 2.0 * timeout_s
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -158,7 +161,7 @@ class Deliverer:
         for row in due:
             if self._stop.is_set():
                 break
-            lease = now + timedelta(seconds=30)
+            lease = datetime.now(UTC) + timedelta(seconds=self.claim_s)
             with self.db.transaction() as s:  # claim this attempt
                 claimed = s.execute(
                     update(OutboxEvent)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import secrets
 import threading
 import time
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -31,7 +32,7 @@ from cnc6g.control.live import LiveSystem
 from cnc6g.control.security import Principal, verify_token
 from cnc6g.model import DomainKind
 from cnc6g.scenarios import ScenarioError, load_scenario
-from cnc6g.storage.db import Database
+from cnc6g.storage.db import Database, is_retryable, lock_setup
 from cnc6g.storage.tables import IdempotencyKey, Lease, Node, ServerKey
 from cnc6g.twin import compile_scenario
 
@@ -39,6 +40,9 @@ T = TypeVar("T")
 
 CLOCKS = ("realtime", "accelerated", "manual")
 LEASE = "slot-loop"
+TRANSACTION_ATTEMPTS = 5
+"""Runs of an operation whose transaction the database aborts for a deadlock or a
+serialization failure (PostgreSQL) before the caller is told to retry."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,7 @@ class ControlPlane:
         self.db.upgrade()
         now = datetime.now(UTC)
         with self.db.transaction() as s:
+            lock_setup(s.connection())  # processes started together: one after the other
             if s.get(ServerKey, "jwt") is None:
                 s.add(ServerKey(name="jwt", value=secrets.token_urlsafe(48), created_at=now))
             lease = s.get(Lease, LEASE)
@@ -276,8 +281,32 @@ class ControlPlane:
 
         Raises:
             ControlError: what the operation raised, or :class:`Conflict` when an object
-                changed under it or already exists.
+                changed under it or already exists, or when the database kept aborting it
+                for conflicts with concurrent transactions (a deadlock or a serialization
+                failure is run again first, up to :data:`TRANSACTION_ATTEMPTS` times).
         """
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                return self._run_once(op, args, write, idempotency)
+            except DBAPIError as err:
+                if not is_retryable(err):
+                    raise
+                if attempt == TRANSACTION_ATTEMPTS - 1:
+                    raise Conflict(
+                        "the database aborted the operation to resolve a conflict with "
+                        "concurrent ones; retry",
+                        code="ABORTED",
+                    ) from None
+                time.sleep(random.uniform(0.0, 0.02 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def _run_once(
+        self,
+        op: Callable[..., T],
+        args: tuple[Any, ...],
+        write: bool,
+        idempotency: tuple[str, str, str, int] | None,
+    ) -> tuple[T | dict[str, Any], bool]:
         try:
             with self.db.transaction(write=write) as s:
                 if idempotency is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
 import uuid
@@ -34,15 +35,18 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from cnc6g.control.errors import Conflict, Unprocessable
 from cnc6g.control.events import emit
-from cnc6g.control.plane import LEASE, ControlPlane
+from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
     end_session,
     keep_holds,
+    lock_nodes,
     place,
     release,
     release_holds,
@@ -51,6 +55,7 @@ from cnc6g.control.sessions import (
 from cnc6g.control.subscriptions import set_location
 from cnc6g.model.decision import Decision
 from cnc6g.orchestration import SlotLoop, make_policy
+from cnc6g.storage.db import is_retryable
 from cnc6g.storage.tables import (
     Deployment,
     Instance,
@@ -202,7 +207,7 @@ class SlotEngine:
         if not self.plane.settings.run_loop:
             raise Conflict("this process does not run the slot loop", code="INCOMPATIBLE_STATE")
         for _ in range(slots):
-            if not self.step():
+            if not self._step_again_if_aborted():
                 raise Conflict(
                     "another process runs the slot loop (its lease has not lapsed)",
                     code="INCOMPATIBLE_STATE",
@@ -210,6 +215,31 @@ class SlotEngine:
         with self.plane.db.transaction(write=False) as s:
             slot, _ = self.plane.clock(s)
         return slot
+
+    def _step_again_if_aborted(self) -> bool:
+        """One slot, run again when its write lost to concurrent operations.
+
+        The database may abort the slot's transaction for a deadlock with a request that holds
+        compute on the same nodes, and a session the slot updates may change under it; nothing
+        of the slot is kept then, and it is run again from what the database holds.
+
+        Raises:
+            Conflict: it lost every time.
+        """
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                return self.step()
+            except (DBAPIError, StaleDataError) as err:
+                if isinstance(err, DBAPIError) and not is_retryable(err):
+                    raise
+                self._loop = None
+                if attempt == TRANSACTION_ATTEMPTS - 1:
+                    raise Conflict(
+                        "the slot kept conflicting with concurrent operations; retry",
+                        code="ABORTED",
+                    ) from None
+                time.sleep(random.uniform(0.0, 0.02 * 2**attempt))
+        raise AssertionError("unreachable")
 
     # -- the lease ------------------------------------------------------------------------------
 
@@ -263,7 +293,11 @@ class SlotEngine:
                 read = self._read(s, lease.slot)
             result = self._compute(read)
             with plane.db.transaction() as s:
-                lease = s.get(Lease, LEASE)
+                # The lease stays locked until the slot is written: a process that finds it
+                # lapsed meanwhile waits, then sees it renewed, instead of running the slot too.
+                lease = s.scalars(
+                    select(Lease).where(Lease.name == LEASE).with_for_update()
+                ).first()
                 if lease is None or lease.holder != plane.instance_id or lease.slot != read.slot:
                     self.leader = False
                     self._loop = None
@@ -437,6 +471,7 @@ class SlotEngine:
         slot = res.slot
         _, now = plane.clock(s)
         now = now + timedelta(seconds=plane.slot_s)  # the end of the slot just run
+        lock_nodes(s)  # before any other row: requests take the nodes first too
         # Instances: what runs now, and since when.
         running = {(i.function, i.node): i for i in s.scalars(select(Instance)).all()}
         started: list[str] = []

@@ -6,7 +6,8 @@ raw user data) runs on the terminal's own node; every other step goes to the fas
 running its function now that the terminal's cell can reach, if that node has the compute for
 the session's rate left in this slot (the node's admission limit less what the last slot used
 and what other sessions hold). Holding the compute is one conditional update per node, so
-concurrent requests, from one process or several, never over-allocate a node.
+concurrent requests, from one process or several, never over-allocate a node; a transaction
+that changes held compute locks the nodes first, in one order (:func:`lock_nodes`).
 
 When a step's function runs nowhere the cell can reach, or nowhere with room, the session is
 ``REQUESTED`` and an on-demand deployment asks the orchestrator for an instance (3GPP EDGEAPP's
@@ -56,6 +57,16 @@ from cnc6g.storage.tables import Session as SessionRow
 API = {SessionKind.compute: "compute-sessions", SessionKind.sensing: "sensing-sessions"}
 
 
+def lock_nodes(s: DbSession) -> dict[str, Node]:
+    """Every node by name, locked for the rest of the transaction, taken in name order.
+
+    Every transaction that changes the compute held on nodes (a placement, a release, a slot's
+    write) takes this first, so two of them never wait for each other's node rows in opposite
+    orders (a deadlock on PostgreSQL; SQLite's write lock already orders them).
+    """
+    return {n.node: n for n in s.scalars(select(Node).order_by(Node.node).with_for_update())}
+
+
 @dataclass(frozen=True)
 class Placed:
     """A plan, the compute it holds on each node, and the functions that run nowhere yet."""
@@ -94,7 +105,7 @@ def place(
             the terminal).
     """
     live, sy = plane.live, plane.system
-    nodes = {n.node: n for n in s.scalars(select(Node)).all()}
+    nodes = lock_nodes(s) if hold else {n.node: n for n in s.scalars(select(Node)).all()}
     util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
     running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}
     chosen: list[PlannedStep] = []
@@ -173,6 +184,8 @@ def place(
 
 def release_holds(s: DbSession, holds: dict[str, float]) -> None:
     """Give back compute held on nodes."""
+    if holds:
+        lock_nodes(s)
     for node, gcps in holds.items():
         s.execute(
             update(Node).where(Node.node == node).values(reserved_gcps=Node.reserved_gcps - gcps)
@@ -226,6 +239,11 @@ def on_demand(
     del functions
 
 
+def public_plan(row: SessionRow) -> dict[str, Any]:
+    """A session's plan as clients see it, without what the control plane keeps beside it."""
+    return {k: v for k, v in row.plan.items() if k not in ("pinned", "waitedSlots")}
+
+
 def session_info(row: SessionRow) -> SessionInfo:
     """The API view of a stored session."""
     return SessionInfo.model_validate(
@@ -241,7 +259,7 @@ def session_info(row: SessionRow) -> SessionInfo:
             "duration": row.duration_s,
             "startedAt": row.started_at,
             "expiresAt": row.expires_at,
-            "plan": {k: v for k, v in row.plan.items() if k not in ("pinned", "waitedSlots")},
+            "plan": public_plan(row),
             "measuredLatencyMs": row.latency_ms,
             "migrations": row.migrations,
             "usage": {
@@ -269,7 +287,7 @@ def status_event(s: DbSession, row: SessionRow, now: datetime, previous: str | N
             "status": row.status,
             "statusInfo": row.status_info,
             "previousStatus": previous,
-            "plan": row.plan,
+            "plan": public_plan(row),
         },
         owner=row.owner,
         subject=row.session_id,
@@ -440,7 +458,16 @@ def create_session(
     return session_info(_open(plane, s, principal, body, service))
 
 
-def _own(s: DbSession, principal: Principal, kind: SessionKind, session_id: str) -> SessionRow:
+def _own(
+    s: DbSession, principal: Principal, kind: SessionKind, session_id: str, change: bool = False
+) -> SessionRow:
+    """A session the caller may see; ``change``: one it is about to change.
+
+    A session about to change is read after the nodes are locked (:func:`lock_nodes`): the slot
+    loop meters every live session under that lock, so the session read is the one written.
+    """
+    if change:
+        lock_nodes(s)
     row = s.get(SessionRow, session_id)
     if (
         row is None
@@ -501,7 +528,7 @@ def extend_session(
 ) -> SessionInfo:
     """More time for a session that has not ended."""
     principal.require(f"{API[kind]}:sessions:update")
-    row = _own(s, principal, kind, session_id)
+    row = _own(s, principal, kind, session_id, change=True)
     _live(row)
     if row.duration_s + body.requested_additional_duration > 86_400:
         raise Unprocessable(
@@ -528,7 +555,7 @@ def patch_session(
 ) -> SessionInfo:
     """Change a session's QoS or rate (NAS-CSM's update); a new rate is placed anew."""
     principal.require(f"{API[kind]}:sessions:update")
-    row = _own(s, principal, kind, session_id)
+    row = _own(s, principal, kind, session_id, change=True)
     if if_match is not None and if_match != row.version_id:
         raise Conflict(
             f"session {session_id} is at revision {row.version_id}, not {if_match}",
@@ -594,7 +621,7 @@ def delete_session(
 ) -> None:
     """Release a session (it stays readable, UNAVAILABLE with DELETE_REQUESTED)."""
     principal.require(f"{API[kind]}:sessions:delete")
-    row = _own(s, principal, kind, session_id)
+    row = _own(s, principal, kind, session_id, change=True)
     _, now = plane.clock(s)
     end_session(plane, s, row, StatusInfo.delete_requested, now)
 

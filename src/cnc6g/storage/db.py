@@ -15,12 +15,40 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for the database lock before giving up."""
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+"""SQLSTATEs of a transaction the database aborted to let others go on (serialization failure,
+deadlock): nothing of it was kept, and running it again may succeed."""
+
+
+def is_retryable(err: BaseException) -> bool:
+    """Whether ``err`` aborted a transaction that may simply be run again."""
+    if not isinstance(err, DBAPIError):
+        return False
+    return getattr(err.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+SETUP_LOCK = 0x636E6336
+"""Key of the PostgreSQL advisory lock that lets one process at a time set the database up."""
+
+
+def lock_setup(connection: Connection) -> None:
+    """Make ``connection``'s transaction the only one setting the database up until it ends.
+
+    Processes started together on a new database would otherwise all create the tables (and
+    the rows every process needs) and all but one fail. PostgreSQL takes a transaction-level
+    advisory lock; on SQLite a transaction begun for writing (``BEGIN IMMEDIATE``) already holds
+    the database's write lock.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SETUP_LOCK})")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -116,7 +144,11 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (default: the newest)."""
+    """Apply the migrations up to ``revision`` (default: the newest).
+
+    One process at a time (:func:`lock_setup`): another that starts meanwhile waits, then finds
+    the schema up to date.
+    """
     command.upgrade(alembic_config(engine), revision)
 
 

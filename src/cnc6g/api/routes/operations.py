@@ -35,6 +35,9 @@ usage = APIRouter(prefix="/usage/v0.1", tags=["usage"])
 monitor = APIRouter(prefix="/service-monitoring/v0.1", tags=["service-monitoring"])
 clock = APIRouter(prefix="/slot-clock/v0.1", tags=["slot-clock"])
 
+STREAM_BATCH = 100
+"""Events the stream reads at a time."""
+
 
 @deploys.post(
     "/deployments",
@@ -222,7 +225,10 @@ async def stream_events(
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     max_wait_s: Annotated[float, Query(alias="maxWaitS", ge=0, le=3600)] = 30.0,
 ) -> StreamingResponse:
-    """Server-sent events: the caller's events as they happen, until ``maxWaitS`` passes."""
+    """Server-sent events: the caller's events as they happen, until ``maxWaitS`` passes.
+
+    The events already waiting are all given first, however many, even with ``maxWaitS=0``.
+    """
     start = after
     if last_event_id is not None:
         if not last_event_id.isdigit():
@@ -235,13 +241,17 @@ async def stream_events(
         deadline = loop.time() + max_wait_s
         while True:
             result, _ = await run_in_threadpool(
-                plane.run, monitoring.events_after, principal, seen, 100, write=False
+                plane.run, monitoring.events_after, principal, seen, STREAM_BATCH, write=False
             )
             rows: list[tuple[int, dict[str, Any]]] = result  # type: ignore[assignment]
             for seq, event in rows:
                 seen = seq
                 yield f"id: {seq}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
-            if loop.time() >= deadline or await request.is_disconnected():
+            if await request.is_disconnected():
+                return
+            if len(rows) == STREAM_BATCH:  # more are waiting: give them before the deadline
+                continue
+            if loop.time() >= deadline:
                 return
             if not rows:
                 yield ": keep-alive\n\n"
