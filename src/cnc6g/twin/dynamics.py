@@ -48,12 +48,54 @@ DENSE_INCIDENCE_LIMIT = 20_000
 
 
 @dataclass(frozen=True, eq=False)
+class Flows:
+    """The active flows of a slot, one entry each, in no particular order.
+
+    A flow is a (copy, origin, candidate, service) combination that requests are routed to.
+    A slot's cost grows with these, not with the ``B x O x K x S`` combinations the system
+    allows: most (origin, service) pairs have no request in a slot and a routing row sends
+    its requests to a few candidates.
+    """
+
+    shape: tuple[int, int, int, int]  # B, O, K, S
+    copy: IntArray  # [F]
+    origin: IntArray  # [F]
+    candidate: IntArray  # [F] index k into the origin's candidates
+    service: IntArray  # [F]
+    node: IntArray  # [F] candidates[origin, candidate]
+    requests: FloatArray  # [F] requests routed to the flow
+    served: FloatArray  # [F] admitted and executed
+    satisfied: FloatArray  # [F] served within the deadline
+
+    @property
+    def index(self) -> IntArray:
+        """Flat index of each flow into the ``[B, O, K, S]`` layout."""
+        _, O, K, S = self.shape
+        flat: IntArray = ((self.copy * O + self.origin) * K + self.candidate) * S + self.service
+        return flat
+
+    @property
+    def demand_row(self) -> IntArray:
+        """Flat index of each flow's (copy, origin, service) demand, ``[B, O, S]`` layout."""
+        _, O, _, S = self.shape
+        flat: IntArray = (self.copy * O + self.origin) * S + self.service
+        return flat
+
+    def dense(self, values: FloatArray) -> FloatArray:
+        """``values`` ``[F]`` of the flows as a ``[B, O, K, S]`` array, 0 elsewhere."""
+        out: FloatArray = np.zeros(int(np.prod(self.shape)), dtype=values.dtype)
+        out[self.index] = values
+        return out.reshape(self.shape)
+
+
+@dataclass(frozen=True, eq=False)
 class SlotOutcome:
     """What one slot did, for each of ``B`` copies. Counts are expected numbers of tasks.
 
-    Per-flow arrays are exposed as ``[B, O, S, K]`` properties; internally they are kept in the
-    ``[B, O, K, S]`` layout the arithmetic uses, and the ones derived from per-node and per-path
-    factors (rate, network time, cold starts) are only built when asked for.
+    Per-flow figures are kept for the active flows only (:class:`Flows`: the (copy, origin,
+    candidate, service) combinations that requests were routed to); the dense ``[B, O, S, K]``
+    properties are built from them, and from per-node and per-path factors (rate, network
+    time, cold starts), only when asked for.
     """
 
     offered: FloatArray  # [B] requests that arrived
@@ -71,10 +113,13 @@ class SlotOutcome:
     cold_sn: FloatArray | None  # [B, S, N] share of an instance's tasks meeting its cold start
     per_mbit_s: FloatArray  # [B, O, K, 2] transfer time per Mbit sent and received
     slot_s: float
+    flows: Flows  # the slot's active flows (requests routed), the per-flow figures
     _system: System
-    _flow: FloatArray  # [B, O, K, S]
-    _served: FloatArray  # [B, O, K, S]
-    _satisfied: FloatArray  # [B, O, K, S]
+
+    @property
+    def system(self) -> System:
+        """The system the slot was evaluated on."""
+        return self._system
 
     @property
     def energy_total(self) -> FloatArray:
@@ -90,17 +135,24 @@ class SlotOutcome:
     @property
     def flow_requests(self) -> FloatArray:
         """Requests of each flow (origin, service, candidate), ``[B, O, S, K]``."""
-        return self._flow.transpose(0, 1, 3, 2)
+        return self.flows.dense(self.flows.requests).transpose(0, 1, 3, 2)
 
     @property
     def flow_served(self) -> FloatArray:
         """Tasks of each flow admitted and executed, ``[B, O, S, K]``."""
-        return self._served.transpose(0, 1, 3, 2)
+        return self.flows.dense(self.flows.served).transpose(0, 1, 3, 2)
 
     @property
     def flow_satisfied(self) -> FloatArray:
         """Tasks of each flow served within the deadline, ``[B, O, S, K]``."""
-        return self._satisfied.transpose(0, 1, 3, 2)
+        return self.flows.dense(self.flows.satisfied).transpose(0, 1, 3, 2)
+
+    @property
+    def satisfied_by_demand(self) -> FloatArray:
+        """Tasks of each (origin, service) demand served within the deadline, ``[B, O, S]``."""
+        f = self.flows
+        B, O, _, S = f.shape
+        return _scatter_sum(f.demand_row, f.satisfied, B * O * S).reshape(B, O, S)
 
     @property
     def flow_rate(self) -> FloatArray:
@@ -121,14 +173,16 @@ class SlotOutcome:
     def flow_cold_fraction(self) -> FloatArray:
         """Share of each flow's tasks that meet a cold start, ``[B, O, S, K]``."""
         if self.cold_sn is None:
-            return np.zeros(self.flow_requests.shape)
+            B, O, K, S = self.flows.shape
+            return np.zeros((B, O, S, K))
         return self.cold_sn[:, :, self._system.candidates].transpose(0, 2, 1, 3)
 
     @property
     def flow_cold_start_s(self) -> FloatArray:
         """Start-up time of the instance each flow goes to, ``[B, O, S, K]``."""
         t_cold = self._system.cold_start_s[None, None, :, None]
-        return np.broadcast_to(t_cold, self.flow_requests.shape)
+        B, O, K, S = self.flows.shape
+        return np.broadcast_to(t_cold, (B, O, S, K))
 
     @property
     def flow_latency_mean_s(self) -> FloatArray:
@@ -145,6 +199,12 @@ class SlotOutcome:
         return self.energy_total + penalty_j * (self.offered - self.satisfied)
 
 
+def _scatter_sum(index: IntArray, weights: np.ndarray, size: int) -> FloatArray:
+    """Sums of ``weights`` by ``index`` into ``size`` bins, float64."""
+    # With weights, bincount returns float64 (the stubs type it as integers): asarray is a no-op.
+    return np.asarray(np.bincount(index, weights=weights, minlength=size), dtype=np.float64)
+
+
 def shannon_rate_mbps(mhz: FloatArray | float, snr_db: FloatArray) -> FloatArray:
     """Shannon rate ``B log2(1 + SNR)`` in Mbit/s for bandwidth in MHz and SNR in dB."""
     return mhz * np.log2(1.0 + 10.0 ** (snr_db / 10.0))
@@ -157,9 +217,6 @@ class _Constants:
     remote: FloatArray  # [O, K] 1 where the candidate is reached over the radio
     remote_bool: BoolArray  # [O, K]
     admissible: BoolArray  # [O, K, S]
-    delay2: FloatArray  # [O, K] round-trip propagation and access delay
-    io_mbit: FloatArray  # [S, 2] input and output size
-    exponent: FloatArray  # [4, S] rows D/w, -1/w, -d_in/w, -d_out/w
     input_s: FloatArray  # [S]
     output_s: FloatArray  # [S]
     budget: FloatArray  # [O, K, S] deadline minus round-trip delay
@@ -188,16 +245,6 @@ def _constants(system: System) -> _Constants:
         remote=remote.astype(float),
         remote_bool=remote,
         admissible=np.ascontiguousarray(system.admissible.transpose(0, 2, 1)),
-        delay2=delay2,
-        io_mbit=np.stack([system.input_mbit, system.output_mbit], axis=1).astype(ft),
-        exponent=np.stack(
-            [
-                system.deadline_s * inv_work,
-                -inv_work,
-                -system.input_mbit * inv_work,
-                -system.output_mbit * inv_work,
-            ]
-        ).astype(ft),
         input_s=system.input_mbit.astype(ft),
         output_s=system.output_mbit.astype(ft),
         budget=(system.deadline_s[None, None, :] - delay2[:, :, None]).astype(ft),
@@ -229,24 +276,6 @@ def _hop_index(system: System, batch: int) -> IntArray:
     """Flat index into ``[B, 2, L + 1]`` of hop ``h`` of every path, ``[B, 2, H, O*K]`` order."""
     row = np.arange(batch * 2).reshape(batch, 2, 1, 1) * (system.n_links + 1)
     return (row + system.path_links.T[None, None, :, :]).ravel()
-
-
-@per_system
-def _flow_index(system: System, batch: int) -> IntArray:
-    """Flat index ``(b * S + s) * N + candidates[o, k]`` of every flow, ``[B, O, K, S]`` order."""
-    S, N = system.n_services, system.n_nodes
-    b = np.arange(batch)[:, None, None, None]
-    s = np.arange(S)[None, None, None, :]
-    cand = system.candidates[None, :, :, None]
-    return ((b * S + s) * N + cand).ravel()
-
-
-def _gather_oks(per_sn: np.ndarray, system: System) -> np.ndarray:
-    """``per_sn[b, s, candidates[o, k]]`` as a ``[B, O, K, S]`` array (rows gathered whole)."""
-    B, S, _ = per_sn.shape
-    by_node = np.ascontiguousarray(per_sn.transpose(0, 2, 1))  # [B, N, S]
-    rows = np.take(by_node, system.candidates.ravel(), axis=1)
-    return rows.reshape(B, system.n_origins, system.n_candidates, S)
 
 
 def evaluate_slot(
@@ -289,14 +318,30 @@ def evaluate_slot(
     new = deployment & ~previous.astype(bool, copy=False)
     per_node = deployment.sum(axis=1)  # [B, N]
 
-    # Flows in the [B, O, K, S] layout: services innermost, so per-(origin, candidate) factors
-    # broadcast along contiguous rows and sums over services are matrix products.
-    usable = np.logical_and(_gather_oks(deployment, system), c.admissible, order="C")
-    flow = np.multiply(demand[:, :, None, :], routing.transpose(0, 1, 3, 2), dtype=ft, order="C")
-    flow_ok = flow * usable
+    # The active flows: (copy, origin, service) rows with requests, and the candidates their
+    # routing sends a share to. Everything per flow is computed for these only.
+    wanted = demand.reshape(-1)
+    rows = np.flatnonzero(wanted)  # [P] flat (copy, origin, service)
+    shares = routing.reshape(-1, K)[rows]  # [P, K]
+    row, k = np.nonzero(shares)
+    bos = rows[row]
+    s = bos % S
+    bo = bos // S  # flat (copy, origin)
+    b = bo // O
+    o = bo - b * O
+    ok = bo * K + k  # flat (copy, origin, candidate)
+    local_ok = o * K + k
+    node = cand.reshape(-1)[local_ok]
+    sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
+    requests = np.multiply(wanted[bos], shares[row, k], dtype=ft)
+    usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
+    flow_ok = requests * usable
 
-    # Traffic per (origin, candidate), Mbit per slot sent and received.
-    bits = flow_ok @ c.io_mbit  # [B, O, K, 2]
+    # Traffic per (copy, origin, candidate), Mbit per slot sent and received.
+    bits = np.empty((B, O, K, 2))
+    size = B * O * K
+    bits[..., 0] = np.bincount(ok, flow_ok * c.input_s[s], size).reshape(B, O, K)
+    bits[..., 1] = np.bincount(ok, flow_ok * c.output_s[s], size).reshape(B, O, K)
 
     # Radio cells (only remote candidates use them).
     rates = np.empty((B, O, 2))
@@ -315,10 +360,10 @@ def evaluate_slot(
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
         else:  # large systems: scatter and gather along padded per-path link lists
             n_hops = system.path_links.shape[1]
-            sent = np.ascontiguousarray(bits.transpose(0, 3, 1, 2)).reshape(B, 2, 1, O * K)
+            by_hop = np.ascontiguousarray(bits.transpose(0, 3, 1, 2)).reshape(B, 2, 1, O * K)
             carried = np.bincount(
                 _hop_index(system, B),
-                weights=np.repeat(sent, n_hops, axis=2).ravel(),
+                weights=np.repeat(by_hop, n_hops, axis=2).ravel(),
                 minlength=B * 2 * (L + 1),
             ).reshape(B, 2, L + 1)
             rho_l = carried[:, :, :L] / capacity  # [B, 2, L]
@@ -339,32 +384,32 @@ def evaluate_slot(
         per_mbit = np.zeros((B, O, K, 2))
         net_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
-    # Per (origin, candidate): 1, round-trip delay, s per Mbit sent, s per Mbit received.
-    timing = np.empty((B, O, K, 4))
-    timing[..., 0] = 1.0
-    timing[..., 1] = c.delay2
-    np.add(per_mbit, radio_s[:, :, None, :] * c.remote[None, :, :, None], out=timing[..., 2:])
-    per_mbit = timing[..., 2:]
+    # Seconds per Mbit sent and received of each (copy, origin, candidate), wired and radio.
+    per_mbit = per_mbit + radio_s[:, :, None, :] * c.remote[None, :, :, None]
     net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
 
+    # Time left for queueing and execution: the deadline less the delays and transfers.
+    flow_mbit = per_mbit.reshape(-1, 2)[ok].astype(ft, copy=False)
+    slack = (
+        c.budget.reshape(-1)[local_ok * S + s]
+        - flow_mbit[:, 0] * c.input_s[s]
+        - flow_mbit[:, 1] * c.output_s[s]
+    )
+
     # Compute: the tasks the network admitted reach their node, which admits up to rho_max.
-    reach = flow_ok * net_admit.astype(ft)[..., None]
-    arrivals = np.bincount(
-        _flow_index(system, B), weights=reach.ravel(), minlength=B * S * N
-    ).reshape(B, S, N)  # tasks per slot
+    reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
+    arrivals = np.bincount(sn, weights=reach, minlength=B * S * N).reshape(B, S, N)  # per slot
     if cpu_share is None:
-        # One processor-sharing server per node: a task's sojourn rate is headroom / work, so
-        # rate * slack is a sum of (origin, candidate) x service outer products: one matmul.
+        # One processor-sharing server per node: a task's sojourn rate is headroom / work.
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
         node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
         admitted_load = node_admit * load
         headroom = system.capacity - admitted_load
         rate_sn = headroom[:, None, :] * c.inv_work3 * deployment
-        admit_g = node_admit[:, cand]  # [B, O, K]
-        served = reach * admit_g.astype(ft)[..., None]
-        factors = (headroom[:, cand][..., None] * timing).astype(ft, copy=False)
-        exponent = factors @ c.exponent  # rate * slack, [B, O, K, S]
-        served_bits = bits * (net_admit * admit_g)[..., None]
+        bn = b * N + node
+        served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
+        exponent = (headroom.reshape(-1)[bn] * c.inv_work[s]).astype(ft, copy=False) * slack
+        served_bits = bits * (net_admit * node_admit[:, cand])[..., None]
     else:
         # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
         quota = np.maximum(cpu_share, 0.0) * system.capacity  # gigacycles/s
@@ -375,20 +420,26 @@ def evaluate_slot(
             )
         admitted_load = (inst_admit * offered_work).sum(axis=1)
         rate_sn = np.maximum(quota * c.inv_work3 - inst_admit * arrivals / tau, 0.0) * deployment
-        served = reach * _gather_oks(inst_admit, system).astype(ft)
-        exponent = _gather_oks(rate_sn, system).astype(ft) * _slack(c, per_mbit, ft)
-        served_bits = served @ c.io_mbit
+        served = reach * inst_admit.reshape(-1)[sn].astype(ft, copy=False)
+        exponent = rate_sn.reshape(-1)[sn].astype(ft, copy=False) * slack
+        served_bits = np.empty((B, O, K, 2))
+        served_bits[..., 0] = np.bincount(ok, served * c.input_s[s], size).reshape(B, O, K)
+        served_bits[..., 1] = np.bincount(ok, served * c.output_s[s], size).reshape(B, O, K)
     p_sat = np.maximum(exponent, 0.0)
     np.negative(p_sat, out=p_sat)
     np.expm1(p_sat, out=p_sat)
     np.negative(p_sat, out=p_sat)  # P(sojourn <= slack): 0 where slack <= 0
     cold_sn = None
     if new.any():
+        # Only the flows into instances started this slot meet a cold start.
         cold_sn = new * c.cold_fraction
-        cold = _gather_oks(cold_sn, system).astype(ft)
-        rate = _gather_oks(rate_sn, system).astype(ft)
-        p_cold = _p_after_cold_start(rate, _slack(c, per_mbit, ft), c.cold_s, tau)
-        p_sat = (1.0 - cold) * p_sat + cold * p_cold
+        hit = np.flatnonzero(new.reshape(-1)[sn])
+        if hit.size:
+            at = sn[hit]
+            cold = cold_sn.reshape(-1)[at].astype(ft, copy=False)
+            rate = rate_sn.reshape(-1)[at].astype(ft, copy=False)
+            p_cold = _p_after_cold_start(rate, slack[hit], c.cold_s[s[hit]], tau)
+            p_sat[hit] = (1.0 - cold) * p_sat[hit] + cold * p_cold
     satisfied = served * p_sat
 
     # Energy.
@@ -406,11 +457,11 @@ def evaluate_slot(
     transport_j = served_bits.reshape(B, O * K * 2) @ c.wired_j_per_mbit
 
     offered = np.add.reduce(demand.reshape(B, O * S), axis=1, dtype=np.float64)
-    served_total = np.add.reduce(served.reshape(B, -1), axis=1, dtype=np.float64)
+    served_total = _scatter_sum(b, served, B)
     return SlotOutcome(
         offered=offered,
         served=served_total,
-        satisfied=np.add.reduce(satisfied.reshape(B, -1), axis=1, dtype=np.float64),
+        satisfied=_scatter_sum(b, satisfied, B),
         dropped=offered - served_total,
         energy={
             "idle": idle,
@@ -430,17 +481,19 @@ def evaluate_slot(
         cold_sn=cold_sn,
         per_mbit_s=per_mbit,
         slot_s=tau,
+        flows=Flows(
+            shape=(B, O, K, S),
+            copy=b,
+            origin=o,
+            candidate=k,
+            service=s,
+            node=node,
+            requests=requests,
+            served=served,
+            satisfied=satisfied,
+        ),
         _system=system,
-        _flow=flow,
-        _served=served,
-        _satisfied=satisfied,
     )
-
-
-def _slack(c: _Constants, per_mbit: FloatArray, ft: type[np.floating]) -> FloatArray:
-    """Time left for queueing and execution, ``[B, O, K, S]``: budget minus transfers."""
-    p = per_mbit.astype(ft)
-    return c.budget - p[..., 0:1] * c.input_s - p[..., 1:2] * c.output_s
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:

@@ -40,7 +40,7 @@ class Twin:
     deployment: BoolArray
     utilisation: FloatArray
     demand: IntArray
-    _last_satisfied: FloatArray | None
+    _last_satisfied: FloatArray | None  # [B, O, S] tasks satisfied in the last slot
     _last_demand: IntArray | None
 
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
@@ -126,7 +126,7 @@ class Twin:
         if self._last_satisfied is None or self._last_demand is None:
             s = self.system
             return np.ones((self.batch, s.n_origins, s.n_services))
-        got = self._last_satisfied.sum(axis=-1)
+        got = self._last_satisfied
         demand = self._last_demand
         share: FloatArray = np.divide(got, demand, out=np.ones_like(got), where=demand > 0)
         return share
@@ -197,7 +197,7 @@ class Twin:
         )
         self.deployment = deployment.astype(bool, copy=True)
         self.utilisation = outcome.utilisation
-        self._last_satisfied = outcome.flow_satisfied
+        self._last_satisfied = outcome.satisfied_by_demand
         self._last_demand = self.demand
         self.slot += 1
         self._draw()
