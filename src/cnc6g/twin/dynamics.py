@@ -81,6 +81,17 @@ class Flows:
         flat: IntArray = (self.copy * O + self.origin) * S + self.service
         return flat
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when the flows and their figures are the same, in the same order."""
+        if not isinstance(other, Flows):
+            return NotImplemented
+        names = ("copy", "origin", "candidate", "service", "requests", "served", "satisfied")
+        return self.shape == other.shape and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in names
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays: not hashable
+
     def dense(self, values: FloatArray) -> FloatArray:
         """``values`` ``[F]`` of the flows as a ``[B, O, K, S]`` array, 0 elsewhere."""
         out: FloatArray = np.zeros(int(np.prod(self.shape)), dtype=values.dtype)
