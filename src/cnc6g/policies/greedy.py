@@ -85,9 +85,14 @@ class GreedyPolicy(Policy):
         # Transport nodes are shared with other cells: their load is known as last reported;
         # the cell's own nodes carry only its own load, known exactly.
         self._shared = np.array([k is DomainKind.TRANSPORT for k in system.node_domain_kind])
-        # The nodes an (origin, service) demand may use, nearest first: built when first
-        # needed, kept for the system (the candidates never change).
-        self._options: dict[int, list[int]] = {}
+        # The nodes each (origin, service) demand may use, nearest first, [S][O]: built once
+        # per system (the candidates never change).
+        usable = system.admissible & self._scope[:, None, :]  # [O, S, K]
+        cand = system.candidates
+        self._options = [
+            [cand[o, usable[o, s]].tolist() for o in range(system.n_origins)]
+            for s in range(system.n_services)
+        ]
         self._remote = ~system.candidate_local  # [O, K]
         self._delay2 = 2.0 * system.candidate_delay_s  # [O, K]
         self._capacity_ok = system.capacity[system.candidates]  # [O, K]
@@ -104,16 +109,6 @@ class GreedyPolicy(Policy):
         routing = self._distribute(obs, self._deployment)
         return Decision(deployment=self._deployment.copy(), routing=routing)
 
-    def _options_of(self, o: int, s: int) -> list[int]:
-        """Nodes (nearest first) that origin ``o``'s demand of service ``s`` may use."""
-        key = o * self.system.n_services + s
-        nodes = self._options.get(key)
-        if nodes is None:
-            sy = self.system
-            ks = np.flatnonzero(sy.admissible[o, s] & self._scope[o])
-            nodes = self._options[key] = sy.candidates[o, ks].tolist()
-        return nodes
-
     def _deploy(self, demand: FloatArray) -> BoolArray:
         # Scalar bookkeeping in Python floats and lists: the same IEEE arithmetic as NumPy's
         # scalars, without their per-operation overhead.
@@ -126,21 +121,24 @@ class GreedyPolicy(Policy):
         memory = sy.service_memory.tolist()
         by_origin = np.argsort(-demand, axis=0, kind="stable")  # [O, S], largest demand first
         for s in np.argsort(-demand.sum(axis=0), kind="stable").tolist():
-            w, mem, xs = work[s], memory[s], hosted[s]
+            w, mem, xs, table = work[s], memory[s], hosted[s], self._options[s]
             small_below = self.min_tasks_per_instance * w
             column = demand[:, s].tolist()
             for o in by_origin[:, s].tolist():
                 need = column[o] * w
                 if need <= 0:
                     break
-                options = self._options_of(o, s)
+                options = table[o]
                 last = len(options) - 1
                 for i, n in enumerate(options):
+                    fresh = n not in xs
+                    if fresh and need < small_below and i != last:
+                        continue  # a small demand starts an instance on the last node only
                     room = budget[n] - planned[n]
                     if room <= 0:
                         continue
-                    if n not in xs:
-                        if free_mem[n] < mem or (need < small_below and i != last):
+                    if fresh:
+                        if free_mem[n] < mem:
                             continue
                         xs.add(n)
                         free_mem[n] -= mem

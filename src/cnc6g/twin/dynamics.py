@@ -275,10 +275,11 @@ def _constants(system: System) -> _Constants:
 
 def clean_routing(routing: FloatArray) -> FloatArray:
     """Routing with negative shares set to 0 and rows summing above 1 scaled down to 1."""
-    y = np.maximum(routing, 0.0)
+    # Valid routing (the usual case) is returned as it is, without a copy.
+    y = routing if routing.size == 0 or routing.min() >= 0.0 else np.maximum(routing, 0.0)
     row = y.sum(axis=-1, keepdims=True)
     if row.max(initial=0.0) > 1.0:
-        y /= np.maximum(row, 1.0)
+        y = y / np.maximum(row, 1.0)
     return y
 
 

@@ -155,8 +155,12 @@ class Twin:
             decisions = [decisions] * self.batch
         if len(decisions) != self.batch:
             raise ValueError(f"need {self.batch} decisions, got {len(decisions)}")
-        deployment = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
-        routing = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
+        if len(decisions) == 1:  # views, no copies: the slot arithmetic does not write to them
+            deployment = np.asarray(decisions[0].deployment, dtype=bool)[None]
+            routing = np.asarray(decisions[0].routing, dtype=float)[None]
+        else:
+            deployment = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
+            routing = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
         shares = [d.cpu_share for d in decisions]
         given = [c is not None for c in shares]
         if any(given) and not all(given):
