@@ -283,11 +283,22 @@ def clean_routing(routing: FloatArray) -> FloatArray:
     return y
 
 
+@dataclass(frozen=True, eq=False)
+class _Hops:
+    """The wired hops of every candidate's path, without the padding of ``path_links``."""
+
+    path: IntArray  # [E] flat (origin, candidate) of each hop, in (hop, path) order
+    link: IntArray  # [E] its link
+    by_hop: tuple[tuple[IntArray, IntArray], ...]  # per hop h: the paths that have it, links
+
+
 @per_system
-def _hop_index(system: System, batch: int) -> IntArray:
-    """Flat index into ``[B, 2, L + 1]`` of hop ``h`` of every path, ``[B, 2, H, O*K]`` order."""
-    row = np.arange(batch * 2).reshape(batch, 2, 1, 1) * (system.n_links + 1)
-    return (row + system.path_links.T[None, None, :, :]).ravel()
+def _hops(system: System) -> _Hops:
+    L = system.n_links
+    hop, path = np.nonzero(system.path_links.T < L)  # (hop, path) order
+    link = system.path_links[path, hop]
+    by_hop = tuple((path[hop == h], link[hop == h]) for h in range(system.path_links.shape[1]))
+    return _Hops(path=path, link=link, by_hop=by_hop)
 
 
 def evaluate_slot(
@@ -370,12 +381,16 @@ def evaluate_slot(
         if c.incidence is not None:  # small systems: products with the [O*K, L] path-link incidence
             sent = bits.reshape(B, O * K, 2).transpose(0, 2, 1)  # [B, 2, O*K]
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
-        else:  # large systems: scatter and gather along padded per-path link lists
-            n_hops = system.path_links.shape[1]
-            by_hop = np.ascontiguousarray(bits.transpose(0, 3, 1, 2)).reshape(B, 2, 1, O * K)
+        else:  # large systems: scatter the loaded paths' traffic onto their links
+            hops = _hops(system)
+            bits_ok = bits.reshape(B * O * K, 2)
+            loaded = (bits_ok[:, 0] != 0) | (bits_ok[:, 1] != 0)
+            copy, entry = np.nonzero(loaded.reshape(B, O * K)[:, hops.path])  # (h, path) order
+            src = copy * (O * K) + hops.path[entry]
+            bin0 = copy * (2 * (L + 1)) + hops.link[entry]
             carried = np.bincount(
-                _hop_index(system, B),
-                weights=np.repeat(by_hop, n_hops, axis=2).ravel(),
+                np.concatenate([bin0, bin0 + (L + 1)]),
+                weights=np.concatenate([bits_ok[src, 0], bits_ok[src, 1]]),
                 minlength=B * 2 * (L + 1),
             ).reshape(B, 2, L + 1)
             rho_l = carried[:, :, :L] / capacity  # [B, 2, L]
@@ -384,11 +399,11 @@ def evaluate_slot(
         per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
         if c.incidence_t is not None:  # set together with c.incidence
             along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
-        else:
-            padded = np.zeros((B, 4, L + 1))
-            padded[:, :, :L] = per_link
-            hops = np.take(padded, system.path_links.T.ravel(), axis=2)  # [B, 4, H * O * K]
-            along = hops.reshape(B, 4, n_hops, O * K).sum(axis=2).reshape(B, 4, O, K)
+        else:  # hop by hop, each path from its first link on
+            flat_along = np.zeros((B, 4, O * K))
+            for paths, links in _hops(system).by_hop:
+                flat_along[:, :, paths] += per_link[:, :, links]
+            along = flat_along.reshape(B, 4, O, K)
         per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
         net_admit = np.exp(along[:, 2] + along[:, 3])
         link_util = rho_l.max(axis=1)
