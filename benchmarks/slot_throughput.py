@@ -253,6 +253,7 @@ def run(
     """All measurements as a JSON-ready dict; ``quick`` runs every loop once (a smoke test)."""
     if quick:
         seconds = 0.0
+    meta = {**machine(), "quick": quick}  # the code as it was when the run started
     whole: list[dict[str, Any]] = []
     secondary: list[dict[str, Any]] = []
     peer_rows: list[dict[str, Any]] = []
@@ -297,7 +298,7 @@ def run(
                 }
             )
     out: dict[str, Any] = {
-        "meta": {**machine(), "quick": quick},
+        "meta": meta,
         "whole_slot": whole,
         "peers": peer_rows,
         "secondary": secondary,
