@@ -78,6 +78,12 @@ class RadioModel(_Strict):
     max_spectral_efficiency: float = Field(
         default=7.4, gt=0, le=30, description="cap of the link, bit/s/Hz (256-QAM, one layer)"
     )
+    downlink_layers: int = Field(
+        default=1, ge=1, le=8, description="spatial layers a downlink may use (MIMO rank)"
+    )
+    uplink_layers: int = Field(
+        default=1, ge=1, le=4, description="spatial layers an uplink may use (MIMO rank)"
+    )
     min_sinr_db: float = Field(
         default=-10.0,
         ge=-30,

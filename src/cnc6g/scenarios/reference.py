@@ -69,6 +69,8 @@ DECLARED_UNITS: dict[str, str] = {
     "radio.link_efficiency": "share of Shannon's bound",
     "radio.max_spectral_efficiency": "bit/s/Hz",
     "radio.base_station.n_trx": "transceivers",
+    "radio.downlink_layers": "layers",
+    "radio.uplink_layers": "layers",
     "radio.base_station.delta_p": "W/W",
 }
 """Unit of each numeric field whose name has no unit suffix, by its path."""

@@ -20,9 +20,10 @@ A cell shares its air time among its users, so a bit from a random user costs on
 the bandwidth times the harmonic mean of its users' spectral efficiencies.
 
 Simplifications, stated so results are read correctly: omnidirectional sites (no sectors or
-antenna pattern), one layer (no MIMO), no wrap-around (the outer ring sees less interference), a
-single effective environment height ``h_E = 1 m`` for UMa's breakpoint distance, and users that
-keep their position (their shadowing still moves with ``ue_speed_kmh``).
+antenna pattern), MIMO as rank adaptation over equal-power layers, no wrap-around (the outer
+ring sees less interference), a single effective environment height ``h_E = 1 m`` for UMa's
+breakpoint distance, users that keep their position and their cell (their shadowing still
+moves with ``ue_speed_kmh``), and no per-slot jitter on the air latency.
 """
 
 from __future__ import annotations
@@ -129,13 +130,22 @@ def earth_site_power_w(power: EarthPower, load: FloatArray) -> FloatArray:
     return out
 
 
-def spectral_efficiency(model: RadioModel, sinr_db: FloatArray) -> FloatArray:
-    """Attenuated, capped Shannon bit/s/Hz of the link abstraction at ``sinr_db``."""
+def spectral_efficiency(model: RadioModel, sinr_db: FloatArray, layers: int = 1) -> FloatArray:
+    """Attenuated, capped Shannon bit/s/Hz of the link abstraction at ``sinr_db``.
+
+    With ``layers`` > 1 the link picks the rank ``l <= layers`` that gives the most, each layer
+    getting ``SINR / l`` (the power is split) and its own cap (rank adaptation, roughly).
+    """
     sinr = 10.0 ** (np.maximum(sinr_db, model.min_sinr_db) / 10.0)
-    out: FloatArray = np.minimum(
+    best: FloatArray = np.minimum(
         model.link_efficiency * np.log2(1.0 + sinr), model.max_spectral_efficiency
     )
-    return out
+    for rank in range(2, layers + 1):
+        per_layer = np.minimum(
+            model.link_efficiency * np.log2(1.0 + sinr / rank), model.max_spectral_efficiency
+        )
+        best = np.maximum(best, rank * per_layer)
+    return best
 
 
 @dataclass(frozen=True, eq=False)
@@ -291,13 +301,18 @@ def cell_rates_mbps(
     n_origins = len(layout.site_of_origin)
     per = np.bincount(layout.user_origin, minlength=n_origins).astype(float)
 
-    def rate(sinr_db: FloatArray, hz: FloatArray) -> FloatArray:
-        inverse = 1.0 / spectral_efficiency(layout.model, sinr_db)  # [B, U], users by origin
+    def rate(sinr_db: FloatArray, hz: FloatArray, layers: int) -> FloatArray:
+        se = spectral_efficiency(layout.model, sinr_db, layers)
+        inverse = 1.0 / se  # [B, U], users grouped by origin
         summed = inverse.reshape(inverse.shape[0], n_origins, -1).sum(axis=-1)
         out: FloatArray = hz * 1e-6 * per / summed
         return out
 
-    return rate(sinr_ul_db, layout.uplink_hz), rate(sinr_dl_db, layout.downlink_hz)
+    m = layout.model
+    return (
+        rate(sinr_ul_db, layout.uplink_hz, m.uplink_layers),
+        rate(sinr_dl_db, layout.downlink_hz, m.downlink_layers),
+    )
 
 
 class RadioChannel:
