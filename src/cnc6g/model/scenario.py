@@ -130,6 +130,18 @@ class Scenario(_Strict):
                 unknown = sorted(set(weights) - set(terminals))
                 if unknown:
                     problems.append(f"{where}: not terminal domains: {unknown}")
+        if workload.trace is not None:
+            for i, row in enumerate(workload.trace.rows):
+                if row.origin not in terminals:
+                    problems.append(
+                        f"workload.trace.rows[{i}].origin: {row.origin!r} is not a terminal domain"
+                    )
+                if row.service not in services:
+                    problems.append(
+                        f"workload.trace.rows[{i}].service: unknown service {row.service!r}"
+                    )
+                if len(problems) >= 10:
+                    break
         if problems:
             raise ValueError(PROBLEM_SEPARATOR.join(problems))
         return self
