@@ -167,7 +167,7 @@ def test_the_docs_example_prints_what_the_page_says(capsys):
     from pathlib import Path
 
     page = (Path(__file__).parents[2] / "docs" / "native-ai.md").read_text(encoding="utf-8")
-    block = next(b for b in page.split("```python")[1:] if "SessionController" in b)
+    block = next(b for b in page.split("```python")[1:] if "session = SessionController(" in b)
     exec(compile(block.split("```")[0], "native-ai.md", "exec"), {})
     assert capsys.readouterr().out.split() == ["False", "129", "True", "263"]
     assert "(129 ms)" in page
