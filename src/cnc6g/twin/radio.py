@@ -28,7 +28,7 @@ moves with ``ue_speed_kmh``), and no per-slot jitter on the air latency.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -339,6 +339,14 @@ class RadioChannel:
         )
         self.shadowing = initial_shadowing(self.layout, rng, batch)
         self._fresh = True
+
+    def set_bandwidth(self, uplink_mhz: FloatArray, downlink_mhz: FloatArray) -> None:
+        """Use these bandwidths from now on (a radio event changed them); the drop stays."""
+        self.layout = replace(
+            self.layout,
+            uplink_hz=np.asarray(uplink_mhz, dtype=float) * 1e6,
+            downlink_hz=np.asarray(downlink_mhz, dtype=float) * 1e6,
+        )
 
     def site_load(self, origin_load: FloatArray | None, batch: int) -> FloatArray:
         """Share of the slot each site transmits ``[B, n_sites]``; full where not known yet."""

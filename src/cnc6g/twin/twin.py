@@ -73,6 +73,8 @@ class Twin:
         self._system = event.apply(self._system)
         if isinstance(event, NodeFailure):
             self._failed.append(self._system.node_names.index(event.node))
+        if self._radio is not None:
+            self._radio.set_bandwidth(self._system.uplink_mhz, self._system.downlink_mhz)
         return self._system
 
     def repair(self, decision: Decision) -> tuple[Decision, bool]:
