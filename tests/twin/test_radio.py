@@ -174,3 +174,18 @@ def test_the_air_latency_is_on_every_radio_hop():
     diff = radio.candidate_delay_s - base.candidate_delay_s
     assert np.allclose(diff[remote], 0.007)
     assert np.allclose(diff[~remote], 0.0)
+
+
+def test_the_calibration_script_reports_ordered_statistics_and_smaller_cells_lose_less():
+    from benchmarks.radio_calibration import calibrate
+
+    uma = calibrate(Environment.UMA, 500.0, drops=2)
+    umi = calibrate(Environment.UMI, 200.0, drops=2)
+    for stats in (uma, umi):
+        for name in ("coupling_loss_db", "dl_sinr_db", "ul_sinr_db"):
+            assert stats[f"{name}_p5"] < stats[f"{name}_p50"] < stats[f"{name}_p95"]
+        assert 0.0 < stats["dl_5pct_user"] < stats["dl_avg"] <= 7.4
+    assert umi["coupling_loss_db_p50"] < uma["coupling_loss_db_p50"]
+    mimo = calibrate(Environment.UMA, 500.0, drops=2, layers=(4, 2))
+    assert mimo["dl_avg"] > uma["dl_avg"]
+    assert mimo["ul_avg"] > uma["ul_avg"]
