@@ -469,3 +469,43 @@ def test_the_twin_and_the_baselines_run_without_the_learning_and_ray_extras(tmp_
     hmarl = cli("run", "-s", "tiny", "-p", "hmarl", "--slots", "3")
     assert hmarl.returncode == 2
     assert "cnc6g[learn]" in " ".join(hmarl.stderr.split())
+
+
+def test_an_interrupted_training_keeps_its_validated_checkpoint_and_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cnc6g.learning.checkpoint import read_checkpoint
+
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "cnc6g", "train", "hmarl", "--scenario", "tiny"]
+    cmd += ["--copies", "1", "--loads", "0.5", "--steps", "100000", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    checkpoint = out / "tiny-hmarl.pt"
+    validation = out / "tiny-hmarl-validation.csv"
+
+    def validations() -> int:
+        return len(validation.read_text().splitlines()) - 1 if validation.is_file() else 0
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None and validations() < 2:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the training ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in output
+    text = " ".join(output.split())
+    assert "interrupted" in text
+    assert f"--resume {checkpoint}" in text
+    saved = read_checkpoint(checkpoint)
+    assert saved["meta"]["steps"] >= 100  # the validation after the first 100 steps was kept
+    curve = (out / "tiny-hmarl-curve.csv").read_text().splitlines()
+    assert len(curve) >= 2
+    again = ["train", "hmarl", "--scenario", "tiny", "--copies", "1", "--loads", "0.5"]
+    again += ["--steps", "150", "--resume", str(checkpoint), "--out", str(tmp_path / "r")]
+    resumed = runner.invoke(app, again)
+    assert resumed.exit_code == 0, resumed.output
+    assert read_checkpoint(tmp_path / "r" / "tiny-hmarl.pt")["meta"]["steps"] == 150

@@ -151,3 +151,35 @@ def test_cli_rejects_bad_flags_before_running(tmp_path, args, flag):
     assert result.exit_code == 2
     assert flag in result.output
     assert not list(tmp_path.iterdir())
+
+
+def test_an_uplink_drop_cuts_the_hit_cells_rates_and_satisfaction(tiny_scenario):
+    from cnc6g.twin.events import RadioDrop
+
+    system = compile_scenario(tiny_scenario.at_load(1.0))
+    hit = system.origin_names[0]
+    dropped = RadioDrop((hit,), 0.1).apply(system)
+    assert dropped.uplink_mhz[0] == pytest.approx(system.uplink_mhz[0] / 10)
+    np.testing.assert_array_equal(dropped.uplink_mhz[1:], system.uplink_mhz[1:])
+    np.testing.assert_array_equal(dropped.downlink_mhz, system.downlink_mhz)
+    with pytest.raises(ValueError, match="unknown terminal"):
+        RadioDrop(("nowhere",)).apply(system)
+    with pytest.raises(ValueError, match="factor"):
+        RadioDrop((), 0.0).apply(system)
+    run = adapt(tiny_scenario, GreedyPolicy, "uplink-drop", 40, 80, seed=2, load=1.0, hot_count=3)
+    assert run.detail.startswith("uplink of ")
+    before = run.satisfied[:40].sum() / run.offered[:40].sum()
+    after = run.satisfied[40:].sum() / run.offered[40:].sum()
+    assert after < before - 0.05
+
+
+def test_an_uplink_drop_reaches_the_geometric_radio_channel(tiny_scenario):
+    from cnc6g.model.radio import RadioModel
+    from cnc6g.twin.events import RadioDrop
+
+    data = tiny_scenario.model_dump()
+    data["radio"] = RadioModel().model_dump()
+    twin = Twin(compile_scenario(type(tiny_scenario).model_validate(data)), seed=0)
+    before = twin._radio.layout.uplink_hz.copy()
+    twin.apply(RadioDrop((), 0.1))
+    np.testing.assert_allclose(twin._radio.layout.uplink_hz, before / 10)

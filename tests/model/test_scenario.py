@@ -1,4 +1,5 @@
 import copy
+import tomllib
 
 import pytest
 
@@ -354,3 +355,32 @@ def test_every_preset_loads_and_compiles(name):
     assert system.n_services == len(scenario.services)
     assert system.can_host.any(axis=1).all()
     assert system.admissible.any(axis=2).all()
+
+
+def test_a_startup_sets_the_cold_start_time_and_energy_and_round_trips():
+    from cnc6g.model.services import ServiceType
+    from cnc6g.scenarios import dump_scenario, parse_scenario
+    from cnc6g.twin import compile_scenario
+
+    svc = ServiceType(
+        name="llm",
+        compute_gcycles=50.0,
+        input_mbit=0.1,
+        memory_gb=16.0,
+        deadline_ms=2000.0,
+        startup={"container_ms": 800.0, "model_gb": 14.0, "load_gbps": 16.0, "init_ms": 1200.0,
+                 "power_w": 300.0},
+    )
+    # 0.8 s + 14 GB x 8 / 16 Gbit/s + 1.2 s = 9 s; 300 W for 9 s = 2,700 J
+    assert svc.cold_start_ms == pytest.approx(9000.0)
+    assert svc.instantiation_energy_j == pytest.approx(2700.0)
+    sc = load_scenario("tiny")
+    data = sc.model_dump()
+    data["services"][0] = svc.model_dump()
+    again = parse_scenario(tomllib.loads(dump_scenario(type(sc).model_validate(data))))
+    assert again.services[0].startup == svc.startup
+    system = compile_scenario(again)
+    assert system.cold_start_s[0] == pytest.approx(9.0)
+    assert system.instantiation_energy[0] == pytest.approx(2700.0)
+    with pytest.raises(ValueError, match=r"cold_start_ms .* differs from the startup"):
+        ServiceType(**{**svc.model_dump(), "cold_start_ms": 100.0})

@@ -32,7 +32,7 @@ ONLINE = {"hmarl-online": "hmarl"}
 def adapt_cmd(
     scenario: ScenarioOpt = "paper-case-study",
     event: Annotated[
-        str, typer.Option("--event", help="hotspot, hotspot-popularity or failure")
+        str, typer.Option("--event", help="hotspot, hotspot-popularity, failure or uplink-drop")
     ] = "hotspot",
     node: Annotated[
         str | None,

@@ -1,4 +1,4 @@
-"""Online adaptation: how a policy recovers after a hotspot shift or a node failure in the twin.
+"""Online adaptation: how a policy recovers after a hotspot, a node failure or a radio drop.
 
 One run of one policy on the twin through one event at ``at_slot``:
 
@@ -9,6 +9,8 @@ One run of one policy on the twin through one event at ``at_slot``:
 - ``failure``: from ``at_slot`` on, a node (default: :func:`busiest_ran_node`) can host no instance
   and take no task: a :class:`~cnc6g.twin.events.NodeFailure` event of the twin, which the
   orchestrator's loop applies at that slot and tells the policy of.
+- ``uplink-drop``: from ``at_slot`` on, the uplink bandwidth of a few cells (drawn as the hot
+  domains of ``hotspot``) is ten times lower: a :class:`~cnc6g.twin.events.RadioDrop` event.
 
 The twin's demand and channel depend on its seed only, so runs of different policies with the same
 seed see the same requests. The figures of a run (see :func:`recovery_slots`): the pre-event
@@ -30,11 +32,13 @@ from cnc6g.model import DomainKind, HotspotShift, Scenario
 from cnc6g.orchestration.loop import SlotLoop
 from cnc6g.policies import GreedyPolicy, Policy
 from cnc6g.twin import ENERGY_PARTS, System, Twin, compile_scenario
-from cnc6g.twin.events import NodeFailure
+from cnc6g.twin.events import NodeFailure, RadioDrop, TwinEvent
 from cnc6g.twin.system import FloatArray
 
-EVENTS = ("hotspot", "hotspot-popularity", "failure")
+EVENTS = ("hotspot", "hotspot-popularity", "failure", "uplink-drop")
 """Events :func:`adapt` can put into a run."""
+UPLINK_DROP = 0.1
+"""Factor an ``uplink-drop`` event multiplies the hit cells' uplink bandwidth by."""
 
 WINDOW = 10
 """Slots of the moving average of satisfaction that recovery is judged on."""
@@ -228,11 +232,12 @@ def with_event(
 ) -> Scenario:
     """A copy of ``scenario`` whose workload has the hotspot shift of ``event`` at ``at_slot``.
 
-    ``failure`` leaves the workload as it is (the failure is applied to the compiled system).
+    ``failure`` and ``uplink-drop`` leave the workload as it is (they are applied to the
+    compiled system).
     """
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}: use one of {', '.join(EVENTS)}")
-    if event == "failure":
+    if event in ("failure", "uplink-drop"):
         return scenario
     if event == "hotspot":
         if not origins:
@@ -303,8 +308,10 @@ def adapt(
         label: name of the policy in the result (default: the policy's ``name``).
         node: ``failure``: the node that fails (default: :func:`busiest_ran_node` over the
             slots before the event).
-        origins: ``hotspot``: the hot terminal domains (default: :func:`hot_origins`).
-        hot_count: ``hotspot``: number of hot terminal domains when ``origins`` is not given
+        origins: ``hotspot``: the hot terminal domains, ``uplink-drop``: the cells whose
+            uplink drops (default: :func:`hot_origins`).
+        hot_count: ``hotspot``, ``uplink-drop``: number of those terminal domains when
+            ``origins`` is not given
             (default: 30 % of them, at least one).
         hot_share: ``hotspot``: share of the requests that come from the hot domains.
         window: slots of the moving average of satisfaction.
@@ -326,13 +333,19 @@ def adapt(
     sc = scenario if load is None else scenario.at_load(load)
     base = compile_scenario(sc)
     detail = ""
-    events: list[tuple[int, NodeFailure]] = []
+    events: list[tuple[int, TwinEvent]] = []
     if event == "failure":
         name = node if node is not None else busiest_ran_node(base, at_slot, seed)
         if name not in base.node_names:
             raise ValueError(f"unknown node {name!r}: the nodes are {', '.join(base.node_names)}")
         events.append((at_slot, NodeFailure(name)))
         detail = f"node {name}"
+    elif event == "uplink-drop":
+        if origins is None:
+            count = max(1, round(0.3 * base.n_origins)) if hot_count is None else hot_count
+            origins = hot_origins(base, count, seed)
+        events.append((at_slot, RadioDrop(tuple(origins), UPLINK_DROP)))
+        detail = f"uplink of {', '.join(origins)} / {1 / UPLINK_DROP:g}"
     elif event == "hotspot":
         if origins is None:
             count = max(1, round(0.3 * base.n_origins)) if hot_count is None else hot_count
@@ -342,7 +355,9 @@ def adapt(
     else:
         sc = with_event(sc, event, at_slot)
         detail = "popularity reshuffled"
-    twin = Twin(compile_scenario(sc) if event != "failure" else base, seed=seed)
+    twin = Twin(
+        compile_scenario(sc) if event not in ("failure", "uplink-drop") else base, seed=seed
+    )
     policy = policy_factory()
     loop = SlotLoop(twin, policy, seed, events=events)
     offered, satisfied, energy = np.zeros(slots), np.zeros(slots), np.zeros(slots)

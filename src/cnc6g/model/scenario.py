@@ -7,6 +7,7 @@ from collections import Counter
 from pydantic import Field, model_validator
 
 from cnc6g.model.infra import Domain, DomainKind, Name, RadioLink, WiredLink, _Strict
+from cnc6g.model.radio import RadioModel
 from cnc6g.model.services import ServiceType
 from cnc6g.model.workload import Workload
 
@@ -50,6 +51,11 @@ class Scenario(_Strict):
     )
     radio_links: list[RadioLink] = Field(
         min_length=1, description="one per terminal domain, to its RAN domain"
+    )
+    radio: RadioModel | None = Field(
+        default=None,
+        description="geometry-based radio access (38.901 path loss, per-user SINR, EARTH "
+        "base-station power, air latency); omitted: each radio link's own mean SNR",
     )
     wired_links: list[WiredLink] = Field(
         default_factory=list, description="links that connect every RAN and transport domain"
@@ -124,6 +130,18 @@ class Scenario(_Strict):
                 unknown = sorted(set(weights) - set(terminals))
                 if unknown:
                     problems.append(f"{where}: not terminal domains: {unknown}")
+        if workload.trace is not None:
+            for i, row in enumerate(workload.trace.rows):
+                if row.origin not in terminals:
+                    problems.append(
+                        f"workload.trace.rows[{i}].origin: {row.origin!r} is not a terminal domain"
+                    )
+                if row.service not in services:
+                    problems.append(
+                        f"workload.trace.rows[{i}].service: unknown service {row.service!r}"
+                    )
+                if len(problems) >= 10:
+                    break
         if problems:
             raise ValueError(PROBLEM_SEPARATOR.join(problems))
         return self

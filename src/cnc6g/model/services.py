@@ -50,6 +50,37 @@ class Workflow(_Strict):
         return sum(s.compute_gcycles for s in self.stages)
 
 
+class Startup(_Strict):
+    """What starting an instance takes: a container, the model's bytes, an initialisation.
+
+    The start-up time is ``container_ms + model_gb x 8 / load_gbps + init_ms`` and its energy
+    ``power_w`` times that time. References for the parts: a container or function sandbox
+    starts in a few hundred ms to about 2 s (Shahrad et al., USENIX ATC 2020); loading a model's
+    weights dominates an LLM's start-up, seconds to a minute for 7B-class models, at storage
+    bandwidths of a few GB/s (Fu et al., ServerlessLLM, OSDI 2024).
+    """
+
+    container_ms: float = Field(default=500.0, ge=0, description="container or sandbox start")
+    model_gb: float = Field(default=0.0, ge=0, description="model bytes loaded at start-up")
+    load_gbps: float = Field(
+        default=16.0, gt=0, description="bandwidth the model loads at (16 Gbit/s: 2 GB/s NVMe)"
+    )
+    init_ms: float = Field(
+        default=0.0, ge=0, description="initialisation after the load (warm-up, compilation)"
+    )
+    power_w: float = Field(ge=0, description="power the host draws while the instance starts")
+
+    @property
+    def seconds(self) -> float:
+        """Start-up time, s."""
+        return (self.container_ms + self.init_ms) / 1e3 + self.model_gb * 8.0 / self.load_gbps
+
+    @property
+    def energy_j(self) -> float:
+        """Start-up energy, J."""
+        return self.power_w * self.seconds
+
+
 class ServiceType(_Strict):
     """A service type that providers register and terminals request.
 
@@ -79,6 +110,26 @@ class ServiceType(_Strict):
     workflow: Workflow | None = Field(
         default=None, description="stages of one task; their total is its work"
     )
+    startup: Startup | None = Field(
+        default=None,
+        description="how an instance starts; sets cold_start_ms and instantiation_energy_j",
+    )
+
+    @model_validator(mode="after")
+    def _startup_sets_the_cold_start(self) -> ServiceType:
+        if self.startup is None:
+            return self
+        derived = {
+            "cold_start_ms": self.startup.seconds * 1e3,
+            "instantiation_energy_j": self.startup.energy_j,
+        }
+        for name, value in derived.items():
+            given = getattr(self, name)
+            if name not in self.model_fields_set:
+                object.__setattr__(self, name, value)
+            elif abs(given - value) > 1e-9 * max(1.0, value):
+                raise ValueError(f"{name} ({given}) differs from the startup's ({value:g})")
+        return self
 
     @model_validator(mode="after")
     def _compute_is_known(self) -> ServiceType:

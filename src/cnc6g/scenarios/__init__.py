@@ -7,6 +7,8 @@ takes a preset name or a path and returns a validated scenario, or raises
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import tomllib
 from importlib import resources
@@ -147,7 +149,59 @@ def load_scenario(source: str | Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(label, [f"TOML syntax: {err}"]) from None
+    workload = data.get("workload")
+    if isinstance(workload, dict) and isinstance(workload.get("trace"), str):
+        base = (
+            resources.files("cnc6g.scenarios") / "presets"
+            if label.startswith("preset ")
+            else Path(source).parent
+        )
+        workload["trace"] = read_trace(base / workload["trace"], workload["trace"], label)
     return parse_scenario(data, label)
+
+
+TRACE_COLUMNS = ("slot", "origin", "service", "count")
+"""Header of a workload trace file."""
+
+
+def read_trace(path: Any, name: str, label: str = "<trace>") -> dict[str, Any]:
+    """Read a workload trace CSV (``slot,origin,service,count``) into scenario data.
+
+    Raises:
+        ScenarioError: the file cannot be read or a row is not four fields with integer slot
+            and count; names ``workload.trace`` and the line.
+    """
+    where = f"workload.trace ({name})"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(label, [f"{where}: not UTF-8 text (byte {err.start})"]) from None
+    except OSError as err:
+        raise ScenarioError(label, [f"{where}: cannot read: {err.strerror or err}"]) from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != TRACE_COLUMNS:
+        raise ScenarioError(label, [f"{where}: the header must be {','.join(TRACE_COLUMNS)}"])
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for line, fields in enumerate(reader, start=2):
+        if not fields:
+            continue
+        if len(fields) != 4:
+            problems.append(f"{where} line {line}: expected 4 fields, got {len(fields)}")
+        else:
+            slot, origin, service, count = (f.strip() for f in fields)
+            try:
+                rows.append(
+                    {"slot": int(slot), "origin": origin, "service": service, "count": int(count)}
+                )
+            except ValueError:
+                problems.append(f"{where} line {line}: slot and count must be integers")
+        if len(problems) >= 10:
+            break
+    if problems:
+        raise ScenarioError(label, problems)
+    return {"file": name, "rows": rows}
 
 
 def dump_scenario(scenario: Scenario) -> str:

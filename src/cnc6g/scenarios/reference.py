@@ -47,6 +47,11 @@ UNIT_SUFFIXES: dict[str, str] = {
     "_db": "dB",
     "_gbps": "Gbit/s",
     "_nj_per_bit": "nJ/bit",
+    "_ghz": "GHz",
+    "_m": "m",
+    "_kmh": "km/h",
+    "_dbm": "dBm",
+    "_dbi": "dBi",
 }
 """Unit of a numeric field by the suffix of its name (the longest matching suffix wins)."""
 
@@ -60,6 +65,20 @@ DECLARED_UNITS: dict[str, str] = {
     "workload.hotspots[].origin_weights": "relative weight",
     "twin.admission_utilisation": "utilisation",
     "twin.candidates_per_origin": "nodes",
+    "workload.burstiness.rates": "relative rate",
+    "workload.burstiness.dwell_slots": "slots",
+    "workload.diurnal.profile": "relative rate",
+    "workload.diurnal.slots_per_hour": "slots",
+    "workload.diurnal.start_hour": "hour of day",
+    "workload.trace.rows[].slot": "slot index",
+    "workload.trace.rows[].count": "requests",
+    "radio.users_per_cell": "users",
+    "radio.link_efficiency": "share of Shannon's bound",
+    "radio.max_spectral_efficiency": "bit/s/Hz",
+    "radio.base_station.n_trx": "transceivers",
+    "radio.downlink_layers": "layers",
+    "radio.uplink_layers": "layers",
+    "radio.base_station.delta_p": "W/W",
 }
 """Unit of each numeric field whose name has no unit suffix, by its path."""
 

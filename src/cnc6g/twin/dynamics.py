@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnc6g.twin.radio import base_station_energy_j
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
 ENERGY_PARTS = ("idle", "dynamic", "instances", "cold_start", "radio", "transport")
@@ -477,10 +478,15 @@ def evaluate_slot(
     instances = tau * (deployment.reshape(B, S * N) @ c.instance_power_sn)
     cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
     radio_bits = (served_bits * c.remote[None, :, :, None]).sum(axis=2)  # [B, O, 2]
-    radio_j = (
-        system.tx_power * radio_bits[..., 0] / uplink_mbps
-        + system.bs_j_per_mbit * radio_bits[..., 1]
-    ).sum(axis=1)
+    if system.scenario.radio is None:
+        radio_j = (
+            system.tx_power * radio_bits[..., 0] / uplink_mbps
+            + system.bs_j_per_mbit * radio_bits[..., 1]
+        ).sum(axis=1)
+    else:  # base stations after the EARTH model: static, load-dependent, asleep when unused
+        radio_j = (system.tx_power * radio_bits[..., 0] / uplink_mbps).sum(
+            axis=1
+        ) + base_station_energy_j(system, radio_bits[..., 1] / (downlink_mbps * tau))
     transport_j = served_bits.reshape(B, O * K * 2) @ c.wired_j_per_mbit
 
     offered = np.add.reduce(demand.reshape(B, O * S), axis=1, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Events of the twin that change the system itself while it runs (a node failure).
+"""Events of the twin that change the system itself while it runs (a node failure, a radio drop).
 
 A change of the demand pattern (a hotspot shift, a new popularity ranking) is part of the
 workload model (:class:`~cnc6g.model.HotspotShift`): the twin's demand follows it and policies
@@ -9,7 +9,7 @@ told through its contract (:meth:`cnc6g.policies.Policy.system_changed`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,7 +36,47 @@ class NodeFailure:
         return without_node(system, self.node)
 
 
-TwinEvent = NodeFailure
+@dataclass(frozen=True)
+class RadioDrop:
+    """The radio links of ``terminals`` lose capacity by ``factor`` from now on.
+
+    A blocked or faded link, interference, a handover to a worse cell: the bandwidth the twin
+    uses for each named terminal domain's uplink (and, with ``downlink``, its downlink) is
+    multiplied by ``factor``; a later event with ``factor`` > 1 restores it.
+
+    Attributes:
+        terminals: names of terminal domains; empty: every one.
+        factor: multiplier of the bandwidth (> 0; 0.1 is a tenfold drop).
+        downlink: also scale the downlink.
+    """
+
+    terminals: tuple[str, ...] = ()
+    factor: float = 0.1
+    downlink: bool = False
+
+    def apply(self, system: System) -> System:
+        """``system`` with the scaled radio bandwidths.
+
+        Raises:
+            ValueError: an unknown terminal domain or a factor that is not > 0.
+        """
+        if not self.factor > 0:
+            raise ValueError(f"factor must be > 0, got {self.factor}")
+        unknown = sorted(set(self.terminals) - set(system.origin_names))
+        if unknown:
+            raise ValueError(f"unknown terminal domains {unknown}")
+        hit = np.array(
+            [not self.terminals or name in self.terminals for name in system.origin_names]
+        )
+        scale = np.where(hit, self.factor, 1.0)
+        return replace(
+            system,
+            uplink_mhz=system.uplink_mhz * scale,
+            downlink_mhz=system.downlink_mhz * scale if self.downlink else system.downlink_mhz,
+        )
+
+
+TwinEvent = NodeFailure | RadioDrop
 """The events :meth:`cnc6g.twin.Twin.apply` takes."""
 
 

@@ -289,6 +289,8 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
     path_rows: list[list[list[int]]] = []
     origin_ran = np.zeros(O, dtype=np.int64)
     link_j_per_mbit = np.array([wl.energy_nj_per_bit * 1e-3 for wl in links])
+    # The radio model's one-way air-interface and user-plane latency, on every radio hop.
+    air_s = 0.0 if scenario.radio is None else scenario.radio.air_latency_ms / 1e3
     for oi, term in enumerate(terminals):
         ran = dom_index[radio[term.name].ran]
         origin_ran[oi] = ran
@@ -317,7 +319,9 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
                 paths.append([])
             else:
                 p = shortest_path(ran, int(node_domain[ni]))
-                delays.append(float(dist[ran, node_domain[ni]]) + node.access_delay_ms / 1e3)
+                delays.append(
+                    float(dist[ran, node_domain[ni]]) + node.access_delay_ms / 1e3 + air_s
+                )
                 energies.append(
                     float(link_j_per_mbit[p].sum()) + node.access_energy_nj_per_bit * 1e-3
                 )

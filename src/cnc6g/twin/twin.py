@@ -14,6 +14,7 @@ import numpy as np
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.twin.dynamics import SlotOutcome, clean_routing, evaluate_slot
 from cnc6g.twin.events import NodeFailure, TwinEvent, drop_failed
+from cnc6g.twin.radio import RadioChannel
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 from cnc6g.twin.workload import (
     DemandProcess,
@@ -42,6 +43,8 @@ class Twin:
     demand: IntArray
     _last_satisfied: FloatArray | None  # [B, O, S] tasks satisfied in the last slot
     _last_demand: IntArray | None
+    _radio: RadioChannel | None  # the geometry-based channel, where the scenario has one
+    _radio_load: FloatArray | None  # [B, O] radio utilisation of the last slot
 
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
@@ -70,6 +73,8 @@ class Twin:
         self._system = event.apply(self._system)
         if isinstance(event, NodeFailure):
             self._failed.append(self._system.node_names.index(event.node))
+        if self._radio is not None:
+            self._radio.set_bandwidth(self._system.uplink_mhz, self._system.downlink_mhz)
         return self._system
 
     def repair(self, decision: Decision) -> tuple[Decision, bool]:
@@ -101,6 +106,7 @@ class Twin:
         self._last_satisfied = None
         self._last_demand = None
         self._demand_state = initial_demand_state(self.process, self.batch)
+        self._start_radio()
         self._draw()
 
     def reset(self, seed: int | None = None) -> None:
@@ -114,11 +120,20 @@ class Twin:
         self._last_satisfied = None
         self._last_demand = None
         self._demand_state = initial_demand_state(self.process, self.batch)
+        self._start_radio()
         self._draw()
+
+    def _start_radio(self) -> None:
+        s = self.system
+        self._radio = None if s.scenario.radio is None else RadioChannel(s, self.rng, self.batch)
+        self._radio_load = None
 
     def _draw(self) -> None:
         self.demand = sample_demand(self.process, self._demand_state, self.slot, self.rng)
-        self.uplink_mbps, self.downlink_mbps = sample_channel(self.system, self.rng, self.batch)
+        if self._radio is None:
+            self.uplink_mbps, self.downlink_mbps = sample_channel(self.system, self.rng, self.batch)
+        else:
+            self.uplink_mbps, self.downlink_mbps = self._radio.draw(self.rng, self._radio_load)
 
     @property
     def satisfied_share(self) -> FloatArray:
@@ -203,6 +218,7 @@ class Twin:
         self.utilisation = outcome.utilisation
         self._last_satisfied = outcome.satisfied_by_demand
         self._last_demand = self.demand
+        self._radio_load = outcome.radio_utilisation
         self.slot += 1
         self._draw()
         return outcome

@@ -1,8 +1,12 @@
 """Request generation: counts per (origin, service) each slot, and the radio channel.
 
-Per slot ``N ~ U{low..high}`` requests; each picks a service by Zipf popularity over a ranking
-and an origin by the origin weights; the counts are one multinomial draw. Hotspot shifts change
-the ranking (a fresh random permutation) or the origin weights from a given slot on.
+Per slot ``N ~ U{low..high}`` requests, or ``N ~ Poisson(mean x m_t)`` where the workload has
+burstiness (``m_t`` the rate of a Markov-modulated state) or a diurnal profile (``m_t`` the
+hour's rate); each request picks a service by Zipf popularity over a ranking and an origin by
+the origin weights; the counts are one multinomial draw. Hotspot shifts change the ranking (a
+fresh random permutation) or the origin weights from a given slot on. A trace replaces all of
+this: its counts are replayed slot by slot in a loop (scaled, with stochastic rounding, when the
+workload also asks for an offered load).
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ class DemandProcess:
     order: IntArray  # [S] service index at each rank
     origin_weights: FloatArray  # [O] normalised
     shifts: tuple[tuple[int, FloatArray | None, bool], ...]  # (slot, weights, reshuffle)
+    mean: float = 0.0  # mean requests per slot where the count is Poisson
+    poisson: bool = False
+    mmpp_rates: FloatArray | None = None  # [M] relative rates, stationary mean 1
+    mmpp_cdf: FloatArray | None = None  # [M, M] cumulative transition probabilities
+    mmpp_start: int = 0  # the most likely state under the stationary distribution
+    diurnal: FloatArray | None = None  # [24] hourly rates, mean 1
+    slots_per_hour: int = 1
+    start_hour: int = 0
+    trace: FloatArray | None = None  # [T, O, S] counts to replay
+    trace_scale: float = 1.0
 
 
 @dataclass(eq=False)
@@ -34,14 +48,18 @@ class DemandState:
     order: IntArray  # [B, S]
     origin_weights: FloatArray  # [B, O]
     probabilities: FloatArray | None = None  # [B, O*S], rebuilt after a shift
+    mmpp_state: IntArray | None = None  # [B] state of the modulating chain
     stacked_cdf: FloatArray | None = None  # [B*O*S] cumulative probabilities, copy b + (0, 1]
 
 
 def demand_process(system: System) -> DemandProcess:
     """Build the demand process of ``system``'s workload."""
     wl = system.scenario.workload
+    if wl.trace is not None:
+        return _trace_process(system)
     if wl.requests_per_slot is not None:
         low, high = wl.requests_per_slot
+        mean = (low + high) / 2.0
     else:
         assert wl.offered_load is not None
         mean = requests_for_load(system, wl.offered_load)
@@ -72,7 +90,69 @@ def demand_process(system: System) -> DemandProcess:
         )
         for h in wl.hotspots
     )
-    return DemandProcess(int(low), int(high), zipf, order, weights(wl.origin_weights), shifts)
+    extra: dict[str, object] = {}
+    if wl.burstiness is not None:
+        switch = np.array(wl.burstiness.switch(), dtype=float)
+        rates = np.array(wl.burstiness.rates, dtype=float)
+        stationary = _stationary(switch)
+        extra.update(
+            mmpp_rates=rates / float(stationary @ rates),
+            mmpp_cdf=np.cumsum(switch, axis=1),
+            mmpp_start=int(np.argmax(stationary)),
+        )
+    if wl.diurnal is not None:
+        profile = np.array(wl.diurnal.profile, dtype=float)
+        extra.update(
+            diurnal=profile / profile.mean(),
+            slots_per_hour=wl.diurnal.slots_per_hour,
+            start_hour=wl.diurnal.start_hour,
+        )
+    poisson = wl.burstiness is not None or wl.diurnal is not None
+    return DemandProcess(
+        int(low),
+        int(high),
+        zipf,
+        order,
+        weights(wl.origin_weights),
+        shifts,
+        mean=float(mean),
+        poisson=poisson,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _stationary(switch: FloatArray) -> FloatArray:
+    """Stationary distribution of a transition matrix (left eigenvector for eigenvalue 1)."""
+    values, vectors = np.linalg.eig(switch.T)
+    v = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
+    out: FloatArray = np.abs(v) / np.abs(v).sum()
+    return out
+
+
+def _trace_process(system: System) -> DemandProcess:
+    wl = system.scenario.workload
+    assert wl.trace is not None
+    trace = np.zeros((wl.trace.slots, system.n_origins, system.n_services))
+    for row in wl.trace.rows:
+        o = system.origin_names.index(row.origin)
+        s = system.service_names.index(row.service)
+        trace[row.slot, o, s] += row.count
+    per_slot = float(trace.sum(axis=(1, 2)).mean())
+    scale = 1.0
+    if wl.offered_load is not None and per_slot > 0:
+        scale = requests_for_load(system, wl.offered_load) / per_slot
+    S, O = system.n_services, system.n_origins
+    return DemandProcess(
+        0,
+        0,
+        np.full(S, 1.0 / S),
+        np.arange(S),
+        np.full(O, 1.0 / O),
+        (),
+        mean=per_slot * scale,
+        trace=trace,
+        trace_scale=scale,
+    )
 
 
 def initial_demand_state(process: DemandProcess, batch: int) -> DemandState:
@@ -80,6 +160,9 @@ def initial_demand_state(process: DemandProcess, batch: int) -> DemandState:
     return DemandState(
         order=np.tile(process.order, (batch, 1)),
         origin_weights=np.tile(process.origin_weights, (batch, 1)),
+        mmpp_state=None
+        if process.mmpp_rates is None
+        else np.full(batch, process.mmpp_start, dtype=np.int64),
     )
 
 
@@ -94,6 +177,14 @@ def sample_demand(
     S: int
     B, S = state.order.shape
     O = state.origin_weights.shape[1]
+    if process.trace is not None:
+        base = process.trace[slot % len(process.trace)]
+        if process.trace_scale == 1.0:
+            return np.tile(base.astype(np.int64), (B, 1, 1))
+        scaled = base[None] * process.trace_scale
+        # Stochastic rounding keeps the scaled mean exactly.
+        rounded: IntArray = np.floor(scaled + rng.random((B, O, S))).astype(np.int64)
+        return rounded
     for at, weights, reshuffle in process.shifts:
         if at == slot:
             if weights is not None:
@@ -110,9 +201,23 @@ def sample_demand(
         cdf: FloatArray = np.cumsum(state.probabilities, axis=1)
         cdf /= cdf[:, -1:]
         state.stacked_cdf = (cdf + np.arange(B)[:, None]).ravel()
-    # Uniform integer on [low, high] by scaling a uniform float (cheaper than rng.integers).
-    total = process.low + (rng.random(B) * (process.high - process.low + 1)).astype(np.int64)
-    if process.high >= O * S:
+    if process.poisson:
+        mean = np.full(B, process.mean)
+        if process.mmpp_rates is not None:
+            assert state.mmpp_state is not None
+            assert process.mmpp_cdf is not None
+            mean *= process.mmpp_rates[state.mmpp_state]
+            u = rng.random(B)
+            cdf = process.mmpp_cdf[state.mmpp_state]  # [B, M]
+            state.mmpp_state = np.minimum((cdf < u[:, None]).sum(axis=1), cdf.shape[1] - 1)
+        if process.diurnal is not None:
+            mean *= process.diurnal[(process.start_hour + slot // process.slots_per_hour) % 24]
+        total = np.asarray(rng.poisson(mean), dtype=np.int64)
+    else:
+        # Uniform integer on [low, high] by scaling a uniform float (cheaper than rng.integers).
+        total = process.low + (rng.random(B) * (process.high - process.low + 1)).astype(np.int64)
+    many = int(total.max(initial=0)) if process.poisson else process.high
+    if many >= O * S:
         return rng.multinomial(total, state.probabilities).reshape(B, O, S)
     # Fewer requests than categories: draw each request's category (inverse CDF) and count.
     # Same distribution as the multinomial, far fewer random numbers.

@@ -1,0 +1,181 @@
+"""QoAIS of a scenario's services measured on the twin, window by window, with their lifecycle.
+
+Every service of a scenario is read as an AI inference service with a default QoAIS (its
+deadline as the response time, 95 % of tasks within it, 99 % served, the privacy its allowed
+tiers imply, full autonomy), or with the requirements given. A policy orchestrates the twin; each
+window of ``window`` slots is measured per service (:func:`measure`), evaluated
+(:func:`cnc6g.ai.qoais.evaluate`) and handed to the service's TS 28.105 lifecycle, which opens
+a re-training request when an indicator the model itself assures stays missed for
+``drift_windows`` windows; misses of the others name the resources to re-plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnc6g.ai.qoais import (
+    IndicatorReport,
+    Lifecycle,
+    QoAIS,
+    RequestStatus,
+    ServiceKind,
+    TrainingType,
+    evaluate,
+    responsible_resources,
+)
+from cnc6g.model import DomainKind, Scenario
+from cnc6g.orchestration.loop import SlotLoop, SlotRecord
+from cnc6g.policies.base import Policy
+from cnc6g.twin import Twin, compile_scenario
+from cnc6g.twin.system import System
+
+TIER_PRIVACY = {
+    DomainKind.TERMINAL: "device",
+    DomainKind.RAN: "edge",
+    DomainKind.TRANSPORT: "operator",
+}
+"""The privacy level a task keeps when it runs on a node of each kind of domain."""
+PRIVACY_ORDER = ("any", "operator", "edge", "device")
+
+
+def default_qoais(system: System) -> dict[str, QoAIS]:
+    """A QoAIS per service of ``system`` read from its scenario (see the module)."""
+    out = {}
+    for s, svc in enumerate(system.scenario.services):
+        weakest = min(
+            (TIER_PRIVACY[t] for t in svc.tiers), key=PRIVACY_ORDER.index, default="device"
+        )
+        out[svc.name] = QoAIS(
+            svc.name,
+            ServiceKind.INFERENCE,
+            {
+                "response_time_s": float(system.deadline_s[s]),
+                "deadline_success": 0.95,
+                "availability": 0.99,
+                "data_privacy": weakest,
+                "autonomy": "full",
+            },
+        )
+    return out
+
+
+def measure(system: System, records: list[SlotRecord]) -> dict[str, dict[str, float | str]]:
+    """Per service, the indicators the twin can measure over ``records``."""
+    offered = np.zeros(system.n_services)
+    served = np.zeros(system.n_services)
+    satisfied = np.zeros(system.n_services)
+    latency = np.zeros(system.n_services)
+    remote = np.zeros(system.n_services)
+    tier_served = np.zeros((system.n_services, len(TIER_PRIVACY)))
+    kinds = list(TIER_PRIVACY)
+    node_kind = np.array([kinds.index(k) for k in system.node_domain_kind])
+    cand_kind = np.where(system.candidate_valid, node_kind[system.candidates], 0)  # [O, K]
+    remote_k = (system.candidate_valid & ~system.candidate_local).astype(float)
+    energy = 0.0
+    for rec in records:
+        out = rec.outcome
+        srv = out.flow_served[0]  # [O, S, K]
+        offered += rec.demand.sum(axis=0)
+        served += srv.sum(axis=(0, 2))
+        satisfied += out.flow_satisfied[0].sum(axis=(0, 2))
+        lat = np.where(srv > 0, out.flow_latency_mean_s[0], 0.0)
+        latency += (srv * lat).sum(axis=(0, 2))
+        remote += (srv * remote_k[:, None, :]).sum(axis=(0, 2))
+        for t in range(len(kinds)):
+            tier_served[:, t] += (srv * (cand_kind == t)[:, None, :]).sum(axis=(0, 2))
+        energy += float(out.energy_total[0])
+    total_satisfied = max(float(satisfied.sum()), 1e-12)
+    io = system.input_mbit + system.output_mbit
+    result: dict[str, dict[str, float | str]] = {}
+    for s, name in enumerate(system.service_names):
+        m: dict[str, float | str] = {
+            "computing_gcycles_per_task": float(system.work[s]),
+            "energy_j_per_task": energy / total_satisfied,  # the system's, per satisfied task
+            "autonomy": "full",  # every decision is the orchestrator's, none is manual
+        }
+        if offered[s] > 0:
+            m["availability"] = float(served[s] / offered[s])
+            m["deadline_success"] = float(satisfied[s] / offered[s])
+        if served[s] > 0:
+            m["response_time_s"] = float(latency[s] / served[s])
+            m["transmission_mbit_per_task"] = float(io[s] * remote[s] / served[s])
+            used = [kinds[t] for t in range(len(kinds)) if tier_served[s, t] > 1e-9]
+            m["data_privacy"] = min(
+                (TIER_PRIVACY[k] for k in used), key=PRIVACY_ORDER.index, default="device"
+            )
+        result[name] = m
+    return result
+
+
+@dataclass(frozen=True)
+class QoAISWindow:
+    """The evaluation of one window."""
+
+    first_slot: int
+    last_slot: int
+    reports: dict[str, list[IndicatorReport]]
+    retraining: list[str]
+    """Services whose lifecycle opened a re-training request after this window."""
+    replan: dict[str, list[str]]
+    """Per service with a missed indicator, the resource dimensions to re-plan."""
+
+
+def run_qoais(
+    policy: Policy,
+    scenario: Scenario,
+    slots: int,
+    window: int,
+    seed: int = 0,
+    requirements: Mapping[str, QoAIS] | None = None,
+    drift_windows: int = 3,
+    on_slot: Callable[[int], None] | None = None,
+) -> list[QoAISWindow]:
+    """Run ``policy`` on ``scenario`` and evaluate every service's QoAIS per ``window`` slots.
+
+    Every service's model starts activated (an ``INITIAL_TRAINING`` request finished); a
+    re-training request a window opens is started, and finished one window later, so the model
+    is active again (what re-training does to the model is outside the twin).
+    """
+    if window < 1 or slots < window:
+        raise ValueError("window must be >= 1 and at most slots")
+    system = compile_scenario(scenario)
+    req = dict(requirements) if requirements is not None else default_qoais(system)
+    lifecycles = {}
+    for name in system.service_names:
+        life = Lifecycle(name, drift_windows=drift_windows)
+        first = life.request(TrainingType.INITIAL_TRAINING)
+        life.move(first, RequestStatus.IN_PROGRESS)
+        life.move(first, RequestStatus.FINISHED)
+        lifecycles[name] = life
+    loop = SlotLoop(Twin(system, seed=seed), policy, seed)
+    out: list[QoAISWindow] = []
+    buffer: list[SlotRecord] = []
+    for record in loop.run(slots):
+        buffer.append(record)
+        if on_slot is not None:
+            on_slot(record.slot)
+        if len(buffer) < window:
+            continue
+        measured = measure(loop.twin.system, buffer)
+        reports = {n: evaluate(req[n], measured[n]) for n in req}
+        opened = []
+        for name, life in lifecycles.items():
+            open_index = life.open_request()
+            if open_index is not None:  # last window's re-training completes now
+                life.move(open_index, RequestStatus.FINISHED)
+            if name in reports and life.observe(reports[name]) is not None:
+                index = life.open_request()
+                assert index is not None
+                life.move(index, RequestStatus.IN_PROGRESS)
+                opened.append(name)
+        replan = {
+            n: [r.value for r in responsible_resources(rep)]
+            for n, rep in reports.items()
+            if responsible_resources(rep)
+        }
+        out.append(QoAISWindow(buffer[0].slot, buffer[-1].slot, reports, opened, replan))
+        buffer = []
+    return out

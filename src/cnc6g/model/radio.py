@@ -1,0 +1,107 @@
+"""The radio access model of a scenario: geometry, path loss, link abstraction, latency, power.
+
+Omitted (``Scenario.radio = None``), every radio link keeps its own mean SNR with log-normal
+shadowing drawn afresh each slot (the ``snr-shadowing`` model of the original case study). Given,
+the twin drops users in a hexagonal layout of the RAN domains' sites and derives each cell's rates
+from per-user SINR under the 3GPP TR 38.901 path-loss models, with inter-cell interference
+weighted by the neighbours' load; base stations draw power after the EARTH model and every radio
+hop adds an air-interface and user-plane latency. The sources of each default are in the field
+descriptions and in the documentation's "model and calibration" page.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from cnc6g.model.infra import _Strict
+
+
+class Environment(StrEnum):
+    """A 3GPP TR 38.901 deployment scenario (Table 7.4.1-1)."""
+
+    UMA = "uma"  # urban macro: 25 m masts above rooftop
+    UMI = "umi"  # urban micro street canyon: 10 m masts below rooftop
+
+
+class EarthPower(_Strict):
+    """Base-station power after the EARTH model (Auer et al., IEEE Wireless Commun. 2011).
+
+    A site draws ``n_trx (p0_w + delta_p * p_out)`` with ``p_out = load * pmax_w`` per transceiver
+    while it serves traffic and ``n_trx * p_sleep_w`` in a slot without any. Defaults: the macro
+    site of the EARTH project, 1.34 kW at full load of which 780 W static.
+    """
+
+    n_trx: int = Field(default=6, ge=1, description="transceivers (antenna chains) per site")
+    p0_w: float = Field(default=130.0, ge=0, description="static power per transceiver")
+    delta_p: float = Field(default=4.7, ge=0, description="slope of input over radiated power")
+    pmax_w: float = Field(
+        default=20.0, gt=0, description="radiated power per transceiver at full load"
+    )
+    p_sleep_w: float = Field(default=75.0, ge=0, description="power per transceiver while asleep")
+
+
+class RadioModel(_Strict):
+    """Geometry-based radio access: per-user SINR in a hexagonal layout of the RAN sites."""
+
+    environment: Environment = Field(
+        default=Environment.UMA, description="3GPP TR 38.901 scenario: uma or umi"
+    )
+    carrier_ghz: float = Field(default=3.5, ge=0.5, le=100, description="carrier frequency")
+    isd_m: float = Field(
+        default=500.0,
+        ge=20,
+        le=5000,
+        description="inter-site distance (38.901 calibration: 500 m UMa, 200 m UMi)",
+    )
+    users_per_cell: int = Field(
+        default=10, ge=1, le=200, description="users dropped per cell (M.2410 dense urban: 10)"
+    )
+    ue_speed_kmh: float = Field(
+        default=3.0, ge=0, le=500, description="user speed; sets how fast shadowing decorrelates"
+    )
+    ue_height_m: float = Field(default=1.5, ge=1, le=22.5, description="user antenna height")
+    bs_power_dbm: float = Field(
+        default=46.0, ge=0, le=60, description="radiated downlink power per cell (2 x 20 W)"
+    )
+    ue_power_dbm: float = Field(default=23.0, ge=-10, le=33, description="uplink transmit power")
+    bs_antenna_gain_dbi: float = Field(default=8.0, ge=0, le=30, description="site antenna gain")
+    bs_noise_figure_db: float = Field(default=5.0, ge=0, le=20, description="site receiver")
+    ue_noise_figure_db: float = Field(default=9.0, ge=0, le=20, description="user receiver")
+    link_efficiency: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="attenuation of Shannon's bound by the practical link (0.6-0.75)",
+    )
+    max_spectral_efficiency: float = Field(
+        default=7.4, gt=0, le=30, description="cap of the link, bit/s/Hz (256-QAM, one layer)"
+    )
+    downlink_layers: int = Field(
+        default=1, ge=1, le=8, description="spatial layers a downlink may use (MIMO rank)"
+    )
+    uplink_layers: int = Field(
+        default=1, ge=1, le=4, description="spatial layers an uplink may use (MIMO rank)"
+    )
+    min_sinr_db: float = Field(
+        default=-10.0,
+        ge=-30,
+        le=10,
+        description="SINR below which a user is served at this SINR's rate (lowest MCS)",
+    )
+    ul_power_control: bool = Field(
+        default=True,
+        description="users close to the site transmit less (open-loop, full compensation "
+        "up to ue_power_dbm towards the cell's median path loss)",
+    )
+    air_latency_ms: float = Field(
+        default=4.0,
+        ge=0,
+        le=200,
+        description="one-way air-interface plus user-plane latency per radio hop "
+        "(ITU-R M.2410 eMBB minimum: 4 ms)",
+    )
+    base_station: EarthPower = Field(
+        default_factory=EarthPower, description="base-station power model per RAN site"
+    )

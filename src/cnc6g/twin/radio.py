@@ -1,0 +1,398 @@
+"""Geometry-based radio access: 3GPP TR 38.901 path loss, per-user SINR, cell rates, EARTH power.
+
+The RAN domains' sites sit on a hexagonal grid (``isd_m`` apart, filled ring by ring); each
+terminal domain's users are dropped uniformly in the hexagon of its RAN's site. Every user has a
+link to its own site and to the nearest other sites (two rings, the interferers), each with a
+line-of-sight state drawn once from the 38.901 LOS probability, the 38.901 path loss of that state
+and log-normal shadowing that evolves from slot to slot as a first-order autoregression with
+correlation ``exp(-distance moved / decorrelation distance)`` (Gudmundson's model, with the
+decorrelation distances of 38.901 Table 7.5-6). Fast fading is averaged out (wideband SINR).
+
+Downlink SINR: the own site's received power over the other sites' received power weighted by
+their load (the share of the slot they transmit) plus thermal noise. Uplink SINR: the user's power
+(open-loop power control towards the cell's median path loss, capped at ``ue_power_dbm``) at its
+site over the load-weighted mean power arriving from each neighbouring cell's users plus noise.
+A user's spectral efficiency is attenuated, capped Shannon
+``min(eta log2(1 + SINR), se_max)`` (Mogensen et al., VTC 2007: eta 0.6-0.75 for LTE links).
+
+A cell shares its air time among its users, so a bit from a random user costs on average
+``mean(1 / SE_u) / B`` seconds: the cell's rate for the twin's processor-sharing radio server is
+the bandwidth times the harmonic mean of its users' spectral efficiencies.
+
+Simplifications, stated so results are read correctly: omnidirectional sites (no sectors or
+antenna pattern), MIMO as rank adaptation over equal-power layers, no wrap-around (the outer
+ring sees less interference), a single effective environment height ``h_E = 1 m`` for UMa's
+breakpoint distance, users that keep their position and their cell (their shadowing still
+moves with ``ue_speed_kmh``), and no per-slot jitter on the air latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from cnc6g.model.radio import EarthPower, Environment, RadioModel
+from cnc6g.twin.system import FloatArray, IntArray, System, per_system
+
+SPEED_OF_LIGHT = 299_792_458.0
+THERMAL_NOISE_DBM_PER_HZ = -174.0
+BS_HEIGHT_M = {Environment.UMA: 25.0, Environment.UMI: 10.0}
+MIN_DISTANCE_M = {Environment.UMA: 35.0, Environment.UMI: 10.0}  # 38.901 Table 7.2-1 minimum
+SHADOWING_DB = {Environment.UMA: (4.0, 6.0), Environment.UMI: (4.0, 7.82)}  # (LOS, NLOS)
+DECORRELATION_M = {Environment.UMA: (37.0, 50.0), Environment.UMI: (10.0, 13.0)}  # (LOS, NLOS)
+INTERFERER_RINGS = 2  # neighbouring sites whose interference is counted: 6 + 12
+
+
+def los_probability(env: Environment, d2d: FloatArray, h_ut: float) -> FloatArray:
+    """Line-of-sight probability of 38.901 Table 7.4.2-1 for outdoor users."""
+    d = np.maximum(np.asarray(d2d, dtype=float), 1e-9)
+    if env == Environment.UMA:
+        base = 18.0 / d + np.exp(-d / 63.0) * (1.0 - 18.0 / d)
+        c = 0.0 if h_ut <= 13.0 else ((h_ut - 13.0) / 10.0) ** 1.5
+        p = base * (1.0 + c * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0))
+    else:
+        p = 18.0 / d + np.exp(-d / 36.0) * (1.0 - 18.0 / d)
+    out: FloatArray = np.where(d <= 18.0, 1.0, np.minimum(p, 1.0))
+    return out
+
+
+def pathloss_db(
+    env: Environment, d2d: FloatArray, h_ut: float, fc_ghz: float, los: np.ndarray
+) -> FloatArray:
+    """Path loss of 38.901 Table 7.4.1-1 (dB) at 2-D distance ``d2d`` (m), LOS where ``los``."""
+    h_bs = BS_HEIGHT_M[env]
+    d2d = np.maximum(np.asarray(d2d, dtype=float), 10.0)
+    d3d = np.sqrt(d2d**2 + (h_bs - h_ut) ** 2)
+    breakpoint_m = 4.0 * (h_bs - 1.0) * (h_ut - 1.0) * fc_ghz * 1e9 / SPEED_OF_LIGHT
+    log_fc = np.log10(fc_ghz)
+    if env == Environment.UMA:
+        near = 28.0 + 22.0 * np.log10(d3d) + 20.0 * log_fc
+        far = (
+            28.0
+            + 40.0 * np.log10(d3d)
+            + 20.0 * log_fc
+            - 9.0 * np.log10(breakpoint_m**2 + (h_bs - h_ut) ** 2)
+        )
+        nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * log_fc - 0.6 * (h_ut - 1.5)
+    else:
+        near = 32.4 + 21.0 * np.log10(d3d) + 20.0 * log_fc
+        far = (
+            32.4
+            + 40.0 * np.log10(d3d)
+            + 20.0 * log_fc
+            - 9.5 * np.log10(breakpoint_m**2 + (h_bs - h_ut) ** 2)
+        )
+        nlos = 22.4 + 35.3 * np.log10(d3d) + 21.3 * log_fc - 0.3 * (h_ut - 1.5)
+    los_pl = np.where(d2d <= breakpoint_m, near, far)
+    out: FloatArray = np.where(los, los_pl, np.maximum(los_pl, nlos))
+    return out
+
+
+def hex_sites(n: int, isd_m: float) -> FloatArray:
+    """Positions ``[n, 2]`` (m) of ``n`` sites on a hexagonal grid, filled ring by ring."""
+    axial: list[tuple[int, int]] = [(0, 0)]
+    directions = [(1, 0), (1, -1), (0, -1), (-1, 0), (-1, 1), (0, 1)]
+    ring = 1
+    while len(axial) < n:
+        q, r = -ring, ring  # start at one corner of the ring and walk its six sides
+        for dq, dr in directions:
+            for _ in range(ring):
+                axial.append((q, r))
+                q, r = q + dq, r + dr
+        ring += 1
+    a = np.array(axial[:n], dtype=float)
+    return np.stack([isd_m * (a[:, 0] + a[:, 1] / 2.0), isd_m * a[:, 1] * np.sqrt(3.0) / 2.0], 1)
+
+
+def drop_in_hexagon(
+    rng: np.random.Generator, n: int, isd_m: float, min_distance_m: float
+) -> FloatArray:
+    """``n`` offsets ``[n, 2]`` uniform in a site's hexagon (flat-topped), beyond the minimum."""
+    radius = isd_m / np.sqrt(3.0)
+    out = np.empty((0, 2))
+    while len(out) < n:
+        xy = rng.uniform(-radius, radius, size=(2 * n + 8, 2))
+        x, y = np.abs(xy[:, 0]), np.abs(xy[:, 1])
+        inside = (y <= np.sqrt(3.0) / 2.0 * radius) & (
+            np.sqrt(3.0) * x + y <= np.sqrt(3.0) * radius
+        )
+        far = np.hypot(xy[:, 0], xy[:, 1]) >= min_distance_m
+        out = np.concatenate([out, xy[inside & far]])
+    return out[:n]
+
+
+def earth_site_power_w(power: EarthPower, load: FloatArray) -> FloatArray:
+    """Input power (W) of a site at downlink ``load`` in [0, 1]; asleep where the load is 0."""
+    load = np.clip(np.asarray(load, dtype=float), 0.0, 1.0)
+    active = power.n_trx * (power.p0_w + power.delta_p * power.pmax_w * load)
+    out: FloatArray = np.where(load > 0.0, active, power.n_trx * power.p_sleep_w)
+    return out
+
+
+def spectral_efficiency(model: RadioModel, sinr_db: FloatArray, layers: int = 1) -> FloatArray:
+    """Attenuated, capped Shannon bit/s/Hz of the link abstraction at ``sinr_db``.
+
+    With ``layers`` > 1 the link picks the rank ``l <= layers`` that gives the most, each layer
+    getting ``SINR / l`` (the power is split) and its own cap (rank adaptation, roughly).
+    """
+    sinr = 10.0 ** (np.maximum(sinr_db, model.min_sinr_db) / 10.0)
+    best: FloatArray = np.minimum(
+        model.link_efficiency * np.log2(1.0 + sinr), model.max_spectral_efficiency
+    )
+    for rank in range(2, layers + 1):
+        per_layer = np.minimum(
+            model.link_efficiency * np.log2(1.0 + sinr / rank), model.max_spectral_efficiency
+        )
+        best = np.maximum(best, rank * per_layer)
+    return best
+
+
+@dataclass(frozen=True, eq=False)
+class RadioLayout:
+    """The drop: users, their links to sites, and what stays fixed while they are served."""
+
+    model: RadioModel
+    site_of_origin: IntArray  # [O] site index of each origin's RAN
+    n_sites: int
+    user_origin: IntArray  # [U] origin of each user
+    link_site: IntArray  # [U, L] site of each link; column 0 is the user's own site
+    pathloss_db: FloatArray  # [U, L]
+    shadow_std_db: FloatArray  # [U, L]
+    shadow_corr: FloatArray  # [U, L] slot-to-slot correlation of the shadowing
+    ue_power_dbm: FloatArray  # [U] after power control
+    shadowing_at_drop: FloatArray  # [U, L] standard-normal shadowing the users were placed by
+    uplink_hz: FloatArray  # [O]
+    downlink_hz: FloatArray  # [O]
+
+
+def drop_users(
+    model: RadioModel,
+    site_of_origin: IntArray,
+    uplink_mhz: FloatArray,
+    downlink_mhz: FloatArray,
+    slot_s: float,
+    rng: np.random.Generator,
+) -> RadioLayout:
+    """Drop ``users_per_cell`` users per origin around its site and build their links."""
+    env = model.environment
+    n_sites = int(site_of_origin.max()) + 1
+    sites = hex_sites(n_sites, model.isd_m)
+    n_links = 1 + min(n_sites - 1, 3 * INTERFERER_RINGS * (INTERFERER_RINGS + 1))
+    # Interferers of each site: the nearest other sites.
+    dist = np.hypot(*(sites[:, None, :] - sites[None, :, :]).transpose(2, 0, 1))
+    order = np.argsort(dist, axis=1, kind="stable")[:, :n_links]  # own site first (distance 0)
+    per = model.users_per_cell
+    user_origin = np.repeat(np.arange(len(site_of_origin)), per)
+    own = site_of_origin[user_origin]
+    link_site = order[own]  # [U, L]
+    n_users = len(user_origin)
+    d2d = np.empty(link_site.shape)
+    los = np.empty(link_site.shape, dtype=bool)
+    shadow0 = np.empty(link_site.shape)
+    sigma_los, sigma_nlos = SHADOWING_DB[env]
+    # A user belongs to the cell whose site it hears best (coupling loss with the shadowing of
+    # the drop); users dropped in a site's hexagon that hear another site better are dropped again.
+    todo = np.arange(n_users)
+    for _ in range(200):
+        offsets = drop_in_hexagon(rng, len(todo), model.isd_m, MIN_DISTANCE_M[env])
+        where = sites[own[todo]] + offsets
+        d = np.hypot(*(where[:, None, :] - sites[link_site[todo]]).transpose(2, 0, 1))
+        seen = rng.random(d.shape) < los_probability(env, d, model.ue_height_m)
+        z = rng.standard_normal(d.shape)
+        coupling = (
+            pathloss_db(env, d, model.ue_height_m, model.carrier_ghz, seen)
+            + np.where(seen, sigma_los, sigma_nlos) * z
+        )
+        d2d[todo], los[todo], shadow0[todo] = d, seen, z
+        todo = todo[coupling.argmin(axis=1) != 0]
+        if todo.size == 0:
+            break
+    pl = pathloss_db(env, d2d, model.ue_height_m, model.carrier_ghz, los)
+    corr_los, corr_nlos = DECORRELATION_M[env]
+    moved_m = model.ue_speed_kmh / 3.6 * slot_s
+    shadow_std = np.where(los, sigma_los, sigma_nlos)
+    shadow_corr = np.exp(-moved_m / np.where(los, corr_los, corr_nlos))
+    ue_power = np.full(n_users, model.ue_power_dbm)
+    if model.ul_power_control:
+        own_loss = pl[:, 0] + shadow_std[:, 0] * shadow0[:, 0]
+        median = np.array([np.median(own_loss[own == s]) for s in range(n_sites)])
+        ue_power = np.minimum(model.ue_power_dbm, model.ue_power_dbm - (median[own] - own_loss))
+    return RadioLayout(
+        model=model,
+        site_of_origin=site_of_origin,
+        n_sites=n_sites,
+        user_origin=user_origin,
+        link_site=link_site,
+        pathloss_db=pl,
+        shadow_std_db=shadow_std,
+        shadow_corr=shadow_corr,
+        ue_power_dbm=ue_power,
+        shadowing_at_drop=shadow0,
+        uplink_hz=np.asarray(uplink_mhz, dtype=float) * 1e6,
+        downlink_hz=np.asarray(downlink_mhz, dtype=float) * 1e6,
+    )
+
+
+def initial_shadowing(layout: RadioLayout, rng: np.random.Generator, batch: int) -> FloatArray:
+    """Standard-normal shadowing state ``[B, U, L]`` at the drop (every copy starts from it)."""
+    del rng  # the drop's shadowing is part of the layout; the copies diverge as it evolves
+    return np.tile(layout.shadowing_at_drop, (batch, 1, 1))
+
+
+def evolve_shadowing(
+    layout: RadioLayout, state: FloatArray, rng: np.random.Generator
+) -> FloatArray:
+    """The next slot's standard-normal shadowing: ``a x + sqrt(1 - a^2) n``."""
+    a = layout.shadow_corr
+    out: FloatArray = a * state + np.sqrt(1.0 - a * a) * rng.standard_normal(state.shape)
+    return out
+
+
+def user_sinr_db(
+    layout: RadioLayout, shadowing: FloatArray, site_load: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Uplink and downlink SINR (dB) of every user, ``[B, U]`` each.
+
+    ``shadowing`` is the standard-normal state ``[B, U, L]``; ``site_load`` ``[B, n_sites]`` the
+    share of the slot each site (downlink) and each cell's users (uplink) transmit.
+    """
+    m = layout.model
+    gain_db = -layout.pathloss_db[None] - layout.shadow_std_db[None] * shadowing  # [B, U, L]
+    load = np.clip(site_load, 0.0, 1.0)
+    batch = shadowing.shape[0]
+    b_idx = np.arange(batch)[:, None, None]
+    # Downlink: own site over the others' load-weighted power, plus noise.
+    rx_dl_mw = 10.0 ** ((m.bs_power_dbm + m.bs_antenna_gain_dbi + gain_db) / 10.0)
+    interference_dl = (rx_dl_mw[..., 1:] * load[b_idx, layout.link_site[None, :, 1:]]).sum(-1)
+    dl_hz = layout.downlink_hz[layout.user_origin]
+    noise_dl = 10.0 ** (
+        (THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(dl_hz) + m.ue_noise_figure_db) / 10.0
+    )
+    sinr_dl = rx_dl_mw[..., 0] / (interference_dl + noise_dl)
+    # Uplink: the power each user lands at every site of its links; a site hears, from each
+    # neighbouring cell, the mean over that cell's users (one scheduled at a time) times its load.
+    rx_ul_mw = 10.0 ** (
+        (layout.ue_power_dbm[None, :, None] + m.bs_antenna_gain_dbi + gain_db) / 10.0
+    )
+    own = layout.link_site[:, 0]
+    users_per_site = np.bincount(own, minlength=layout.n_sites).astype(float)
+    weight = load[:, own] / users_per_site[own]  # [B, U]: the user's share of its cell's air time
+    cols = layout.link_site[:, 1:]
+    flat = (np.arange(batch)[:, None, None] * layout.n_sites + cols[None]).ravel()
+    heard = np.bincount(
+        flat,
+        weights=(rx_ul_mw[..., 1:] * weight[..., None]).ravel(),
+        minlength=batch * layout.n_sites,
+    ).reshape(batch, layout.n_sites)
+    # Uplink OFDMA: a user sends its power on its share of the band (1 / users of its cell).
+    ul_hz = layout.uplink_hz[layout.user_origin] / users_per_site[own]
+    noise_ul = 10.0 ** (
+        (THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(ul_hz) + m.bs_noise_figure_db) / 10.0
+    )
+    sinr_ul = rx_ul_mw[..., 0] / (heard[:, own] + noise_ul)
+    return 10.0 * np.log10(sinr_ul), 10.0 * np.log10(sinr_dl)
+
+
+def cell_rates_mbps(
+    layout: RadioLayout, sinr_ul_db: FloatArray, sinr_dl_db: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Each origin's uplink and downlink rate ``[B, O]`` (Mbit/s): bandwidth x harmonic-mean SE."""
+    n_origins = len(layout.site_of_origin)
+    per = np.bincount(layout.user_origin, minlength=n_origins).astype(float)
+
+    def rate(sinr_db: FloatArray, hz: FloatArray, layers: int) -> FloatArray:
+        se = spectral_efficiency(layout.model, sinr_db, layers)
+        inverse = 1.0 / se  # [B, U], users grouped by origin
+        summed = inverse.reshape(inverse.shape[0], n_origins, -1).sum(axis=-1)
+        out: FloatArray = hz * 1e-6 * per / summed
+        return out
+
+    m = layout.model
+    return (
+        rate(sinr_ul_db, layout.uplink_hz, m.uplink_layers),
+        rate(sinr_dl_db, layout.downlink_hz, m.downlink_layers),
+    )
+
+
+class RadioChannel:
+    """The radio state of ``batch`` copies of a system: one drop, shadowing that moves per slot.
+
+    Args:
+        system: a compiled scenario whose ``radio`` model is set.
+        rng: the twin's generator (the drop and the shadowing draw from it).
+        batch: number of copies; each has its own shadowing over the same drop.
+    """
+
+    def __init__(self, system: System, rng: np.random.Generator, batch: int) -> None:
+        model = system.scenario.radio
+        if model is None:
+            raise ValueError("the scenario has no radio model")
+        _, site_of_origin = np.unique(system.origin_ran, return_inverse=True)
+        self.layout = drop_users(
+            model,
+            site_of_origin.astype(np.int64),
+            system.uplink_mhz,
+            system.downlink_mhz,
+            system.slot_s,
+            rng,
+        )
+        self.shadowing = initial_shadowing(self.layout, rng, batch)
+        self._fresh = True
+
+    def set_bandwidth(self, uplink_mhz: FloatArray, downlink_mhz: FloatArray) -> None:
+        """Use these bandwidths from now on (a radio event changed them); the drop stays."""
+        self.layout = replace(
+            self.layout,
+            uplink_hz=np.asarray(uplink_mhz, dtype=float) * 1e6,
+            downlink_hz=np.asarray(downlink_mhz, dtype=float) * 1e6,
+        )
+
+    def site_load(self, origin_load: FloatArray | None, batch: int) -> FloatArray:
+        """Share of the slot each site transmits ``[B, n_sites]``; full where not known yet."""
+        n = self.layout.n_sites
+        if origin_load is None:
+            return np.ones((batch, n))
+        flat = (np.arange(batch)[:, None] * n + self.layout.site_of_origin[None, :]).ravel()
+        summed = np.bincount(flat, weights=np.asarray(origin_load).ravel(), minlength=batch * n)
+        out: FloatArray = np.minimum(summed.reshape(batch, n), 1.0)
+        return out
+
+    def draw(
+        self, rng: np.random.Generator, origin_load: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray]:
+        """This slot's uplink and downlink rates ``[B, O]`` in Mbit/s.
+
+        ``origin_load`` ``[B, O]`` is each origin's radio utilisation in the last slot (``None``
+        at the start: every site is taken as fully loaded, the calibration's full-buffer case).
+        """
+        if not self._fresh:
+            self.shadowing = evolve_shadowing(self.layout, self.shadowing, rng)
+        self._fresh = False
+        load = self.site_load(origin_load, self.shadowing.shape[0])
+        sinr_ul, sinr_dl = user_sinr_db(self.layout, self.shadowing, load)
+        return cell_rates_mbps(self.layout, sinr_ul, sinr_dl)
+
+
+@per_system
+def _site_of_origin(system: System) -> tuple[IntArray, int]:
+    _, site = np.unique(system.origin_ran, return_inverse=True)
+    return site.astype(np.int64), int(site.max()) + 1
+
+
+def base_station_energy_j(system: System, downlink_load: FloatArray) -> FloatArray:
+    """Energy ``[B]`` of all RAN sites over one slot, EARTH model, at each origin's load.
+
+    ``downlink_load`` ``[B, O]`` is the share of its cell's downlink each origin used; the
+    origins of one site add up (capped at 1). A site with no traffic sleeps.
+    """
+    model = system.scenario.radio
+    if model is None:
+        raise ValueError("the scenario has no radio model")
+    site, n_sites = _site_of_origin(system)
+    batch = downlink_load.shape[0]
+    flat = (np.arange(batch)[:, None] * n_sites + site[None, :]).ravel()
+    load = np.bincount(flat, weights=downlink_load.ravel(), minlength=batch * n_sites)
+    power = earth_site_power_w(model.base_station, np.minimum(load, 1.0)).reshape(batch, n_sites)
+    out: FloatArray = system.slot_s * power.sum(axis=1)
+    return out
