@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -29,6 +30,11 @@ class TwinSettings(_Strict):
         default=None,
         ge=1,
         description="remote nodes an origin may use, nearest first; default: all",
+    )
+    sojourn: Literal["exponential", "mg1"] = Field(
+        default="exponential",
+        description="a task's time at a node: exponential with the processor-sharing mean, "
+        "or M/G/1 with each service's work_cv",
     )
 
 

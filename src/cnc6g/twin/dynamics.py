@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnc6g.twin.radio import base_station_energy_j
+from cnc6g.twin.sojourn import p_within
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
 ENERGY_PARTS = ("idle", "dynamic", "instances", "cold_start", "radio", "transport")
@@ -122,6 +123,7 @@ class SlotOutcome:
     link_utilisation: FloatArray  # [B, L] max over the two directions, offered
     radio_utilisation: FloatArray  # [B, O] max over uplink and downlink, offered
     rate_sn: FloatArray  # [B, S, N] sojourn rate of each instance, 1/s (0: none)
+    wait_n: FloatArray | None  # [B, N] M/G/1 mean wait of each node (twin.sojourn = mg1)
     cold_sn: FloatArray | None  # [B, S, N] share of an instance's tasks meeting its cold start
     per_mbit_s: FloatArray  # [B, O, K, 2] transfer time per Mbit sent and received
     slot_s: float
@@ -202,6 +204,11 @@ class SlotOutcome:
         rate = self.flow_rate
         queue: FloatArray = np.full(rate.shape, np.inf)
         np.divide(1.0, rate, out=queue, where=rate > 0)
+        if self.wait_n is not None:  # M/G/1: the node's mean wait plus the task's service time
+            sy = self._system
+            x = sy.work[None, :, None] / sy.capacity[sy.candidates][:, None, :]  # [O, S, K]
+            wait = self.wait_n[:, sy.candidates][:, :, None, :]  # [B, O, 1, K]
+            queue = np.where(rate > 0, wait + x[None], np.inf)
         lo, hi = cold_wait_bounds(self.flow_cold_start_s, self.slot_s)
         cold = self.flow_cold_fraction * (lo + hi) / 2.0
         return self.flow_network_s + queue + cold
@@ -209,6 +216,19 @@ class SlotOutcome:
     def objective(self, penalty_j: float) -> FloatArray:
         """Scalarised objective: energy + ``penalty_j`` per unsatisfied task, J, ``[B]``."""
         return self.energy_total + penalty_j * (self.offered - self.satisfied)
+
+
+def _mg1_wait(system: System, rate: FloatArray, admitted_load: FloatArray) -> FloatArray:
+    """Pollaczek-Khinchine mean wait of every node, s, ``[B, N]``.
+
+    From the admitted arrival rates ``[B, S, N]`` (tasks/s) and load (gigacycles/s):
+    ``sum lambda x^2 (1 + c^2) / (2 (1 - rho))``.
+    """
+    x = system.work[:, None] / system.capacity[None, :]  # [S, N] service time at the node
+    second = (rate * x[None] ** 2 * (1.0 + system.work_cv[None, :, None] ** 2)).sum(axis=1)
+    rho = np.minimum(admitted_load / system.capacity, 1.0 - 1e-9)
+    out: FloatArray = second / (2.0 * (1.0 - rho))
+    return out
 
 
 def _scatter_sum(index: IntArray, weights: np.ndarray, size: int) -> FloatArray:
@@ -427,6 +447,7 @@ def evaluate_slot(
     # Compute: the tasks the network admitted reach their node, which admits up to rho_max.
     reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
     arrivals = np.bincount(sn, weights=reach, minlength=B * S * N).reshape(B, S, N)  # per slot
+    wait_n: FloatArray | None = None
     if cpu_share is None:
         # One processor-sharing server per node: a task's sojourn rate is headroom / work.
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
@@ -438,6 +459,8 @@ def evaluate_slot(
         served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
         exponent = (headroom.reshape(-1)[bn] * c.inv_work[s]).astype(ft, copy=False) * slack
         served_bits = bits * (net_admit * node_admit[:, cand])[..., None]
+        if system.scenario.twin.sojourn == "mg1":
+            wait_n = _mg1_wait(system, arrivals * node_admit[:, None, :] / tau, admitted_load)
     else:
         # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
         quota = np.maximum(cpu_share, 0.0) * system.capacity  # gigacycles/s
@@ -453,10 +476,16 @@ def evaluate_slot(
         served_bits = np.empty((B, O, K, 2))
         served_bits[..., 0] = np.bincount(ok, served * c.input_s[s], size).reshape(B, O, K)
         served_bits[..., 1] = np.bincount(ok, served * c.output_s[s], size).reshape(B, O, K)
-    p_sat = np.maximum(exponent, 0.0)
-    np.negative(p_sat, out=p_sat)
-    np.expm1(p_sat, out=p_sat)
-    np.negative(p_sat, out=p_sat)  # P(sojourn <= slack): 0 where slack <= 0
+    if wait_n is None:
+        p_sat = np.maximum(exponent, 0.0)
+        np.negative(p_sat, out=p_sat)
+        np.expm1(p_sat, out=p_sat)
+        np.negative(p_sat, out=p_sat)  # P(sojourn <= slack): 0 where slack <= 0
+    else:  # M/G/1: the node's wait and the task's own work (twin.sojourn = mg1)
+        bn = b * N + node
+        rho = (admitted_load / system.capacity).reshape(-1)[bn]
+        x = system.work[s] / system.capacity[node]
+        p_sat = p_within(slack, x, system.work_cv[s], rho, wait_n.reshape(-1)[bn]).astype(ft)
     cold_sn = None
     if new.any():
         # Only the flows into instances started this slot meet a cold start.
@@ -511,6 +540,7 @@ def evaluate_slot(
         link_utilisation=link_util,
         radio_utilisation=rho_radio.max(axis=-1),
         rate_sn=rate_sn,
+        wait_n=wait_n,
         cold_sn=cold_sn,
         per_mbit_s=per_mbit,
         slot_s=tau,

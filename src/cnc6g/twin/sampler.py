@@ -2,8 +2,9 @@
 
 Given a slot's :class:`~cnc6g.twin.dynamics.SlotOutcome` and the integer request counts, each
 request is routed by a multinomial draw over the flows' served shares (the rest is dropped), then
-gets latency ``network + Exp(rate)`` plus, with the flow's cold-start probability, a uniform wait
-for its instance to start. The means agree with the fluid model by construction; the samples give
+gets latency ``network + Exp(rate)`` (with ``twin.sojourn = "mg1"``: the node's M/G/1 wait plus
+its own gamma-distributed work) plus, with the flow's cold-start probability, a uniform wait for
+its instance to start. The means agree with the fluid model by construction; the samples give
 request-level p95/p99 and satisfaction.
 """
 
@@ -81,7 +82,18 @@ def sample_requests(
     )
     node = sy.candidates[origin, k]
     rate = outcome.rate_sn[copy, service, node]
-    latency = net + rng.exponential(1.0, size=pick.size) / rate
+    if outcome.wait_n is None:
+        latency = net + rng.exponential(1.0, size=pick.size) / rate
+    else:  # M/G/1: a wait (none with probability 1 - rho) plus the task's own gamma work
+        rho = outcome.utilisation[copy, node]
+        wait = outcome.wait_n[copy, node]
+        tail = np.divide(wait, rho, out=np.zeros_like(wait), where=rho > 0)
+        waits = (rng.random(pick.size) < rho) * rng.exponential(1.0, size=pick.size) * tail
+        x = sy.work[service] / sy.capacity[node]
+        cv = sy.work_cv[service]
+        shape = np.divide(1.0, cv**2, out=np.ones_like(cv), where=cv > 0)
+        work = np.where(cv > 0, rng.gamma(shape, 1.0, size=pick.size) / shape, 1.0) * x
+        latency = net + waits + work
     if outcome.cold_sn is not None:
         cold_p = outcome.cold_sn[copy, service, node]
         if cold_p.any():

@@ -63,6 +63,7 @@ class System:
     instantiation_energy: FloatArray  # J
     cold_start_s: FloatArray
     deadline_s: FloatArray
+    work_cv: FloatArray  # coefficient of variation of a task's work (twin.sojourn = mg1)
     can_host: BoolArray  # [S, N] tier, processor and memory allow an instance
     # origins [O]
     origin_ran: IntArray  # index into node_domain space of the RAN domain
@@ -383,6 +384,7 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
         instantiation_energy=svc("instantiation_energy_j"),
         cold_start_s=svc("cold_start_ms", 1e-3),
         deadline_s=svc("deadline_ms", 1e-3),
+        work_cv=svc("work_cv"),
         can_host=can_host,
         origin_ran=origin_ran,
         uplink_mhz=np.array([radio[t.name].uplink_mhz for t in terminals]),
