@@ -215,9 +215,16 @@ def compare_cmd(
         write_csv(out / "results.csv", kept, COMPARE_COLUMNS)
 
     todo = len(load_list) * len(specs) * len(seed_list) - len(done)
-    status = "interrupted"
-    try:
-        with runner, progress(todo * slots, f"compare on {sc.name} ({backend.value})") as tick:
+
+    def stopped() -> None:
+        write_manifest(out, manifest("compare", identity, details, started, now(), "interrupted"))
+        err_console.print(
+            f"interrupted: {len(kept)} finished runs kept in {out / 'results.csv'}; "
+            "run again with --resume to go on"
+        )
+
+    with runner, progress(todo * slots, f"compare on {sc.name} ({backend.value})") as tick:
+        try:
             summaries = compare(
                 sc,
                 policy_specs,
@@ -232,14 +239,11 @@ def compare_cmd(
                 on_row=keep,
                 keep_going=True,
             )
-        status = "finished"
-    finally:
-        write_manifest(out, manifest("compare", identity, details, started, now(), status))
-        if status != "finished":
-            err_console.print(
-                f"interrupted: {len(kept)} finished runs kept in {out / 'results.csv'}; "
-                "run again with --resume to go on"
-            )
+        except BaseException:
+            # Said before the backend shuts down: a Ray interrupted mid-task may not return.
+            stopped()
+            raise
+    write_manifest(out, manifest("compare", identity, details, started, now(), "finished"))
     rows = [s.as_row() for s in summaries]
     write_csv(out / "results.csv", rows, COMPARE_COLUMNS)
     good = [s.as_row() for s in summaries if isinstance(s, RunSummary)]
