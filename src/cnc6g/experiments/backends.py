@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -277,9 +279,21 @@ class RayBackend(Backend):
                 index[self._remote.remote(jobs[i].fn, dict(jobs[i].kwargs))] = i
 
         submit(limit)
+        # Ctrl-C only sets a flag; the loop raises KeyboardInterrupt between waits. Raised
+        # wherever the signal lands, it can hit Ray's own callbacks, and its core aborts.
+        interrupted: list[int] = []
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(
+                signal.SIGINT, lambda signum, _frame: interrupted.append(signum)
+            )
         try:
             while index:
-                done, _ = ray.wait(list(index), num_returns=1)
+                if interrupted:
+                    raise KeyboardInterrupt
+                done, _ = ray.wait(list(index), num_returns=1, timeout=0.2)
+                if not done:
+                    continue
                 i = index.pop(done[0])
                 try:
                     results[i] = ray.get(done[0])
@@ -298,6 +312,9 @@ class RayBackend(Backend):
             for ref in index:
                 ray.cancel(ref)
             raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         return results
 
 
