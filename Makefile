@@ -40,7 +40,7 @@ docs: install
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.twin_throughput --json benchmarks/results.json
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.slot_throughput --json benchmarks/results.json
 
 bench-opt: install
 	$(PY) -m benchmarks.opt_solve --json benchmarks/opt_results.json

@@ -1,7 +1,9 @@
 """MkDocs hooks: pages generated from the sources when the site is built.
 
 - ``scenario-reference.md`` and ``scenario.schema.json``, from the scenario models
-  (``cnc6g.scenarios.reference``), so that the reference cannot drift from them.
+  (``cnc6g.scenarios.reference``), so that the reference cannot drift from them;
+- the tables of ``benchmarks.md``, from ``benchmarks/results.json`` (what the last ``make bench``
+  measured, rendered by ``benchmarks.report``), so that a figure on that page cannot go stale.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ from pathlib import Path
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 # Document this checkout's sources, whichever copy of cnc6g the environment has installed.
-SRC = Path(__file__).resolve().parent.parent / "src"
-if str(SRC) not in sys.path:
-    sys.path.insert(0, str(SRC))
+ROOT = Path(__file__).resolve().parent.parent
+for folder in (ROOT / "src", ROOT):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+BENCH_MARKER = "<!-- benchmark tables: generated from benchmarks/results.json -->"
+"""Where ``benchmarks.md`` gets the generated tables."""
+
+BENCH_RESULTS = ROOT / "benchmarks" / "results.json"
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
@@ -26,3 +35,19 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     schema = json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False) + "\n"
     files.append(File.generated(config, "scenario.schema.json", content=schema))
     return files
+
+
+def benchmark_tables(results_path: Path = BENCH_RESULTS) -> str:
+    """The benchmark page's tables from ``results_path`` (a note when it is missing)."""
+    from benchmarks.report import render
+
+    if not results_path.is_file():
+        return "No benchmark results yet: run `make bench`.\n"
+    return render(json.loads(results_path.read_text(encoding="utf-8")))
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    del page, config, files
+    if BENCH_MARKER in markdown:
+        markdown = markdown.replace(BENCH_MARKER, benchmark_tables())
+    return markdown

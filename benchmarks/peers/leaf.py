@@ -15,6 +15,10 @@ Scenario:
       processing task on the least-utilised fog node that still has room, else on the cloud.
     * Every step (one simulated second) 10% of the users hand over to another random fog node:
       their WiFi links are replaced and their application is deallocated and placed again.
+      With ``replace_all`` every other user's application is deallocated and placed again too
+      (the peer re-deciding every placement every slot, as the twin's policies do), and the
+      data-flow paths are cached per (source, destination) so that LEAF only recomputes the
+      paths of users that moved: the fastest fair set-up of that peer.
     * A PowerMeter samples the whole infrastructure once per step.
 
 leafsim is optional: this module imports without it, and :func:`run_leaf` raises a
@@ -154,7 +158,9 @@ def _greedy_orchestrator_class(orchestrator_base: type) -> type:
     return GreedyOrchestrator
 
 
-def run_leaf(n_servers: int, n_users: int, slots: int, seed: int) -> dict[str, float]:
+def run_leaf(
+    n_servers: int, n_users: int, slots: int, seed: int, replace_all: bool = False
+) -> dict[str, float]:
     """Build the LEAF scenario and run it for ``slots`` one-second steps.
 
     The scenario is the one in this module's docstring. Randomness comes from a
@@ -169,6 +175,8 @@ def run_leaf(n_servers: int, n_users: int, slots: int, seed: int) -> dict[str, f
         n_users: Number of user devices, one application each (at least 1).
         slots: Number of one-second steps to simulate (at least 1).
         seed: Seed for every random draw.
+        replace_all: Re-place every user's application every step (paths cached), not only
+            the users that hand over.
 
     Returns:
         ``slots_per_s`` (steps per wall-clock second of the run loop), ``run_s``, ``build_s``,
@@ -256,6 +264,20 @@ def run_leaf(n_servers: int, n_users: int, slots: int, seed: int) -> dict[str, f
         apps.append(app)
 
     orchestrator = _greedy_orchestrator_class(lf["Orchestrator"])(infra, fogs, cloud)
+    paths: dict[tuple[str, str], Any] = {}  # (source, destination) -> path, replace_all only
+    touching: dict[str, list[tuple[str, str]]] = {}  # node -> the cached keys it is an end of
+    if replace_all:
+        uncached = orchestrator.shortest_path
+
+        def cached_path(graph: Any, src: str, dst: str) -> Any:
+            key = (src, dst)
+            if key not in paths:
+                paths[key] = uncached(graph, src, dst)
+                touching.setdefault(src, []).append(key)
+                touching.setdefault(dst, []).append(key)
+            return paths[key]
+
+        orchestrator.shortest_path = cached_path
     for app in apps:
         orchestrator.place(app)
 
@@ -265,7 +287,8 @@ def run_leaf(n_servers: int, n_users: int, slots: int, seed: int) -> dict[str, f
     def mobility(env: Any) -> Any:
         nonlocal replacements
         while True:
-            for j in py_rng.sample(range(n_users), n_handover):
+            moved = py_rng.sample(range(n_users), n_handover)
+            for j in moved:
                 user, old = users[j], attached[j]
                 new = py_rng.randrange(n_servers - 1)
                 if new >= old:
@@ -277,8 +300,17 @@ def run_leaf(n_servers: int, n_users: int, slots: int, seed: int) -> dict[str, f
                 for wl in wifi_pair(user, fogs[new]):
                     infra.add_link(wl)
                 attached[j] = new
+                if replace_all:  # the user's paths changed with its links
+                    for key in touching.pop(user.name, []):
+                        paths.pop(key, None)
                 orchestrator.place(apps[j])
                 replacements += 1
+            if replace_all:
+                still = set(range(n_users)).difference(moved)
+                for j in sorted(still):
+                    apps[j].deallocate()
+                    orchestrator.place(apps[j])
+                    replacements += 1
             yield env.timeout(STEP_S)
 
     env = lf["simpy"].Environment()
@@ -291,7 +323,8 @@ def run_leaf(n_servers: int, n_users: int, slots: int, seed: int) -> dict[str, f
     env.run(until=slots * STEP_S)
     run_s = time.perf_counter() - t_run
 
-    if len(meter.measurements) != slots or replacements != slots * n_handover:
+    per_step = n_users if replace_all else n_handover
+    if len(meter.measurements) != slots or replacements != slots * per_step:
         raise RuntimeError(
             f"LEAF run ended out of step: {len(meter.measurements)} power samples and "
             f"{replacements} handovers for {slots} slots"

@@ -368,8 +368,13 @@ def test_a_startup_sets_the_cold_start_time_and_energy_and_round_trips():
         input_mbit=0.1,
         memory_gb=16.0,
         deadline_ms=2000.0,
-        startup={"container_ms": 800.0, "model_gb": 14.0, "load_gbps": 16.0, "init_ms": 1200.0,
-                 "power_w": 300.0},
+        startup={
+            "container_ms": 800.0,
+            "model_gb": 14.0,
+            "load_gbps": 16.0,
+            "init_ms": 1200.0,
+            "power_w": 300.0,
+        },
     )
     # 0.8 s + 14 GB x 8 / 16 Gbit/s + 1.2 s = 9 s; 300 W for 9 s = 2,700 J
     assert svc.cold_start_ms == pytest.approx(9000.0)

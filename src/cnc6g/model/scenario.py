@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from enum import StrEnum
 
 from pydantic import Field, model_validator
 
@@ -13,6 +14,13 @@ from cnc6g.model.workload import Workload
 
 PROBLEM_SEPARATOR = "; "
 """Joins the ``field: reason`` lines of a cross-field check into one validation message."""
+
+
+class Sojourn(StrEnum):
+    """How long a task stays at a node (queueing and execution)."""
+
+    EXPONENTIAL = "exponential"  # exponential with the processor-sharing mean (M/M/1)
+    MG1 = "mg1"  # M/G/1 with each service's work_cv
 
 
 class TwinSettings(_Strict):
@@ -29,6 +37,11 @@ class TwinSettings(_Strict):
         default=None,
         ge=1,
         description="remote nodes an origin may use, nearest first; default: all",
+    )
+    sojourn: Sojourn = Field(
+        default=Sojourn.EXPONENTIAL,
+        description="a task's time at a node: exponential with the processor-sharing mean, "
+        "or M/G/1 with each service's work_cv",
     )
 
 

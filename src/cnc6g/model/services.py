@@ -97,6 +97,13 @@ class ServiceType(_Strict):
     instantiation_energy_j: float = Field(default=0.0, ge=0, description="energy of a cold start")
     cold_start_ms: float = Field(default=0.0, ge=0, description="time to start an instance")
     deadline_ms: float = Field(gt=0, description="E2E latency SLA of one task")
+    work_cv: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="coefficient of variation of a task's work (0: deterministic, as "
+        "inference; 1: exponential); used where twin.sojourn is mg1",
+    )
     tiers: list[DomainKind] = Field(
         default_factory=lambda: list(ALL_TIERS),
         min_length=1,

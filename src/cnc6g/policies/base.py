@@ -75,11 +75,13 @@ def feasibility_problems(system: System, decision: Decision, atol: float = 1e-9)
     if x.dtype != np.bool_:
         problems.append(f"deployment must be bool, is {x.dtype}")
     x = x.astype(bool)
-    if not np.all(np.isfinite(y)):
+    row = y.sum(axis=-1)  # [O, S]; not finite where a share is not
+    finite = bool(np.isfinite(row).all()) or bool(np.all(np.isfinite(y)))
+    if not finite:
         problems.append("routing has non-finite shares")
-    if (y < -atol).any():
+    if y.size and (y.min() < -atol if finite else (y < -atol).any()):
         problems.append("routing has negative shares")
-    over = y.sum(axis=-1) > 1.0 + 1e-6
+    over = row > 1.0 + 1e-6
     if over.any():
         o, s = np.argwhere(over)[0]
         problems.append(
@@ -100,12 +102,16 @@ def feasibility_problems(system: System, decision: Decision, atol: float = 1e-9)
         problems.append(
             f"node {system.node_names[n]} memory {used[n]:.2f} GB > {system.memory[n]:.2f} GB"
         )
-    stray = (y > atol) & ~usable_candidates(system, x)
-    if stray.any():
-        o, s, k = np.argwhere(stray)[0]
+    # The shares sent somewhere (row-major, as argwhere) without an admissible instance there.
+    o, s, k = np.nonzero(y > atol)
+    stray = np.flatnonzero(~(x[s, system.candidates[o, k]] & system.admissible[o, s, k]))
+    if stray.size:
+        i = stray[0]
+        origin, service = system.origin_names[o[i]], system.service_names[s[i]]
+        node = system.node_names[system.candidates[o[i], k[i]]]
         problems.append(
-            f"routing sends origin {system.origin_names[o]} service {system.service_names[s]} "
-            f"to node {system.node_names[system.candidates[o, k]]} without an admissible instance"
+            f"routing sends origin {origin} service {service} to node {node} "
+            "without an admissible instance"
         )
     if decision.cpu_share is not None:
         c = np.asarray(decision.cpu_share)

@@ -26,7 +26,7 @@ import numpy as np
 
 from cnc6g.model import DomainKind
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.policies.base import Policy, usable_candidates
+from cnc6g.policies.base import Policy
 from cnc6g.twin.system import BoolArray, FloatArray, System
 
 
@@ -65,6 +65,17 @@ class GreedyPolicy(Policy):
     def reset(self, system: System, seed: int | None = None) -> None:
         """Clear the demand history and the planned deployment."""
         super().reset(system, seed)
+        self._prepare(system)
+        self._demand: FloatArray | None = None
+        self._deployment = np.zeros((system.n_services, system.n_nodes), dtype=bool)
+
+    def system_changed(self, system: System) -> None:
+        """Plan on ``system`` from now on (a failed node is no option any more)."""
+        super().system_changed(system)
+        self._prepare(system)
+
+    def _prepare(self, system: System) -> None:
+        """What the deployment and the distribution use of ``system``, computed once."""
         node_domain = system.node_domain[system.candidates]  # [O, K]
         kinds = np.array([k.value for k in system.node_domain_kind])[system.candidates]
         own_ran = node_domain == system.origin_ran[:, None]
@@ -74,8 +85,17 @@ class GreedyPolicy(Policy):
         # Transport nodes are shared with other cells: their load is known as last reported;
         # the cell's own nodes carry only its own load, known exactly.
         self._shared = np.array([k is DomainKind.TRANSPORT for k in system.node_domain_kind])
-        self._demand: FloatArray | None = None
-        self._deployment = np.zeros((system.n_services, system.n_nodes), dtype=bool)
+        # The nodes each (origin, service) demand may use, nearest first, [S][O]: built once
+        # per system (the candidates never change).
+        usable = system.admissible & self._scope[:, None, :]  # [O, S, K]
+        cand = system.candidates
+        self._options = [
+            [cand[o, usable[o, s]].tolist() for o in range(system.n_origins)]
+            for s in range(system.n_services)
+        ]
+        self._remote = ~system.candidate_local  # [O, K]
+        self._delay2 = 2.0 * system.candidate_delay_s  # [O, K]
+        self._capacity_ok = system.capacity[system.candidates]  # [O, K]
 
     def decide(self, obs: Observation) -> Decision:
         """Update the demand average, redeploy when due, then distribute."""
@@ -90,70 +110,80 @@ class GreedyPolicy(Policy):
         return Decision(deployment=self._deployment.copy(), routing=routing)
 
     def _deploy(self, demand: FloatArray) -> BoolArray:
+        # Scalar bookkeeping in Python floats and lists: the same IEEE arithmetic as NumPy's
+        # scalars, without their per-operation overhead.
         sy = self.system
-        x = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
-        free_mem = sy.memory.copy()
-        budget = self.target_utilisation * sy.capacity * sy.slot_s  # gigacycles per slot
-        planned = np.zeros(sy.n_nodes)
-        for s in np.argsort(-demand.sum(axis=0), kind="stable"):
-            for o in np.argsort(-demand[:, s], kind="stable"):
-                need = demand[o, s] * sy.work[s]
+        hosted: list[set[int]] = [set() for _ in range(sy.n_services)]
+        free_mem = sy.memory.tolist()
+        budget = (self.target_utilisation * sy.capacity * sy.slot_s).tolist()  # gigacycles/slot
+        planned = [0.0] * sy.n_nodes
+        work = sy.work.tolist()
+        memory = sy.service_memory.tolist()
+        by_origin = np.argsort(-demand, axis=0, kind="stable")  # [O, S], largest demand first
+        for s in np.argsort(-demand.sum(axis=0), kind="stable").tolist():
+            w, mem, xs, table = work[s], memory[s], hosted[s], self._options[s]
+            small_below = self.min_tasks_per_instance * w
+            column = demand[:, s].tolist()
+            for o in by_origin[:, s].tolist():
+                need = column[o] * w
                 if need <= 0:
                     break
-                options = np.flatnonzero(sy.admissible[o, s] & self._scope[o])
-                for i, k in enumerate(options):
-                    n = sy.candidates[o, k]
+                options = table[o]
+                last = len(options) - 1
+                for i, n in enumerate(options):
+                    fresh = n not in xs
+                    if fresh and need < small_below and i != last:
+                        continue  # a small demand starts an instance on the last node only
                     room = budget[n] - planned[n]
                     if room <= 0:
                         continue
-                    if not x[s, n]:
-                        last = i == options.size - 1
-                        small = need < self.min_tasks_per_instance * sy.work[s]
-                        if free_mem[n] < sy.service_memory[s] or (small and not last):
+                    if fresh:
+                        if free_mem[n] < mem:
                             continue
-                        x[s, n] = True
-                        free_mem[n] -= sy.service_memory[s]
+                        xs.add(n)
+                        free_mem[n] -= mem
                     take = min(need, room)
                     planned[n] += take
                     need -= take
                     if need <= 0:
                         break
+        x = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
+        for s, nodes in enumerate(hosted):
+            x[s, list(nodes)] = True
         return x
 
     def _distribute(self, obs: Observation, x: BoolArray) -> FloatArray:
         sy = self.system
         O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
-        usable = usable_candidates(sy, x) & self._scope[:, None, :]
-        remote = ~sy.candidate_local
-        network = (
-            2.0 * sy.candidate_delay_s[:, None, :]
-            + remote[:, None, :] * sy.input_mbit[None, :, None] / obs.uplink_mbps[:, None, None]
-            + remote[:, None, :] * sy.output_mbit[None, :, None] / obs.downlink_mbps[:, None, None]
-        )  # [O, S, K]
-        reported = np.where(self._shared, obs.utilisation * sy.capacity, 0.0)  # gigacycles/s
-        own = np.zeros((O, sy.n_nodes))  # gigacycles/s this origin adds
+        cand = sy.candidates
         chunk = obs.demand.astype(float) / self.chunks  # [O, S]
         routing = np.zeros((O, S, K))
-        rows = np.arange(O)[:, None]
-        has = usable.any(axis=-1) & (chunk > 0)
+        # Only the (origin, service) rows with demand and a usable instance are distributed.
+        o_idx, s_idx = np.nonzero(chunk > 0)
+        usable = x[s_idx[:, None], cand[o_idx]] & sy.admissible[o_idx, s_idx] & self._scope[o_idx]
+        has = usable.any(axis=-1)
+        o_idx, s_idx, usable = o_idx[has], s_idx[has], usable[has]  # [R], [R], [R, K]
+        if not o_idx.size:
+            return routing
+        remote = self._remote[o_idx]
+        network = (
+            self._delay2[o_idx]
+            + remote * sy.input_mbit[s_idx, None] / obs.uplink_mbps[o_idx, None]
+            + remote * sy.output_mbit[s_idx, None] / obs.downlink_mbps[o_idx, None]
+        )  # [R, K]
+        reported = np.where(self._shared, obs.utilisation * sy.capacity, 0.0)[cand]  # [O, K]
+        own = np.zeros((O, K))  # gigacycles/s each origin adds to its candidates
+        work = sy.work[s_idx, None]
+        added = chunk[o_idx, s_idx] * sy.work[s_idx] / sy.slot_s
+        step = 1.0 / self.chunks
+        flat = routing.reshape(-1, K)
+        row = o_idx * S + s_idx
         for _ in range(self.chunks):
-            est_load = reported[None, :] + own  # [O, N]
-            headroom = sy.capacity[None, :] - est_load
-            free = headroom[rows, sy.candidates]  # [O, K]
+            free = (self._capacity_ok - (reported + own))[o_idx]  # [R, K]
             with np.errstate(divide="ignore"):
-                sojourn = np.where(
-                    free[:, None, :] > 0,
-                    sy.work[None, :, None] / np.maximum(free[:, None, :], 1e-12),
-                    np.inf,
-                )
+                sojourn = np.where(free > 0, work / np.maximum(free, 1e-12), np.inf)
             latency = np.where(usable, np.minimum(network + sojourn, 1e30), np.inf)
-            best = np.argmin(latency, axis=-1)  # [O, S]
-            o_idx, s_idx = np.nonzero(has)
-            k_idx = best[o_idx, s_idx]
-            routing[o_idx, s_idx, k_idx] += 1.0 / self.chunks
-            np.add.at(
-                own,
-                (o_idx, sy.candidates[o_idx, k_idx]),
-                chunk[o_idx, s_idx] * sy.work[s_idx] / sy.slot_s,
-            )
+            best = np.argmin(latency, axis=-1)  # [R]
+            flat[row, best] += step
+            np.add.at(own, (o_idx, best), added)
         return routing

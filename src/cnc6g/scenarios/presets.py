@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from cnc6g.model import DomainKind, ProcessorKind, Scenario, ServiceType
+from cnc6g.model import DomainKind, ProcessorKind, Scenario, ServiceType, Workload
 from cnc6g.model.radio import RadioModel
 from cnc6g.scenarios import dump_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
@@ -108,6 +108,26 @@ def scale_100() -> Scenario:
     )
 
 
+def scale_1000() -> Scenario:
+    """1,000 terminal + 1,000 RAN domains with 10,000 requests per slot: the benchmark's largest."""
+    base = synthetic_scenario(
+        "scale-1000",
+        n_cells=1000,
+        n_services=30,
+        candidates_per_origin=16,
+        description=(
+            "1,000 cells of the case-study shape (1,000 MEC servers, a DC and a cloud), 10,000 "
+            "requests per slot; each origin may use its 16 nearest remote nodes. The largest "
+            "system of the throughput benchmark."
+        ),
+        notes=COMMON_NOTES,
+    )
+    workload = Workload(
+        requests_per_slot=(10_000, 10_000), zipf_exponent=base.workload.zipf_exponent
+    )
+    return base.model_copy(update={"workload": workload})
+
+
 TRANSLATION_NOTES = [
     "Speech translation (seed 000, section 4.1, Fig. 1): ASR on the phone turns speech into "
     "text, an LLM translates it and TTS speaks the result; option 1 runs LLM and TTS in the "
@@ -190,6 +210,7 @@ BUILDERS: dict[str, Callable[[], Scenario]] = {
     "paper-case-study-38901": paper_case_study_radio,
     "tiny": tiny,
     "scale-100": scale_100,
+    "scale-1000": scale_1000,
     "speech-translation": speech_translation,
 }
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnc6g.twin.radio import base_station_energy_j
+from cnc6g.twin.sojourn import p_within
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
 ENERGY_PARTS = ("idle", "dynamic", "instances", "cold_start", "radio", "transport")
@@ -49,12 +50,65 @@ DENSE_INCIDENCE_LIMIT = 20_000
 
 
 @dataclass(frozen=True, eq=False)
+class Flows:
+    """The active flows of a slot, one entry each, in no particular order.
+
+    A flow is a (copy, origin, candidate, service) combination that requests are routed to.
+    A slot's cost grows with these, not with the ``B x O x K x S`` combinations the system
+    allows: most (origin, service) pairs have no request in a slot and a routing row sends
+    its requests to a few candidates.
+    """
+
+    shape: tuple[int, int, int, int]  # B, O, K, S
+    copy: IntArray  # [F]
+    origin: IntArray  # [F]
+    candidate: IntArray  # [F] index k into the origin's candidates
+    service: IntArray  # [F]
+    node: IntArray  # [F] candidates[origin, candidate]
+    requests: FloatArray  # [F] requests routed to the flow
+    served: FloatArray  # [F] admitted and executed
+    satisfied: FloatArray  # [F] served within the deadline
+
+    @property
+    def index(self) -> IntArray:
+        """Flat index of each flow into the ``[B, O, K, S]`` layout."""
+        _, O, K, S = self.shape
+        flat: IntArray = ((self.copy * O + self.origin) * K + self.candidate) * S + self.service
+        return flat
+
+    @property
+    def demand_row(self) -> IntArray:
+        """Flat index of each flow's (copy, origin, service) demand, ``[B, O, S]`` layout."""
+        _, O, _, S = self.shape
+        flat: IntArray = (self.copy * O + self.origin) * S + self.service
+        return flat
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the flows and their figures are the same, in the same order."""
+        if not isinstance(other, Flows):
+            return NotImplemented
+        names = ("copy", "origin", "candidate", "service", "requests", "served", "satisfied")
+        return self.shape == other.shape and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in names
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays: not hashable
+
+    def dense(self, values: FloatArray) -> FloatArray:
+        """``values`` ``[F]`` of the flows as a ``[B, O, K, S]`` array, 0 elsewhere."""
+        out: FloatArray = np.zeros(int(np.prod(self.shape)), dtype=values.dtype)
+        out[self.index] = values
+        return out.reshape(self.shape)
+
+
+@dataclass(frozen=True, eq=False)
 class SlotOutcome:
     """What one slot did, for each of ``B`` copies. Counts are expected numbers of tasks.
 
-    Per-flow arrays are exposed as ``[B, O, S, K]`` properties; internally they are kept in the
-    ``[B, O, K, S]`` layout the arithmetic uses, and the ones derived from per-node and per-path
-    factors (rate, network time, cold starts) are only built when asked for.
+    Per-flow figures are kept for the active flows only (:class:`Flows`: the (copy, origin,
+    candidate, service) combinations that requests were routed to); the dense ``[B, O, S, K]``
+    properties are built from them, and from per-node and per-path factors (rate, network
+    time, cold starts), only when asked for.
     """
 
     offered: FloatArray  # [B] requests that arrived
@@ -69,13 +123,17 @@ class SlotOutcome:
     link_utilisation: FloatArray  # [B, L] max over the two directions, offered
     radio_utilisation: FloatArray  # [B, O] max over uplink and downlink, offered
     rate_sn: FloatArray  # [B, S, N] sojourn rate of each instance, 1/s (0: none)
+    wait_n: FloatArray | None  # [B, N] M/G/1 mean wait of each node (twin.sojourn = mg1)
     cold_sn: FloatArray | None  # [B, S, N] share of an instance's tasks meeting its cold start
     per_mbit_s: FloatArray  # [B, O, K, 2] transfer time per Mbit sent and received
     slot_s: float
+    flows: Flows  # the slot's active flows (requests routed), the per-flow figures
     _system: System
-    _flow: FloatArray  # [B, O, K, S]
-    _served: FloatArray  # [B, O, K, S]
-    _satisfied: FloatArray  # [B, O, K, S]
+
+    @property
+    def system(self) -> System:
+        """The system the slot was evaluated on."""
+        return self._system
 
     @property
     def energy_total(self) -> FloatArray:
@@ -91,17 +149,24 @@ class SlotOutcome:
     @property
     def flow_requests(self) -> FloatArray:
         """Requests of each flow (origin, service, candidate), ``[B, O, S, K]``."""
-        return self._flow.transpose(0, 1, 3, 2)
+        return self.flows.dense(self.flows.requests).transpose(0, 1, 3, 2)
 
     @property
     def flow_served(self) -> FloatArray:
         """Tasks of each flow admitted and executed, ``[B, O, S, K]``."""
-        return self._served.transpose(0, 1, 3, 2)
+        return self.flows.dense(self.flows.served).transpose(0, 1, 3, 2)
 
     @property
     def flow_satisfied(self) -> FloatArray:
         """Tasks of each flow served within the deadline, ``[B, O, S, K]``."""
-        return self._satisfied.transpose(0, 1, 3, 2)
+        return self.flows.dense(self.flows.satisfied).transpose(0, 1, 3, 2)
+
+    @property
+    def satisfied_by_demand(self) -> FloatArray:
+        """Tasks of each (origin, service) demand served within the deadline, ``[B, O, S]``."""
+        f = self.flows
+        B, O, _, S = f.shape
+        return _scatter_sum(f.demand_row, f.satisfied, B * O * S).reshape(B, O, S)
 
     @property
     def flow_rate(self) -> FloatArray:
@@ -122,14 +187,16 @@ class SlotOutcome:
     def flow_cold_fraction(self) -> FloatArray:
         """Share of each flow's tasks that meet a cold start, ``[B, O, S, K]``."""
         if self.cold_sn is None:
-            return np.zeros(self.flow_requests.shape)
+            B, O, K, S = self.flows.shape
+            return np.zeros((B, O, S, K))
         return self.cold_sn[:, :, self._system.candidates].transpose(0, 2, 1, 3)
 
     @property
     def flow_cold_start_s(self) -> FloatArray:
         """Start-up time of the instance each flow goes to, ``[B, O, S, K]``."""
         t_cold = self._system.cold_start_s[None, None, :, None]
-        return np.broadcast_to(t_cold, self.flow_requests.shape)
+        B, O, K, S = self.flows.shape
+        return np.broadcast_to(t_cold, (B, O, S, K))
 
     @property
     def flow_latency_mean_s(self) -> FloatArray:
@@ -137,6 +204,11 @@ class SlotOutcome:
         rate = self.flow_rate
         queue: FloatArray = np.full(rate.shape, np.inf)
         np.divide(1.0, rate, out=queue, where=rate > 0)
+        if self.wait_n is not None:  # M/G/1: the node's mean wait plus the task's service time
+            sy = self._system
+            x = sy.work[None, :, None] / sy.capacity[sy.candidates][:, None, :]  # [O, S, K]
+            wait = self.wait_n[:, sy.candidates][:, :, None, :]  # [B, O, 1, K]
+            queue = np.where(rate > 0, wait + x[None], np.inf)
         lo, hi = cold_wait_bounds(self.flow_cold_start_s, self.slot_s)
         cold = self.flow_cold_fraction * (lo + hi) / 2.0
         return self.flow_network_s + queue + cold
@@ -144,6 +216,25 @@ class SlotOutcome:
     def objective(self, penalty_j: float) -> FloatArray:
         """Scalarised objective: energy + ``penalty_j`` per unsatisfied task, J, ``[B]``."""
         return self.energy_total + penalty_j * (self.offered - self.satisfied)
+
+
+def _mg1_wait(system: System, rate: FloatArray, admitted_load: FloatArray) -> FloatArray:
+    """Pollaczek-Khinchine mean wait of every node, s, ``[B, N]``.
+
+    From the admitted arrival rates ``[B, S, N]`` (tasks/s) and load (gigacycles/s):
+    ``sum lambda x^2 (1 + c^2) / (2 (1 - rho))``.
+    """
+    x = system.work[:, None] / system.capacity[None, :]  # [S, N] service time at the node
+    second = (rate * x[None] ** 2 * (1.0 + system.work_cv[None, :, None] ** 2)).sum(axis=1)
+    rho = np.minimum(admitted_load / system.capacity, 1.0 - 1e-9)
+    out: FloatArray = second / (2.0 * (1.0 - rho))
+    return out
+
+
+def _scatter_sum(index: IntArray, weights: np.ndarray, size: int) -> FloatArray:
+    """Sums of ``weights`` by ``index`` into ``size`` bins, float64."""
+    # With weights, bincount returns float64 (the stubs type it as integers): asarray is a no-op.
+    return np.asarray(np.bincount(index, weights=weights, minlength=size), dtype=np.float64)
 
 
 def shannon_rate_mbps(mhz: FloatArray | float, snr_db: FloatArray) -> FloatArray:
@@ -158,9 +249,6 @@ class _Constants:
     remote: FloatArray  # [O, K] 1 where the candidate is reached over the radio
     remote_bool: BoolArray  # [O, K]
     admissible: BoolArray  # [O, K, S]
-    delay2: FloatArray  # [O, K] round-trip propagation and access delay
-    io_mbit: FloatArray  # [S, 2] input and output size
-    exponent: FloatArray  # [4, S] rows D/w, -1/w, -d_in/w, -d_out/w
     input_s: FloatArray  # [S]
     output_s: FloatArray  # [S]
     budget: FloatArray  # [O, K, S] deadline minus round-trip delay
@@ -189,16 +277,6 @@ def _constants(system: System) -> _Constants:
         remote=remote.astype(float),
         remote_bool=remote,
         admissible=np.ascontiguousarray(system.admissible.transpose(0, 2, 1)),
-        delay2=delay2,
-        io_mbit=np.stack([system.input_mbit, system.output_mbit], axis=1).astype(ft),
-        exponent=np.stack(
-            [
-                system.deadline_s * inv_work,
-                -inv_work,
-                -system.input_mbit * inv_work,
-                -system.output_mbit * inv_work,
-            ]
-        ).astype(ft),
         input_s=system.input_mbit.astype(ft),
         output_s=system.output_mbit.astype(ft),
         budget=(system.deadline_s[None, None, :] - delay2[:, :, None]).astype(ft),
@@ -218,36 +296,30 @@ def _constants(system: System) -> _Constants:
 
 def clean_routing(routing: FloatArray) -> FloatArray:
     """Routing with negative shares set to 0 and rows summing above 1 scaled down to 1."""
-    y = np.maximum(routing, 0.0)
+    # Valid routing (the usual case) is returned as it is, without a copy.
+    y = routing if routing.size == 0 or routing.min() >= 0.0 else np.maximum(routing, 0.0)
     row = y.sum(axis=-1, keepdims=True)
     if row.max(initial=0.0) > 1.0:
-        y /= np.maximum(row, 1.0)
+        y = y / np.maximum(row, 1.0)
     return y
 
 
-@per_system
-def _hop_index(system: System, batch: int) -> IntArray:
-    """Flat index into ``[B, 2, L + 1]`` of hop ``h`` of every path, ``[B, 2, H, O*K]`` order."""
-    row = np.arange(batch * 2).reshape(batch, 2, 1, 1) * (system.n_links + 1)
-    return (row + system.path_links.T[None, None, :, :]).ravel()
+@dataclass(frozen=True, eq=False)
+class _Hops:
+    """The wired hops of every candidate's path, without the padding of ``path_links``."""
+
+    path: IntArray  # [E] flat (origin, candidate) of each hop, in (hop, path) order
+    link: IntArray  # [E] its link
+    by_hop: tuple[tuple[IntArray, IntArray], ...]  # per hop h: the paths that have it, links
 
 
 @per_system
-def _flow_index(system: System, batch: int) -> IntArray:
-    """Flat index ``(b * S + s) * N + candidates[o, k]`` of every flow, ``[B, O, K, S]`` order."""
-    S, N = system.n_services, system.n_nodes
-    b = np.arange(batch)[:, None, None, None]
-    s = np.arange(S)[None, None, None, :]
-    cand = system.candidates[None, :, :, None]
-    return ((b * S + s) * N + cand).ravel()
-
-
-def _gather_oks(per_sn: np.ndarray, system: System) -> np.ndarray:
-    """``per_sn[b, s, candidates[o, k]]`` as a ``[B, O, K, S]`` array (rows gathered whole)."""
-    B, S, _ = per_sn.shape
-    by_node = np.ascontiguousarray(per_sn.transpose(0, 2, 1))  # [B, N, S]
-    rows = np.take(by_node, system.candidates.ravel(), axis=1)
-    return rows.reshape(B, system.n_origins, system.n_candidates, S)
+def _hops(system: System) -> _Hops:
+    L = system.n_links
+    hop, path = np.nonzero(system.path_links.T < L)  # (hop, path) order
+    link = system.path_links[path, hop]
+    by_hop = tuple((path[hop == h], link[hop == h]) for h in range(system.path_links.shape[1]))
+    return _Hops(path=path, link=link, by_hop=by_hop)
 
 
 def evaluate_slot(
@@ -290,14 +362,30 @@ def evaluate_slot(
     new = deployment & ~previous.astype(bool, copy=False)
     per_node = deployment.sum(axis=1)  # [B, N]
 
-    # Flows in the [B, O, K, S] layout: services innermost, so per-(origin, candidate) factors
-    # broadcast along contiguous rows and sums over services are matrix products.
-    usable = np.logical_and(_gather_oks(deployment, system), c.admissible, order="C")
-    flow = np.multiply(demand[:, :, None, :], routing.transpose(0, 1, 3, 2), dtype=ft, order="C")
-    flow_ok = flow * usable
+    # The active flows: (copy, origin, service) rows with requests, and the candidates their
+    # routing sends a share to. Everything per flow is computed for these only.
+    wanted = demand.reshape(-1)
+    rows = np.flatnonzero(wanted)  # [P] flat (copy, origin, service)
+    shares = routing.reshape(-1, K)[rows]  # [P, K]
+    row, k = np.nonzero(shares)
+    bos = rows[row]
+    s = bos % S
+    bo = bos // S  # flat (copy, origin)
+    b = bo // O
+    o = bo - b * O
+    ok = bo * K + k  # flat (copy, origin, candidate)
+    local_ok = o * K + k
+    node = cand.reshape(-1)[local_ok]
+    sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
+    requests = np.multiply(wanted[bos], shares[row, k], dtype=ft)
+    usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
+    flow_ok = requests * usable
 
-    # Traffic per (origin, candidate), Mbit per slot sent and received.
-    bits = flow_ok @ c.io_mbit  # [B, O, K, 2]
+    # Traffic per (copy, origin, candidate), Mbit per slot sent and received.
+    bits = np.empty((B, O, K, 2))
+    size = B * O * K
+    bits[..., 0] = np.bincount(ok, flow_ok * c.input_s[s], size).reshape(B, O, K)
+    bits[..., 1] = np.bincount(ok, flow_ok * c.output_s[s], size).reshape(B, O, K)
 
     # Radio cells (only remote candidates use them).
     rates = np.empty((B, O, 2))
@@ -314,12 +402,16 @@ def evaluate_slot(
         if c.incidence is not None:  # small systems: products with the [O*K, L] path-link incidence
             sent = bits.reshape(B, O * K, 2).transpose(0, 2, 1)  # [B, 2, O*K]
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
-        else:  # large systems: scatter and gather along padded per-path link lists
-            n_hops = system.path_links.shape[1]
-            sent = np.ascontiguousarray(bits.transpose(0, 3, 1, 2)).reshape(B, 2, 1, O * K)
+        else:  # large systems: scatter the loaded paths' traffic onto their links
+            hops = _hops(system)
+            bits_ok = bits.reshape(B * O * K, 2)
+            loaded = (bits_ok[:, 0] != 0) | (bits_ok[:, 1] != 0)
+            copy, entry = np.nonzero(loaded.reshape(B, O * K)[:, hops.path])  # (h, path) order
+            src = copy * (O * K) + hops.path[entry]
+            bin0 = copy * (2 * (L + 1)) + hops.link[entry]
             carried = np.bincount(
-                _hop_index(system, B),
-                weights=np.repeat(sent, n_hops, axis=2).ravel(),
+                np.concatenate([bin0, bin0 + (L + 1)]),
+                weights=np.concatenate([bits_ok[src, 0], bits_ok[src, 1]]),
                 minlength=B * 2 * (L + 1),
             ).reshape(B, 2, L + 1)
             rho_l = carried[:, :, :L] / capacity  # [B, 2, L]
@@ -328,11 +420,11 @@ def evaluate_slot(
         per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
         if c.incidence_t is not None:  # set together with c.incidence
             along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
-        else:
-            padded = np.zeros((B, 4, L + 1))
-            padded[:, :, :L] = per_link
-            hops = np.take(padded, system.path_links.T.ravel(), axis=2)  # [B, 4, H * O * K]
-            along = hops.reshape(B, 4, n_hops, O * K).sum(axis=2).reshape(B, 4, O, K)
+        else:  # hop by hop, each path from its first link on
+            flat_along = np.zeros((B, 4, O * K))
+            for paths, links in _hops(system).by_hop:
+                flat_along[:, :, paths] += per_link[:, :, links]
+            along = flat_along.reshape(B, 4, O, K)
         per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
         net_admit = np.exp(along[:, 2] + along[:, 3])
         link_util = rho_l.max(axis=1)
@@ -340,32 +432,35 @@ def evaluate_slot(
         per_mbit = np.zeros((B, O, K, 2))
         net_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
-    # Per (origin, candidate): 1, round-trip delay, s per Mbit sent, s per Mbit received.
-    timing = np.empty((B, O, K, 4))
-    timing[..., 0] = 1.0
-    timing[..., 1] = c.delay2
-    np.add(per_mbit, radio_s[:, :, None, :] * c.remote[None, :, :, None], out=timing[..., 2:])
-    per_mbit = timing[..., 2:]
+    # Seconds per Mbit sent and received of each (copy, origin, candidate), wired and radio.
+    per_mbit = per_mbit + radio_s[:, :, None, :] * c.remote[None, :, :, None]
     net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
 
+    # Time left for queueing and execution: the deadline less the delays and transfers.
+    flow_mbit = per_mbit.reshape(-1, 2)[ok].astype(ft, copy=False)
+    slack = (
+        c.budget.reshape(-1)[local_ok * S + s]
+        - flow_mbit[:, 0] * c.input_s[s]
+        - flow_mbit[:, 1] * c.output_s[s]
+    )
+
     # Compute: the tasks the network admitted reach their node, which admits up to rho_max.
-    reach = flow_ok * net_admit.astype(ft)[..., None]
-    arrivals = np.bincount(
-        _flow_index(system, B), weights=reach.ravel(), minlength=B * S * N
-    ).reshape(B, S, N)  # tasks per slot
+    reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
+    arrivals = np.bincount(sn, weights=reach, minlength=B * S * N).reshape(B, S, N)  # per slot
+    wait_n: FloatArray | None = None
     if cpu_share is None:
-        # One processor-sharing server per node: a task's sojourn rate is headroom / work, so
-        # rate * slack is a sum of (origin, candidate) x service outer products: one matmul.
+        # One processor-sharing server per node: a task's sojourn rate is headroom / work.
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
         node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
         admitted_load = node_admit * load
         headroom = system.capacity - admitted_load
         rate_sn = headroom[:, None, :] * c.inv_work3 * deployment
-        admit_g = node_admit[:, cand]  # [B, O, K]
-        served = reach * admit_g.astype(ft)[..., None]
-        factors = (headroom[:, cand][..., None] * timing).astype(ft, copy=False)
-        exponent = factors @ c.exponent  # rate * slack, [B, O, K, S]
-        served_bits = bits * (net_admit * admit_g)[..., None]
+        bn = b * N + node
+        served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
+        exponent = (headroom.reshape(-1)[bn] * c.inv_work[s]).astype(ft, copy=False) * slack
+        served_bits = bits * (net_admit * node_admit[:, cand])[..., None]
+        if system.scenario.twin.sojourn == "mg1":
+            wait_n = _mg1_wait(system, arrivals * node_admit[:, None, :] / tau, admitted_load)
     else:
         # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
         quota = np.maximum(cpu_share, 0.0) * system.capacity  # gigacycles/s
@@ -376,20 +471,32 @@ def evaluate_slot(
             )
         admitted_load = (inst_admit * offered_work).sum(axis=1)
         rate_sn = np.maximum(quota * c.inv_work3 - inst_admit * arrivals / tau, 0.0) * deployment
-        served = reach * _gather_oks(inst_admit, system).astype(ft)
-        exponent = _gather_oks(rate_sn, system).astype(ft) * _slack(c, per_mbit, ft)
-        served_bits = served @ c.io_mbit
-    p_sat = np.maximum(exponent, 0.0)
-    np.negative(p_sat, out=p_sat)
-    np.expm1(p_sat, out=p_sat)
-    np.negative(p_sat, out=p_sat)  # P(sojourn <= slack): 0 where slack <= 0
+        served = reach * inst_admit.reshape(-1)[sn].astype(ft, copy=False)
+        exponent = rate_sn.reshape(-1)[sn].astype(ft, copy=False) * slack
+        served_bits = np.empty((B, O, K, 2))
+        served_bits[..., 0] = np.bincount(ok, served * c.input_s[s], size).reshape(B, O, K)
+        served_bits[..., 1] = np.bincount(ok, served * c.output_s[s], size).reshape(B, O, K)
+    if wait_n is None:
+        p_sat = np.maximum(exponent, 0.0)
+        np.negative(p_sat, out=p_sat)
+        np.expm1(p_sat, out=p_sat)
+        np.negative(p_sat, out=p_sat)  # P(sojourn <= slack): 0 where slack <= 0
+    else:  # M/G/1: the node's wait and the task's own work (twin.sojourn = mg1)
+        bn = b * N + node
+        rho = (admitted_load / system.capacity).reshape(-1)[bn]
+        x = system.work[s] / system.capacity[node]
+        p_sat = p_within(slack, x, system.work_cv[s], rho, wait_n.reshape(-1)[bn]).astype(ft)
     cold_sn = None
     if new.any():
+        # Only the flows into instances started this slot meet a cold start.
         cold_sn = new * c.cold_fraction
-        cold = _gather_oks(cold_sn, system).astype(ft)
-        rate = _gather_oks(rate_sn, system).astype(ft)
-        p_cold = _p_after_cold_start(rate, _slack(c, per_mbit, ft), c.cold_s, tau)
-        p_sat = (1.0 - cold) * p_sat + cold * p_cold
+        hit = np.flatnonzero(new.reshape(-1)[sn])
+        if hit.size:
+            at = sn[hit]
+            cold = cold_sn.reshape(-1)[at].astype(ft, copy=False)
+            rate = rate_sn.reshape(-1)[at].astype(ft, copy=False)
+            p_cold = _p_after_cold_start(rate, slack[hit], c.cold_s[s[hit]], tau)
+            p_sat[hit] = (1.0 - cold) * p_sat[hit] + cold * p_cold
     satisfied = served * p_sat
 
     # Energy.
@@ -412,11 +519,11 @@ def evaluate_slot(
     transport_j = served_bits.reshape(B, O * K * 2) @ c.wired_j_per_mbit
 
     offered = np.add.reduce(demand.reshape(B, O * S), axis=1, dtype=np.float64)
-    served_total = np.add.reduce(served.reshape(B, -1), axis=1, dtype=np.float64)
+    served_total = _scatter_sum(b, served, B)
     return SlotOutcome(
         offered=offered,
         served=served_total,
-        satisfied=np.add.reduce(satisfied.reshape(B, -1), axis=1, dtype=np.float64),
+        satisfied=_scatter_sum(b, satisfied, B),
         dropped=offered - served_total,
         energy={
             "idle": idle,
@@ -433,20 +540,23 @@ def evaluate_slot(
         link_utilisation=link_util,
         radio_utilisation=rho_radio.max(axis=-1),
         rate_sn=rate_sn,
+        wait_n=wait_n,
         cold_sn=cold_sn,
         per_mbit_s=per_mbit,
         slot_s=tau,
+        flows=Flows(
+            shape=(B, O, K, S),
+            copy=b,
+            origin=o,
+            candidate=k,
+            service=s,
+            node=node,
+            requests=requests,
+            served=served,
+            satisfied=satisfied,
+        ),
         _system=system,
-        _flow=flow,
-        _served=served,
-        _satisfied=satisfied,
     )
-
-
-def _slack(c: _Constants, per_mbit: FloatArray, ft: type[np.floating]) -> FloatArray:
-    """Time left for queueing and execution, ``[B, O, K, S]``: budget minus transfers."""
-    p = per_mbit.astype(ft)
-    return c.budget - p[..., 0:1] * c.input_s - p[..., 1:2] * c.output_s
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:

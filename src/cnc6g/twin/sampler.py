@@ -2,8 +2,9 @@
 
 Given a slot's :class:`~cnc6g.twin.dynamics.SlotOutcome` and the integer request counts, each
 request is routed by a multinomial draw over the flows' served shares (the rest is dropped), then
-gets latency ``network + Exp(rate)`` plus, with the flow's cold-start probability, a uniform wait
-for its instance to start. The means agree with the fluid model by construction; the samples give
+gets latency ``network + Exp(rate)`` (with ``twin.sojourn = "mg1"``: the node's M/G/1 wait plus
+its own gamma-distributed work) plus, with the flow's cold-start probability, a uniform wait for
+its instance to start. The means agree with the fluid model by construction; the samples give
 request-level p95/p99 and satisfaction.
 """
 
@@ -45,31 +46,60 @@ def sample_requests(
         rng: random generator.
         copy: which copy of the batch.
     """
-    counts = demand[copy]  # [O, S]
-    served = outcome.flow_served[copy]  # [O, S, K]
-    _, S, K = served.shape
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shares = np.where(counts[..., None] > 0, served / np.maximum(counts[..., None], 1), 0.0)
-    shares = np.clip(shares, 0.0, 1.0)
+    sy = outcome.system
+    flows = outcome.flows
+    _, O, K, S = flows.shape
+    counts = demand[copy].reshape(-1)  # [O * S]
+    rows = np.flatnonzero(counts > 0)  # the (origin, service) rows with requests
+    # Served tasks of each row's candidates, [P, K], from the copy's active flows.
+    row_of = np.full(O * S, -1)
+    row_of[rows] = np.arange(rows.size)
+    mine = flows.copy == copy
+    at = row_of[(flows.origin[mine] * S + flows.service[mine])]
+    known = at >= 0
+    served = np.zeros((rows.size, K))
+    served[at[known], flows.candidate[mine][known]] = flows.served[mine][known]
+    n = counts[rows]
+    shares = np.clip(served / n[:, None], 0.0, 1.0)
     total = shares.sum(axis=-1, keepdims=True)
     shares = np.divide(shares, total, out=shares, where=total > 1.0)
     pvals = np.concatenate([shares, 1.0 - shares.sum(axis=-1, keepdims=True)], axis=-1)
     pvals = np.clip(pvals, 0.0, None)
     pvals /= pvals.sum(axis=-1, keepdims=True)
-    drawn = rng.multinomial(counts, pvals)[..., :K]  # [O, S, K]
+    # One multinomial per row with requests: the rows without draw nothing, so the draws are
+    # those of one multinomial over every (origin, service) row.
+    drawn = rng.multinomial(n, pvals)[:, :K]  # [P, K]
     per_flow = drawn.ravel()
-    idx = np.repeat(np.arange(per_flow.size), per_flow)
-    net = outcome.flow_network_s[copy].ravel()[idx]
-    rate = outcome.flow_rate[copy].ravel()[idx]
-    latency = net + rng.exponential(1.0, size=idx.size) / rate
-    cold_p = outcome.flow_cold_fraction[copy].ravel()[idx]
-    if cold_p.any():
-        t_cold = outcome.flow_cold_start_s[copy].ravel()[idx]
-        lo, hi = cold_wait_bounds(t_cold, outcome.slot_s)
-        hit = rng.random(idx.size) < cold_p
-        latency = latency + hit * (lo + (hi - lo) * rng.random(idx.size))
-    service = (idx // K) % S
-    origin = idx // (K * S)
+    pick = np.repeat(np.arange(per_flow.size), per_flow)
+    row, k = pick // K, pick % K
+    origin = rows[row] // S
+    service = rows[row] % S
+    per_mbit = outcome.per_mbit_s[copy, origin, k]  # [R, 2]
+    net = (
+        sy.input_mbit[service] * per_mbit[:, 0]
+        + sy.output_mbit[service] * per_mbit[:, 1]
+        + 2.0 * sy.candidate_delay_s[origin, k]
+    )
+    node = sy.candidates[origin, k]
+    rate = outcome.rate_sn[copy, service, node]
+    if outcome.wait_n is None:
+        latency = net + rng.exponential(1.0, size=pick.size) / rate
+    else:  # M/G/1: a wait (none with probability 1 - rho) plus the task's own gamma work
+        rho = outcome.utilisation[copy, node]
+        wait = outcome.wait_n[copy, node]
+        tail = np.divide(wait, rho, out=np.zeros_like(wait), where=rho > 0)
+        waits = (rng.random(pick.size) < rho) * rng.exponential(1.0, size=pick.size) * tail
+        x = sy.work[service] / sy.capacity[node]
+        cv = sy.work_cv[service]
+        shape = np.divide(1.0, cv**2, out=np.ones_like(cv), where=cv > 0)
+        work = np.where(cv > 0, rng.gamma(shape, 1.0, size=pick.size) / shape, 1.0) * x
+        latency = net + waits + work
+    if outcome.cold_sn is not None:
+        cold_p = outcome.cold_sn[copy, service, node]
+        if cold_p.any():
+            lo, hi = cold_wait_bounds(sy.cold_start_s[service], outcome.slot_s)
+            hit = rng.random(pick.size) < cold_p
+            latency = latency + hit * (lo + (hi - lo) * rng.random(pick.size))
     offered = int(counts.sum())
     return RequestSample(
         latency_s=latency,
@@ -77,5 +107,5 @@ def sample_requests(
         origin=origin,
         service=service,
         offered=offered,
-        dropped=offered - int(idx.size),
+        dropped=offered - int(pick.size),
     )

@@ -13,7 +13,8 @@ and variation. The waiting time ``W`` (common to all classes) has the Pollaczek-
 
 with the convolution in closed form for a gamma ``S`` (``c <= 1``). With one class and ``c = 1``
 this is the M/M/1 sojourn ``1 - exp(-(1 - rho) t / x)``; tests check it against a discrete-event
-simulation at utilisation 0.3, 0.6 and 0.9 for deterministic and gamma work.
+simulation at utilisation 0.3, 0.6 and 0.9 for deterministic and gamma work. A scenario selects
+it with ``twin.sojourn = "mg1"`` and each service's ``work_cv``.
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ class System:
     instantiation_energy: FloatArray  # J
     cold_start_s: FloatArray
     deadline_s: FloatArray
+    work_cv: FloatArray  # coefficient of variation of a task's work (twin.sojourn = mg1)
     can_host: BoolArray  # [S, N] tier, processor and memory allow an instance
     # origins [O]
     origin_ran: IntArray  # index into node_domain space of the RAN domain
@@ -238,8 +239,9 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
     radio = {r.terminal: r for r in scenario.radio_links}
     O = len(terminals)
 
-    # Shortest paths between infrastructure domains, by delay (Floyd-Warshall on <= a few
-    # hundred domains, once per scenario).
+    # Shortest paths between infrastructure domains, by delay (Floyd-Warshall, once per
+    # scenario). A domain without links (a terminal) lies on no path, so the relaxation runs over
+    # the linked domains only; the result is the same as over all of them.
     D = len(domains)
     links = scenario.wired_links
     L = len(links)
@@ -252,10 +254,15 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
             if d < dist[i, j]:
                 dist[i, j] = d
     nxt = np.where(np.isfinite(dist), np.arange(D)[None, :], -1)
-    for m in range(D):
-        shorter = dist[:, m : m + 1] + dist[m : m + 1, :] < dist - 1e-15
-        dist = np.where(shorter, dist[:, m : m + 1] + dist[m : m + 1, :], dist)
-        nxt = np.where(shorter, nxt[:, m : m + 1], nxt)
+    linked = np.unique([dom_index[name] for wl in links for name in (wl.a, wl.b)]).astype(int)
+    sub = np.ix_(linked, linked)
+    d_sub, n_sub = dist[sub], nxt[sub]
+    for m in range(linked.size):
+        via = d_sub[:, m : m + 1] + d_sub[m : m + 1, :]
+        shorter = via < d_sub - 1e-15
+        np.copyto(d_sub, via, where=shorter)
+        np.copyto(n_sub, np.broadcast_to(n_sub[:, m : m + 1], n_sub.shape), where=shorter)
+    dist[sub], nxt[sub] = d_sub, n_sub
 
     # The fastest link between two adjacent domains, and the links of a shortest path.
     link_lookup: dict[tuple[int, int], int] = {}
@@ -377,6 +384,7 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
         instantiation_energy=svc("instantiation_energy_j"),
         cold_start_s=svc("cold_start_ms", 1e-3),
         deadline_s=svc("deadline_ms", 1e-3),
+        work_cv=svc("work_cv"),
         can_host=can_host,
         origin_ran=origin_ran,
         uplink_mhz=np.array([radio[t.name].uplink_mhz for t in terminals]),

@@ -41,7 +41,7 @@ class Twin:
     deployment: BoolArray
     utilisation: FloatArray
     demand: IntArray
-    _last_satisfied: FloatArray | None
+    _last_satisfied: FloatArray | None  # [B, O, S] tasks satisfied in the last slot
     _last_demand: IntArray | None
     _radio: RadioChannel | None  # the geometry-based channel, where the scenario has one
     _radio_load: FloatArray | None  # [B, O] radio utilisation of the last slot
@@ -141,7 +141,7 @@ class Twin:
         if self._last_satisfied is None or self._last_demand is None:
             s = self.system
             return np.ones((self.batch, s.n_origins, s.n_services))
-        got = self._last_satisfied.sum(axis=-1)
+        got = self._last_satisfied
         demand = self._last_demand
         share: FloatArray = np.divide(got, demand, out=np.ones_like(got), where=demand > 0)
         return share
@@ -170,8 +170,12 @@ class Twin:
             decisions = [decisions] * self.batch
         if len(decisions) != self.batch:
             raise ValueError(f"need {self.batch} decisions, got {len(decisions)}")
-        deployment = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
-        routing = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
+        if len(decisions) == 1:  # views, no copies: the slot arithmetic does not write to them
+            deployment = np.asarray(decisions[0].deployment, dtype=bool)[None]
+            routing = np.asarray(decisions[0].routing, dtype=float)[None]
+        else:
+            deployment = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
+            routing = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
         shares = [d.cpu_share for d in decisions]
         given = [c is not None for c in shares]
         if any(given) and not all(given):
@@ -212,7 +216,7 @@ class Twin:
         )
         self.deployment = deployment.astype(bool, copy=True)
         self.utilisation = outcome.utilisation
-        self._last_satisfied = outcome.flow_satisfied
+        self._last_satisfied = outcome.satisfied_by_demand
         self._last_demand = self.demand
         self._radio_load = outcome.radio_utilisation
         self.slot += 1

@@ -465,13 +465,18 @@ class _Routes(NamedTuple):
         B = demand.shape[0]
         O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
         cand = sy.candidates
-        usable = instances[:, :, cand].transpose(0, 2, 1, 3) & sy.admissible[None]  # [B, O, S, K]
-        new = (instances & ~previous)[:, :, cand].transpose(0, 2, 1, 3)
-        fixed = np.where(usable, slot.energy + sy.unsatisfied_penalty_j * cold * new, np.inf)
         live = np.flatnonzero(demand.ravel() > 0)
         pair = live // S
         service = live % S
         origin = pair % O
+        # Per row with demand: its candidates' instances, flat into [B, S, N].
+        at = ((live // (O * S)) * S + service)[:, None] * sy.n_nodes + cand[origin]  # [A, K]
+        running = np.take(instances, at)
+        usable = running & sy.admissible[origin, service]
+        new = running & ~np.take(previous, at)
+        charge = sy.unsatisfied_penalty_j * np.broadcast_to(cold, (B, O, S, 1)).reshape(-1, 1)
+        energy = slot.energy.reshape(-1, K)[live]
+        fixed = np.where(usable, energy + charge[live] * new, np.inf)
         remote = c.remote[:, 0, :][origin]  # [A, K]
         up = slot.uplink.ravel()[pair]  # Mbit/s
         down = slot.downlink.ravel()[pair]
@@ -482,7 +487,7 @@ class _Routes(NamedTuple):
             origin=origin,
             work=sy.work[service],
             demand=demand.ravel()[live],
-            fixed=fixed.reshape(-1, K)[live],
+            fixed=fixed,
             reach=c.reach.reshape(-1, K)[live % (O * S)],
             remote=remote,
             share=np.stack(
@@ -535,6 +540,10 @@ def _fill(
     tau = sy.slot_s
     remaining = demand.copy()
     rows = np.arange(demand.size)
+    # Flat (copy, node) index of each row's candidates, into the [B, N] per-node arrays.
+    node_ak = (copy * N)[:, None] + cand[routes.origin]  # [A, K]
+    work_col = work[:, None]
+    ranked = np.empty_like(routes.reach)  # [A, K] expected cost plus price
     slack = np.empty_like(routes.reach)  # [A, K] time left for queueing and execution
     slowed = np.full((2, P), np.nan)  # the cells' slow-downs the slack was computed at
     for r in range(ROUNDS + EXTRA):
@@ -555,18 +564,18 @@ def _fill(
             part = routes.reach[fresh] - routes.remote[fresh] * transfer[:, None]
             slack[fresh] = np.maximum(part, 0.0)
         # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
-        expected = headroom[:, cand].reshape(B * O, K)[pair] / work[:, None]  # rate
+        expected = np.take(headroom, node_ak) / work_col  # rate
         np.multiply(expected, slack, out=expected)
         np.negative(expected, out=expected)
         np.exp(expected, out=expected)
         np.multiply(expected, beta, out=expected)
         np.add(expected, routes.fixed, out=expected)
-        np.copyto(expected, np.inf, where=room[:, cand].reshape(B * O, K)[pair] <= 1e-9)
+        np.copyto(expected, np.inf, where=np.take(room, node_ak) <= 1e-9)
         # [P]; any over an axis is an array here (the stubs also allow a scalar): no copy.
         full = np.asarray((load.radio >= limit - 1e-9).any(axis=0))
         if full.any():
             np.copyto(expected, np.inf, where=(routes.remote > 0) & full[pair, None])
-        k = np.argmin(expected + routes.price, axis=-1)  # [A]
+        k = np.argmin(np.add(expected, routes.price, out=ranked), axis=-1)  # [A]
         best = expected[rows, k]
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
         # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
@@ -575,11 +584,10 @@ def _fill(
         left = np.maximum(limit - load.radio, 0.0)
         radio = np.divide(left, sent, out=np.ones_like(left), where=sent > left).min(axis=0)
         take = np.where(far, take * radio[pair], take)
-        node = cand[routes.origin, k]
-        flat = node + copy * N
+        flat = node_ak[rows, k]  # the chosen (copy, node)
         asked = np.bincount(flat, weights=take * work, minlength=B * N).reshape(B, N)
         accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
-        got = take * accept[copy, node]
+        got = take * accept.reshape(-1)[flat]
         load.node[...] += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
         load.radio[...] += radio_share(np.where(far, got, 0.0))
         routing.reshape(-1, K)[routes.live, k] += got / demand

@@ -1,0 +1,120 @@
+"""The whole-slot benchmark's code runs, and the docs' tables render what its JSON holds.
+
+These tests time nothing: they prove that the benchmark runs end to end (its quick mode on a
+tiny system) and that the generated docs table shows the figures of a given results file.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import render
+from benchmarks.slot_throughput import run
+
+RESULTS = {
+    "meta": {
+        "commit": "abc1234",
+        "dirty": False,
+        "date": "2026-01-02 03:04 UTC",
+        "machine": "Linux x86_64, Test CPU, 2 cores",
+        "python": "3.11.7",
+        "numpy": "2.4.6",
+        "blas_threads": "1",
+        "quick": False,
+    },
+    "whole_slot": [
+        {"cells": 10, "requests_per_slot": 100, "policy": "grd", "slots_per_s": 3210.4},
+        {"cells": 100, "requests_per_slot": 1000, "policy": "grd", "slots_per_s": 1234.0},
+        {"cells": 10, "requests_per_slot": 100, "policy": "hmarl", "slots_per_s": 456.7},
+        {
+            "cells": 100,
+            "requests_per_slot": 1000,
+            "policy": "hmarl",
+            "slots_per_s": None,
+            "note": "the checkpoint does not fit this system",
+        },
+        {
+            "cells": 10,
+            "requests_per_slot": "L = 0.8",
+            "preset_load": True,
+            "policy": "grd",
+            "slots_per_s": 2500.0,
+        },
+    ],
+    "peers": [
+        {"cells": 10, "peer": "leaf", "slots_per_s": 500.0},
+        {"cells": 100, "peer": "leaf", "slots_per_s": 20.0},
+        {"cells": 10, "peer": "leaf-replace-all", "slots_per_s": 200.0},
+        {"cells": 100, "peer": "leaf-replace-all", "slots_per_s": 10.0},
+    ],
+    "secondary": [
+        {
+            "measure": "frozen twin",
+            "cells": 100,
+            "requests_per_slot": 1000,
+            "copies": 1,
+            "slots_per_s": 7000.0,
+        },
+        {
+            "measure": "batched twin",
+            "cells": 10,
+            "requests_per_slot": 100,
+            "copies": 256,
+            "slots_per_s": 25000.0,
+        },
+    ],
+    "memory": {"cells": 1000, "peak_mib": 321.6},
+}
+
+
+def test_report_renders_the_figures_of_the_results():
+    text = render(RESULTS)
+    lines = text.splitlines()
+    assert lines[0] == "| slots/s, whole slot | 10 cells, 100 req. | 100 cells, 1,000 req. |"
+    assert "| GRD | 3,210 | 1,234 |" in lines
+    assert "| HMARL | 457 | n/a [1] |" in lines
+    assert "[1] the checkpoint does not fit this system" in lines
+    assert "| GRD / LEAF (every user re-placed) | 16.1x | 123.4x |" in lines
+    assert "| GRD / LEAF (10 % of users re-placed) | 6.4x | 61.7x |" in lines
+    assert "| LEAF, 10 % of users re-placed per step | 500 | 20.0 |" in lines
+    assert "GRD 2,500." in text
+    assert "| one frozen decision (`Twin.step_arrays`) | 100 | 1,000 | 1 | 7,000 |" in lines
+    assert "| one frozen decision, batched copies | 10 | 100 | 256 | 25,000 |" in lines
+    assert "322 MiB" in text
+    assert "commit `abc1234`" in text
+    assert "quick mode" not in text
+
+
+def test_docs_hook_puts_the_tables_of_the_results_file_on_the_page(tmp_path):
+    pytest.importorskip("mkdocs")
+    spec = importlib.util.spec_from_file_location(
+        "docs_hooks", Path(__file__).parent.parent / "docs" / "hooks.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(RESULTS), encoding="utf-8")
+    assert hooks.benchmark_tables(path) == render(RESULTS)
+    assert "make bench" in hooks.benchmark_tables(tmp_path / "missing.json")
+    page = (Path(__file__).parent.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert hooks.BENCH_MARKER in page
+
+
+def test_quick_mode_runs_every_measurement_on_a_small_system():
+    pytest.importorskip("torch")
+    results = run(sizes=(3,), quick=True, batches=(4,), memory_cells=3)
+    rows = {r["policy"]: r for r in results["whole_slot"]}
+    assert rows["rand"]["slots_per_s"] > 0
+    assert rows["grd"]["slots_per_s"] > 0
+    assert rows["rand"]["cold_starts_per_slot"] > 0  # decisions change: instances start
+    assert rows["hmarl"]["slots_per_s"] is None
+    assert "does not fit" in rows["hmarl"]["note"]
+    assert {r["peer"] for r in results["peers"]} == {"leaf", "leaf-replace-all"}
+    assert results["secondary"][0]["slots_per_s"] > 0
+    assert results["memory"]["peak_mib"] > 0
+    assert results["meta"]["quick"] is True
+    assert "quick mode" in render(results)
