@@ -111,6 +111,9 @@ def render(results: dict[str, Any]) -> str:
         )
         lines.append("")
     if meta:
+        if meta.get("label"):
+            lines.append(f"Note: {meta['label']}")
+            lines.append("")
         dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
         lines.append(
             f"Measured {meta.get('date', '?')} at commit `{meta.get('commit', '?')}`{dirty} on "

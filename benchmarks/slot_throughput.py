@@ -131,9 +131,9 @@ def whole_slot(system: System, policy_name: str, seconds: float) -> dict[str, An
         reason = str(err).splitlines()[0]
         if "trained for another system" in reason:
             reason = (
-                f"the checkpoint shipped for {HMARL_SCENARIO} does not fit this system ("
-                + reason.split("another system:", 1)[-1].strip()
-                + "); HMARL here needs `cnc6g train` or `--retrain`"
+                f"the checkpoint shipped for {HMARL_SCENARIO} fits only that system (its agents' "
+                "inputs and outputs are sized by its nodes and domains); HMARL at another size "
+                "needs `cnc6g train` or `--retrain`"
             )
         row.update(slots_per_s=None, note=reason)
         return row

@@ -112,9 +112,19 @@ def test_quick_mode_runs_every_measurement_on_a_small_system():
     assert rows["grd"]["slots_per_s"] > 0
     assert rows["rand"]["cold_starts_per_slot"] > 0  # decisions change: instances start
     assert rows["hmarl"]["slots_per_s"] is None
-    assert "does not fit" in rows["hmarl"]["note"]
+    assert "fits only that system" in rows["hmarl"]["note"]
     assert {r["peer"] for r in results["peers"]} == {"leaf", "leaf-replace-all"}
     assert results["secondary"][0]["slots_per_s"] > 0
     assert results["memory"]["peak_mib"] > 0
     assert results["meta"]["quick"] is True
     assert "quick mode" in render(results)
+
+
+def test_before_after_comparison_times_both_sides_in_alternation():
+    from benchmarks.ab_compare import ROOT, compare
+
+    rows = compare(ROOT / "src", ["frozen10"], reps=2)  # the same code on both sides
+    assert [r["measure"] for r in rows] == ["frozen10"]
+    assert rows[0]["before"] > 0
+    assert rows[0]["after"] > 0
+    assert rows[0]["speedup"] > 0

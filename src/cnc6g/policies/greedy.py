@@ -129,6 +129,15 @@ class GreedyPolicy(Policy):
                 if need <= 0:
                     break
                 options = table[o]
+                if need < small_below:
+                    # A small demand uses running instances, nearest first, and may start one
+                    # on its last (farthest) node only: walk just those.
+                    if xs.isdisjoint(options):
+                        options = options[-1:]
+                    else:
+                        options = [n for n in options if n in xs] + [
+                            n for n in options[-1:] if n not in xs
+                        ]
                 last = len(options) - 1
                 for i, n in enumerate(options):
                     fresh = n not in xs
