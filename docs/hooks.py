@@ -16,11 +16,21 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-# Document this checkout's sources, whichever copy of cnc6g the environment has installed.
 ROOT = Path(__file__).resolve().parent.parent
-for folder in (ROOT / "src", ROOT):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
+
+
+def _on_path() -> None:
+    """Put this checkout's sources and benchmarks first on ``sys.path``.
+
+    Called from each hook: mkdocs restores ``sys.path`` after loading this file. The docs then
+    document this checkout, whichever copy of cnc6g the environment has installed.
+    """
+    for folder in (ROOT / "src", ROOT):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
+_on_path()
 
 BENCH_MARKER = "<!-- benchmark tables: generated from benchmarks/results.json -->"
 """Where ``benchmarks.md`` gets the generated tables."""
@@ -29,6 +39,7 @@ BENCH_RESULTS = ROOT / "benchmarks" / "results.json"
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
+    _on_path()
     from cnc6g.scenarios.reference import scenario_json_schema, scenario_reference
 
     files.append(File.generated(config, "scenario-reference.md", content=scenario_reference()))
@@ -39,6 +50,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
 def benchmark_tables(results_path: Path = BENCH_RESULTS) -> str:
     """The benchmark page's tables from ``results_path`` (a note when it is missing)."""
+    _on_path()
     from benchmarks.report import render
 
     if not results_path.is_file():
