@@ -9,6 +9,7 @@ from pathlib import Path
 from cnc6g.model import DomainKind, ProcessorKind, Scenario, ServiceType
 from cnc6g.scenarios import dump_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
+from cnc6g.scenarios.usecases import env_sensing, windfarm_assistant, xr_offload
 
 COMMON_NOTES = [
     "Request range: the range in seed 002 section IV is lost from our copy; the volume is set by "
@@ -157,6 +158,9 @@ BUILDERS: dict[str, Callable[[], Scenario]] = {
     "tiny": tiny,
     "scale-100": scale_100,
     "speech-translation": speech_translation,
+    "xr-offload": xr_offload,
+    "env-sensing": env_sensing,
+    "windfarm-assistant": windfarm_assistant,
 }
 
 
