@@ -1,6 +1,6 @@
 """Seed 000's use cases (section 4) as scenarios: XR offload, environmental sensing, wind farm.
 
-Each builder takes the small case-study shape of :func:`cnc6g.scenarios.synthetic_scenario`
+Each builder takes the small case-study shape of ``synthetic_scenario``
 (3 cells, a MEC server per cell, a regional data centre and a cloud) and replaces its service
 types with the steps of the use case, one service type per step, so that ``run`` and ``compare``
 serve the steps like any other services and ``cnc6g usecase`` places them as a chain or a DAG
