@@ -129,7 +129,8 @@ SENSING_NOTES = [
     "an electronic map; the network picks sensing sources (sensing base stations, sensing UEs, "
     "cameras, radars), the core network fuses the multi-source data (temporal and spatial "
     "alignment) and processes it (localisation, speed, object detection, mapping) into a "
-    "real-time map sent back to the vehicle, which combines it with its own sensing.",
+    "real-time map sent back to the vehicle, which combines it with its own sensing (step 5): "
+    "the vehicle's sensing runs beside the network's and joins the map in its planning.",
     "Targets (section 4.3.3, after 3GPP SA1's 6G use case 7.3, High-Resolution Terrain Map): "
     "sensing service latency <= 50 ms, map refresh < 0.2 s (a map every 0.2 s per vehicle).",
     "Steps (sources and sizes are assumptions; the seed gives no data volumes): the vehicle's "
@@ -188,10 +189,8 @@ def env_sensing() -> Scenario:
             compute_gcycles=2.0,
             input_mbit=1.0,
             output_mbit=0.4,
-            memory_gb=4.0,
+            memory_gb=2.0,
             deadline_ms=50.0,
-            tiers=[RAN, TRANSPORT],
-            processors=[ProcessorKind.GPU],
             **common,
         ),
         ServiceType(
