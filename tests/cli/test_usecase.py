@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -125,3 +126,13 @@ def test_a_bad_name_is_a_clear_error():
     assert "unknown use case 'holodeck'" in got.output
     for name in USE_CASES:
         assert name in got.output
+
+
+@pytest.mark.parametrize("name", list(USE_CASES))
+def test_the_docs_page_shows_the_command_output(name):
+    page = (Path(__file__).parent.parent.parent / "docs" / "usecases.md").read_text()
+    got = runner.invoke(app, ["usecase", name])
+    rows = [line.rstrip() for line in got.output.splitlines() if line.startswith("│")]
+    assert rows
+    for row in rows:
+        assert row in page, f"docs/usecases.md is out of date for {name}: run cnc6g usecase {name}"

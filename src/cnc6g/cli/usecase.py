@@ -149,10 +149,9 @@ def usecase_cmd(
     Shows which deployment option meets the use case's target and, marked *, the placement
     the path scheduler picks when left free. One request from the terminal of cell 0 on an idle
     system of the use case's preset (the preset `run` and `compare` take with -s). Latency is
-    the end-to-end critical path:
-    each step's compute on its node, and for every transfer the radio (up or down), the wired
-    hops (propagation and serialisation) and the nodes' access delays; energy counts every
-    step and transfer.
+    the end-to-end critical path: each step's compute on its node, and for every transfer the
+    radio (up or down), the wired hops (propagation and serialisation) and the nodes' access
+    delays; energy counts every step and transfer.
     """
     try:
         uc = usecase(name)
