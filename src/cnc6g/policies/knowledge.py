@@ -165,7 +165,7 @@ class KnowledgeBase:
         max_centroids: size limit of new sketches.
     """
 
-    quantile: float = 0.95
+    quantile: float = 0.9
     forgetting: float = 0.02
     max_centroids: int = 32
     services: dict[str, dict[str, DemandSketch]] = field(default_factory=dict)
