@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cnc6g import __version__
-from cnc6g.cli import adapt, ai, check, compare, run, scenario, serve, train, usecase
+from cnc6g.cli import adapt, ai, check, compare, knowledge, run, scenario, serve, train, usecase
 
 app = typer.Typer(
     help="cnc6g: computing-network convergence orchestrator for 6G Mobile AI and its twin.",
@@ -26,6 +26,7 @@ app.command("check-policy")(check.check_policy_cmd)
 app.command("profile")(ai.profile_cmd)
 app.command("splitinfer")(ai.splitinfer_cmd)
 app.command("usecase")(usecase.usecase_cmd)
+app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(scenario.app, name="scenario")
 app.command("serve")(serve.serve)
 app.add_typer(serve.db_app, name="db")

@@ -68,11 +68,12 @@ class DemandSketch:
         if keep < 1.0:
             self.weights = [w * keep for w in self.weights]
             self._s0 *= keep
-            self._s1 *= keep
             self._s2 *= keep
+        # Weighted Welford update: _s0 total weight, _s1 mean, _s2 weighted squared deviations.
         self._s0 += weight
-        self._s1 += weight * value
-        self._s2 += weight * value * value
+        delta = value - self._s1
+        self._s1 += weight / self._s0 * delta
+        self._s2 += weight * delta * (value - self._s1)
         self.count += 1
         # Insert in order of mean, then merge the closest neighbours while over the limit.
         i = 0
@@ -91,15 +92,14 @@ class DemandSketch:
     @property
     def mean(self) -> float:
         """Weighted mean (NaN before any observation)."""
-        return self._s1 / self._s0 if self._s0 > 0 else math.nan
+        return self._s1 if self._s0 > 0 else math.nan
 
     @property
     def std(self) -> float:
         """Weighted standard deviation (NaN before any observation)."""
         if self._s0 <= 0:
             return math.nan
-        m = self._s1 / self._s0
-        return math.sqrt(max(self._s2 / self._s0 - m * m, 0.0))
+        return math.sqrt(max(self._s2 / self._s0, 0.0))
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile, interpolated between centroid centres (NaN when empty)."""
@@ -132,13 +132,14 @@ class DemandSketch:
             "means": list(self.means),
             "weights": list(self.weights),
             "count": self.count,
-            "moments": [self._s0, self._s1, self._s2],
+            "moments": {"weight": self._s0, "mean": self._s1, "m2": self._s2},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DemandSketch:
         """The sketch :meth:`to_dict` gave."""
-        s0, s1, s2 = (float(x) for x in data["moments"])
+        mom = data["moments"]
+        s0, s1, s2 = float(mom["weight"]), float(mom["mean"]), float(mom["m2"])
         means = [float(x) for x in data["means"]]
         weights = [float(x) for x in data["weights"]]
         if len(means) != len(weights):
@@ -241,6 +242,8 @@ class KnowledgeBase:
         Raises:
             ValueError: another schema, or a malformed entry.
         """
+        if not isinstance(data, dict):
+            raise ValueError(f"a knowledge base is a JSON object, got {type(data).__name__}")
         if data.get("schema") != SCHEMA:
             raise ValueError(f"knowledge base schema {data.get('schema')!r}, expected {SCHEMA}")
         try:
