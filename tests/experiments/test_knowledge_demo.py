@@ -3,6 +3,7 @@ and its base persists across runs of ``cnc6g knowledge demo``."""
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -73,3 +74,13 @@ def test_a_bad_base_file_is_a_clear_error(tmp_path):
     got = runner.invoke(app, ["knowledge", "demo", "--out", str(tmp_path), "--base", str(bad)])
     assert got.exit_code == 1
     assert "not a knowledge base" in got.output
+
+
+def test_the_docs_page_shows_the_demo_as_it_runs(tmp_path):
+    got = runner.invoke(app, ["knowledge", "demo", "--out", str(tmp_path)])
+    assert got.exit_code == 0, got.output
+    page = (Path(__file__).parent.parent.parent / "docs" / "knowledge.md").read_text()
+    rows = [line.rstrip() for line in got.output.splitlines() if line.startswith("│")]
+    assert len(rows) >= 10
+    for row in rows:
+        assert row in page, "docs/knowledge.md is out of date: run cnc6g knowledge demo"
