@@ -136,3 +136,10 @@ def test_the_docs_page_shows_the_command_output(name):
     assert rows
     for row in rows:
         assert row in page, f"docs/usecases.md is out of date for {name}: run cnc6g usecase {name}"
+
+
+def test_translation_prices_the_seeds_ttft_figures_with_the_model_profiles():
+    doc = json.loads(runner.invoke(app, ["usecase", "translation", "--json"]).output)
+    phone, server = doc["ttft_reference_ms"].values()
+    assert phone >= 700.0  # seed 000, 4.1.3: at least 700 ms on the phone
+    assert server == pytest.approx(154.0, rel=0.02)  # and 154 ms on 4 x A100

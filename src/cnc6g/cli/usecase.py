@@ -69,6 +69,7 @@ def as_json(res: UseCaseResult) -> dict[str, Any]:
         ],
         "options": [option(o) for o in res.options],
         "free_same_as": res.same_as_free(),
+        "ttft_reference_ms": {label: round(ms, 3) for label, ms in res.ttft_ms},
     }
 
 
@@ -170,6 +171,13 @@ def usecase_cmd(
     for o in res.options:
         if not o.feasible:
             out_console.print(f"{o.key}: not allowed: {escape(o.reason)}")
+    if res.ttft_ms:
+        refs = Table(title="time to first token from the model profiles (cnc6g.ai roofline)")
+        refs.add_column("model and processor")
+        refs.add_column("TTFT ms", justify="right")
+        for label, ms in res.ttft_ms:
+            refs.add_row(label, f"{ms:.0f}")
+        out_console.print(refs)
     same = res.same_as_free()
     free = res.free
     if free.feasible:

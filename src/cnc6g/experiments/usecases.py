@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnc6g.ai.processors import processor, ttft_s
+from cnc6g.ai.profiles import load_profile
 from cnc6g.model import DomainKind, Scenario
 from cnc6g.policies.paths import (
     Placement,
@@ -79,6 +81,8 @@ class UseCase:
     targets: tuple[Target, ...]
     options: tuple[Option, ...]
     origin: str = "T0"
+    ttft: tuple[tuple[str, str, str], ...] = ()
+    """Time-to-first-token references: (label, model profile, processor) of :mod:`cnc6g.ai`."""
 
     @property
     def target(self) -> Target:
@@ -137,6 +141,8 @@ class UseCaseResult:
 
     usecase: UseCase
     options: tuple[OptionResult, ...]
+    ttft_ms: tuple[tuple[str, float], ...] = ()
+    """The use case's TTFT references priced by the model profiles' roofline, ms."""
 
     @property
     def free(self) -> OptionResult:
@@ -430,7 +436,11 @@ def evaluate_usecase(uc: UseCase, scenario: Scenario) -> UseCaseResult:
         out.append(
             _result(system, uc, req, FREE, label, None, "no placement meets the constraints")
         )
-    return UseCaseResult(uc, tuple(out))
+    refs = tuple(
+        (label, 1e3 * ttft_s(load_profile(model), processor(proc)))
+        for label, model, proc in uc.ttft
+    )
+    return UseCaseResult(uc, tuple(out), refs)
 
 
 def request_of(uc: UseCase, scenario: Scenario) -> tuple[System, Request]:
@@ -457,6 +467,10 @@ TRANSLATION = UseCase(
         StepSpec("tts", after=("llm-translate",)),
     ),
     targets=(Target("under the phone's own TTFT, 700 ms (4.1.3)", 700.0),),
+    ttft=(
+        ("Llama-3.2-3B on the phone's CPU (seed: >= 700 ms)", "llama-3.2-3b", "sd8g3-cpu"),
+        ("Llama-2-70B on 4 x A100 (seed: 154 ms)", "llama-2-70b", "a100x4"),
+    ),
     options=(
         Option(
             "1-mec",
