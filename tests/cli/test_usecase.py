@@ -143,3 +143,13 @@ def test_translation_prices_the_seeds_ttft_figures_with_the_model_profiles():
     phone, server = doc["ttft_reference_ms"].values()
     assert phone >= 700.0  # seed 000, 4.1.3: at least 700 ms on the phone
     assert server == pytest.approx(154.0, rel=0.02)  # and 154 ms on 4 x A100
+
+
+@pytest.mark.parametrize("name", list(USE_CASES))
+def test_run_takes_each_use_case_preset_like_any_scenario(name):
+    preset = USE_CASES[name].preset
+    got = runner.invoke(app, ["run", "-s", preset, "--policy", "grd", "--slots", "20", "--json"])
+    assert got.exit_code == 0, got.output
+    summary = json.loads(got.output)
+    assert summary["scenario"] == preset
+    assert 0.0 < summary["satisfaction_rate"] <= 1.0
