@@ -153,3 +153,17 @@ def test_run_takes_each_use_case_preset_like_any_scenario(name):
     summary = json.loads(got.output)
     assert summary["scenario"] == preset
     assert 0.0 < summary["satisfaction_rate"] <= 1.0
+
+
+def test_a_heavier_rendered_frame_pulls_rendering_onto_the_glasses():
+    # seed 000, 4.2.3: 12K/24K VR needs over 1 Gbit/s; at 60 frames/s a frame is 16.7 Mbit
+    uc = USE_CASES["xr"]
+    sc = load_scenario(uc.preset)
+    assert evaluate_usecase(uc, sc).free.nodes["xr-render"] == "R0-mec"
+    services = [
+        s.model_copy(update={"output_mbit": 1000.0 / 60.0}) if s.name == "xr-render" else s
+        for s in sc.services
+    ]
+    heavy = evaluate_usecase(uc, sc.model_copy(update={"services": services}))
+    assert heavy.free.nodes["xr-render"] == "T0-devices"
+    assert heavy.free.nodes["xr-slam"] == "R0-mec"
