@@ -8,7 +8,19 @@ from typing import Annotated
 import typer
 
 from cnc6g import __version__
-from cnc6g.cli import adapt, ai, check, compare, qoais, run, scenario, serve, train
+from cnc6g.cli import (
+    adapt,
+    ai,
+    check,
+    compare,
+    knowledge,
+    qoais,
+    run,
+    scenario,
+    serve,
+    train,
+    usecase,
+)
 
 app = typer.Typer(
     help="cnc6g: computing-network convergence orchestrator for 6G Mobile AI and its twin.",
@@ -26,6 +38,8 @@ app.command("check-policy")(check.check_policy_cmd)
 app.command("profile")(ai.profile_cmd)
 app.command("splitinfer")(ai.splitinfer_cmd)
 app.command("qoais")(qoais.qoais_cmd)
+app.command("usecase")(usecase.usecase_cmd)
+app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(scenario.app, name="scenario")
 app.command("serve")(serve.serve)
 app.add_typer(serve.db_app, name="db")

@@ -10,6 +10,7 @@ from cnc6g.model import DomainKind, ProcessorKind, Scenario, ServiceType, Worklo
 from cnc6g.model.radio import RadioModel
 from cnc6g.scenarios import dump_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
+from cnc6g.scenarios.usecases import env_sensing, windfarm_assistant, xr_offload
 
 COMMON_NOTES = [
     "Request range: the range in seed 002 section IV is lost from our copy; the volume is set by "
@@ -212,6 +213,9 @@ BUILDERS: dict[str, Callable[[], Scenario]] = {
     "scale-100": scale_100,
     "scale-1000": scale_1000,
     "speech-translation": speech_translation,
+    "xr-offload": xr_offload,
+    "env-sensing": env_sensing,
+    "windfarm-assistant": windfarm_assistant,
 }
 
 
