@@ -616,9 +616,13 @@ class SlotEngine:
     ) -> None:
         """Try to start a REQUESTED session; give it up after ``request_wait_slots``."""
         plane = self.plane
-        placed = place(
-            plane, s, cell, workflow, float(row.qos["latencyMs"]), row.rate_per_s, pinned, True
-        )
+        try:
+            placed = place(
+                plane, s, cell, workflow, float(row.qos["latencyMs"]), row.rate_per_s, pinned, True
+            )
+        except Unprocessable:  # its terminal moved where a step can run nowhere
+            end_session(plane, s, row, StatusInfo.network_terminated, now)
+            return
         waited = int(row.plan.get("waitedSlots", 0)) + 1
         if placed.missing:
             row.plan = dict(row.plan) | {"waitedSlots": waited}
@@ -669,7 +673,7 @@ class SlotEngine:
         target = float(row.qos["latencyMs"])
         try:
             placed = place(plane, s, cell, workflow, target, row.rate_per_s, pinned, True, avoid)
-        except Unprocessable:  # the new cell reaches no node for a step
+        except Unprocessable:  # the new cell reaches no node for a step (place held nothing)
             end_session(plane, s, row, StatusInfo.network_terminated, now)
             return
         if placed.missing or (avoid_current and not placed.plan.meets_qos):

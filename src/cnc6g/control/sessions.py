@@ -51,6 +51,7 @@ from cnc6g.control.schemas import (
 )
 from cnc6g.control.security import Principal
 from cnc6g.control.subscriptions import set_location
+from cnc6g.storage.db import page_of
 from cnc6g.storage.tables import Deployment, Instance, Node, Reservation, Service, Terminal
 from cnc6g.storage.tables import Session as SessionRow
 
@@ -102,14 +103,35 @@ def place(
 
     Raises:
         Unprocessable: a step can run nowhere the cell reaches (or a pinned step cannot run on
-            the terminal).
+            the terminal); the compute held for the steps before it is given back first, so a
+            caller that goes on in the same transaction keeps no hold of a plan that failed.
     """
+    holds: dict[str, float] = {}
+    try:
+        return _place(plane, s, cell, workflow, qos_ms, rate, pinned, hold, avoid, holds)
+    except Unprocessable:
+        release_holds(s, holds)
+        raise
+
+
+def _place(
+    plane: ControlPlane,
+    s: DbSession,
+    cell: str,
+    workflow: Workflow,
+    qos_ms: float,
+    rate: float,
+    pinned: set[str],
+    hold: bool,
+    avoid: set[tuple[str, str]],
+    holds: dict[str, float],
+) -> Placed:
+    """:func:`place`, recording in ``holds`` the compute held so far."""
     live, sy = plane.live, plane.system
     nodes = lock_nodes(s) if hold else {n.node: n for n in s.scalars(select(Node)).all()}
     util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
     running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}
     chosen: list[PlannedStep] = []
-    holds: dict[str, float] = {}
     missing: list[str] = []
     finish: dict[str, float] = {}
     parents: dict[str, list[str]] = {st.step_id: [] for st in workflow.steps}
@@ -178,8 +200,8 @@ def place(
     plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
     if missing and hold:  # a session that cannot start holds nothing
         release_holds(s, holds)
-        holds = {}
-    return Placed(plan, holds, missing)
+        holds.clear()
+    return Placed(plan, dict(holds), missing)
 
 
 def release_holds(s: DbSession, holds: dict[str, float]) -> None:
@@ -400,7 +422,9 @@ def _open(
     s.add(row)
     s.flush()
     keep_holds(s, row.session_id, placed.holds)
-    if not bound:
+    if bound:  # REQUESTED -> AVAILABLE at once: its owner is told as when the loop binds it
+        status_event(s, row, now, SessionStatus.requested.value)
+    else:
         on_demand(plane, s, service, placed.missing, now)
     return row
 
@@ -501,13 +525,8 @@ def list_sessions(
     query = select(SessionRow).where(SessionRow.kind == kind.value)
     if not principal.is_operator:
         query = query.where(SessionRow.owner == principal.client_id)
-    total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = s.scalars(
-        query.order_by(SessionRow.created_at, SessionRow.session_id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return [session_info(r) for r in rows], int(total)
+    rows, total = page_of(s, query, (SessionRow.created_at, SessionRow.session_id), page, per_page)
+    return [session_info(r) for r in rows], total
 
 
 def _live(row: SessionRow) -> None:

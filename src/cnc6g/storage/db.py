@@ -11,14 +11,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, Select, create_engine, event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+R = TypeVar("R")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for the database lock before giving up."""
@@ -49,6 +51,17 @@ def lock_setup(connection: Connection) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SETUP_LOCK})")
+
+
+def page_of(
+    session: Session, query: Select[tuple[R]], order: tuple[Any, ...], page: int, per_page: int
+) -> tuple[list[R], int]:
+    """One page of what ``query`` selects in ``order`` (``page`` from 1), and how many in all."""
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(*order).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return list(rows), int(total)
 
 
 def is_sqlite(engine: Engine) -> bool:
