@@ -26,7 +26,7 @@ from starlette.routing import Match, Route
 
 from cnc6g import __version__
 from cnc6g.api.openapi import document_errors, plain_parameters
-from cnc6g.api.problems import CORRELATOR, STATUS_CODES, BodyGuard, error_response
+from cnc6g.api.problems import STATUS_CODES, BodyGuard, Correlator, error_response
 from cnc6g.api.routes.catalog import clients, services
 from cnc6g.api.routes.common import errors
 from cnc6g.api.routes.operations import clock, deploys, monitor, usage
@@ -94,16 +94,6 @@ def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
     app.state.plane = plane
     app.state.engine = engine
     app.state.deliverer = deliverer
-
-    @app.middleware("http")
-    async def correlator(request: Request, call_next: Any) -> Any:
-        value = request.headers.get("x-correlator")
-        if value is not None and not CORRELATOR.match(value):
-            return error_response(400, "INVALID_ARGUMENT", "x-correlator: invalid value")
-        response = await call_next(request)
-        if value:
-            response.headers["x-correlator"] = value
-        return response
 
     @app.exception_handler(ControlError)
     async def control_error(request: Request, err: ControlError) -> JSONResponse:
@@ -237,6 +227,7 @@ def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(Correlator)
     app.add_middleware(BodyGuard)
     return app
 

@@ -3,6 +3,7 @@
 Every error is CAMARA's ``ErrorInfo``, ``{status, code, message}``. :class:`BodyGuard` refuses,
 before any route reads them, a request body over :data:`MAX_BODY_BYTES` (413) and one in a media
 type the route does not read (415): JSON everywhere, a form at the OAuth token endpoint.
+:class:`Correlator` echoes a request's ``x-correlator`` on its answer and refuses a malformed one.
 """
 
 from __future__ import annotations
@@ -155,3 +156,38 @@ class BodyGuard:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+class Correlator:
+    """ASGI middleware: the request's ``x-correlator`` is echoed on the answer (CAMARA).
+
+    A value off :data:`CORRELATOR` is answered 400 before a route sees the request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the header, then pass the request on and echo it on the answer."""
+        value = None
+        if scope["type"] == "http":
+            for name, raw in scope.get("headers", ()):
+                if name == b"x-correlator":
+                    value = raw.decode("latin-1")
+                    break
+        if value is None:
+            await self.app(scope, receive, send)
+            return
+        if not CORRELATOR.match(value):
+            response = error_response(400, "INVALID_ARGUMENT", "x-correlator: invalid value")
+            await response(scope, receive, send)
+            return
+        echoed = value.encode("latin-1")
+
+        async def echo(message: Message) -> None:
+            if message["type"] == "http.response.start" and echoed:
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-correlator"]
+                message = {**message, "headers": [*headers, (b"x-correlator", echoed)]}
+            await send(message)
+
+        await self.app(scope, receive, echo)

@@ -9,6 +9,7 @@ failing when a read turns into a write. PostgreSQL is reached with psycopg 3
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any, TypeVar
@@ -122,15 +123,21 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = threading.Lock() if is_sqlite(self.engine) else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[Session]:
         """A session in one transaction, committed on success and rolled back on any error.
 
+        On SQLite the threads of this process that write queue on a lock of their own before
+        they take the database's: SQLite has a waiting writer poll, sleeping longer and longer
+        between tries, so writers of one process contending for it would wait far longer than
+        the transactions before them take (writers of other processes still poll).
+
         Args:
             write: the transaction writes (on SQLite it takes the write lock at its start).
         """
-        with self._sessions() as session:
+        with self._writer if write else contextlib.nullcontext(), self._sessions() as session:
             session.connection(execution_options={"write": write})
             try:
                 yield session
