@@ -56,6 +56,7 @@ import cnc6g
 SRC = str(Path(cnc6g.__file__).resolve().parent.parent)
 REQUESTS = "/service-requests/v0.1/requests"
 CLOCK = "accelerated:10"
+"""The slot clock of the servers (``--clock``): ten slots of the twin per second."""
 GRACE = 1.5
 """An offered-rate run stops sending after this many times its length (the rest is not sent)."""
 TERMINALS = 16
@@ -120,6 +121,7 @@ class Server:
     url: str
     port: int
     log: Path
+    clock: str = CLOCK
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
@@ -135,7 +137,7 @@ class Server:
                     "--port",
                     str(self.port),
                     "--clock",
-                    CLOCK,
+                    self.clock,
                     "--database-url",
                     self.url,
                     "--log-level",
@@ -380,7 +382,7 @@ def configuration(
     """Every figure of one database and number of API processes."""
     with database(kind, args.postgres_url, folder) as url:
         logs = [folder / f"serve-{kind}-{processes}-{n}.log" for n in range(processes)]
-        servers = [Server(url, _port(), log) for log in logs]
+        servers = [Server(url, _port(), log, args.clock) for log in logs]
         try:
             for server in servers:
                 server.start()
@@ -388,7 +390,12 @@ def configuration(
             sid, tokens = set_up(url, ports[0])
             body = {"serviceId": sid, **REQUEST}
             closed(ports, tokens, body, 4, 2.0)  # warm-up
-            out: dict[str, Any] = {"database": kind, "processes": processes, "offered": {}}
+            out: dict[str, Any] = {
+                "database": kind,
+                "processes": processes,
+                "clock": args.clock,
+                "offered": {},
+            }
             for rate in args.rates:
                 figures = offered(ports, tokens, body, rate, args.seconds).figures()
                 out["offered"][str(rate)] = figures
@@ -491,6 +498,7 @@ def main() -> None:
     parser.add_argument("--rates", default="100,250,500")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--clock", default=CLOCK, help="the servers' slot clock")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get(
@@ -518,7 +526,7 @@ def main() -> None:
             "shared": "other work ran on the same cores",
         },
         "python": platform.python_version(),
-        "clock": CLOCK,
+        "clock": args.clock,
         "request": REQUEST,
         "terminals": TERMINALS,
         "seconds_per_rate": args.seconds,

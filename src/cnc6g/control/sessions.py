@@ -139,9 +139,9 @@ def _place(
 ) -> Placed:
     """:func:`place`, recording in ``holds`` the compute held so far."""
     live, sy = plane.live, plane.system
+    running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}  # before the lock
     nodes = lock_nodes(s) if hold else {n.node: n for n in s.scalars(select(Node)).all()}
     util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
-    running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}
     chosen: list[PlannedStep] = []
     missing: list[str] = []
     finish: dict[str, float] = {}
@@ -397,6 +397,7 @@ def _open(
             code="SERVICE_REQUESTS.OUT_OF_AREA",
         )
     qos = body.qos.model_dump(mode="json", by_alias=True) if body.qos else dict(service.qos)
+    _, now = plane.clock(s)  # read before the nodes are locked: the lock is held less long
     placed = place(
         plane,
         s,
@@ -407,7 +408,6 @@ def _open(
         set(body.pin_step_ids),
         hold=True,
     )
-    _, now = plane.clock(s)
     bound = not placed.missing
     row = SessionRow(
         session_id=str(uuid.uuid4()),
