@@ -139,7 +139,7 @@ def _place(
 ) -> Placed:
     """:func:`place`, recording in ``holds`` the compute held so far."""
     live, sy = plane.live, plane.system
-    running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}  # before the lock
+    running = {(f, n) for f, n in s.execute(select(Instance.function, Instance.node))}  # unlocked
     nodes = lock_nodes(s) if hold else {n.node: n for n in s.scalars(select(Node)).all()}
     util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
     chosen: list[PlannedStep] = []
