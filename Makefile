@@ -46,7 +46,7 @@ bench-opt: install
 	$(PY) -m benchmarks.opt_solve --json benchmarks/opt_results.json
 
 # Unified service requests/s and decision latency against `cnc6g serve` (SQLite; PostgreSQL too
-# when CNC6G_BENCH_POSTGRES or the default local server answers); about 4 minutes.
+# when CNC6G_BENCH_POSTGRES or the default local server answers); about 5 minutes.
 bench-control: install
 	$(PY) -m benchmarks.control_plane --profile --json benchmarks/control_plane_results.json
 

@@ -496,7 +496,7 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--processes", default="1,2")
     parser.add_argument("--rates", default="100,250,500")
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--clock", default=CLOCK, help="the servers' slot clock")
     parser.add_argument(
