@@ -123,7 +123,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = threading.Lock() if is_sqlite(self.engine) else contextlib.nullcontext()
+        self._writer = threading.RLock() if is_sqlite(self.engine) else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[Session]:
