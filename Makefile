@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint format docs bench bench-opt train presets clean
+.PHONY: install demo test test-slow lint format docs bench bench-opt bench-control train presets clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: install
 
 bench-opt: install
 	$(PY) -m benchmarks.opt_solve --json benchmarks/opt_results.json
+
+# Unified service requests/s and decision latency against `cnc6g serve` (SQLite; PostgreSQL too
+# when CNC6G_BENCH_POSTGRES or the default local server answers); about 5 minutes.
+bench-control: install
+	$(PY) -m benchmarks.control_plane --profile --json benchmarks/control_plane_results.json
 
 # Retrain the shipped checkpoints of HMARL and its two ablations and draw their learning curves.
 # HMARL ships seed 2, the best of seeds 0, 1 and 2 on the same validation twins (see docs/hmarl.md).

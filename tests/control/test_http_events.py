@@ -57,13 +57,33 @@ def open_session(terminal, sid, **extra):
     return session["sessionId"]
 
 
+def _is(delivery, session, status):
+    """Whether ``delivery`` is the event of ``session`` becoming ``status``."""
+    return delivery.body["subject"] == session and delivery.body["data"]["status"] == status
+
+
+def test_a_session_available_at_once_tells_its_sink(plane, sink):
+    _server, _ops, sid, (terminal, _) = plane
+    session = open_session(terminal, sid, sink=sink.url, sinkCredential=credential("sink-token-0"))
+    got = sink.wait_for(lambda ds: any(d.body["subject"] == session for d in ds))
+    [delivery] = [d for d in got if d.body["subject"] == session]
+    assert delivery.body["type"] == CHANGED
+    data = delivery.body["data"]
+    assert (data["status"], data["statusInfo"], data["previousStatus"]) == (
+        "AVAILABLE",
+        None,
+        "REQUESTED",
+    )
+    assert data["plan"] == terminal.ok("GET", f"{SESSIONS}/{session}")["plan"]
+
+
 def test_a_released_session_tells_its_sink(plane, sink):
     _server, _ops, sid, (terminal, _) = plane
     session = open_session(terminal, sid, sink=sink.url, sinkCredential=credential("sink-token-1"))
     plan = terminal.ok("GET", f"{SESSIONS}/{session}")["plan"]
     assert terminal.delete(f"{SESSIONS}/{session}").status_code == 204
-    got = sink.wait_for(lambda ds: any(d.body["subject"] == session for d in ds))
-    [delivery] = [d for d in got if d.body["subject"] == session]
+    got = sink.wait_for(lambda ds: any(_is(d, session, "UNAVAILABLE") for d in ds))
+    [delivery] = [d for d in got if _is(d, session, "UNAVAILABLE")]
     assert delivery.path == "/events"
     assert delivery.headers["authorization"] == "Bearer sink-token-1"
     assert delivery.headers["content-type"].startswith("application/cloudevents+json")
@@ -89,7 +109,6 @@ def test_a_failing_sink_gets_the_event_again_with_backoff(plane):
     sink = Sink(fail_first=2).start()
     try:
         session = open_session(terminal, sid, sink=sink.url, sinkCredential=credential("t2"))
-        assert terminal.delete(f"{SESSIONS}/{session}").status_code == 204
         got = sink.wait_for(lambda ds: any(d.status == 204 for d in ds), timeout_s=20)
     finally:
         sink.stop()
@@ -137,7 +156,10 @@ def test_the_event_stream_gives_the_callers_events_and_resumes(plane):
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     changed = [(seq, data) for seq, kind, data in events if kind == CHANGED]
-    assert [d["subject"] for _, d in changed] == sessions
+    assert [(d["subject"], d["data"]["status"]) for _, d in changed] == [
+        *((s, "AVAILABLE") for s in sessions),
+        *((s, "UNAVAILABLE") for s in sessions),
+    ]
     assert all(d["id"] for _, d in changed)
     assert theirs not in {d.get("subject") for _, _, d in events}
     assert {d["subject"] for _, _, d in read_stream(ops, {"maxWaitS": 0})} >= {*sessions, theirs}
@@ -146,7 +168,9 @@ def test_the_event_stream_gives_the_callers_events_and_resumes(plane):
     after = changed[0][0]
     resumed = read_stream(terminal, {"maxWaitS": 0}, {"Last-Event-ID": str(after)})
     assert [seq for seq, _, _ in resumed] == [seq for seq in ids if seq > after]
-    assert [d["subject"] for _, kind, d in resumed if kind == CHANGED] == sessions[1:]
+    assert [d["id"] for _, kind, d in resumed if kind == CHANGED] == [
+        d["id"] for _, d in changed[1:]
+    ]
     r = terminal.get(STREAM, params={"maxWaitS": 0}, headers={"Last-Event-ID": "abc"})
     assert r.status_code == 400
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,10 +19,14 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from cnc6g import __version__
+from cnc6g.api.openapi import document_errors, plain_parameters
+from cnc6g.api.problems import STATUS_CODES, BodyGuard, Correlator, error_response
 from cnc6g.api.routes.catalog import clients, services
 from cnc6g.api.routes.common import errors
 from cnc6g.api.routes.operations import clock, deploys, monitor, usage
@@ -32,41 +35,14 @@ from cnc6g.control.errors import ControlError, InvalidArgument, Unauthenticated
 from cnc6g.control.events import Deliverer
 from cnc6g.control.plane import ControlPlane
 from cnc6g.control.runtime import SlotEngine
-from cnc6g.control.schemas import SessionKind, TokenResponse
+from cnc6g.control.schemas import UNPROCESSABLE, ErrorInfo, SessionKind, TokenResponse
 from cnc6g.control.security import check_secret, issue_token
 from cnc6g.storage.tables import Client
 
 log = logging.getLogger(__name__)
 
-CORRELATOR = re.compile(r"^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$")
-STATUS_CODES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "UNPROCESSABLE_ENTITY",
-    429: "TOO_MANY_REQUESTS",
-}
-
-
-def _error(status: int, code: str, message: str, request: Request | None = None) -> JSONResponse:
-    headers = {}
-    if request is not None and "x-correlator" in request.headers:
-        value = request.headers["x-correlator"]
-        if CORRELATOR.match(value):
-            headers["x-correlator"] = value
-    if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(
-        {"status": status, "code": code, "message": message[:512]},
-        status_code=status,
-        headers=headers,
-    )
+TOKEN_CHALLENGE = 'Basic realm="cnc6g"'
+"""How the token endpoint asks for client credentials (RFC 6749, 5.2: ``invalid_client``)."""
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -119,41 +95,40 @@ def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.deliverer = deliverer
 
-    @app.middleware("http")
-    async def correlator(request: Request, call_next: Any) -> Any:
-        value = request.headers.get("x-correlator")
-        if value is not None and not CORRELATOR.match(value):
-            return _error(400, "INVALID_ARGUMENT", "x-correlator: invalid value")
-        response = await call_next(request)
-        if value:
-            response.headers["x-correlator"] = value
-        return response
-
     @app.exception_handler(ControlError)
     async def control_error(request: Request, err: ControlError) -> JSONResponse:
-        return _error(err.status, err.code, err.message, request)
+        return error_response(err.status, err.code, err.message, request)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        """400 for a request off its schema; 422 for one that keeps to it but makes no sense."""
+        errors = err.errors()
+        semantic = bool(errors) and all(e.get("type") == UNPROCESSABLE for e in errors)
         problems = []
-        for e in err.errors()[:5]:
+        for e in errors[:5]:
             loc = tuple(e.get("loc", ()))
             where = _field(loc[1:] if loc and loc[0] == "body" else loc)
             message = str(e.get("msg", "invalid"))
             if e.get("type") == "extra_forbidden":
                 message = "unknown field"
             problems.append(f"{where}: {message}" if where else message)
-        return _error(400, "INVALID_ARGUMENT", "; ".join(problems) or "invalid request", request)
+        text = "; ".join(problems) or "invalid request"
+        if semantic:
+            return error_response(422, "UNPROCESSABLE_ENTITY", text, request)
+        return error_response(400, "INVALID_ARGUMENT", text, request)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         code = STATUS_CODES.get(err.status_code, "INVALID_ARGUMENT")
-        return _error(err.status_code, code, str(err.detail), request)
+        headers = dict(err.headers or {})
+        if err.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(_methods(app, request))
+        return error_response(err.status_code, code, str(err.detail), request, headers)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, err: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=err)
-        return _error(500, "INTERNAL", "unexpected error; it was logged", request)
+        return error_response(500, "INTERNAL", "unexpected error; it was logged", request)
 
     @app.post(
         "/oauth/token",
@@ -181,30 +156,37 @@ def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
         },
     )
     async def token(request: Request) -> Any:
-        """OAuth2 client credentials (RFC 6749, 4.4): a form body, credentials in it or Basic."""
+        """OAuth2 client credentials (RFC 6749, 4.4): a form body, credentials in it or Basic.
+
+        A client that fails to authenticate is answered 401 with a ``Basic`` challenge.
+        """
         raw = (await request.body())[:8192].decode("utf-8", errors="replace")
         form = {k: v[0] for k, v in parse_qs(raw).items()}
         if form.get("grant_type") != "client_credentials":
             raise InvalidArgument("grant_type: must be client_credentials", field="grant_type")
-        client_id, secret = form.get("client_id"), form.get("client_secret")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                raise Unauthenticated("malformed Basic credentials") from None
-        if not client_id or not secret:
-            raise Unauthenticated("send client_id and client_secret")
+        try:
+            client_id, secret = _client_credentials(request, form)
+        except Unauthenticated as err:
+            headers = {"WWW-Authenticate": TOKEN_CHALLENGE, "Cache-Control": "no-store"}
+            return error_response(err.status, err.code, err.message, request, headers)
 
-        def check(p: ControlPlane, s: Any) -> dict[str, object]:
+        def check(p: ControlPlane, s: Any) -> dict[str, object] | None:
             row = s.get(Client, client_id)
             if row is None or not check_secret(secret, row.secret_hash):
-                raise Unauthenticated("unknown client or wrong secret")
+                return None
             return issue_token(p.key, row.client_id, row.role)
 
         from fastapi.concurrency import run_in_threadpool
 
         result = await run_in_threadpool(lambda: plane.run(check, write=False)[0])
+        if result is None:
+            return error_response(
+                401,
+                "UNAUTHENTICATED",
+                "unknown client or wrong secret",
+                request,
+                {"WWW-Authenticate": TOKEN_CHALLENGE, "Cache-Control": "no-store"},
+            )
         return JSONResponse(result, headers={"Cache-Control": "no-store"})
 
     @app.get("/health", tags=["health"], operation_id="health")
@@ -212,7 +194,7 @@ def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
         """Liveness: the process answers; whether it runs the slot loop."""
         return {"status": "UP", "leader": engine.leader, "slotsRun": engine.slots_run}
 
-    for router in (
+    routers = (
         clients,
         services,
         subs,
@@ -223,6 +205,59 @@ def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
         usage,
         monitor,
         clock,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
+    app.state.operations = [
+        route
+        for route in [*app.router.routes, *(r for router in routers for r in router.routes)]
+        if isinstance(route, Route)
+    ]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            error_schema = ErrorInfo.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = plain_parameters(document_errors(document, error_schema))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(Correlator)
+    app.add_middleware(BodyGuard)
     return app
+
+
+def _methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods the operations of the request's path take."""
+    methods: set[str] = set()
+    for route in app.state.operations:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    """The client id and secret of a token request: HTTP Basic, or the form's fields.
+
+    Raises:
+        Unauthenticated: none given, malformed, or not something a client id can be.
+    """
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(auth[6:], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthenticated("malformed Basic credentials") from None
+        client_id, _, secret = decoded.partition(":")
+    if not client_id or not secret:
+        raise Unauthenticated("send client_id and client_secret (form fields or HTTP Basic)")
+    if len(client_id) > 64 or "\x00" in client_id:
+        raise Unauthenticated("unknown client or wrong secret")
+    return client_id, secret

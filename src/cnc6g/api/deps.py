@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Security
+from fastapi import Depends, Header, Path, Query, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
-from cnc6g.control.errors import InvalidArgument, Unauthenticated
+from cnc6g.control.errors import Unauthenticated
 from cnc6g.control.plane import ControlPlane
 from cnc6g.control.security import SCOPES, Principal
 
@@ -23,7 +22,25 @@ oauth2 = OAuth2(
     auto_error=False,
 )
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
+IDEMPOTENCY_KEY = r"^[A-Za-z0-9_.:-]{1,255}$"
+"""What an ``Idempotency-Key`` may be."""
+
+REVISION = r'^(W/)?"[0-9]{1,12}"$'
+"""What an ``If-Match`` may be: a revision as its ETag gives it (``"3"``)."""
+
+OBJECT_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""What an object's id in a path may be (ids are UUIDs; another id names no object)."""
+
+FUNCTION = r"^[A-Za-z0-9_.-]{1,100}$"
+"""What a service type's name in a query may be."""
+
+ObjectId = Annotated[str, Path(pattern=OBJECT_ID, description="the object's id")]
+"""A path parameter that names an object."""
+
+FunctionQuery = Annotated[
+    str | None, Query(pattern=FUNCTION, description="only this service type of the live system")
+]
+"""The ``function`` filter of a query."""
 
 
 def plane(request: Request) -> ControlPlane:
@@ -60,32 +77,29 @@ def idempotency_key(
         str | None,
         Header(
             alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY,
             description="a retry with the same key and body gets the first answer again",
         ),
     ] = None,
 ) -> str | None:
-    """The request's ``Idempotency-Key`` header, checked."""
-    if key is not None and not IDEMPOTENCY_KEY.match(key):
-        raise InvalidArgument(
-            "Idempotency-Key: 1 to 255 characters of letters, digits, _ . : -",
-            field="Idempotency-Key",
-        )
+    """The request's ``Idempotency-Key`` header (its pattern checked as a header's)."""
     return key
 
 
 def if_match(
     value: Annotated[
         str | None,
-        Header(alias="If-Match", description="the revision last read (its ETag)"),
+        Header(
+            alias="If-Match",
+            pattern=REVISION,
+            description='the revision last read, as its ETag gives it ("3")',
+        ),
     ] = None,
 ) -> int | None:
     """The revision an update expects, from ``If-Match: "<revision>"``."""
     if value is None:
         return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 12:
-        raise InvalidArgument('If-Match: a revision in quotes, e.g. "3"', field="If-Match")
-    return int(text)
+    return int(value.removeprefix("W/").strip('"'))
 
 
 class Page:

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cnc6g.control.errors import Conflict, InvalidArgument, NotFound, Unprocessable
+from cnc6g.control.errors import Conflict, NotFound, Unprocessable
 from cnc6g.control.events import emit
 from cnc6g.control.plane import ControlPlane
 from cnc6g.control.schemas import (
@@ -33,6 +33,7 @@ from cnc6g.control.schemas import (
     Workflow,
 )
 from cnc6g.control.security import Principal, hash_secret, new_secret
+from cnc6g.storage.db import page_of
 from cnc6g.storage.tables import Client, Instance, Node, Service, Terminal
 
 
@@ -151,7 +152,7 @@ def register_service(
         )
     )
     if duplicate is not None:
-        raise InvalidArgument(
+        raise Conflict(
             f"name, version: {body.name} {body.version} is registered already ({duplicate})",
             code="ALREADY_EXISTS",
         )
@@ -205,13 +206,8 @@ def list_services(
     query = select(Service)
     if not principal.is_operator:
         query = query.where(Service.owner == principal.client_id)
-    total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = s.scalars(
-        query.order_by(Service.created_at, Service.service_id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return [service_info(r) for r in rows], int(total)
+    rows, total = page_of(s, query, (Service.created_at, Service.service_id), page, per_page)
+    return [service_info(r) for r in rows], total
 
 
 def get_service(

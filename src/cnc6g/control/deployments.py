@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cnc6g.control.catalog import get_service_row
@@ -20,6 +20,7 @@ from cnc6g.control.errors import NotFound, Unprocessable
 from cnc6g.control.plane import ControlPlane
 from cnc6g.control.schemas import DeploymentCreate, DeploymentInfo, InstanceInfo, Workflow
 from cnc6g.control.security import Principal
+from cnc6g.storage.db import page_of
 from cnc6g.storage.tables import Deployment, Instance
 
 
@@ -116,13 +117,10 @@ def list_deployments(
     query = select(Deployment)
     if not principal.is_operator:
         query = query.where(Deployment.owner == principal.client_id)
-    total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = s.scalars(
-        query.order_by(Deployment.created_at, Deployment.deployment_id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return [deployment_info(r) for r in rows], int(total)
+    rows, total = page_of(
+        s, query, (Deployment.created_at, Deployment.deployment_id), page, per_page
+    )
+    return [deployment_info(r) for r in rows], total
 
 
 def delete_deployment(

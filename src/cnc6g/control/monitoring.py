@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cnc6g.control.errors import NotFound
@@ -24,6 +24,7 @@ from cnc6g.control.schemas import (
     ServiceTypeState,
 )
 from cnc6g.control.security import Principal
+from cnc6g.storage.db import page_of
 from cnc6g.storage.tables import Instance, Node, OutboxEvent, Reorchestration, ServiceMetric
 
 
@@ -106,13 +107,8 @@ def reorchestrations(
     """The re-orchestration triggers that fired, newest first."""
     del plane
     principal.require("service-monitoring:reorchestrations:read")
-    total = s.scalar(select(func.count()).select_from(Reorchestration)) or 0
-    rows = s.scalars(
-        select(Reorchestration)
-        .order_by(Reorchestration.slot.desc(), Reorchestration.reorchestration_id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
+    order = (Reorchestration.slot.desc(), Reorchestration.reorchestration_id)
+    rows, total = page_of(s, select(Reorchestration), order, page, per_page)
     return [
         ReorchestrationInfo(
             reorchestration_id=r.reorchestration_id,

@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from cnc6g.control.errors import Conflict, ControlError, InvalidArgument, TooManyRequests
+from cnc6g.control.errors import Conflict, ControlError, TooManyRequests, Unprocessable
 from cnc6g.control.live import LiveSystem
 from cnc6g.control.security import Principal, verify_token
 from cnc6g.model import DomainKind
@@ -349,21 +349,21 @@ class ControlPlane:
     # -- checks shared by the operations ------------------------------------------------------
 
     def check_cell(self, cell: str, field: str) -> None:
-        """Raise :class:`InvalidArgument` unless ``cell`` is a cell of the live system."""
+        """Raise :class:`Unprocessable` unless ``cell`` is a cell of the live system."""
         if not self.live.has_cell(cell):
-            raise InvalidArgument(
+            raise Unprocessable(
                 f"{field}: unknown cell {cell!r}; the cells are {', '.join(self.live.cells)}",
                 field=field,
             )
 
     def check_domains(self, domains: list[str] | None, field: str) -> None:
-        """Raise :class:`InvalidArgument` unless every name is a domain with nodes off-terminal."""
+        """Raise :class:`Unprocessable` unless every name is a domain with nodes off-terminal."""
         if not domains:
             return
         infra = {d.name for d in self.scenario.domains if d.kind is not DomainKind.TERMINAL}
         unknown = [d for d in domains if d not in infra]
         if unknown:
-            raise InvalidArgument(
+            raise Unprocessable(
                 f"{field}: not a RAN or transport domain: {unknown}; they are "
                 f"{', '.join(sorted(infra))}",
                 field=field,

@@ -44,7 +44,9 @@ from cnc6g.control.events import emit
 from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
+    IN_BATCH,
     end_session,
+    end_sessions,
     keep_holds,
     lock_nodes,
     place,
@@ -560,15 +562,26 @@ class SlotEngine:
             )
         ).all()
         k = plane.settings.violation_slots
+        expired = [
+            r for r in rows if r.expires_at.replace(tzinfo=r.expires_at.tzinfo or UTC) <= now
+        ]
+        end_sessions(plane, s, expired, StatusInfo.duration_expired, now)
+        ended = {r.session_id for r in expired}
+        rows = [r for r in rows if r.session_id not in ended]
+        cells: dict[str, str] = {}
+        owners = sorted({r.owner for r in rows})
+        for start in range(0, len(owners), IN_BATCH):
+            batch = owners[start : start + IN_BATCH]
+            for t in s.scalars(select(Terminal).where(Terminal.client_id.in_(batch))):
+                cells[t.client_id] = t.cell
+        workflows: dict[str, Workflow] = {}
         for row in rows:
-            if row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= now:
-                end_session(plane, s, row, StatusInfo.duration_expired, now)
-                continue
             service = services[row.service_id]
-            workflow = Workflow.model_validate(service.workflow)
+            workflow = workflows.get(service.service_id)
+            if workflow is None:
+                workflow = workflows[service.service_id] = Workflow.model_validate(service.workflow)
             pinned = set(row.plan.get("pinned", []))
-            terminal = s.get(Terminal, row.owner)
-            cell = terminal.cell if terminal is not None else row.origin
+            cell = cells.get(row.owner, row.origin)
             if row.status == SessionStatus.requested.value:
                 self._bind(s, row, service, workflow, pinned, cell, now)
                 continue
@@ -616,9 +629,13 @@ class SlotEngine:
     ) -> None:
         """Try to start a REQUESTED session; give it up after ``request_wait_slots``."""
         plane = self.plane
-        placed = place(
-            plane, s, cell, workflow, float(row.qos["latencyMs"]), row.rate_per_s, pinned, True
-        )
+        try:
+            placed = place(
+                plane, s, cell, workflow, float(row.qos["latencyMs"]), row.rate_per_s, pinned, True
+            )
+        except Unprocessable:  # its terminal moved where a step can run nowhere
+            end_session(plane, s, row, StatusInfo.network_terminated, now)
+            return
         waited = int(row.plan.get("waitedSlots", 0)) + 1
         if placed.missing:
             row.plan = dict(row.plan) | {"waitedSlots": waited}
@@ -669,7 +686,7 @@ class SlotEngine:
         target = float(row.qos["latencyMs"])
         try:
             placed = place(plane, s, cell, workflow, target, row.rate_per_s, pinned, True, avoid)
-        except Unprocessable:  # the new cell reaches no node for a step
+        except Unprocessable:  # the new cell reaches no node for a step (place held nothing)
             end_session(plane, s, row, StatusInfo.network_terminated, now)
             return
         if placed.missing or (avoid_current and not placed.plan.meets_qos):

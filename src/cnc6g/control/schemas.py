@@ -1,8 +1,13 @@
 """The control plane's request and response bodies (pydantic), shared by the API and agents.
 
 JSON on the wire is camelCase (``serviceId``), Python is snake_case; unknown fields are
-rejected at any depth. Response models are the service layer's return values; the HTTP API
-serialises them as they are.
+rejected at any depth. Request bodies are read as their schema says, without coercion: a number
+is a JSON number (not a string, not ``true``), a flag a JSON boolean. A body that breaks its
+schema is refused with the error type pydantic gives; one that keeps to the schema but does not
+make sense (a workflow with a cycle, both or neither of ``serviceId`` and ``intent``, a NUL
+character in a string, which no database column can hold) is refused with the type
+:data:`UNPROCESSABLE`, which the HTTP API answers 422. Response models are the service layer's
+return values; the HTTP API serialises them as they are.
 """
 
 from __future__ import annotations
@@ -12,19 +17,87 @@ from enum import StrEnum
 from graphlib import CycleError, TopologicalSorter
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+UNPROCESSABLE = "unprocessable"
+"""Error type of a body that keeps to its schema but cannot be taken as it is (HTTP 422)."""
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 Text = Annotated[str, Field(max_length=2000)]
 
 
+def unprocessable(message: str) -> PydanticCustomError:
+    """The validation error of a body that keeps to its schema but makes no sense."""
+    return PydanticCustomError(UNPROCESSABLE, "{reason}", {"reason": message})
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("float_type", "Input should be a number")
+    return value
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be an integer")
+    return value
+
+
+AS_NUMBER = BeforeValidator(_number)
+"""A JSON number (an integer or not); a string or a boolean is refused, not converted. It goes
+after a field's constraints: ``Annotated[float, Field(gt=0), AS_NUMBER]`` (so that they show in
+the JSON schema)."""
+AS_INTEGER = BeforeValidator(_integer)
+"""A JSON integer (``2`` or ``2.0``, as JSON Schema has it); strings and booleans are refused.
+It goes after a field's constraints, as :data:`AS_NUMBER`."""
+Flag = Annotated[bool, Strict()]
+"""``true`` or ``false``; ``1`` or ``"yes"`` is refused, not converted."""
+
+
+def _text_time(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise PydanticCustomError("datetime_type", "Input should be an RFC 3339 date-time string")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_text_time)]
+"""An RFC 3339 date-time; a number (seconds since 1970) is refused, not converted."""
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class ApiModel(BaseModel):
-    """Base of every body: camelCase on the wire, unknown fields rejected."""
+    """Base of every body: camelCase on the wire, unknown fields and NUL characters refused."""
 
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=False
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise unprocessable("NUL characters (U+0000) are not allowed in strings")
+        return value
 
 
 class Role(StrEnum):
@@ -74,7 +147,7 @@ class SinkCredential(ApiModel):
 
     credential_type: Literal["ACCESSTOKEN"]
     access_token: Annotated[str, Field(min_length=1, max_length=4096)]
-    access_token_expires_utc: datetime
+    access_token_expires_utc: Timestamp
     access_token_type: Literal["bearer"]
 
 
@@ -91,7 +164,7 @@ class WorkflowStep(ApiModel):
 
     step_id: Name
     function: Name = Field(description="service type of the live system that runs the step")
-    pin_to_terminal: bool = Field(
+    pin_to_terminal: Flag = Field(
         default=False, description="the step handles raw user data and runs on the terminal"
     )
     allowed_tiers: list[Tier] | None = Field(
@@ -117,18 +190,18 @@ class Workflow(ApiModel):
         ids = [s.step_id for s in self.steps]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"steps: stepId must be unique, repeated: {dupes}")
+            raise unprocessable(f"steps: stepId must be unique, repeated: {dupes}")
         graph: dict[str, list[str]] = {i: [] for i in ids}
         for n, edge in enumerate(self.edges):
             for end in ("from_step_id", "to_step_id"):
                 if getattr(edge, end) not in graph:
                     name = "fromStepId" if end == "from_step_id" else "toStepId"
-                    raise ValueError(f"edges[{n}].{name}: unknown stepId {getattr(edge, end)!r}")
+                    raise unprocessable(f"edges[{n}].{name}: unknown stepId {getattr(edge, end)!r}")
             graph[edge.to_step_id].append(edge.from_step_id)
         try:
             tuple(TopologicalSorter(graph).static_order())
         except CycleError as err:
-            raise ValueError(
+            raise unprocessable(
                 f"edges: the workflow has a cycle: {' -> '.join(err.args[1])}"
             ) from None
         return self
@@ -145,10 +218,12 @@ class Workflow(ApiModel):
 class Qos(ApiModel):
     """QoS targets of a service or a session."""
 
-    latency_ms: Annotated[float, Field(gt=0, le=600_000, allow_inf_nan=False)] = Field(
+    latency_ms: Annotated[float, Field(gt=0, le=600_000, allow_inf_nan=False), AS_NUMBER] = Field(
         description="end-to-end latency target of a task (its p95 for a service)"
     )
-    satisfaction_target: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    satisfaction_target: (
+        Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), AS_NUMBER] | None
+    ) = None
 
 
 class ProviderKind(StrEnum):
@@ -218,9 +293,9 @@ class DiscoveryRequest(ApiModel):
 
     categories: list[Category] | None = Field(default=None, min_length=1)
     names: list[Name] | None = Field(default=None, min_length=1)
-    max_latency_ms: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    max_latency_ms: Annotated[float, Field(gt=0, allow_inf_nan=False), AS_NUMBER] | None = None
     cell: Name | None = Field(default=None, description="default: the terminal's cell")
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    limit: Annotated[int, Field(ge=1, le=100), AS_INTEGER] = 20
 
 
 class Offer(ApiModel):
@@ -254,7 +329,7 @@ class SubscriptionStatus(StrEnum):
 class Privacy(ApiModel):
     """The terminal's privacy consent."""
 
-    shareable: bool = Field(default=False, description="the service may be shared with others")
+    shareable: Flag = Field(default=False, description="the service may be shared with others")
     data_residency: list[Name] | None = Field(
         default=None, min_length=1, description="domains user data may be processed in"
     )
@@ -263,7 +338,7 @@ class Privacy(ApiModel):
 class Preferences(ApiModel):
     """The terminal's preferences."""
 
-    max_latency_ms: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    max_latency_ms: Annotated[float, Field(gt=0, allow_inf_nan=False), AS_NUMBER] | None = None
     preferred_tiers: list[Tier] | None = Field(default=None, min_length=1)
 
 
@@ -328,11 +403,11 @@ class ServiceRequest(ApiModel):
         default=None, description="what the terminal needs, in words (matched to the catalogue)"
     )
     kind: SessionKind = SessionKind.compute
-    rate_per_second: Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)] = Field(
-        description="tasks the terminal will send per second"
+    rate_per_second: Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False), AS_NUMBER] = (
+        Field(description="tasks the terminal will send per second")
     )
     qos: Qos | None = Field(default=None, description="default: the service's")
-    duration: Annotated[int, Field(ge=1, le=86_400)] = Field(
+    duration: Annotated[int, Field(ge=1, le=86_400), AS_INTEGER] = Field(
         default=3600, description="seconds the session lasts"
     )
     pin_step_ids: list[Name] = Field(
@@ -344,7 +419,7 @@ class ServiceRequest(ApiModel):
     @model_validator(mode="after")
     def _names_a_service(self) -> ServiceRequest:
         if (self.service_id is None) == (self.intent is None):
-            raise ValueError("give exactly one of serviceId and intent")
+            raise unprocessable("give exactly one of serviceId and intent")
         return self
 
 
@@ -437,13 +512,15 @@ class SessionPatch(ApiModel):
     """Changes to a session (merge patch)."""
 
     qos: Qos | None = None
-    rate_per_second: Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)] | None = None
+    rate_per_second: (
+        Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False), AS_NUMBER] | None
+    ) = None
 
 
 class ExtendRequest(ApiModel):
     """More time for a session."""
 
-    requested_additional_duration: Annotated[int, Field(ge=1, le=86_400)]
+    requested_additional_duration: Annotated[int, Field(ge=1, le=86_400), AS_INTEGER]
 
 
 class DeploymentStatus(StrEnum):
@@ -462,7 +539,7 @@ class DeploymentCreate(ApiModel):
     zones: list[Name] | None = Field(
         default=None, min_length=1, description="domains to place them in; default: any"
     )
-    min_instances: Annotated[int, Field(ge=1, le=100)] = 1
+    min_instances: Annotated[int, Field(ge=1, le=100), AS_INTEGER] = 1
     sink: AnyHttpUrl | None = None
     sink_credential: SinkCredential | None = None
 
@@ -571,7 +648,7 @@ class ClockInfo(ApiModel):
 class AdvanceRequest(ApiModel):
     """Slots to run now (manual clock)."""
 
-    slots: Annotated[int, Field(ge=1, le=1000)] = 1
+    slots: Annotated[int, Field(ge=1, le=1000), AS_INTEGER] = 1
 
 
 class ErrorInfo(BaseModel):

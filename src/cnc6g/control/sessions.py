@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from cnc6g.control.catalog import get_service_row, terminal_cell
@@ -51,10 +51,17 @@ from cnc6g.control.schemas import (
 )
 from cnc6g.control.security import Principal
 from cnc6g.control.subscriptions import set_location
+from cnc6g.storage.db import page_of
 from cnc6g.storage.tables import Deployment, Instance, Node, Reservation, Service, Terminal
 from cnc6g.storage.tables import Session as SessionRow
 
 API = {SessionKind.compute: "compute-sessions", SessionKind.sensing: "sensing-sessions"}
+
+NODES_LOCKED = "cnc6g.nodes-locked"
+"""Key in a transaction's ``info`` of the nodes it has locked (:func:`lock_nodes`)."""
+
+IN_BATCH = 500
+"""Ids per ``IN (...)`` list."""
 
 
 def lock_nodes(s: DbSession) -> dict[str, Node]:
@@ -62,9 +69,14 @@ def lock_nodes(s: DbSession) -> dict[str, Node]:
 
     Every transaction that changes the compute held on nodes (a placement, a release, a slot's
     write) takes this first, so two of them never wait for each other's node rows in opposite
-    orders (a deadlock on PostgreSQL; SQLite's write lock already orders them).
+    orders (a deadlock on PostgreSQL; SQLite's write lock already orders them). The lock lasts
+    until the transaction ends, so the nodes are read once per transaction.
     """
-    return {n.node: n for n in s.scalars(select(Node).order_by(Node.node).with_for_update())}
+    locked: dict[str, Node] | None = s.info.get(NODES_LOCKED)
+    if locked is None:
+        locked = {n.node: n for n in s.scalars(select(Node).order_by(Node.node).with_for_update())}
+        s.info[NODES_LOCKED] = locked
+    return locked
 
 
 @dataclass(frozen=True)
@@ -102,14 +114,35 @@ def place(
 
     Raises:
         Unprocessable: a step can run nowhere the cell reaches (or a pinned step cannot run on
-            the terminal).
+            the terminal); the compute held for the steps before it is given back first, so a
+            caller that goes on in the same transaction keeps no hold of a plan that failed.
     """
+    holds: dict[str, float] = {}
+    try:
+        return _place(plane, s, cell, workflow, qos_ms, rate, pinned, hold, avoid, holds)
+    except Unprocessable:
+        release_holds(s, holds)
+        raise
+
+
+def _place(
+    plane: ControlPlane,
+    s: DbSession,
+    cell: str,
+    workflow: Workflow,
+    qos_ms: float,
+    rate: float,
+    pinned: set[str],
+    hold: bool,
+    avoid: set[tuple[str, str]],
+    holds: dict[str, float],
+) -> Placed:
+    """:func:`place`, recording in ``holds`` the compute held so far."""
     live, sy = plane.live, plane.system
+    running = {(f, n) for f, n in s.execute(select(Instance.function, Instance.node))}  # unlocked
     nodes = lock_nodes(s) if hold else {n.node: n for n in s.scalars(select(Node)).all()}
     util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
-    running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}
     chosen: list[PlannedStep] = []
-    holds: dict[str, float] = {}
     missing: list[str] = []
     finish: dict[str, float] = {}
     parents: dict[str, list[str]] = {st.step_id: [] for st in workflow.steps}
@@ -178,8 +211,8 @@ def place(
     plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
     if missing and hold:  # a session that cannot start holds nothing
         release_holds(s, holds)
-        holds = {}
-    return Placed(plan, holds, missing)
+        holds.clear()
+    return Placed(plan, dict(holds), missing)
 
 
 def release_holds(s: DbSession, holds: dict[str, float]) -> None:
@@ -194,10 +227,20 @@ def release_holds(s: DbSession, holds: dict[str, float]) -> None:
 
 def release(s: DbSession, row: SessionRow) -> None:
     """Give back everything session ``row`` holds."""
-    reservations = s.scalars(select(Reservation).where(Reservation.session_id == row.session_id))
-    release_holds(s, {r.node: r.gcps for r in reservations})
-    for r in s.scalars(select(Reservation).where(Reservation.session_id == row.session_id)):
-        s.delete(r)
+    release_all(s, [row.session_id])
+
+
+def release_all(s: DbSession, session_ids: list[str]) -> None:
+    """Give back everything the sessions hold: one update per node, whatever their number."""
+    holds: dict[str, float] = {}
+    for start in range(0, len(session_ids), IN_BATCH):
+        ids = session_ids[start : start + IN_BATCH]
+        for r in s.scalars(select(Reservation).where(Reservation.session_id.in_(ids))):
+            holds[r.node] = holds.get(r.node, 0.0) + r.gcps
+    release_holds(s, holds)
+    for start in range(0, len(session_ids), IN_BATCH):
+        ids = session_ids[start : start + IN_BATCH]
+        s.execute(delete(Reservation).where(Reservation.session_id.in_(ids)))
 
 
 def keep_holds(s: DbSession, session_id: str, holds: dict[str, float]) -> None:
@@ -327,7 +370,12 @@ def _match_intent(plane: ControlPlane, s: DbSession, principal: Principal, text:
 
 
 def _open(
-    plane: ControlPlane, s: DbSession, principal: Principal, body: ServiceRequest, service: Service
+    plane: ControlPlane,
+    s: DbSession,
+    principal: Principal,
+    body: ServiceRequest,
+    service: Service,
+    request_id: str | None = None,
 ) -> SessionRow:
     """Plan a session of ``service`` for the calling terminal and store it."""
     if service.state != "ACTIVE":
@@ -349,6 +397,7 @@ def _open(
             code="SERVICE_REQUESTS.OUT_OF_AREA",
         )
     qos = body.qos.model_dump(mode="json", by_alias=True) if body.qos else dict(service.qos)
+    _, now = plane.clock(s)  # read before the nodes are locked: the lock is held less long
     placed = place(
         plane,
         s,
@@ -359,14 +408,13 @@ def _open(
         set(body.pin_step_ids),
         hold=True,
     )
-    _, now = plane.clock(s)
     bound = not placed.missing
     row = SessionRow(
         session_id=str(uuid.uuid4()),
         owner=principal.client_id,
         provider=service.owner,
         service_id=service.service_id,
-        request_id=None,
+        request_id=request_id,
         kind=body.kind.value,
         origin=cell,
         plan=placed.plan.model_dump(mode="json", by_alias=True)
@@ -398,9 +446,11 @@ def _open(
         updated_at=now,
     )
     s.add(row)
-    s.flush()
+    s.flush()  # before its holds, which refer to it
     keep_holds(s, row.session_id, placed.holds)
-    if not bound:
+    if bound:  # REQUESTED -> AVAILABLE at once: its owner is told as when the loop binds it
+        status_event(s, row, now, SessionStatus.requested.value)
+    else:
         on_demand(plane, s, service, placed.missing, now)
     return row
 
@@ -418,9 +468,7 @@ def request_service(
         assert body.intent is not None
         service = _match_intent(plane, s, principal, body.intent)
         matched = "intent"
-    row = _open(plane, s, principal, body, service)
-    row.request_id = str(uuid.uuid4())
-    s.flush()
+    row = _open(plane, s, principal, body, service, request_id=str(uuid.uuid4()))
     return RequestInfo(
         request_id=row.request_id,
         service_id=service.service_id,
@@ -501,13 +549,8 @@ def list_sessions(
     query = select(SessionRow).where(SessionRow.kind == kind.value)
     if not principal.is_operator:
         query = query.where(SessionRow.owner == principal.client_id)
-    total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = s.scalars(
-        query.order_by(SessionRow.created_at, SessionRow.session_id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return [session_info(r) for r in rows], int(total)
+    rows, total = page_of(s, query, (SessionRow.created_at, SessionRow.session_id), page, per_page)
+    return [session_info(r) for r in rows], total
 
 
 def _live(row: SessionRow) -> None:
@@ -605,15 +648,28 @@ def end_session(
     now: datetime,
 ) -> None:
     """End a session: give back what it holds, set it UNAVAILABLE and tell its owner."""
+    end_sessions(plane, s, [row], info, now)
+
+
+def end_sessions(
+    plane: ControlPlane,
+    s: DbSession,
+    rows: list[SessionRow],
+    info: StatusInfo,
+    now: datetime,
+) -> None:
+    """End sessions as :func:`end_session` does, giving back what they hold all at once."""
     del plane
-    if row.status == SessionStatus.unavailable.value:
+    rows = [r for r in rows if r.status != SessionStatus.unavailable.value]
+    if not rows:
         return
-    previous = row.status
-    release(s, row)
-    row.status = SessionStatus.unavailable.value
-    row.status_info = info.value
-    row.updated_at = now
-    status_event(s, row, now, previous)
+    release_all(s, [r.session_id for r in rows])
+    for row in rows:
+        previous = row.status
+        row.status = SessionStatus.unavailable.value
+        row.status_info = info.value
+        row.updated_at = now
+        status_event(s, row, now, previous)
 
 
 def delete_session(

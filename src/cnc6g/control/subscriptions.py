@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cnc6g.control.catalog import get_service_row, terminal_cell
@@ -27,6 +27,7 @@ from cnc6g.control.schemas import (
     TokenResponse,
 )
 from cnc6g.control.security import Principal, issue_token
+from cnc6g.storage.db import page_of
 from cnc6g.storage.tables import Subscription, Terminal
 
 
@@ -193,13 +194,10 @@ def list_subscriptions(
     query = select(Subscription)
     if not principal.is_operator:
         query = query.where(Subscription.owner == principal.client_id)
-    total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = s.scalars(
-        query.order_by(Subscription.created_at, Subscription.subscription_id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return [_info(r, _cell_of(s, r.owner, plane.live.cells[0])) for r in rows], int(total)
+    rows, total = page_of(
+        s, query, (Subscription.created_at, Subscription.subscription_id), page, per_page
+    )
+    return [_info(r, _cell_of(s, r.owner, plane.live.cells[0])) for r in rows], total
 
 
 def unsubscribe(

@@ -9,16 +9,19 @@ failing when a read turns into a write. PostgreSQL is reached with psycopg 3
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, Select, create_engine, event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+R = TypeVar("R")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for the database lock before giving up."""
@@ -49,6 +52,17 @@ def lock_setup(connection: Connection) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SETUP_LOCK})")
+
+
+def page_of(
+    session: Session, query: Select[tuple[R]], order: tuple[Any, ...], page: int, per_page: int
+) -> tuple[list[R], int]:
+    """One page of what ``query`` selects in ``order`` (``page`` from 1), and how many in all."""
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(*order).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return list(rows), int(total)
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -109,15 +123,21 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = threading.RLock() if is_sqlite(self.engine) else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[Session]:
         """A session in one transaction, committed on success and rolled back on any error.
 
+        On SQLite the threads of this process that write queue on a lock of their own before
+        they take the database's: SQLite has a waiting writer poll, sleeping longer and longer
+        between tries, so writers of one process contending for it would wait far longer than
+        the transactions before them take (writers of other processes still poll).
+
         Args:
             write: the transaction writes (on SQLite it takes the write lock at its start).
         """
-        with self._sessions() as session:
+        with self._writer if write else contextlib.nullcontext(), self._sessions() as session:
             session.connection(execution_options={"write": write})
             try:
                 yield session

@@ -1,12 +1,13 @@
 """The control plane's tables (SQLAlchemy 2.0): one row class per stored object.
 
 Mutable objects carry ``version`` (SQLAlchemy's version counter): an update made from a stale
-copy fails instead of overwriting a newer one (optimistic locking). Times are timezone-aware UTC.
+copy fails instead of overwriting a newer one (optimistic locking). Times are timezone-aware UTC,
+on PostgreSQL and on SQLite alike (:class:`UtcDateTime`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -21,9 +22,37 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 Json = dict[str, Any]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time, stored in UTC and read back timezone-aware.
+
+    PostgreSQL keeps the offset (``timestamptz``); SQLite keeps none, so a time is stored there
+    as naive UTC and given its UTC offset back when read. A naive time given to store is taken
+    as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The time in UTC (naive on SQLite, which would drop the offset anyway)."""
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The stored time, timezone-aware in UTC."""
+        del dialect
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -32,7 +61,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         Json: JSON,
         list[Any]: JSON,
-        datetime: DateTime(timezone=True),
+        datetime: UtcDateTime(),
     }
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from cnc6g.api.deps import PageDep, PlaneDep, idempotency_key, if_match, scoped
+from cnc6g.api.deps import ObjectId, PageDep, PlaneDep, idempotency_key, if_match, scoped
 from cnc6g.api.routes.common import created, errors, listed, with_etag
 from cnc6g.control import catalog
 from cnc6g.control.schemas import (
@@ -122,7 +122,7 @@ def list_services(
     operation_id="getService",
 )
 def get_service(
-    serviceId: str,
+    serviceId: ObjectId,
     response: Response,
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-catalog:services:read")],
@@ -140,7 +140,7 @@ def get_service(
     operation_id="updateService",
 )
 def patch_service(
-    serviceId: str,
+    serviceId: ObjectId,
     body: ServicePatch,
     response: Response,
     plane: PlaneDep,
@@ -160,7 +160,7 @@ def patch_service(
     operation_id="deleteService",
 )
 def delete_service(
-    serviceId: str,
+    serviceId: ObjectId,
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-catalog:services:delete")],
 ) -> Response:

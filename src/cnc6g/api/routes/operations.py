@@ -11,10 +11,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from cnc6g.api.deps import PageDep, PlaneDep, idempotency_key, scoped
+from cnc6g.api.deps import FunctionQuery, ObjectId, PageDep, PlaneDep, idempotency_key, scoped
 from cnc6g.api.routes.common import created, errors, listed
 from cnc6g.control import deployments, monitoring, sessions
-from cnc6g.control.errors import InvalidArgument
 from cnc6g.control.plane import LEASE
 from cnc6g.control.schemas import (
     AdvanceRequest,
@@ -37,6 +36,10 @@ clock = APIRouter(prefix="/slot-clock/v0.1", tags=["slot-clock"])
 
 STREAM_BATCH = 100
 """Events the stream reads at a time."""
+
+MAX_SEQUENCE = 2**31 - 1
+"""The largest sequence number an event can have (the outbox numbers events with a 32-bit
+integer); a larger ``after`` or ``Last-Event-ID`` is after every event there can be."""
 
 
 @deploys.post(
@@ -93,7 +96,7 @@ def list_deployments(
     operation_id="getDeployment",
 )
 def get_deployment(
-    deploymentId: str,
+    deploymentId: ObjectId,
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-deployments:deployments:read")],
 ) -> Any:
@@ -109,7 +112,7 @@ def get_deployment(
     operation_id="deleteDeployment",
 )
 def delete_deployment(
-    deploymentId: str,
+    deploymentId: ObjectId,
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-deployments:deployments:delete")],
 ) -> Any:
@@ -126,7 +129,7 @@ def delete_deployment(
 def list_instances(
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-deployments:instances:read")],
-    function: Annotated[str | None, Query(max_length=100)] = None,
+    function: FunctionQuery = None,
 ) -> Any:
     """The instances running in the current slot."""
     return plane.run(deployments.list_instances, principal, function, write=False)[0]
@@ -156,7 +159,7 @@ def usage_report(
 def service_states(
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-monitoring:states:read")],
-    function: Annotated[str | None, Query(max_length=100)] = None,
+    function: FunctionQuery = None,
 ) -> Any:
     """Each service type's latency percentiles and satisfaction over the last slots."""
     return plane.run(monitoring.service_states, principal, function, write=False)[0]
@@ -203,7 +206,7 @@ def reorchestrations(
 def event_log(
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-monitoring:events:read")],
-    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """The events the caller may see after sequence number ``after`` (CloudEvents 1.0)."""
@@ -221,8 +224,11 @@ async def stream_events(
     request: Request,
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-monitoring:events:read")],
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    last_event_id: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,18}$", description="the last id seen"),
+    ] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     max_wait_s: Annotated[float, Query(alias="maxWaitS", ge=0, le=3600)] = 30.0,
 ) -> StreamingResponse:
     """Server-sent events: the caller's events as they happen, until ``maxWaitS`` passes.
@@ -231,9 +237,7 @@ async def stream_events(
     """
     start = after
     if last_event_id is not None:
-        if not last_event_id.isdigit():
-            raise InvalidArgument("Last-Event-ID: a sequence number", field="Last-Event-ID")
-        start = int(last_event_id)
+        start = min(int(last_event_id), MAX_SEQUENCE)
 
     async def events() -> AsyncIterator[str]:
         seen = start

@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from cnc6g.api.deps import PageDep, PlaneDep, idempotency_key, if_match, scoped
+from cnc6g.api.deps import ObjectId, PageDep, PlaneDep, idempotency_key, if_match, scoped
 from cnc6g.api.routes.common import created, errors, listed, with_etag
 from cnc6g.control import sessions, subscriptions
 from cnc6g.control.schemas import (
@@ -79,7 +79,7 @@ def list_subscriptions(
     operation_id="getServiceSubscription",
 )
 def get_subscription(
-    serviceSubscriptionId: str,
+    serviceSubscriptionId: ObjectId,
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-subscriptions:subscriptions:read")],
 ) -> Any:
@@ -96,7 +96,7 @@ def get_subscription(
     operation_id="deleteServiceSubscription",
 )
 def unsubscribe(
-    serviceSubscriptionId: str,
+    serviceSubscriptionId: ObjectId,
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-subscriptions:subscriptions:delete")],
 ) -> Response:
@@ -169,7 +169,7 @@ def request_service(
     operation_id="getRequest",
 )
 def get_request(
-    requestId: str,
+    requestId: ObjectId,
     plane: PlaneDep,
     principal: Annotated[Principal, scoped("service-requests:requests:read")],
 ) -> Any:
@@ -236,7 +236,7 @@ def session_router(kind: SessionKind) -> APIRouter:
         operation_id=f"get{op}Session",
     )
     def get(
-        sessionId: str,
+        sessionId: ObjectId,
         response: Response,
         plane: PlaneDep,
         principal: Annotated[Principal, scoped(f"{api}:sessions:read")],
@@ -253,7 +253,7 @@ def session_router(kind: SessionKind) -> APIRouter:
         operation_id=f"update{op}Session",
     )
     def patch(
-        sessionId: str,
+        sessionId: ObjectId,
         body: SessionPatch,
         response: Response,
         plane: PlaneDep,
@@ -272,7 +272,7 @@ def session_router(kind: SessionKind) -> APIRouter:
         operation_id=f"extend{op}Session",
     )
     def extend(
-        sessionId: str,
+        sessionId: ObjectId,
         body: ExtendRequest,
         plane: PlaneDep,
         principal: Annotated[Principal, scoped(f"{api}:sessions:update")],
@@ -287,7 +287,7 @@ def session_router(kind: SessionKind) -> APIRouter:
         operation_id=f"delete{op}Session",
     )
     def release(
-        sessionId: str,
+        sessionId: ObjectId,
         plane: PlaneDep,
         principal: Annotated[Principal, scoped(f"{api}:sessions:delete")],
     ) -> Response:

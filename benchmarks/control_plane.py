@@ -1,0 +1,552 @@
+"""Unified service requests per second and their decision latency, against ``cnc6g serve``.
+
+Run with ``make bench-control`` or ``python -m benchmarks.control_plane [--quick] [--json PATH]
+[--databases sqlite,postgres] [--processes 1,2] [--rates 100,250,500] [--profile]``.
+
+Each configuration (a database, one or two API processes) starts real ``cnc6g serve``
+processes on loopback on a fresh database, with the slot loop running on an accelerated clock
+(``accelerated:10``: ten one-second slots of the twin per second, in one of the processes, which
+holds the loop's lease). An operator makes a provider and terminals, the provider registers seed
+000's speech translation (ASR on the terminal, LLM and TTS in the network), and once the loop
+has instances of its network steps running the load generator sends unified service requests
+(``POST /service-requests/v0.1/requests``): each places the steps, holds compute on two nodes
+and opens a session (one task per 100 s, lasting 1 s of twin time, so sessions do not pile up).
+
+- **Offered rates** (open loop): requests are sent at fixed times, ``rate`` per second for
+  ``--seconds``, from a pool of threads, each with a keep-alive connection; a request's latency
+  is counted from the time it was due, so a server that falls behind shows it (no coordinated
+  omission). Reported: the rate achieved, p50/p90/p99/max latency, answers other than 201.
+- **Maximum sustained rate** (closed loop): ``--workers`` threads send back to back for
+  ``--seconds``; the rate is what was answered 201 per second, with its latency figures.
+
+With two processes each thread sends to one of the two, alternately. The load generator runs on
+the same machine as the servers and competes with them for its cores. ``--profile`` also runs
+the decision path in this process under cProfile (the service layer's ``request_service`` in its
+database transaction, no HTTP) and times its phases, to say where a request's time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import http.client
+import io
+import json
+import os
+import platform
+import pstats
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import cnc6g
+
+SRC = str(Path(cnc6g.__file__).resolve().parent.parent)
+REQUESTS = "/service-requests/v0.1/requests"
+CLOCK = "accelerated:10"
+"""The slot clock of the servers (``--clock``): ten slots of the twin per second."""
+GRACE = 1.5
+"""An offered-rate run stops sending after this many times its length (the rest is not sent)."""
+TERMINALS = 16
+"""Terminals the load is spread over (each client has its own rate limit)."""
+
+TRANSLATION: dict[str, Any] = {
+    "name": "translate",
+    "category": "AI_INFERENCE",
+    "description": "speech translation: ASR on the phone, LLM translation and TTS in the network",
+    "workflow": {
+        "steps": [
+            {"stepId": "asr", "function": "asr", "pinToTerminal": True},
+            {"stepId": "llm", "function": "llm-translate"},
+            {"stepId": "tts", "function": "tts"},
+        ],
+        "edges": [
+            {"fromStepId": "asr", "toStepId": "llm"},
+            {"fromStepId": "llm", "toStepId": "tts"},
+        ],
+    },
+    "qos": {"latencyMs": 1000},
+}
+REQUEST = {"ratePerSecond": 0.01, "duration": 1}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- databases and servers ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(kind: str, postgres_url: str, folder: Path) -> Iterator[str]:
+    """A fresh database of ``kind`` (a SQLite file, or a PostgreSQL database dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"cnc6g_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@dataclass
+class Server:
+    """A ``cnc6g serve`` process."""
+
+    url: str
+    port: int
+    log: Path
+    clock: str = CLOCK
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Server:
+        """Start it and wait until it answers."""
+        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cnc6g",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--clock",
+                    self.clock,
+                    "--database-url",
+                    self.url,
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server stopped: {self.log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                status, _ = call(self.port, "GET", "/health")
+                if status == 200:
+                    return self
+            time.sleep(0.2)
+        raise RuntimeError("the server did not start")
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def call(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    form: dict[str, str] | None = None,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, Any]:
+    """One request; the status and the JSON answer (a connection is kept open when given)."""
+    own = conn is None
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {}
+    data: bytes | None = None
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    if form is not None:
+        data = urlencode(form).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    try:
+        c.request(method, path, body=data, headers=headers)
+        r = c.getresponse()
+        raw = r.read()
+        return r.status, (json.loads(raw) if raw else None)
+    finally:
+        if own:
+            c.close()
+
+
+def _token(port: int, client_id: str, secret: str) -> str:
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    status, body = call(port, "POST", "/oauth/token", form=form)
+    assert status == 200, body
+    return str(body["access_token"])
+
+
+def set_up(url: str, port: int) -> tuple[str, list[str]]:
+    """The translation service's id and the terminals' tokens, once requests are AVAILABLE."""
+    from cnc6g.control.catalog import create_client
+    from cnc6g.control.schemas import ClientCreate, Role
+    from cnc6g.storage import Database
+
+    db = Database(url)
+    try:
+        with db.transaction() as s:
+            ops = create_client(None, s, None, ClientCreate(name="ops", role=Role.operator))  # type: ignore[arg-type]
+    finally:
+        db.dispose()
+    operator = _token(port, ops.client_id, ops.client_secret)
+
+    def client(role: str) -> str:
+        status, made = call(
+            port, "POST", "/client-registry/v0.1/clients", {"name": role, "role": role}, operator
+        )
+        assert status == 201, made
+        return _token(port, made["clientId"], made["clientSecret"])
+
+    provider = client("provider")
+    status, service = call(port, "POST", "/service-catalog/v0.1/services", TRANSLATION, provider)
+    assert status == 201, service
+    terminals = [client("terminal") for _ in range(TERMINALS)]
+    for n, token in enumerate(terminals):
+        cell = {"cell": f"T{n % 3}"}
+        status, _ = call(port, "PUT", "/service-subscriptions/v0.1/location", cell, token)
+        assert status == 200
+    body = {"serviceId": service["serviceId"], **REQUEST}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the loop starts instances of the network steps
+        status, answer = call(port, "POST", REQUESTS, body, terminals[0])
+        assert status == 201, answer
+        if answer["session"]["status"] == "AVAILABLE":
+            return service["serviceId"], terminals
+        time.sleep(0.5)
+    raise RuntimeError("no instance of the service's network steps after 60 s")
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What one load run measured."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    sessions: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    unsent: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, latency_s: float, status: int, answer: Any) -> None:
+        """One answer."""
+        with self.lock:
+            self.statuses[status] += 1
+            if status == 201:
+                self.latencies_ms.append(latency_s * 1e3)
+                self.sessions[answer["session"]["status"]] += 1
+
+    def figures(self) -> dict[str, Any]:
+        """Rate and latency figures."""
+        lat = sorted(self.latencies_ms)
+
+        def pct(p: float) -> float | None:
+            if not lat:
+                return None
+            return round(lat[min(len(lat) - 1, int(p / 100 * len(lat)))], 2)
+
+        return {
+            "seconds": round(self.seconds, 2),
+            "answered_201": len(lat),
+            "rate_per_s": round(len(lat) / self.seconds, 1) if self.seconds else 0.0,
+            "p50_ms": pct(50),
+            "p90_ms": pct(90),
+            "p99_ms": pct(99),
+            "max_ms": round(lat[-1], 2) if lat else None,
+            "mean_ms": round(statistics.fmean(lat), 2) if lat else None,
+            "other_statuses": {str(k): v for k, v in self.statuses.items() if k != 201},
+            "not_sent": self.unsent,
+            "sessions": dict(self.sessions),
+        }
+
+
+def _worker(
+    n: int, ports: list[int], tokens: list[str], body: dict[str, Any], job: Any, run: Run
+) -> None:
+    port = ports[n % len(ports)]
+    token = tokens[n % len(tokens)]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for due in job():
+            if due is not None:
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            start = time.perf_counter() if due is None else due
+            try:
+                status, answer = call(port, "POST", REQUESTS, body, token, conn=conn)
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status, answer = -1, None
+            run.record(time.perf_counter() - start, status, answer)
+    finally:
+        conn.close()
+
+
+def offered(
+    ports: list[int], tokens: list[str], body: dict[str, Any], rate: float, seconds: float
+) -> Run:
+    """Open loop: ``rate`` requests per second, each sent when due, for ``seconds``."""
+    total = int(rate * seconds)
+    workers = min(64, max(8, int(rate / 10)))
+    start = time.perf_counter() + 0.2
+    counter = iter(range(total))
+    lock = threading.Lock()
+    run = Run()
+
+    stop = start + seconds * GRACE
+
+    def job() -> Iterator[float]:
+        while time.perf_counter() < stop:  # a server far behind is not waited for
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            yield start + i / rate
+
+    threads = [
+        threading.Thread(target=_worker, args=(n, ports, tokens, body, job, run))
+        for n in range(workers)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.seconds = time.perf_counter() - start
+    run.unsent = total - sum(run.statuses.values())
+    return run
+
+
+def closed(
+    ports: list[int], tokens: list[str], body: dict[str, Any], workers: int, seconds: float
+) -> Run:
+    """Closed loop: ``workers`` threads send back to back for ``seconds``."""
+    run = Run()
+    end = time.perf_counter() + seconds
+
+    def job() -> Iterator[None]:
+        while time.perf_counter() < end:
+            yield None
+
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(target=_worker, args=(n, ports, tokens, body, job, run))
+        for n in range(workers)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def configuration(
+    kind: str, processes: int, args: argparse.Namespace, folder: Path
+) -> dict[str, Any]:
+    """Every figure of one database and number of API processes."""
+    with database(kind, args.postgres_url, folder) as url:
+        logs = [folder / f"serve-{kind}-{processes}-{n}.log" for n in range(processes)]
+        servers = [Server(url, _port(), log, args.clock) for log in logs]
+        try:
+            for server in servers:
+                server.start()
+            ports = [s.port for s in servers]
+            sid, tokens = set_up(url, ports[0])
+            body = {"serviceId": sid, **REQUEST}
+            closed(ports, tokens, body, 4, 2.0)  # warm-up
+            out: dict[str, Any] = {
+                "database": kind,
+                "processes": processes,
+                "clock": args.clock,
+                "offered": {},
+            }
+            for rate in args.rates:
+                figures = offered(ports, tokens, body, rate, args.seconds).figures()
+                out["offered"][str(rate)] = figures
+                print(f"  {kind} x{processes} offered {rate}/s: {figures}", flush=True)
+            figures = closed(ports, tokens, body, args.workers, args.seconds).figures()
+            out["max_sustained"] = figures | {"workers": args.workers}
+            print(f"  {kind} x{processes} max: {figures}", flush=True)
+            slots = [call(p, "GET", "/health")[1]["slotsRun"] for p in ports]
+            out["slots_run"] = slots
+            return out
+        finally:
+            for server in servers:
+                server.stop()
+
+
+# -- where the time goes -------------------------------------------------------------------------
+
+
+def profile(kind: str, postgres_url: str, folder: Path, requests: int) -> dict[str, Any]:
+    """The decision path in this process: per request time, its phases, and cProfile's top."""
+    from cnc6g.control import ControlPlane, Settings
+    from cnc6g.control.catalog import create_client, register_service
+    from cnc6g.control.runtime import SlotEngine
+    from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest
+    from cnc6g.control.security import Principal, role_scopes
+    from cnc6g.control.sessions import request_service
+
+    with database(kind, postgres_url, folder) as url:
+        plane = ControlPlane(Settings(database_url=url, clock="manual", move_probability=0.0))
+        plane.setup()
+        try:
+            SlotEngine(plane).advance(3)
+
+            def principal(role: str) -> Principal:
+                made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
+                return Principal(made.client_id, role, frozenset(role_scopes(role)))  # type: ignore[union-attr]
+
+            provider, terminal = principal("provider"), principal("terminal")
+            service = ServiceCreate.model_validate(TRANSLATION)
+            sid = plane.run(register_service, provider, service)[0].service_id  # type: ignore[union-attr]
+            body = ServiceRequest.model_validate({"serviceId": sid, **REQUEST})
+            for _ in range(20):
+                plane.run(request_service, terminal, body)
+            times = []
+            for _ in range(requests):
+                t = time.perf_counter()
+                plane.run(request_service, terminal, body)
+                times.append(time.perf_counter() - t)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(requests):
+                plane.run(request_service, terminal, body)
+            profiler.disable()
+        finally:
+            plane.db.dispose()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("cumulative").print_stats(30)
+    tottime = io.StringIO()
+    pstats.Stats(profiler, stream=tottime).sort_stats("tottime").print_stats(20)
+    times.sort()
+    return {
+        "database": kind,
+        "requests": requests,
+        "median_ms": round(statistics.median(times) * 1e3, 3),
+        "p99_ms": round(times[int(0.99 * len(times))] * 1e3, 3),
+        "cumulative": text.getvalue(),
+        "tottime": tottime.getvalue(),
+    }
+
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=SRC
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _postgres_reachable(url: str) -> bool:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    """Run the configurations and write the JSON report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--processes", default="1,2")
+    parser.add_argument("--rates", default="100,250,500")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--clock", default=CLOCK, help="the servers' slot clock")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "CNC6G_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--profile", action="store_true", help="also profile the decision path")
+    parser.add_argument("--quick", action="store_true", help="SQLite, one process, 3 s per rate")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if args.quick:
+        args.databases, args.processes, args.seconds = "sqlite", "1", 3.0
+    args.rates = [float(r) for r in args.rates.split(",")]
+    kinds = args.databases.split(",")
+    if "postgres" in kinds and not _postgres_reachable(args.postgres_url):
+        print(f"PostgreSQL is not reachable at {args.postgres_url}: skipped", flush=True)
+        kinds.remove("postgres")
+    report: dict[str, Any] = {
+        "benchmark": "control_plane",
+        "commit": _commit(),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "shared": "other work ran on the same cores",
+        },
+        "python": platform.python_version(),
+        "clock": args.clock,
+        "request": REQUEST,
+        "terminals": TERMINALS,
+        "seconds_per_rate": args.seconds,
+        "configurations": [],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for kind in kinds:
+            for processes in (int(p) for p in args.processes.split(",")):
+                print(f"{kind}, {processes} API process(es)", flush=True)
+                report["configurations"].append(configuration(kind, processes, args, folder))
+        if args.profile:
+            report["profile"] = [profile(k, args.postgres_url, folder, 300) for k in kinds]
+            for p in report["profile"]:
+                print(f"decision path on {p['database']}: median {p['median_ms']} ms")
+                print(p["tottime"])
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
