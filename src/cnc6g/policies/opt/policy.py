@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
 from cnc6g.policies.greedy import GreedyPolicy
 from cnc6g.policies.opt.model import DEFAULT_TIERS, SlotInputs
 from cnc6g.policies.opt.phases import PHASES, Solution, solve_slot
-from cnc6g.twin.costs import REMOVAL_WEIGHT, amortised_objective
+from cnc6g.policies.opt.twin_objective import TwinObjective
+from cnc6g.twin.costs import REMOVAL_WEIGHT
 from cnc6g.twin.system import FloatArray, System
 
 
@@ -28,23 +28,8 @@ def twin_scores(
     Starting and removing instances are charged as in the plan
     (:func:`~cnc6g.twin.costs.amortised_objective`).
     """
-    x = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
-    y = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
-    prev = np.broadcast_to(np.asarray(obs.deployment, dtype=bool), x.shape)
-
-    def rep(a: ArrayLike) -> FloatArray:
-        return np.repeat(np.asarray(a, dtype=float)[None], len(decisions), axis=0)
-
-    return amortised_objective(
-        system,
-        rep(obs.demand),
-        rep(obs.uplink_mbps),
-        rep(obs.downlink_mbps),
-        x,
-        prev,
-        y,
-        amortise_slots,
-        removal_weight,
+    return TwinObjective.from_observation(system, obs, amortise_slots, removal_weight).score_all(
+        decisions
     )
 
 
