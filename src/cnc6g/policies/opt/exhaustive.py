@@ -16,11 +16,19 @@ import numpy as np
 
 from cnc6g.model.decision import Decision
 from cnc6g.policies.base import usable_candidates
+from cnc6g.policies.opt.refine import refine_routing
 from cnc6g.policies.opt.twin_objective import TwinObjective
 from cnc6g.twin.system import BoolArray, FloatArray
 
 GRID_LIMIT = 4_000
 """Most grid routings of one deployment; above it, only whole rows to one option."""
+
+REFERENCE_EVALUATIONS = 40_000
+"""Twin evaluations of the gradient refinement of each deployment the reference searches."""
+
+STARTS = 3
+"""Best grid routings of a deployment the reference's searches start from (a node overloaded
+beyond its admission limit is a plateau of the objective, where a search from one start stalls)."""
 
 SEARCH_STEPS = 2.0 ** -np.arange(1, 15)
 """Share moved between two options of a row by the reference's pattern search."""
@@ -131,36 +139,46 @@ def exhaustive_search(
     steps: int = 2,
     keep: int = 4,
     also: Sequence[BoolArray] = (),
+    gradient: bool = True,
 ) -> Exhaustive:
     """The best decision of the slot found by exhaustive search.
 
     Every deployment is scored with every routing on a grid of ``steps`` per unit share
     (whole rows only where the grid of a deployment exceeds :data:`GRID_LIMIT` routings); the
     ``keep`` best deployments, and those in ``also``, then get a pattern search on their
-    routing from their best grid point.
+    routing from each of their :data:`STARTS` best grid points and, with ``gradient``, the
+    projected-gradient routing refinement (:func:`~cnc6g.policies.opt.refine.refine_routing`)
+    from the same points.
     """
     deployments = _deployments(objective)
-    best_y: list[FloatArray] = []
+    starts: list[FloatArray] = []  # [starts, O, S, K] best grid points of each deployment
     best_f = np.empty(len(deployments))
     used = 0
     for i, x in enumerate(deployments):
         y = _grid_routings(objective, x, steps)
         values = objective.scores(x, y)
         used += y.shape[0]
-        j = int(np.argmin(values))
-        best_y.append(y[j])
-        best_f[i] = values[j]
+        top = np.argsort(values, kind="stable")[:STARTS]
+        starts.append(y[top])
+        best_f[i] = values[top[0]]
     order = list(np.argsort(best_f, kind="stable")[:keep])
-    extra = []
     for x in also:
         match = [i for i, d in enumerate(deployments) if np.array_equal(d, x)]
         if match and match[0] not in order:
-            extra.append(match[0])
+            order.append(match[0])
     winner: tuple[float, BoolArray, FloatArray] | None = None
-    for i in [*order, *extra]:
-        y, f, n = pattern_search(objective, deployments[i], best_y[i], float(best_f[i]))
-        used += n
-        if winner is None or f < winner[0]:
-            winner = f, deployments[i], y
+    for i in order:
+        x = deployments[i]
+        for y0 in starts[i]:
+            f0 = float(objective.scores(x, y0[None])[0])
+            y, f, n = pattern_search(objective, x, y0, f0)
+            used += n + 1
+            if winner is None or f < winner[0]:
+                winner = f, x, y
+            if gradient:
+                y, f, n = refine_routing(objective, x, y0, REFERENCE_EVALUATIONS)
+                used += n
+                if f < winner[0]:
+                    winner = f, x, y
     assert winner is not None
     return Exhaustive(Decision(winner[1], winner[2]), winner[0], len(deployments), used)

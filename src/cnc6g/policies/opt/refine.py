@@ -28,7 +28,11 @@ from cnc6g.policies.opt.twin_objective import TwinObjective
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray
 
 MAX_EVALUATIONS = 20_000
-"""Twin evaluations (decisions scored) a slot's refinement may take by default."""
+"""Most twin evaluations (decisions scored) a slot's refinement takes by default."""
+
+WORK = 8_000_000
+"""Flows (origin, service, candidate) scored in all by a slot's refinement by default: a large
+system gets fewer evaluations (the case study, 3,900 flows, about 2,000)."""
 
 NEIGHBOURS = 48
 """Most deployment neighbours tried (more: none are tried); 0 turns them off."""
@@ -269,67 +273,105 @@ def refine_routing(
     return _routings(base, rows, v[None])[0], f, budget.used
 
 
-def _neighbours(objective: TwinObjective, deployment: BoolArray) -> list[BoolArray]:
-    """Deployments one instance away that fit memory: each instance dropped, each added.
+def default_evaluations(objective: TwinObjective) -> int:
+    """The default work of a slot's refinement: :data:`MAX_EVALUATIONS` decisions, or fewer
+    where the system is large (:data:`WORK` flows scored in all).
+    """
+    sy = objective.system
+    flows = sy.n_origins * sy.n_services * sy.n_candidates
+    return int(max(1, min(MAX_EVALUATIONS, WORK // max(flows, 1))))
 
-    An instance is only added where some origin with demand for its service can use it.
+
+def _neighbours(
+    objective: TwinObjective, deployment: BoolArray, routing: FloatArray
+) -> list[tuple[BoolArray, FloatArray]]:
+    """Deployments one move away that fit memory, each with the routing its search starts from.
+
+    The moves: an instance dropped (its shares rejected), one added (nothing sent to it yet),
+    one moved to another node (its shares sent there where the origin may use it). An
+    instance is only added or moved where some origin with demand for its service can use it.
     """
     sy = objective.system
     demand = np.asarray(objective.inputs.demand, dtype=float)
     wanted = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
     for o, s in np.argwhere(demand > 0):
         wanted[s, sy.candidates[o][sy.admissible[o, s]]] = True
+    used = (deployment * sy.service_memory[:, None]).sum(axis=0)
+
+    def fits(s: int, n: int, freed: int = -1) -> bool:
+        room = sy.memory[n] + (sy.service_memory[s] if n == freed else 0.0)
+        return bool(used[n] + sy.service_memory[s] <= room + 1e-9)
+
     out = []
     for s, n in np.argwhere(deployment):
         x = deployment.copy()
         x[s, n] = False
-        out.append(x)
-    used = (deployment * sy.service_memory[:, None]).sum(axis=0)
+        out.append((x, routing))
+        for m in np.flatnonzero(~deployment[s] & sy.can_host[s] & wanted[s]):
+            if not fits(int(s), int(m)):
+                continue
+            xm = x.copy()
+            xm[s, m] = True
+            y = routing.copy()
+            for o in range(sy.n_origins):
+                k_from = np.flatnonzero(sy.candidates[o] == n)
+                k_to = np.flatnonzero((sy.candidates[o] == m) & sy.admissible[o, s])
+                if k_from.size and k_to.size:
+                    y[o, s, k_to[0]] += y[o, s, k_from[0]]
+                    y[o, s, k_from[0]] = 0.0
+            out.append((xm, y))
     for s, n in np.argwhere(~deployment & sy.can_host & wanted):
-        if used[n] + sy.service_memory[s] <= sy.memory[n] + 1e-9:
+        if fits(int(s), int(n)):
             x = deployment.copy()
             x[s, n] = True
-            out.append(x)
+            out.append((x, routing))
     return out
 
 
 def refine_decision(
     objective: TwinObjective,
     decision: Decision,
-    max_evaluations: int = MAX_EVALUATIONS,
+    max_evaluations: int | None = None,
     neighbours: int = NEIGHBOURS,
 ) -> Refinement:
     """``decision`` refined against the twin: its routing, then its deployment's neighbours.
 
-    The routing of the decision's deployment is refined (:func:`refine_routing`). Where the
-    deployment has at most ``neighbours`` neighbours (one instance dropped or added, within
-    memory) and the work allows, each gets its routing refined from the decision's with
-    :data:`NEIGHBOUR_EVALUATIONS`; the best, if it beats the refined decision, is refined with
-    the work left. The result is the best decision seen: never worse in the twin than the one
-    given.
+    The routing of the decision's deployment is refined (:func:`refine_routing`). Then, while
+    the deployment has at most ``neighbours`` neighbours (:func:`_neighbours`: one instance
+    dropped, added or moved) and the work allows, each gets its routing refined with at most
+    :data:`NEIGHBOUR_EVALUATIONS`; the best, if it beats the decision so far, is refined with
+    more work and becomes the decision the next round starts from. ``max_evaluations``
+    (default :func:`default_evaluations`) bounds the twin evaluations in all. The result is the
+    best decision seen: never worse in the twin than the one given.
     """
+    limit = default_evaluations(objective) if max_evaluations is None else max_evaluations
     x0 = np.asarray(decision.deployment, dtype=bool)
     y0 = np.asarray(decision.routing, dtype=float)
     start = objective.score(decision)
     used = 1
     best = Refinement(decision, start, start, used, "given")
-    share = max_evaluations // 2 if neighbours else max_evaluations
-    y, f, n = refine_routing(objective, x0, y0, share)
+    y, f, n = refine_routing(objective, x0, y0, limit // 4 if neighbours else limit)
     used += n
     if f < best.objective:
         best = Refinement(Decision(x0, y), f, start, used, "routing")
-    near = _neighbours(objective, x0) if neighbours else []
-    if near and len(near) <= neighbours:
-        each = min(NEIGHBOUR_EVALUATIONS, (max_evaluations - used) // (2 * len(near)))
-        if each > 0:
-            found: tuple[float, BoolArray, FloatArray] | None = None
-            for x in near:
-                yn, fn, n = refine_routing(objective, x, best.decision.routing, each)
-                used += n
-                if fn < best.objective and (found is None or fn < found[0]):
-                    found = fn, x, yn
-            if found is not None:
-                yn, fn, n = refine_routing(objective, found[1], found[2], max_evaluations - used)
-                used += n
-                best = Refinement(Decision(found[1], yn), fn, start, used, "deployment neighbour")
+    while neighbours:
+        x_best = np.asarray(best.decision.deployment, dtype=bool)
+        near = _neighbours(objective, x_best, np.asarray(best.decision.routing, dtype=float))
+        if not near or len(near) > neighbours:
+            break
+        each = min(NEIGHBOUR_EVALUATIONS, (limit - used) // (2 * len(near)))
+        if each < 2:
+            break
+        found: tuple[float, BoolArray, FloatArray] | None = None
+        for x, y_start in near:
+            yn, fn, n = refine_routing(objective, x, y_start, each)
+            used += n
+            if fn < best.objective * (1 - IMPROVEMENT) and (found is None or fn < found[0]):
+                found = fn, x, yn
+        if found is None:
+            break
+        more = max(1, min(limit // 4, limit - used))
+        yn, fn, n = refine_routing(objective, found[1], found[2], more)
+        used += n
+        best = Refinement(Decision(found[1], yn), fn, start, used, "deployment neighbour")
     return Refinement(best.decision, best.objective, start, used, best.source)
