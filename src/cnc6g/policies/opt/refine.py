@@ -274,8 +274,10 @@ def refine_routing(
 
 
 def default_evaluations(objective: TwinObjective) -> int:
-    """The default work of a slot's refinement: :data:`MAX_EVALUATIONS` decisions, or fewer
-    where the system is large (:data:`WORK` flows scored in all).
+    """The default work of a slot's refinement, in twin evaluations.
+
+    :data:`MAX_EVALUATIONS` decisions, or fewer where the system is large (:data:`WORK` flows
+    scored in all).
     """
     sy = objective.system
     flows = sy.n_origins * sy.n_services * sy.n_candidates
