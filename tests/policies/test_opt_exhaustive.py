@@ -1,4 +1,4 @@
-"""OPT against exhaustive search in the twin, on random tiny slots with tight deadlines and cold starts.
+"""OPT against exhaustive search in the twin: random tiny slots, tight deadlines, cold starts.
 
 Each slot is a random scenario of 1-2 cells and 2-3 services (``tiny_slot_scenario``), observed at
 its first slot with a random previous deployment, so that new instances meet cold starts. Every
