@@ -24,6 +24,7 @@ import numpy as np
 
 from cnc6g.model.decision import Decision
 from cnc6g.policies.base import usable_candidates
+from cnc6g.policies.opt.highs import HighsLp, MatrixFormat, new_solver, primal
 from cnc6g.policies.opt.twin_objective import TwinObjective
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray
 
@@ -48,6 +49,9 @@ STEP_FACTORS = 2.0 ** np.arange(2, -13, -1)
 
 PATTERN_STEPS = 2.0 ** -np.arange(3, 13)
 """Share moved between two options of a row by the pattern search, coarse to fine."""
+
+SHRINK = 1e-4
+"""Relative cut of every share at which the sequential LP takes its gradient (inside the limits)."""
 
 IMPROVEMENT = 1e-10
 """Relative decrease below which a step does not count as an improvement."""
@@ -191,6 +195,121 @@ def _projected_gradient(
     return v, f
 
 
+def _load_rows(objective: TwinObjective, rows: _Rows) -> tuple[FloatArray, FloatArray]:
+    """Compute load per unit of each free share, ``[N, V]``, and each node's admission limit."""
+    sy = objective.system
+    o, s, k = rows.index.T
+    demand = np.asarray(objective.inputs.demand, dtype=float)
+    per_share = np.zeros((sy.n_nodes, rows.size))
+    per_share[sy.candidates[o, k], np.arange(rows.size)] = demand[o, s] * sy.work[s] / sy.slot_s
+    return per_share, sy.admission_utilisation * sy.capacity
+
+
+def _direction(
+    g: FloatArray,
+    v: FloatArray,
+    rows: _Rows,
+    loads: tuple[FloatArray, FloatArray],
+    radius: float,
+) -> FloatArray | None:
+    """The LP step: ``d`` minimising ``g . d`` (``None`` where none descends).
+
+    ``v + d`` stays in each row's simplex and every node's offered load within its admission
+    limit (or not above where it is), and ``|d| <= radius``.
+    """
+    per_share, limit = loads
+    V = rows.size
+    R = rows.padded.shape[0]
+    load = per_share @ v
+    room = np.maximum(limit - load, 0.0)
+    lp = HighsLp()
+    lp.num_col_ = V
+    lp.num_row_ = R + per_share.shape[0]
+    lp.col_cost_ = g
+    lp.col_lower_ = np.maximum(-v, -radius)
+    lp.col_upper_ = np.minimum(1.0 - v, radius)
+    row_sum = np.bincount(rows.row, weights=v, minlength=R)
+    a = np.zeros((lp.num_row_, V))
+    a[rows.row, np.arange(V)] = 1.0
+    a[R:] = per_share
+    lp.row_lower_ = np.full(lp.num_row_, -np.inf)
+    lp.row_upper_ = np.concatenate([np.maximum(1.0 - row_sum, 0.0), room])
+    r, c = np.nonzero(a)
+    lp.a_matrix_.format_ = MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_ = V
+    lp.a_matrix_.num_row_ = lp.num_row_
+    lp.a_matrix_.start_ = np.searchsorted(r, np.arange(lp.num_row_ + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = c.astype(np.int32)
+    lp.a_matrix_.value_ = a[r, c]
+    h = new_solver(10.0, 0.0)
+    h.passModel(lp)
+    h.run()
+    d = primal(h, V)
+    if d is None or float(g @ d) >= 0.0:
+        return None
+    return d
+
+
+def _reach(
+    v: FloatArray, d: FloatArray, rows: _Rows, loads: tuple[FloatArray, FloatArray]
+) -> float:
+    """How far along ``d`` from ``v`` the step stays feasible.
+
+    The shares stay in their rows' simplices and the nodes within their limits; at least 1
+    (``d`` itself is feasible).
+    """
+    per_share, limit = loads
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_zero = np.where(d < 0, -v / d, np.inf).min(initial=np.inf)
+        rs = np.bincount(rows.row, weights=v, minlength=rows.padded.shape[0])
+        rd = np.bincount(rows.row, weights=d, minlength=rows.padded.shape[0])
+        t_row = np.where(rd > 0, (1.0 - rs) / rd, np.inf).min(initial=np.inf)
+        ld = per_share @ d
+        room = np.maximum(limit - per_share @ v, 0.0)
+        t_load = np.where(ld > 1e-12, room / ld, np.inf).min(initial=np.inf)
+    return float(max(1.0, min(t_zero, t_row, t_load, 1e6)))
+
+
+def _sequential_lp(
+    budget: _Budget,
+    deployment: BoolArray,
+    base: FloatArray,
+    rows: _Rows,
+    v: FloatArray,
+    f: float,
+    reserve: int,
+) -> tuple[FloatArray, float]:
+    """Sequential LP steps with a trust region, nodes kept within their admission limit.
+
+    At a node's admission limit the objective has a kink: sending more there is rejected, so
+    the forward differences see the penalty and a gradient step cannot trade one origin's share
+    of the node for another's. Here the gradient is taken a little inside the limits (every
+    share scaled by ``1 - SHRINK``), and the LP finds the best step with each node's offered
+    load kept within its limit, so such trades are found; the step is scored along its length
+    in one batch of the twin and taken where it improves.
+    """
+    loads = _load_rows(budget.objective, rows)
+    radius = 0.25
+    while budget.left() - reserve >= rows.size + STEP_FACTORS.size and radius > 1e-5:
+        inside = v * (1.0 - SHRINK)
+        f_in = float(budget.scores(deployment, _routings(base, rows, inside[None]))[0])
+        g = _gradient(budget, deployment, base, rows, inside, f_in)
+        d = _direction(g, v, rows, loads, radius)
+        if d is None:
+            break
+        reach = _reach(v, d, rows, loads)
+        ts = reach * 2.0 ** -np.arange(0, 14)
+        trial = np.maximum(v[None] + ts[:, None] * d[None], 0.0)
+        values = budget.scores(deployment, _routings(base, rows, trial))
+        best = int(np.argmin(values))
+        if not values[best] < f - IMPROVEMENT * abs(f):
+            radius /= 4.0
+            continue
+        v, f = trial[best], float(values[best])
+        radius = min(1.0, radius * 2.0) if best == 0 else radius
+    return v, f
+
+
 def _pattern_search(
     budget: _Budget,
     deployment: BoolArray,
@@ -267,8 +386,9 @@ def refine_routing(
         return base, f, budget.used
     o, s, k = rows.index.T
     v = base[o, s, k].copy()
-    # keep a quarter of the work for the pattern search (its batches are larger per step)
-    v, f = _projected_gradient(budget, x, base, rows, v, f, reserve=max_evaluations // 4)
+    # a third of the work each for the gradient steps, the sequential LP and the pattern search
+    v, f = _projected_gradient(budget, x, base, rows, v, f, reserve=2 * max_evaluations // 3)
+    v, f = _sequential_lp(budget, x, base, rows, v, f, reserve=max_evaluations // 3)
     v, f = _pattern_search(budget, x, base, rows, v, f, reserve=0)
     return _routings(base, rows, v[None])[0], f, budget.used
 
@@ -284,6 +404,25 @@ def default_evaluations(objective: TwinObjective) -> int:
     return int(max(1, min(MAX_EVALUATIONS, WORK // max(flows, 1))))
 
 
+def _wanted(objective: TwinObjective) -> BoolArray:
+    """``[S, N]`` instances some origin with demand for the service may use."""
+    sy = objective.system
+    demand = np.asarray(objective.inputs.demand, dtype=float)
+    wanted = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
+    o, s, k = np.nonzero((demand > 0)[:, :, None] & sy.admissible)
+    wanted[s, sy.candidates[o, k]] = True
+    return wanted
+
+
+def _neighbour_count(objective: TwinObjective, deployment: BoolArray) -> int:
+    """How many neighbours :func:`_neighbours` gives, at most (memory not checked)."""
+    sy = objective.system
+    open_ = ~deployment & sy.can_host & _wanted(objective)  # [S, N] where one may go
+    per_service = open_.sum(axis=1)
+    placed = deployment.sum(axis=1)
+    return int(placed.sum() + (placed * per_service).sum() + open_.sum())
+
+
 def _neighbours(
     objective: TwinObjective, deployment: BoolArray, routing: FloatArray
 ) -> list[tuple[BoolArray, FloatArray]]:
@@ -294,10 +433,7 @@ def _neighbours(
     instance is only added or moved where some origin with demand for its service can use it.
     """
     sy = objective.system
-    demand = np.asarray(objective.inputs.demand, dtype=float)
-    wanted = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
-    for o, s in np.argwhere(demand > 0):
-        wanted[s, sy.candidates[o][sy.admissible[o, s]]] = True
+    wanted = _wanted(objective)
     used = (deployment * sy.service_memory[:, None]).sum(axis=0)
 
     def fits(s: int, n: int, freed: int = -1) -> bool:
@@ -358,8 +494,10 @@ def refine_decision(
         best = Refinement(Decision(x0, y), f, start, used, "routing")
     while neighbours:
         x_best = np.asarray(best.decision.deployment, dtype=bool)
+        if _neighbour_count(objective, x_best) > neighbours:
+            break
         near = _neighbours(objective, x_best, np.asarray(best.decision.routing, dtype=float))
-        if not near or len(near) > neighbours:
+        if not near:
             break
         each = min(NEIGHBOUR_EVALUATIONS, (limit - used) // (2 * len(near)))
         if each < 2:
