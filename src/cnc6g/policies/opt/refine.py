@@ -50,6 +50,10 @@ STEP_FACTORS = 2.0 ** np.arange(2, -13, -1)
 PATTERN_STEPS = 2.0 ** -np.arange(3, 13)
 """Share moved between two options of a row by the pattern search, coarse to fine."""
 
+GRADIENT_SHARE = 10
+"""The projected gradient steps run only where one gradient takes at most ``1 / GRADIENT_SHARE``
+of the work (on large systems the LP steps, which also cross the admission kinks, get it all)."""
+
 SHRINK = 1e-4
 """Relative cut of every share at which the sequential LP takes its gradient (inside the limits)."""
 
@@ -386,8 +390,10 @@ def refine_routing(
         return base, f, budget.used
     o, s, k = rows.index.T
     v = base[o, s, k].copy()
-    # a third of the work each for the gradient steps, the sequential LP and the pattern search
-    v, f = _projected_gradient(budget, x, base, rows, v, f, reserve=2 * max_evaluations // 3)
+    # a third of the work each for the gradient steps, the sequential LP and the pattern search;
+    # where one gradient takes more than a tenth of the work, none for the gradient steps
+    if rows.size * GRADIENT_SHARE <= max_evaluations:  # else the LP steps get the work
+        v, f = _projected_gradient(budget, x, base, rows, v, f, 2 * max_evaluations // 3)
     v, f = _sequential_lp(budget, x, base, rows, v, f, reserve=max_evaluations // 3)
     v, f = _pattern_search(budget, x, base, rows, v, f, reserve=0)
     return _routings(base, rows, v[None])[0], f, budget.used
@@ -488,7 +494,8 @@ def refine_decision(
     start = objective.score(decision)
     used = 1
     best = Refinement(decision, start, start, used, "given")
-    y, f, n = refine_routing(objective, x0, y0, limit // 4 if neighbours else limit)
+    few = 0 < _neighbour_count(objective, x0) <= neighbours
+    y, f, n = refine_routing(objective, x0, y0, limit // 4 if few else limit)
     used += n
     if f < best.objective:
         best = Refinement(Decision(x0, y), f, start, used, "routing")
