@@ -101,6 +101,30 @@ def test_compare_writes_results_and_figures(tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_compare_prints_each_policys_objective_over_the_bound_and_opt(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["compare", "--scenario", "tiny", "--policies", "grd,opt", "--loads", "0.5"]
+    args += ["--slots", "4", "--window", "2", "--out", str(out)]
+    result = runner.invoke(app, args, env={"COLUMNS": "240"})
+    assert result.exit_code == 0, result.output
+    assert "/ LP bound" in result.output
+    assert "/ OPT" in result.output
+    with (out / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+
+    def mean(policy):
+        values = [float(r["objective_j_per_slot"]) for r in rows if r["policy"] == policy]
+        return sum(values) / len(values)
+
+    grd, opt = mean("grd"), mean("opt")
+    lines = {line.split("│")[3].strip(): line for line in result.output.splitlines() if "│" in line}
+    cells = [c.strip() for c in lines["grd"].split("│")]
+    assert cells[-2] == f"{grd / opt:.3f}"
+    assert [c.strip() for c in lines["opt"].split("│")][-2] == "1.000"
+    for row in rows:  # the bound is below every policy
+        assert float(row["objective_over_bound"]) >= 1.0
+
+
 @pytest.mark.parametrize(
     ("args", "flag", "reason"),
     [

@@ -62,10 +62,21 @@ OptRemovalOpt = Annotated[
     ),
 ]
 
+OptRefineOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--opt-refine-evaluations",
+        help="OPT: twin evaluations refining a slot's decision may take; 0: no refinement "
+        "(default 20000, fewer on large systems)",
+        min=0,
+    ),
+]
+
 POLICY_FLAGS = {
     "--opt-time-limit": "time_limit",
     "--opt-gap": "mip_rel_gap",
     "--opt-removal-weight": "removal_weight",
+    "--opt-refine-evaluations": "refine_evaluations",
     "--checkpoint": "checkpoint",
     "--retrain": "retrain",
     "--train-steps": "train_steps",

@@ -13,6 +13,7 @@ from rich.table import Table
 from cnc6g.cli.common import (
     CheckpointOpt,
     OptGapOpt,
+    OptRefineOpt,
     OptRemovalOpt,
     OptTimeOpt,
     RetrainOpt,
@@ -59,6 +60,7 @@ SWEEP_FLAGS = (
     "opt_time_limit",
     "opt_gap",
     "opt_removal_weight",
+    "opt_refine_evaluations",
     "checkpoint",
     "retrain",
     "train_steps",
@@ -96,6 +98,7 @@ def compare_cmd(
     opt_time_limit: OptTimeOpt = None,
     opt_gap: OptGapOpt = None,
     opt_removal_weight: OptRemovalOpt = None,
+    opt_refine_evaluations: OptRefineOpt = None,
     backend: Annotated[
         BackendName,
         typer.Option("--backend", help="run the jobs in this process (local) or as Ray tasks"),
@@ -250,14 +253,23 @@ def compare_cmd(
     failed = [s for s in summaries if isinstance(s, FailedRun)]
     figures = [sweep_figure(good, name, out / f"{name}.png") for name in ("energy", "satisfaction")]
     table = Table(title=f"{sc.name}: last {window} of {slots} slots, mean over seeds {seeds}")
-    for col in ("load", "requests", "policy", "energy kJ/slot", "satisfied", "dropped", "p95 ms"):
-        table.add_column(col, justify="right")
     groups: dict[tuple[float, str], list[RunSummary]] = {}
     for s in summaries:
         if isinstance(s, RunSummary):
             groups.setdefault((s.load, s.policy), []).append(s)
+    objective = {
+        key: sum(s.objective_j_per_slot for s in group) / len(group)
+        for key, group in groups.items()
+    }
+    with_opt = any(pol == "opt" for _, pol in groups)
+    columns = ["load", "requests", "policy", "energy kJ/slot", "satisfied", "dropped", "p95 ms"]
+    columns += ["objective kJ/slot", "/ LP bound"] + (["/ OPT"] if with_opt else [])
+    for col in columns:
+        table.add_column(col, justify="right")
     for (load_value, pol), group in groups.items():
         n = len(group)
+        ratios = [s.objective_over_bound for s in group if s.objective_over_bound is not None]
+        opt = objective.get((load_value, "opt"))
         table.add_row(
             f"{load_value:g}",
             f"{sum(s.requests_mean or 0.0 for s in group) / n:.0f}",
@@ -266,6 +278,9 @@ def compare_cmd(
             f"{sum(s.satisfaction_rate for s in group) / n * 100:.1f} %",
             f"{sum(s.dropped_rate for s in group) / n * 100:.1f} %",
             f"{sum(s.latency_p95_ms for s in group) / n:.1f}",
+            f"{objective[load_value, pol] / 1e3:.3f}",
+            f"{sum(ratios) / len(ratios):.3f}" if len(ratios) == n else "",
+            *([f"{objective[load_value, pol] / opt:.3f}" if opt else ""] if with_opt else []),
         )
     out_console.print(table)
     out_console.print(f"results: {out / 'results.csv'}; figures: {', '.join(map(str, figures))}")

@@ -13,6 +13,7 @@ from rich.table import Table
 from cnc6g.cli.common import (
     CheckpointOpt,
     OptGapOpt,
+    OptRefineOpt,
     OptRemovalOpt,
     OptTimeOpt,
     RetrainOpt,
@@ -69,6 +70,7 @@ def run(
     opt_time_limit: OptTimeOpt = None,
     opt_gap: OptGapOpt = None,
     opt_removal_weight: OptRemovalOpt = None,
+    opt_refine_evaluations: OptRefineOpt = None,
     checkpoint: CheckpointOpt = None,
     retrain: RetrainOpt = False,
     train_steps: TrainStepsOpt = None,

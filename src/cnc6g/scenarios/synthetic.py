@@ -197,3 +197,133 @@ def synthetic_scenario(
         twin=TwinSettings(candidates_per_origin=candidates_per_origin),
         objective=Objective(unsatisfied_penalty_j=20.0),
     )
+
+
+TINY_SLOT_FAMILIES: dict[str, dict[str, tuple[float, float]]] = {
+    "tight": {"deadline_ms": (30.0, 200.0), "load": (0.5, 1.2)},
+    "loose": {"deadline_ms": (80.0, 400.0), "load": (0.4, 0.9)},
+}
+"""Deadline and load ranges of the families :func:`tiny_slot_scenario` draws from."""
+
+TINY_SLOT_SHAPES = ((1, 2), (1, 3), (2, 2))
+"""(cells, services) of the tiny slots, small enough to search every deployment."""
+
+
+def tiny_slot_scenario(seed: int, family: str = "tight") -> Scenario:
+    """A random scenario of 1-2 cells and 2-3 services, small enough for exhaustive search.
+
+    Each cell is a terminal domain (one device) with a radio link to one shared RAN domain (a
+    MEC server that may sleep) behind a backhaul to a transport domain (a data centre). Node
+    capacities and powers, service parameters (cold starts of 100-800 ms in a 1 s slot) and the
+    offered load are drawn from ``seed``; the deadlines and load from the ranges of
+    ``TINY_SLOT_FAMILIES[family]`` (``tight``: 30-200 ms, L 0.5-1.2; ``loose``: 80-400 ms,
+    L 0.4-0.9).
+    """
+    ranges = TINY_SLOT_FAMILIES[family]
+    rng = np.random.default_rng(seed)
+    cells, n_services = TINY_SLOT_SHAPES[int(rng.integers(len(TINY_SLOT_SHAPES)))]
+
+    def draw(lo: float, hi: float) -> float:
+        return round(float(rng.uniform(lo, hi)), 3)
+
+    domains = [
+        Domain(
+            name=f"T{i}",
+            kind=DomainKind.TERMINAL,
+            nodes=[
+                Node(
+                    name=f"T{i}-dev",
+                    processor=ProcessorKind.NPU,
+                    capacity_gcps=draw(2.0, 6.0),
+                    memory_gb=2.0,
+                    idle_power_w=0.0,
+                    peak_power_w=draw(4.0, 9.0),
+                    access_delay_ms=0.2,
+                )
+            ],
+        )
+        for i in range(cells)
+    ]
+    mec_idle = draw(60.0, 150.0)
+    domains.append(
+        Domain(
+            name="R",
+            kind=DomainKind.RAN,
+            nodes=[
+                Node(
+                    name="R-mec",
+                    processor=ProcessorKind.GPU,
+                    capacity_gcps=draw(15.0, 40.0),
+                    memory_gb=draw(3.0, 8.0),
+                    idle_power_w=mec_idle,
+                    peak_power_w=round(2.0 * mec_idle, 3),
+                    sleep_power_w=10.0,
+                    access_delay_ms=0.5,
+                )
+            ],
+        )
+    )
+    dc_idle = draw(200.0, 600.0)
+    domains.append(
+        Domain(
+            name="X",
+            kind=DomainKind.TRANSPORT,
+            nodes=[
+                Node(
+                    name="X-dc",
+                    processor=ProcessorKind.GPU,
+                    capacity_gcps=draw(40.0, 120.0),
+                    memory_gb=64.0,
+                    idle_power_w=dc_idle,
+                    peak_power_w=round(2.0 * dc_idle, 3),
+                    access_delay_ms=1.0,
+                    access_energy_nj_per_bit=10.0,
+                )
+            ],
+        )
+    )
+    services = []
+    for s in range(n_services):
+        small = bool(rng.random() < 0.6)
+        services.append(
+            ServiceType(
+                name=f"svc{s}",
+                compute_gcycles=draw(0.05, 0.6),
+                input_mbit=draw(0.05, 1.0),
+                output_mbit=draw(0.01, 0.2),
+                memory_gb=draw(0.5, 1.5) if small else draw(2.0, 4.0),
+                instance_power_w=draw(1.0, 4.0),
+                instantiation_energy_j=draw(20.0, 300.0),
+                cold_start_ms=draw(100.0, 800.0),
+                deadline_ms=draw(*ranges["deadline_ms"]),
+                tiers=[DomainKind.TERMINAL, DomainKind.RAN, DomainKind.TRANSPORT]
+                if small
+                else [DomainKind.RAN, DomainKind.TRANSPORT],
+            )
+        )
+    return Scenario(
+        name=f"tiny-slot-{family}-{seed}",
+        description="a random slot small enough to search every deployment",
+        domains=domains,
+        radio_links=[
+            RadioLink(
+                terminal=f"T{i}",
+                ran="R",
+                uplink_mhz=draw(10.0, 50.0),
+                downlink_mhz=draw(20.0, 100.0),
+                mean_snr_db=draw(10.0, 22.0),
+                tx_power_w=0.2,
+                bs_energy_nj_per_bit=50.0,
+            )
+            for i in range(cells)
+        ],
+        wired_links=[
+            WiredLink(
+                a="R", b="X", bandwidth_gbps=1.0, delay_ms=draw(2.0, 5.0), energy_nj_per_bit=20.0
+            )
+        ],
+        services=services,
+        workload=Workload(offered_load=draw(*ranges["load"]), zipf_exponent=0.8),
+        twin=TwinSettings(admission_utilisation=0.8),
+        objective=Objective(unsatisfied_penalty_j=20.0),
+    )

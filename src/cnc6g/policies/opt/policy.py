@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
 from cnc6g.policies.greedy import GreedyPolicy
 from cnc6g.policies.opt.model import DEFAULT_TIERS, SlotInputs
 from cnc6g.policies.opt.phases import PHASES, Solution, solve_slot
-from cnc6g.twin.costs import REMOVAL_WEIGHT, amortised_objective
+from cnc6g.policies.opt.refine import Refinement, refine_decision
+from cnc6g.policies.opt.twin_objective import TwinObjective
+from cnc6g.twin.costs import REMOVAL_WEIGHT
 from cnc6g.twin.system import FloatArray, System
 
 
@@ -28,23 +30,8 @@ def twin_scores(
     Starting and removing instances are charged as in the plan
     (:func:`~cnc6g.twin.costs.amortised_objective`).
     """
-    x = np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions])
-    y = np.stack([np.asarray(d.routing, dtype=float) for d in decisions])
-    prev = np.broadcast_to(np.asarray(obs.deployment, dtype=bool), x.shape)
-
-    def rep(a: ArrayLike) -> FloatArray:
-        return np.repeat(np.asarray(a, dtype=float)[None], len(decisions), axis=0)
-
-    return amortised_objective(
-        system,
-        rep(obs.demand),
-        rep(obs.uplink_mbps),
-        rep(obs.downlink_mbps),
-        x,
-        prev,
-        y,
-        amortise_slots,
-        removal_weight,
+    return TwinObjective.from_observation(system, obs, amortise_slots, removal_weight).score_all(
+        decisions
     )
 
 
@@ -75,6 +62,13 @@ class OptimalPolicy(Policy):
             the best. The plan is an upper bound on the twin's score and can be
             loose where it rounds a node's load up to its tier; this makes OPT's slot never
             worse in the twin than GRD's on the same inputs.
+        refine: refine the applied decision against the twin's own objective (the one
+            ``twin_check`` scores): its routing, and the deployments one instance away where
+            they are few (:func:`~cnc6g.policies.opt.refine.refine_decision`). Never worse in
+            the twin than the decision it starts from.
+        refine_evaluations: twin evaluations the refinement of a slot may take (work, not
+            time: the same on any machine); 0 turns the refinement off, ``None`` takes
+            :func:`~cnc6g.policies.opt.refine.default_evaluations`.
     """
 
     name = "opt"
@@ -90,6 +84,8 @@ class OptimalPolicy(Policy):
         amortise_slots: float = 10.0,
         removal_weight: float = REMOVAL_WEIGHT,
         twin_check: bool = True,
+        refine: bool = True,
+        refine_evaluations: int | None = None,
     ) -> None:
         if time_limit <= 0 or not 0 <= mip_rel_gap < 1:
             raise ValueError("time_limit must be > 0 and mip_rel_gap in [0, 1)")
@@ -103,6 +99,8 @@ class OptimalPolicy(Policy):
             raise ValueError("amortise_slots must be >= 1")
         if removal_weight < 0:
             raise ValueError("removal_weight must be >= 0")
+        if refine_evaluations is not None and refine_evaluations < 0:
+            raise ValueError("refine_evaluations must be >= 0")
         self.time_limit = time_limit
         self.mip_rel_gap = mip_rel_gap
         self.node_limit = node_limit
@@ -112,6 +110,8 @@ class OptimalPolicy(Policy):
         self.amortise_slots = amortise_slots
         self.removal_weight = removal_weight
         self.twin_check = twin_check
+        self.refine = refine
+        self.refine_evaluations = refine_evaluations
 
     def reset(self, system: System, seed: int | None = None) -> None:
         """Forget the previous solution."""
@@ -121,6 +121,8 @@ class OptimalPolicy(Policy):
         self._greedy.reset(system, seed)
         self._picked = "solver"
         self.last_solution: Solution | None = None
+        self.last_refinement: Refinement | None = None
+        self._refine_ms = 0.0
 
     def decide(self, obs: Observation) -> Decision:
         """Solve this slot's MILP."""
@@ -149,13 +151,20 @@ class OptimalPolicy(Policy):
         self.last_solution = solution
         decision = solution.decision
         self._picked = "solver"
+        objective = TwinObjective.from_observation(
+            self.system, obs, self.amortise_slots, self.removal_weight
+        )
         if self.twin_check and warm:
-            own = twin_scores(
-                self.system, obs, [decision], self.amortise_slots, self.removal_weight
-            )[0]
+            own = objective.score(decision)
             if scores[0] < own * (1 - 1e-9):
                 decision = warm[0]
                 self._picked = "previous" if warm[0] is self._last else "grd"
+        self.last_refinement = None
+        if self.refine and self.refine_evaluations != 0:
+            start = time.perf_counter()
+            self.last_refinement = refine_decision(objective, decision, self.refine_evaluations)
+            self._refine_ms = (time.perf_counter() - start) * 1e3
+            decision = self.last_refinement.decision
         self._last = decision
         return decision
 
@@ -177,4 +186,19 @@ class OptimalPolicy(Policy):
             "opt_twin_kept_grd": float(self._picked == "grd"),
             "opt_twin_kept_previous": float(self._picked == "previous"),
             **{f"opt_{phase}_ms": s.phase_ms.get(phase, 0.0) for phase in PHASES},
+            **self._refinement_info(),
+        }
+
+    def _refinement_info(self) -> dict[str, float]:
+        """What the refinement of the last slot did (nothing when it is off)."""
+        r = self.last_refinement
+        if r is None:
+            return {}
+        return {
+            "opt_refine_ms": self._refine_ms,
+            "opt_refine_evaluations": float(r.evaluations),
+            "opt_refine_gain": (r.start_objective - r.objective)
+            / max(abs(r.start_objective), 1e-9),
+            "opt_refine_neighbour": float(r.source == "deployment neighbour"),
+            "opt_twin_j": r.objective,
         }
