@@ -182,17 +182,29 @@ class GreedyPolicy(Policy):
         )  # [R, K]
         reported = np.where(self._shared, obs.utilisation * sy.capacity, 0.0)[cand]  # [O, K]
         own = np.zeros((O, K))  # gigacycles/s each origin adds to its candidates
-        work = sy.work[s_idx, None]
         added = chunk[o_idx, s_idx] * sy.work[s_idx] / sy.slot_s
         step = 1.0 / self.chunks
         flat = routing.reshape(-1, K)
         row = o_idx * S + s_idx
+        # A row with one usable instance sends every chunk there (its latency is finite, the
+        # others' infinite): only the rows with a choice are priced each round.
+        choice = np.flatnonzero(usable.sum(axis=-1) > 1)
+        best = np.argmax(usable, axis=-1)  # [R], the only usable candidate of the others
+        o_c = o_idx[choice]
+        work = sy.work[s_idx[choice], None]
+        network, blocked = network[choice], ~usable[choice]
+        latency = np.empty(network.shape)
         for _ in range(self.chunks):
-            free = (self._capacity_ok - (reported + own))[o_idx]  # [R, K]
-            with np.errstate(divide="ignore"):
-                sojourn = np.where(free > 0, work / np.maximum(free, 1e-12), np.inf)
-            latency = np.where(usable, np.minimum(network + sojourn, 1e30), np.inf)
-            best = np.argmin(latency, axis=-1)  # [R]
+            if choice.size:
+                free = (self._capacity_ok - (reported + own))[o_c]  # [C, K]
+                # Sojourn at the estimated load (inf without headroom), plus the network.
+                np.maximum(free, 1e-12, out=latency)
+                np.divide(work, latency, out=latency)
+                np.copyto(latency, np.inf, where=free <= 0)
+                np.add(network, latency, out=latency)
+                np.minimum(latency, 1e30, out=latency)
+                np.copyto(latency, np.inf, where=blocked)
+                best[choice] = np.argmin(latency, axis=-1)
             flat[row, best] += step
             np.add.at(own, (o_idx, best), added)
         return routing
