@@ -11,7 +11,8 @@ cold starts). Every decision is scored by the twin's expected objective of the s
 ``--amortise 1 --removal-weight 0``). Compared: the MILP's decision (``milp``), the same decision
 with its routing and deployment neighbours refined against the twin (``refined``), and the
 exhaustive search (``exhaustive``: every deployment with every routing on a grid of halves, then
-a pattern search on the routing of the best four deployments and of the MILP's). Reported per
+a pattern search and the routing refinement from the three best grid routings of the best four
+deployments and of the MILP's). Reported per
 family: the share of slots within 0.1 % of the best found, the share within 2 %, the median and
 worst excess, and the time per slot of each.
 """
