@@ -50,7 +50,8 @@ class Node(_Strict):
     Power follows the linear utilisation model of Fan, Weber and Barroso (ISCA 2007):
     ``P = idle + (peak - idle) * utilisation`` while the node is awake. A node with a
     ``sleep_power_w`` sleeps (and draws that power) in slots where it hosts no instance; a node
-    without one is always on.
+    without one is always on. Waking up takes ``wake_ms`` (an instance started on a node that
+    slept the slot before serves that much later) and ``wake_energy_j``.
     """
 
     name: Name = Field(description="name of the node, unique across all domains")
@@ -64,12 +65,24 @@ class Node(_Strict):
     sleep_power_w: float | None = Field(
         default=None, ge=0, description="power while asleep; omit for an always-on node"
     )
+    wake_ms: float = Field(
+        default=0.0,
+        ge=0,
+        description="time a sleeping node takes to wake before it can start an instance",
+    )
+    wake_energy_j: float = Field(default=0.0, ge=0, description="energy of one wake-up")
     access_delay_ms: float = Field(
         default=0.0, ge=0, description="one-way delay from the domain gateway to the node"
     )
     access_energy_nj_per_bit: float = Field(
         default=0.0, ge=0, description="energy per bit from the domain gateway to the node"
     )
+
+    @model_validator(mode="after")
+    def _wakes_only_if_it_sleeps(self) -> Node:
+        if self.sleep_power_w is None and (self.wake_ms > 0 or self.wake_energy_j > 0):
+            raise ValueError("wake_ms and wake_energy_j need sleep_power_w (a node that sleeps)")
+        return self
 
     @model_validator(mode="after")
     def _peak_not_below_idle(self) -> Node:

@@ -20,7 +20,8 @@ The model, per slot of length ``tau``:
   rejected tasks consume nothing; the radio and link loads are those offered by the routed
   flows. Shared links are processor-sharing: a transfer of ``d`` Mbit over a link of rate ``c``
   at utilisation ``rho`` takes ``d / (c (1 - rho))``.
-- **Cold start.** An instance started this slot serves from ``t_cold`` on: the fraction
+- **Cold start.** An instance started this slot serves from ``t_cold`` on (plus the node's
+  wake-up time where the node slept the slot before): the fraction
   ``min(t_cold / tau, 1)`` of its tasks (those that arrive before) waits for the rest of the
   start-up time.
 - **Satisfaction.** A task is satisfied when admitted and its E2E latency (radio up + wired
@@ -125,6 +126,7 @@ class SlotOutcome:
     rate_sn: FloatArray  # [B, S, N] sojourn rate of each instance, 1/s (0: none)
     wait_n: FloatArray | None  # [B, N] M/G/1 mean wait of each node (twin.sojourn = mg1)
     cold_sn: FloatArray | None  # [B, S, N] share of an instance's tasks meeting its cold start
+    waking: BoolArray | None  # [B, N] nodes that slept the slot before and wake now (or None)
     per_mbit_s: FloatArray  # [B, O, K, 2] transfer time per Mbit sent and received
     slot_s: float
     flows: Flows  # the slot's active flows (requests routed), the per-flow figures
@@ -193,10 +195,18 @@ class SlotOutcome:
 
     @property
     def flow_cold_start_s(self) -> FloatArray:
-        """Start-up time of the instance each flow goes to, ``[B, O, S, K]``."""
-        t_cold = self._system.cold_start_s[None, None, :, None]
+        """Start-up time of the instance each flow goes to, ``[B, O, S, K]``.
+
+        A node that wakes this slot adds its wake-up time (the instance starts after it).
+        """
+        sy = self._system
+        t_cold = sy.cold_start_s[None, None, :, None]
         B, O, K, S = self.flows.shape
-        return np.broadcast_to(t_cold, (B, O, S, K))
+        if self.waking is None:
+            return np.broadcast_to(t_cold, (B, O, S, K))
+        wake = (self.waking * sy.wake_s)[:, sy.candidates]  # [B, O, K]
+        out: FloatArray = t_cold + wake[:, :, None, :]
+        return out
 
     @property
     def flow_latency_mean_s(self) -> FloatArray:
@@ -254,7 +264,6 @@ class _Constants:
     budget: FloatArray  # [O, K, S] deadline minus round-trip delay
     cold_s: FloatArray  # [S] cold-start time
     inv_work: FloatArray  # [S]
-    cold_fraction: FloatArray  # [1, S, 1] share of a new instance's tasks that wait
     inv_work3: FloatArray  # [1, S, 1]
     asleep_power: FloatArray  # [N] sleep power, 0 where the node cannot sleep
     dynamic_power: FloatArray  # [N] peak - idle
@@ -282,7 +291,6 @@ def _constants(system: System) -> _Constants:
         budget=(system.deadline_s[None, None, :] - delay2[:, :, None]).astype(ft),
         cold_s=system.cold_start_s.astype(ft),
         inv_work=inv_work.astype(ft),
-        cold_fraction=np.minimum(system.cold_start_s / system.slot_s, 1.0)[None, :, None],
         inv_work3=inv_work[None, :, None],
         asleep_power=np.nan_to_num(system.sleep_power),
         dynamic_power=system.peak_power - system.idle_power,
@@ -359,8 +367,13 @@ def evaluate_slot(
     cand = system.candidates
 
     deployment = deployment.astype(bool, copy=False)
-    new = deployment & ~previous.astype(bool, copy=False)
+    previous = previous.astype(bool, copy=False)
+    new = deployment & ~previous
     per_node = deployment.sum(axis=1)  # [B, N]
+    # Nodes that slept the slot before (no instance) and host one now wake up first.
+    waking = None
+    if system.wake_s.any() or system.wake_energy.any():
+        waking = system.can_sleep & (per_node > 0) & ~previous.any(axis=1)
 
     # The active flows: (copy, origin, service) rows with requests, and the candidates their
     # routing sends a share to. Everything per flow is computed for these only.
@@ -486,16 +499,20 @@ def evaluate_slot(
         rho = (admitted_load / system.capacity).reshape(-1)[bn]
         x = system.work[s] / system.capacity[node]
         p_sat = p_within(slack, x, system.work_cv[s], rho, wait_n.reshape(-1)[bn]).astype(ft)
-    cold_sn = None
+    cold_sn: FloatArray | None = None
     if new.any():
         # Only the flows into instances started this slot meet a cold start.
-        cold_sn = new * c.cold_fraction
+        start_s = c.cold_s[None, :, None]  # [1, S, 1], or [B, S, N] with wake-ups
+        if waking is not None:
+            start_s = start_s + (waking * system.wake_s)[:, None, :]
+        cold_sn = np.minimum(start_s / tau, 1.0) * new
         hit = np.flatnonzero(new.reshape(-1)[sn])
         if hit.size:
             at = sn[hit]
             cold = cold_sn.reshape(-1)[at].astype(ft, copy=False)
             rate = rate_sn.reshape(-1)[at].astype(ft, copy=False)
-            p_cold = _p_after_cold_start(rate, slack[hit], c.cold_s[s[hit]], tau)
+            t_start = np.broadcast_to(start_s, (B, S, N)).reshape(-1)[at].astype(ft, copy=False)
+            p_cold = _p_after_cold_start(rate, slack[hit], t_start, tau)
             p_sat[hit] = (1.0 - cold) * p_sat[hit] + cold * p_cold
     satisfied = served * p_sat
 
@@ -506,6 +523,8 @@ def evaluate_slot(
     dynamic = tau * (awake * util) @ c.dynamic_power
     instances = tau * (deployment.reshape(B, S * N) @ c.instance_power_sn)
     cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
+    if waking is not None:
+        cold_j = cold_j + waking @ system.wake_energy
     radio_bits = (served_bits * c.remote[None, :, :, None]).sum(axis=2)  # [B, O, 2]
     if system.scenario.radio is None:
         radio_j = (
@@ -542,6 +561,7 @@ def evaluate_slot(
         rate_sn=rate_sn,
         wait_n=wait_n,
         cold_sn=cold_sn,
+        waking=waking,
         per_mbit_s=per_mbit,
         slot_s=tau,
         flows=Flows(

@@ -97,7 +97,10 @@ def sample_requests(
     if outcome.cold_sn is not None:
         cold_p = outcome.cold_sn[copy, service, node]
         if cold_p.any():
-            lo, hi = cold_wait_bounds(sy.cold_start_s[service], outcome.slot_s)
+            t_start = sy.cold_start_s[service]
+            if outcome.waking is not None:
+                t_start = t_start + outcome.waking[copy, node] * sy.wake_s[node]
+            lo, hi = cold_wait_bounds(t_start, outcome.slot_s)
             hit = rng.random(pick.size) < cold_p
             latency = latency + hit * (lo + (hi - lo) * rng.random(pick.size))
     offered = int(counts.sum())

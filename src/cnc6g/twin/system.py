@@ -54,6 +54,8 @@ class System:
     peak_power: FloatArray  # W
     sleep_power: FloatArray  # W, NaN where the node cannot sleep
     can_sleep: BoolArray
+    wake_s: FloatArray  # time to wake from sleep, 0 where the node cannot sleep
+    wake_energy: FloatArray  # J per wake-up
     # services [S]
     work: FloatArray  # gigacycles per task
     input_mbit: FloatArray
@@ -376,6 +378,8 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
             [np.nan if n.sleep_power_w is None else n.sleep_power_w for _, n in nodes]
         ),
         can_sleep=np.array([n.sleep_power_w is not None for _, n in nodes]),
+        wake_s=np.array([n.wake_ms / 1e3 for _, n in nodes]),
+        wake_energy=np.array([n.wake_energy_j for _, n in nodes]),
         work=np.array([s.work for s in services]),
         input_mbit=svc("input_mbit"),
         output_mbit=svc("output_mbit"),
