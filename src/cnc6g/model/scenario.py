@@ -38,6 +38,11 @@ class TwinSettings(_Strict):
         ge=1,
         description="remote nodes an origin may use, nearest first; default: all",
     )
+    carry_over_start_up: bool = Field(
+        default=False,
+        description="a start-up longer than a slot goes on into the next slots; off: every "
+        "start-up ends within the slot it began in (the original model)",
+    )
     sojourn: Sojourn = Field(
         default=Sojourn.EXPONENTIAL,
         description="a task's time at a node: exponential with the processor-sharing mean, "

@@ -127,6 +127,8 @@ class SlotOutcome:
     wait_n: FloatArray | None  # [B, N] M/G/1 mean wait of each node (twin.sojourn = mg1)
     cold_sn: FloatArray | None  # [B, S, N] share of an instance's tasks meeting its cold start
     waking: BoolArray | None  # [B, N] nodes that slept the slot before and wake now (or None)
+    start_sn: FloatArray | None  # [B, S, N] start-up time left of instances starting this slot
+    start_left_sn: FloatArray | None  # [B, S, N] what is left after it (twin.carry_over_start_up)
     per_mbit_s: FloatArray  # [B, O, K, 2] transfer time per Mbit sent and received
     slot_s: float
     flows: Flows  # the slot's active flows (requests routed), the per-flow figures
@@ -195,17 +197,17 @@ class SlotOutcome:
 
     @property
     def flow_cold_start_s(self) -> FloatArray:
-        """Start-up time of the instance each flow goes to, ``[B, O, S, K]``.
+        """Start-up time (left) of the instance each flow goes to, ``[B, O, S, K]``.
 
-        A node that wakes this slot adds its wake-up time (the instance starts after it).
+        A node that wakes this slot adds its wake-up time (the instance starts after it); an
+        instance still starting from an earlier slot has what is left of its start-up.
         """
         sy = self._system
-        t_cold = sy.cold_start_s[None, None, :, None]
         B, O, K, S = self.flows.shape
-        if self.waking is None:
+        if self.start_sn is None:
+            t_cold = sy.cold_start_s[None, None, :, None]
             return np.broadcast_to(t_cold, (B, O, S, K))
-        wake = (self.waking * sy.wake_s)[:, sy.candidates]  # [B, O, K]
-        out: FloatArray = t_cold + wake[:, :, None, :]
+        out: FloatArray = self.start_sn[:, :, sy.candidates].transpose(0, 2, 1, 3)
         return out
 
     @property
@@ -339,6 +341,7 @@ def evaluate_slot(
     previous: BoolArray,
     routing: FloatArray,
     cpu_share: FloatArray | None = None,
+    starting: FloatArray | None = None,
 ) -> SlotOutcome:
     """Evaluate one slot for ``B`` copies.
 
@@ -354,6 +357,9 @@ def evaluate_slot(
             :func:`clean_routing`); this hot path does not check.
         cpu_share: optional hard CPU quota of each instance as a fraction of its node,
             ``[B, S, N]``.
+        starting: start-up time still left, s, of instances started in earlier slots,
+            ``[B, S, N]`` (``twin.carry_over_start_up``; None: every start-up ends within its
+            first slot).
 
     Returns:
         The slot's outcome, see :class:`SlotOutcome`.
@@ -500,13 +506,26 @@ def evaluate_slot(
         x = system.work[s] / system.capacity[node]
         p_sat = p_within(slack, x, system.work_cv[s], rho, wait_n.reshape(-1)[bn]).astype(ft)
     cold_sn: FloatArray | None = None
-    if new.any():
-        # Only the flows into instances started this slot meet a cold start.
+    start_sn: FloatArray | None = None
+    start_left_sn: FloatArray | None = None
+    still: BoolArray | None = None
+    if starting is not None:  # instances still starting from an earlier slot
+        still = deployment & previous & (starting > 0)
+    if new.any() or (still is not None and still.any()):
+        # Only the flows into instances starting this slot meet a cold start.
         start_s = c.cold_s[None, :, None]  # [1, S, 1], or [B, S, N] with wake-ups
         if waking is not None:
             start_s = start_s + (waking * system.wake_s)[:, None, :]
-        cold_sn = np.minimum(start_s / tau, 1.0) * new
-        hit = np.flatnonzero(new.reshape(-1)[sn])
+        starting_now: BoolArray = new
+        if still is not None:
+            assert starting is not None
+            start_s = np.where(still, starting, start_s)
+            starting_now = new | still
+        cold_sn = np.minimum(start_s / tau, 1.0) * starting_now
+        start_sn = np.broadcast_to(start_s, (B, S, N)) * starting_now
+        if system.scenario.twin.carry_over_start_up:
+            start_left_sn = np.maximum(start_sn - tau, 0.0)
+        hit = np.flatnonzero(starting_now.reshape(-1)[sn])
         if hit.size:
             at = sn[hit]
             cold = cold_sn.reshape(-1)[at].astype(ft, copy=False)
@@ -562,6 +581,8 @@ def evaluate_slot(
         wait_n=wait_n,
         cold_sn=cold_sn,
         waking=waking,
+        start_sn=start_sn,
+        start_left_sn=start_left_sn,
         per_mbit_s=per_mbit,
         slot_s=tau,
         flows=Flows(

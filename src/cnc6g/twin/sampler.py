@@ -97,9 +97,10 @@ def sample_requests(
     if outcome.cold_sn is not None:
         cold_p = outcome.cold_sn[copy, service, node]
         if cold_p.any():
-            t_start = sy.cold_start_s[service]
-            if outcome.waking is not None:
-                t_start = t_start + outcome.waking[copy, node] * sy.wake_s[node]
+            if outcome.start_sn is None:
+                t_start = sy.cold_start_s[service]
+            else:
+                t_start = outcome.start_sn[copy, service, node]
             lo, hi = cold_wait_bounds(t_start, outcome.slot_s)
             hit = rng.random(pick.size) < cold_p
             latency = latency + hit * (lo + (hi - lo) * rng.random(pick.size))

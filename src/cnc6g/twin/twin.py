@@ -45,6 +45,7 @@ class Twin:
     _last_demand: IntArray | None
     _radio: RadioChannel | None  # the geometry-based channel, where the scenario has one
     _radio_load: FloatArray | None  # [B, O] radio utilisation of the last slot
+    _starting: FloatArray | None  # [B, S, N] start-up time left (twin.carry_over_start_up)
 
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
@@ -105,6 +106,7 @@ class Twin:
         self.utilisation = np.zeros((self.batch, s.n_nodes))
         self._last_satisfied = None
         self._last_demand = None
+        self._starting = None
         self._demand_state = initial_demand_state(self.process, self.batch)
         self._start_radio()
         self._draw()
@@ -119,6 +121,7 @@ class Twin:
         self.utilisation = np.zeros((self.batch, s.n_nodes))
         self._last_satisfied = None
         self._last_demand = None
+        self._starting = None
         self._demand_state = initial_demand_state(self.process, self.batch)
         self._start_radio()
         self._draw()
@@ -213,8 +216,11 @@ class Twin:
             self.deployment,
             clean_routing(routing) if clean else routing,
             cpu_share,
+            self._starting,
         )
         self.deployment = deployment.astype(bool, copy=True)
+        if s.scenario.twin.carry_over_start_up:
+            self._starting = outcome.start_left_sn
         self.utilisation = outcome.utilisation
         self._last_satisfied = outcome.satisfied_by_demand
         self._last_demand = self.demand
