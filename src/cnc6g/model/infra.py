@@ -65,6 +65,13 @@ class Node(_Strict):
     sleep_power_w: float | None = Field(
         default=None, ge=0, description="power while asleep; omit for an always-on node"
     )
+    devices: int = Field(
+        default=1,
+        ge=1,
+        le=1_000_000,
+        description="identical devices the node pools (a terminal domain's phones): a task runs "
+        "on one of them, with the node's capacity and memory divided among them",
+    )
     wake_ms: float = Field(
         default=0.0,
         ge=0,

@@ -65,6 +65,7 @@ DECLARED_UNITS: dict[str, str] = {
     "workload.hotspots[].origin_weights": "relative weight",
     "twin.admission_utilisation": "utilisation",
     "twin.candidates_per_origin": "nodes",
+    "domains[].nodes[].devices": "devices",
     "services[].work_cv": "dimensionless",
     "workload.burstiness.rates": "relative rate",
     "workload.burstiness.dwell_slots": "slots",

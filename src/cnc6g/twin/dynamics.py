@@ -218,7 +218,8 @@ class SlotOutcome:
         np.divide(1.0, rate, out=queue, where=rate > 0)
         if self.wait_n is not None:  # M/G/1: the node's mean wait plus the task's service time
             sy = self._system
-            x = sy.work[None, :, None] / sy.capacity[sy.candidates][:, None, :]  # [O, S, K]
+            per_device = (sy.devices / sy.capacity)[sy.candidates][:, None, :]
+            x = sy.work[None, :, None] * per_device  # [O, S, K] service time on one device
             wait = self.wait_n[:, sy.candidates][:, :, None, :]  # [B, O, 1, K]
             queue = np.where(rate > 0, wait + x[None], np.inf)
         lo, hi = cold_wait_bounds(self.flow_cold_start_s, self.slot_s)
@@ -236,8 +237,10 @@ def _mg1_wait(system: System, rate: FloatArray, admitted_load: FloatArray) -> Fl
     From the admitted arrival rates ``[B, S, N]`` (tasks/s) and load (gigacycles/s):
     ``sum lambda x^2 (1 + c^2) / (2 (1 - rho))``.
     """
-    x = system.work[:, None] / system.capacity[None, :]  # [S, N] service time at the node
+    # Service time on one device; each device gets 1 / devices of the node's arrivals.
+    x = system.work[:, None] * (system.devices / system.capacity)[None, :]  # [S, N]
     second = (rate * x[None] ** 2 * (1.0 + system.work_cv[None, :, None] ** 2)).sum(axis=1)
+    second = second / system.devices
     rho = np.minimum(admitted_load / system.capacity, 1.0 - 1e-9)
     out: FloatArray = second / (2.0 * (1.0 - rho))
     return out
@@ -473,10 +476,13 @@ def evaluate_slot(
         node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
         admitted_load = node_admit * load
         headroom = system.capacity - admitted_load
-        rate_sn = headroom[:, None, :] * c.inv_work3 * deployment
+        # A task runs on one of the node's devices: capacity and load split evenly among them.
+        rate_sn = headroom[:, None, :] / system.devices * c.inv_work3 * deployment
         bn = b * N + node
         served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
-        exponent = (headroom.reshape(-1)[bn] * c.inv_work[s]).astype(ft, copy=False) * slack
+        exponent = (headroom.reshape(-1)[bn] / system.devices[node] * c.inv_work[s]).astype(
+            ft, copy=False
+        ) * slack
         served_bits = bits * (net_admit * node_admit[:, cand])[..., None]
         if system.scenario.twin.sojourn == "mg1":
             wait_n = _mg1_wait(system, arrivals * node_admit[:, None, :] / tau, admitted_load)
@@ -503,7 +509,7 @@ def evaluate_slot(
     else:  # M/G/1: the node's wait and the task's own work (twin.sojourn = mg1)
         bn = b * N + node
         rho = (admitted_load / system.capacity).reshape(-1)[bn]
-        x = system.work[s] / system.capacity[node]
+        x = system.work[s] * system.devices[node] / system.capacity[node]
         p_sat = p_within(slack, x, system.work_cv[s], rho, wait_n.reshape(-1)[bn]).astype(ft)
     cold_sn: FloatArray | None = None
     start_sn: FloatArray | None = None

@@ -89,7 +89,7 @@ def sample_requests(
         wait = outcome.wait_n[copy, node]
         tail = np.divide(wait, rho, out=np.zeros_like(wait), where=rho > 0)
         waits = (rng.random(pick.size) < rho) * rng.exponential(1.0, size=pick.size) * tail
-        x = sy.work[service] / sy.capacity[node]
+        x = sy.work[service] * sy.devices[node] / sy.capacity[node]
         cv = sy.work_cv[service]
         shape = np.divide(1.0, cv**2, out=np.ones_like(cv), where=cv > 0)
         work = np.where(cv > 0, rng.gamma(shape, 1.0, size=pick.size) / shape, 1.0) * x

@@ -49,7 +49,8 @@ class System:
     node_domain_kind: tuple[DomainKind, ...]
     node_domain: IntArray
     capacity: FloatArray  # gigacycles/s
-    memory: FloatArray  # GB
+    memory: FloatArray  # GB of one device (the node's memory over its devices)
+    devices: FloatArray  # devices the node pools; a task runs on one, at capacity / devices
     idle_power: FloatArray  # W
     peak_power: FloatArray  # W
     sleep_power: FloatArray  # W, NaN where the node cannot sleep
@@ -234,7 +235,7 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
             can_host[si, ni] = (
                 domains[di].kind in service.tiers
                 and node.processor in service.processors
-                and service.memory_gb <= node.memory_gb
+                and service.memory_gb <= node.memory_gb / node.devices
             )
 
     terminals = [d for d in domains if d.kind is DomainKind.TERMINAL]
@@ -371,7 +372,8 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
         node_domain_kind=node_kind,
         node_domain=node_domain,
         capacity=np.array([n.capacity_gcps for _, n in nodes]),
-        memory=np.array([n.memory_gb for _, n in nodes]),
+        memory=np.array([n.memory_gb / n.devices for _, n in nodes]),
+        devices=np.array([float(n.devices) for _, n in nodes]),
         idle_power=np.array([n.idle_power_w for _, n in nodes]),
         peak_power=np.array([n.peak_power_w for _, n in nodes]),
         sleep_power=np.array(
