@@ -189,3 +189,33 @@ def test_the_calibration_script_reports_ordered_statistics_and_smaller_cells_los
     mimo = calibrate(Environment.UMA, 500.0, drops=2, layers=(4, 2))
     assert mimo["dl_avg"] > uma["dl_avg"]
     assert mimo["ul_avg"] > uma["ul_avg"]
+
+
+def test_phones_pay_for_data_air_time_and_the_rrc_tail():
+    from cnc6g.twin.radio import terminal_radio_energy_j
+
+    system = compile_scenario(with_radio(users_per_cell=10, terminal_power={}))
+    O = system.n_origins
+    zeros = np.zeros((1, O))
+    rate = np.full((1, O), 100.0)
+    assert terminal_radio_energy_j(system, zeros, zeros, rate, rate, zeros)[0] == 0.0
+    up = np.zeros((1, O))
+    up[0, 0] = 10.0  # 10 Mbit up in 0.1 s of air time, from one task
+    tasks = np.zeros((1, O))
+    tasks[0, 0] = 1.0
+    got = terminal_radio_energy_j(system, up, zeros, rate, rate, tasks)[0]
+    data = 0.438 * 10.0 + 1.288 * 0.1
+    connected = 10 * (1 - 0.9 ** (11.576 / system.slot_s))  # users that sent within the tail
+    assert got == pytest.approx(data + 1.060 * (connected * system.slot_s - 0.1))
+    busy = terminal_radio_energy_j(system, up, zeros, rate, rate, tasks * 1000)[0]
+    assert busy == pytest.approx(data + 1.060 * (10 * system.slot_s - 0.1), rel=1e-6)
+
+
+def test_with_the_phone_model_radio_energy_follows_the_tasks_sent():
+    sc = with_radio(terminal_power={})
+    system = compile_scenario(sc)
+    twin = Twin(system, seed=1)
+    routing = np.zeros((1, system.n_origins, system.n_services, system.n_candidates))
+    quiet = twin.step_arrays(twin.deployment, routing)
+    sites = len(set(system.origin_ran.tolist()))
+    assert quiet.energy["radio"][0] == pytest.approx(sites * 6 * 75.0 * system.slot_s)

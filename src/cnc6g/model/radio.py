@@ -42,6 +42,24 @@ class EarthPower(_Strict):
     p_sleep_w: float = Field(default=75.0, ge=0, description="power per transceiver while asleep")
 
 
+class TerminalPower(_Strict):
+    """A phone's radio power while it sends, receives and waits in the connected state.
+
+    Huang et al. (MobiSys 2012) measured LTE phones: ``P = a_up r_up + a_down r_down + base``
+    while data flows at ``r`` Mbit/s, and after the last packet the radio stays connected for the
+    RRC tail at ``tail_w``. Defaults are their LTE figures; 5G phones draw more (Xu et al.,
+    SIGCOMM 2020).
+    """
+
+    uplink_w_per_mbps: float = Field(default=0.438, ge=0, description="power per Mbit/s sent")
+    downlink_w_per_mbps: float = Field(default=0.052, ge=0, description="power per Mbit/s received")
+    base_w: float = Field(default=1.288, ge=0, description="power while a transfer is on")
+    tail_w: float = Field(default=1.060, ge=0, description="power in the RRC tail")
+    tail_ms: float = Field(
+        default=11576.0, ge=0, le=600_000, description="RRC tail after the last packet"
+    )
+
+
 class RadioModel(_Strict):
     """Geometry-based radio access: per-user SINR in a hexagonal layout of the RAN sites."""
 
@@ -104,4 +122,8 @@ class RadioModel(_Strict):
     )
     base_station: EarthPower = Field(
         default_factory=EarthPower, description="base-station power model per RAN site"
+    )
+    terminal_power: TerminalPower | None = Field(
+        default=None,
+        description="phones' radio power with the RRC tail; omitted: transmit power x air time",
     )

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnc6g.twin.radio import base_station_energy_j
+from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
 from cnc6g.twin.sojourn import p_within
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
@@ -557,9 +557,20 @@ def evaluate_slot(
             + system.bs_j_per_mbit * radio_bits[..., 1]
         ).sum(axis=1)
     else:  # base stations after the EARTH model: static, load-dependent, asleep when unused
-        radio_j = (system.tx_power * radio_bits[..., 0] / uplink_mbps).sum(
-            axis=1
-        ) + base_station_energy_j(system, radio_bits[..., 1] / (downlink_mbps * tau))
+        radio_j = base_station_energy_j(system, radio_bits[..., 1] / (downlink_mbps * tau))
+        if system.scenario.radio.terminal_power is None:
+            radio_j = radio_j + (system.tx_power * radio_bits[..., 0] / uplink_mbps).sum(axis=1)
+        else:  # phones' radio with the RRC tail: tasks sent over the radio per origin
+            remote = _scatter_sum(bo, served * c.remote.reshape(-1)[local_ok], B * O)
+            phones = terminal_radio_energy_j(
+                system,
+                radio_bits[..., 0],
+                radio_bits[..., 1],
+                uplink_mbps,
+                downlink_mbps,
+                remote.reshape(B, O),
+            )
+            radio_j = radio_j + phones
     transport_j = served_bits.reshape(B, O * K * 2) @ c.wired_j_per_mbit
 
     offered = np.add.reduce(demand.reshape(B, O * S), axis=1, dtype=np.float64)

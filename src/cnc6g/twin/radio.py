@@ -396,3 +396,36 @@ def base_station_energy_j(system: System, downlink_load: FloatArray) -> FloatArr
     power = earth_site_power_w(model.base_station, np.minimum(load, 1.0)).reshape(batch, n_sites)
     out: FloatArray = system.slot_s * power.sum(axis=1)
     return out
+
+
+def terminal_radio_energy_j(
+    system: System,
+    up_mbit: FloatArray,
+    down_mbit: FloatArray,
+    uplink_mbps: FloatArray,
+    downlink_mbps: FloatArray,
+    tasks: FloatArray,
+) -> FloatArray:
+    """Phones' radio energy ``[B]`` over one slot with the RRC tail (:class:`TerminalPower`).
+
+    Per origin (``[B, O]`` arguments): ``a_up D_up + a_down D_down + base x air time`` for the
+    data, plus the tail: each of the cell's ``users_per_cell`` users is connected when it sent or
+    received within the last ``tail`` seconds; with ``tasks`` per slot from users drawn
+    uniformly, in steady state a share ``1 - (1 - 1/U)^(tasks x tail / slot)`` is, drawing
+    ``tail_w`` for the slot.
+    """
+    model = system.scenario.radio
+    if model is None or model.terminal_power is None:
+        raise ValueError("the scenario has no terminal power model")
+    tp = model.terminal_power
+    users = float(model.users_per_cell)
+    air = up_mbit / uplink_mbps + down_mbit / downlink_mbps
+    data = tp.uplink_w_per_mbps * up_mbit + tp.downlink_w_per_mbps * down_mbit + tp.base_w * air
+    windows = tasks * (tp.tail_ms / 1e3) / system.slot_s
+    if users > 1:
+        connected = users * -np.expm1(windows * np.log1p(-1.0 / users))
+    else:
+        connected = (windows > 0).astype(float)
+    tail = tp.tail_w * system.slot_s * connected
+    out: FloatArray = (data + np.maximum(tail - tp.tail_w * air, 0.0)).sum(axis=1)
+    return out
