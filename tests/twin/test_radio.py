@@ -219,3 +219,43 @@ def test_with_the_phone_model_radio_energy_follows_the_tasks_sent():
     quiet = twin.step_arrays(twin.deployment, routing)
     sites = len(set(system.origin_ran.tolist()))
     assert quiet.energy["radio"][0] == pytest.approx(sites * 6 * 75.0 * system.slot_s)
+
+
+def test_the_air_latency_jitters_per_cell_and_slot():
+    system = compile_scenario(with_radio(air_latency_ms=4.0, air_jitter_ms=2.0))
+    twin = Twin(system, batch=50, seed=3)
+    routing = np.zeros((50, system.n_origins, system.n_services, system.n_candidates))
+    delays = []
+    for _ in range(4):
+        out = twin.step_arrays(twin.deployment, routing)
+        assert out.radio_delay_s is not None
+        delays.append(out.radio_delay_s)
+    d = np.concatenate(delays).ravel()
+    assert d.std() == pytest.approx(0.002, rel=0.15)
+    assert d.min() >= -0.004
+    # The same slot with and without an extra delay: remote flows take it both ways.
+    from cnc6g.policies import GreedyPolicy
+    from cnc6g.twin import evaluate_slot
+
+    one = Twin(system, seed=5)
+    policy = GreedyPolicy()
+    policy.reset(system, 5)
+    decision = policy.decide(one.observe())
+    args = (
+        system,
+        one.demand,
+        one.uplink_mbps,
+        one.downlink_mbps,
+        decision.deployment[None],
+        np.zeros_like(decision.deployment[None]),
+        decision.routing[None],
+    )
+    plain = evaluate_slot(*args)
+    late = evaluate_slot(*args, radio_delay_s=np.full((1, system.n_origins), 0.01))
+    remote = (system.candidate_valid & ~system.candidate_local)[None, :, None, :]
+    diff = late.flow_network_s - plain.flow_network_s
+    np.testing.assert_allclose(diff, np.where(remote, 0.02, 0.0) * np.ones_like(diff))
+    assert late.satisfied[0] < plain.satisfied[0]
+    steady = Twin(compile_scenario(with_radio()), seed=3)
+    zero = np.zeros((1, system.n_origins, system.n_services, system.n_candidates))
+    assert steady.step_arrays(steady.deployment, zero).radio_delay_s is None

@@ -120,6 +120,12 @@ class RadioModel(_Strict):
         description="one-way air-interface plus user-plane latency per radio hop "
         "(ITU-R M.2410 eMBB minimum: 4 ms)",
     )
+    air_jitter_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="standard deviation of the air latency, drawn per cell and slot",
+    )
     base_station: EarthPower = Field(
         default_factory=EarthPower, description="base-station power model per RAN site"
     )

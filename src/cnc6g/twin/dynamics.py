@@ -129,6 +129,7 @@ class SlotOutcome:
     waking: BoolArray | None  # [B, N] nodes that slept the slot before and wake now (or None)
     start_sn: FloatArray | None  # [B, S, N] start-up time left of instances starting this slot
     start_left_sn: FloatArray | None  # [B, S, N] what is left after it (twin.carry_over_start_up)
+    radio_delay_s: FloatArray | None  # [B, O] this slot's extra one-way air delay (jitter)
     per_mbit_s: FloatArray  # [B, O, K, 2] transfer time per Mbit sent and received
     slot_s: float
     flows: Flows  # the slot's active flows (requests routed), the per-flow figures
@@ -181,11 +182,15 @@ class SlotOutcome:
     def flow_network_s(self) -> FloatArray:
         """Deterministic part of each flow's latency (transfers and delays), ``[B, O, S, K]``."""
         sy = self._system
-        return (
+        out: FloatArray = (
             sy.input_mbit[None, None, :, None] * self.per_mbit_s[:, :, None, :, 0]
             + sy.output_mbit[None, None, :, None] * self.per_mbit_s[:, :, None, :, 1]
             + 2.0 * sy.candidate_delay_s[None, :, None, :]
         )
+        if self.radio_delay_s is not None:
+            remote = (sy.candidate_valid & ~sy.candidate_local)[None, :, None, :]
+            out = out + 2.0 * self.radio_delay_s[:, :, None, None] * remote
+        return out
 
     @property
     def flow_cold_fraction(self) -> FloatArray:
@@ -345,6 +350,7 @@ def evaluate_slot(
     routing: FloatArray,
     cpu_share: FloatArray | None = None,
     starting: FloatArray | None = None,
+    radio_delay_s: FloatArray | None = None,
 ) -> SlotOutcome:
     """Evaluate one slot for ``B`` copies.
 
@@ -363,6 +369,8 @@ def evaluate_slot(
         starting: start-up time still left, s, of instances started in earlier slots,
             ``[B, S, N]`` (``twin.carry_over_start_up``; None: every start-up ends within its
             first slot).
+        radio_delay_s: extra one-way delay of each origin's radio hop this slot, s,
+            ``[B, O]`` (the air latency's jitter; None: none).
 
     Returns:
         The slot's outcome, see :class:`SlotOutcome`.
@@ -465,6 +473,8 @@ def evaluate_slot(
         - flow_mbit[:, 0] * c.input_s[s]
         - flow_mbit[:, 1] * c.output_s[s]
     )
+    if radio_delay_s is not None:  # the air latency's jitter, both ways over the radio
+        slack = slack - (2.0 * radio_delay_s.reshape(-1)[bo] * c.remote.reshape(-1)[local_ok])
 
     # Compute: the tasks the network admitted reach their node, which admits up to rho_max.
     reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
@@ -600,6 +610,7 @@ def evaluate_slot(
         waking=waking,
         start_sn=start_sn,
         start_left_sn=start_left_sn,
+        radio_delay_s=radio_delay_s,
         per_mbit_s=per_mbit,
         slot_s=tau,
         flows=Flows(

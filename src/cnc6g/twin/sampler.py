@@ -80,6 +80,9 @@ def sample_requests(
         + sy.output_mbit[service] * per_mbit[:, 1]
         + 2.0 * sy.candidate_delay_s[origin, k]
     )
+    if outcome.radio_delay_s is not None:
+        remote = sy.candidate_valid[origin, k] & ~sy.candidate_local[origin, k]
+        net = net + 2.0 * outcome.radio_delay_s[copy, origin] * remote
     node = sy.candidates[origin, k]
     rate = outcome.rate_sn[copy, service, node]
     if outcome.wait_n is None:

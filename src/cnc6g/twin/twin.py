@@ -46,6 +46,7 @@ class Twin:
     _radio: RadioChannel | None  # the geometry-based channel, where the scenario has one
     _radio_load: FloatArray | None  # [B, O] radio utilisation of the last slot
     _starting: FloatArray | None  # [B, S, N] start-up time left (twin.carry_over_start_up)
+    _radio_delay: FloatArray | None  # [B, O] this slot's air-latency jitter
 
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
@@ -137,6 +138,12 @@ class Twin:
             self.uplink_mbps, self.downlink_mbps = sample_channel(self.system, self.rng, self.batch)
         else:
             self.uplink_mbps, self.downlink_mbps = self._radio.draw(self.rng, self._radio_load)
+        self._radio_delay = None
+        model = self.system.scenario.radio
+        if model is not None and model.air_jitter_ms > 0:
+            # A cell's one-way air delay this slot, never below zero in all.
+            jitter = model.air_jitter_ms / 1e3 * self.rng.standard_normal(self.uplink_mbps.shape)
+            self._radio_delay = np.maximum(jitter, -model.air_latency_ms / 1e3)
 
     @property
     def satisfied_share(self) -> FloatArray:
@@ -217,6 +224,7 @@ class Twin:
             clean_routing(routing) if clean else routing,
             cpu_share,
             self._starting,
+            self._radio_delay,
         )
         self.deployment = deployment.astype(bool, copy=True)
         if s.scenario.twin.carry_over_start_up:
