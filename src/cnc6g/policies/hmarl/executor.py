@@ -538,20 +538,36 @@ def _fill(
         return np.asarray(taken, dtype=np.float64).reshape(2, P)  # float64, as in _planned
 
     tau = sy.slot_s
+    A = demand.size
+    if A == 0:
+        return routing, load
     remaining = demand.copy()
-    rows = np.arange(demand.size)
-    # Flat (copy, node) index of each row's candidates, into the [B, N] per-node arrays.
+    # Flat (copy, node) index of each row's candidates, into the [B, N] per-node arrays, and
+    # flat views of those arrays (the rounds gather and scatter through them).
     node_ak = (copy * N)[:, None] + cand[routes.origin]  # [A, K]
+    node_flat = node_ak.reshape(-1)
+    start = np.arange(A) * K  # flat index of each row's first candidate
+    budget_f = budget.reshape(-1)
+    load_f = load.node.reshape(-1)
+    least_f = None if floor is None else least.node.reshape(-1)
+    capacity = np.tile(sy.capacity, B)
+    far_flat = (routes.remote > 0).reshape(-1)
     work_col = work[:, None]
+    gains = np.zeros(A * K)  # share of each row's demand sent to each candidate
+    expected = np.empty_like(routes.reach)  # [A, K] expected cost
+    expected_flat = expected.reshape(-1)
     ranked = np.empty_like(routes.reach)  # [A, K] expected cost plus price
-    slack = np.empty_like(routes.reach)  # [A, K] time left for queueing and execution
+    drain = np.empty_like(
+        routes.reach
+    )  # [A, K] minus the slack: time left for queueing and execution
     slowed = np.full((2, P), np.nan)  # the cells' slow-downs the slack was computed at
     for r in range(ROUNDS + EXTRA):
         offer = remaining / max(ROUNDS - r, 1)  # [A]
-        if not (offer > 1e-9).any():
+        if not offer.max() > 1e-9:
             break
-        room = budget - load.node
-        headroom = np.maximum(sy.capacity[None] - np.maximum(load.node, least.node) / tau, 0.0)
+        room = budget_f - load_f
+        busy = load_f if least_f is None else np.maximum(load_f, least_f)
+        headroom = np.maximum(capacity - busy / tau, 0.0)
         # The transfers slowed down by their cell's load: the slack of the rows of the cells
         # whose load (or floor) changed. A route without slack fails for sure: its slack counts
         # as 0, and exp(-rate * 0) = 1.
@@ -562,34 +578,46 @@ def _fill(
             p = pair[fresh]
             transfer = tau * (routes.share[:, fresh] * slow[:, p]).sum(axis=0)
             part = routes.reach[fresh] - routes.remote[fresh] * transfer[:, None]
-            slack[fresh] = np.maximum(part, 0.0)
+            drain[fresh] = -np.maximum(part, 0.0)
         # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
-        expected = np.take(headroom, node_ak) / work_col  # rate
-        np.multiply(expected, slack, out=expected)
-        np.negative(expected, out=expected)
+        np.take(headroom, node_ak, out=expected)
+        np.divide(expected, work_col, out=expected)  # rate
+        np.multiply(expected, drain, out=expected)
         np.exp(expected, out=expected)
         np.multiply(expected, beta, out=expected)
         np.add(expected, routes.fixed, out=expected)
-        np.copyto(expected, np.inf, where=np.take(room, node_ak) <= 1e-9)
-        # [P]; any over an axis is an array here (the stubs also allow a scalar): no copy.
-        full = np.asarray((load.radio >= limit - 1e-9).any(axis=0))
-        if full.any():
+        shut = room <= 1e-9
+        if shut.any():
+            np.copyto(expected_flat, np.inf, where=shut[node_flat])
+        if load.radio.max() >= limit - 1e-9:
+            # [P]; any over an axis is an array here (the stubs also allow a scalar): no copy.
+            full = np.asarray((load.radio >= limit - 1e-9).any(axis=0))
             np.copyto(expected, np.inf, where=(routes.remote > 0) & full[pair, None])
-        k = np.argmin(np.add(expected, routes.price, out=ranked), axis=-1)  # [A]
-        best = expected[rows, k]
+        pick = start + np.argmin(np.add(expected, routes.price, out=ranked), axis=-1)  # [A]
+        best = expected_flat[pick]
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
         # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
-        far = routes.remote[rows, k] > 0
+        far = far_flat[pick]
         sent = radio_share(np.where(far, take, 0.0))
         left = np.maximum(limit - load.radio, 0.0)
-        radio = np.divide(left, sent, out=np.ones_like(left), where=sent > left).min(axis=0)
-        take = np.where(far, take * radio[pair], take)
-        flat = node_ak[rows, k]  # the chosen (copy, node)
-        asked = np.bincount(flat, weights=take * work, minlength=B * N).reshape(B, N)
-        accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
-        got = take * accept.reshape(-1)[flat]
-        load.node[...] += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
-        load.radio[...] += radio_share(np.where(far, got, 0.0))
-        routing.reshape(-1, K)[routes.live, k] += got / demand
-        remaining = remaining - got
+        squeezed = sent > left
+        if squeezed.any():
+            radio = np.divide(left, sent, out=np.ones_like(left), where=squeezed).min(axis=0)
+            take = np.where(far, take * radio[pair], take)
+        flat = node_flat[pick]  # the chosen (copy, node)
+        asked = np.bincount(flat, weights=take * work, minlength=B * N)
+        if squeezed.any() or (asked > room).any():
+            accept = np.minimum(
+                1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0)
+            )
+            got = take * accept[flat]
+            load_f += np.bincount(flat, weights=got * work, minlength=B * N)
+            load.radio[...] += radio_share(np.where(far, got, 0.0))
+        else:  # every part accepted whole: the loads it adds are those asked
+            got = take
+            load_f += asked
+            load.radio[...] += sent
+        gains[pick] += got / demand
+        np.subtract(remaining, got, out=remaining)
+    routing.reshape(-1, K)[routes.live] = gains.reshape(A, K)
     return np.clip(routing, 0.0, 1.0), load
