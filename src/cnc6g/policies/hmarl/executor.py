@@ -520,76 +520,119 @@ def _fill(
     """
     B, O, S, K = routes.shape
     N = sy.n_nodes
-    cand = sy.candidates
     beta = sy.unsatisfied_penalty_j
     limit = RADIO_LIMIT
-    pair, copy, work, demand = routes.pair, routes.copy, routes.work, routes.demand
+    tau = sy.slot_s
     routing = np.zeros((B, O, S, K))
     P = B * O  # cells
     load = _Load(np.zeros((B, N)), np.zeros((2, P)))
     least = _Load(np.zeros((B, N)), np.full((2, P), NETWORK_UTILISATION))
     if floor is not None:
         least = _Load(floor.node, np.maximum(floor.radio, NETWORK_UTILISATION))
+    # The rounds run over the usable routes only (about one in eight in the case study), as
+    # entries in row order, then candidate order; a row without one never takes anything, but
+    # what it has left counts towards the rounds' stop, as it did with every route priced.
+    usable = np.isfinite(routes.fixed)  # [A, K]
+    has = usable.any(axis=1)
+    rows = np.flatnonzero(has)
+    stuck = float(routes.demand[~has].max(initial=0.0))  # the most a row without one has left
+    e_row, e_k = np.nonzero(usable[rows])  # [E]: each entry's row (of ``rows``) and candidate
+    A, E = rows.size, e_row.size
+    pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
+    share = routes.share[:, rows]
+    at = rows[e_row] * K + e_k  # the entries in the rows' flat [A, K] layout
+    e_node = ((routes.copy * N)[:, None] + sy.candidates[routes.origin]).reshape(-1)[at]
+    e_fixed = routes.fixed.reshape(-1)[at]
+    e_reach = routes.reach.reshape(-1)[at]
+    e_remote = routes.remote.reshape(-1)[at]
+    e_far = e_remote > 0
+    e_pair = pair[e_row]
+    e_work = work[e_row]
+    e_price = routes.price.reshape(-1)[at]
+    e_index = np.arange(E)
+    seg = np.searchsorted(e_row, np.arange(A))  # each row's first entry
     both = np.concatenate([pair, pair + P])  # each row's uplink and downlink, flat
 
     def radio_share(tasks: FloatArray) -> FloatArray:
         """Share of each cell's uplink and downlink ``[2, P]`` the rows' radio ``tasks`` take."""
-        taken = np.bincount(both, (tasks * routes.share).ravel(), 2 * P)
+        taken = np.bincount(both, (tasks * share).ravel(), 2 * P)
         return np.asarray(taken, dtype=np.float64).reshape(2, P)  # float64, as in _planned
 
-    tau = sy.slot_s
     remaining = demand.copy()
-    rows = np.arange(demand.size)
-    # Flat (copy, node) index of each row's candidates, into the [B, N] per-node arrays.
-    node_ak = (copy * N)[:, None] + cand[routes.origin]  # [A, K]
-    work_col = work[:, None]
-    ranked = np.empty_like(routes.reach)  # [A, K] expected cost plus price
-    slack = np.empty_like(routes.reach)  # [A, K] time left for queueing and execution
+    budget_f = budget.reshape(-1)
+    load_f = load.node.reshape(-1)
+    least_f = None if floor is None else least.node.reshape(-1)
+    capacity = np.tile(sy.capacity, B)
+    gains = np.zeros(E)  # share of each row's demand sent over each entry
+    expected = np.empty(E)  # expected cost
+    ranked = np.empty(E)  # expected cost plus price
+    drain = np.empty(E)  # minus the time left for queueing and execution
+    transfer = np.empty(A)  # each row's transfer time at its cell's load
     slowed = np.full((2, P), np.nan)  # the cells' slow-downs the slack was computed at
     for r in range(ROUNDS + EXTRA):
-        offer = remaining / max(ROUNDS - r, 1)  # [A]
-        if not (offer > 1e-9).any():
+        split = max(ROUNDS - r, 1)
+        offer = remaining / split  # [A]
+        if not max(offer.max(initial=0.0), stuck / split) > 1e-9:
             break
-        room = budget - load.node
-        headroom = np.maximum(sy.capacity[None] - np.maximum(load.node, least.node) / tau, 0.0)
+        if A == 0:
+            continue
+        room = budget_f - load_f
+        busy = load_f if least_f is None else np.maximum(load_f, least_f)
+        headroom = np.maximum(capacity - busy / tau, 0.0)
         # The transfers slowed down by their cell's load: the slack of the rows of the cells
         # whose load (or floor) changed. A route without slack fails for sure: its slack counts
         # as 0, and exp(-rate * 0) = 1.
         slow = 1.0 / (1.0 - np.minimum(np.maximum(load.radio, least.radio), limit))  # [2, P]
-        fresh = np.flatnonzero((slow != slowed).any(axis=0)[pair])
-        if fresh.size:
+        changed = (slow != slowed).any(axis=0)[pair]  # [A]
+        if changed.any():
             slowed = slow
+            fresh = np.flatnonzero(changed)
             p = pair[fresh]
-            transfer = tau * (routes.share[:, fresh] * slow[:, p]).sum(axis=0)
-            part = routes.reach[fresh] - routes.remote[fresh] * transfer[:, None]
-            slack[fresh] = np.maximum(part, 0.0)
+            transfer[fresh] = tau * (share[:, fresh] * slow[:, p]).sum(axis=0)
+            ef = np.flatnonzero(changed[e_row])
+            part = e_reach[ef] - e_remote[ef] * transfer[e_row[ef]]
+            drain[ef] = -np.maximum(part, 0.0)
         # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
-        expected = np.take(headroom, node_ak) / work_col  # rate
-        np.multiply(expected, slack, out=expected)
-        np.negative(expected, out=expected)
+        np.take(headroom, e_node, out=expected)
+        np.divide(expected, e_work, out=expected)  # rate
+        np.multiply(expected, drain, out=expected)
         np.exp(expected, out=expected)
         np.multiply(expected, beta, out=expected)
-        np.add(expected, routes.fixed, out=expected)
-        np.copyto(expected, np.inf, where=np.take(room, node_ak) <= 1e-9)
-        # [P]; any over an axis is an array here (the stubs also allow a scalar): no copy.
-        full = np.asarray((load.radio >= limit - 1e-9).any(axis=0))
-        if full.any():
-            np.copyto(expected, np.inf, where=(routes.remote > 0) & full[pair, None])
-        k = np.argmin(np.add(expected, routes.price, out=ranked), axis=-1)  # [A]
-        best = expected[rows, k]
+        np.add(expected, e_fixed, out=expected)
+        shut = room <= 1e-9
+        if shut.any():
+            np.copyto(expected, np.inf, where=shut[e_node])
+        if load.radio.max() >= limit - 1e-9:
+            # [P]; any over an axis is an array here (the stubs also allow a scalar): no copy.
+            full = np.asarray((load.radio >= limit - 1e-9).any(axis=0))
+            np.copyto(expected, np.inf, where=e_far & full[e_pair])
+        # Per row the first entry of the least expected cost plus price.
+        np.add(expected, e_price, out=ranked)
+        least_ranked = np.minimum.reduceat(ranked, seg)
+        pick = np.minimum.reduceat(np.where(ranked == least_ranked[e_row], e_index, E), seg)
+        best = expected[pick]
         take = np.where((best < beta) & (offer > 0), offer, 0.0)
         # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
-        far = routes.remote[rows, k] > 0
+        far = e_far[pick]
         sent = radio_share(np.where(far, take, 0.0))
         left = np.maximum(limit - load.radio, 0.0)
-        radio = np.divide(left, sent, out=np.ones_like(left), where=sent > left).min(axis=0)
-        take = np.where(far, take * radio[pair], take)
-        flat = node_ak[rows, k]  # the chosen (copy, node)
-        asked = np.bincount(flat, weights=take * work, minlength=B * N).reshape(B, N)
-        accept = np.minimum(1.0, np.divide(room, asked, out=np.ones_like(room), where=asked > 0))
-        got = take * accept.reshape(-1)[flat]
-        load.node[...] += np.bincount(flat, weights=got * work, minlength=B * N).reshape(B, N)
-        load.radio[...] += radio_share(np.where(far, got, 0.0))
-        routing.reshape(-1, K)[routes.live, k] += got / demand
-        remaining = remaining - got
+        squeezed = sent > left
+        if squeezed.any():
+            radio = np.divide(left, sent, out=np.ones_like(left), where=squeezed).min(axis=0)
+            take = np.where(far, take * radio[pair], take)
+        flat = e_node[pick]  # the chosen (copy, node)
+        asked = np.bincount(flat, weights=take * work, minlength=B * N)
+        if squeezed.any() or (asked > room).any():
+            ratio = np.divide(room, asked, out=np.ones_like(room), where=asked > 0)
+            accept = np.minimum(1.0, ratio)
+            got = take * accept[flat]
+            load_f += np.bincount(flat, weights=got * work, minlength=B * N)
+            load.radio[...] += radio_share(np.where(far, got, 0.0))
+        else:  # every part accepted whole: the loads it adds are those asked
+            got = take
+            load_f += asked
+            load.radio[...] += sent
+        gains[pick] += got / demand
+        np.subtract(remaining, got, out=remaining)
+    routing.reshape(-1, K)[routes.live[rows][e_row], e_k] = gains
     return np.clip(routing, 0.0, 1.0), load
