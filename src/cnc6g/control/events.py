@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from cnc6g.storage.db import Database
@@ -63,21 +63,22 @@ def emit(
         now: its time (default: the wall clock).
     """
     when = now or datetime.now(UTC)
-    row = OutboxEvent(
-        event_id=str(uuid.uuid4()),
-        type=event_type(api, name),
-        source=f"{SOURCE}/{api}",
-        subject=subject,
-        time=when,
-        data=data,
-        owner=owner,
-        sink=sink,
-        sink_credential=sink_credential,
-        attempts=0,
-        next_attempt_at=datetime.now(UTC) if sink else None,
-    )
-    session.add(row)
-    return row
+    values: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type(api, name),
+        "source": f"{SOURCE}/{api}",
+        "subject": subject,
+        "time": when,
+        "data": data,
+        "owner": owner,
+        "sink": sink,
+        "sink_credential": sink_credential,
+        "attempts": 0,
+        "next_attempt_at": datetime.now(UTC) if sink else None,
+    }
+    # One Core insert, at once: no ORM flush, and the outbox's order is the order of the calls.
+    session.execute(insert(OutboxEvent.__table__), values)
+    return OutboxEvent(**values)
 
 
 def cloudevent(row: OutboxEvent) -> dict[str, Any]:
