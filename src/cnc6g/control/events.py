@@ -32,6 +32,10 @@ BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 """Waits before the retries of a delivery; the last repeats."""
 
 
+ADD_EVENT = insert(OutboxEvent.__table__)
+"""The outbox's insert, built once."""
+
+
 def event_type(api: str, name: str) -> str:
     """The CloudEvents type of event ``name`` of API ``api``."""
     return f"{TYPE_PREFIX}.{api}.v0.{name}"
@@ -48,8 +52,12 @@ def emit(
     sink: str | None = None,
     sink_credential: dict[str, Any] | None = None,
     now: datetime | None = None,
-) -> OutboxEvent:
+    batch: list[dict[str, Any]] | None = None,
+) -> None:
     """Add an event to the outbox in ``session``'s transaction.
+
+    The event is one Core insert on the transaction's connection, at once: it neither flushes
+    the ORM's pending changes nor waits for them, and the outbox keeps the order of the calls.
 
     Args:
         session: the transaction of the change the event reports.
@@ -61,6 +69,7 @@ def emit(
         sink: where to POST it (None: stream only).
         sink_credential: CAMARA ``sinkCredential`` for the POST.
         now: its time (default: the wall clock).
+        batch: collect the event here instead (:func:`emit_all` writes them in one statement).
     """
     when = now or datetime.now(UTC)
     values: dict[str, Any] = {
@@ -76,9 +85,16 @@ def emit(
         "attempts": 0,
         "next_attempt_at": datetime.now(UTC) if sink else None,
     }
-    # One Core insert, at once: no ORM flush, and the outbox's order is the order of the calls.
-    session.execute(insert(OutboxEvent.__table__), values)
-    return OutboxEvent(**values)
+    if batch is not None:
+        batch.append(values)
+    else:
+        emit_all(session, [values])
+
+
+def emit_all(session: Session, events: list[dict[str, Any]]) -> None:
+    """Write events collected by :func:`emit` in one statement (executemany), in their order."""
+    if events:
+        session.connection().execute(ADD_EVENT, events)
 
 
 def cloudevent(row: OutboxEvent) -> dict[str, Any]:

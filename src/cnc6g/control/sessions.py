@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from cnc6g.control.catalog import get_service_row
 from cnc6g.control.errors import Conflict, NotFound, Unprocessable
-from cnc6g.control.events import emit
+from cnc6g.control.events import emit, emit_all
 from cnc6g.control.intent import bm25, clear_winner
 from cnc6g.control.plane import ControlPlane
 from cnc6g.control.schemas import (
@@ -348,8 +348,14 @@ def session_info(row: SessionRow) -> SessionInfo:
     )
 
 
-def status_event(s: DbSession, row: SessionRow, now: datetime, previous: str | None) -> None:
-    """Tell the session's owner (and its sink) that its status changed."""
+def status_event(
+    s: DbSession,
+    row: SessionRow,
+    now: datetime,
+    previous: str | None,
+    batch: list[dict[str, Any]] | None = None,
+) -> None:
+    """Tell the session's owner (and its sink) that its status changed (``batch``: see emit)."""
     emit(
         s,
         API[SessionKind(row.kind)],
@@ -366,6 +372,7 @@ def status_event(s: DbSession, row: SessionRow, now: datetime, previous: str | N
         sink=row.sink,
         sink_credential=row.sink_credential,
         now=now,
+        batch=batch,
     )
 
 
@@ -725,12 +732,14 @@ def end_sessions(
     if not rows:
         return
     release_all(s, [r.session_id for r in rows])
+    events: list[dict[str, Any]] = []
     for row in rows:
         previous = row.status
         row.status = SessionStatus.unavailable.value
         row.status_info = info.value
         row.updated_at = now
-        status_event(s, row, now, previous)
+        status_event(s, row, now, previous, batch=events)
+    emit_all(s, events)
 
 
 def delete_session(
