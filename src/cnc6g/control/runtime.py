@@ -297,9 +297,10 @@ class SlotEngine:
         """Run one slot if this process holds (or gets) the lease; whether it ran."""
         with self._lock:
             plane = self.plane
-            with plane.db.transaction() as s:
+            with plane.db.transaction() as s:  # the write lock only to renew the lease
                 if not self._acquire(s):
                     return False
+            with plane.db.transaction(write=False) as s:  # what the slot starts from
                 lease = s.get(Lease, LEASE)
                 assert lease is not None
                 if self._loop is None or self._loop.twin.slot != lease.slot:
