@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from cnc6g.storage.db import Database
@@ -30,6 +30,10 @@ TYPE_PREFIX = "org.cnc6g"
 SOURCE = "/cnc6g"
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 """Waits before the retries of a delivery; the last repeats."""
+
+
+ADD_EVENT = insert(OutboxEvent.__table__)
+"""The outbox's insert, built once."""
 
 
 def event_type(api: str, name: str) -> str:
@@ -48,8 +52,12 @@ def emit(
     sink: str | None = None,
     sink_credential: dict[str, Any] | None = None,
     now: datetime | None = None,
-) -> OutboxEvent:
+    batch: list[dict[str, Any]] | None = None,
+) -> None:
     """Add an event to the outbox in ``session``'s transaction.
+
+    The event is one Core insert on the transaction's connection, at once: it neither flushes
+    the ORM's pending changes nor waits for them, and the outbox keeps the order of the calls.
 
     Args:
         session: the transaction of the change the event reports.
@@ -61,23 +69,32 @@ def emit(
         sink: where to POST it (None: stream only).
         sink_credential: CAMARA ``sinkCredential`` for the POST.
         now: its time (default: the wall clock).
+        batch: collect the event here instead (:func:`emit_all` writes them in one statement).
     """
     when = now or datetime.now(UTC)
-    row = OutboxEvent(
-        event_id=str(uuid.uuid4()),
-        type=event_type(api, name),
-        source=f"{SOURCE}/{api}",
-        subject=subject,
-        time=when,
-        data=data,
-        owner=owner,
-        sink=sink,
-        sink_credential=sink_credential,
-        attempts=0,
-        next_attempt_at=datetime.now(UTC) if sink else None,
-    )
-    session.add(row)
-    return row
+    values: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type(api, name),
+        "source": f"{SOURCE}/{api}",
+        "subject": subject,
+        "time": when,
+        "data": data,
+        "owner": owner,
+        "sink": sink,
+        "sink_credential": sink_credential,
+        "attempts": 0,
+        "next_attempt_at": datetime.now(UTC) if sink else None,
+    }
+    if batch is not None:
+        batch.append(values)
+    else:
+        emit_all(session, [values])
+
+
+def emit_all(session: Session, events: list[dict[str, Any]]) -> None:
+    """Write events collected by :func:`emit` in one statement (executemany), in their order."""
+    if events:
+        session.connection().execute(ADD_EVENT, events)
 
 
 def cloudevent(row: OutboxEvent) -> dict[str, Any]:

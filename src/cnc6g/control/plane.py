@@ -163,6 +163,8 @@ class ControlPlane:
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self._key: str | None = None
         self._slot_seen = 0
+        self.cache: dict[str, Any] = {}
+        """What this process derives from the database once (keyed so that a change misses)."""
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -247,14 +249,22 @@ class ControlPlane:
         In real time it is the wall clock; with an accelerated or a manual clock it is the
         time of the twin: the start of the database's first slot plus a slot length per slot.
         """
-        lease = s.get(Lease, LEASE)
+        key = s.identity_key(Lease, LEASE)
+        if key in s.identity_map:  # loaded (and maybe changed) in this transaction
+            lease: Any = s.identity_map[key]
+        else:  # two columns, without loading an object
+            table = Lease.__table__
+            lease = s.execute(
+                select(table.c.slot, table.c.epoch).where(table.c.name == LEASE)
+            ).first()
         if lease is None:
             raise ControlError("the control plane is not set up (run its setup)")
-        self._slot_seen = lease.slot
+        slot, epoch = int(lease.slot), lease.epoch
+        self._slot_seen = slot
         if self.settings.clock_mode == "realtime":
-            return lease.slot, datetime.now(UTC)
-        epoch = lease.epoch if lease.epoch.tzinfo else lease.epoch.replace(tzinfo=UTC)
-        return lease.slot, epoch + timedelta(seconds=lease.slot * self.slot_s)
+            return slot, datetime.now(UTC)
+        epoch = epoch if epoch.tzinfo else epoch.replace(tzinfo=UTC)
+        return slot, epoch + timedelta(seconds=slot * self.slot_s)
 
     # -- running operations -----------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -75,6 +75,18 @@ from cnc6g.twin import Twin, node_energy, sample_requests
 from cnc6g.twin.system import System
 
 log = logging.getLogger(__name__)
+
+NODE_STATE = (
+    update(Node.__table__)
+    .where(Node.__table__.c.node == bindparam("b_node"))
+    .values(
+        utilisation=bindparam("b_util"),
+        energy_j=bindparam("b_energy"),
+        awake=bindparam("b_awake"),
+        background_gcps=bindparam("b_background"),
+    )
+)
+"""What a slot writes on each node (the compute held there is left to requests)."""
 
 OVERLOAD = 0.9
 """Utilisation above which a node counts as overloaded."""
@@ -285,9 +297,10 @@ class SlotEngine:
         """Run one slot if this process holds (or gets) the lease; whether it ran."""
         with self._lock:
             plane = self.plane
-            with plane.db.transaction() as s:
+            with plane.db.transaction() as s:  # the write lock only to renew the lease
                 if not self._acquire(s):
                     return False
+            with plane.db.transaction(write=False) as s:  # what the slot starts from
                 lease = s.get(Lease, LEASE)
                 assert lease is not None
                 if self._loop is None or self._loop.twin.slot != lease.slot:
@@ -513,18 +526,19 @@ class SlotEngine:
             )
         # Nodes.
         reserved = read.reserved
-        for n, name in enumerate(live.nodes):
-            background = max(float(res.load_gcps[n]) - reserved.get(name, 0.0), 0.0)
-            s.execute(
-                update(Node)
-                .where(Node.node == name)
-                .values(
-                    utilisation=float(res.utilisation[n]),
-                    energy_j=float(res.energy[n]),
-                    awake=bool(res.awake[n]),
-                    background_gcps=background,
-                )
-            )
+        s.execute(
+            NODE_STATE,
+            [
+                {
+                    "b_node": name,
+                    "b_util": float(res.utilisation[n]),
+                    "b_energy": float(res.energy[n]),
+                    "b_awake": bool(res.awake[n]),
+                    "b_background": max(float(res.load_gcps[n]) - reserved.get(name, 0.0), 0.0),
+                }
+                for n, name in enumerate(live.nodes)
+            ],
+        )  # one statement for every node (executemany), without the ORM's synchronisation
         # Per service type figures.
         s.execute(
             ServiceMetric.__table__.insert(),

@@ -25,12 +25,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from cnc6g.control.catalog import get_service_row, terminal_cell
+from cnc6g.control.catalog import get_service_row
 from cnc6g.control.errors import Conflict, NotFound, Unprocessable
-from cnc6g.control.events import emit
+from cnc6g.control.events import emit, emit_all
 from cnc6g.control.intent import bm25, clear_winner
 from cnc6g.control.plane import ControlPlane
 from cnc6g.control.schemas import (
@@ -63,18 +63,51 @@ NODES_LOCKED = "cnc6g.nodes-locked"
 IN_BATCH = 500
 """Ids per ``IN (...)`` list."""
 
+NODES: Table = Node.__table__  # type: ignore[assignment]
+INSTANCES: Table = Instance.__table__  # type: ignore[assignment]
+RESERVATIONS: Table = Reservation.__table__  # type: ignore[assignment]
+SESSIONS: Table = SessionRow.__table__  # type: ignore[assignment]
+TERMINALS: Table = Terminal.__table__  # type: ignore[assignment]
+"""The tables of the decision path, written with SQLAlchemy Core: one statement per table and
+no ORM loading or flush while the nodes are locked."""
+SERVICES: Table = Service.__table__  # type: ignore[assignment]
 
-def lock_nodes(s: DbSession) -> dict[str, Node]:
+_n = NODES.c
+HOLD = (
+    update(NODES)
+    .where(
+        _n.node == bindparam("b_node"),
+        _n.background_gcps + _n.reserved_gcps + bindparam("b_gcps") <= _n.admission_gcps,
+    )
+    .values(reserved_gcps=_n.reserved_gcps + bindparam("b_gcps"))
+)
+"""Hold compute on a node if it has room (the statements are built once, not per request)."""
+GIVE_BACK = (
+    update(NODES)
+    .where(_n.node == bindparam("b_node"))
+    .values(reserved_gcps=_n.reserved_gcps - bindparam("b_gcps"))
+)
+LOCK_NODES = select(NODES).order_by(_n.node).with_for_update()
+READ_NODES = select(NODES)
+RUNNING = select(INSTANCES.c.function, INSTANCES.c.node)
+TERMINAL_CELL = select(TERMINALS.c.cell).where(TERMINALS.c.client_id == bindparam("b_client"))
+READ_SERVICE = select(SERVICES).where(SERVICES.c.service_id == bindparam("b_service"))
+ADD_SESSION = insert(SESSIONS)
+ADD_HOLDS = insert(RESERVATIONS)
+
+
+def lock_nodes(s: DbSession) -> dict[str, Any]:
     """Every node by name, locked for the rest of the transaction, taken in name order.
 
     Every transaction that changes the compute held on nodes (a placement, a release, a slot's
     write) takes this first, so two of them never wait for each other's node rows in opposite
     orders (a deadlock on PostgreSQL; SQLite's write lock already orders them). The lock lasts
-    until the transaction ends, so the nodes are read once per transaction.
+    until the transaction ends, so the nodes are read once per transaction (as rows of the
+    table, not ORM objects: their held compute is changed by conditional updates, not on them).
     """
-    locked: dict[str, Node] | None = s.info.get(NODES_LOCKED)
+    locked: dict[str, Any] | None = s.info.get(NODES_LOCKED)
     if locked is None:
-        locked = {n.node: n for n in s.scalars(select(Node).order_by(Node.node).with_for_update())}
+        locked = {n.node: n for n in s.execute(LOCK_NODES)}
         s.info[NODES_LOCKED] = locked
     return locked
 
@@ -139,8 +172,8 @@ def _place(
 ) -> Placed:
     """:func:`place`, recording in ``holds`` the compute held so far."""
     live, sy = plane.live, plane.system
-    running = {(f, n) for f, n in s.execute(select(Instance.function, Instance.node))}  # unlocked
-    nodes = lock_nodes(s) if hold else {n.node: n for n in s.scalars(select(Node)).all()}
+    running = {(f, n) for f, n in s.execute(RUNNING)}
+    nodes = lock_nodes(s) if hold else {n.node: n for n in s.execute(READ_NODES)}
     util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
     chosen: list[PlannedStep] = []
     missing: list[str] = []
@@ -177,14 +210,7 @@ def _place(
                 if row is None:
                     continue
                 if hold:
-                    taken = s.execute(
-                        update(Node)
-                        .where(
-                            Node.node == option.node,
-                            Node.background_gcps + Node.reserved_gcps + need <= Node.admission_gcps,
-                        )
-                        .values(reserved_gcps=Node.reserved_gcps + need)
-                    ).rowcount
+                    taken = s.execute(HOLD, {"b_node": option.node, "b_gcps": need}).rowcount  # type: ignore[attr-defined]
                     if not taken:
                         continue
                     holds[option.node] = holds.get(option.node, 0.0) + need
@@ -219,10 +245,8 @@ def release_holds(s: DbSession, holds: dict[str, float]) -> None:
     """Give back compute held on nodes."""
     if holds:
         lock_nodes(s)
-    for node, gcps in holds.items():
-        s.execute(
-            update(Node).where(Node.node == node).values(reserved_gcps=Node.reserved_gcps - gcps)
-        )
+    if holds:
+        s.execute(GIVE_BACK, [{"b_node": n, "b_gcps": g} for n, g in holds.items()])
 
 
 def release(s: DbSession, row: SessionRow) -> None:
@@ -235,18 +259,23 @@ def release_all(s: DbSession, session_ids: list[str]) -> None:
     holds: dict[str, float] = {}
     for start in range(0, len(session_ids), IN_BATCH):
         ids = session_ids[start : start + IN_BATCH]
-        for r in s.scalars(select(Reservation).where(Reservation.session_id.in_(ids))):
-            holds[r.node] = holds.get(r.node, 0.0) + r.gcps
+        query = select(RESERVATIONS.c.node, RESERVATIONS.c.gcps).where(
+            RESERVATIONS.c.session_id.in_(ids)
+        )
+        for node, gcps in s.execute(query):
+            holds[node] = holds.get(node, 0.0) + gcps
     release_holds(s, holds)
     for start in range(0, len(session_ids), IN_BATCH):
         ids = session_ids[start : start + IN_BATCH]
-        s.execute(delete(Reservation).where(Reservation.session_id.in_(ids)))
+        s.execute(delete(RESERVATIONS).where(RESERVATIONS.c.session_id.in_(ids)))
 
 
 def keep_holds(s: DbSession, session_id: str, holds: dict[str, float]) -> None:
     """Record what a session holds (so that it is given back when the session ends)."""
-    for node, gcps in holds.items():
-        s.add(Reservation(session_id=session_id, node=node, gcps=gcps))
+    if holds:
+        s.execute(
+            ADD_HOLDS, [{"session_id": session_id, "node": n, "gcps": g} for n, g in holds.items()]
+        )
 
 
 def on_demand(
@@ -319,8 +348,14 @@ def session_info(row: SessionRow) -> SessionInfo:
     )
 
 
-def status_event(s: DbSession, row: SessionRow, now: datetime, previous: str | None) -> None:
-    """Tell the session's owner (and its sink) that its status changed."""
+def status_event(
+    s: DbSession,
+    row: SessionRow,
+    now: datetime,
+    previous: str | None,
+    batch: list[dict[str, Any]] | None = None,
+) -> None:
+    """Tell the session's owner (and its sink) that its status changed (``batch``: see emit)."""
     emit(
         s,
         API[SessionKind(row.kind)],
@@ -337,7 +372,37 @@ def status_event(s: DbSession, row: SessionRow, now: datetime, previous: str | N
         sink=row.sink,
         sink_credential=row.sink_credential,
         now=now,
+        batch=batch,
     )
+
+
+def service_workflow(plane: ControlPlane, service: Any) -> Workflow:
+    """A service's workflow, parsed once per revision of the service (and process)."""
+    key = (service.service_id, service.version_id)
+    cache: dict[tuple[str, int], Workflow] = plane.cache.setdefault("workflows", {})
+    workflow = cache.get(key)
+    if workflow is None:
+        if len(cache) >= 1024:
+            cache.clear()
+        workflow = cache[key] = Workflow.model_validate(service.workflow)
+    return workflow
+
+
+def read_service(s: DbSession, principal: Principal, service_id: str) -> Any:
+    """The row of an active service (or the caller's), as :func:`get_service_row` finds it.
+
+    One Core select, no ORM object: the decision path only reads the service.
+
+    Raises:
+        NotFound: no such service, or an inactive one of another provider.
+    """
+    row = s.execute(READ_SERVICE, {"b_service": service_id}).first()
+    visible = row is not None and (
+        principal.is_operator or row.owner == principal.client_id or row.state == "ACTIVE"
+    )
+    if not visible:
+        raise NotFound(f"no service {service_id}")
+    return row
 
 
 def _match_intent(plane: ControlPlane, s: DbSession, principal: Principal, text: str) -> Service:
@@ -384,12 +449,13 @@ def _open(
             field="serviceId",
             code="SERVICE_REQUESTS.SERVICE_INACTIVE",
         )
-    workflow = Workflow.model_validate(service.workflow)
+    workflow = service_workflow(plane, service)
     unknown = sorted(set(body.pin_step_ids) - {st.step_id for st in workflow.steps})
     if unknown:
         raise Unprocessable(f"pinStepIds: the service has no steps {unknown}", field="pinStepIds")
-    cell = terminal_cell(plane, s, principal, None)
-    if s.get(Terminal, principal.client_id) is None:
+    known = s.execute(TERMINAL_CELL, {"b_client": principal.client_id}).first()
+    cell = plane.live.cells[0] if known is None else str(known.cell)
+    if known is None:
         set_location(plane, s, principal.client_id, cell)
     if service.area is not None and cell not in service.area:
         raise Unprocessable(
@@ -409,45 +475,46 @@ def _open(
         hold=True,
     )
     bound = not placed.missing
-    row = SessionRow(
-        session_id=str(uuid.uuid4()),
-        owner=principal.client_id,
-        provider=service.owner,
-        service_id=service.service_id,
-        request_id=request_id,
-        kind=body.kind.value,
-        origin=cell,
-        plan=placed.plan.model_dump(mode="json", by_alias=True)
+    values: dict[str, Any] = {
+        "session_id": str(uuid.uuid4()),
+        "owner": principal.client_id,
+        "provider": service.owner,
+        "service_id": service.service_id,
+        "request_id": request_id,
+        "kind": body.kind.value,
+        "origin": cell,
+        "plan": placed.plan.model_dump(mode="json", by_alias=True)
         | {"pinned": sorted(body.pin_step_ids), "waitedSlots": 0},
-        qos=qos,
-        rate_per_s=body.rate_per_second,
-        status=(SessionStatus.available if bound else SessionStatus.requested).value,
-        status_info=None,
-        duration_s=body.duration,
-        started_at=now if bound else None,
-        expires_at=now + timedelta(seconds=body.duration),
-        violations=0,
-        migrations=0,
-        latency_ms=None,
-        compute_gcycles=0.0,
-        compute_s=0.0,
-        bytes_up=0.0,
-        bytes_down=0.0,
-        energy_j=0.0,
-        tasks=0.0,
-        usage_updated_at=None,
-        sink=None if body.sink is None else str(body.sink),
-        sink_credential=(
+        "qos": qos,
+        "rate_per_s": body.rate_per_second,
+        "status": (SessionStatus.available if bound else SessionStatus.requested).value,
+        "status_info": None,
+        "duration_s": body.duration,
+        "started_at": now if bound else None,
+        "expires_at": now + timedelta(seconds=body.duration),
+        "violations": 0,
+        "migrations": 0,
+        "latency_ms": None,
+        "compute_gcycles": 0.0,
+        "compute_s": 0.0,
+        "bytes_up": 0.0,
+        "bytes_down": 0.0,
+        "energy_j": 0.0,
+        "tasks": 0.0,
+        "usage_updated_at": None,
+        "sink": None if body.sink is None else str(body.sink),
+        "sink_credential": (
             None
             if body.sink_credential is None
             else body.sink_credential.model_dump(mode="json", by_alias=True)
         ),
-        created_at=now,
-        updated_at=now,
-    )
-    s.add(row)
-    s.flush()  # before its holds, which refer to it
-    keep_holds(s, row.session_id, placed.holds)
+        "created_at": now,
+        "updated_at": now,
+        "version_id": 1,  # the ORM's first revision
+    }
+    s.execute(ADD_SESSION, values)  # before its holds, which refer to it
+    keep_holds(s, values["session_id"], placed.holds)
+    row = SessionRow(**values)  # not added to the session: the row is written already
     if bound:  # REQUESTED -> AVAILABLE at once: its owner is told as when the loop binds it
         status_event(s, row, now, SessionStatus.requested.value)
     else:
@@ -461,8 +528,9 @@ def request_service(
     """The unified service request: find the service, place its steps, open a session."""
     principal.require("service-requests:requests:create")
     principal.require(f"{API[body.kind]}:sessions:create")
+    service: Any
     if body.service_id is not None:
-        service = get_service_row(s, principal, body.service_id, any_owner=True)
+        service = read_service(s, principal, body.service_id)
         matched = "serviceId"
     else:
         assert body.intent is not None
@@ -664,12 +732,14 @@ def end_sessions(
     if not rows:
         return
     release_all(s, [r.session_id for r in rows])
+    events: list[dict[str, Any]] = []
     for row in rows:
         previous = row.status
         row.status = SessionStatus.unavailable.value
         row.status_info = info.value
         row.updated_at = now
-        status_event(s, row, now, previous)
+        status_event(s, row, now, previous, batch=events)
+    emit_all(s, events)
 
 
 def delete_session(
