@@ -157,8 +157,11 @@ def crash_and_restart(servers, database_url, threads, kill_after):
                 assert r.status_code == 201, r.text
                 assert r.headers["Idempotent-Replayed"] == "true"
                 assert r.json()["session"]["sessionId"] == session
+        # Every acknowledged session is there; a kill between a commit and its answer may leave
+        # one the client never heard of, at most one per writer (each has one call in flight).
         listed = ops.get(SESSIONS, params={"perPage": 1})
-        assert int(listed.headers["X-Total-Count"]) == len(written.sessions)
+        stored = int(listed.headers["X-Total-Count"])
+        assert len(written.sessions) <= stored <= len(written.sessions) + threads
         assert hold_problems(database_url) == []
         for node in ops.nodes().values():
             assert node["reservedGcps"] <= node["capacityGcps"]
