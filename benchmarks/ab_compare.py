@@ -51,7 +51,7 @@ def worker() -> None:
 
     import numpy as np
 
-    from benchmarks.slot_throughput import _policy, _warm_decision, scenario_for
+    from benchmarks.slot_throughput import _policy, scenario_for, warm_decision
     from cnc6g.orchestration import SlotLoop
     from cnc6g.scenarios import load_scenario
     from cnc6g.twin import Twin, compile_scenario, sample_requests
@@ -75,7 +75,7 @@ def worker() -> None:
                     sample_requests(record.outcome, record.demand[None], sy.deadline_s, rng)
 
             else:
-                x, r = _warm_decision(sy)
+                x, r = warm_decision(sy)
                 batch = m.get("batch", 1)
                 deployment, routing = np.repeat(x[None], batch, 0), np.repeat(r[None], batch, 0)
                 twin = Twin(sy, batch=batch, seed=1)

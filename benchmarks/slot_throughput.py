@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.twin_throughput import warm_decision
 from cnc6g.model import Scenario
 from cnc6g.orchestration import SlotLoop, make_policy
 from cnc6g.policies import GreedyPolicy, Policy, RandomPolicy
@@ -154,20 +155,9 @@ def whole_slot(system: System, policy_name: str, seconds: float) -> dict[str, An
     return row
 
 
-def _warm_decision(system: System, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """GRD's deployment and routing after a few slots, as the frozen decision."""
-    policy = GreedyPolicy()
-    policy.reset(system, seed)
-    twin = Twin(system, seed=seed)
-    for _ in range(12):
-        decision = policy.decide(twin.observe())
-        twin.step(decision)
-    return decision.deployment, decision.routing
-
-
 def frozen_twin(system: System, batch: int, seconds: float) -> float:
     """Slots per second (all copies counted) of ``Twin.step_arrays`` with one frozen decision."""
-    x, r = _warm_decision(system)
+    x, r = warm_decision(system)
     deployment = np.repeat(x[None], batch, axis=0)
     routing = np.repeat(r[None], batch, axis=0)
     twin = Twin(system, batch=batch, seed=1)

@@ -45,7 +45,7 @@ def _median_rate(work: Callable[[], int], repeats: int = 3) -> float:
     return statistics.median(rates)
 
 
-def _warm_decision(system: System, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def warm_decision(system: System, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """GRD's deployment and routing after a few slots, as the fixed decision."""
     policy = GreedyPolicy()
     policy.reset(system, seed)
@@ -58,7 +58,7 @@ def _warm_decision(system: System, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 def twin_slots_per_s(system: System, batch: int, slots: int) -> float:
     """Slots per second (all copies counted) for a fixed decision."""
-    x, r = _warm_decision(system)
+    x, r = warm_decision(system)
     deployment = np.repeat(x[None], batch, axis=0)
     routing = np.repeat(r[None], batch, axis=0)
     twin = Twin(system, batch=batch, seed=1)
@@ -75,7 +75,7 @@ def twin_slots_per_s(system: System, batch: int, slots: int) -> float:
 
 def sampler_requests_per_s(system: System, slots: int) -> float:
     """Requests per second drawn by the request-level sampler."""
-    x, r = _warm_decision(system)
+    x, r = warm_decision(system)
     twin = Twin(system, seed=2)
     rng = np.random.default_rng(3)
     cases = []
