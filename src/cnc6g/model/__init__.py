@@ -1,6 +1,14 @@
 """Pure domain types of cnc6g: infrastructure, services, workload, scenario (no I/O)."""
 
-from cnc6g.model.infra import Domain, DomainKind, Node, ProcessorKind, RadioLink, WiredLink
+from cnc6g.model.infra import (
+    Domain,
+    DomainKind,
+    Node,
+    PowerModel,
+    ProcessorKind,
+    RadioLink,
+    WiredLink,
+)
 from cnc6g.model.scenario import Objective, Scenario, TwinSettings
 from cnc6g.model.services import ServiceType, Stage, Workflow
 from cnc6g.model.workload import DEFAULT_LOADS, MAX_LOAD, HotspotShift, Workload
@@ -13,6 +21,7 @@ __all__ = [
     "HotspotShift",
     "Node",
     "Objective",
+    "PowerModel",
     "ProcessorKind",
     "RadioLink",
     "Scenario",

@@ -8,6 +8,7 @@ nanojoules per bit.
 from __future__ import annotations
 
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -44,11 +45,33 @@ class ProcessorKind(StrEnum):
     NPU = "npu"
 
 
+class PowerModel(StrEnum):
+    """How an awake node's power grows with its utilisation ``u`` between idle and peak.
+
+    - ``linear``: ``P = idle + (peak - idle) u`` (Fan, Weber and Barroso, ISCA 2007, their
+      simple model);
+    - ``fan2007``: ``P = idle + (peak - idle) (2u - u^r)``, the empirical model the same paper
+      fitted to measured servers, with ``r`` = ``power_exponent`` (1.4 in the paper): a concave
+      curve that reaches most of its dynamic range at moderate load;
+    - ``measured``: piecewise linear through ``power_curve_w``, the eleven powers a
+      SPECpower_ssj2008 result reports (active idle, then 10 % ... 100 % target load).
+    """
+
+    LINEAR = "linear"
+    FAN2007 = "fan2007"
+    MEASURED = "measured"
+
+
+POWER_CURVE_POINTS = 11
+"""Points of a measured power curve: utilisation 0, 0.1, ..., 1 (SPECpower's load levels)."""
+
+
 class Node(_Strict):
     """A compute node: a server, a data-centre pool or the pooled spare compute of terminals.
 
-    Power follows the linear utilisation model of Fan, Weber and Barroso (ISCA 2007):
-    ``P = idle + (peak - idle) * utilisation`` while the node is awake. A node with a
+    Power while the node is awake follows ``power_model`` between ``idle_power_w`` and
+    ``peak_power_w`` (by default the linear model of Fan, Weber and Barroso, ISCA 2007:
+    ``P = idle + (peak - idle) * utilisation``). A node with a
     ``sleep_power_w`` sleeps (and draws that power) in slots where it hosts no instance; a node
     without one is always on. Waking up takes ``wake_ms`` (an instance started on a node that
     slept the slot before serves that much later) and ``wake_energy_j``.
@@ -62,6 +85,24 @@ class Node(_Strict):
     memory_gb: float = Field(gt=0, description="memory available to service instances")
     idle_power_w: float = Field(ge=0, description="power when awake and unloaded")
     peak_power_w: float = Field(ge=0, description="power at full utilisation")
+    power_model: PowerModel = Field(
+        default=PowerModel.LINEAR,
+        description="how power grows with utilisation between idle and peak: linear, fan2007 "
+        "(concave, Fan et al. 2007) or measured (through power_curve_w)",
+    )
+    power_exponent: float = Field(
+        default=1.4,
+        gt=1.0,
+        le=4.0,
+        description="exponent r of the fan2007 model (1.4 in Fan et al. 2007)",
+    )
+    power_curve_w: list[float] | None = Field(
+        default=None,
+        min_length=POWER_CURVE_POINTS,
+        max_length=POWER_CURVE_POINTS,
+        description="measured power at utilisation 0, 0.1, ..., 1 (a SPECpower_ssj2008 result's "
+        "active idle and ten target loads); first equals idle_power_w, last peak_power_w",
+    )
     sleep_power_w: float | None = Field(
         default=None, ge=0, description="power while asleep; omit for an always-on node"
     )
@@ -89,6 +130,29 @@ class Node(_Strict):
     def _wakes_only_if_it_sleeps(self) -> Node:
         if self.sleep_power_w is None and (self.wake_ms > 0 or self.wake_energy_j > 0):
             raise ValueError("wake_ms and wake_energy_j need sleep_power_w (a node that sleeps)")
+        return self
+
+    @model_validator(mode="after")
+    def _curve_matches_model(self) -> Node:
+        curve = self.power_curve_w
+        if self.power_model is PowerModel.MEASURED:
+            if curve is None:
+                raise ValueError("power_model 'measured' needs power_curve_w (11 powers)")
+            if any(b < a for a, b in pairwise(curve)):
+                raise ValueError("power_curve_w must not decrease with utilisation")
+            for end, value, name in (
+                (0, self.idle_power_w, "idle"),
+                (-1, self.peak_power_w, "peak"),
+            ):
+                if abs(curve[end] - value) > 1e-9 * max(1.0, value):
+                    raise ValueError(
+                        f"power_curve_w[{end}] ({curve[end]}) must equal {name}_power_w ({value})"
+                    )
+        elif curve is not None:
+            raise ValueError(
+                "power_curve_w is only read with power_model 'measured', "
+                f"not {self.power_model.value!r}"
+            )
         return self
 
     @model_validator(mode="after")

@@ -66,6 +66,7 @@ DECLARED_UNITS: dict[str, str] = {
     "twin.admission_utilisation": "utilisation",
     "twin.candidates_per_origin": "nodes",
     "domains[].nodes[].devices": "devices",
+    "domains[].nodes[].power_exponent": "dimensionless",
     "radio.terminal_power.uplink_w_per_mbps": "W per Mbit/s",
     "radio.terminal_power.downlink_w_per_mbps": "W per Mbit/s",
     "services[].work_cv": "dimensionless",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
+from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.system import BoolArray, FloatArray, System
 
 REMOVAL_WEIGHT = 0.3
@@ -112,7 +113,7 @@ def node_energy(
     x = np.asarray(deployment, dtype=bool)
     started = x & ~np.asarray(previous, dtype=bool)
     idle = tau * np.where(awake, sy.idle_power, np.nan_to_num(sy.sleep_power))
-    dynamic = tau * awake * (sy.peak_power - sy.idle_power) * outcome.utilisation
+    dynamic = tau * awake * (sy.peak_power - sy.idle_power) * dynamic_share(sy, outcome.utilisation)
     instances: FloatArray = tau * np.einsum("s,bsn->bn", sy.instance_power, x.astype(float))
     cold: FloatArray = np.einsum("s,bsn->bn", sy.instantiation_energy, started.astype(float))
     return idle + dynamic + instances + cold

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
 from cnc6g.twin.sojourn import p_within
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
@@ -555,7 +556,7 @@ def evaluate_slot(
     awake = np.where(system.can_sleep, per_node > 0, True)
     util = admitted_load / system.capacity
     idle = tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1)
-    dynamic = tau * (awake * util) @ c.dynamic_power
+    dynamic = tau * (awake * dynamic_share(system, util)) @ c.dynamic_power
     instances = tau * (deployment.reshape(B, S * N) @ c.instance_power_sn)
     cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
     if waking is not None:
