@@ -67,13 +67,14 @@ def _hmarl(mode: str) -> tuple[Callable[..., Policy], Callable[[Mapping[str, Any
         online: bool = False,
         online_eps: float = 0.02,
         online_noise: float = 0.02,
+        threads: int | None = 1,
     ) -> Policy:
         needs_learning()
         from cnc6g.learning import FromCheckpoint, Retrain
         from cnc6g.policies.hmarl import HMARLPolicy
 
         source = Retrain(train_steps) if retrain else FromCheckpoint(checkpoint)
-        return HMARLPolicy(mode, source, online, online_eps, online_noise)
+        return HMARLPolicy(mode, source, online, online_eps, online_noise, threads)
 
     def check(options: Mapping[str, Any], system: System) -> None:
         needs_learning()

@@ -126,3 +126,28 @@ def test_online_learning_updates_the_networks(tiny_scenario, tiny_system):
     assert policy.updates > 0
     after = policy.agents.learners["distributor"].net.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_agents_act_on_one_thread_and_leave_pytorchs_setting_alone(tiny_scenario, monkeypatch):
+    seen: list[int] = []
+    act = Agents.act
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return act(self, *args, **kwargs)
+
+    monkeypatch.setattr(Agents, "act", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = run_policy(make_policy("hmarl"), tiny_scenario, 3, seed=0, sample=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert result.slots == 3
+    assert seen == [1, 1, 1]
+
+
+def test_threads_must_be_positive():
+    with pytest.raises(ValueError, match="threads"):
+        make_policy("hmarl", threads=0)

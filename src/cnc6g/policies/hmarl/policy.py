@@ -7,10 +7,13 @@ so this layer does no file I/O and never trains.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy
@@ -44,6 +47,20 @@ class AgentSource(Protocol):
         ...
 
 
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with PyTorch on ``threads`` intra-op threads (``None``: as it is)."""
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class HMARLPolicy(Policy):
     """The hierarchical multi-agent orchestrator of seed 002 (or one of its ablations).
 
@@ -56,6 +73,9 @@ class HMARLPolicy(Policy):
             takes one gradient step (exploration ``online_eps`` / ``online_noise``).
         online_eps: epsilon of the DQNs while learning online.
         online_noise: noise of the DDPGs while learning online.
+        threads: PyTorch threads while the agents act and learn (default 1: their networks are
+            small, and a forward pass on one thread takes a fraction of what spreading it over
+            the cores costs); ``None`` keeps PyTorch's setting. Restored after each call.
     """
 
     name = "hmarl"
@@ -67,11 +87,15 @@ class HMARLPolicy(Policy):
         online: bool = False,
         online_eps: float = 0.02,
         online_noise: float = 0.02,
+        threads: int | None = 1,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if not (0 <= online_eps <= 1 and online_noise >= 0):
             raise ValueError("online_eps must be in [0, 1] and online_noise >= 0")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1 or None, got {threads}")
+        self.threads = threads
         self.mode = mode
         self.source = source
         self.online = online
@@ -108,6 +132,10 @@ class HMARLPolicy(Policy):
 
     def decide(self, obs: Observation) -> Decision:
         """The agents' knobs for this slot, executed into a decision."""
+        with torch_threads(self.threads):
+            return self._decide(obs)
+
+    def _decide(self, obs: Observation) -> Decision:
         sy = self.system
         demand = obs.demand[None].astype(float)
         previous = obs.deployment[None]
@@ -144,6 +172,11 @@ class HMARLPolicy(Policy):
         del obs
         if not self.online or self._last is None:
             return
+        with torch_threads(self.threads):
+            self._learn(decision, outcome)
+
+    def _learn(self, decision: Decision, outcome: SlotOutcome) -> None:
+        assert self._last is not None
         step, previous = self._last
         if self.mode != "hmarl":  # the ablations learn from the global and local rewards
             r, rd, _ = slot_rewards(self.system, outcome, decision.deployment[None], previous)
