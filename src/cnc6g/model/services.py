@@ -25,10 +25,10 @@ class Stage(_Strict):
         "from a last stage (default: 0, or the service's output_mbit for a last stage); used "
         "where the service's steps are placed separately (place_steps)",
     )
-    pin_to_terminal: bool = Field(
-        default=False,
+    pin_to_terminal: bool | None = Field(
+        default=None,
         description="the stage must run on the requesting terminal (it handles raw user data); "
-        "used where the service's steps are placed separately (place_steps)",
+        "used where the service's steps are placed separately (place_steps); unset: false",
     )
 
 
@@ -138,11 +138,11 @@ class ServiceType(_Strict):
         default=None,
         description="how an instance starts; sets cold_start_ms and instantiation_energy_j",
     )
-    place_steps: bool = Field(
-        default=False,
+    place_steps: bool | None = Field(
+        default=None,
         description="place the workflow's stages separately (each on the terminal or a network "
         "node holding an instance of the service, transfers between them over the network); "
-        "false: the service runs as one unit with the stages' total work",
+        "false or unset: the service runs as one unit with the stages' total work",
     )
 
     @model_validator(mode="after")

@@ -89,7 +89,7 @@ def build_chains(scenario: Scenario) -> ChainSpec | None:
             twin uses the M/G/1 sojourn (chains use the exponential one).
     """
     services = scenario.services
-    placed = [s.place_steps for s in services]
+    placed = [bool(s.place_steps) for s in services]
     if not any(placed):
         return None
     if scenario.twin.sojourn != "exponential":
@@ -153,7 +153,7 @@ def build_chains(scenario: Scenario) -> ChainSpec | None:
         assert svc.workflow is not None
         for q, st in enumerate(svc.workflow.stages):
             step_work[si, q] = st.compute_gcycles
-            pinned[si, q] = st.pin_to_terminal
+            pinned[si, q] = bool(st.pin_to_terminal)
             step_valid[si, q] = True
         for t, (a, b, m) in enumerate(transfers[si]):
             src[si, t], dst[si, t], mbit[si, t], t_valid[si, t] = a, b, m, True
