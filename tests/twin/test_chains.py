@@ -12,7 +12,7 @@ from factories import node, one_cell
 from scipy import stats
 
 from cnc6g.model import ServiceType, Stage, TwinSettings, Workflow
-from cnc6g.twin import compile_scenario, evaluate_slot
+from cnc6g.twin import compile_scenario, evaluate_slot, sample_requests
 from cnc6g.twin.chains import hypoexp_cdf
 
 COMMON = {"input_mbit": 1.0, "output_mbit": 0.5, "memory_gb": 1.0, "deadline_ms": 200.0}
@@ -200,3 +200,23 @@ def test_no_chain_arithmetic_without_chains():
 def test_chains_refuse_the_mg1_sojourn():
     with pytest.raises(ValueError, match="sojourn"):
         compile_scenario(_scenario(_one_step(), twin=TwinSettings(sojourn="mg1")))
+
+
+def test_sampled_requests_agree_with_the_paths():
+    """Requests drawn on chain paths: served share, satisfaction and mean latency as the fluid."""
+    system = compile_scenario(_scenario(_three_steps()))
+    K = system.n_candidates
+    paths = np.array([[[[[0, 1, 2], [0, 2, 2]]]]])
+    out = _slot(
+        system, np.zeros((1, 1, 1, K)), True, paths=paths, shares=np.array([[[[0.6, 0.4]]]])
+    )
+    c = out.chains
+    assert c is not None
+    rng = np.random.default_rng(5)
+    draws = [sample_requests(out, np.array([[[40]]]), system.deadline_s, rng) for _ in range(300)]
+    latency = np.concatenate([d.latency_s for d in draws])
+    within = np.concatenate([d.satisfied for d in draws])
+    assert latency.size / (300 * 40) == pytest.approx(out.served[0] / 40, abs=0.01)
+    assert within.mean() == pytest.approx(out.satisfied[0] / out.served[0], abs=0.02)
+    mean = float((c.served * c.latency_mean_s).sum() / c.served.sum())
+    assert latency.mean() == pytest.approx(mean, rel=0.03)
