@@ -256,9 +256,8 @@ class GreedyPolicy(Policy):
     ) -> tuple[int, ...] | None:
         """The chain's best candidates by dynamic programming (None: no path)."""
         K = step.shape[1]
-        hop = np.stack([delay[:K, :K] + m * spm[:K, :K] for _, _, m in transfers[1:-1]])
-        if hop.size == 0:
-            hop = np.zeros((0, K, K))
+        hops = [delay[:K, :K] + m * spm[:K, :K] for _, _, m in transfers[1:-1]]
+        hop = np.stack(hops) if hops else np.zeros((0, K, K))
         m_in, m_out = transfers[0][2], transfers[-1][2]
         first = delay[K, :K] + m_in * spm[K, :K]
         last = delay[:K, K] + m_out * spm[:K, K]
