@@ -157,3 +157,23 @@ def test_layered_path_is_the_brute_force_optimum(seed):
     assert cost == pytest.approx(best)
     if np.isfinite(best):
         assert total(tuple(picks)) == pytest.approx(best)
+
+
+def test_hmarl_runs_on_chains_as_one_unit(xr):
+    """HMARL routes only: its routing places xr-frame's unpinned steps on one node."""
+    from cnc6g.policies.hmarl.agents import LearnerConfig
+    from cnc6g.policies.hmarl.hierarchy import Agents
+    from cnc6g.policies.hmarl.policy import HMARLPolicy, TrainedAgents
+    from cnc6g.policies.hmarl.rewards import RewardConfig
+
+    def untrained(system, mode, seed):
+        return TrainedAgents(Agents(system, mode, LearnerConfig(), 0), RewardConfig(), {})
+
+    policy = HMARLPolicy(source=untrained)
+    policy.reset(xr, 0)
+    twin = Twin(xr, seed=0)
+    for _ in range(3):
+        d = policy.decide(twin.observe())
+        assert feasibility_problems(xr, d) == []
+        out = twin.step(d)
+    assert out.offered[0] > 0
