@@ -14,7 +14,7 @@ import pytest
 from cnc6g.model import ServiceType, Stage, Workflow
 from cnc6g.model.decision import Decision
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy
-from cnc6g.policies.base import feasibility_problems
+from cnc6g.policies.base import UnsupportedSystemError, feasibility_problems
 from cnc6g.policies.paths import best_layered_path
 from cnc6g.scenarios import load_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
@@ -135,7 +135,7 @@ def test_feasibility_names_bad_paths(xr):
 
 
 def test_opt_refuses_chains(xr):
-    with pytest.raises(ValueError, match="xr-frame have place_steps"):
+    with pytest.raises(UnsupportedSystemError, match="xr-frame have place_steps"):
         OptimalPolicy().reset(xr, 0)
 
 

@@ -20,6 +20,10 @@ from cnc6g.twin.dynamics import SlotOutcome
 from cnc6g.twin.system import BoolArray, System
 
 
+class UnsupportedSystemError(ValueError):
+    """A policy cannot decide for a system: the system needs something the policy does not model."""
+
+
 class Policy(ABC):
     """Base class of orchestration policies."""
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.policies.base import Policy
+from cnc6g.policies.base import Policy, UnsupportedSystemError
 from cnc6g.policies.greedy import GreedyPolicy
 from cnc6g.policies.opt.model import DEFAULT_TIERS, SlotInputs
 from cnc6g.policies.opt.phases import PHASES, Solution, solve_slot
@@ -117,14 +117,14 @@ class OptimalPolicy(Policy):
         """Forget the previous solution.
 
         Raises:
-            ValueError: ``system`` has services placed step by step (``place_steps``), which
-                the MILP does not model.
+            UnsupportedSystemError: ``system`` has services placed step by step
+                (``place_steps``), which the MILP does not model.
         """
         if system.chains is not None:
             names = [
                 n for n, c in zip(system.service_names, system.chains.is_chain, strict=True) if c
             ]
-            raise ValueError(
+            raise UnsupportedSystemError(
                 f"OPT places every service as one unit; {', '.join(names)} have place_steps "
                 "(their steps are placed separately): use rand, grd or hmarl, or set "
                 "place_steps = false"
