@@ -119,7 +119,9 @@ class SlotOutcome:
     Per-flow figures are kept for the active flows only (:class:`Flows`: the (copy, origin,
     candidate, service) combinations that requests were routed to); the dense ``[B, O, S, K]``
     properties are built from them, and from per-node and per-path factors (rate, network
-    time, cold starts), only when asked for.
+    time, cold starts), only when asked for. The tasks of services placed step by step are in
+    ``chains`` (:class:`~cnc6g.twin.chains.ChainOutcome`), not in the flows: the totals and
+    :attr:`satisfied_by_demand` count them, the per-flow ``flow_*`` properties do not.
     """
 
     offered: FloatArray  # [B] requests that arrived
