@@ -82,20 +82,22 @@ def _rollout(
     return decisions
 
 
+def _same_optional(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+    """Both absent, or both given and equal."""
+    if x is None or y is None:
+        return x is None and y is None
+    return bool(np.array_equal(x, y))
+
+
 def _same(a: list[Decision], b: list[Decision]) -> int | None:
     """First slot where two decision sequences differ, or None."""
     for t, (x, y) in enumerate(zip(a, b, strict=False)):
         if not (
             np.array_equal(x.deployment, y.deployment)
             and np.array_equal(x.routing, y.routing)
-            and (
-                (x.cpu_share is None and y.cpu_share is None)
-                or (
-                    x.cpu_share is not None
-                    and y.cpu_share is not None
-                    and np.array_equal(x.cpu_share, y.cpu_share)
-                )
-            )
+            and _same_optional(x.cpu_share, y.cpu_share)
+            and _same_optional(x.paths, y.paths)
+            and _same_optional(x.path_shares, y.path_shares)
         ):
             return t
     return None if len(a) == len(b) else min(len(a), len(b))

@@ -32,6 +32,7 @@ from cnc6g.cli.common import (
 from cnc6g.experiments import run_policy
 from cnc6g.model import MAX_LOAD
 from cnc6g.orchestration import BUILTIN, InfeasibleDecisionError
+from cnc6g.policies.base import UnsupportedSystemError
 from cnc6g.report import write_csv
 
 SHOWN = (
@@ -95,7 +96,7 @@ def run(
     with progress(slots, f"{pol.name} on {sc.name}", enabled=not as_json) as tick:
         try:
             result = run_policy(pol, sc, slots, seed=seed, on_slot=tick)
-        except InfeasibleDecisionError as err:
+        except (InfeasibleDecisionError, UnsupportedSystemError) as err:
             err_console.print(f"[red]error:[/red] {escape(str(err))}")
             raise typer.Exit(1) from None
     summary = result.summary(window)

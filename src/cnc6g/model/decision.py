@@ -19,11 +19,21 @@ class Decision:
             to at most 1; the rest is rejected.
         cpu_share: optional ``[S, N]`` hard CPU quota of each instance as a fraction of its
             node; ``None`` lets each node share its capacity among all its tasks.
+        paths: optional ``[O, S, P, Q]`` step placements of the services whose steps are placed
+            separately (``place_steps``): ``paths[o, s, p, q]`` is the candidate (index ``k``
+            into ``System.candidates[o]``) that runs step ``q`` (in workflow order) on the
+            ``p``-th path of origin ``o``'s demand for service ``s``; entries past a service's
+            steps are ignored. For such a service, ``routing[o, s, k]`` places every step on
+            candidate ``k`` except those pinned to the terminal (one-unit placement).
+        path_shares: ``[O, S, P]`` the part of the demand sent along each path (with
+            ``paths``); together with ``routing`` each row sums to at most 1.
     """
 
     deployment: NDArray[np.bool_]
     routing: NDArray[np.float64]
     cpu_share: NDArray[np.float64] | None = None
+    paths: NDArray[np.int64] | None = None
+    path_shares: NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,10 +18,27 @@ class Stage(_Strict):
     name: Name = Field(description="name of the stage, unique in its workflow")
     compute_gcycles: float = Field(gt=0, description="work of the stage per task")
     after: list[Name] = Field(default_factory=list, description="stages that must finish first")
+    output_mbit: float | None = Field(
+        default=None,
+        ge=0,
+        description="data the stage passes on to the stages after it, or back to the terminal "
+        "from a last stage (default: 0, or the service's output_mbit for a last stage); used "
+        "where the service's steps are placed separately (place_steps)",
+    )
+    pin_to_terminal: bool | None = Field(
+        default=None,
+        description="the stage must run on the requesting terminal (it handles raw user data); "
+        "used where the service's steps are placed separately (place_steps); unset: false",
+    )
 
 
 class Workflow(_Strict):
-    """A workflow DAG; the twin places a service as one unit and charges the sum of its stages."""
+    """A workflow DAG of stages.
+
+    By default the twin places a service as one unit and charges the sum of its stages; a
+    service with ``place_steps`` has each stage placed on its own node (see the twin's chain
+    model).
+    """
 
     stages: list[Stage] = Field(min_length=1, description="the stages; a task's work is their sum")
 
@@ -121,6 +138,30 @@ class ServiceType(_Strict):
         default=None,
         description="how an instance starts; sets cold_start_ms and instantiation_energy_j",
     )
+    place_steps: bool | None = Field(
+        default=None,
+        description="place the workflow's stages separately (each on the terminal or a network "
+        "node holding an instance of the service, transfers between them over the network); "
+        "false or unset: the service runs as one unit with the stages' total work",
+    )
+
+    @model_validator(mode="after")
+    def _steps_need_a_workflow(self) -> ServiceType:
+        if self.place_steps and self.workflow is None:
+            raise ValueError("place_steps needs a workflow")
+        if self.place_steps and self.workflow is not None:
+            pinned = any(st.pin_to_terminal for st in self.workflow.stages)
+            if pinned and DomainKind.TERMINAL not in self.tiers:
+                raise ValueError("a stage pinned to the terminal needs 'terminal' in tiers")
+        return self
+
+    def stage_output_mbit(self, stage: Stage) -> float:
+        """Data ``stage`` passes on, Mbit (its ``output_mbit``, or the default, see Stage)."""
+        if stage.output_mbit is not None:
+            return stage.output_mbit
+        assert self.workflow is not None
+        last = not any(stage.name in s.after for s in self.workflow.stages)
+        return self.output_mbit if last else 0.0
 
     @model_validator(mode="after")
     def _startup_sets_the_cold_start(self) -> ServiceType:

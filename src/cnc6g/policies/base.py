@@ -20,6 +20,10 @@ from cnc6g.twin.dynamics import SlotOutcome
 from cnc6g.twin.system import BoolArray, System
 
 
+class UnsupportedSystemError(ValueError):
+    """A policy cannot decide for a system: the system needs something the policy does not model."""
+
+
 class Policy(ABC):
     """Base class of orchestration policies."""
 
@@ -81,6 +85,15 @@ def feasibility_problems(system: System, decision: Decision, atol: float = 1e-9)
         problems.append("routing has non-finite shares")
     if y.size and (y.min() < -atol if finite else (y < -atol).any()):
         problems.append("routing has negative shares")
+    if system.chains is not None:
+        problems += _pinned_routing_problems(system, x, y, atol)
+    if decision.paths is not None or decision.path_shares is not None:
+        got = _path_problems(system, decision, x, atol)
+        if got:
+            return problems + got
+        w = np.asarray(decision.path_shares, dtype=float)
+        row = row + w.sum(axis=-1)
+        y = np.concatenate([y, w], axis=-1)  # for the message below: a row's shares in all
     over = row > 1.0 + 1e-6
     if over.any():
         o, s = np.argwhere(over)[0]
@@ -103,6 +116,7 @@ def feasibility_problems(system: System, decision: Decision, atol: float = 1e-9)
             f"node {system.node_names[n]} memory {used[n]:.2f} GB > {system.memory[n]:.2f} GB"
         )
     # The shares sent somewhere (row-major, as argwhere) without an admissible instance there.
+    y = y[..., :K]
     o, s, k = np.nonzero(y > atol)
     stray = np.flatnonzero(~(x[s, system.candidates[o, k]] & system.admissible[o, s, k]))
     if stray.size:
@@ -123,3 +137,77 @@ def feasibility_problems(system: System, decision: Decision, atol: float = 1e-9)
             if (c.sum(axis=0) > 1.0 + 1e-6).any():
                 problems.append("cpu_share of a node sums to more than 1")
     return problems
+
+
+def _path_problems(system: System, decision: Decision, x: BoolArray, atol: float) -> list[str]:
+    """Why the decision's paths (services placed step by step) are not feasible."""
+    O, S = system.n_origins, system.n_services
+    p = np.asarray(decision.paths)
+    w = np.asarray(decision.path_shares)
+    if decision.paths is None or decision.path_shares is None:
+        return ["give paths and path_shares together"]
+    if p.ndim != 4 or p.shape[:2] != (O, S) or w.shape != p.shape[:3]:
+        return [f"paths {p.shape} and path_shares {w.shape} must be [O, S, P, Q] and [O, S, P]"]
+    if not np.issubdtype(p.dtype, np.integer):
+        return [f"paths must be integers, are {p.dtype}"]
+    if not np.isfinite(w).all() or (w < -atol).any():
+        return ["path_shares must be finite and >= 0"]
+    spec = system.chains
+    o, s, q = np.nonzero(w > atol)
+    if not o.size:
+        return []
+    if spec is None or not spec.is_chain[s].all():
+        i = 0 if spec is None else int(np.flatnonzero(~spec.is_chain[s])[0])
+        return [
+            f"path_shares send origin {system.origin_names[o[i]]} service "
+            f"{system.service_names[s[i]]} along paths, but its steps are not placed separately "
+            "(place_steps)"
+        ]
+    need = spec.n_steps[s]
+    if p.shape[3] < need.max():
+        return [f"paths have {p.shape[3]} steps, service steps need {int(need.max())}"]
+    problems: list[str] = []
+    K = system.n_candidates
+    steps = p[o, s, q]  # [M, Q]
+    for i in range(o.size):
+        oi, si = int(o[i]), int(s[i])
+        for step in range(int(need[i])):
+            k = int(steps[i, step])
+            where = (
+                f"path {int(q[i])} of origin {system.origin_names[oi]} service "
+                f"{system.service_names[si]} step {spec.step_names[si][step]}"
+            )
+            if not (0 <= k < K and system.candidate_valid[oi, k]):
+                problems.append(f"{where}: {k} is not a candidate of the origin")
+                continue
+            n = int(system.candidates[oi, k])
+            if not (x[si, n] and system.admissible[oi, si, k]):
+                problems.append(
+                    f"{where} runs on node {system.node_names[n]} without an admissible instance"
+                )
+            if spec.step_pinned[si, step] and not system.candidate_local[oi, k]:
+                problems.append(
+                    f"{where} is pinned to the terminal but placed on node {system.node_names[n]}"
+                )
+            if len(problems) >= 5:
+                return problems
+    return problems
+
+
+def _pinned_routing_problems(system: System, x: BoolArray, y: np.ndarray, atol: float) -> list[str]:
+    """Routing rows of step-placed services whose pinned steps have no instance on a terminal."""
+    spec = system.chains
+    assert spec is not None
+    pinned = np.asarray(spec.step_pinned.any(axis=1), dtype=bool)  # [S]
+    o, s, _ = np.nonzero((y > atol) & pinned[None, :, None])
+    local = system.candidate_local & system.candidate_valid
+    term = np.where(local.any(axis=1), np.argmax(local, axis=1), -1)
+    for oi, si in zip(o.tolist(), s.tolist(), strict=True):
+        k = int(term[oi])
+        if k < 0 or not x[si, system.candidates[oi, k]]:
+            return [
+                f"routing sends origin {system.origin_names[oi]} service "
+                f"{system.service_names[si]}, whose pinned steps run on the terminal, without "
+                "an instance on the terminal's node"
+            ]
+    return []

@@ -18,16 +18,28 @@ the instance with the least estimated latency (network delay plus the processor-
 at the estimated load), as join-the-shortest-expected-delay. Origins do not see each other's
 choices in the slot, so when their own cells fill up they crowd the transport nodes together: the
 weakness of local information that seed 002 reports at high load.
+
+**Services placed step by step** (``place_steps``). Deployed as above (with their total work), and
+also on the terminals' nodes when a step is pinned there. Each origin splits each such demand
+into ``chunks`` pieces too; every piece takes the path of least estimated latency, found by
+dynamic programming over the layers of the chain's steps (a DAG: step by step in topological
+order), with each step's time its work over the candidate's estimated free capacity and each
+transfer's time its delay and size over the radio's rate and the links' capacity; the pieces'
+load is added to the estimate as they are placed.
 """
 
 from __future__ import annotations
+
+from graphlib import TopologicalSorter
 
 import numpy as np
 
 from cnc6g.model import DomainKind
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.policies.base import Policy
-from cnc6g.twin.system import BoolArray, FloatArray, System
+from cnc6g.policies.base import Policy, usable_candidates
+from cnc6g.policies.paths import best_layered_path
+from cnc6g.twin.chains import internode
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, wired_s_per_mbit
 
 
 class GreedyPolicy(Policy):
@@ -96,6 +108,9 @@ class GreedyPolicy(Policy):
         self._remote = ~system.candidate_local  # [O, K]
         self._delay2 = 2.0 * system.candidate_delay_s  # [O, K]
         self._capacity_ok = system.capacity[system.candidates]  # [O, K]
+        if system.chains is not None:  # idle time per Mbit between network nodes
+            inv = np.append(1.0 / system.link_capacity, 0.0)
+            self._internode_spm = inv[internode(system).links].sum(axis=2)  # [N, N]
 
     def decide(self, obs: Observation) -> Decision:
         """Update the demand average, redeploy when due, then distribute."""
@@ -106,8 +121,179 @@ class GreedyPolicy(Policy):
             self._demand += self.smoothing * (demand - self._demand)
         if obs.slot % self.redeploy_every == 0 or not self._deployment.any():
             self._deployment = self._deploy(self._demand)
+            if self.system.chains is not None:
+                self._deploy_pinned(self._deployment)
         routing = self._distribute(obs, self._deployment)
-        return Decision(deployment=self._deployment.copy(), routing=routing)
+        if self.system.chains is None:
+            return Decision(deployment=self._deployment.copy(), routing=routing)
+        paths, shares = self._chain_paths(obs, self._deployment, routing)
+        return Decision(
+            deployment=self._deployment.copy(), routing=routing, paths=paths, path_shares=shares
+        )
+
+    def _deploy_pinned(self, x: BoolArray) -> None:
+        """Add instances on the terminals' nodes for services with steps pinned there."""
+        sy = self.system
+        assert sy.chains is not None
+        free = sy.memory - (x * sy.service_memory[:, None]).sum(axis=0)
+        terminals = np.unique(sy.candidates[sy.candidate_local & sy.candidate_valid])
+        for s in np.flatnonzero(sy.chains.step_pinned.any(axis=1)):
+            for n in terminals:
+                if not x[s, n] and sy.can_host[s, n] and free[n] >= sy.service_memory[s]:
+                    x[s, n] = True
+                    free[n] -= sy.service_memory[s]
+
+    def _transfer_tables(self, obs: Observation) -> tuple[FloatArray, FloatArray]:
+        """Per origin, delay and time per Mbit between its candidates and the terminal.
+
+        ``[O, K + 1, K + 1]`` each, index ``K`` the terminal itself; at no load (the radio at
+        this slot's rates), ``inf`` to and from invalid candidates.
+        """
+        sy = self.system
+        O, K = sy.n_origins, sy.n_candidates
+        inter = internode(sy)
+        local = np.concatenate([sy.candidate_local, np.ones((O, 1), dtype=bool)], axis=1)
+        valid = np.concatenate([sy.candidate_valid, np.ones((O, 1), dtype=bool)], axis=1)
+        delay = np.concatenate([sy.candidate_delay_s, np.zeros((O, 1))], axis=1)
+        wired = np.concatenate([wired_s_per_mbit(sy), np.zeros((O, 1))], axis=1)
+        node = np.concatenate([sy.candidates, np.zeros((O, 1), dtype=np.int64)], axis=1)
+        up = 1.0 / obs.uplink_mbps[:, None] + wired  # [O, K + 1], to a remote candidate
+        down = 1.0 / obs.downlink_mbps[:, None] + wired
+        la, lb = local[:, :, None], local[:, None, :]
+        d = np.where(la & lb, delay[:, :, None] + delay[:, None, :], 0.0)
+        spm = np.zeros((O, K + 1, K + 1))
+        d = np.where(la & ~lb, delay[:, None, :], d)
+        spm = np.where(la & ~lb, up[:, None, :], spm)
+        d = np.where(~la & lb, delay[:, :, None], d)
+        spm = np.where(~la & lb, down[:, :, None], spm)
+        na, nb = node[:, :, None], node[:, None, :]
+        both = ~la & ~lb
+        d = np.where(both, inter.delay_s[na, nb], d)
+        spm = np.where(both, self._internode_spm[na, nb], spm)
+        same = np.eye(K + 1, dtype=bool)[None]
+        d = np.where(same, 0.0, d)
+        spm = np.where(same, 0.0, spm)
+        ok = valid[:, :, None] & valid[:, None, :]
+        return np.where(ok, d, np.inf), np.where(ok, spm, np.inf)
+
+    def _chain_paths(
+        self, obs: Observation, x: BoolArray, routing: FloatArray
+    ) -> tuple[IntArray, FloatArray]:
+        """Paths for the services placed step by step, ``chunks`` pieces per demand.
+
+        Each piece of an (origin, service) demand, largest demands first, takes the path of
+        least estimated latency: for a chain, by dynamic programming over the layers of its
+        steps' usable candidates (:func:`~cnc6g.policies.paths.best_layered_path`); for a DAG,
+        step by step in topological order, each on the candidate that finishes it first. A
+        step's time is its work over the candidate's free capacity (reported load of shared
+        nodes, plus what this origin sends there, the one-unit routing included); a transfer's
+        its delay and size at the radio's rate and the links' capacity. Pinned steps stay on
+        the terminal's node.
+        """
+        sy = self.system
+        spec = sy.chains
+        assert spec is not None
+        O, S, Q, P = sy.n_origins, sy.n_services, spec.n_max_steps, self.chunks
+        demand = obs.demand.astype(float)
+        own = np.einsum("osk,os,s->ok", routing, demand, sy.work) / sy.slot_s
+        reported = np.where(self._shared, obs.utilisation * sy.capacity, 0.0)[sy.candidates]
+        usable = usable_candidates(sy, x) & self._scope[:, None, :]
+        local = sy.candidate_local & sy.candidate_valid
+        delay, spm = self._transfer_tables(obs)
+        paths = np.full((O, S, P, Q), -1, dtype=np.int64)
+        shares = np.zeros((O, S, P))
+        chain_s = np.flatnonzero(spec.is_chain)
+        for s in chain_s[np.argsort(-demand[:, chain_s].sum(axis=0), kind="stable")].tolist():
+            n = int(spec.n_steps[s])
+            work = spec.step_work[s, :n]
+            opts = np.where(  # [O, n, K]
+                spec.step_pinned[s, None, :n, None],
+                (usable[:, s] & local)[:, None, :],
+                usable[:, s][:, None, :],
+            )
+            transfers = [
+                (int(a), int(b), float(m))
+                for a, b, m, v in zip(
+                    spec.src[s], spec.dst[s], spec.mbit[s], spec.transfer_valid[s], strict=True
+                )
+                if v
+            ]
+            linear = len(transfers) == n + 1 and all(
+                (a, b) == (q - 1, q if q < n else -1) for q, (a, b, _) in enumerate(transfers)
+            )
+            for o in np.argsort(-demand[:, s], kind="stable").tolist():
+                if demand[o, s] <= 0:
+                    break
+                if not opts[o].any(axis=1).all():
+                    continue
+                added = demand[o, s] / P / sy.slot_s  # tasks/s of one piece
+                picked: list[tuple[int, ...]] = []
+                for _ in range(P):
+                    free = self._capacity_ok[o] - (reported[o] + own[o])
+                    with np.errstate(divide="ignore"):
+                        step = np.where(
+                            opts[o] & (free > 0), work[:, None] / np.maximum(free, 1e-12), np.inf
+                        )
+                    if linear:
+                        nodes = self._best_chain(step, transfers, delay[o], spm[o])
+                    else:
+                        nodes = self._best_dag(step, transfers, delay[o], spm[o])
+                    if nodes is None:
+                        break
+                    picked.append(nodes)
+                    np.add.at(own[o], list(nodes), work * added)
+                for i, nodes in enumerate(dict.fromkeys(picked)):
+                    paths[o, s, i, :n] = nodes
+                    shares[o, s, i] = picked.count(nodes) / P
+        return paths, shares
+
+    @staticmethod
+    def _best_chain(
+        step: FloatArray,
+        transfers: list[tuple[int, int, float]],
+        delay: FloatArray,
+        spm: FloatArray,
+    ) -> tuple[int, ...] | None:
+        """The chain's best candidates by dynamic programming (None: no path)."""
+        K = step.shape[1]
+        hops = [delay[:K, :K] + m * spm[:K, :K] for _, _, m in transfers[1:-1]]
+        hop = np.stack(hops) if hops else np.zeros((0, K, K))
+        m_in, m_out = transfers[0][2], transfers[-1][2]
+        first = delay[K, :K] + m_in * spm[K, :K]
+        last = delay[:K, K] + m_out * spm[:K, K]
+        cost, picks = best_layered_path(first, step, hop, last)
+        if not np.isfinite(cost):
+            return None
+        return tuple(int(k) for k in picks)
+
+    @staticmethod
+    def _best_dag(
+        step: FloatArray,
+        transfers: list[tuple[int, int, float]],
+        delay: FloatArray,
+        spm: FloatArray,
+    ) -> tuple[int, ...] | None:
+        """Steps in topological order, each on the candidate finishing it first (None: none)."""
+        n, K = step.shape
+        parents: dict[int, list[tuple[int, float]]] = {q: [] for q in range(n)}
+        for a, b, m in transfers:
+            if b >= 0:
+                parents[b].append((a, m))
+        order = TopologicalSorter({q: [a for a, _ in parents[q] if a >= 0] for q in range(n)})
+        finish = np.zeros(n)
+        nodes = [0] * n
+        for q in order.static_order():
+            ready = np.zeros(K)
+            for a, m in parents[q]:
+                src = K if a < 0 else nodes[a]
+                start = 0.0 if a < 0 else finish[a]
+                ready = np.maximum(ready, start + delay[src, :K] + m * spm[src, :K])
+            done = ready + step[q]
+            k = int(np.argmin(done))
+            if not np.isfinite(done[k]):
+                return None
+            nodes[q], finish[q] = k, float(done[k])
+        return tuple(nodes)
 
     def _deploy(self, demand: FloatArray) -> BoolArray:
         # Scalar bookkeeping in Python floats and lists: the same IEEE arithmetic as NumPy's
@@ -168,6 +354,8 @@ class GreedyPolicy(Policy):
         chunk = obs.demand.astype(float) / self.chunks  # [O, S]
         routing = np.zeros((O, S, K))
         # Only the (origin, service) rows with demand and a usable instance are distributed.
+        if sy.chains is not None:  # services placed step by step take paths instead
+            chunk = np.where(sy.chains.is_chain[None, :], 0.0, chunk)
         o_idx, s_idx = np.nonzero(chunk > 0)
         usable = x[s_idx[:, None], cand[o_idx]] & sy.admissible[o_idx, s_idx] & self._scope[o_idx]
         has = usable.any(axis=-1)

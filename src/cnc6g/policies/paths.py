@@ -599,6 +599,38 @@ def schedule_dag(
     return evaluate(system, req, tuple(int(n) for n in nodes))
 
 
+def best_layered_path(
+    first: FloatArray, step: FloatArray, hop: FloatArray, last: FloatArray
+) -> tuple[float, IntArray]:
+    """The cheapest path through a layered graph: one option per layer, by dynamic programming.
+
+    The cost of options ``k_0 .. k_{Q-1}`` is ``first[k_0] + sum_q step[q, k_q] +
+    sum_q hop[q, k_q, k_{q+1}] + last[k_{Q-1}]``; ``inf`` marks what may not be used.
+
+    Args:
+        first: ``[K]`` cost of entering each option of layer 0.
+        step: ``[Q, K]`` cost of each option of each layer.
+        hop: ``[Q - 1, K, K]`` cost of going from an option of layer q to one of layer q + 1.
+        last: ``[K]`` cost of leaving from each option of the last layer.
+
+    Returns:
+        The cost (``inf``: no path) and the options picked, ``[Q]``.
+    """
+    Q = step.shape[0]
+    cost = first + step[0]
+    back = np.zeros((max(Q - 1, 0), step.shape[1]), dtype=np.int64)
+    for q in range(1, Q):
+        total = cost[:, None] + hop[q - 1]
+        back[q - 1] = np.argmin(total, axis=0)
+        cost = total[back[q - 1], np.arange(total.shape[1])] + step[q]
+    end = cost + last
+    picks = np.zeros(Q, dtype=np.int64)
+    picks[-1] = int(np.argmin(end))
+    for q in range(Q - 1, 0, -1):
+        picks[q - 1] = back[q - 1, picks[q]]
+    return float(end[picks[-1]]), picks
+
+
 def brute_force(system: System, req: Request) -> Placement:
     """The best placement by trying every combination of allowed nodes (small cases only)."""
     _, _, allowed, _, _, _, _ = _terms(system, req)
@@ -631,6 +663,7 @@ __all__ = [
     "Placement",
     "Request",
     "Step",
+    "best_layered_path",
     "brute_force",
     "chain",
     "evaluate",

@@ -40,6 +40,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnc6g.twin.chains import (
+    ChainFlows,
+    ChainOutcome,
+    chain_flows,
+    internode,
+    offered_bits,
+    path_outcome,
+    step_work_at,
+    transfer_terms,
+)
 from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
 from cnc6g.twin.sojourn import p_within
@@ -110,7 +120,9 @@ class SlotOutcome:
     Per-flow figures are kept for the active flows only (:class:`Flows`: the (copy, origin,
     candidate, service) combinations that requests were routed to); the dense ``[B, O, S, K]``
     properties are built from them, and from per-node and per-path factors (rate, network
-    time, cold starts), only when asked for.
+    time, cold starts), only when asked for. The tasks of services placed step by step are in
+    ``chains`` (:class:`~cnc6g.twin.chains.ChainOutcome`), not in the flows: the totals and
+    :attr:`satisfied_by_demand` count them, the per-flow ``flow_*`` properties do not.
     """
 
     offered: FloatArray  # [B] requests that arrived
@@ -135,6 +147,7 @@ class SlotOutcome:
     slot_s: float
     flows: Flows  # the slot's active flows (requests routed), the per-flow figures
     _system: System
+    chains: ChainOutcome | None = None  # the paths of services placed step by step
 
     @property
     def system(self) -> System:
@@ -172,7 +185,12 @@ class SlotOutcome:
         """Tasks of each (origin, service) demand served within the deadline, ``[B, O, S]``."""
         f = self.flows
         B, O, _, S = f.shape
-        return _scatter_sum(f.demand_row, f.satisfied, B * O * S).reshape(B, O, S)
+        out = _scatter_sum(f.demand_row, f.satisfied, B * O * S)
+        if self.chains is not None:
+            cf = self.chains.flows
+            row = (cf.copy * O + cf.origin) * S + cf.service
+            out = out + _scatter_sum(row, self.chains.satisfied, B * O * S)
+        return out.reshape(B, O, S)
 
     @property
     def flow_rate(self) -> FloatArray:
@@ -323,6 +341,14 @@ def clean_routing(routing: FloatArray) -> FloatArray:
     return y
 
 
+def clean_with_paths(routing: FloatArray, shares: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`clean_routing` for routing ``[..., K]`` and path shares ``[..., P]`` together."""
+    y = np.maximum(routing, 0.0)
+    w = np.maximum(shares, 0.0)
+    row = np.maximum(y.sum(axis=-1, keepdims=True) + w.sum(axis=-1, keepdims=True), 1.0)
+    return y / row, w / row
+
+
 @dataclass(frozen=True, eq=False)
 class _Hops:
     """The wired hops of every candidate's path, without the padding of ``path_links``."""
@@ -352,6 +378,8 @@ def evaluate_slot(
     cpu_share: FloatArray | None = None,
     starting: FloatArray | None = None,
     radio_delay_s: FloatArray | None = None,
+    paths: IntArray | None = None,
+    path_shares: FloatArray | None = None,
 ) -> SlotOutcome:
     """Evaluate one slot for ``B`` copies.
 
@@ -372,6 +400,11 @@ def evaluate_slot(
             first slot).
         radio_delay_s: extra one-way delay of each origin's radio hop this slot, s,
             ``[B, O]`` (the air latency's jitter; None: none).
+        paths: step placements of the services whose steps are placed separately,
+            ``[B, O, S, P, Q]`` candidate indices (see :class:`~cnc6g.model.Decision`); their
+            ``routing`` rows place the steps as one unit (pinned steps on the terminal).
+        path_shares: share of each (origin, service) demand sent along each path,
+            ``[B, O, S, P]``.
 
     Returns:
         The slot's outcome, see :class:`SlotOutcome`.
@@ -399,6 +432,14 @@ def evaluate_slot(
     rows = np.flatnonzero(wanted)  # [P] flat (copy, origin, service)
     shares = routing.reshape(-1, K)[rows]  # [P, K]
     row, k = np.nonzero(shares)
+    chains = system.chains
+    cf: ChainFlows | None = None
+    if chains is not None:  # services placed step by step are evaluated as paths
+        single = ~chains.is_chain[rows[row] % S]
+        row, k = row[single], k[single]
+        cf = chain_flows(system, demand, routing, deployment, paths, path_shares)
+        cf_ok = cf.requests * cf.usable
+        cf_bits, cf_links = offered_bits(system, cf, cf_ok, B)
     bos = rows[row]
     s = bos % S
     bo = bos // S  # flat (copy, origin)
@@ -417,12 +458,13 @@ def evaluate_slot(
     size = B * O * K
     bits[..., 0] = np.bincount(ok, flow_ok * c.input_s[s], size).reshape(B, O, K)
     bits[..., 1] = np.bincount(ok, flow_ok * c.output_s[s], size).reshape(B, O, K)
+    load_bits = bits if cf is None else bits + cf_bits
 
     # Radio cells (only remote candidates use them).
     rates = np.empty((B, O, 2))
     rates[..., 0] = uplink_mbps
     rates[..., 1] = downlink_mbps
-    rho_radio = (bits * c.remote[None, :, :, None]).sum(axis=2) / (rates * tau)
+    rho_radio = (load_bits * c.remote[None, :, :, None]).sum(axis=2) / (rates * tau)
     radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
     radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
 
@@ -431,11 +473,11 @@ def evaluate_slot(
         L = system.n_links
         capacity = system.link_capacity * tau
         if c.incidence is not None:  # small systems: products with the [O*K, L] path-link incidence
-            sent = bits.reshape(B, O * K, 2).transpose(0, 2, 1)  # [B, 2, O*K]
+            sent = load_bits.reshape(B, O * K, 2).transpose(0, 2, 1)  # [B, 2, O*K]
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
         else:  # large systems: scatter the loaded paths' traffic onto their links
             hops = _hops(system)
-            bits_ok = bits.reshape(B * O * K, 2)
+            bits_ok = load_bits.reshape(B * O * K, 2)
             loaded = (bits_ok[:, 0] != 0) | (bits_ok[:, 1] != 0)
             copy, entry = np.nonzero(loaded.reshape(B, O * K)[:, hops.path])  # (h, path) order
             src = copy * (O * K) + hops.path[entry]
@@ -446,6 +488,8 @@ def evaluate_slot(
                 minlength=B * 2 * (L + 1),
             ).reshape(B, 2, L + 1)
             rho_l = carried[:, :, :L] / capacity  # [B, 2, L]
+        if cf is not None:  # transfers between the steps' network nodes
+            rho_l = rho_l + cf_links / capacity
         per_link = np.empty((B, 4, L))  # s per Mbit sent, received; log admitted both ways
         per_link[:, :2] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
         per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
@@ -466,6 +510,21 @@ def evaluate_slot(
     # Seconds per Mbit sent and received of each (copy, origin, candidate), wired and radio.
     per_mbit = per_mbit + radio_s[:, :, None, :] * c.remote[None, :, :, None]
     net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
+    if cf is not None:  # each path's transfers: times at this slot's loads and admission
+        radio_dir = rho_max / np.maximum(rho_radio, rho_max)  # [B, O, 2]
+        dir_admit = np.where(c.remote_bool[None, :, :, None], radio_dir[:, :, None, :], 1.0)
+        if system.n_links:
+            dir_admit = dir_admit * np.exp(along[:, 2:]).transpose(0, 2, 3, 1)
+        cf_time, cf_admit = transfer_terms(
+            system,
+            cf,
+            per_mbit,
+            dir_admit,
+            per_link if system.n_links else None,
+            radio_delay_s,
+        )
+        cf_reach = cf_ok * cf_admit
+        cf_work = step_work_at(system, cf, cf_reach, B)
 
     # Time left for queueing and execution: the deadline less the delays and transfers.
     flow_mbit = per_mbit.reshape(-1, 2)[ok].astype(ft, copy=False)
@@ -484,6 +543,8 @@ def evaluate_slot(
     if cpu_share is None:
         # One processor-sharing server per node: a task's sojourn rate is headroom / work.
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
+        if cf is not None:
+            load = load + cf_work.sum(axis=1) / tau
         node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
         admitted_load = node_admit * load
         headroom = system.capacity - admitted_load
@@ -501,6 +562,8 @@ def evaluate_slot(
         # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
         quota = np.maximum(cpu_share, 0.0) * system.capacity  # gigacycles/s
         offered_work = arrivals * system.work[None, :, None] / tau
+        if cf is not None:
+            offered_work = offered_work + cf_work / tau
         with np.errstate(divide="ignore", invalid="ignore"):
             inst_admit = np.where(
                 quota > 0, rho_max / np.maximum(offered_work / quota, rho_max), 0.0
@@ -551,6 +614,20 @@ def evaluate_slot(
             p_cold = _p_after_cold_start(rate, slack[hit], t_start, tau)
             p_sat[hit] = (1.0 - cold) * p_sat[hit] + cold * p_cold
     satisfied = served * p_sat
+    chain_out: ChainOutcome | None = None
+    if cf is not None:
+        at = (cf.copy[:, None] * N + cf.node, cf.node)
+        if cpu_share is None:
+            step_admit = node_admit.reshape(-1)[at[0]]
+            step_headroom = headroom.reshape(-1)[at[0]] / system.devices[at[1]]
+        else:
+            inst = (cf.copy[:, None] * S + cf.service[:, None]) * N + cf.node
+            step_admit = inst_admit.reshape(-1)[inst]
+            left = np.maximum(quota - inst_admit * offered_work, 0.0)
+            step_headroom = left.reshape(-1)[inst]
+        chain_out = path_outcome(system, cf, cf_reach, step_admit, step_headroom, cf_time, start_sn)
+        cf_served_bits, _ = offered_bits(system, cf, chain_out.served, B)
+        served_bits = served_bits + cf_served_bits
 
     # Energy.
     awake = np.where(system.can_sleep, per_node > 0, True)
@@ -573,6 +650,12 @@ def evaluate_slot(
             radio_j = radio_j + (system.tx_power * radio_bits[..., 0] / uplink_mbps).sum(axis=1)
         else:  # phones' radio with the RRC tail: tasks sent over the radio per origin
             remote = _scatter_sum(bo, served * c.remote.reshape(-1)[local_ok], B * O)
+            if chain_out is not None:  # paths that cross the radio
+                assert cf is not None
+                crosses = ((cf.kind == 1) | (cf.kind == 2)).any(axis=1)
+                remote = remote + _scatter_sum(
+                    cf.copy * O + cf.origin, chain_out.served * crosses, B * O
+                )
             phones = terminal_radio_energy_j(
                 system,
                 radio_bits[..., 0],
@@ -583,13 +666,23 @@ def evaluate_slot(
             )
             radio_j = radio_j + phones
     transport_j = served_bits.reshape(B, O * K * 2) @ c.wired_j_per_mbit
+    if chain_out is not None:  # transfers between network nodes: their links and accesses
+        assert cf is not None
+        between = cf.kind == 4
+        j = np.where(between, internode(system).j_per_mbit[cf.a, cf.b] * cf.mbit, 0.0)
+        transport_j = transport_j + _scatter_sum(cf.copy, chain_out.served * j.sum(axis=1), B)
 
     offered = np.add.reduce(demand.reshape(B, O * S), axis=1, dtype=np.float64)
     served_total = _scatter_sum(b, served, B)
+    satisfied_total = _scatter_sum(b, satisfied, B)
+    if chain_out is not None:
+        assert cf is not None
+        served_total = served_total + _scatter_sum(cf.copy, chain_out.served, B)
+        satisfied_total = satisfied_total + _scatter_sum(cf.copy, chain_out.satisfied, B)
     return SlotOutcome(
         offered=offered,
         served=served_total,
-        satisfied=_scatter_sum(b, satisfied, B),
+        satisfied=satisfied_total,
         dropped=offered - served_total,
         energy={
             "idle": idle,
@@ -626,6 +719,7 @@ def evaluate_slot(
             satisfied=satisfied,
         ),
         _system=system,
+        chains=chain_out,
     )
 
 

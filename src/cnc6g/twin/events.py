@@ -89,11 +89,27 @@ def drop_failed(system: System, decision: Decision, nodes: list[int]) -> tuple[D
     x = np.asarray(decision.deployment, dtype=bool)
     y = np.asarray(decision.routing, dtype=float)
     to_failed = system.candidate_valid & np.isin(system.candidates, nodes)  # [O, K]
-    touched = bool(x[:, nodes].any() or (y * to_failed[:, None, :] > 0).any())
+    paths, path_shares = decision.paths, decision.path_shares
+    hit_paths = None
+    if paths is not None and path_shares is not None:
+        p = np.asarray(paths)
+        K = system.n_candidates
+        on = to_failed[np.arange(p.shape[0])[:, None, None, None], np.clip(p, 0, K - 1)]
+        hit_paths = (on & (p >= 0)).any(axis=-1) & (np.asarray(path_shares) > 0)
+    touched = bool(
+        x[:, nodes].any()
+        or (y * to_failed[:, None, :] > 0).any()
+        or (hit_paths is not None and hit_paths.any())
+    )
     if not touched:
         return decision, False
     x = x.copy()
     x[:, nodes] = False
     y = np.where(to_failed[:, None, :], 0.0, y)
     share = None if decision.cpu_share is None else np.asarray(decision.cpu_share) * x
-    return Decision(deployment=x, routing=y, cpu_share=share), True
+    if hit_paths is not None and path_shares is not None:
+        path_shares = np.where(hit_paths, 0.0, np.asarray(path_shares))
+    return (
+        Decision(deployment=x, routing=y, cpu_share=share, paths=paths, path_shares=path_shares),
+        True,
+    )

@@ -50,6 +50,11 @@ def sample_requests(
     flows = outcome.flows
     _, O, K, S = flows.shape
     counts = demand[copy].reshape(-1)  # [O * S]
+    chained = None
+    if outcome.chains is not None:  # services placed step by step are drawn by their paths
+        assert sy.chains is not None
+        chained = np.where(np.tile(sy.chains.is_chain, O), counts, 0)
+        counts = counts - chained
     rows = np.flatnonzero(counts > 0)  # the (origin, service) rows with requests
     # Served tasks of each row's candidates, [P, K], from the copy's active flows.
     row_of = np.full(O * S, -1)
@@ -108,11 +113,67 @@ def sample_requests(
             hit = rng.random(pick.size) < cold_p
             latency = latency + hit * (lo + (hi - lo) * rng.random(pick.size))
     offered = int(counts.sum())
+    if chained is not None:
+        extra = _sample_paths(outcome, chained, rng, copy)
+        latency = np.concatenate([latency, extra[0]])
+        origin = np.concatenate([origin, extra[1]])
+        service = np.concatenate([service, extra[2]])
+        offered += int(chained.sum())
+        served_n = int(pick.size) + extra[0].size
+    else:
+        served_n = int(pick.size)
     return RequestSample(
         latency_s=latency,
         satisfied=latency <= deadline_s[service],
         origin=origin,
         service=service,
         offered=offered,
-        dropped=offered - int(pick.size),
+        dropped=offered - served_n,
     )
+
+
+def _sample_paths(
+    outcome: SlotOutcome, counts: IntArray, rng: np.random.Generator, copy: int
+) -> tuple[FloatArray, IntArray, IntArray]:
+    """Latency, origin and service of the requests drawn onto the slot's chain paths.
+
+    Each (origin, service) row's requests go by one multinomial draw over its paths' served
+    shares (the rest dropped); a request's latency is the largest over its routes of the route's
+    transfers plus its steps' exponential sojourns (one draw per step, shared by the routes),
+    plus, with the path's cold-start share, a uniform wait for its latest instance to start.
+    """
+    sy = outcome.system
+    ch = outcome.chains
+    assert ch is not None
+    assert sy.chains is not None
+    cf = ch.flows
+    S = sy.n_services
+    mine = np.flatnonzero(cf.copy == copy)
+    row = cf.origin[mine] * S + cf.service[mine]
+    picked: list[IntArray] = []
+    for r in np.flatnonzero(counts):
+        at = mine[row == r]
+        n = int(counts[r])
+        shares = np.clip(ch.served[at] / n, 0.0, 1.0)
+        if shares.sum() > 1.0:
+            shares = shares / shares.sum()
+        pvals = np.clip(np.append(shares, 1.0 - shares.sum()), 0.0, None)
+        drawn = rng.multinomial(n, pvals / pvals.sum())[:-1]
+        picked.append(np.repeat(at, drawn))
+    f = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    spec = sy.chains
+    s = cf.service[f]
+    rate = ch.rate[f]  # [M, Q]
+    steps = spec.step_valid[s]
+    with np.errstate(divide="ignore"):
+        sojourn = np.where(steps, rng.exponential(1.0, size=rate.shape) / rate, 0.0)
+    on = spec.route_steps[s] & steps[:, None, :]  # [M, R, Q]
+    per_route = ch.route_network_s[f] + (on * sojourn[:, None, :]).sum(axis=2)
+    per_route = np.where(spec.route_valid[s], per_route, -np.inf)
+    latency = per_route.max(axis=1) if f.size else np.zeros(0)
+    cold = ch.cold[f]
+    if cold.any():
+        lo, hi = cold_wait_bounds(ch.start_s[f], outcome.slot_s)
+        hit = rng.random(f.size) < cold
+        latency = latency + hit * (lo + (hi - lo) * rng.random(f.size))
+    return latency, cf.origin[f], s

@@ -20,12 +20,15 @@ import functools
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from cnc6g.model import DomainKind, Scenario
+
+if TYPE_CHECKING:
+    from cnc6g.twin.chains import ChainSpec
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -88,6 +91,7 @@ class System:
     link_incidence: FloatArray  # [L, O*K] 1 where the path to (o, k) crosses link l
     path_links: IntArray  # [O*K, H] links on the path to (o, k), padded with L
     float_dtype: type[np.floating] = np.float64  # of the per-flow arrays of the slot arithmetic
+    chains: ChainSpec | None = None  # the services whose steps are placed separately (or None)
 
     @property
     def n_origins(self) -> int:
@@ -221,6 +225,9 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
     """
     if precision not in ("double", "single"):
         raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
+    from cnc6g.twin.chains import build_chains  # it builds on this module
+
+    chains = build_chains(scenario)
     domains = scenario.domains
     dom_index = {d.name: i for i, d in enumerate(domains)}
     nodes = [(di, n) for di, d in enumerate(domains) for n in d.nodes]
@@ -409,6 +416,7 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
         link_incidence=incidence,
         path_links=path_links,
         float_dtype=np.float64 if precision == "double" else np.float32,
+        chains=chains,
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.twin.dynamics import SlotOutcome, clean_routing, evaluate_slot
+from cnc6g.twin.dynamics import SlotOutcome, clean_routing, clean_with_paths, evaluate_slot
 from cnc6g.twin.events import NodeFailure, TwinEvent, drop_failed
 from cnc6g.twin.radio import RadioChannel
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
@@ -191,7 +191,10 @@ class Twin:
         if any(given) and not all(given):
             raise ValueError("give cpu_share in every decision of a batch or in none")
         cpu_share = np.stack([np.asarray(c, float) for c in shares]) if all(given) else None
-        return self.step_arrays(deployment, routing, cpu_share)
+        paths, path_shares = stack_paths(self.system, decisions)
+        return self.step_arrays(
+            deployment, routing, cpu_share, paths=paths, path_shares=path_shares
+        )
 
     def step_arrays(
         self,
@@ -199,11 +202,16 @@ class Twin:
         routing: FloatArray,
         cpu_share: FloatArray | None = None,
         clean: bool = True,
+        paths: IntArray | None = None,
+        path_shares: FloatArray | None = None,
     ) -> SlotOutcome:
         """Batched form of :meth:`step`: ``deployment [B, S, N]``, ``routing [B, O, S, K]``.
 
         Negative shares count as 0 and routing rows summing above 1 are scaled down to 1; pass
         ``clean=False`` to skip that when the caller guarantees valid shares (learning loops).
+        ``paths [B, O, S, P, Q]`` and ``path_shares [B, O, S, P]`` place the steps of services
+        with ``place_steps`` (see :class:`~cnc6g.model.Decision`); their shares count in the
+        rows' sums.
         """
         s = self.system
         want_d = (self.batch, s.n_services, s.n_nodes)
@@ -214,6 +222,17 @@ class Twin:
             raise ValueError(f"routing has shape {routing.shape}, expected {want_r}")
         if cpu_share is not None and cpu_share.shape != want_d:
             raise ValueError(f"cpu_share has shape {cpu_share.shape}, expected {want_d}")
+        if (paths is None) != (path_shares is None):
+            raise ValueError("give paths and path_shares together")
+        if paths is not None and path_shares is not None:
+            if paths.shape[:4] != path_shares.shape or path_shares.shape[:3] != want_r[:3]:
+                raise ValueError(
+                    f"paths {paths.shape} and path_shares {path_shares.shape} must be "
+                    f"[B, O, S, P, Q] and [B, O, S, P] with B, O, S = {want_r[:3]}"
+                )
+            if clean:
+                routing, path_shares = clean_with_paths(routing, path_shares)
+                clean = False
         outcome = evaluate_slot(
             s,
             self.demand,
@@ -225,6 +244,8 @@ class Twin:
             cpu_share,
             self._starting,
             self._radio_delay,
+            paths,
+            path_shares,
         )
         self.deployment = deployment.astype(bool, copy=True)
         if s.scenario.twin.carry_over_start_up:
@@ -236,3 +257,37 @@ class Twin:
         self.slot += 1
         self._draw()
         return outcome
+
+
+def stack_paths(
+    system: System, decisions: Sequence[Decision]
+) -> tuple[IntArray | None, FloatArray | None]:
+    """The decisions' paths and shares as ``[B, O, S, P, Q]`` and ``[B, O, S, P]`` (None: none).
+
+    Decisions with fewer paths (or none) are padded with paths of share 0.
+    """
+    given = [
+        (d.paths, d.path_shares)
+        for d in decisions
+        if d.paths is not None and d.path_shares is not None
+    ]
+    if not given:
+        return None, None
+    O, S = system.n_origins, system.n_services
+    P = max(np.shape(w)[-1] for _, w in given)
+    Q = max(np.shape(p)[-1] for p, _ in given)
+    paths = np.full((len(decisions), O, S, P, Q), -1, dtype=np.int64)
+    shares = np.zeros((len(decisions), O, S, P))
+    for i, d in enumerate(decisions):
+        if d.paths is None or d.path_shares is None:
+            continue
+        p = np.asarray(d.paths, dtype=np.int64)
+        w = np.asarray(d.path_shares, dtype=float)
+        if p.ndim != 4 or p.shape[:2] != (O, S) or w.shape != p.shape[:3]:
+            raise ValueError(
+                f"paths {p.shape} and path_shares {w.shape} must be [O, S, P, Q] and [O, S, P] "
+                f"with O, S = {(O, S)}"
+            )
+        paths[i, :, :, : p.shape[2], : p.shape[3]] = p
+        shares[i, :, :, : w.shape[2]] = w
+    return paths, shares

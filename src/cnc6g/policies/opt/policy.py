@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.policies.base import Policy
+from cnc6g.policies.base import Policy, UnsupportedSystemError
 from cnc6g.policies.greedy import GreedyPolicy
 from cnc6g.policies.opt.model import DEFAULT_TIERS, SlotInputs
 from cnc6g.policies.opt.phases import PHASES, Solution, solve_slot
@@ -114,7 +114,21 @@ class OptimalPolicy(Policy):
         self.refine_evaluations = refine_evaluations
 
     def reset(self, system: System, seed: int | None = None) -> None:
-        """Forget the previous solution."""
+        """Forget the previous solution.
+
+        Raises:
+            UnsupportedSystemError: ``system`` has services placed step by step
+                (``place_steps``), which the MILP does not model.
+        """
+        if system.chains is not None:
+            names = [
+                n for n, c in zip(system.service_names, system.chains.is_chain, strict=True) if c
+            ]
+            raise UnsupportedSystemError(
+                f"OPT places every service as one unit; {', '.join(names)} have place_steps "
+                "(their steps are placed separately): use rand, grd or hmarl, or set "
+                "place_steps = false"
+            )
         super().reset(system, seed)
         self._last: Decision | None = None
         self._greedy = GreedyPolicy()

@@ -1,0 +1,179 @@
+"""Policies on services placed step by step (``place_steps``): RAND, GRD, OPT, check_policy.
+
+RAND and GRD pass the policy contract on the XR preset; over random chain and DAG instances
+they never place a step pinned to the terminal elsewhere, nor a step on a node without an
+instance; ``feasibility_problems`` names what is wrong with a bad path; OPT refuses such
+scenarios; the layered dynamic programme GRD uses equals brute force.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from cnc6g.model import ServiceType, Stage, Workflow
+from cnc6g.model.decision import Decision
+from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy
+from cnc6g.policies.base import UnsupportedSystemError, feasibility_problems
+from cnc6g.policies.paths import best_layered_path
+from cnc6g.scenarios import load_scenario
+from cnc6g.scenarios.synthetic import synthetic_scenario
+from cnc6g.testing import check_policy
+from cnc6g.twin import Twin, compile_scenario
+
+
+@pytest.fixture(scope="module")
+def xr():
+    return compile_scenario(load_scenario("xr-offload"))
+
+
+@pytest.mark.parametrize("policy", [RandomPolicy, GreedyPolicy])
+def test_policies_pass_the_contract_on_chains(policy, xr):
+    check_policy(policy, xr, slots=12)
+
+
+def _random_chain(rng, name):
+    n = int(rng.integers(1, 5))
+    stages = []
+    for q in range(n):
+        if q == 0:
+            after = []
+        elif rng.random() < 0.7:
+            after = [f"s{q - 1}"]
+        else:  # a DAG: after one or two of the steps before
+            after = sorted({f"s{int(i)}" for i in rng.integers(0, q, size=2)})
+        stages.append(
+            Stage(
+                name=f"s{q}",
+                compute_gcycles=float(rng.uniform(0.05, 1.0)),
+                after=after,
+                output_mbit=float(rng.uniform(0.0, 2.0)),
+                pin_to_terminal=bool(rng.random() < 0.35),
+            )
+        )
+    return ServiceType(
+        name=name,
+        input_mbit=float(rng.uniform(0.0, 1.0)),
+        output_mbit=float(rng.uniform(0.0, 1.0)),
+        memory_gb=float(rng.uniform(0.2, 1.0)),
+        deadline_ms=float(rng.uniform(50.0, 500.0)),
+        workflow=Workflow(stages=stages),
+        place_steps=True,
+    )
+
+
+def _instance(seed):
+    rng = np.random.default_rng(seed)
+    base = synthetic_scenario("chains", n_cells=int(rng.integers(1, 4)), n_services=2, seed=seed)
+    data = base.model_dump()
+    services = [_random_chain(rng, f"chain{i}") for i in range(int(rng.integers(1, 3)))]
+    data["services"] = [s.model_dump() for s in services] + data["services"]
+    return compile_scenario(type(base).model_validate(data))
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("policy", [RandomPolicy, GreedyPolicy])
+def test_pins_and_instances_are_respected(policy, seed):
+    system = _instance(seed)
+    spec = system.chains
+    assert spec is not None
+    twin = Twin(system, seed=seed)
+    p = policy()
+    p.reset(system, seed)
+    placed = 0
+    for _ in range(4):
+        obs = twin.observe()
+        d = p.decide(obs)
+        assert feasibility_problems(system, d) == []
+        o, s, q = np.nonzero(d.path_shares > 0)
+        for oi, si, qi in zip(o, s, q, strict=True):
+            for step in range(spec.n_steps[si]):
+                k = d.paths[oi, si, qi, step]
+                assert system.candidate_valid[oi, k]
+                assert d.deployment[si, system.candidates[oi, k]]
+                if spec.step_pinned[si, step]:
+                    assert system.candidate_local[oi, k]
+            placed += 1
+        twin.step(d)
+    assert placed > 0
+
+
+def _xr_decision(xr, step_on):
+    """A decision sending origin 0's xr-frame demand along one path (steps on ``step_on``)."""
+    S, N, O, K = xr.n_services, xr.n_nodes, xr.n_origins, xr.n_candidates
+    x = np.zeros((S, N), dtype=bool)
+    x[0, [0, 3]] = True  # xr-frame on T0's devices and R0's MEC
+    paths = np.full((O, S, 1, 4), -1)
+    shares = np.zeros((O, S, 1))
+    paths[0, 0, 0] = step_on
+    shares[0, 0, 0] = 1.0
+    return Decision(deployment=x, routing=np.zeros((O, S, K)), paths=paths, path_shares=shares)
+
+
+def test_feasibility_names_bad_paths(xr):
+    assert xr.candidates[0, :3].tolist() == [0, 3, 4]
+    assert feasibility_problems(xr, _xr_decision(xr, [0, 1, 1, 1])) == []
+    pinned = feasibility_problems(xr, _xr_decision(xr, [1, 1, 1, 1]))
+    assert any("step encode is pinned to the terminal" in p for p in pinned)
+    missing = feasibility_problems(xr, _xr_decision(xr, [0, 2, 1, 1]))
+    assert any("step slam runs on node R1-mec without an admissible instance" in p for p in missing)
+    d = _xr_decision(xr, [0, 1, 1, 1])
+    not_chain = Decision(
+        deployment=d.deployment,
+        routing=d.routing,
+        paths=np.roll(d.paths, 1, axis=1),
+        path_shares=np.roll(d.path_shares, 1, axis=1),
+    )
+    assert any("not placed separately" in p for p in feasibility_problems(xr, not_chain))
+    # One-unit routing of a service with a pinned step needs an instance on the terminal.
+    routing = np.zeros((xr.n_origins, xr.n_services, xr.n_candidates))
+    routing[0, 0, 1] = 1.0
+    x = d.deployment.copy()
+    x[0, 0] = False
+    problems = feasibility_problems(xr, Decision(deployment=x, routing=routing))
+    assert any("without an instance on the terminal's node" in p for p in problems)
+
+
+def test_opt_refuses_chains(xr):
+    with pytest.raises(UnsupportedSystemError, match="xr-frame have place_steps"):
+        OptimalPolicy().reset(xr, 0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_layered_path_is_the_brute_force_optimum(seed):
+    rng = np.random.default_rng(seed)
+    Q, K = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    step = rng.uniform(0, 1, (Q, K))
+    step[rng.random((Q, K)) < 0.2] = np.inf
+    hop = rng.uniform(0, 1, (Q - 1, K, K))
+    first, last = rng.uniform(0, 1, K), rng.uniform(0, 1, K)
+    cost, picks = best_layered_path(first, step, hop, last)
+
+    def total(ks):
+        c = first[ks[0]] + last[ks[-1]] + sum(step[q, k] for q, k in enumerate(ks))
+        return c + sum(hop[q, ks[q], ks[q + 1]] for q in range(Q - 1))
+
+    best = min(total(ks) for ks in itertools.product(range(K), repeat=Q))
+    assert cost == pytest.approx(best)
+    if np.isfinite(best):
+        assert total(tuple(picks)) == pytest.approx(best)
+
+
+def test_hmarl_runs_on_chains_as_one_unit(xr):
+    """HMARL routes only: its routing places xr-frame's unpinned steps on one node."""
+    from cnc6g.policies.hmarl.agents import LearnerConfig
+    from cnc6g.policies.hmarl.hierarchy import Agents
+    from cnc6g.policies.hmarl.policy import HMARLPolicy, TrainedAgents
+    from cnc6g.policies.hmarl.rewards import RewardConfig
+
+    def untrained(system, mode, seed):
+        return TrainedAgents(Agents(system, mode, LearnerConfig(), 0), RewardConfig(), {})
+
+    policy = HMARLPolicy(source=untrained)
+    policy.reset(xr, 0)
+    twin = Twin(xr, seed=0)
+    for _ in range(3):
+        d = policy.decide(twin.observe())
+        assert feasibility_problems(xr, d) == []
+        out = twin.step(d)
+    assert out.offered[0] > 0
