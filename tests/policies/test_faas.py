@@ -7,7 +7,9 @@ from cnc6g.experiments import run_policy
 from cnc6g.model.decision import Observation
 from cnc6g.orchestration import make_policy
 from cnc6g.policies.faas import FaaSPolicy
+from cnc6g.scenarios import load_scenario
 from cnc6g.testing import check_policy
+from cnc6g.twin import compile_scenario
 
 
 def _obs(system, slot, demand):
@@ -61,3 +63,23 @@ def test_releasing_idle_instances_saves_their_keep_alive_energy(tiny_scenario):
     always = run_policy(FaaSPolicy(keep_alive_slots=None), light, 40, seed=1, sample=False)
     assert faas.energy["instances"][10:].sum() < always.energy["instances"][10:].sum()
     assert faas.cold_starts.sum() > always.cold_starts.sum()
+
+
+def test_steps_pinned_to_the_terminal_get_a_function_there():
+    scenario = load_scenario("xr-offload")
+    check_policy(FaaSPolicy, scenario, slots=4)
+    system = compile_scenario(scenario)
+    spec = system.chains
+    assert spec is not None
+    pinned = np.flatnonzero(spec.step_pinned.any(axis=1))
+    assert pinned.size
+    result = run_policy(FaaSPolicy(), system, 3, seed=0)
+    assert result.slots == 3
+    policy = FaaSPolicy()
+    policy.reset(system, 0)
+    demand = np.zeros((system.n_origins, system.n_services))
+    demand[0, pinned[0]] = 5.0
+    decision = policy.decide(_obs(system, 0, demand))
+    terminal = system.candidates[0, system.candidate_local[0] & system.candidate_valid[0]]
+    assert decision.deployment[pinned[0], terminal].any()
+    assert decision.routing[0, pinned[0]].sum() > 0

@@ -14,6 +14,11 @@ wake the node), nearest first among them. What fits nowhere is rejected. An inst
 no request in a slot counts one idle slot; after ``keep_alive_slots`` idle slots in a row it is
 released. ``keep_alive_slots=None`` never releases: the always-on deployment of the same
 placement, to compare with.
+
+A service whose steps are placed separately (``place_steps``) is routed as one unit: its steps
+run on the network node the request is sent to, except the steps pinned to the terminal, which
+run on a function instance started on the requesting cell's terminal node (no terminal instance
+fits: the requests are rejected).
 """
 
 from __future__ import annotations
@@ -66,7 +71,15 @@ class FaaSPolicy(Policy):
         routing: FloatArray = np.zeros((sy.n_origins, sy.n_services, sy.n_candidates))
         used = np.zeros_like(x)
         demand = obs.demand
+        pinned: BoolArray = np.zeros(sy.n_services, dtype=bool)
+        if sy.chains is not None:
+            pinned = np.asarray(sy.chains.step_pinned.any(axis=1), dtype=bool)
         for o, s in zip(*np.nonzero(demand), strict=True):
+            if pinned[s]:
+                local = self._terminal_instance(o, s, x, free_mem)
+                if local is None:
+                    continue
+                used[s, local] = True
             need = float(demand[o, s] * sy.work[s])
             total = need
             # Network nodes only (a function platform is the network's): awake nodes first (a
@@ -102,3 +115,21 @@ class FaaSPolicy(Policy):
             self._idle[expired] = 0
         self._x = x
         return Decision(deployment=x.copy(), routing=np.minimum(routing, 1.0))
+
+    def _terminal_instance(self, o: int, s: int, x: BoolArray, free_mem: FloatArray) -> int | None:
+        """The terminal node of origin ``o`` that runs service ``s``'s pinned steps, or None.
+
+        Started there when not running; ``None`` when no terminal node can host it.
+        """
+        sy = self.system
+        local = np.flatnonzero(sy.candidate_local[o] & sy.candidate_valid[o])
+        nodes = [int(n) for n in sy.candidates[o, local] if sy.can_host[s, n]]
+        for n in nodes:
+            if x[s, n]:
+                return n
+        for n in nodes:
+            if free_mem[n] >= sy.service_memory[s]:
+                x[s, n] = True
+                free_mem[n] -= sy.service_memory[s]
+                return n
+        return None
