@@ -40,6 +40,9 @@ T = TypeVar("T")
 
 CLOCKS = ("realtime", "accelerated", "manual")
 LEASE = "slot-loop"
+_lease = Lease.__table__
+READ_CLOCK = select(_lease.c.slot, _lease.c.epoch).where(_lease.c.name == LEASE)
+"""The slot and the start of the first slot (built once, not per request)."""
 TRANSACTION_ATTEMPTS = 5
 """Runs of an operation whose transaction the database aborts for a deadlock or a
 serialization failure (PostgreSQL) before the caller is told to retry."""
@@ -253,10 +256,7 @@ class ControlPlane:
         if key in s.identity_map:  # loaded (and maybe changed) in this transaction
             lease: Any = s.identity_map[key]
         else:  # two columns, without loading an object
-            table = Lease.__table__
-            lease = s.execute(
-                select(table.c.slot, table.c.epoch).where(table.c.name == LEASE)
-            ).first()
+            lease = s.connection().execute(READ_CLOCK).first()
         if lease is None:
             raise ControlError("the control plane is not set up (run its setup)")
         slot, epoch = int(lease.slot), lease.epoch
