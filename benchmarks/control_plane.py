@@ -1,7 +1,9 @@
 """Unified service requests per second and their decision latency, against ``cnc6g serve``.
 
 Run with ``make bench-control`` or ``python -m benchmarks.control_plane [--quick] [--json PATH]
-[--databases sqlite,postgres] [--processes 1,2] [--rates 100,250,500] [--profile]``.
+[--databases sqlite,postgres] [--processes 1,2] [--rates 100,250,500] [--profile]``; the
+table of ``docs/benchmarks.md`` is ``python -m benchmarks.control_plane --table
+benchmarks/control_plane_results.json``.
 
 Each configuration (a database, one or two API processes) starts real ``cnc6g serve``
 processes on loopback on a fresh database, with the slot loop running on an accelerated clock
@@ -467,6 +469,35 @@ def profile(kind: str, postgres_url: str, folder: Path, requests: int) -> dict[s
     }
 
 
+DATABASE_LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def table(report: dict[str, Any]) -> str:
+    """The docs' Markdown table of a report: per configuration and load, rate and latencies."""
+
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
+
+    lines = [
+        "| database, API processes | load | answered/s | p50 ms | p99 ms | not sent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in report["configurations"]:
+        label = DATABASE_LABELS.get(c["database"], c["database"])
+        who = f"{label}, {c['processes']} process{'es' if c['processes'] > 1 else ''}"
+        for rate, f in c["offered"].items():
+            lines.append(
+                f"| {who} | {float(rate):g}/s offered | {f['rate_per_s']:,.0f} | "
+                f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | {f['not_sent']:,} |"
+            )
+        f = c["max_sustained"]
+        lines.append(
+            f"| {who} | closed loop, {f['workers']} clients | **{f['rate_per_s']:,.0f}** | "
+            f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _commit() -> str | None:
     try:
         return subprocess.run(
@@ -508,7 +539,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile the decision path")
     parser.add_argument("--quick", action="store_true", help="SQLite, one process, 3 s per rate")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--table", type=Path, default=None, help="print the docs' table of a report and stop"
+    )
     args = parser.parse_args()
+    if args.table is not None:
+        print(table(json.loads(args.table.read_text())), end="")
+        return
     if args.quick:
         args.databases, args.processes, args.seconds = "sqlite", "1", 3.0
     args.rates = [float(r) for r in args.rates.split(",")]
