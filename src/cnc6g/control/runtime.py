@@ -468,43 +468,48 @@ class SlotEngine:
         mean_latency = out.flow_latency_mean_s[0]  # [O, S, K]
         served = out.flow_served[0]
         routing = record.decision.routing
-        routes = []
-        for o, f, k in np.argwhere(routing > 1e-9):
-            lat = float(mean_latency[o, f, k])
-            if not math.isfinite(lat):
-                continue
-            n = int(sy.candidates[o, k])
-            routes.append(
-                (
-                    live.cells[o],
-                    live.functions[f],
-                    live.nodes[n],
-                    float(routing[o, f, k]),
-                    lat * 1e3,
-                )
+        where = np.argwhere(routing > 1e-9)
+        o_, f_, k_ = where[:, 0], where[:, 1], where[:, 2]
+        route_ms = mean_latency[o_, f_, k_]
+        keep = np.isfinite(route_ms)
+        routes = [
+            (live.cells[o], live.functions[f], live.nodes[n], share, lat * 1e3)
+            for o, f, n, share, lat in zip(
+                o_[keep].tolist(),
+                f_[keep].tolist(),
+                sy.candidates[o_, k_][keep].tolist(),
+                routing[o_, f_, k_][keep].tolist(),
+                route_ms[keep].tolist(),
+                strict=True,
             )
+        ]
         util = out.utilisation[0]
+        step_ms: dict[tuple[str, str, str], float] = {}  # the same for every session of a cell
+
+        def step_latency(origin: str, function: str, placement: str) -> float:
+            key = (origin, function, placement)
+            value = step_ms.get(key)
+            if value is None:
+                if placement == "TERMINAL":
+                    opts = live.options(origin, function, util, {"terminal"})
+                    value = opts[0].latency_ms if opts else math.inf
+                else:
+                    o, f = live.cell(origin), live.function(function)
+                    finite = np.isfinite(mean_latency[o, f])
+                    weights = served[o, f][finite]
+                    if weights.sum() <= 0:
+                        value = math.inf
+                    else:
+                        mean = (mean_latency[o, f][finite] * weights).sum() / weights.sum()
+                        value = float(mean) * 1e3
+                step_ms[key] = value
+            return value
+
         session_latency: dict[str, float | None] = {}
         for sess in read.sessions:
-            o = live.cell(sess["origin"])
             total = 0.0
             for step in sess["plan"]["steps"]:
-                f = live.function(step["function"])
-                if step["placement"] == "TERMINAL":
-                    opts = live.options(sess["origin"], step["function"], util, {"terminal"})
-                    total += opts[0].latency_ms if opts else math.inf
-                    continue
-                weights = served[o, f]
-                finite = np.isfinite(mean_latency[o, f])
-                if weights[finite].sum() <= 0:
-                    total = math.inf
-                    break
-                total += (
-                    float(
-                        (mean_latency[o, f][finite] * weights[finite]).sum() / weights[finite].sum()
-                    )
-                    * 1e3
-                )
+                total += step_latency(sess["origin"], step["function"], step["placement"])
             session_latency[sess["id"]] = total if math.isfinite(total) else None
         energy = node_energy(sy, out, x[None], previous[None])[0]
         offered = float(out.offered[0])

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from cnc6g.control.errors import Conflict, NotFound, Unprocessable
 from cnc6g.control.events import emit, emit_all
 from cnc6g.control.intent import bm25, clear_winner
 from cnc6g.control.live import StepOption
-from cnc6g.control.plane import ControlPlane
+from cnc6g.control.plane import CLOCK_EPOCH, CLOCK_SLOT, ControlPlane
 from cnc6g.control.schemas import (
     ExtendRequest,
     Placement,
@@ -105,6 +106,16 @@ READ_NODES = select(NODES)
 RUNNING = select(INSTANCES.c.function, INSTANCES.c.node)
 TERMINAL_CELL = select(TERMINALS.c.cell).where(TERMINALS.c.client_id == bindparam("b_client"))
 READ_SERVICE = select(SERVICES).where(SERVICES.c.service_id == bindparam("b_service"))
+READ_REQUEST = select(
+    SERVICES,
+    select(TERMINALS.c.cell)
+    .where(TERMINALS.c.client_id == bindparam("b_client"))
+    .scalar_subquery()
+    .label("terminal_cell"),
+    CLOCK_SLOT.label("clock_slot"),
+    CLOCK_EPOCH.label("clock_epoch"),
+).where(SERVICES.c.service_id == bindparam("b_service"))
+"""What a request reads first, in one statement: the service, the caller's cell, the clock."""
 ADD_SESSION = insert(SESSIONS)
 END_SESSION = (
     update(SESSIONS)
@@ -477,12 +488,18 @@ def service_workflow(plane: ControlPlane, service: Any) -> Workflow:
 def read_service(s: DbSession, principal: Principal, service_id: str) -> Any:
     """The row of an active service (or the caller's), as :func:`get_service_row` finds it.
 
-    One Core select, no ORM object: the decision path only reads the service.
+    One Core select, no ORM object: the decision path only reads the service; the same
+    statement reads the caller's cell (``terminal_cell``, None when it has none) and the clock
+    (``clock_slot``, ``clock_epoch``), for :func:`_open`.
 
     Raises:
         NotFound: no such service, or an inactive one of another provider.
     """
-    row = s.connection().execute(READ_SERVICE, {"b_service": service_id}).first()
+    row = (
+        s.connection()
+        .execute(READ_REQUEST, {"b_service": service_id, "b_client": principal.client_id})
+        .first()
+    )
     visible = row is not None and (
         principal.is_operator or row.owner == principal.client_id or row.state == "ACTIVE"
     )
@@ -527,8 +544,8 @@ def _open(
     body: ServiceRequest,
     service: Service,
     request_id: str | None = None,
-) -> SessionRow:
-    """Plan a session of ``service`` for the calling terminal and store it."""
+) -> Any:
+    """Plan a session of ``service`` for the calling terminal and store it; its columns."""
     if service.state != "ACTIVE":
         raise Unprocessable(
             f"serviceId: service {service.service_id} is INACTIVE",
@@ -539,8 +556,13 @@ def _open(
     unknown = sorted(set(body.pin_step_ids) - {st.step_id for st in workflow.steps})
     if unknown:
         raise Unprocessable(f"pinStepIds: the service has no steps {unknown}", field="pinStepIds")
-    known = s.connection().execute(TERMINAL_CELL, {"b_client": principal.client_id}).first()
-    cell = plane.live.cells[0] if known is None else str(known.cell)
+    read = getattr(service, "clock_slot", None) is not None  # by read_service, with the clock
+    if read:
+        known = service.terminal_cell
+    else:
+        found = s.connection().execute(TERMINAL_CELL, {"b_client": principal.client_id}).first()
+        known = None if found is None else found.cell
+    cell = plane.live.cells[0] if known is None else str(known)
     if known is None:
         set_location(plane, s, principal.client_id, cell)
     if service.area is not None and cell not in service.area:
@@ -549,7 +571,8 @@ def _open(
             code="SERVICE_REQUESTS.OUT_OF_AREA",
         )
     qos = body.qos.model_dump(mode="json", by_alias=True) if body.qos else dict(service.qos)
-    slot, now = plane.clock(s)  # read before the nodes are locked: the lock is held less long
+    # The clock is read before the nodes are locked: the lock is held less long.
+    slot, now = plane.clock_of(service.clock_slot, service.clock_epoch) if read else plane.clock(s)
     placed = place(
         plane,
         s,
@@ -601,7 +624,7 @@ def _open(
     }
     s.connection().execute(ADD_SESSION, values)  # before its holds, which refer to it
     keep_holds(s, values["session_id"], placed.holds)
-    row = SessionRow(**values)  # not added to the session: the row is written already
+    row = SimpleNamespace(**values)  # what was written, for the answer and the event
     if bound:  # REQUESTED -> AVAILABLE at once: its owner is told as when the loop binds it
         status_event(s, row, now, SessionStatus.requested.value)
     else:
