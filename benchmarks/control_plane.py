@@ -1,7 +1,9 @@
 """Unified service requests per second and their decision latency, against ``cnc6g serve``.
 
 Run with ``make bench-control`` or ``python -m benchmarks.control_plane [--quick] [--json PATH]
-[--databases sqlite,postgres] [--processes 1,2] [--rates 100,250,500] [--profile]``.
+[--databases sqlite,postgres] [--processes 1,2] [--rates 100,250,500] [--profile]``; the
+table of ``docs/benchmarks.md`` is ``python -m benchmarks.control_plane --table
+benchmarks/control_plane_results.json``.
 
 Each configuration (a database, one or two API processes) starts real ``cnc6g serve``
 processes on loopback on a fresh database, with the slot loop running on an accelerated clock
@@ -22,7 +24,8 @@ and opens a session (one task per 100 s, lasting 1 s of twin time, so sessions d
 With two processes each thread sends to one of the two, alternately. The load generator runs on
 the same machine as the servers and competes with them for its cores. ``--profile`` also runs
 the decision path in this process under cProfile (the service layer's ``request_service`` in its
-database transaction, no HTTP) and times its phases, to say where a request's time goes.
+database transaction, no HTTP) and times its phases, to say where a request's time goes, and
+times a slot and its write transaction with 50 sessions opened per slot (``slot`` in the JSON).
 """
 
 from __future__ import annotations
@@ -467,6 +470,97 @@ def profile(kind: str, postgres_url: str, folder: Path, requests: int) -> dict[s
     }
 
 
+DATABASE_LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def table(report: dict[str, Any]) -> str:
+    """The docs' Markdown table of a report: per configuration and load, rate and latencies."""
+
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
+
+    lines = [
+        "| database, API processes | load | answered/s | p50 ms | p99 ms | not sent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in report["configurations"]:
+        label = DATABASE_LABELS.get(c["database"], c["database"])
+        who = f"{label}, {c['processes']} process{'es' if c['processes'] > 1 else ''}"
+        for rate, f in c["offered"].items():
+            lines.append(
+                f"| {who} | {float(rate):g}/s offered | {f['rate_per_s']:,.0f} | "
+                f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | {f['not_sent']:,} |"
+            )
+        f = c["max_sustained"]
+        lines.append(
+            f"| {who} | closed loop, {f['workers']} clients | **{f['rate_per_s']:,.0f}** | "
+            f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def slot_profile(
+    kind: str, postgres_url: str, folder: Path, per_slot: int = 50, slots: int = 20
+) -> dict[str, Any]:
+    """A slot's time with ``per_slot`` sessions opened before it, and its write transaction's.
+
+    In this process on a manual clock: each slot meters, ends (they last one slot) or binds
+    the sessions of the slot before; the write is what holds the database's lock (SQLite) or
+    every node row (PostgreSQL), which requests wait for.
+    """
+    from cnc6g.control import ControlPlane, Settings
+    from cnc6g.control.catalog import create_client, register_service
+    from cnc6g.control.runtime import SlotEngine
+    from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest
+    from cnc6g.control.security import Principal, role_scopes
+    from cnc6g.control.sessions import request_service
+
+    with database(kind, postgres_url, folder) as url:
+        plane = ControlPlane(Settings(database_url=url, clock="manual", move_probability=0.0))
+        plane.setup()
+        try:
+            engine = SlotEngine(plane)
+            engine.advance(3)
+
+            def principal(role: str) -> Principal:
+                made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
+                return Principal(made.client_id, role, frozenset(role_scopes(role)))  # type: ignore[union-attr]
+
+            provider = principal("provider")
+            terminals = [principal("terminal") for _ in range(4)]
+            service = ServiceCreate.model_validate(TRANSLATION)
+            sid = plane.run(register_service, provider, service)[0].service_id  # type: ignore[union-attr]
+            body = ServiceRequest.model_validate({"serviceId": sid, **REQUEST})
+            writes: list[float] = []
+            write = engine._write
+
+            def timed(s: Any, read: Any, res: Any) -> None:
+                start = time.perf_counter()
+                write(s, read, res)
+                s.flush()
+                writes.append(time.perf_counter() - start)
+
+            engine._write = timed  # type: ignore[method-assign]
+            steps = []
+            for _ in range(slots + 3):
+                for n in range(per_slot):
+                    plane.run(request_service, terminals[n % len(terminals)], body)
+                start = time.perf_counter()
+                engine.advance(1)
+                steps.append(time.perf_counter() - start)
+        finally:
+            plane.db.dispose()
+    steps, writes = steps[3:], writes[3:]  # the first slots start the instances
+    return {
+        "database": kind,
+        "sessions_per_slot": per_slot,
+        "slots": slots,
+        "slot_median_ms": round(statistics.median(steps) * 1e3, 2),
+        "write_median_ms": round(statistics.median(writes) * 1e3, 2),
+        "write_max_ms": round(max(writes) * 1e3, 2),
+    }
+
+
 def _commit() -> str | None:
     try:
         return subprocess.run(
@@ -508,7 +602,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile the decision path")
     parser.add_argument("--quick", action="store_true", help="SQLite, one process, 3 s per rate")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--table", type=Path, default=None, help="print the docs' table of a report and stop"
+    )
     args = parser.parse_args()
+    if args.table is not None:
+        print(table(json.loads(args.table.read_text())), end="")
+        return
     if args.quick:
         args.databases, args.processes, args.seconds = "sqlite", "1", 3.0
     args.rates = [float(r) for r in args.rates.split(",")]
@@ -543,6 +643,9 @@ def main() -> None:
             for p in report["profile"]:
                 print(f"decision path on {p['database']}: median {p['median_ms']} ms")
                 print(p["tottime"])
+            report["slot"] = [slot_profile(k, args.postgres_url, folder) for k in kinds]
+            for p in report["slot"]:
+                print(f"slot on {p['database']}: {p}")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -70,6 +70,7 @@ def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         del app
         plane.setup()
+        _ = plane.key  # the signing key, read now rather than by a request on the event loop
         if run_background:
             engine.start()
             deliverer.start()

@@ -1,4 +1,10 @@
-"""What the routes depend on: the control plane, the caller, paging, and request headers."""
+"""What the routes depend on: the control plane, the caller, paging, and request headers.
+
+The dependencies that do no I/O are coroutines: FastAPI runs a plain function dependency in its
+thread pool, a hand-off between threads per dependency and request, where a coroutine runs on
+the event loop at once. (Verifying a token reads the signing key from the database once per
+process; the app reads it when it starts.)
+"""
 
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ FunctionQuery = Annotated[
 """The ``function`` filter of a query."""
 
 
-def plane(request: Request) -> ControlPlane:
+async def plane(request: Request) -> ControlPlane:
     """The control plane the app serves."""
     cp: ControlPlane = request.app.state.plane
     return cp
@@ -52,7 +58,7 @@ def plane(request: Request) -> ControlPlane:
 PlaneDep = Annotated[ControlPlane, Depends(plane)]
 
 
-def caller(
+async def caller(
     security_scopes: SecurityScopes,
     request: Request,
     authorization: Annotated[str | None, Depends(oauth2)],
@@ -72,7 +78,7 @@ def scoped(scope: str) -> object:
     return Security(caller, scopes=[scope])
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -86,7 +92,7 @@ def idempotency_key(
     return key
 
 
-def if_match(
+async def if_match(
     value: Annotated[
         str | None,
         Header(

@@ -29,7 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from cnc6g.control.errors import Conflict, ControlError, TooManyRequests, Unprocessable
 from cnc6g.control.live import LiveSystem
-from cnc6g.control.security import Principal, verify_token
+from cnc6g.control.security import Principal, VerifiedTokens
 from cnc6g.model import DomainKind
 from cnc6g.scenarios import ScenarioError, load_scenario
 from cnc6g.storage.db import Database, is_retryable, lock_setup
@@ -40,6 +40,12 @@ T = TypeVar("T")
 
 CLOCKS = ("realtime", "accelerated", "manual")
 LEASE = "slot-loop"
+_lease = Lease.__table__
+READ_CLOCK = select(_lease.c.slot, _lease.c.epoch).where(_lease.c.name == LEASE)
+"""The slot and the start of the first slot (built once, not per request)."""
+CLOCK_SLOT = select(_lease.c.slot).where(_lease.c.name == LEASE).scalar_subquery()
+CLOCK_EPOCH = select(_lease.c.epoch).where(_lease.c.name == LEASE).scalar_subquery()
+""":data:`READ_CLOCK`'s columns, to read with other things in one statement."""
 TRANSACTION_ATTEMPTS = 5
 """Runs of an operation whose transaction the database aborts for a deadlock or a
 serialization failure (PostgreSQL) before the caller is told to retry."""
@@ -162,6 +168,7 @@ class ControlPlane:
         self.instance_id = f"{uuid.uuid4().hex[:12]}"
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self._key: str | None = None
+        self._tokens: VerifiedTokens | None = None
         self._slot_seen = 0
         self.cache: dict[str, Any] = {}
         """What this process derives from the database once (keyed so that a change misses)."""
@@ -232,7 +239,10 @@ class ControlPlane:
 
     def authenticate(self, token: str) -> Principal:
         """The principal of a bearer token (and one request off its client's rate)."""
-        principal = verify_token(self.key, token)
+        tokens = self._tokens
+        if tokens is None:
+            tokens = self._tokens = VerifiedTokens(self.key)
+        principal = tokens.principal(token)
         self.limiter.take(principal.client_id)
         return principal
 
@@ -253,13 +263,16 @@ class ControlPlane:
         if key in s.identity_map:  # loaded (and maybe changed) in this transaction
             lease: Any = s.identity_map[key]
         else:  # two columns, without loading an object
-            table = Lease.__table__
-            lease = s.execute(
-                select(table.c.slot, table.c.epoch).where(table.c.name == LEASE)
-            ).first()
+            lease = s.connection().execute(READ_CLOCK).first()
         if lease is None:
             raise ControlError("the control plane is not set up (run its setup)")
-        slot, epoch = int(lease.slot), lease.epoch
+        return self.clock_of(lease.slot, lease.epoch)
+
+    def clock_of(self, slot: int | None, epoch: datetime | None) -> tuple[int, datetime]:
+        """:meth:`clock` from the lease's slot and epoch as read (None: not set up)."""
+        if slot is None or epoch is None:
+            raise ControlError("the control plane is not set up (run its setup)")
+        slot = int(slot)
         self._slot_seen = slot
         if self.settings.clock_mode == "realtime":
             return slot, datetime.now(UTC)

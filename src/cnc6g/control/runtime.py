@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -45,8 +45,12 @@ from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
     IN_BATCH,
+    RESERVATIONS,
+    RUNNING,
+    SESSIONS,
+    TERMINALS,
+    end_rows,
     end_session,
-    end_sessions,
     keep_holds,
     lock_nodes,
     place,
@@ -64,7 +68,6 @@ from cnc6g.storage.tables import (
     Lease,
     Node,
     Reorchestration,
-    Reservation,
     Route,
     Service,
     ServiceMetric,
@@ -87,6 +90,57 @@ NODE_STATE = (
     )
 )
 """What a slot writes on each node (the compute held there is left to requests)."""
+
+_c = SESSIONS.c
+LIVE_SESSIONS = select(
+    _c.session_id,
+    _c.kind,
+    _c.owner,
+    _c.origin,
+    _c.status,
+    _c.status_info,
+    _c.plan,
+    _c.qos,
+    _c.rate_per_s,
+    _c.expires_at,
+    _c.violations,
+    _c.compute_gcycles,
+    _c.compute_s,
+    _c.bytes_up,
+    _c.bytes_down,
+    _c.energy_j,
+    _c.tasks,
+    _c.sink,
+    _c.sink_credential,
+).where(_c.status.in_([SessionStatus.available.value, SessionStatus.requested.value]))
+"""The sessions a slot meters, ends, binds or moves, as rows of the table."""
+METER = (
+    update(SESSIONS)
+    .where(_c.session_id == bindparam("b_id"))
+    .values(
+        compute_gcycles=bindparam("b_compute_gcycles"),
+        compute_s=bindparam("b_compute_s"),
+        energy_j=bindparam("b_energy_j"),
+        bytes_up=bindparam("b_bytes_up"),
+        bytes_down=bindparam("b_bytes_down"),
+        tasks=bindparam("b_tasks"),
+        latency_ms=bindparam("b_latency_ms"),
+        violations=bindparam("b_violations"),
+        usage_updated_at=bindparam("b_at"),
+        updated_at=bindparam("b_at"),
+        version_id=_c.version_id + 1,
+    )
+)
+"""A slot's metering of a session left where it is (executemany); its revision moves on."""
+LOADING = select(_c.session_id, _c.origin, _c.rate_per_s, _c.plan).where(
+    _c.status == SessionStatus.available.value
+)
+"""The sessions whose tasks load the twin in a slot."""
+HELD = select(RESERVATIONS.c.node, func.sum(RESERVATIONS.c.gcps)).group_by(RESERVATIONS.c.node)
+"""The compute held on each node."""
+TERMINAL_CELLS = select(TERMINALS.c.client_id, TERMINALS.c.cell).where(
+    TERMINALS.c.client_id.in_(bindparam("b_owners", expanding=True))
+)
 
 OVERLOAD = 0.9
 """Utilisation above which a node counts as overloaded."""
@@ -165,6 +219,7 @@ class SlotEngine:
         self._watch = _Watch()
         self._rng = np.random.default_rng(plane.settings.seed)
         self._keep_now: list[tuple[str, list[str] | None, int]] = []
+        self._costs: dict[tuple[str, str, str], tuple[float, float, float, float, float]] = {}
         self.slots_run = 0
 
     # -- the clock ----------------------------------------------------------------------------
@@ -324,17 +379,10 @@ class SlotEngine:
             return True
 
     def _read(self, s: DbSession, slot: int) -> _Read:
+        conn = s.connection()
         sessions = [
-            {
-                "id": r.session_id,
-                "origin": r.origin,
-                "rate": r.rate_per_s,
-                "plan": r.plan,
-                "status": r.status,
-            }
-            for r in s.scalars(
-                select(SessionRow).where(SessionRow.status == SessionStatus.available.value)
-            ).all()
+            {"id": r.session_id, "origin": r.origin, "rate": r.rate_per_s, "plan": r.plan}
+            for r in conn.execute(LOADING)
         ]
         keep: list[tuple[str, list[str] | None, int]] = []
         services = {r.service_id: r for r in s.scalars(select(Service)).all()}
@@ -347,9 +395,7 @@ class SlotEngine:
             for step in service.workflow["steps"]:
                 if not step.get("pinToTerminal"):
                     keep.append((step["function"], d.zones, d.min_instances))
-        reserved: dict[str, float] = {}
-        for r in s.scalars(select(Reservation)).all():
-            reserved[r.node] = reserved.get(r.node, 0.0) + r.gcps
+        reserved = {node: float(gcps) for node, gcps in conn.execute(HELD)}
         return _Read(slot, sessions, keep, reserved)
 
     def _keep(self, system: System, decision: Decision) -> Decision:
@@ -422,43 +468,48 @@ class SlotEngine:
         mean_latency = out.flow_latency_mean_s[0]  # [O, S, K]
         served = out.flow_served[0]
         routing = record.decision.routing
-        routes = []
-        for o, f, k in np.argwhere(routing > 1e-9):
-            lat = float(mean_latency[o, f, k])
-            if not math.isfinite(lat):
-                continue
-            n = int(sy.candidates[o, k])
-            routes.append(
-                (
-                    live.cells[o],
-                    live.functions[f],
-                    live.nodes[n],
-                    float(routing[o, f, k]),
-                    lat * 1e3,
-                )
+        where = np.argwhere(routing > 1e-9)
+        o_, f_, k_ = where[:, 0], where[:, 1], where[:, 2]
+        route_ms = mean_latency[o_, f_, k_]
+        keep = np.isfinite(route_ms)
+        routes = [
+            (live.cells[o], live.functions[f], live.nodes[n], share, lat * 1e3)
+            for o, f, n, share, lat in zip(
+                o_[keep].tolist(),
+                f_[keep].tolist(),
+                sy.candidates[o_, k_][keep].tolist(),
+                routing[o_, f_, k_][keep].tolist(),
+                route_ms[keep].tolist(),
+                strict=True,
             )
+        ]
         util = out.utilisation[0]
+        step_ms: dict[tuple[str, str, str], float] = {}  # the same for every session of a cell
+
+        def step_latency(origin: str, function: str, placement: str) -> float:
+            key = (origin, function, placement)
+            value = step_ms.get(key)
+            if value is None:
+                if placement == "TERMINAL":
+                    opts = live.options(origin, function, util, {"terminal"})
+                    value = opts[0].latency_ms if opts else math.inf
+                else:
+                    o, f = live.cell(origin), live.function(function)
+                    finite = np.isfinite(mean_latency[o, f])
+                    weights = served[o, f][finite]
+                    if weights.sum() <= 0:
+                        value = math.inf
+                    else:
+                        mean = (mean_latency[o, f][finite] * weights).sum() / weights.sum()
+                        value = float(mean) * 1e3
+                step_ms[key] = value
+            return value
+
         session_latency: dict[str, float | None] = {}
         for sess in read.sessions:
-            o = live.cell(sess["origin"])
             total = 0.0
             for step in sess["plan"]["steps"]:
-                f = live.function(step["function"])
-                if step["placement"] == "TERMINAL":
-                    opts = live.options(sess["origin"], step["function"], util, {"terminal"})
-                    total += opts[0].latency_ms if opts else math.inf
-                    continue
-                weights = served[o, f]
-                finite = np.isfinite(mean_latency[o, f])
-                if weights[finite].sum() <= 0:
-                    total = math.inf
-                    break
-                total += (
-                    float(
-                        (mean_latency[o, f][finite] * weights[finite]).sum() / weights[finite].sum()
-                    )
-                    * 1e3
-                )
+                total += step_latency(sess["origin"], step["function"], step["placement"])
             session_latency[sess["id"]] = total if math.isfinite(total) else None
         energy = node_energy(sy, out, x[None], previous[None])[0]
         offered = float(out.offered[0])
@@ -564,72 +615,125 @@ class SlotEngine:
         self._move_terminals(s)
 
     def _sessions(self, s: DbSession, res: _Result, now: datetime) -> None:
+        """Meter, end, bind and move the live sessions (under the node lock).
+
+        The sessions are read as rows of the table, and the common case, a session metered for
+        the slot and left where it is, is one update for all of them (executemany), as is the
+        end of every session whose time is up. Only a session to bind or to move is loaded as
+        an ORM object, after those updates, and goes through placement.
+        """
         plane = self.plane
-        live, sy = plane.live, plane.system
-        running = {(i.function, i.node) for i in s.scalars(select(Instance)).all()}
-        services = {r.service_id: r for r in s.scalars(select(Service)).all()}
-        rows = s.scalars(
-            select(SessionRow).where(
-                SessionRow.status.in_(
-                    [SessionStatus.available.value, SessionStatus.requested.value]
-                )
-            )
-        ).all()
+        rows = s.connection().execute(LIVE_SESSIONS).all()
         k = plane.settings.violation_slots
-        expired = [
-            r for r in rows if r.expires_at.replace(tzinfo=r.expires_at.tzinfo or UTC) <= now
-        ]
-        end_sessions(plane, s, expired, StatusInfo.duration_expired, now)
+        expired = [r for r in rows if r.expires_at <= now]
+        end_rows(s, expired, StatusInfo.duration_expired, now)
         ended = {r.session_id for r in expired}
         rows = [r for r in rows if r.session_id not in ended]
+        if not rows:
+            return
+        running = {(f, n) for f, n in s.connection().execute(RUNNING)}
         cells: dict[str, str] = {}
         owners = sorted({r.owner for r in rows})
         for start in range(0, len(owners), IN_BATCH):
             batch = owners[start : start + IN_BATCH]
-            for t in s.scalars(select(Terminal).where(Terminal.client_id.in_(batch))):
-                cells[t.client_id] = t.cell
-        workflows: dict[str, Workflow] = {}
+            for client_id, cell in s.connection().execute(TERMINAL_CELLS, {"b_owners": batch}):
+                cells[client_id] = cell
+        metered: list[dict[str, Any]] = []
+        later: list[tuple[str, dict[str, Any] | None, bool]] = []  # (id, usage, avoid current)
         for row in rows:
-            service = services[row.service_id]
+            cell = cells.get(row.owner, row.origin)
+            if row.status == SessionStatus.requested.value:
+                later.append((row.session_id, None, False))
+                continue
+            usage = self._meter(row, res)
+            moved_terminal = cell != row.origin
+            lost = any(
+                st["placement"] == "NETWORK" and (st["function"], st["node"]) not in running
+                for st in row.plan["steps"]
+            )
+            if moved_terminal or lost:
+                later.append((row.session_id, usage, False))
+            elif usage["violations"] >= k:
+                later.append((row.session_id, usage, True))
+            else:
+                metered.append(
+                    {"b_id": row.session_id, "b_at": now} | {f"b_{c}": v for c, v in usage.items()}
+                )
+        if metered:
+            s.connection().execute(METER, metered)
+        if not later:
+            return
+        services = {r.service_id: r for r in s.scalars(select(Service)).all()}
+        workflows: dict[str, Workflow] = {}
+        for session_id, usage, avoid_current in later:
+            orm = s.get(SessionRow, session_id)
+            assert orm is not None  # the nodes are locked: no one else changed it
+            service = services[orm.service_id]
             workflow = workflows.get(service.service_id)
             if workflow is None:
                 workflow = workflows[service.service_id] = Workflow.model_validate(service.workflow)
-            pinned = set(row.plan.get("pinned", []))
-            cell = cells.get(row.owner, row.origin)
-            if row.status == SessionStatus.requested.value:
-                self._bind(s, row, service, workflow, pinned, cell, now)
+            pinned = set(orm.plan.get("pinned", []))
+            cell = cells.get(orm.owner, orm.origin)
+            if usage is None:
+                self._bind(s, orm, service, workflow, pinned, cell, now)
                 continue
-            # Metering of the slot.
-            tasks = row.rate_per_s * sy.slot_s
-            for step in row.plan["steps"]:
-                f = live.function(step["function"])
-                work = tasks * float(sy.work[f])
-                row.compute_gcycles += work
-                row.compute_s += work / float(sy.capacity[live.node(step["node"])])
-                row.energy_j += tasks * live.task_energy_j(
-                    row.origin, step["function"], step["node"]
-                )
-                if step["placement"] == "NETWORK":
-                    row.bytes_up += tasks * float(sy.input_mbit[f]) * 1e6 / 8
-                    row.bytes_down += tasks * float(sy.output_mbit[f]) * 1e6 / 8
-            row.tasks += tasks
-            row.usage_updated_at = now
-            latency = res.session_latency.get(row.session_id)
-            row.latency_ms = latency
-            moved_terminal = cell != row.origin
-            lost = [
-                st["function"]
-                for st in row.plan["steps"]
-                if st["placement"] == "NETWORK" and (st["function"], st["node"]) not in running
-            ]
-            target = float(row.qos["latencyMs"])
-            late = latency is None or latency > target
-            row.violations = row.violations + 1 if late else 0
-            if moved_terminal or lost:
-                self._migrate(s, row, workflow, pinned, cell, now, avoid_current=False)
-            elif row.violations >= k:
-                self._migrate(s, row, workflow, pinned, cell, now, avoid_current=True)
-            row.updated_at = now
+            for key, value in usage.items():
+                setattr(orm, key, value)
+            orm.usage_updated_at = now
+            self._migrate(s, orm, workflow, pinned, cell, now, avoid_current=avoid_current)
+            orm.updated_at = now
+
+    def _meter(self, row: Any, res: _Result) -> dict[str, Any]:
+        """A live session's usage after this slot, its measured latency and QoS misses."""
+        sy = self.plane.system
+        tasks = row.rate_per_s * sy.slot_s
+        gcycles, seconds, energy = row.compute_gcycles, row.compute_s, row.energy_j
+        up, down = row.bytes_up, row.bytes_down
+        for step in row.plan["steps"]:
+            work_f, capacity, task_j, in_mbit, out_mbit = self._step_costs(
+                row.origin, step["function"], step["node"]
+            )
+            work = tasks * work_f  # the same arithmetic as the twin's figures, in this order
+            gcycles += work
+            seconds += work / capacity
+            energy += tasks * task_j
+            if step["placement"] == "NETWORK":
+                up += tasks * in_mbit * 1e6 / 8
+                down += tasks * out_mbit * 1e6 / 8
+        latency = res.session_latency.get(row.session_id)
+        late = latency is None or latency > float(row.qos["latencyMs"])
+        return {
+            "compute_gcycles": gcycles,
+            "compute_s": seconds,
+            "energy_j": energy,
+            "bytes_up": up,
+            "bytes_down": down,
+            "tasks": row.tasks + tasks,
+            "latency_ms": latency,
+            "violations": row.violations + 1 if late else 0,
+        }
+
+    def _step_costs(
+        self, origin: str, function: str, node: str
+    ) -> tuple[float, float, float, float, float]:
+        """What metering charges a task of a step, computed once per (cell, function, node).
+
+        Work per task (Gcycles), the node's capacity (Gcycles/s), energy per task (J), data per
+        task up and down (Mbit).
+        """
+        key = (origin, function, node)
+        costs = self._costs.get(key)
+        if costs is None:
+            live, sy = self.plane.live, self.plane.system
+            f = live.function(function)
+            costs = self._costs[key] = (
+                float(sy.work[f]),
+                float(sy.capacity[live.node(node)]),
+                live.task_energy_j(origin, function, node),
+                float(sy.input_mbit[f]),
+                float(sy.output_mbit[f]),
+            )
+        return costs
 
     def _bind(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -144,6 +145,11 @@ def verify_token(key: str, token: str) -> Principal:
         Unauthenticated: the token is malformed, not signed with ``key``, expired or for
             another audience.
     """
+    return _verify(key, token)[0]
+
+
+def _verify(key: str, token: str) -> tuple[Principal, float]:
+    """:func:`verify_token`, and when the token expires (seconds since 1970)."""
     try:
         claims = jwt.decode(token, key, algorithms=["HS256"], audience=ISSUER, issuer=ISSUER)
     except jwt.ExpiredSignatureError:
@@ -153,4 +159,34 @@ def verify_token(key: str, token: str) -> Principal:
     role = claims.get("role")
     if role not in ROLES or not isinstance(claims.get("sub"), str):
         raise Unauthenticated("invalid access token: no role or subject")
-    return Principal(claims["sub"], role, frozenset(str(claims.get("scope", "")).split()))
+    principal = Principal(claims["sub"], role, frozenset(str(claims.get("scope", "")).split()))
+    return principal, float(claims["exp"]) if "exp" in claims else math.inf
+
+
+class VerifiedTokens:
+    """Tokens verified already: a client's next request skips the check until its token expires.
+
+    A token is the same string on every request of a client, and what its check finds holds
+    until it expires (the signing key does not change); a token seen first is checked in full
+    (:func:`verify_token`). At most ``size`` tokens are kept (all are forgotten when it is full).
+
+    Args:
+        key: the key that signs access tokens.
+        size: most tokens kept.
+    """
+
+    def __init__(self, key: str, size: int = 4096) -> None:
+        self.key = key
+        self.size = size
+        self._seen: dict[str, tuple[Principal, float]] = {}
+
+    def principal(self, token: str) -> Principal:
+        """The principal of a bearer token (as :func:`verify_token`, which raises the same)."""
+        hit = self._seen.get(token)
+        if hit is not None and time.time() < hit[1]:
+            return hit[0]
+        principal, expires = _verify(self.key, token)
+        if len(self._seen) >= self.size:
+            self._seen.clear()
+        self._seen[token] = (principal, expires)
+        return principal

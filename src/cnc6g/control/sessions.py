@@ -20,8 +20,10 @@ network can no longer serve it (see :mod:`cnc6g.control.runtime`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,8 @@ from cnc6g.control.catalog import get_service_row
 from cnc6g.control.errors import Conflict, NotFound, Unprocessable
 from cnc6g.control.events import emit, emit_all
 from cnc6g.control.intent import bm25, clear_winner
-from cnc6g.control.plane import ControlPlane
+from cnc6g.control.live import StepOption
+from cnc6g.control.plane import CLOCK_EPOCH, CLOCK_SLOT, ControlPlane
 from cnc6g.control.schemas import (
     ExtendRequest,
     Placement,
@@ -58,7 +61,11 @@ from cnc6g.storage.tables import Session as SessionRow
 API = {SessionKind.compute: "compute-sessions", SessionKind.sensing: "sensing-sessions"}
 
 NODES_LOCKED = "cnc6g.nodes-locked"
-"""Key in a transaction's ``info`` of the nodes it has locked (:func:`lock_nodes`)."""
+"""Key in a transaction's ``info``: it has locked every node (:func:`lock_nodes`)."""
+SOME_NODES_LOCKED = "cnc6g.some-nodes-locked"
+"""Key in a transaction's ``info`` of the nodes it has locked when not all."""
+SLOT_VIEW = "slot-view"
+"""Key in the plane's cache of the last :class:`SlotView`."""
 
 IN_BATCH = 500
 """Ids per ``IN (...)`` list."""
@@ -87,29 +94,108 @@ GIVE_BACK = (
     .where(_n.node == bindparam("b_node"))
     .values(reserved_gcps=_n.reserved_gcps - bindparam("b_gcps"))
 )
-LOCK_NODES = select(NODES).order_by(_n.node).with_for_update()
+LOCK_NODES = select(_n.node).order_by(_n.node).with_for_update()
+LOCK_SOME_NODES = (
+    select(_n.node)
+    .where(_n.node.in_(bindparam("b_nodes", expanding=True)))
+    .order_by(_n.node)
+    .with_for_update()
+)
+NODE_UTILISATION = select(_n.node, _n.utilisation)
 READ_NODES = select(NODES)
 RUNNING = select(INSTANCES.c.function, INSTANCES.c.node)
 TERMINAL_CELL = select(TERMINALS.c.cell).where(TERMINALS.c.client_id == bindparam("b_client"))
 READ_SERVICE = select(SERVICES).where(SERVICES.c.service_id == bindparam("b_service"))
+READ_REQUEST = select(
+    SERVICES,
+    select(TERMINALS.c.cell)
+    .where(TERMINALS.c.client_id == bindparam("b_client"))
+    .scalar_subquery()
+    .label("terminal_cell"),
+    CLOCK_SLOT.label("clock_slot"),
+    CLOCK_EPOCH.label("clock_epoch"),
+).where(SERVICES.c.service_id == bindparam("b_service"))
+"""What a request reads first, in one statement: the service, the caller's cell, the clock."""
 ADD_SESSION = insert(SESSIONS)
+END_SESSION = (
+    update(SESSIONS)
+    .where(SESSIONS.c.session_id == bindparam("b_id"))
+    .values(
+        status=SessionStatus.unavailable.value,
+        status_info=bindparam("b_info"),
+        updated_at=bindparam("b_at"),
+        version_id=SESSIONS.c.version_id + 1,
+    )
+)
 ADD_HOLDS = insert(RESERVATIONS)
 
 
-def lock_nodes(s: DbSession) -> dict[str, Any]:
-    """Every node by name, locked for the rest of the transaction, taken in name order.
+def lock_nodes(s: DbSession, names: Iterable[str] | None = None) -> None:
+    """Lock nodes for the rest of the transaction, taken in name order: every one, or ``names``.
 
     Every transaction that changes the compute held on nodes (a placement, a release, a slot's
-    write) takes this first, so two of them never wait for each other's node rows in opposite
-    orders (a deadlock on PostgreSQL; SQLite's write lock already orders them). The lock lasts
-    until the transaction ends, so the nodes are read once per transaction (as rows of the
-    table, not ORM objects: their held compute is changed by conditional updates, not on them).
+    write) locks them first, so two of them never wait for each other's node rows in opposite
+    orders (a deadlock on PostgreSQL; SQLite's write lock, taken when the transaction begins,
+    already orders them and makes a lock of some nodes needless). A placement locks only the
+    nodes it may hold compute on; a slot's write and a change of a session lock them all. A
+    transaction takes one set: a later call for nodes it holds locked already changes nothing
+    (a placement that fails gives back compute on nodes it locked).
     """
-    locked: dict[str, Any] | None = s.info.get(NODES_LOCKED)
-    if locked is None:
-        locked = {n.node: n for n in s.execute(LOCK_NODES)}
-        s.info[NODES_LOCKED] = locked
-    return locked
+    if s.info.get(NODES_LOCKED):
+        return
+    if names is None:
+        s.execute(LOCK_NODES).all()
+        s.info[NODES_LOCKED] = True
+        return
+    if s.get_bind().dialect.name == "sqlite":
+        return
+    some: set[str] = s.info.setdefault(SOME_NODES_LOCKED, set())
+    new = sorted(set(names) - some)
+    if new:
+        s.connection().execute(LOCK_SOME_NODES, {"b_nodes": new}).all()
+        some.update(new)
+
+
+@dataclass(frozen=True)
+class SlotView:
+    """What placement reads that only a slot's write changes.
+
+    Attributes:
+        slot: the slot it is of.
+        running: ``(function, node)`` of every instance running.
+        nodes: the nodes of the database.
+        utilisation: ``[N]`` utilisation of each node of the live system in the last slot.
+    """
+
+    slot: int
+    running: frozenset[tuple[str, str]]
+    nodes: frozenset[str]
+    utilisation: np.ndarray
+
+
+def slot_view(plane: ControlPlane, s: DbSession, slot: int | None) -> SlotView:
+    """The running instances and the nodes' utilisation, read once per slot and process.
+
+    A slot's write changes both in the transaction that moves the slot number on, so what
+    was read at slot ``slot`` holds until the number changes; it is kept only when the slot
+    read again after it is still ``slot`` (on PostgreSQL a slot may commit between two
+    statements). ``slot`` None: read them now, for a slot's own write (which changes them).
+    """
+    cached: SlotView | None = plane.cache.get(SLOT_VIEW)
+    if slot is not None and cached is not None and cached.slot == slot:
+        return cached
+    conn = s.connection()
+    running = frozenset((f, n) for f, n in conn.execute(RUNNING))
+    util = {n: float(u) for n, u in conn.execute(NODE_UTILISATION)}
+    view = SlotView(
+        -1 if slot is None else slot,
+        running,
+        frozenset(util),
+        np.array([util.get(n, 0.0) for n in plane.live.nodes]),
+    )
+    if slot is not None and plane.clock(s)[0] == slot:
+        plane.cache[SLOT_VIEW] = view
+    return view
 
 
 @dataclass(frozen=True)
@@ -131,6 +217,7 @@ def place(
     pinned: set[str],
     hold: bool,
     avoid: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    slot: int | None = None,
 ) -> Placed:
     """Place every step of ``workflow`` for a terminal in ``cell`` (see the module's text).
 
@@ -144,49 +231,22 @@ def place(
         pinned: ids of steps that must run on the terminal (besides the workflow's own pins).
         hold: hold the compute of each network step (else only plan).
         avoid: ``(function, node)`` pairs not to use (a session moving away from them).
+        slot: the slot the transaction read (the running instances and the nodes' utilisation
+            are then read once per slot, :func:`slot_view`); None: read them now.
 
     Raises:
         Unprocessable: a step can run nowhere the cell reaches (or a pinned step cannot run on
-            the terminal); the compute held for the steps before it is given back first, so a
-            caller that goes on in the same transaction keeps no hold of a plan that failed.
+            the terminal); nothing is held then.
     """
-    holds: dict[str, float] = {}
-    try:
-        return _place(plane, s, cell, workflow, qos_ms, rate, pinned, hold, avoid, holds)
-    except Unprocessable:
-        release_holds(s, holds)
-        raise
-
-
-def _place(
-    plane: ControlPlane,
-    s: DbSession,
-    cell: str,
-    workflow: Workflow,
-    qos_ms: float,
-    rate: float,
-    pinned: set[str],
-    hold: bool,
-    avoid: set[tuple[str, str]],
-    holds: dict[str, float],
-) -> Placed:
-    """:func:`place`, recording in ``holds`` the compute held so far."""
-    live, sy = plane.live, plane.system
-    running = {(f, n) for f, n in s.execute(RUNNING)}
-    nodes = lock_nodes(s) if hold else {n.node: n for n in s.execute(READ_NODES)}
-    util = np.array([nodes[n].utilisation if n in nodes else 0.0 for n in live.nodes])
-    chosen: list[PlannedStep] = []
-    missing: list[str] = []
-    finish: dict[str, float] = {}
-    parents: dict[str, list[str]] = {st.step_id: [] for st in workflow.steps}
-    for edge in workflow.edges:
-        parents[edge.to_step_id].append(edge.from_step_id)
+    live = plane.live
+    view = slot_view(plane, s, slot)
+    steps = []
     for step in workflow.order():
         on_terminal = step.pin_to_terminal or step.step_id in pinned
         tiers = {"terminal"} if on_terminal else None
         if step.allowed_tiers and not on_terminal:
             tiers = {t.value for t in step.allowed_tiers}
-        options = live.options(cell, step.function, util, tiers)
+        options = live.options(cell, step.function, view.utilisation, tiers)
         if not on_terminal:
             options = [o for o in options if not o.local]
         if not options:
@@ -196,26 +256,58 @@ def _place(
                 f"(cell {cell})",
                 code="SERVICE_REQUESTS.NO_FEASIBLE_PLACEMENT",
             )
-        pick = options[0]
+        up = [
+            o
+            for o in options
+            if (step.function, o.node) in view.running
+            and (step.function, o.node) not in avoid
+            and o.node in view.nodes
+        ]
+        steps.append((step, on_terminal, options, up))
+    return _place(plane, s, workflow, qos_ms, rate, hold, steps)
+
+
+def _place(
+    plane: ControlPlane,
+    s: DbSession,
+    workflow: Workflow,
+    qos_ms: float,
+    rate: float,
+    hold: bool,
+    steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
+) -> Placed:
+    """:func:`place` once every step's options are known: the holds, in the workflow's order."""
+    live, sy = plane.live, plane.system
+    holds: dict[str, float] = {}
+    nodes: dict[str, Any] = {}
+    if hold:
+        lock_nodes(s, {o.node for _, on_terminal, _, up in steps if not on_terminal for o in up})
+    else:
+        nodes = {n.node: n for n in s.execute(READ_NODES)}
+    conn = s.connection()
+    chosen: list[PlannedStep] = []
+    missing: list[str] = []
+    finish: dict[str, float] = {}
+    parents: dict[str, list[str]] = {st.step_id: [] for st in workflow.steps}
+    for edge in workflow.edges:
+        parents[edge.to_step_id].append(edge.from_step_id)
+    for step, on_terminal, options, up in steps:
+        pick: StepOption | None = options[0]
         if not on_terminal:
             need = rate * float(sy.work[live.function(step.function)])
-            up = [
-                o
-                for o in options
-                if (step.function, o.node) in running and (step.function, o.node) not in avoid
-            ]
-            pick = None  # type: ignore[assignment]
+            pick = None
             for option in up:
-                row = nodes.get(option.node)
-                if row is None:
-                    continue
                 if hold:
-                    taken = s.execute(HOLD, {"b_node": option.node, "b_gcps": need}).rowcount  # type: ignore[attr-defined]
+                    taken = conn.execute(HOLD, {"b_node": option.node, "b_gcps": need}).rowcount
                     if not taken:
                         continue
                     holds[option.node] = holds.get(option.node, 0.0) + need
-                elif row.background_gcps + row.reserved_gcps + need > row.admission_gcps:
-                    continue
+                else:
+                    row = nodes.get(option.node)
+                    if row is None or (
+                        row.background_gcps + row.reserved_gcps + need > row.admission_gcps
+                    ):
+                        continue
                 pick = option
                 break
             if pick is None:
@@ -242,11 +334,10 @@ def _place(
 
 
 def release_holds(s: DbSession, holds: dict[str, float]) -> None:
-    """Give back compute held on nodes."""
+    """Give back compute held on nodes (locking them first, :func:`lock_nodes`)."""
     if holds:
-        lock_nodes(s)
-    if holds:
-        s.execute(GIVE_BACK, [{"b_node": n, "b_gcps": g} for n, g in holds.items()])
+        lock_nodes(s, holds)
+        s.connection().execute(GIVE_BACK, [{"b_node": n, "b_gcps": g} for n, g in holds.items()])
 
 
 def release(s: DbSession, row: SessionRow) -> None:
@@ -273,7 +364,7 @@ def release_all(s: DbSession, session_ids: list[str]) -> None:
 def keep_holds(s: DbSession, session_id: str, holds: dict[str, float]) -> None:
     """Record what a session holds (so that it is given back when the session ends)."""
     if holds:
-        s.execute(
+        s.connection().execute(
             ADD_HOLDS, [{"session_id": session_id, "node": n, "gcps": g} for n, g in holds.items()]
         )
 
@@ -350,20 +441,26 @@ def session_info(row: SessionRow) -> SessionInfo:
 
 def status_event(
     s: DbSession,
-    row: SessionRow,
+    row: Any,
     now: datetime,
     previous: str | None,
     batch: list[dict[str, Any]] | None = None,
+    status: str | None = None,
+    status_info: str | None = None,
 ) -> None:
-    """Tell the session's owner (and its sink) that its status changed (``batch``: see emit)."""
+    """Tell the session's owner (and its sink) that its status changed (``batch``: see emit).
+
+    ``row`` is an ORM object or a row of the table; ``status`` and ``status_info``, when given,
+    are the new ones (default: the row's).
+    """
     emit(
         s,
         API[SessionKind(row.kind)],
         "session-status-changed",
         {
             "sessionId": row.session_id,
-            "status": row.status,
-            "statusInfo": row.status_info,
+            "status": row.status if status is None else status,
+            "statusInfo": row.status_info if status is None else status_info,
             "previousStatus": previous,
             "plan": public_plan(row),
         },
@@ -391,12 +488,18 @@ def service_workflow(plane: ControlPlane, service: Any) -> Workflow:
 def read_service(s: DbSession, principal: Principal, service_id: str) -> Any:
     """The row of an active service (or the caller's), as :func:`get_service_row` finds it.
 
-    One Core select, no ORM object: the decision path only reads the service.
+    One Core select, no ORM object: the decision path only reads the service; the same
+    statement reads the caller's cell (``terminal_cell``, None when it has none) and the clock
+    (``clock_slot``, ``clock_epoch``), for :func:`_open`.
 
     Raises:
         NotFound: no such service, or an inactive one of another provider.
     """
-    row = s.execute(READ_SERVICE, {"b_service": service_id}).first()
+    row = (
+        s.connection()
+        .execute(READ_REQUEST, {"b_service": service_id, "b_client": principal.client_id})
+        .first()
+    )
     visible = row is not None and (
         principal.is_operator or row.owner == principal.client_id or row.state == "ACTIVE"
     )
@@ -441,8 +544,8 @@ def _open(
     body: ServiceRequest,
     service: Service,
     request_id: str | None = None,
-) -> SessionRow:
-    """Plan a session of ``service`` for the calling terminal and store it."""
+) -> Any:
+    """Plan a session of ``service`` for the calling terminal and store it; its columns."""
     if service.state != "ACTIVE":
         raise Unprocessable(
             f"serviceId: service {service.service_id} is INACTIVE",
@@ -453,8 +556,13 @@ def _open(
     unknown = sorted(set(body.pin_step_ids) - {st.step_id for st in workflow.steps})
     if unknown:
         raise Unprocessable(f"pinStepIds: the service has no steps {unknown}", field="pinStepIds")
-    known = s.execute(TERMINAL_CELL, {"b_client": principal.client_id}).first()
-    cell = plane.live.cells[0] if known is None else str(known.cell)
+    read = getattr(service, "clock_slot", None) is not None  # by read_service, with the clock
+    if read:
+        known = service.terminal_cell
+    else:
+        found = s.connection().execute(TERMINAL_CELL, {"b_client": principal.client_id}).first()
+        known = None if found is None else found.cell
+    cell = plane.live.cells[0] if known is None else str(known)
     if known is None:
         set_location(plane, s, principal.client_id, cell)
     if service.area is not None and cell not in service.area:
@@ -463,7 +571,8 @@ def _open(
             code="SERVICE_REQUESTS.OUT_OF_AREA",
         )
     qos = body.qos.model_dump(mode="json", by_alias=True) if body.qos else dict(service.qos)
-    _, now = plane.clock(s)  # read before the nodes are locked: the lock is held less long
+    # The clock is read before the nodes are locked: the lock is held less long.
+    slot, now = plane.clock_of(service.clock_slot, service.clock_epoch) if read else plane.clock(s)
     placed = place(
         plane,
         s,
@@ -473,6 +582,7 @@ def _open(
         body.rate_per_second,
         set(body.pin_step_ids),
         hold=True,
+        slot=slot,
     )
     bound = not placed.missing
     values: dict[str, Any] = {
@@ -512,9 +622,9 @@ def _open(
         "updated_at": now,
         "version_id": 1,  # the ORM's first revision
     }
-    s.execute(ADD_SESSION, values)  # before its holds, which refer to it
+    s.connection().execute(ADD_SESSION, values)  # before its holds, which refer to it
     keep_holds(s, values["session_id"], placed.holds)
-    row = SessionRow(**values)  # not added to the session: the row is written already
+    row = SimpleNamespace(**values)  # what was written, for the answer and the event
     if bound:  # REQUESTED -> AVAILABLE at once: its owner is told as when the loop binds it
         status_event(s, row, now, SessionStatus.requested.value)
     else:
@@ -739,6 +849,34 @@ def end_sessions(
         row.status_info = info.value
         row.updated_at = now
         status_event(s, row, now, previous, batch=events)
+    emit_all(s, events)
+
+
+def end_rows(s: DbSession, rows: list[Any], info: StatusInfo, now: datetime) -> None:
+    """End sessions read as rows of the table, as :func:`end_sessions` ends ORM objects.
+
+    What they hold is given back, and their status and events are written with one statement
+    each (executemany), the revision of each session moving on as the ORM's would.
+    """
+    rows = [r for r in rows if r.status != SessionStatus.unavailable.value]
+    if not rows:
+        return
+    release_all(s, [r.session_id for r in rows])
+    s.connection().execute(
+        END_SESSION,
+        [{"b_id": r.session_id, "b_info": info.value, "b_at": now} for r in rows],
+    )
+    events: list[dict[str, Any]] = []
+    for row in rows:
+        status_event(
+            s,
+            row,
+            now,
+            row.status,
+            batch=events,
+            status=SessionStatus.unavailable.value,
+            status_info=info.value,
+        )
     emit_all(s, events)
 
 
