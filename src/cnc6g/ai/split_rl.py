@@ -1,0 +1,743 @@
+"""A learned policy for the coupled slot: split and shares for every user, one user at a time.
+
+After seed 001's table 6.3-1 (end-to-end collaborative inference by reinforcement learning), on
+the options of :mod:`cnc6g.ai.coupled`:
+
+- **State.** Base-station side: the uplink share still to allocate (``r``) and the edge compute
+  still to allocate (``g``, a fraction of the edge GPUs), how many users are still waiting and how
+  much of ``r`` and ``g`` they need at least; per user, its uplink channel quality (its full-cell
+  rate), whether its own terminal meets its deadline (its compute against its deadline), how many
+  of its options still fit and the least share of what is left that one of them takes.
+  The downlink's quality and the bandwidth between compute units are the same for every user here
+  (the network's fixed downlink and wired rates) and are left out.
+- **Action.** One (user, option) pair among those that still fit: which part of the model the
+  terminal computes (blocks before ``a``), which part the edge computes (``a..b``; the rest in the
+  cloud), the uplink share ``phi`` and the edge compute share ``psi``. Options that no longer fit
+  the remaining capacities and users already served are masked out, so every decision sequence is
+  feasible; the episode ends when no option fits, and users left are not served.
+- **Reward.** Per user served, 1 (its deadline met; a user not served has missed it: the deadline
+  penalty) plus ``beta`` times the terminal energy its plan saves against running on its own
+  terminal, relative to the slot's largest local energy (the energy term). The energy of the base
+  station's edge is the same whatever the split here (the edge runs what it is given at a fixed
+  speed), so the terminal's energy is the energy term.
+
+One network with shared parameters scores every feasible pair from its features (a pointer over
+the options, independent of the number of users), so a policy trained on slots of 8-40 users runs
+on slots of any size. Training is REINFORCE with, as baseline, the mean return of several sampled
+rollouts on the same slot (Kool, van Hoof and Welling, "Attention, Learn to Solve Routing
+Problems!", ICLR 2019), on random slots from :func:`cnc6g.ai.coupled.make_instance` (random user
+counts, loads, models, terminals, deadlines and channel qualities). Decisions at run time are the
+highest-scoring pair at each step.
+
+The slot's terminal energy (:func:`slot_energy`) counts the energy of every served user's plan
+and, for a user not served, the energy of running its request on its own terminal (late): the
+fallback. :func:`solve_milp_energy` is the reference: the least slot energy among the plans that
+serve as many users as :func:`cnc6g.ai.coupled.solve_milp` (HiGHS).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from cnc6g.ai.coupled import (
+    Instance,
+    IntArray,
+    Options,
+    Outcome,
+    _tiers,
+    _with_uplink,
+    build_options,
+    make_instance,
+    solve_independent,
+    solve_milp,
+    solve_prices,
+)
+from cnc6g.ai.profiles import FloatArray, load_profile
+from cnc6g.ai.split import evaluate_cuts
+
+try:  # as in cnc6g.ai.coupled: the core class does not print HiGHS's banner
+    from highspy._core import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
+    from highspy._core import _Highs as _HighsSolver
+except ImportError:  # pragma: no cover - other highspy layouts
+    from highspy import Highs as _HighsSolver
+    from highspy import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
+
+FORMAT = 1
+"""Version of the checkpoint's layout."""
+
+FEATURES = 22
+"""Inputs of the scoring network per (user, option) pair (see :func:`_features`)."""
+
+TRAIN_MODELS = ("mobilenetv2", "resnet50", "vit-b16", "whisper-base")
+"""Models a training slot draws from (a random non-empty subset per slot)."""
+
+TRAIN_SEED_BASE = 1_000_000
+"""Training slots use seeds from here up; evaluation uses seeds below it (held out)."""
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How :func:`train` draws slots and learns."""
+
+    iterations: int = 300
+    slots: int = 8
+    """Slots per iteration."""
+    samples: int = 8
+    """Rollouts sampled per slot (their mean return is the baseline)."""
+    users: tuple[int, int] = (8, 40)
+    loads: tuple[float, float] = (0.3, 1.4)
+    models: tuple[str, ...] = TRAIN_MODELS
+    hidden: int = 64
+    lr: float = 1e-3
+    beta: float = 0.5
+    """Weight of the energy saved (relative to the slot's largest local energy) per user."""
+    entropy: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "iterations": self.iterations >= 1,
+            "slots": self.slots >= 1,
+            "samples": self.samples >= 2,
+            "users": 1 <= self.users[0] <= self.users[1],
+            "loads": 0 < self.loads[0] <= self.loads[1],
+            "models": len(self.models) >= 1,
+            "hidden": self.hidden >= 1,
+            "lr": self.lr > 0,
+            "beta": 0 <= self.beta < 1,
+            "entropy": self.entropy >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"TrainConfig.{name}: invalid value {getattr(self, name)!r}")
+
+
+class Scorer(nn.Module):
+    """Scores one (user, option) pair from its features; shared by every pair."""
+
+    def __init__(self, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(FEATURES, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores (..., ) of features (..., FEATURES)."""
+        out: torch.Tensor = self.net(x).squeeze(-1)
+        return out
+
+
+def _local_runs(inst: Instance) -> tuple[FloatArray, FloatArray]:
+    """Each user's latency and terminal energy with its whole request on its own terminal."""
+    latency = np.zeros(len(inst.users))
+    energy = np.zeros(len(inst.users))
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, u in enumerate(inst.users):
+        groups.setdefault((u.model, u.terminal), []).append(i)
+    for (model, terminal), members in groups.items():
+        profile = load_profile(model)
+        idx = np.array(members)
+        cell = np.array([inst.users[i].cell_mbps for i in members])
+        full = np.full(idx.size, profile.n)
+        plan = evaluate_cuts(
+            profile, _tiers(inst, terminal), _with_uplink(inst.net, cell), full, full
+        )
+        latency[idx] = plan.latency_s
+        energy[idx] = plan.energy_j
+    return latency, energy
+
+
+def local_energy(inst: Instance) -> FloatArray:
+    """Each user's terminal energy with its whole request on its own terminal (J)."""
+    return _local_runs(inst)[1]
+
+
+def slot_energy(opts: Options, choice: IntArray, local_j: FloatArray) -> float:
+    """Terminal energy of a slot: served users' plans, the others on their own terminal."""
+    served = choice >= 0
+    return float(opts.energy_j[choice[served]].sum() + local_j[~served].sum())
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One slot's static arrays for the policy (numpy, unpadded)."""
+
+    user: IntArray
+    phi: FloatArray
+    psi: FloatArray
+    """Share of the whole edge (``psi / gpus``)."""
+    saving: FloatArray
+    """Energy saved against the user's local run, over the slot's largest local energy."""
+    parts: FloatArray
+    """(K, 3): shares of the blocks on terminal, edge, cloud."""
+    local_ok: npt.NDArray[np.bool_]
+    user_feat: FloatArray
+    """(U, 2): channel quality, local time over deadline."""
+    users: int
+
+
+def _slot(inst: Instance, opts: Options, local_j: FloatArray | None = None) -> _Slot:
+    local_j = local_energy(inst) if local_j is None else local_j
+    scale = max(float(local_j.max()), _EPS)
+    n = np.array([load_profile(u.model).n for u in inst.users])[opts.user]
+    a, b = opts.a.astype(float), opts.b.astype(float)
+    parts = np.stack([a / n, (b - a) / n, (n - b) / n], axis=1)
+    zero = (opts.phi <= 0) & (opts.psi <= 0)
+    local_ok = np.zeros(len(inst.users), dtype=np.bool_)
+    local_ok[opts.user[zero]] = True
+    cell = np.array([u.cell_mbps for u in inst.users])
+    deadline = np.array([u.deadline_s for u in inst.users])
+    user_feat = np.stack(
+        [np.log10(np.maximum(cell, 1e-3)) / 3.0, _local_runs(inst)[0] / deadline], axis=1
+    )
+    return _Slot(
+        user=opts.user,
+        phi=opts.phi,
+        psi=opts.psi / max(inst.gpus, _EPS),
+        saving=(local_j[opts.user] - opts.energy_j) / scale,
+        parts=parts,
+        local_ok=local_ok,
+        user_feat=np.minimum(user_feat, 5.0),
+        users=len(inst.users),
+    )
+
+
+@dataclass
+class _Batch:
+    """Slots side by side: every option of every slot in one flat list (torch, float32).
+
+    Slot ``i``'s user ``u`` is the global user ``i * U + u``; option ``j`` of the list sits in
+    column ``col[j]`` of its slot's row of scores (``K`` columns: the most options of a slot).
+    """
+
+    slots: int
+    users: int  # U: the most users of a slot
+    columns: int  # K
+    slot: torch.Tensor  # (N,) long
+    user: torch.Tensor  # (N,) long, global
+    col: torch.Tensor  # (N,) long
+    phi: torch.Tensor
+    psi: torch.Tensor
+    saving: torch.Tensor
+    parts: torch.Tensor  # (N, 3)
+    local_ok: torch.Tensor  # (B * U,) bool
+    user_feat: torch.Tensor  # (B * U, 2)
+    user_valid: torch.Tensor  # (B * U,) bool
+    max_saving: torch.Tensor  # (B * U,)
+    users_n: torch.Tensor  # (B,)
+
+
+def _batch(slots: Sequence[_Slot]) -> _Batch:
+    b = len(slots)
+    u = max(s.users for s in slots)
+    k = max(max(s.user.size for s in slots), 1)
+    local_ok = np.zeros((b, u), dtype=np.bool_)
+    user_feat = np.zeros((b, u, 2))
+    user_valid = np.zeros((b, u), dtype=np.bool_)
+    max_saving = np.zeros((b, u))
+    for i, s in enumerate(slots):
+        local_ok[i, : s.users] = s.local_ok
+        user_feat[i, : s.users] = s.user_feat
+        user_valid[i, : s.users] = True
+        np.maximum.at(max_saving[i], s.user, s.saving)
+
+    def f(x: npt.NDArray[Any]) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+    def cat(xs: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+        return np.concatenate(xs) if xs else np.zeros(0)
+
+    return _Batch(
+        slots=b,
+        users=u,
+        columns=k,
+        slot=torch.from_numpy(cat([np.full(s.user.size, i) for i, s in enumerate(slots)])).long(),
+        user=torch.from_numpy(cat([s.user + i * u for i, s in enumerate(slots)])).long(),
+        col=torch.from_numpy(cat([np.arange(s.user.size) for s in slots])).long(),
+        phi=f(cat([s.phi for s in slots])),
+        psi=f(cat([s.psi for s in slots])),
+        saving=f(cat([s.saving for s in slots])),
+        parts=f(np.concatenate([s.parts for s in slots]).reshape(-1, 3)),
+        local_ok=torch.from_numpy(local_ok.reshape(-1)),
+        user_feat=f(user_feat.reshape(-1, 2)),
+        user_valid=torch.from_numpy(user_valid.reshape(-1)),
+        max_saving=f(max_saving.reshape(-1)),
+        users_n=f(user_valid.sum(1)),
+    )
+
+
+def _segment_min(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """The least of ``values`` per ``index`` (inf where none)."""
+    out = torch.full((size,), math.inf)
+    return out.scatter_reduce(0, index, values, reduce="amin", include_self=True)
+
+
+def _segment_sum(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.zeros(size).index_add(0, index, values)
+
+
+def _features(
+    bt: _Batch, r: torch.Tensor, g: torch.Tensor, open_: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The options that may be chosen (indices into the flat list) and their features.
+
+    ``r``, ``g`` (B,): uplink and edge shares left; ``open_`` (B * U,): users not decided yet.
+    """
+    b, nu = bt.slots, bt.slots * bt.users
+    active = open_[bt.user] & (bt.phi <= r[bt.slot] + 1e-7) & (bt.psi <= g[bt.slot] + 1e-7)
+    sel = active.nonzero().squeeze(1)
+    slot, user = bt.slot[sel], bt.user[sel]
+    rr = r.clamp_min(1e-6)[slot]
+    gg = g.clamp_min(1e-6)[slot]
+    phi, psi = bt.phi[sel], bt.psi[sel]
+    phi_r = (phi / rr).clamp(max=10.0)
+    psi_r = (psi / gg).clamp(max=10.0)
+    cost = phi_r + psi_r
+    user_min = _segment_min(cost, user, nu)
+    min_phi = _segment_min(phi, user, nu)
+    min_psi = _segment_min(psi, user, nu)
+    count = _segment_sum(torch.ones_like(phi), user, nu)
+    reachable = torch.isfinite(user_min)
+    needy = (open_ & reachable & ~bt.local_ok).reshape(b, bt.users)
+    zero = torch.zeros(b, bt.users)
+    crowd_phi = torch.where(needy, min_phi.reshape(b, -1), zero).sum(1) / r.clamp_min(1e-6)
+    crowd_psi = torch.where(needy, min_psi.reshape(b, -1), zero).sum(1) / g.clamp_min(1e-6)
+    glob = torch.stack(
+        [
+            r,
+            g,
+            open_.reshape(b, -1).float().sum(1) / bt.users_n,
+            (open_ & reachable).reshape(b, -1).float().sum(1) / bt.users_n,
+            needy.float().sum(1) / bt.users_n,
+            torch.log1p(crowd_phi.clamp(max=1e3)),
+            torch.log1p(crowd_psi.clamp(max=1e3)),
+        ],
+        dim=1,
+    )  # (B, 7)
+    umin = user_min[user]
+    x = torch.cat(
+        [
+            torch.stack(
+                [
+                    phi,
+                    psi,
+                    phi_r,
+                    psi_r,
+                    cost - umin,
+                    bt.saving[sel],
+                    bt.local_ok[user].float(),
+                    torch.log1p(count[user]) / 3.0,
+                    umin,
+                    bt.max_saving[user],
+                ],
+                dim=1,
+            ),
+            bt.user_feat[user],
+            bt.parts[sel],
+            glob[slot],
+        ],
+        dim=1,
+    )
+    return sel, x
+
+
+@dataclass
+class _Rollout:
+    choice: torch.Tensor  # (B, U) option column, -1 none
+    logp: torch.Tensor  # (B,)
+    entropy: torch.Tensor  # (B,)
+    served: torch.Tensor  # (B,)
+    saving: torch.Tensor  # (B,)
+
+
+def _rollout(scorer: Scorer, bt: _Batch, greedy: bool, gen: torch.Generator | None) -> _Rollout:
+    b, u = bt.slots, bt.users
+    r = torch.ones(b)
+    g = torch.ones(b)
+    open_ = bt.user_valid.clone()
+    choice = torch.full((b * u,), -1, dtype=torch.long)
+    logp = torch.zeros(b)
+    ent = torch.zeros(b)
+    served = torch.zeros(b)
+    saving = torch.zeros(b)
+    for _ in range(u):
+        sel, x = _features(bt, r, g, open_)
+        if sel.numel() == 0:
+            break
+        slot = bt.slot[sel]
+        live = torch.zeros(b, dtype=torch.bool)
+        live[slot] = True
+        logits = torch.full((b, bt.columns), -math.inf)
+        logits = logits.index_put((slot, bt.col[sel]), scorer(x))
+        logits = torch.where(live.unsqueeze(1), logits, torch.zeros_like(logits))
+        logprob = torch.log_softmax(logits, dim=1)
+        if greedy:
+            pick = logits.argmax(1)
+        else:
+            pick = torch.multinomial(logprob.exp().detach(), 1, generator=gen).squeeze(1)
+        rows = torch.arange(b)
+        lp = logprob[rows, pick]
+        p = logprob.exp()
+        h = -(p * torch.where(torch.isfinite(logprob), logprob, torch.zeros_like(logprob))).sum(1)
+        logp = logp + torch.where(live, lp, torch.zeros_like(lp))
+        ent = ent + torch.where(live, h, torch.zeros_like(h))
+        # The flat option each live slot picked.
+        where = torch.full((b, bt.columns), -1, dtype=torch.long)
+        where[slot, bt.col[sel]] = sel
+        j = where[rows[live], pick[live]]
+        lv = rows[live]
+        r = r.index_add(0, lv, -bt.phi[j])
+        g = g.index_add(0, lv, -bt.psi[j])
+        served = served.index_add(0, lv, torch.ones(lv.numel()))
+        saving = saving.index_add(0, lv, bt.saving[j])
+        who = bt.user[j]
+        open_ = open_.clone()
+        open_[who] = False
+        choice[who] = bt.col[j]
+    return _Rollout(choice.reshape(b, u), logp, ent, served, saving)
+
+
+@dataclass
+class SplitPolicy:
+    """A trained scorer and what it was trained with."""
+
+    scorer: Scorer
+    config: TrainConfig
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def decide(
+        self,
+        inst: Instance,
+        opts: Options | None = None,
+        local_j: FloatArray | None = None,
+        samples: int = 0,
+        seed: int = 0,
+    ) -> Outcome:
+        """The policy's choice per user on a slot (always within both capacities).
+
+        The highest-scoring pair at each step; with ``samples`` > 0, also that many rollouts
+        sampled from the policy, and the best of all by the training return is kept.
+        """
+        if samples < 0:
+            raise ValueError("samples must be >= 0")
+        t0 = time.perf_counter()
+        opts = build_options(inst) if opts is None else opts
+        local_j = local_energy(inst) if local_j is None else local_j
+        users = len(inst.users)
+        if opts.user.size == 0:
+            choice = np.full(users, -1, dtype=np.int64)
+        else:
+            slot = _slot(inst, opts, local_j)
+            with torch.no_grad():
+                roll = _rollout(self.scorer, _batch([slot]), greedy=True, gen=None)
+                choice = roll.choice[0, :users].numpy().astype(np.int64)
+                if samples:
+                    best = float(roll.served[0] + self.config.beta * roll.saving[0])
+                    gen = torch.Generator().manual_seed(seed)
+                    many = _rollout(self.scorer, _batch([slot] * samples), False, gen)
+                    ret = many.served + self.config.beta * many.saving
+                    i = int(ret.argmax())
+                    if float(ret[i]) > best + 1e-9:
+                        choice = many.choice[i, :users].numpy().astype(np.int64)
+        out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
+        return replace(out, method="rl" if not samples else f"rl-best-of-{samples + 1}")
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint's content (tensors and plain data only)."""
+        cfg = asdict(self.config)
+        return {
+            "format": FORMAT,
+            "features": FEATURES,
+            "config": cfg,
+            "state": {k: v.detach().clone() for k, v in self.scorer.state_dict().items()},
+            "meta": dict(self.meta),
+        }
+
+
+def rl_outcome(
+    inst: Instance, opts: Options, choice: IntArray, local_j: FloatArray, seconds: float
+) -> Outcome:
+    """The policy's decisions as an :class:`~cnc6g.ai.coupled.Outcome`."""
+    chosen = choice[choice >= 0]
+    return Outcome(
+        method="rl",
+        choice=choice,
+        satisfied=int(chosen.size),
+        users=len(inst.users),
+        radio_used=float(opts.phi[chosen].sum()),
+        gpu_used=float(opts.psi[chosen].sum()),
+        energy_j=float(opts.energy_j[chosen].sum()),
+        seconds=seconds,
+        detail={"slot_energy_j": slot_energy(opts, choice, local_j)},
+    )
+
+
+def policy_from_state(data: dict[str, Any]) -> SplitPolicy:
+    """A policy from a checkpoint's content.
+
+    Raises:
+        ValueError: not a checkpoint of this policy, or of another layout.
+    """
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"not a split-inference policy checkpoint of format {FORMAT}")
+    if data.get("features") != FEATURES:
+        raise ValueError(
+            f"checkpoint has {data.get('features')} features per pair, this code {FEATURES}"
+        )
+    raw = dict(data["config"])
+    for key in ("users", "loads", "models"):
+        raw[key] = tuple(raw[key])
+    config = TrainConfig(**raw)
+    scorer = Scorer(config.hidden)
+    scorer.load_state_dict(data["state"])
+    scorer.eval()
+    return SplitPolicy(scorer, config, dict(data.get("meta", {})))
+
+
+def shipped_checkpoint() -> Path:
+    """The checkpoint shipped with the package."""
+    return Path(str(resources.files("cnc6g.ai") / "checkpoints" / "split-rl.pt"))
+
+
+def load_policy(path: str | Path | None = None) -> SplitPolicy:
+    """The policy in ``path`` (default: the shipped one).
+
+    Raises:
+        ValueError: the file is missing or is not a policy checkpoint.
+    """
+    path = shipped_checkpoint() if path is None else Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a foreign file
+        raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__})") from None
+    return policy_from_state(data)
+
+
+def random_slot(rng: np.random.Generator, config: TrainConfig, seed: int) -> Instance:
+    """A training slot: random user count, load and models, from ``make_instance``."""
+    users = int(rng.integers(config.users[0], config.users[1] + 1))
+    load = float(rng.uniform(*config.loads))
+    k = int(rng.integers(1, len(config.models) + 1))
+    models = tuple(rng.choice(np.array(config.models), k, replace=False).tolist())
+    return make_instance(users, load, seed=seed, models=models)
+
+
+def train(
+    config: TrainConfig | None = None,
+    on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+) -> SplitPolicy:
+    """Train a policy on random slots (seeds from :data:`TRAIN_SEED_BASE` up)."""
+    config = config or TrainConfig()
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    scorer = Scorer(config.hidden)
+    optim = torch.optim.Adam(scorer.parameters(), lr=config.lr)
+    seed = TRAIN_SEED_BASE + config.seed * 100_000
+    t0 = time.perf_counter()
+    for it in range(1, config.iterations + 1):
+        slots: list[_Slot] = []
+        while len(slots) < config.slots:
+            inst = random_slot(rng, config, seed)
+            seed += 1
+            opts = build_options(inst)
+            if opts.user.size:
+                slots.append(_slot(inst, opts))
+        bt = _batch([s for s in slots for _ in range(config.samples)])
+        roll = _rollout(scorer, bt, greedy=False, gen=gen)
+        ret = (roll.served + config.beta * roll.saving).reshape(config.slots, config.samples)
+        adv = (ret - ret.mean(1, keepdim=True)).reshape(-1)
+        per_user = torch.tensor([s.users for s in slots for _ in range(config.samples)])
+        loss = (
+            -(adv * roll.logp / per_user).mean() - config.entropy * (roll.entropy / per_user).mean()
+        )
+        optim.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)
+        optim.step()
+        if on_iteration is not None:
+            on_iteration(
+                it,
+                {
+                    "served": float((roll.served / per_user).mean()),
+                    "return": float((ret.reshape(-1) / per_user).mean()),
+                    "seconds": time.perf_counter() - t0,
+                },
+            )
+    scorer.eval()
+    meta = {
+        "iterations": config.iterations,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "first_seed": TRAIN_SEED_BASE + config.seed * 100_000,
+        "last_seed": seed - 1,
+    }
+    return SplitPolicy(scorer, config, meta)
+
+
+def random_policy(inst: Instance, opts: Options, local_j: FloatArray, seed: int = 0) -> Outcome:
+    """Uniformly random feasible (user, option) pairs until none fits: the floor to beat."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    users = len(inst.users)
+    choice = np.full(users, -1, dtype=np.int64)
+    r, g = 1.0, inst.gpus
+    while True:
+        ok = np.flatnonzero(
+            (choice[opts.user] < 0) & (opts.phi <= r + 1e-7) & (opts.psi <= g + 1e-7)
+        )
+        if ok.size == 0:
+            break
+        j = int(rng.choice(ok))
+        choice[opts.user[j]] = j
+        r -= float(opts.phi[j])
+        g -= float(opts.psi[j])
+    out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
+    return replace(out, method="random")
+
+
+def solve_milp_energy(
+    inst: Instance,
+    opts: Options,
+    served: int,
+    local_j: FloatArray,
+    time_limit: float = 30.0,
+) -> Outcome:
+    """Least slot energy (:func:`slot_energy`) among plans serving at least ``served`` users.
+
+    With ``served`` the count of :func:`cnc6g.ai.coupled.solve_milp`, this is the joint
+    optimum's energy: most requests within their deadline, then least terminal energy, solved
+    exactly (HiGHS, relative gap 1e-6).
+    """
+    t0 = time.perf_counter()
+    users = len(inst.users)
+    k = opts.user.size
+    choice = np.full(users, -1, dtype=np.int64)
+    if k == 0 or served <= 0:
+        out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
+        return replace(out, method="milp-energy")
+    lp = HighsLp()
+    lp.num_col_ = k
+    lp.num_row_ = users + 3
+    lp.col_cost_ = opts.energy_j - local_j[opts.user]
+    lp.col_lower_ = np.zeros(k)
+    lp.col_upper_ = np.ones(k)
+    lp.row_lower_ = np.concatenate([np.full(users + 2, -np.inf), [float(served)]])
+    lp.row_upper_ = np.concatenate([np.ones(users), [1.0, inst.gpus], [np.inf]])
+    rows = np.stack(
+        [opts.user, np.full(k, users), np.full(k, users + 1), np.full(k, users + 2)], axis=1
+    ).ravel()
+    vals = np.stack([np.ones(k), opts.phi, opts.psi, np.ones(k)], axis=1).ravel()
+    lp.a_matrix_.format_ = MatrixFormat.kColwise
+    lp.a_matrix_.num_col_ = k
+    lp.a_matrix_.num_row_ = users + 3
+    lp.a_matrix_.start_ = (4 * np.arange(k + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = rows.astype(np.int32)
+    lp.a_matrix_.value_ = vals
+    lp.integrality_ = [HighsVarType.kInteger] * k
+    h = _HighsSolver()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    h.setOptionValue("random_seed", 0)
+    h.passModel(lp)
+    h.run()
+    optimal = h.getModelStatus() == HighsModelStatus.kOptimal
+    values = np.asarray(h.getSolution().col_value, dtype=float)
+    if values.size == k:
+        picked = np.flatnonzero(values > 0.5)
+        choice[opts.user[picked]] = picked
+    out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
+    return replace(out, method="milp-energy", detail={**out.detail, "optimal": float(optimal)})
+
+
+METHODS = (
+    "milp",
+    "milp-energy",
+    "prices",
+    "independent-latency",
+    "independent-energy",
+    "rl",
+    "rl-best",
+    "random",
+)
+"""What :func:`compare_slot` runs: ``independent-latency`` is Neurosurgeon's per-user best
+split at an equal share, ``rl`` the policy's highest-scoring pairs, ``rl-best`` the best of those
+and :data:`BEST_OF` sampled rollouts, ``random`` uniformly random feasible choices."""
+
+BEST_OF = 16
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    """One method on one slot."""
+
+    method: str
+    users: int
+    served: int
+    slot_energy_j: float
+    seconds: float
+    feasible: bool
+    """Both capacities hold (independent splits: their shares are equal, always)."""
+
+
+def compare_slot(
+    inst: Instance,
+    policy: SplitPolicy,
+    time_limit: float = 30.0,
+    methods: Sequence[str] = METHODS,
+) -> list[SlotResult]:
+    """Every method of ``methods`` on one slot, with the slot's terminal energy."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods: unknown {', '.join(unknown)}; use {', '.join(METHODS)}")
+    opts = build_options(inst)
+    local_j = local_energy(inst)
+    out: list[SlotResult] = []
+    milp: Outcome | None = None
+
+    def add(o: Outcome, energy: float, name: str | None = None) -> None:
+        fits = o.radio_used <= 1.0 + 1e-6 and o.gpu_used <= inst.gpus * (1.0 + 1e-6)
+        out.append(
+            SlotResult(name or o.method, o.users, o.satisfied, energy, o.seconds, bool(fits))
+        )
+
+    for m in methods:
+        if m in ("milp", "milp-energy") and milp is None:
+            milp = solve_milp(inst, opts, time_limit)
+        if m == "milp" and milp is not None:
+            add(milp, slot_energy(opts, milp.choice, local_j))
+        elif m == "milp-energy" and milp is not None:
+            o = solve_milp_energy(inst, opts, milp.satisfied, local_j, time_limit)
+            add(o, o.detail["slot_energy_j"])
+        elif m == "prices":
+            o = solve_prices(inst, opts)
+            add(o, slot_energy(opts, o.choice, local_j))
+        elif m.startswith("independent-"):
+            o = solve_independent(inst, "latency" if m.endswith("latency") else "energy")
+            add(o, o.energy_j + float(local_j[o.choice < 0].sum()), m)
+        elif m in ("rl", "rl-best"):
+            o = policy.decide(inst, opts, local_j, samples=BEST_OF if m == "rl-best" else 0)
+            add(o, o.detail["slot_energy_j"], m)
+        elif m == "random":
+            o = random_policy(inst, opts, local_j)
+            add(o, o.detail["slot_energy_j"])
+    return out
