@@ -13,8 +13,10 @@ the options of :mod:`cnc6g.ai.coupled`:
 - **Action.** One (user, option) pair among those that still fit: which part of the model the
   terminal computes (blocks before ``a``), which part the edge computes (``a..b``; the rest in the
   cloud), the uplink share ``phi`` and the edge compute share ``psi``. Options that no longer fit
-  the remaining capacities and users already served are masked out, so every decision sequence is
-  feasible; the episode ends when no option fits, and users left are not served.
+  the remaining capacities and users already decided are masked out, so every decision sequence
+  is feasible. Running the whole request on the terminal takes no share, so that choice is
+  deferred: the episode ends when no option that takes a share fits, then every user left whose
+  own terminal meets its deadline runs there, and the others are not served.
 - **Reward.** Per user served, 1 (its deadline met; a user not served has missed it: the deadline
   penalty) plus ``beta`` times the terminal energy its plan saves against running on its own
   terminal, relative to the slot's largest local energy (the energy term). The energy of the base
@@ -32,7 +34,9 @@ highest-scoring pair at each step.
 The slot's terminal energy (:func:`slot_energy`) counts the energy of every served user's plan
 and, for a user not served, the energy of running its request on its own terminal (late): the
 fallback. :func:`solve_milp_energy` is the reference: the least slot energy among the plans that
-serve as many users as :func:`cnc6g.ai.coupled.solve_milp` (HiGHS).
+serve at least a given number of users (HiGHS), at the count of
+:func:`cnc6g.ai.coupled.solve_milp` (the most that can be served) or at another method's own
+count. :func:`compare_slot` runs every method on a slot.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ except ImportError:  # pragma: no cover - other highspy layouts
 FORMAT = 1
 """Version of the checkpoint's layout."""
 
-FEATURES = 22
+FEATURES = 24
 """Inputs of the scoring network per (user, option) pair (see :func:`_features`)."""
 
 TRAIN_MODELS = ("mobilenetv2", "resnet50", "vit-b16", "whisper-base")
@@ -92,7 +96,10 @@ _EPS = 1e-9
 class TrainConfig:
     """How :func:`train` draws slots and learns."""
 
-    iterations: int = 300
+    iterations: int = 400
+    """Iterations of REINFORCE."""
+    imitation: int = 0
+    """Iterations of imitation of the MILP's least-energy solutions first."""
     slots: int = 8
     """Slots per iteration."""
     samples: int = 8
@@ -102,14 +109,17 @@ class TrainConfig:
     models: tuple[str, ...] = TRAIN_MODELS
     hidden: int = 64
     lr: float = 1e-3
-    beta: float = 0.5
+    beta: float = 0.2
     """Weight of the energy saved (relative to the slot's largest local energy) per user."""
     entropy: float = 0.01
+    validation_slots: int = 16
+    """Held-out slots the best policy is chosen on (greedy return, every ten iterations)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
         checks = {
-            "iterations": self.iterations >= 1,
+            "iterations": self.iterations >= 0,
+            "imitation": self.imitation >= 0,
             "slots": self.slots >= 1,
             "samples": self.samples >= 2,
             "users": 1 <= self.users[0] <= self.users[1],
@@ -119,6 +129,7 @@ class TrainConfig:
             "lr": self.lr > 0,
             "beta": 0 <= self.beta < 1,
             "entropy": self.entropy >= 0,
+            "validation_slots": self.validation_slots >= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -188,6 +199,8 @@ class _Slot:
     parts: FloatArray
     """(K, 3): shares of the blocks on terminal, edge, cloud."""
     local_ok: npt.NDArray[np.bool_]
+    local_col: IntArray
+    """Each user's option that runs it whole on its terminal within its deadline (-1: none)."""
     user_feat: FloatArray
     """(U, 2): channel quality, local time over deadline."""
     users: int
@@ -202,6 +215,8 @@ def _slot(inst: Instance, opts: Options, local_j: FloatArray | None = None) -> _
     zero = (opts.phi <= 0) & (opts.psi <= 0)
     local_ok = np.zeros(len(inst.users), dtype=np.bool_)
     local_ok[opts.user[zero]] = True
+    local_col = np.full(len(inst.users), -1, dtype=np.int64)
+    local_col[opts.user[zero]] = np.flatnonzero(zero)
     cell = np.array([u.cell_mbps for u in inst.users])
     deadline = np.array([u.deadline_s for u in inst.users])
     user_feat = np.stack(
@@ -214,6 +229,7 @@ def _slot(inst: Instance, opts: Options, local_j: FloatArray | None = None) -> _
         saving=(local_j[opts.user] - opts.energy_j) / scale,
         parts=parts,
         local_ok=local_ok,
+        local_col=local_col,
         user_feat=np.minimum(user_feat, 5.0),
         users=len(inst.users),
     )
@@ -238,6 +254,8 @@ class _Batch:
     saving: torch.Tensor
     parts: torch.Tensor  # (N, 3)
     local_ok: torch.Tensor  # (B * U,) bool
+    local_col: torch.Tensor  # (B * U,) long, -1: none
+    shared: torch.Tensor  # (N,) bool: the option takes a share of the uplink or the edge
     user_feat: torch.Tensor  # (B * U, 2)
     user_valid: torch.Tensor  # (B * U,) bool
     max_saving: torch.Tensor  # (B * U,)
@@ -249,11 +267,13 @@ def _batch(slots: Sequence[_Slot]) -> _Batch:
     u = max(s.users for s in slots)
     k = max(max(s.user.size for s in slots), 1)
     local_ok = np.zeros((b, u), dtype=np.bool_)
+    local_col = np.full((b, u), -1, dtype=np.int64)
     user_feat = np.zeros((b, u, 2))
     user_valid = np.zeros((b, u), dtype=np.bool_)
     max_saving = np.zeros((b, u))
     for i, s in enumerate(slots):
         local_ok[i, : s.users] = s.local_ok
+        local_col[i, : s.users] = s.local_col
         user_feat[i, : s.users] = s.user_feat
         user_valid[i, : s.users] = True
         np.maximum.at(max_saving[i], s.user, s.saving)
@@ -276,6 +296,8 @@ def _batch(slots: Sequence[_Slot]) -> _Batch:
         saving=f(cat([s.saving for s in slots])),
         parts=f(np.concatenate([s.parts for s in slots]).reshape(-1, 3)),
         local_ok=torch.from_numpy(local_ok.reshape(-1)),
+        local_col=torch.from_numpy(local_col.reshape(-1)),
+        shared=torch.from_numpy(cat([(s.phi > 0) | (s.psi > 0) for s in slots]).astype(bool)),
         user_feat=f(user_feat.reshape(-1, 2)),
         user_valid=torch.from_numpy(user_valid.reshape(-1)),
         max_saving=f(max_saving.reshape(-1)),
@@ -301,7 +323,9 @@ def _features(
     ``r``, ``g`` (B,): uplink and edge shares left; ``open_`` (B * U,): users not decided yet.
     """
     b, nu = bt.slots, bt.slots * bt.users
-    active = open_[bt.user] & (bt.phi <= r[bt.slot] + 1e-7) & (bt.psi <= g[bt.slot] + 1e-7)
+    active = (
+        bt.shared & open_[bt.user] & (bt.phi <= r[bt.slot] + 1e-7) & (bt.psi <= g[bt.slot] + 1e-7)
+    )
     sel = active.nonzero().squeeze(1)
     slot, user = bt.slot[sel], bt.user[sel]
     rr = r.clamp_min(1e-6)[slot]
@@ -332,6 +356,10 @@ def _features(
         dim=1,
     )  # (B, 7)
     umin = user_min[user]
+    # What taking the option leaves of each resource, against what the other users that need
+    # it still ask for at least.
+    after_r = (r[slot] - phi) / (crowd_phi[slot] * r.clamp_min(1e-6)[slot] + 1e-3)
+    after_g = (g[slot] - psi) / (crowd_psi[slot] * g.clamp_min(1e-6)[slot] + 1e-3)
     x = torch.cat(
         [
             torch.stack(
@@ -346,6 +374,8 @@ def _features(
                     torch.log1p(count[user]) / 3.0,
                     umin,
                     bt.max_saving[user],
+                    torch.log1p(after_r.clamp(0.0, 1e3)),
+                    torch.log1p(after_g.clamp(0.0, 1e3)),
                 ],
                 dim=1,
             ),
@@ -365,10 +395,24 @@ class _Rollout:
     entropy: torch.Tensor  # (B,)
     served: torch.Tensor  # (B,)
     saving: torch.Tensor  # (B,)
+    imitation: torch.Tensor  # (B,)
 
 
-def _rollout(scorer: Scorer, bt: _Batch, greedy: bool, gen: torch.Generator | None) -> _Rollout:
+def _rollout(
+    scorer: Scorer,
+    bt: _Batch,
+    greedy: bool,
+    gen: torch.Generator | None,
+    expert: torch.Tensor | None = None,
+) -> _Rollout:
+    """One episode per slot of the batch.
+
+    With ``expert`` (N,) bool, the options of a reference solution: while some of them still
+    fit, the step takes the policy's likeliest one of them and ``imitation`` adds the negative
+    log of the probability the policy gives them together.
+    """
     b, u = bt.slots, bt.users
+    imitation = torch.zeros(b)
     r = torch.ones(b)
     g = torch.ones(b)
     open_ = bt.user_valid.clone()
@@ -392,6 +436,14 @@ def _rollout(scorer: Scorer, bt: _Batch, greedy: bool, gen: torch.Generator | No
             pick = logits.argmax(1)
         else:
             pick = torch.multinomial(logprob.exp().detach(), 1, generator=gen).squeeze(1)
+        if expert is not None:
+            good = torch.zeros(b, bt.columns, dtype=torch.bool)
+            good[slot, bt.col[sel]] = expert[sel]
+            follow = good.any(1)
+            in_set = torch.logsumexp(logprob.masked_fill(~good, -math.inf), dim=1)
+            imitation = imitation - torch.where(follow, in_set, torch.zeros_like(in_set))
+            best_good = logits.detach().masked_fill(~good, -math.inf).argmax(1)
+            pick = torch.where(follow, best_good, pick)
         rows = torch.arange(b)
         lp = logprob[rows, pick]
         p = logprob.exp()
@@ -411,7 +463,12 @@ def _rollout(scorer: Scorer, bt: _Batch, greedy: bool, gen: torch.Generator | No
         open_ = open_.clone()
         open_[who] = False
         choice[who] = bt.col[j]
-    return _Rollout(choice.reshape(b, u), logp, ent, served, saving)
+    # Users left whose own terminal meets their deadline run there (no share: deferring that
+    # choice to the end never costs anything).
+    home = open_ & (bt.local_col >= 0)
+    choice[home] = bt.local_col[home]
+    served = served + home.reshape(b, u).float().sum(1)
+    return _Rollout(choice.reshape(b, u), logp, ent, served, saving, imitation)
 
 
 @dataclass
@@ -541,11 +598,45 @@ def random_slot(rng: np.random.Generator, config: TrainConfig, seed: int) -> Ins
     return make_instance(users, load, seed=seed, models=models)
 
 
+def _draw(
+    rng: np.random.Generator, config: TrainConfig, seed: int, expert: bool
+) -> tuple[_Slot, IntArray | None, int]:
+    """A training slot with options (and the reference's choice), and the next seed."""
+    while True:
+        inst = random_slot(rng, config, seed)
+        seed += 1
+        opts = build_options(inst)
+        if not opts.user.size:
+            continue
+        local_j = local_energy(inst)
+        ref = None
+        if expert:
+            milp = solve_milp(inst, opts, EXPERT_TIME_LIMIT)
+            ref = solve_milp_energy(inst, opts, milp.satisfied, local_j, EXPERT_TIME_LIMIT).choice
+        return _slot(inst, opts, local_j), ref, seed
+
+
+VALIDATION_SEED = 900_000
+"""Validation slots use seeds from here (below the training seeds)."""
+
+VALIDATE_EVERY = 10
+"""Iterations of REINFORCE between two validations."""
+
+EXPERT_TIME_LIMIT = 5.0
+"""HiGHS's limit per reference solution while imitating, s."""
+
+
 def train(
     config: TrainConfig | None = None,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
 ) -> SplitPolicy:
-    """Train a policy on random slots (seeds from :data:`TRAIN_SEED_BASE` up)."""
+    """Train a policy on random slots (seeds from :data:`TRAIN_SEED_BASE` up).
+
+    First ``config.imitation`` iterations of imitation: the policy learns to pick, at each step,
+    one of the options of the MILP's least-energy solution that still fit (whichever order it
+    likes). Then ``config.iterations`` of REINFORCE on its own rollouts. ``on_iteration`` gets
+    the iteration (counting both phases) and its statistics.
+    """
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -554,22 +645,21 @@ def train(
     optim = torch.optim.Adam(scorer.parameters(), lr=config.lr)
     seed = TRAIN_SEED_BASE + config.seed * 100_000
     t0 = time.perf_counter()
-    for it in range(1, config.iterations + 1):
+    for it in range(1, config.imitation + 1):
         slots: list[_Slot] = []
-        while len(slots) < config.slots:
-            inst = random_slot(rng, config, seed)
-            seed += 1
-            opts = build_options(inst)
-            if opts.user.size:
-                slots.append(_slot(inst, opts))
-        bt = _batch([s for s in slots for _ in range(config.samples)])
-        roll = _rollout(scorer, bt, greedy=False, gen=gen)
-        ret = (roll.served + config.beta * roll.saving).reshape(config.slots, config.samples)
-        adv = (ret - ret.mean(1, keepdim=True)).reshape(-1)
-        per_user = torch.tensor([s.users for s in slots for _ in range(config.samples)])
-        loss = (
-            -(adv * roll.logp / per_user).mean() - config.entropy * (roll.entropy / per_user).mean()
-        )
+        marks: list[npt.NDArray[np.bool_]] = []
+        for _ in range(config.slots):
+            slot, ref, seed = _draw(rng, config, seed, expert=True)
+            assert ref is not None
+            mark = np.zeros(slot.user.size, dtype=np.bool_)
+            chosen = ref[ref >= 0]
+            mark[chosen] = (slot.phi[chosen] > 0) | (slot.psi[chosen] > 0)
+            slots.append(slot)
+            marks.append(mark)
+        bt = _batch(slots)
+        roll = _rollout(scorer, bt, False, gen, torch.from_numpy(np.concatenate(marks)))
+        per_user = torch.tensor([s.users for s in slots], dtype=torch.float32)
+        loss = (roll.imitation / per_user).mean()
         optim.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)
@@ -579,12 +669,64 @@ def train(
                 it,
                 {
                     "served": float((roll.served / per_user).mean()),
-                    "return": float((ret.reshape(-1) / per_user).mean()),
+                    "imitation": float(loss.detach()),
                     "seconds": time.perf_counter() - t0,
                 },
             )
+    # Validation slots (seeds of their own, below the training seeds and above those the
+    # benchmark and the tests evaluate on): the policy kept is the best on them.
+    val_rng = np.random.default_rng(VALIDATION_SEED)
+    val = [
+        _draw(val_rng, config, VALIDATION_SEED + 1000 * i, expert=False)[0]
+        for i in range(config.validation_slots)
+    ]
+    val_bt = _batch(val)
+    val_users = torch.tensor([s.users for s in val], dtype=torch.float32)
+
+    def validate() -> float:
+        with torch.no_grad():
+            roll = _rollout(scorer, val_bt, greedy=True, gen=None)
+        return float(((roll.served + config.beta * roll.saving) / val_users).mean())
+
+    best_score, best_it = validate(), config.imitation
+    best_state = {k: v.detach().clone() for k, v in scorer.state_dict().items()}
+    for it in range(config.imitation + 1, config.imitation + config.iterations + 1):
+        slots = []
+        for _ in range(config.slots):
+            slot, _, seed = _draw(rng, config, seed, expert=False)
+            slots.append(slot)
+        bt = _batch([s for s in slots for _ in range(config.samples)])
+        roll = _rollout(scorer, bt, greedy=False, gen=gen)
+        ret = (roll.served + config.beta * roll.saving).reshape(config.slots, config.samples)
+        adv = (ret - ret.mean(1, keepdim=True)).reshape(-1)
+        per_user = torch.tensor(
+            [s.users for s in slots for _ in range(config.samples)], dtype=torch.float32
+        )
+        loss = (
+            -(adv * roll.logp / per_user).mean() - config.entropy * (roll.entropy / per_user).mean()
+        )
+        optim.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)
+        optim.step()
+        stats = {
+            "served": float((roll.served / per_user).mean()),
+            "return": float((ret.reshape(-1) / per_user).mean()),
+        }
+        if it % VALIDATE_EVERY == 0 or it == config.imitation + config.iterations:
+            stats["validation"] = validate()
+            if stats["validation"] > best_score:
+                best_score, best_it = stats["validation"], it
+                best_state = {k: v.detach().clone() for k, v in scorer.state_dict().items()}
+        if on_iteration is not None:
+            on_iteration(it, {**stats, "seconds": time.perf_counter() - t0})
+    if config.iterations:
+        scorer.load_state_dict(best_state)
     scorer.eval()
     meta = {
+        "best_iteration": best_it,
+        "validation_return": round(best_score, 4),
+        "imitation": config.imitation,
         "iterations": config.iterations,
         "seconds": round(time.perf_counter() - t0, 1),
         "first_seed": TRAIN_SEED_BASE + config.seed * 100_000,
@@ -594,15 +736,20 @@ def train(
 
 
 def random_policy(inst: Instance, opts: Options, local_j: FloatArray, seed: int = 0) -> Outcome:
-    """Uniformly random feasible (user, option) pairs until none fits: the floor to beat."""
+    """The floor to beat: the policy's action space, uniformly at random.
+
+    Uniformly random (user, option) pairs that take a share and still fit until none does, then
+    every user left whose own terminal meets its deadline runs there.
+    """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     users = len(inst.users)
     choice = np.full(users, -1, dtype=np.int64)
+    shared = (opts.phi > 0) | (opts.psi > 0)
     r, g = 1.0, inst.gpus
     while True:
         ok = np.flatnonzero(
-            (choice[opts.user] < 0) & (opts.phi <= r + 1e-7) & (opts.psi <= g + 1e-7)
+            shared & (choice[opts.user] < 0) & (opts.phi <= r + 1e-7) & (opts.psi <= g + 1e-7)
         )
         if ok.size == 0:
             break
@@ -610,6 +757,9 @@ def random_policy(inst: Instance, opts: Options, local_j: FloatArray, seed: int 
         choice[opts.user[j]] = j
         r -= float(opts.phi[j])
         g -= float(opts.psi[j])
+    home = np.flatnonzero(~shared)
+    home = home[choice[opts.user[home]] < 0]
+    choice[opts.user[home]] = home
     out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
     return replace(out, method="random")
 
@@ -676,14 +826,12 @@ METHODS = (
     "independent-latency",
     "independent-energy",
     "rl",
-    "rl-best",
+    "rl-search",
     "random",
 )
 """What :func:`compare_slot` runs: ``independent-latency`` is Neurosurgeon's per-user best
-split at an equal share, ``rl`` the policy's highest-scoring pairs, ``rl-best`` the best of those
-and :data:`BEST_OF` sampled rollouts, ``random`` uniformly random feasible choices."""
-
-BEST_OF = 16
+split at an equal share, ``rl`` the policy's highest-scoring pairs, ``rl-search`` those followed
+by :func:`improve`, ``random`` uniformly random feasible choices (:func:`random_policy`)."""
 
 
 @dataclass(frozen=True)
@@ -697,6 +845,8 @@ class SlotResult:
     seconds: float
     feasible: bool
     """Both capacities hold (independent splits: their shares are equal, always)."""
+    floor_j: float
+    """The least slot energy among plans that serve as many users (at most the MILP's count)."""
 
 
 def compare_slot(
@@ -712,21 +862,36 @@ def compare_slot(
     opts = build_options(inst)
     local_j = local_energy(inst)
     out: list[SlotResult] = []
-    milp: Outcome | None = None
+    milp = solve_milp(inst, opts, time_limit)
+    floors: dict[int, float] = {}
+
+    def floor(served: int) -> float:
+        k = min(served, milp.satisfied)
+        if k not in floors:
+            o = solve_milp_energy(inst, opts, k, local_j, time_limit)
+            floors[k] = o.detail["slot_energy_j"]
+        return floors[k]
 
     def add(o: Outcome, energy: float, name: str | None = None) -> None:
         fits = o.radio_used <= 1.0 + 1e-6 and o.gpu_used <= inst.gpus * (1.0 + 1e-6)
         out.append(
-            SlotResult(name or o.method, o.users, o.satisfied, energy, o.seconds, bool(fits))
+            SlotResult(
+                name or o.method,
+                o.users,
+                o.satisfied,
+                energy,
+                o.seconds,
+                bool(fits),
+                floor(o.satisfied),
+            )
         )
 
     for m in methods:
-        if m in ("milp", "milp-energy") and milp is None:
-            milp = solve_milp(inst, opts, time_limit)
-        if m == "milp" and milp is not None:
+        if m == "milp":
             add(milp, slot_energy(opts, milp.choice, local_j))
-        elif m == "milp-energy" and milp is not None:
+        elif m == "milp-energy":
             o = solve_milp_energy(inst, opts, milp.satisfied, local_j, time_limit)
+            floors.setdefault(milp.satisfied, o.detail["slot_energy_j"])
             add(o, o.detail["slot_energy_j"])
         elif m == "prices":
             o = solve_prices(inst, opts)
@@ -734,10 +899,71 @@ def compare_slot(
         elif m.startswith("independent-"):
             o = solve_independent(inst, "latency" if m.endswith("latency") else "energy")
             add(o, o.energy_j + float(local_j[o.choice < 0].sum()), m)
-        elif m in ("rl", "rl-best"):
-            o = policy.decide(inst, opts, local_j, samples=BEST_OF if m == "rl-best" else 0)
+        elif m == "rl":
+            o = policy.decide(inst, opts, local_j)
+            add(o, o.detail["slot_energy_j"])
+        elif m == "rl-search":
+            o = policy.decide(inst, opts, local_j)
+            t0 = time.perf_counter()
+            better = improve(inst, opts, o.choice, local_j)
+            seconds = o.seconds + time.perf_counter() - t0
+            o = rl_outcome(inst, opts, better, local_j, seconds)
             add(o, o.detail["slot_energy_j"], m)
         elif m == "random":
             o = random_policy(inst, opts, local_j)
             add(o, o.detail["slot_energy_j"])
     return out
+
+
+def improve(
+    inst: Instance, opts: Options, choice: IntArray, local_j: FloatArray, rounds: int = 0
+) -> IntArray:
+    """Local search after a decision: move one more user off its terminal where that pays.
+
+    A move gives a user running on its terminal (or not served) an option that takes a share,
+    and may change the option of one user already offloaded to make room (another split or
+    division of its slack); it must keep both capacities. The best move (more users served,
+    then most terminal energy saved) is made until none improves, at most ``rounds`` times
+    (0: twice the users).
+    """
+    users = len(inst.users)
+    choice = np.asarray(choice, dtype=np.int64).copy()
+    use = np.stack([opts.phi, opts.psi], axis=1)
+    cap = np.array([1.0, inst.gpus]) + 1e-9
+    e = opts.energy_j
+    shared = (opts.phi > 0) | (opts.psi > 0)
+    own = [np.flatnonzero((opts.user == u) & shared) for u in range(users)]
+    for _ in range(rounds or 2 * users):
+        picked = choice[choice >= 0]
+        load = use[picked].sum(axis=0) if picked.size else np.zeros(2)
+        off = np.zeros(users, dtype=np.bool_)
+        off[opts.user[picked[shared[picked]]]] = True
+        # Every option of an offloaded user, as a change from its current option (its current
+        # one included: no change), and a "no change" row for when nobody is offloaded.
+        alt = np.flatnonzero(off[opts.user] & shared)
+        cur = choice[opts.user[alt]]
+        d_use = np.vstack([use[alt] - use[cur], np.zeros((1, 2))])
+        d_e = np.concatenate([e[alt] - e[cur], [0.0]])
+        alt_full = np.concatenate([alt, [-1]])
+        best: tuple[int, int, int] | None = None
+        best_score = 1e-12
+        for b in np.flatnonzero(~off):
+            jb = own[b]
+            if jb.size == 0:
+                continue
+            ok = np.all(load + d_use[:, None, :] + use[jb][None, :, :] <= cap, axis=2)
+            if not ok.any():
+                continue
+            saved = local_j[b] - (d_e[:, None] + e[jb][None, :])
+            score = np.where(ok, saved + (1e3 if choice[b] < 0 else 0.0), -np.inf)
+            i, k = np.unravel_index(int(np.argmax(score)), score.shape)
+            if score[i, k] > best_score:
+                best_score = float(score[i, k])
+                best = (int(b), int(alt_full[i]), int(jb[k]))
+        if best is None:
+            break
+        gets, a, jb_best = best
+        if a >= 0:
+            choice[opts.user[a]] = a
+        choice[gets] = jb_best
+    return choice
