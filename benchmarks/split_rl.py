@@ -8,7 +8,8 @@ On held-out slots (seeds 0..S-1; training uses seeds from ``TRAIN_SEED_BASE`` up
 user count and load: the share of requests served within their deadline, the slot's terminal
 energy (unserved requests run on their terminal) over the least energy at the MILP's count
 (:func:`cnc6g.ai.split_rl.solve_milp_energy`), and the decision time per slot (mean) of every
-method of :data:`cnc6g.ai.split_rl.METHODS`. Energy ratios are of sums over the slots.
+method of :data:`cnc6g.ai.split_rl.METHODS` (one process, PyTorch on one thread). Energy
+ratios are of sums over the slots.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from cnc6g.ai.coupled import make_instance
 from cnc6g.ai.split_rl import METHODS, TRAIN_SEED_BASE, compare_slot, load_policy
@@ -68,6 +71,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    torch.set_num_threads(1)  # the policy's network is small: one core decides fastest
     policy = load_policy(args.checkpoint)
     print(f"policy: {policy.config}, trained {policy.meta}")
     head = (

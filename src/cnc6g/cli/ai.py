@@ -499,8 +499,8 @@ def splitslot_cmd(
             if "validation" in stats:
                 out_console.print(
                     f"iteration {it}/{iterations}: served {stats['served'] * 100:.1f} %, "
-                    f"return per user {stats['return']:.3f} (validation "
-                    f"{stats['validation']:.3f}), {stats['seconds']:.0f} s"
+                    f"return per user {stats['return']:.3f} (validation: "
+                    f"{stats['validation']:.4f}), {stats['seconds']:.0f} s"
                 )
 
         config = split_rl.TrainConfig(iterations=iterations, seed=train_seed)
