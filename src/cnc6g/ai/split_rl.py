@@ -28,8 +28,10 @@ the options, independent of the number of users), so a policy trained on slots o
 on slots of any size. Training is REINFORCE with, as baseline, the mean return of several sampled
 rollouts on the same slot (Kool, van Hoof and Welling, "Attention, Learn to Solve Routing
 Problems!", ICLR 2019), on random slots from :func:`cnc6g.ai.coupled.make_instance` (random user
-counts, loads, models, terminals, deadlines and channel qualities). Decisions at run time are the
-highest-scoring pair at each step.
+counts, loads, models, terminals, deadlines and channel qualities), optionally after imitating
+the MILP's least-energy solutions. Decisions at run time are the highest-scoring pair at each
+step; :func:`improve` is a local search that may follow any decision, and
+:func:`random_policy` the same action space chosen at random (the floor to beat).
 
 The slot's terminal energy (:func:`slot_energy`) counts the energy of every served user's plan
 and, for a user not served, the energy of running its request on its own terminal (late): the
