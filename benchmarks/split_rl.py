@@ -22,7 +22,13 @@ from typing import Any
 import torch
 
 from cnc6g.ai.coupled import make_instance
-from cnc6g.ai.split_rl import METHODS, TRAIN_SEED_BASE, compare_slot, load_policy
+from cnc6g.ai.split_rl import (
+    METHODS,
+    TRAIN_SEED_BASE,
+    compare_slot,
+    load_policy,
+    policy_from_json,
+)
 
 SHOWN = (
     "milp",
@@ -72,7 +78,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)  # the policy's network is small: one core decides fastest
-    policy = load_policy(args.checkpoint)
+    policy = (
+        load_policy()
+        if args.checkpoint is None
+        else policy_from_json(args.checkpoint.read_text(encoding="utf-8"))
+    )
     print(f"policy: {policy.config}, trained {policy.meta}")
     head = (
         f"{'users':>5} {'load':>4} | served %: "

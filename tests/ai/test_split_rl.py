@@ -1,5 +1,7 @@
 """The RL policy of the coupled slot: feasible decisions, the shipped checkpoint, training."""
 
+from importlib import resources
+
 import numpy as np
 import pytest
 
@@ -9,15 +11,16 @@ import torch
 
 from cnc6g.ai.coupled import build_options, make_instance, solve_milp
 from cnc6g.ai.split_rl import (
+    SHIPPED,
     TRAIN_SEED_BASE,
     TrainConfig,
     compare_slot,
     improve,
     load_policy,
     local_energy,
+    policy_from_json,
     policy_from_state,
     random_policy,
-    shipped_checkpoint,
     slot_energy,
     solve_milp_energy,
     train,
@@ -91,7 +94,7 @@ def test_slot_energy_counts_unserved_users_on_their_terminal():
     assert np.all(local_j > 0)
 
 
-def test_training_a_few_iterations_runs_and_the_state_round_trips(tmp_path):
+def test_training_a_few_iterations_runs_and_the_state_round_trips():
     config = TrainConfig(
         iterations=2,
         imitation=1,
@@ -107,9 +110,7 @@ def test_training_a_few_iterations_runs_and_the_state_round_trips(tmp_path):
     assert [it for it, _ in seen] == [1, 2, 3]
     assert all(0.0 <= s <= 1.0 for _, s in seen)
     assert policy.meta["first_seed"] >= TRAIN_SEED_BASE
-    path = tmp_path / "p.pt"
-    torch.save(policy.state(), path)
-    again = load_policy(path)
+    again = policy_from_json(policy.to_json())
     inst = make_instance(10, 0.9, seed=7)
     opts = build_options(inst)
     assert np.array_equal(policy.decide(inst, opts).choice, again.decide(inst, opts).choice)
@@ -123,22 +124,26 @@ def test_bad_training_settings_name_the_field():
         TrainConfig(loads=(0.0, 1.0))
 
 
-def test_a_foreign_file_is_not_a_policy(tmp_path):
-    with pytest.raises(ValueError, match="does not exist"):
-        load_policy(tmp_path / "missing.pt")
-    bad = tmp_path / "bad.pt"
-    bad.write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="cannot be read"):
-        load_policy(bad)
-    torch.save({"format": 99}, tmp_path / "other.pt")
+def test_foreign_content_is_not_a_policy():
+    with pytest.raises(ValueError, match="not JSON"):
+        policy_from_json("not a checkpoint")
     with pytest.raises(ValueError, match="format"):
-        load_policy(tmp_path / "other.pt")
+        policy_from_json('{"format": 99}')
     with pytest.raises(ValueError, match="format"):
-        policy_from_state({"format": 99})
+        policy_from_state([1, 2])
+    good = load_policy().state()
+    with pytest.raises(ValueError, match="features"):
+        policy_from_state({**good, "features": 3})
+    with pytest.raises(ValueError, match="does not fit"):
+        policy_from_state({**good, "state": {"net.0.weight": [[0.0]]}})
 
 
-def test_the_shipped_checkpoint_is_small():
-    assert shipped_checkpoint().stat().st_size < 1_000_000
+def test_the_shipped_checkpoint_is_small_and_round_trips_exactly(policy):
+    text = resources.files("cnc6g.ai").joinpath("checkpoints", SHIPPED).read_text("utf-8")
+    assert len(text.encode()) < 1_000_000
+    again = policy_from_json(policy.to_json())
+    for name, value in policy.scorer.state_dict().items():
+        assert torch.equal(value, again.scorer.state_dict()[name])
 
 
 def test_compare_slot_runs_every_method_and_the_milp_serves_most(policy):
@@ -215,3 +220,8 @@ def test_splitslot_compares_every_method_on_held_out_slots(tmp_path):
     )
     assert missing.exit_code != 0
     assert "--checkpoint" in missing.output
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text("[1, 2]")
+    other = runner.invoke(app, ["splitslot", "--checkpoint", str(foreign), "--out", str(tmp_path)])
+    assert other.exit_code != 0
+    assert "--checkpoint" in other.output

@@ -43,12 +43,12 @@ count. :func:`compare_slot` runs every method on a slot.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -519,15 +519,18 @@ class SplitPolicy:
         return replace(out, method="rl" if not samples else f"rl-best-of-{samples + 1}")
 
     def state(self) -> dict[str, Any]:
-        """The checkpoint's content (tensors and plain data only)."""
-        cfg = asdict(self.config)
+        """The checkpoint's content: plain data (the weights as nested lists of floats)."""
         return {
             "format": FORMAT,
             "features": FEATURES,
-            "config": cfg,
-            "state": {k: v.detach().clone() for k, v in self.scorer.state_dict().items()},
+            "config": asdict(self.config),
+            "state": {k: v.detach().tolist() for k, v in self.scorer.state_dict().items()},
             "meta": dict(self.meta),
         }
+
+    def to_json(self) -> str:
+        """The checkpoint as JSON text (float32 weights round-trip exactly)."""
+        return json.dumps(self.state(), separators=(",", ":"))
 
 
 def rl_outcome(
@@ -548,8 +551,8 @@ def rl_outcome(
     )
 
 
-def policy_from_state(data: dict[str, Any]) -> SplitPolicy:
-    """A policy from a checkpoint's content.
+def policy_from_state(data: Any) -> SplitPolicy:
+    """A policy from a checkpoint's content (see :meth:`SplitPolicy.state`).
 
     Raises:
         ValueError: not a checkpoint of this policy, or of another layout.
@@ -560,35 +563,41 @@ def policy_from_state(data: dict[str, Any]) -> SplitPolicy:
         raise ValueError(
             f"checkpoint has {data.get('features')} features per pair, this code {FEATURES}"
         )
-    raw = dict(data["config"])
-    for key in ("users", "loads", "models"):
-        raw[key] = tuple(raw[key])
-    config = TrainConfig(**raw)
-    scorer = Scorer(config.hidden)
-    scorer.load_state_dict(data["state"])
+    try:
+        raw = dict(data["config"])
+        for key in ("users", "loads", "models"):
+            raw[key] = tuple(raw[key])
+        config = TrainConfig(**raw)
+        scorer = Scorer(config.hidden)
+        weights = {k: torch.tensor(v, dtype=torch.float32) for k, v in data["state"].items()}
+        scorer.load_state_dict(weights)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"checkpoint does not fit this policy ({type(err).__name__})") from None
     scorer.eval()
     return SplitPolicy(scorer, config, dict(data.get("meta", {})))
 
 
-def shipped_checkpoint() -> Path:
-    """The checkpoint shipped with the package."""
-    return Path(str(resources.files("cnc6g.ai") / "checkpoints" / "split-rl.pt"))
-
-
-def load_policy(path: str | Path | None = None) -> SplitPolicy:
-    """The policy in ``path`` (default: the shipped one).
+def policy_from_json(text: str) -> SplitPolicy:
+    """A policy from a checkpoint's JSON text (see :meth:`SplitPolicy.to_json`).
 
     Raises:
-        ValueError: the file is missing or is not a policy checkpoint.
+        ValueError: not JSON, or not a checkpoint of this policy.
     """
-    path = shipped_checkpoint() if path is None else Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a foreign file
-        raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__})") from None
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError("checkpoint is not JSON: not a split-inference policy") from None
     return policy_from_state(data)
+
+
+SHIPPED = "split-rl.json"
+"""The checkpoint shipped with the package, in ``cnc6g/ai/checkpoints``."""
+
+
+def load_policy() -> SplitPolicy:
+    """The shipped policy (package data; ``cnc6g splitslot --train-rl`` makes others)."""
+    text = resources.files("cnc6g.ai").joinpath("checkpoints", SHIPPED).read_text("utf-8")
+    return policy_from_json(text)
 
 
 def random_slot(rng: np.random.Generator, config: TrainConfig, seed: int) -> Instance:

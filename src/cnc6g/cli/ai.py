@@ -455,11 +455,11 @@ def splitslot_cmd(
     ] = 3,
     checkpoint: Annotated[
         Path | None,
-        typer.Option("--checkpoint", help="RL policy to use (default: the shipped one)"),
+        typer.Option("--checkpoint", help="RL policy (JSON) to use (default: the shipped one)"),
     ] = None,
     train_rl: Annotated[
         Path | None,
-        typer.Option("--train-rl", help="train an RL policy first and write it to this file"),
+        typer.Option("--train-rl", help="train an RL policy first and write it here (JSON)"),
     ] = None,
     iterations: Annotated[
         int, typer.Option("--iterations", help="with --train-rl: training iterations", min=1)
@@ -512,13 +512,17 @@ def splitslot_cmd(
             f"--train-seed {train_seed}"
         )
         train_rl.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(policy.state(), train_rl)
+        train_rl.write_text(policy.to_json(), encoding="utf-8")
         out_console.print(f"policy: {train_rl}")
-        checkpoint = train_rl
-    try:
-        policy = split_rl.load_policy(checkpoint)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--checkpoint") from None
+    elif checkpoint is None:
+        policy = split_rl.load_policy()
+    else:
+        if not checkpoint.is_file():
+            raise typer.BadParameter(f"{checkpoint} does not exist", param_hint="--checkpoint")
+        try:
+            policy = split_rl.policy_from_json(checkpoint.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise typer.BadParameter(f"{checkpoint}: {err}", param_hint="--checkpoint") from None
     rows: list[dict[str, Any]] = []
     for load in load_list:
         results = [
