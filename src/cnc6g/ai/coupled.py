@@ -391,7 +391,8 @@ def solve_independent(inst: Instance, objective: Objective = "latency") -> Outco
 
     ``latency``: each takes its least-latency split (Neurosurgeon's choice); ``energy``: its
     least terminal energy within its deadline (deadline-aware: a user whose own terminal meets
-    the deadline stays there unless offloading saves energy).
+    the deadline stays there unless offloading saves energy). ``choice`` is 0 for a user whose
+    plan meets its deadline (-1 otherwise) and ``energy_j`` the terminal energy of those plans.
     """
     t0 = time.perf_counter()
     users = len(inst.users)
@@ -420,6 +421,7 @@ def solve_independent(inst: Instance, objective: Objective = "latency") -> Outco
     gpu = min(1.0, inst.gpus / max(int(on_edge.sum()), 1))
     satisfied = np.zeros(users, dtype=np.bool_)
     latency = np.zeros(users)
+    energy = np.zeros(users)
     for (model, terminal), members in groups.items():
         profile = load_profile(model)
         idx = np.array(members)
@@ -432,6 +434,7 @@ def solve_independent(inst: Instance, objective: Objective = "latency") -> Outco
         )
         satisfied[idx] = real.meets_deadline
         latency[idx] = real.latency_s
+        energy[idx] = real.energy_j
     out = Outcome(
         method=f"independent-{objective}",
         choice=np.where(satisfied, 0, -1).astype(np.int64),
@@ -439,7 +442,7 @@ def solve_independent(inst: Instance, objective: Objective = "latency") -> Outco
         users=users,
         radio_used=float(sends.sum() * radio),
         gpu_used=float(on_edge.sum() * gpu),
-        energy_j=float("nan"),
+        energy_j=float(energy[satisfied].sum()),
         seconds=time.perf_counter() - t0,
         detail={
             "offloading": float(sends.mean()),

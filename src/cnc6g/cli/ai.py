@@ -419,3 +419,161 @@ def _sweep_figure(
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+SLOT_METHOD_LABELS = {
+    "milp": "MILP (most served)",
+    "milp-energy": "MILP, then least energy",
+    "prices": "price-based decomposition",
+    "independent-latency": "independent (Neurosurgeon)",
+    "independent-energy": "independent (least energy)",
+    "rl": "RL policy",
+    "rl-search": "RL policy, then local search",
+    "random": "random feasible",
+}
+
+
+def _float_list(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"give numbers separated by commas, not {text!r}", param_hint=flag
+        ) from None
+    if not values or any(v <= 0 for v in values):
+        raise typer.BadParameter("give one or more numbers > 0", param_hint=flag)
+    return values
+
+
+def splitslot_cmd(
+    users: Annotated[int, typer.Option("--users", help="users per slot", min=1)] = 50,
+    loads: Annotated[
+        str, typer.Option("--loads", help="loads, comma-separated (1: the edge's capacity)")
+    ] = "0.4,0.8,1.2",
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="slots per load (seeds 0..N-1, never trained on)", min=1)
+    ] = 3,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="RL policy (JSON) to use (default: the shipped one)"),
+    ] = None,
+    train_rl: Annotated[
+        Path | None,
+        typer.Option("--train-rl", help="train an RL policy first and write it here (JSON)"),
+    ] = None,
+    iterations: Annotated[
+        int, typer.Option("--iterations", help="with --train-rl: training iterations", min=1)
+    ] = 400,
+    train_seed: Annotated[int, typer.Option("--train-seed", help="with --train-rl", min=0)] = 0,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="HiGHS's limit per MILP, s", min=0.1)
+    ] = 30.0,
+    out: Annotated[Path, typer.Option("--out", help="folder for the CSV")] = Path("results"),
+) -> None:
+    """Users coupled through the uplink and the edge GPUs: every solver, and the RL policy.
+
+    On random slots (ResNet-50 and ViT-B/16 on phone CPUs and GPUs, the coupled benchmark's
+    setting) at each load: requests served within their deadline, the slot's terminal energy
+    (unserved requests run on their terminal) against the MILP's least energy at its count, and
+    decision time. With --train-rl, trains a policy on random slots first (a few minutes on one
+    core) and writes it. Needs torch (the ``learn`` extra).
+    """
+    try:
+        import torch
+
+        from cnc6g.ai import split_rl
+    except ImportError:
+        err_console.print("[red]the RL policy needs torch: install the 'learn' extra[/red]")
+        raise typer.Exit(1) from None
+    from cnc6g.ai.coupled import make_instance
+
+    load_list = _float_list(loads, "--loads")
+    check_folder(out, "--out")
+    if train_rl is not None:
+        if checkpoint is not None:
+            raise typer.BadParameter(
+                "give --checkpoint or --train-rl, not both", param_hint="--checkpoint"
+            )
+
+        def progress(it: int, stats: dict[str, float]) -> None:
+            if "validation" in stats:
+                out_console.print(
+                    f"iteration {it}/{iterations}: served {stats['served'] * 100:.1f} %, "
+                    f"return per user {stats['return']:.3f} (validation: "
+                    f"{stats['validation']:.4f}), {stats['seconds']:.0f} s"
+                )
+
+        config = split_rl.TrainConfig(iterations=iterations, seed=train_seed)
+        # One thread: the networks are small, and a run is then the same on every machine.
+        torch.set_num_threads(1)
+        policy = split_rl.train(config, progress)
+        policy.meta["command"] = (
+            f"cnc6g splitslot --train-rl {train_rl.name} --iterations {iterations} "
+            f"--train-seed {train_seed}"
+        )
+        train_rl.parent.mkdir(parents=True, exist_ok=True)
+        train_rl.write_text(policy.to_json(), encoding="utf-8")
+        out_console.print(f"policy: {train_rl}")
+    elif checkpoint is None:
+        policy = split_rl.load_policy()
+    else:
+        if not checkpoint.is_file():
+            raise typer.BadParameter(f"{checkpoint} does not exist", param_hint="--checkpoint")
+        try:
+            policy = split_rl.policy_from_json(checkpoint.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise typer.BadParameter(f"{checkpoint}: {err}", param_hint="--checkpoint") from None
+    rows: list[dict[str, Any]] = []
+    for load in load_list:
+        results = [
+            split_rl.compare_slot(make_instance(users, load, seed=s), policy, time_limit)
+            for s in range(seeds)
+        ]
+        table = Table(
+            title=f"{users} users at load {load:g}, {seeds} slot(s)",
+            caption="energy: the slot's terminal energy, unserved requests on their terminal",
+        )
+        for col in (
+            "method",
+            "served",
+            "energy J",
+            "vs MILP's least",
+            "vs least at its count",
+            "decision ms",
+            "fits",
+        ):
+            table.add_column(col, justify="right")
+        ref = sum(r.slot_energy_j for res in results for r in res if r.method == "milp-energy")
+        for i, method in enumerate(split_rl.METHODS):
+            per = [res[i] for res in results]
+            served = sum(r.served for r in per) / sum(r.users for r in per)
+            energy = sum(r.slot_energy_j for r in per)
+            floor = sum(r.floor_j for r in per)
+            ms = 1e3 * sum(r.seconds for r in per) / len(per)
+            fits = all(r.feasible for r in per)
+            table.add_row(
+                SLOT_METHOD_LABELS[method],
+                f"{served * 100:.1f} %",
+                f"{energy / len(per):.3f}",
+                f"{energy / ref:.3f}" if ref > 0 else "-",
+                f"{energy / floor:.3f}" if floor > 0 else "-",
+                f"{ms:,.1f}",
+                "yes" if fits else "NO",
+            )
+            rows.append(
+                {
+                    "users": users,
+                    "load": load,
+                    "slots": seeds,
+                    "method": method,
+                    "served_share": served,
+                    "slot_energy_j": energy / len(per),
+                    "energy_vs_milp": energy / ref if ref > 0 else float("nan"),
+                    "energy_vs_least_at_count": energy / floor if floor > 0 else float("nan"),
+                    "decision_s": ms / 1e3,
+                    "fits": fits,
+                }
+            )
+        out_console.print(table)
+    csv = write_csv(out / f"splitslot-{users}.csv", rows)
+    out_console.print(f"table: {csv}")

@@ -1,0 +1,227 @@
+"""The RL policy of the coupled slot: feasible decisions, the shipped checkpoint, training."""
+
+from importlib import resources
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+import torch
+
+from cnc6g.ai.coupled import build_options, make_instance, solve_milp
+from cnc6g.ai.split_rl import (
+    SHIPPED,
+    TRAIN_SEED_BASE,
+    TrainConfig,
+    compare_slot,
+    improve,
+    load_policy,
+    local_energy,
+    policy_from_json,
+    policy_from_state,
+    random_policy,
+    slot_energy,
+    solve_milp_energy,
+    train,
+)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy()
+
+
+@pytest.mark.parametrize(("users", "load", "seed"), [(12, 0.5, 0), (40, 0.8, 1), (60, 1.4, 2)])
+def test_decisions_fit_both_capacities_and_every_served_user_meets_its_deadline(
+    policy, users, load, seed
+):
+    inst = make_instance(users, load, seed=seed)
+    opts = build_options(inst)
+    out = policy.decide(inst, opts)
+    chosen = out.choice[out.choice >= 0]
+    assert np.all(opts.user[chosen] == np.flatnonzero(out.choice >= 0))
+    assert opts.phi[chosen].sum() <= 1.0 + 1e-6
+    assert opts.psi[chosen].sum() <= inst.gpus * (1.0 + 1e-6)
+    deadline = np.array([u.deadline_s for u in inst.users])
+    assert np.all(opts.latency_s[chosen] <= deadline[opts.user[chosen]] + 1e-12)
+    # Nothing left fits: every user not served has no option within what is left.
+    left = out.choice < 0
+    radio_left = 1.0 - opts.phi[chosen].sum()
+    gpu_left = inst.gpus - opts.psi[chosen].sum()
+    fits = (opts.phi <= radio_left + 1e-7) & (opts.psi <= gpu_left + 1e-7)
+    assert not np.any(fits & left[opts.user])
+
+
+def test_the_shipped_policy_beats_random_choices_on_held_out_slots(policy):
+    served = {"rl": 0, "random": 0, "milp": 0}
+    energy = {"rl": 0.0, "random": 0.0}
+    for seed in range(4):  # evaluation seeds: below TRAIN_SEED_BASE, never trained on
+        inst = make_instance(40, 1.0, seed=seed)
+        opts = build_options(inst)
+        local_j = local_energy(inst)
+        rl = policy.decide(inst, opts, local_j)
+        rnd = random_policy(inst, opts, local_j, seed=seed)
+        milp = solve_milp(inst, opts)
+        served["rl"] += rl.satisfied
+        served["random"] += rnd.satisfied
+        served["milp"] += milp.satisfied
+        energy["rl"] += rl.detail["slot_energy_j"]
+        energy["random"] += rnd.detail["slot_energy_j"]
+    assert served["rl"] >= served["random"] + 8
+    assert served["rl"] >= 0.95 * served["milp"]
+    assert energy["rl"] < 0.7 * energy["random"]
+
+
+def test_the_milp_energy_stage_keeps_the_count_and_spends_no_more_than_the_milp():
+    inst = make_instance(30, 0.8, seed=5)
+    opts = build_options(inst)
+    local_j = local_energy(inst)
+    milp = solve_milp(inst, opts)
+    best = solve_milp_energy(inst, opts, milp.satisfied, local_j)
+    assert best.satisfied >= milp.satisfied
+    assert best.radio_used <= 1.0 + 1e-6
+    assert best.gpu_used <= inst.gpus * (1.0 + 1e-6)
+    assert best.detail["slot_energy_j"] <= slot_energy(opts, milp.choice, local_j) + 1e-9
+
+
+def test_slot_energy_counts_unserved_users_on_their_terminal():
+    inst = make_instance(6, 0.8, seed=0)
+    opts = build_options(inst)
+    local_j = local_energy(inst)
+    none = np.full(6, -1)
+    assert slot_energy(opts, none, local_j) == pytest.approx(local_j.sum())
+    assert np.all(local_j > 0)
+
+
+def test_training_a_few_iterations_runs_and_the_state_round_trips():
+    config = TrainConfig(
+        iterations=2,
+        imitation=1,
+        slots=2,
+        samples=2,
+        users=(4, 6),
+        hidden=8,
+        validation_slots=2,
+        seed=3,
+    )
+    seen = []
+    policy = train(config, lambda it, stats: seen.append((it, stats["served"])))
+    assert [it for it, _ in seen] == [1, 2, 3]
+    assert all(0.0 <= s <= 1.0 for _, s in seen)
+    assert policy.meta["first_seed"] >= TRAIN_SEED_BASE
+    again = policy_from_json(policy.to_json())
+    inst = make_instance(10, 0.9, seed=7)
+    opts = build_options(inst)
+    assert np.array_equal(policy.decide(inst, opts).choice, again.decide(inst, opts).choice)
+    assert again.config == config
+
+
+def test_bad_training_settings_name_the_field():
+    with pytest.raises(ValueError, match=r"TrainConfig\.samples"):
+        TrainConfig(samples=1)
+    with pytest.raises(ValueError, match=r"TrainConfig\.loads"):
+        TrainConfig(loads=(0.0, 1.0))
+
+
+def test_foreign_content_is_not_a_policy():
+    with pytest.raises(ValueError, match="not JSON"):
+        policy_from_json("not a checkpoint")
+    with pytest.raises(ValueError, match="format"):
+        policy_from_json('{"format": 99}')
+    with pytest.raises(ValueError, match="format"):
+        policy_from_state([1, 2])
+    good = load_policy().state()
+    with pytest.raises(ValueError, match="features"):
+        policy_from_state({**good, "features": 3})
+    with pytest.raises(ValueError, match="does not fit"):
+        policy_from_state({**good, "state": {"net.0.weight": [[0.0]]}})
+
+
+def test_the_shipped_checkpoint_is_small_and_round_trips_exactly(policy):
+    text = resources.files("cnc6g.ai").joinpath("checkpoints", SHIPPED).read_text("utf-8")
+    assert len(text.encode()) < 1_000_000
+    again = policy_from_json(policy.to_json())
+    for name, value in policy.scorer.state_dict().items():
+        assert torch.equal(value, again.scorer.state_dict()[name])
+
+
+def test_compare_slot_runs_every_method_and_the_milp_serves_most(policy):
+    inst = make_instance(20, 1.0, seed=11)
+    rows = {r.method: r for r in compare_slot(inst, policy)}
+    assert set(rows) == {
+        "milp",
+        "milp-energy",
+        "prices",
+        "independent-latency",
+        "independent-energy",
+        "rl",
+        "rl-search",
+        "random",
+    }
+    assert all(r.feasible for r in rows.values())
+    # The MILP's count is exact over the options, which the others choose from.
+    assert all(
+        rows["milp"].served >= rows[m].served for m in ("prices", "rl", "rl-search", "random")
+    )
+    assert rows["milp-energy"].served >= rows["milp"].served
+    with pytest.raises(ValueError, match="methods"):
+        compare_slot(inst, policy, methods=["nope"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_local_search_keeps_the_capacities_and_never_makes_a_slot_worse(seed):
+    inst = make_instance(30, 0.9, seed=seed)
+    opts = build_options(inst)
+    local_j = local_energy(inst)
+    start = random_policy(inst, opts, local_j, seed=seed).choice
+    better = improve(inst, opts, start, local_j)
+    chosen = better[better >= 0]
+    assert np.all(opts.user[chosen] == np.flatnonzero(better >= 0))
+    assert opts.phi[chosen].sum() <= 1.0 + 1e-6
+    assert opts.psi[chosen].sum() <= inst.gpus * (1.0 + 1e-6)
+    # More users served, or as many for no more energy.
+    assert (better >= 0).sum() >= (start >= 0).sum()
+    if (better >= 0).sum() == (start >= 0).sum():
+        assert slot_energy(opts, better, local_j) <= slot_energy(opts, start, local_j) + 1e-12
+
+
+def test_splitslot_compares_every_method_on_held_out_slots(tmp_path):
+    import csv
+
+    from typer.testing import CliRunner
+
+    from cnc6g.cli.main import app
+
+    runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+    result = runner.invoke(
+        app,
+        ["splitslot", "--users", "8", "--loads", "0.8", "--seeds", "1", "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "RL policy" in result.output
+    rows = list(csv.DictReader((tmp_path / "splitslot-8.csv").read_text().splitlines()))
+    assert [r["method"] for r in rows] == [
+        "milp",
+        "milp-energy",
+        "prices",
+        "independent-latency",
+        "independent-energy",
+        "rl",
+        "rl-search",
+        "random",
+    ]
+    assert all(r["fits"] == "True" for r in rows)
+    bad = runner.invoke(app, ["splitslot", "--loads", "0.8,x", "--out", str(tmp_path)])
+    assert bad.exit_code != 0
+    assert "--loads" in bad.output
+    missing = runner.invoke(
+        app, ["splitslot", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)]
+    )
+    assert missing.exit_code != 0
+    assert "--checkpoint" in missing.output
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text("[1, 2]")
+    other = runner.invoke(app, ["splitslot", "--checkpoint", str(foreign), "--out", str(tmp_path)])
+    assert other.exit_code != 0
+    assert "--checkpoint" in other.output
