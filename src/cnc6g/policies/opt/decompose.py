@@ -58,13 +58,16 @@ DEFAULT_ITERATIONS = 30
 DEFAULT_NODE_LIMIT = 200
 """Branch-and-bound nodes each region's MILP may take in the recovery (HiGHS's mip_max_nodes)."""
 
-POLYAK_TARGET = 0.01
-"""The Polyak step aims at the best bound raised by this share of its magnitude."""
+POLYAK_TARGET = 0.05
+"""Before a decision is known, the Polyak step aims at the best bound raised by this share."""
+
+AVERAGE = 0.3
+"""Weight of the newest LP point in the moving average the recovery starts from."""
 
 STALL_ITERATIONS = 3
 """Iterations without a better bound after which the step's factor is halved."""
 
-SELECT = 0.5
+SELECT = 0.05
 """Averaged LP value from which a copy asks for a shared binary."""
 
 
@@ -220,8 +223,8 @@ class Decomposition:
     gap: float  # (optimised - bound) / |optimised|
     regions: int
     iterations: int
-    bound_ms: float
-    primal_ms: float
+    bound_ms: float  # the subgradient iterations
+    primal_ms: float  # the recoveries
     build_ms: float
     columns: int
     violation: float  # largest violation of a row or bound by the recovered point
@@ -392,6 +395,7 @@ def decompose_slot(
     network_utilisation: float = 0.8,
     amortise_slots: float = 1.0,
     removal_weight: float = 0.0,
+    optimistic: bool = False,
     solver: Solver = RegionSolver,
 ) -> Decomposition:
     """Solve one slot by region: a Lagrangian lower bound and a feasible decision.
@@ -401,7 +405,10 @@ def decompose_slot(
     binaries, then each region's MILP (at most ``node_limit`` branch-and-bound nodes, relative
     gap ``mip_rel_gap``) recovers a decision. ``solver`` makes what solves the copies (in this
     process by default; :func:`cnc6g.policies.opt.decompose_ray.ray_solver` spreads them over
-    Ray actors). The other arguments are :func:`~cnc6g.policies.opt.model.build_model`'s.
+    Ray actors). ``optimistic`` decomposes the optimistic model instead (see
+    :func:`~cnc6g.policies.opt.bound.lower_bound`): its bound is a bound on the twin's objective
+    of any decision, and no decision is recovered (the result's decision is empty and its
+    objective infinite). The other arguments are :func:`~cnc6g.policies.opt.model.build_model`'s.
 
     Why the bound holds: take any point of the model (its LP relaxation) and give each copy its
     region's routes, every node column's value, and the part of each node's load its region
@@ -417,7 +424,7 @@ def decompose_slot(
         raise ValueError("node_limit must be >= 1")
     start = time.perf_counter()
     built = build_model(
-        system, inputs, tiers, network_utilisation, False, amortise_slots, removal_weight
+        system, inputs, tiers, network_utilisation, optimistic, amortise_slots, removal_weight
     )
     if regions is None:
         regions = region_of_origins(system, region_cells)
@@ -429,38 +436,42 @@ def decompose_slot(
     built_at = time.perf_counter()
     work = solver(layout.copies)
     try:
-        bound, history, averages, priced = _dual(layout, work, iterations)
+        best: list[tuple[float, FloatArray]] = []
+        spent = [0.0]  # seconds of the recoveries
+
+        def recover(averages: list[FloatArray]) -> float:
+            if optimistic:
+                return np.inf
+            began = time.perf_counter()
+            values = _recover(system, layout, work, averages, tiers, mip_rel_gap, node_limit)
+            spent[0] += time.perf_counter() - began
+            value = float(layout.cost @ values + layout.offset)
+            if not best or value < best[0][0]:
+                best[:] = [(value, values)]
+            return value
+
+        bound, history = _dual(layout, work, iterations, recover)
         bound_at = time.perf_counter()
-        proposals = work.solve_milps(
-            [
-                PrimalSpec(cost, c.lower, c.upper, c.row_upper, mip_rel_gap, node_limit)
-                for c, cost in zip(layout.copies, priced, strict=True)
-            ]
-        )
-        wanted = [
-            avg if prop is None else prop + 1e-3 * avg
-            for avg, prop in zip(averages, proposals, strict=True)
-        ]
-        values = _recover(system, layout, work, wanted, tiers, mip_rel_gap, node_limit)
+        values = best[0][1] if best else np.zeros(built.model.n_cols)
     finally:
         work.close()
     done = time.perf_counter()
     model = built.model
-    optimised = float(layout.cost @ values + layout.offset)
-    objective = float(model.slot_costs @ values + model.offset)
+    optimised = float(layout.cost @ values + layout.offset) if best else np.inf
+    objective = float(model.slot_costs @ values + model.offset) if best else np.inf
     return Decomposition(
         decision=decision_of(system, built, values),
         objective=objective,
         optimised=optimised,
         bound=bound,
-        gap=max((optimised - bound) / max(abs(optimised), 1e-9), 0.0),
+        gap=max((optimised - bound) / max(abs(optimised), 1e-9), 0.0) if best else np.inf,
         regions=len(layout.copies),
         iterations=iterations,
-        bound_ms=(bound_at - built_at) * 1e3,
-        primal_ms=(done - bound_at) * 1e3,
+        bound_ms=(bound_at - built_at - spent[0]) * 1e3,
+        primal_ms=(done - bound_at + spent[0]) * 1e3,
         build_ms=(built_at - start) * 1e3,
         columns=model.n_cols,
-        violation=row_violation(built, values),
+        violation=row_violation(built, values) if best else 0.0,
         bounds=tuple(history),
         notes=built.notes,
         values=values,
@@ -468,12 +479,17 @@ def decompose_slot(
 
 
 def _dual(
-    layout: _Layout, work: RegionSolver, iterations: int
-) -> tuple[float, list[float], list[FloatArray], list[FloatArray]]:
-    """The subgradient method on the prices.
+    layout: _Layout,
+    work: RegionSolver,
+    iterations: int,
+    recover: Callable[[list[FloatArray]], float],
+) -> tuple[float, list[float]]:
+    """The subgradient method on the prices; returns the best bound and each iteration's.
 
-    Returns the best bound, each iteration's, each copy's LP values averaged over the second
-    half of the iterations, and each copy's costs at the prices of the best bound.
+    ``recover`` is called with the copies' LP points (a moving average, :data:`AVERAGE`) after
+    a third of the iterations and after the last; it returns the objective of the decision it
+    recovers, which becomes the Polyak step's target (before it, the best bound raised by
+    :data:`POLYAK_TARGET`).
     """
     copies = layout.copies
     N = layout.load_upper.size
@@ -485,12 +501,11 @@ def _dual(
     price = np.zeros(N)  # per unit of node load
     link = np.zeros(n_shared)  # per unit of a shared row's activity
     transfer = [np.zeros(m.size) for m in layout.multi]
-    best, history = -np.inf, []
+    best, upper = -np.inf, np.inf
+    history: list[float] = []
     theta, stall = 1.0, 0
-    averages = [np.zeros(c.cols.size) for c in copies]
-    best_costs: list[FloatArray] = []
-    counted = 0
-    first_avg = iterations // 2
+    averages: list[FloatArray] = []
+    checkpoints = {max(iterations // 3, 1) - 1, iterations - 1}
     for it in range(iterations):
         link_cost = np.bincount(s_col, s_val * link[s_row], layout.cost.size)
         costs = []
@@ -500,23 +515,27 @@ def _dual(
             cost[layout.load_local[g]] += price[layout.load_node[g]]
             costs.append(cost)
         results = work.solve_lps(costs)
-        if any(v is None for _, v in results):
-            history.append(-np.inf)
-            break
-        total = sum(obj for obj, _ in results)
-        value = total + layout.offset - price @ layout.load_upper - link @ shared_hi
+        vals = [v for _, v in results if v is not None]
+        if len(vals) < len(copies):
+            raise RuntimeError("a region's LP was not solved to optimality")
+        total = float(sum(obj for obj, _ in results))
+        value = float(total + layout.offset - price @ layout.load_upper - link @ shared_hi)
         history.append(value)
         if not np.isfinite(best) or value > best + 1e-9 * max(1.0, abs(best)):
-            best, stall, best_costs = value, 0, costs
+            best, stall = value, 0
         else:
             stall += 1
             if stall >= STALL_ITERATIONS:
                 theta, stall = theta / 2, 0
-        vals = [v for _, v in results if v is not None]
-        if it >= first_avg:
-            counted += 1
-            for g in range(len(copies)):
-                averages[g] += (vals[g] - averages[g]) / counted
+        averages = (
+            [v.copy() for v in vals]
+            if not averages
+            else [a + AVERAGE * (v - a) for a, v in zip(averages, vals, strict=True)]
+        )
+        if it in checkpoints:
+            upper = min(upper, recover(averages))
+        if it == iterations - 1:
+            break
         # subgradients
         load = np.zeros(N)
         full = np.zeros(layout.cost.size)
@@ -536,18 +555,16 @@ def _dual(
         g_price = np.where((price <= 0) & (g_price < 0), 0.0, g_price)
         g_link = np.where((link <= 0) & (g_link < 0), 0.0, g_link)
         norm = float(g_price @ g_price + g_link @ g_link + sum(t @ t for t in g_transfer))
-        if norm <= 1e-18:
-            break  # the copies agree and the capacities hold: the bound is the LP's optimum
-        target = best + POLYAK_TARGET * max(abs(best), 1.0)
-        step = theta * (target - value) / norm
+        if norm <= 1e-18:  # the copies agree and the capacities hold: the LP's optimum
+            if np.isinf(upper):
+                recover(averages)
+            break
+        target = upper if np.isfinite(upper) else best + POLYAK_TARGET * max(abs(best), 1.0)
+        step = theta * max(float(target) - value, 0.0) / norm
         price = np.maximum(price + step * g_price, 0.0)
         link = np.maximum(link + step * g_link, 0.0)
         transfer = [t + step * d for t, d in zip(transfer, g_transfer, strict=True)]
-    if counted == 0:
-        averages = [v for _, v in results if v is not None] or averages
-    if not best_costs:
-        best_costs = [layout.cost[c.cols] * layout.share[g] for g, c in enumerate(copies)]
-    return best, history, averages, best_costs
+    return best, history
 
 
 def _recover(
@@ -673,3 +690,27 @@ def _levels(system: System, tiers: tuple[float, ...]) -> FloatArray:
     """The utilisation of each tier column, the admission limit first (as the model orders)."""
     rho_max = system.admission_utilisation
     return np.array([rho_max, *sorted((t for t in tiers if t < rho_max), reverse=True)])
+
+
+def regional_lower_bound(
+    system: System,
+    inputs: SlotInputs,
+    *,
+    region_cells: int = DEFAULT_REGION_CELLS,
+    iterations: int = DEFAULT_ITERATIONS,
+    solver: Solver = RegionSolver,
+) -> float:
+    """A lower bound on the twin's objective of any decision for this slot, J, by region.
+
+    The Lagrangian bound of the optimistic model (:func:`decompose_slot` with ``optimistic``):
+    never above :func:`~cnc6g.policies.opt.bound.lower_bound` (the same model's LP), but its
+    regions' LPs are small, so that it is at hand where that LP takes too long.
+    """
+    return decompose_slot(
+        system,
+        inputs,
+        region_cells=region_cells,
+        iterations=iterations,
+        optimistic=True,
+        solver=solver,
+    ).bound
