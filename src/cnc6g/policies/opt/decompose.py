@@ -242,7 +242,7 @@ class _Layout:
     offset: float
     copies: list[CopyData]
     share: list[FloatArray]  # [copy] each column's share of its cost
-    multi: list[IntArray]  # [copy] local positions of node columns that other copies hold too
+    multi: list[IntArray]  # [copy] local positions of node binaries other copies hold too
     load_local: list[IntArray]  # [copy] local positions of load columns
     load_node: list[IntArray]  # [copy] their nodes
     in_copies: IntArray  # [n_cols] copies holding each column
@@ -341,8 +341,9 @@ def _layout(system: System, built: BuiltModel, regions: IntArray) -> _Layout:
         share = np.ones(cols.size)
         share[node >= 0] = 1.0 / holders[node[node >= 0]]
         shares.append(share)
-        multis.append(np.flatnonzero((node >= 0) & (holders[np.maximum(node, 0)] > 1)))
         is_load = np.isin(cols, built.load)
+        # a node's binaries agree across copies; its load is split among them, not agreed
+        multis.append(np.flatnonzero((node >= 0) & ~is_load & (holders[np.maximum(node, 0)] > 1)))
         load_locals.append(np.flatnonzero(is_load))
         load_nodes.append(node[is_load])
         sl = np.flatnonzero(shared[rows])
