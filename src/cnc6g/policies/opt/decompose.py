@@ -70,6 +70,9 @@ STALL_ITERATIONS = 3
 SELECT = 0.05
 """Averaged LP value from which a copy asks for a shared binary."""
 
+RENS_INTEGRAL = 1e-6
+"""Distance from 0 or 1 within which a binary of a region's LP is fixed in its MILP."""
+
 
 def region_of_origins(system: System, region_cells: int = DEFAULT_REGION_CELLS) -> IntArray:
     """The region of each origin, ``[O]``: RAN domains in order, about ``region_cells`` each.
@@ -172,18 +175,34 @@ class RegionWorker:
         return out
 
     def solve_milps(self, specs: Sequence[PrimalSpec]) -> list[FloatArray | None]:
-        """Each copy's MILP under ``specs``: its best values (``None``: none found)."""
+        """Each copy's MILP under ``specs`` by RENS: its best values (``None``: none found).
+
+        The copy's LP is solved first; the binaries it sets to 0 or 1 are fixed there and HiGHS
+        solves the MILP over the rest (always feasible: a binary left at 0 only rejects tasks).
+        """
         out: list[FloatArray | None] = []
         for c, spec in zip(self.copies, specs, strict=True):
-            h = new_solver(1e9, spec.mip_rel_gap, spec.node_limit)
             lp = c.lp(spec.cost)
             lp.col_lower_ = spec.lower
             lp.col_upper_ = spec.upper
             lp.row_upper_ = spec.row_upper
+            h = new_solver(1e9, 0.0)
+            h.passModel(lp)
+            h.run()
+            relaxed = primal(h, c.cols.size)
+            lower, upper = spec.lower.copy(), spec.upper.copy()
+            if relaxed is not None:
+                ints = c.integer
+                lower[ints & (relaxed >= 1.0 - RENS_INTEGRAL)] = 1.0
+                upper[ints & (relaxed <= RENS_INTEGRAL)] = 0.0
+                lower = np.minimum(lower, upper)
+            lp.col_lower_ = lower
+            lp.col_upper_ = upper
             if c.integer.any():
                 lp.integrality_ = [
                     HighsVarType.kInteger if i else HighsVarType.kContinuous for i in c.integer
                 ]
+            h = new_solver(1e9, spec.mip_rel_gap, spec.node_limit)
             h.passModel(lp)
             h.run()
             out.append(primal(h, c.cols.size))
@@ -560,7 +579,7 @@ def _dual(
             if np.isinf(upper):
                 recover(averages)
             break
-        target = upper if np.isfinite(upper) else best + POLYAK_TARGET * max(abs(best), 1.0)
+        target = min(upper, best + POLYAK_TARGET * max(abs(best), 1.0))
         step = theta * max(float(target) - value, 0.0) / norm
         price = np.maximum(price + step * g_price, 0.0)
         link = np.maximum(link + step * g_link, 0.0)
