@@ -168,3 +168,13 @@ def test_ray_actors_give_what_one_process_gives():
     )
     assert there.bound == pytest.approx(here.bound, rel=1e-9)
     assert there.optimised == pytest.approx(here.optimised, rel=1e-9)
+
+
+def test_compare_bounds_large_systems_by_region(monkeypatch):
+    from cnc6g.experiments import sweep
+
+    system = small_system(4, 3)
+    lp = sweep.window_lower_bound(system, 2, 1, 0)
+    monkeypatch.setattr(sweep, "REGIONAL_BOUND_ORIGINS", 2)
+    regional = sweep.window_lower_bound(system, 2, 1, 0)
+    assert 0 < regional <= lp + scale(lp)

@@ -17,7 +17,7 @@ from cnc6g.policies.opt import SlotInputs, lower_bound
 from cnc6g.policies.opt.decompose import regional_lower_bound
 from cnc6g.twin import System, Twin, compile_scenario, requests_for_load
 
-REGIONAL_BOUND_ORIGINS = 20
+REGIONAL_BOUND_ORIGINS = 200
 """Systems with more origins take the per-slot bound by region (the LP takes too long)."""
 
 
