@@ -59,7 +59,7 @@ DEFAULT_NODE_LIMIT = 200
 """Branch-and-bound nodes each region's MILP may take in the recovery (HiGHS's mip_max_nodes)."""
 
 POLYAK_TARGET = 0.05
-"""Before a decision is known, the Polyak step aims at the best bound raised by this share."""
+"""The Polyak step aims at most this share of its magnitude above the best bound."""
 
 AVERAGE = 0.3
 """Weight of the newest LP point in the moving average the recovery starts from."""
@@ -508,8 +508,8 @@ def _dual(
 
     ``recover`` is called with the copies' LP points (a moving average, :data:`AVERAGE`) after
     a third of the iterations and after the last; it returns the objective of the decision it
-    recovers, which becomes the Polyak step's target (before it, the best bound raised by
-    :data:`POLYAK_TARGET`).
+    recovers. The Polyak step aims at the lower of the best such objective and the best bound
+    raised by :data:`POLYAK_TARGET` of its magnitude.
     """
     copies = layout.copies
     N = layout.load_upper.size
