@@ -14,7 +14,11 @@ from cnc6g.model import DEFAULT_LOADS, Scenario
 from cnc6g.orchestration import make_policy
 from cnc6g.policies import Policy
 from cnc6g.policies.opt import SlotInputs, lower_bound
+from cnc6g.policies.opt.decompose import regional_lower_bound
 from cnc6g.twin import System, Twin, compile_scenario, requests_for_load
+
+REGIONAL_BOUND_ORIGINS = 200
+"""Systems with more origins take the per-slot bound by region (the LP takes too long)."""
 
 
 def window_lower_bound(system: System, slots: int, window: int, seed: int) -> float:
@@ -23,8 +27,11 @@ def window_lower_bound(system: System, slots: int, window: int, seed: int) -> fl
     The twin draws the same demand and channel for a seed whatever the policy does, so one bound
     serves every policy: the LP relaxation of the optimistic slot model (see
     :func:`cnc6g.policies.opt.lower_bound`) with every hostable instance counted as already
-    running, so that no cold start is charged.
+    running, so that no cold start is charged. On systems of more than
+    :data:`REGIONAL_BOUND_ORIGINS` origins the LP is bounded by region instead
+    (:func:`cnc6g.policies.opt.decompose.regional_lower_bound`: lower, still a bound).
     """
+    bound = lower_bound if system.n_origins <= REGIONAL_BOUND_ORIGINS else regional_lower_bound
     twin = Twin(system, seed=seed)
     idle = np.zeros((1, system.n_services, system.n_nodes), dtype=bool)
     empty = np.zeros((1, system.n_origins, system.n_services, system.n_candidates))
@@ -37,7 +44,7 @@ def window_lower_bound(system: System, slots: int, window: int, seed: int) -> fl
                 twin.downlink_mbps[0],
                 system.can_host,
             )
-            bounds.append(lower_bound(system, inputs))
+            bounds.append(bound(system, inputs))
         twin.step_arrays(idle, empty, clean=False)
     return float(np.mean(bounds))
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, Policy, RandomPolicy
 from cnc6g.policies.faas import FaaSPolicy
+from cnc6g.policies.opt.regional import RegionalOptimalPolicy
 from cnc6g.twin.system import System
 
 
@@ -97,6 +98,11 @@ def _entries() -> dict[str, PolicyEntry]:
         PolicyEntry("rand", "random deployment and distribution (a lower baseline)", RandomPolicy),
         PolicyEntry("grd", "popularity-based deployment, load-aware distribution", GreedyPolicy),
         PolicyEntry("opt", "per-slot optimum of a MILP with global information", OptimalPolicy),
+        PolicyEntry(
+            "opt-regions",
+            "OPT's model decomposed by region, with a Lagrangian bound (for 100+ cells)",
+            RegionalOptimalPolicy,
+        ),
         PolicyEntry("faas", "functions: started on a request, released when idle", FaaSPolicy),
         PolicyEntry("faas-always-on", "FaaS's placement with instances never released", _always_on),
     ]

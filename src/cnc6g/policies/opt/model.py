@@ -165,6 +165,11 @@ class BuiltModel:
     z: IntArray  # [N, tiers] tier column of each node (-1: untiered; tier 0 is the limit)
     route_pair: IntArray  # [R] instance of each route
     notes: tuple[str, ...]
+    u: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # [D] rejection columns
+    demand_pairs: IntArray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # [D, 2]
+    load: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # [N] node loads
+    h: IntArray = field(default_factory=lambda: np.zeros((0, 0), np.int64))  # tier shares
+    tiered_routes: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # of h's rows
 
     @property
     def deployment_cols(self) -> IntArray:
@@ -278,6 +283,11 @@ def build_model(
         z,
         slot.inv,
         tuple(notes),
+        u=u,
+        demand_pairs=slot.demand_pairs,
+        load=load,
+        h=h,
+        tiered_routes=tiered_routes,
     )
 
 
