@@ -13,7 +13,8 @@ import pytest
 
 from cnc6g.model import ServiceType, Stage, Workflow
 from cnc6g.model.decision import Decision
-from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy
+from cnc6g.orchestration import make_policy
+from cnc6g.policies import GreedyPolicy, RandomPolicy
 from cnc6g.policies.base import UnsupportedSystemError, feasibility_problems
 from cnc6g.policies.paths import best_layered_path
 from cnc6g.scenarios import load_scenario
@@ -134,9 +135,10 @@ def test_feasibility_names_bad_paths(xr):
     assert any("without an instance on the terminal's node" in p for p in problems)
 
 
-def test_opt_refuses_chains(xr):
+@pytest.mark.parametrize("name", ["opt", "opt-regions"])
+def test_opt_refuses_chains(xr, name):
     with pytest.raises(UnsupportedSystemError, match="xr-frame have place_steps"):
-        OptimalPolicy().reset(xr, 0)
+        make_policy(name).reset(xr, 0)
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -35,6 +35,21 @@ def twin_scores(
     )
 
 
+def refuse_chains(system: System, policy: str) -> None:
+    """Raise :class:`UnsupportedSystemError` when ``system`` places some service step by step.
+
+    OPT's MILP places every service as one unit.
+    """
+    if system.chains is None:
+        return
+    names = [n for n, c in zip(system.service_names, system.chains.is_chain, strict=True) if c]
+    raise UnsupportedSystemError(
+        f"{policy} places every service as one unit; {', '.join(names)} have place_steps "
+        "(their steps are placed separately): use rand, grd or hmarl, or set "
+        "place_steps = false"
+    )
+
+
 class OptimalPolicy(Policy):
     """OPT: solve the slot's MILP with global information (HiGHS).
 
@@ -120,15 +135,7 @@ class OptimalPolicy(Policy):
             UnsupportedSystemError: ``system`` has services placed step by step
                 (``place_steps``), which the MILP does not model.
         """
-        if system.chains is not None:
-            names = [
-                n for n, c in zip(system.service_names, system.chains.is_chain, strict=True) if c
-            ]
-            raise UnsupportedSystemError(
-                f"OPT places every service as one unit; {', '.join(names)} have place_steps "
-                "(their steps are placed separately): use rand, grd or hmarl, or set "
-                "place_steps = false"
-            )
+        refuse_chains(system, "OPT")
         super().reset(system, seed)
         self._last: Decision | None = None
         self._greedy = GreedyPolicy()

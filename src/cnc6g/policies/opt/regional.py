@@ -17,7 +17,7 @@ from cnc6g.policies.opt.decompose import (
     decompose_slot,
 )
 from cnc6g.policies.opt.model import SlotInputs
-from cnc6g.policies.opt.policy import twin_scores
+from cnc6g.policies.opt.policy import refuse_chains, twin_scores
 from cnc6g.twin.costs import REMOVAL_WEIGHT
 from cnc6g.twin.system import System
 
@@ -89,7 +89,12 @@ class RegionalOptimalPolicy(Policy):
         self.twin_check = twin_check
 
     def reset(self, system: System, seed: int | None = None) -> None:
-        """Forget the previous slot."""
+        """Forget the previous slot.
+
+        Raises:
+            UnsupportedSystemError: ``system`` has services placed step by step.
+        """
+        refuse_chains(system, "opt-regions")
         super().reset(system, seed)
         self._last: Decision | None = None
         self._greedy = GreedyPolicy()
