@@ -312,24 +312,31 @@ def step_latencies(system: System, req: Request, nodes: tuple[int, ...]) -> list
     its compute, plus, for a last step, the transfer of its result back to the terminal. Along
     a chain the parts add up to :func:`evaluate`'s latency.
     """
-    g, term, _, cs, _, in_mbit, out_mbit = _terms(system, req)
+    sy = system
+    g = node_graph(sy)
+    term = int(g.terminal_of[req.origin])
+    util = np.zeros(sy.n_nodes) if req.utilisation is None else req.utilisation
     finish: list[float] = []
     parts: list[float] = []
     for i, st in enumerate(req.steps):
         n = nodes[i]
         if st.after:
             arrive = {
-                p: finish[p] + g.delay_s[nodes[p], n] + out_mbit[p] * g.s_per_mbit[nodes[p], n]
+                p: finish[p]
+                + g.delay_s[nodes[p], n]
+                + sy.output_mbit[req.steps[p].function] * g.s_per_mbit[nodes[p], n]
                 for p in st.after
             }
             last = max(arrive, key=lambda p: arrive[p])
             start, ready = finish[last], arrive[last]
         else:
-            start, ready = 0.0, g.delay_s[term, n] + in_mbit[i] * g.s_per_mbit[term, n]
-        finish.append(float(ready + cs[i, n]))
+            start = 0.0
+            ready = g.delay_s[term, n] + sy.input_mbit[st.function] * g.s_per_mbit[term, n]
+        headroom = sy.capacity[n] * max(1.0 - float(util[n]), 0.05)
+        finish.append(float(ready + sy.work[st.function] / headroom))
         part = finish[i] - start
         if not any(i in s.after for s in req.steps):
-            part += float(g.delay_s[n, term] + out_mbit[i] * g.s_per_mbit[n, term])
+            part += float(g.delay_s[n, term] + sy.output_mbit[st.function] * g.s_per_mbit[n, term])
         parts.append(part)
     return parts
 
