@@ -13,7 +13,7 @@ from cnc6g.control import ControlPlane, Settings
 from cnc6g.control.catalog import create_client, register_service
 from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest
 from cnc6g.control.security import Principal, role_scopes
-from cnc6g.control.sessions import INSTANCES, request_service
+from cnc6g.control.sessions import INSTANCES, JOINT_PLANS, request_service
 from cnc6g.policies import paths
 
 HEAVY_MBIT = 40.0
@@ -167,6 +167,41 @@ def test_steps_sharing_a_node_share_its_room(sqlite_url, tmp_path):
         session = plane.run(request_service, terminal, body)[0].session
         assert session.status == "AVAILABLE"
         assert [st.node for st in session.plan.steps] == ["R0-mec", "X-dc"]
+        assert hold_problems(plane.settings.database_url) == []
+    finally:
+        plane.db.dispose()
+
+
+def test_a_plan_kept_in_the_slot_is_given_again_only_when_it_fits(sqlite_url, tmp_path):
+    """The slot's kept plan (X-dc for both steps) is not given again once X-dc has room for
+    either step but not both: the second request renders near the terminal."""
+    running = [("tts", "R0-mec"), ("tts", "X-dc"), ("llm-translate", "X-dc")]
+    plane, sid = _plane(sqlite_url, _heavy_scenario(tmp_path), running, RENDER_THEN_TRANSLATE)
+    try:
+        sy = plane.system
+        llm = float(sy.work[sy.service_names.index("llm-translate")])
+        tts = float(sy.work[sy.service_names.index("tts")])
+        assert llm >= tts / 2  # after one session, X-dc has room for each step alone
+        with plane.db.transaction() as s:
+            s.connection().exec_driver_sql(
+                "UPDATE nodes SET background_gcps = admission_gcps - ? WHERE node = 'X-dc'",
+                (2 * (llm + tts) - tts / 2,),
+            )
+        terminal = _principal(plane, "terminal")
+        body = ServiceRequest(service_id=sid, rate_per_second=1.0, duration=600)
+        first = plane.run(request_service, terminal, body)[0].session
+        assert [st.node for st in first.plan.steps] == ["X-dc", "X-dc"]
+        assert len(plane.cache[JOINT_PLANS]) == 2  # the slot and the plan kept
+        second = plane.run(request_service, terminal, body)[0].session
+        assert second.status == "AVAILABLE"
+        assert [st.node for st in second.plan.steps] == ["R0-mec", "X-dc"]
+        req = paths.Request(
+            plane.live.cell("T0"),
+            paths.chain([sy.service_names.index("tts"), sy.service_names.index("llm-translate")]),
+        )
+        nodes = (sy.node_names.index("R0-mec"), sy.node_names.index("X-dc"))
+        joint = paths.evaluate(sy, req, nodes).latency_s * 1e3  # the scheduler's, not a fallback
+        assert second.plan.expected_latency_ms == pytest.approx(joint, abs=1e-3)
         assert hold_problems(plane.settings.database_url) == []
     finally:
         plane.db.dispose()

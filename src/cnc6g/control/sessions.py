@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -75,6 +75,10 @@ DAG_MILP_STEPS = 8
 one by the scheduler's greedy rule."""
 DAG_TIME_LIMIT_S = 0.5
 """Time limit of the MILP of a DAG's placement, s."""
+JOINT_PLANS = "joint-plans"
+"""Key in the plane's cache of the slot's joint plans (:func:`joint_plan`)."""
+JOINT_PLANS_KEPT = 1024
+"""Joint plans kept per slot at most (the cache starts afresh beyond)."""
 
 NODES: Table = Node.__table__  # type: ignore[assignment]
 INSTANCES: Table = Instance.__table__  # type: ignore[assignment]
@@ -274,7 +278,7 @@ def place(
             and o.node in view.nodes
         ]
         steps.append((step, on_terminal, options, up))
-    return _place(plane, s, cell, workflow, qos_ms, rate, hold, steps, view.utilisation)
+    return _place(plane, s, cell, workflow, qos_ms, rate, hold, steps, view)
 
 
 def _place(
@@ -286,7 +290,7 @@ def _place(
     rate: float,
     hold: bool,
     steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
-    utilisation: np.ndarray,
+    view: SlotView,
 ) -> Placed:
     """:func:`place` once every step's options are known: the joint plan and its holds.
 
@@ -305,7 +309,7 @@ def _place(
     if candidates:
         for r in s.connection().execute(READ_ROOM, {"b_nodes": sorted(candidates)}):
             room[r.node] = r.admission_gcps - r.background_gcps - r.reserved_gcps
-    joint = joint_plan(plane, cell, workflow, rate, steps, room, utilisation)
+    joint = joint_plan(plane, cell, workflow, rate, steps, room, view.utilisation, view.slot)
     if joint is not None:
         picks, parts, total = joint
         holds: dict[str, float] = {}
@@ -346,6 +350,7 @@ def joint_plan(
     steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
     room: dict[str, float],
     utilisation: np.ndarray | None,
+    slot: int = -1,
 ) -> tuple[list[str], list[float], float] | None:
     """The steps placed jointly by the service path scheduler (:mod:`cnc6g.policies.paths`).
 
@@ -356,6 +361,11 @@ def joint_plan(
     the terminal's input through every step and transfer back to the terminal (exact: dynamic
     programming for a chain, a MILP for a small DAG). Wired links' bandwidth is not a
     constraint here (the slot loop's twin carries the transfers).
+
+    Within a slot (``slot`` >= 0: the utilisation is the slot's), a plan is kept per cell,
+    steps, rate and set of nodes each step may use when it is also the best plan without the
+    nodes' shared room: a later request with the same keys gets it again when its steps still
+    fit together in the room left, which makes it that request's exact answer too.
 
     Returns:
         The node of each step, each step's part of the latency (ms) and the latency (ms); None
@@ -390,6 +400,15 @@ def joint_plan(
         if not allowed[i].any():
             return None
         path_steps.append(paths.Step(f, False, tuple(sorted(parents[step.step_id]))))
+    key = (cell, tuple(path_steps), rate, allowed.tobytes())
+    kept: dict[Any, Any] = plane.cache.get(JOINT_PLANS, {})
+    if slot >= 0 and kept.get("slot") == slot and key in kept:
+        plan = kept[key]
+        used: dict[int, float] = {}
+        for st, n in zip(path_steps, plan[3], strict=True):
+            used[n] = used.get(n, 0.0) + rate * float(sy.work[st.function])
+        if all(need <= left[n] + 1e-9 for n, need in used.items()):
+            return plan[0], plan[1], plan[2]
     req = paths.Request(
         origin,
         tuple(path_steps),
@@ -398,20 +417,33 @@ def joint_plan(
         utilisation=utilisation,
         allowed=allowed,
     )
-    if paths.is_chain(req):
-        placed = paths.schedule_chain(sy, req)
-    elif len(steps) <= DAG_MILP_STEPS:
-        placed = paths.schedule_dag(sy, req, time_limit=DAG_TIME_LIMIT_S)
-    else:
-        placed = paths.schedule_greedy(sy, req)
+    placed = _schedule(sy, req)
     if not placed.feasible:
         return None
     parts = paths.step_latencies(sy, req, placed.nodes)
-    return (
+    plan = (
         paths.placement_nodes(sy, placed),
         [p * 1e3 for p in parts],
         placed.latency_s * 1e3,
+        placed.nodes,
     )
+    if slot >= 0:
+        alone = _schedule(sy, replace(req, compute_left=np.where(allowed.any(axis=0), np.inf, 0)))
+        if alone.nodes == placed.nodes:  # the best plan whatever the room shared
+            if kept.get("slot") != slot or len(kept) > JOINT_PLANS_KEPT:
+                kept = {"slot": slot}
+                plane.cache[JOINT_PLANS] = kept
+            kept[key] = plan
+    return plan[0], plan[1], plan[2]
+
+
+def _schedule(system: Any, req: paths.Request) -> paths.Placement:
+    """The scheduler's placement: exact for a chain or a small DAG, greedy beyond."""
+    if paths.is_chain(req):
+        return paths.schedule_chain(system, req)
+    if len(req.steps) <= DAG_MILP_STEPS:
+        return paths.schedule_dag(system, req, time_limit=DAG_TIME_LIMIT_S)
+    return paths.schedule_greedy(system, req)
 
 
 def _place_per_step(
