@@ -113,10 +113,9 @@ LOCK_SOME_NODES = (
 )
 NODE_UTILISATION = select(_n.node, _n.utilisation)
 READ_NODES = select(NODES)
-READ_ROOM = select(_n.node, _n.admission_gcps, _n.background_gcps, _n.reserved_gcps).where(
-    _n.node.in_(bindparam("b_nodes", expanding=True))
-)
-"""The room of the nodes a request may hold compute on (read after they are locked)."""
+READ_ROOM = select(_n.node, _n.admission_gcps, _n.background_gcps, _n.reserved_gcps)
+"""The room of every node, read after a request has locked those it may hold compute on (one
+statement without parameters: cheaper than a list of the candidates at the systems served)."""
 RUNNING = select(INSTANCES.c.function, INSTANCES.c.node)
 TERMINAL_CELL = select(TERMINALS.c.cell).where(TERMINALS.c.client_id == bindparam("b_client"))
 READ_SERVICE = select(SERVICES).where(SERVICES.c.service_id == bindparam("b_service"))
@@ -307,8 +306,9 @@ def _place(
         lock_nodes(s, candidates)
     room: dict[str, float] = {}
     if candidates:
-        for r in s.connection().execute(READ_ROOM, {"b_nodes": sorted(candidates)}):
-            room[r.node] = r.admission_gcps - r.background_gcps - r.reserved_gcps
+        for r in s.connection().execute(READ_ROOM):
+            if r.node in candidates:
+                room[r.node] = r.admission_gcps - r.background_gcps - r.reserved_gcps
     joint = joint_plan(plane, cell, workflow, rate, steps, room, view.utilisation, view.slot)
     if joint is not None:
         picks, parts, total = joint
