@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -54,6 +54,7 @@ from cnc6g.control.schemas import (
 )
 from cnc6g.control.security import Principal
 from cnc6g.control.subscriptions import set_location
+from cnc6g.policies import paths
 from cnc6g.storage.db import page_of
 from cnc6g.storage.tables import Deployment, Instance, Node, Reservation, Service, Terminal
 from cnc6g.storage.tables import Session as SessionRow
@@ -69,6 +70,15 @@ SLOT_VIEW = "slot-view"
 
 IN_BATCH = 500
 """Ids per ``IN (...)`` list."""
+DAG_MILP_STEPS = 8
+"""A workflow DAG (not a chain) of at most this many steps is placed exactly (MILP); a larger
+one by the scheduler's greedy rule."""
+DAG_TIME_LIMIT_S = 0.5
+"""Time limit of the MILP of a DAG's placement, s."""
+JOINT_PLANS = "joint-plans"
+"""Key in the plane's cache of the slot's joint plans (:func:`joint_plan`)."""
+JOINT_PLANS_KEPT = 1024
+"""Joint plans kept per slot at most (the cache starts afresh beyond)."""
 
 NODES: Table = Node.__table__  # type: ignore[assignment]
 INSTANCES: Table = Instance.__table__  # type: ignore[assignment]
@@ -103,6 +113,9 @@ LOCK_SOME_NODES = (
 )
 NODE_UTILISATION = select(_n.node, _n.utilisation)
 READ_NODES = select(NODES)
+READ_ROOM = select(_n.node, _n.admission_gcps, _n.background_gcps, _n.reserved_gcps)
+"""The room of every node, read after a request has locked those it may hold compute on (one
+statement without parameters: cheaper than a list of the candidates at the systems served)."""
 RUNNING = select(INSTANCES.c.function, INSTANCES.c.node)
 TERMINAL_CELL = select(TERMINALS.c.cell).where(TERMINALS.c.client_id == bindparam("b_client"))
 READ_SERVICE = select(SERVICES).where(SERVICES.c.service_id == bindparam("b_service"))
@@ -264,10 +277,176 @@ def place(
             and o.node in view.nodes
         ]
         steps.append((step, on_terminal, options, up))
-    return _place(plane, s, workflow, qos_ms, rate, hold, steps)
+    return _place(plane, s, cell, workflow, qos_ms, rate, hold, steps, view)
 
 
 def _place(
+    plane: ControlPlane,
+    s: DbSession,
+    cell: str,
+    workflow: Workflow,
+    qos_ms: float,
+    rate: float,
+    hold: bool,
+    steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
+    view: SlotView,
+) -> Placed:
+    """:func:`place` once every step's options are known: the joint plan and its holds.
+
+    The nodes a step may be held on are locked (when holding) and their room read; the path
+    scheduler places the steps jointly (:func:`joint_plan`) and the compute of each node is
+    held with one conditional update. Where it finds no placement, the terminal's cell has no
+    terminal node, or a hold is refused (a concurrent request took the room: the rows read
+    under the lock make this the exception), the steps are placed one by one
+    (:func:`_place_per_step`), which holds step by step and tells what runs nowhere with room.
+    """
+    sy = plane.system
+    candidates = {o.node for _, on_terminal, _, up in steps if not on_terminal for o in up}
+    if hold:
+        lock_nodes(s, candidates)
+    room: dict[str, float] = {}
+    if candidates:
+        for r in s.connection().execute(READ_ROOM):
+            if r.node in candidates:
+                room[r.node] = r.admission_gcps - r.background_gcps - r.reserved_gcps
+    joint = joint_plan(plane, cell, workflow, rate, steps, room, view.utilisation, view.slot)
+    if joint is not None:
+        picks, parts, total = joint
+        holds: dict[str, float] = {}
+        for (step, on_terminal, _, _), node in zip(steps, picks, strict=True):
+            if not on_terminal:
+                need = rate * float(sy.work[plane.live.function(step.function)])
+                holds[node] = holds.get(node, 0.0) + need
+        taken: dict[str, float] = {}
+        conn = s.connection()
+        for node, need in holds.items() if hold else ():
+            if not conn.execute(HOLD, {"b_node": node, "b_gcps": need}).rowcount:
+                release_holds(s, taken)
+                return _place_per_step(plane, s, workflow, qos_ms, rate, hold, steps)
+            taken[node] = need
+        chosen = []
+        for (step, on_terminal, options, _), node, part in zip(steps, picks, parts, strict=True):
+            option = next(o for o in options if o.node == node)
+            chosen.append(
+                PlannedStep(
+                    step_id=step.step_id,
+                    function=step.function,
+                    placement=Placement.terminal if on_terminal else Placement.network,
+                    node=node,
+                    domain=option.domain,
+                    expected_latency_ms=round(part, 3),
+                )
+            )
+        plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
+        return Placed(plan, taken, [])
+    return _place_per_step(plane, s, workflow, qos_ms, rate, hold, steps)
+
+
+def joint_plan(
+    plane: ControlPlane,
+    cell: str,
+    workflow: Workflow,
+    rate: float,
+    steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
+    room: dict[str, float],
+    utilisation: np.ndarray | None,
+    slot: int = -1,
+) -> tuple[list[str], list[float], float] | None:
+    """The steps placed jointly by the service path scheduler (:mod:`cnc6g.policies.paths`).
+
+    A step pinned to the terminal may run on its terminal option only (it holds no compute);
+    every other step on a node running an instance of its function (``up``) whose room, the
+    gigacycles/s it can still take in this slot, covers the session's rate; steps sharing a
+    node share its room. The scheduler minimises the end-to-end latency, then the energy, of
+    the terminal's input through every step and transfer back to the terminal (exact: dynamic
+    programming for a chain, a MILP for a small DAG). Wired links' bandwidth is not a
+    constraint here (the slot loop's twin carries the transfers).
+
+    Within a slot (``slot`` >= 0: the utilisation is the slot's), a plan is kept per cell,
+    steps, rate and set of nodes each step may use when it is also the best plan without the
+    nodes' shared room: a later request with the same keys gets it again when its steps still
+    fit together in the room left, which makes it that request's exact answer too.
+
+    Returns:
+        The node of each step, each step's part of the latency (ms) and the latency (ms); None
+        when no placement fits or the cell has no terminal node.
+    """
+    live, sy = plane.live, plane.system
+    origin = live.cell(cell)
+    g = paths.node_graph(sy)
+    if g.terminal_of[origin] < 0:
+        return None
+    index = {step.step_id: i for i, (step, _, _, _) in enumerate(steps)}
+    parents: dict[str, list[int]] = {step.step_id: [] for step, _, _, _ in steps}
+    for edge in workflow.edges:
+        parents[edge.to_step_id].append(index[edge.from_step_id])
+    N = sy.n_nodes
+    left = np.zeros(N)
+    allowed = np.zeros((len(steps), N), dtype=bool)
+    path_steps = []
+    for i, (step, on_terminal, options, up) in enumerate(steps):
+        f = live.function(step.function)
+        need = rate * float(sy.work[f])
+        if on_terminal:
+            n = live.node(options[0].node)
+            allowed[i, n] = True
+            left[n] = np.inf
+        else:
+            for o in up:
+                n = live.node(o.node)
+                if room.get(o.node, 0.0) >= need - 1e-12:
+                    allowed[i, n] = True
+                    left[n] = room[o.node]
+        if not allowed[i].any():
+            return None
+        path_steps.append(paths.Step(f, False, tuple(sorted(parents[step.step_id]))))
+    key = (cell, tuple(path_steps), rate, allowed.tobytes())
+    kept: dict[Any, Any] = plane.cache.get(JOINT_PLANS, {})
+    if slot >= 0 and kept.get("slot") == slot and key in kept:
+        plan = kept[key]
+        used: dict[int, float] = {}
+        for st, n in zip(path_steps, plan[3], strict=True):
+            used[n] = used.get(n, 0.0) + rate * float(sy.work[st.function])
+        if all(need <= left[n] + 1e-9 for n, need in used.items()):
+            return plan[0], plan[1], plan[2]
+    req = paths.Request(
+        origin,
+        tuple(path_steps),
+        rate=rate,
+        compute_left=left,
+        utilisation=utilisation,
+        allowed=allowed,
+    )
+    placed = _schedule(sy, req)
+    if not placed.feasible:
+        return None
+    parts = paths.step_latencies(sy, req, placed.nodes)
+    plan = (
+        paths.placement_nodes(sy, placed),
+        [p * 1e3 for p in parts],
+        placed.latency_s * 1e3,
+        placed.nodes,
+    )
+    if slot >= 0:
+        alone = _schedule(sy, replace(req, compute_left=np.where(allowed.any(axis=0), np.inf, 0)))
+        if alone.nodes == placed.nodes:  # the best plan whatever the room shared
+            if kept.get("slot") != slot or len(kept) > JOINT_PLANS_KEPT:
+                kept = {"slot": slot}
+                plane.cache[JOINT_PLANS] = kept
+            kept[key] = plan
+    return plan[0], plan[1], plan[2]
+
+
+def _schedule(system: Any, req: paths.Request) -> paths.Placement:
+    """The scheduler's placement: exact for a chain or a small DAG, greedy beyond."""
+    if paths.is_chain(req):
+        return paths.schedule_chain(system, req)
+    if len(req.steps) <= DAG_MILP_STEPS:
+        return paths.schedule_dag(system, req, time_limit=DAG_TIME_LIMIT_S)
+    return paths.schedule_greedy(system, req)
+
+
+def _place_per_step(
     plane: ControlPlane,
     s: DbSession,
     workflow: Workflow,
@@ -276,13 +455,16 @@ def _place(
     hold: bool,
     steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
 ) -> Placed:
-    """:func:`place` once every step's options are known: the holds, in the workflow's order."""
+    """The steps one by one in the workflow's order, each on its fastest instance with room.
+
+    A step's latency is its option's (:meth:`LiveSystem.options`: a round trip from the
+    terminal); a DAG's is its critical path. When a step has no instance with room, its
+    function is ``missing`` and nothing is held.
+    """
     live, sy = plane.live, plane.system
     holds: dict[str, float] = {}
     nodes: dict[str, Any] = {}
-    if hold:
-        lock_nodes(s, {o.node for _, on_terminal, _, up in steps if not on_terminal for o in up})
-    else:
+    if not hold:
         nodes = {n.node: n for n in s.execute(READ_NODES)}
     conn = s.connection()
     chosen: list[PlannedStep] = []

@@ -216,6 +216,8 @@ class Request:
         compute_left: ``[N]`` gigacycles/s each node can still take (default: its capacity).
         link_left: ``[L]`` Mbit/s each wired link can still carry (default: its capacity).
         utilisation: ``[N]`` utilisation of each node (default 0), for the steps' sojourn.
+        allowed: ``[S, N]`` nodes each step may use besides the other rules (default all), e.g.
+            only the nodes running an instance of its service type.
     """
 
     origin: int
@@ -224,6 +226,7 @@ class Request:
     compute_left: FloatArray | None = None
     link_left: FloatArray | None = None
     utilisation: FloatArray | None = None
+    allowed: BoolArray | None = None
 
 
 def _terms(
@@ -244,6 +247,8 @@ def _terms(
         & g.reach[req.origin][None, :]
         & (left[None, :] >= req.rate * work[:, None] - 1e-12)
     )
+    if req.allowed is not None:
+        allowed &= req.allowed
     if pinned.any():
         only = np.zeros(N, dtype=bool)
         if term >= 0:
@@ -297,6 +302,43 @@ def evaluate(
     )
     energy += sum(out_mbit[i] * g.j_per_mbit[nodes[i], term] for i in ends)
     return Placement(tuple(int(n) for n in nodes), float(latency), float(energy))
+
+
+def step_latencies(system: System, req: Request, nodes: tuple[int, ...]) -> list[float]:
+    """Each step's part of the end-to-end latency of placing ``req`` on ``nodes``, s.
+
+    A step's part is the time from its latest parent's finish (the request's start for a first
+    step) to its own: the transfer of its input from that parent's node (or the terminal) and
+    its compute, plus, for a last step, the transfer of its result back to the terminal. Along
+    a chain the parts add up to :func:`evaluate`'s latency.
+    """
+    sy = system
+    g = node_graph(sy)
+    term = int(g.terminal_of[req.origin])
+    util = np.zeros(sy.n_nodes) if req.utilisation is None else req.utilisation
+    finish: list[float] = []
+    parts: list[float] = []
+    for i, st in enumerate(req.steps):
+        n = nodes[i]
+        if st.after:
+            arrive = {
+                p: finish[p]
+                + g.delay_s[nodes[p], n]
+                + sy.output_mbit[req.steps[p].function] * g.s_per_mbit[nodes[p], n]
+                for p in st.after
+            }
+            last = max(arrive, key=lambda p: arrive[p])
+            start, ready = finish[last], arrive[last]
+        else:
+            start = 0.0
+            ready = g.delay_s[term, n] + sy.input_mbit[st.function] * g.s_per_mbit[term, n]
+        headroom = sy.capacity[n] * max(1.0 - float(util[n]), 0.05)
+        finish.append(float(ready + sy.work[st.function] / headroom))
+        part = finish[i] - start
+        if not any(i in s.after for s in req.steps):
+            part += float(g.delay_s[n, term] + sy.output_mbit[st.function] * g.s_per_mbit[n, term])
+        parts.append(part)
+    return parts
 
 
 def _infeasible() -> Placement:
@@ -673,4 +715,5 @@ __all__ = [
     "schedule_chain",
     "schedule_dag",
     "schedule_greedy",
+    "step_latencies",
 ]
