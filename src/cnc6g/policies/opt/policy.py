@@ -35,6 +35,23 @@ def twin_scores(
     )
 
 
+def check_model_options(
+    tiers: Sequence[float],
+    network_utilisation: float,
+    amortise_slots: float,
+    removal_weight: float,
+) -> None:
+    """Raise ``ValueError`` naming the first option of OPT's model that is out of range."""
+    if not all(0 < t < 1 for t in tiers):
+        raise ValueError("tiers must be utilisations in (0, 1)")
+    if not 0 < network_utilisation < 1:
+        raise ValueError("network_utilisation must be in (0, 1)")
+    if amortise_slots < 1:
+        raise ValueError("amortise_slots must be >= 1")
+    if removal_weight < 0:
+        raise ValueError("removal_weight must be >= 0")
+
+
 def refuse_chains(system: System, policy: str) -> None:
     """Raise :class:`UnsupportedSystemError` when ``system`` places some service step by step.
 
@@ -106,14 +123,9 @@ class OptimalPolicy(Policy):
             raise ValueError("time_limit must be > 0 and mip_rel_gap in [0, 1)")
         if node_limit is not None and node_limit < 1:
             raise ValueError("node_limit must be >= 1 (or None)")
-        if not tiers or not all(0 < t < 1 for t in tiers):
+        if not tiers:
             raise ValueError("tiers must be utilisations in (0, 1)")
-        if not 0 < network_utilisation < 1:
-            raise ValueError("network_utilisation must be in (0, 1)")
-        if amortise_slots < 1:
-            raise ValueError("amortise_slots must be >= 1")
-        if removal_weight < 0:
-            raise ValueError("removal_weight must be >= 0")
+        check_model_options(tiers, network_utilisation, amortise_slots, removal_weight)
         if refine_evaluations is not None and refine_evaluations < 0:
             raise ValueError("refine_evaluations must be >= 0")
         self.time_limit = time_limit

@@ -17,7 +17,7 @@ from cnc6g.policies.opt.decompose import (
     decompose_slot,
 )
 from cnc6g.policies.opt.model import SlotInputs
-from cnc6g.policies.opt.policy import refuse_chains, twin_scores
+from cnc6g.policies.opt.policy import check_model_options, refuse_chains, twin_scores
 from cnc6g.twin.costs import REMOVAL_WEIGHT
 from cnc6g.twin.system import System
 
@@ -66,14 +66,7 @@ class RegionalOptimalPolicy(Policy):
             raise ValueError("node_limit must be >= 1")
         if not 0 <= mip_rel_gap < 1:
             raise ValueError("mip_rel_gap must be in [0, 1)")
-        if not all(0 < t < 1 for t in tiers):
-            raise ValueError("tiers must be utilisations in (0, 1)")
-        if not 0 < network_utilisation < 1:
-            raise ValueError("network_utilisation must be in (0, 1)")
-        if amortise_slots < 1:
-            raise ValueError("amortise_slots must be >= 1")
-        if removal_weight < 0:
-            raise ValueError("removal_weight must be >= 0")
+        check_model_options(tiers, network_utilisation, amortise_slots, removal_weight)
         if workers < 0:
             raise ValueError("workers must be >= 0")
         self.region_cells = region_cells
