@@ -45,7 +45,7 @@ import numpy as np
 
 from cnc6g.model import DomainKind
 from cnc6g.twin.dynamics import shannon_rate_mbps
-from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system, system_routes
 
 ENERGY_TIE = 1e-9
 """Weight of the energy (J) in the objective beside the latency (s): it only breaks ties."""
@@ -111,31 +111,12 @@ def node_graph(system: System) -> NodeGraph:
     sy = system
     sc = sy.scenario
     domains = sc.domains
-    D = len(domains)
     index = {d.name: i for i, d in enumerate(domains)}
-    dist = np.full((D, D), np.inf)
-    np.fill_diagonal(dist, 0.0)
-    nxt = np.tile(np.arange(D), (D, 1))
-    link_of: dict[tuple[int, int], int] = {}
-    for li, wl in enumerate(sc.wired_links):
-        a, b = index[wl.a], index[wl.b]
-        d = wl.delay_ms / 1e3
-        for i, j in ((a, b), (b, a)):
-            if d < dist[i, j]:
-                dist[i, j] = d
-                link_of[i, j] = li
-    for m in range(D):
-        shorter = dist[:, m : m + 1] + dist[m : m + 1, :] < dist - 1e-15
-        dist = np.where(shorter, dist[:, m : m + 1] + dist[m : m + 1, :], dist)
-        nxt = np.where(shorter, nxt[:, m : m + 1], nxt)
+    routes = system_routes(sy)
+    dist = routes.dist_s
 
     def wired(a: int, b: int) -> tuple[int, ...]:
-        out = []
-        while a != b:
-            hop = int(nxt[a, b])
-            out.append(link_of[a, hop])
-            a = hop
-        return tuple(out)
+        return tuple(routes.links(a, b))
 
     radio = {r.terminal: r for r in sc.radio_links}
     nodes = [(di, n) for di, d in enumerate(domains) for n in d.nodes]

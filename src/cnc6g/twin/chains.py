@@ -47,7 +47,7 @@ import numpy as np
 from scipy.linalg import expm
 
 from cnc6g.model import DomainKind, Scenario
-from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system, system_routes
 
 MAX_ROUTES = 64
 """Most first-to-last routes a placed workflow may have."""
@@ -208,22 +208,8 @@ def internode(system: System) -> _Internode:
     sc = system.scenario
     domains = sc.domains
     D = len(domains)
-    index = {d.name: i for i, d in enumerate(domains)}
-    dist = np.full((D, D), np.inf)
-    np.fill_diagonal(dist, 0.0)
-    nxt = np.tile(np.arange(D), (D, 1))
-    link_of: dict[tuple[int, int], int] = {}
-    for li, wl in enumerate(sc.wired_links):
-        a, b = index[wl.a], index[wl.b]
-        for i, j in ((a, b), (b, a)):
-            if wl.delay_ms / 1e3 < dist[i, j]:
-                dist[i, j] = wl.delay_ms / 1e3
-                link_of[i, j] = li
-    for m in range(D):
-        via = dist[:, m : m + 1] + dist[m : m + 1, :]
-        shorter = via < dist - 1e-15
-        dist = np.where(shorter, via, dist)
-        nxt = np.where(shorter, nxt[:, m : m + 1], nxt)
+    routes = system_routes(system)
+    dist = routes.dist_s
     nodes = [(di, n) for di, d in enumerate(domains) for n in d.nodes]
     N, L = len(nodes), len(sc.wired_links)
     network = np.array([domains[di].kind is not DomainKind.TERMINAL for di, _ in nodes])
@@ -235,12 +221,7 @@ def internode(system: System) -> _Internode:
         for b in range(D):
             if not np.isfinite(dist[a, b]):
                 continue
-            hops, cur = [], a
-            while cur != b:
-                hop = int(nxt[cur, b])
-                hops.append(link_of[cur, hop])
-                cur = hop
-            paths[a, b] = hops
+            paths[a, b] = routes.links(a, b)
     H = max((len(p) for p in paths.values()), default=0) or 1
     links = np.full((N, N, H), L, dtype=np.int64)
     delay = np.full((N, N), np.inf)

@@ -211,6 +211,70 @@ def popularity_weights(system: System) -> FloatArray:
     return p
 
 
+@dataclass(frozen=True, eq=False)
+class DomainRoutes:
+    """Shortest wired paths between the scenario's domains, by delay (Floyd-Warshall).
+
+    Between two adjacent domains a path takes their fastest link (the first of equals). A
+    domain without links (a terminal) lies on no path and reaches only itself.
+    """
+
+    dist_s: FloatArray  # [D, D] one-way propagation delay, inf where unreachable
+    next_hop: IntArray  # [D, D] the next domain on a shortest path (-1 where unreachable)
+    link_of: dict[tuple[int, int], int]  # the fastest link between two adjacent domains
+
+    def links(self, src: int, dst: int) -> list[int]:
+        """The wired links of the shortest path from domain ``src`` to domain ``dst``."""
+        out: list[int] = []
+        cur = src
+        while cur != dst:
+            hop = int(self.next_hop[cur, dst])
+            out.append(self.link_of[(cur, hop)])
+            cur = hop
+        return out
+
+
+def domain_routes(scenario: Scenario) -> DomainRoutes:
+    """The :class:`DomainRoutes` of ``scenario`` (domains in scenario order)."""
+    domains = scenario.domains
+    dom_index = {d.name: i for i, d in enumerate(domains)}
+    D = len(domains)
+    links = scenario.wired_links
+    dist = np.full((D, D), np.inf)
+    np.fill_diagonal(dist, 0.0)
+    for wl in links:
+        a, b = dom_index[wl.a], dom_index[wl.b]
+        d = wl.delay_ms / 1000.0
+        for i, j in ((a, b), (b, a)):
+            if d < dist[i, j]:
+                dist[i, j] = d
+    nxt = np.where(np.isfinite(dist), np.arange(D)[None, :], -1)
+    # The relaxation runs over the linked domains only; the result is the same as over all.
+    linked = np.unique([dom_index[name] for wl in links for name in (wl.a, wl.b)]).astype(int)
+    sub = np.ix_(linked, linked)
+    d_sub, n_sub = dist[sub], nxt[sub]
+    for m in range(linked.size):
+        via = d_sub[:, m : m + 1] + d_sub[m : m + 1, :]
+        shorter = via < d_sub - 1e-15
+        np.copyto(d_sub, via, where=shorter)
+        np.copyto(n_sub, np.broadcast_to(n_sub[:, m : m + 1], n_sub.shape), where=shorter)
+    dist[sub], nxt[sub] = d_sub, n_sub
+    link_of: dict[tuple[int, int], int] = {}
+    for li, wl in enumerate(links):
+        a, b = dom_index[wl.a], dom_index[wl.b]
+        for key in ((a, b), (b, a)):
+            best = link_of.get(key)
+            if best is None or links[best].delay_ms > wl.delay_ms:
+                link_of[key] = li
+    return DomainRoutes(dist_s=dist, next_hop=nxt, link_of=link_of)
+
+
+@per_system
+def system_routes(system: System) -> DomainRoutes:
+    """:func:`domain_routes` of ``system``'s scenario, computed once per system."""
+    return domain_routes(system.scenario)
+
+
 def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
     """Turn a validated scenario into a :class:`System`.
 
@@ -249,48 +313,11 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
     radio = {r.terminal: r for r in scenario.radio_links}
     O = len(terminals)
 
-    # Shortest paths between infrastructure domains, by delay (Floyd-Warshall, once per
-    # scenario). A domain without links (a terminal) lies on no path, so the relaxation runs over
-    # the linked domains only; the result is the same as over all of them.
-    D = len(domains)
+    routes = domain_routes(scenario)
+    dist = routes.dist_s
     links = scenario.wired_links
     L = len(links)
-    dist = np.full((D, D), np.inf)
-    np.fill_diagonal(dist, 0.0)
-    for wl in links:
-        a, b = dom_index[wl.a], dom_index[wl.b]
-        d = wl.delay_ms / 1000.0
-        for i, j in ((a, b), (b, a)):
-            if d < dist[i, j]:
-                dist[i, j] = d
-    nxt = np.where(np.isfinite(dist), np.arange(D)[None, :], -1)
-    linked = np.unique([dom_index[name] for wl in links for name in (wl.a, wl.b)]).astype(int)
-    sub = np.ix_(linked, linked)
-    d_sub, n_sub = dist[sub], nxt[sub]
-    for m in range(linked.size):
-        via = d_sub[:, m : m + 1] + d_sub[m : m + 1, :]
-        shorter = via < d_sub - 1e-15
-        np.copyto(d_sub, via, where=shorter)
-        np.copyto(n_sub, np.broadcast_to(n_sub[:, m : m + 1], n_sub.shape), where=shorter)
-    dist[sub], nxt[sub] = d_sub, n_sub
-
-    # The fastest link between two adjacent domains, and the links of a shortest path.
-    link_lookup: dict[tuple[int, int], int] = {}
-    for li, wl in enumerate(links):
-        a, b = dom_index[wl.a], dom_index[wl.b]
-        for key in ((a, b), (b, a)):
-            best = link_lookup.get(key)
-            if best is None or links[best].delay_ms > wl.delay_ms:
-                link_lookup[key] = li
-
-    def shortest_path(src: int, dst: int) -> list[int]:
-        out: list[int] = []
-        cur = src
-        while cur != dst:
-            hop = int(nxt[cur, dst])
-            out.append(link_lookup[(cur, hop)])
-            cur = hop
-        return out
+    shortest_path = routes.links
 
     k_limit = scenario.twin.candidates_per_origin
     cand_rows: list[list[int]] = []
