@@ -8,8 +8,10 @@ from cnc6g.model import (
     Node,
     RadioLink,
     Scenario,
+    ServiceType,
     TwinSettings,
     WiredLink,
+    Workflow,
     Workload,
 )
 from cnc6g.twin import Twin
@@ -62,6 +64,32 @@ def one_cell(
         services=services,
         workload=workload or Workload(requests_per_slot=(1, 1)),
         twin=twin or TwinSettings(),
+    )
+
+
+def workflow_crosscheck(service, stages, deadline_s, capacity, name):
+    """Service ``service`` whose ``stages`` are placed step by step, on a terminal, MEC and DC node.
+
+    The nodes have ``capacity`` (Gc/s, terminal, MEC, DC) and 8 GB; the MEC node is 1 ms and the
+    DC node 2 ms from their gateways, the R-X link 5 ms; slots of 1 s. The service moves no data.
+    """
+    service = ServiceType(
+        name=service,
+        input_mbit=0.0,
+        output_mbit=0.0,
+        memory_gb=1.0,
+        deadline_ms=deadline_s * 1e3,
+        workflow=Workflow(stages=stages),
+        place_steps=True,
+    )
+    return one_cell(
+        [service],
+        terminal=node("T-node", capacity[0], 8.0),
+        ran=node("R-mec", capacity[1], 8.0, access_delay_ms=1.0),
+        transport=node("X-dc", capacity[2], 8.0, access_delay_ms=2.0),
+        link={"bandwidth_gbps": 1.0, "delay_ms": 5.0},
+        name=name,
+        twin=TwinSettings(slot_ms=1000.0),
     )
 
 

@@ -17,9 +17,9 @@ twin 0.790, simulation 0.800 (the bound is 0.010 low).
 import numpy as np
 import pytest
 import simpy
-from factories import node, one_cell
+from factories import workflow_crosscheck
 
-from cnc6g.model import ServiceType, Stage, TwinSettings, Workflow
+from cnc6g.model import Stage
 from cnc6g.twin import compile_scenario, evaluate_slot
 
 RATE = 25.0
@@ -36,25 +36,9 @@ def _twin():
         Stage(name=n, compute_gcycles=w, after=list(p), output_mbit=0.0)
         for n, w, _, p in (*STEPS, LAST)
     ]
-    service = ServiceType(
-        name="dag",
-        input_mbit=0.0,
-        output_mbit=0.0,
-        memory_gb=1.0,
-        deadline_ms=DEADLINE_S * 1e3,
-        workflow=Workflow(stages=stages),
-        place_steps=True,
+    system = compile_scenario(
+        workflow_crosscheck("dag", stages, DEADLINE_S, CAPACITY, "dag-crosscheck")
     )
-    scenario = one_cell(
-        [service],
-        terminal=node("T-node", CAPACITY[0], 8.0),
-        ran=node("R-mec", CAPACITY[1], 8.0, access_delay_ms=1.0),
-        transport=node("X-dc", CAPACITY[2], 8.0, access_delay_ms=2.0),
-        link={"bandwidth_gbps": 1.0, "delay_ms": 5.0},
-        name="dag-crosscheck",
-        twin=TwinSettings(slot_ms=1000.0),
-    )
-    system = compile_scenario(scenario)
     S, N, K = system.n_services, system.n_nodes, system.n_candidates
     assert system.candidates[0, :3].tolist() == [0, 1, 2]
     deployment = np.ones((1, S, N), dtype=bool)

@@ -17,9 +17,9 @@ within the 150 ms deadline within 0.02 (absolute). Measured with this seed over 
 import numpy as np
 import pytest
 import simpy
-from factories import node, one_cell
+from factories import workflow_crosscheck
 
-from cnc6g.model import ServiceType, Stage, TwinSettings, Workflow
+from cnc6g.model import Stage
 from cnc6g.twin import compile_scenario, evaluate_slot
 
 RATE = 30.0  # tasks/s
@@ -36,25 +36,9 @@ def _system():
         Stage(name="two", compute_gcycles=WORK[1], after=["one"], output_mbit=0.0),
         Stage(name="three", compute_gcycles=WORK[2], after=["two"], output_mbit=0.0),
     ]
-    service = ServiceType(
-        name="chain",
-        input_mbit=0.0,
-        output_mbit=0.0,
-        memory_gb=1.0,
-        deadline_ms=DEADLINE_S * 1e3,
-        workflow=Workflow(stages=stages),
-        place_steps=True,
+    return compile_scenario(
+        workflow_crosscheck("chain", stages, DEADLINE_S, CAPACITY, "chain-crosscheck")
     )
-    scenario = one_cell(
-        [service],
-        terminal=node("T-node", CAPACITY[0], 8.0),
-        ran=node("R-mec", CAPACITY[1], 8.0, access_delay_ms=1.0),
-        transport=node("X-dc", CAPACITY[2], 8.0, access_delay_ms=2.0),
-        link={"bandwidth_gbps": 1.0, "delay_ms": 5.0},
-        name="chain-crosscheck",
-        twin=TwinSettings(slot_ms=1000.0),
-    )
-    return compile_scenario(scenario)
 
 
 def _twin():
