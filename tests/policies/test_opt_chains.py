@@ -18,8 +18,10 @@ from cnc6g.policies.base import feasibility_problems
 from cnc6g.policies.opt import model as opt_model
 from cnc6g.policies.opt.model import SlotInputs, build_model
 from cnc6g.policies.opt.phases import solve_slot
+from cnc6g.policies.opt.policy import OptimalPolicy
+from cnc6g.scenarios import load_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
-from cnc6g.twin import compile_scenario
+from cnc6g.twin import Twin, compile_scenario
 from cnc6g.twin.chains import hypoexp_cdf, internode
 from cnc6g.twin.system import wired_s_per_mbit
 
@@ -245,6 +247,7 @@ def test_the_decision_sends_the_plan_s_shares_along_the_plan_s_paths():
     assert d.paths is not None
     assert d.path_shares is not None
     spec = system.chains
+    assert d.path_shares.sum() > 0
     for o in range(system.n_origins):
         sent = d.path_shares[o, 0].sum()
         assert sent <= 1.0 + 1e-9
@@ -296,3 +299,23 @@ def test_every_path_column_has_the_terms_stated_by_hand(seed):
             )
             np.testing.assert_allclose(got, p["links"], rtol=1e-9, atol=1e-12)
         assert lam[i] > 0
+
+
+def test_opt_places_xr_frame_along_paths_once_a_path_can_meet_its_deadline():
+    """At the preset's 20 ms no path of xr-frame can; at 150 ms OPT sends it along paths."""
+    scenario = load_scenario("xr-offload")
+    data = scenario.model_dump()
+    for svc in data["services"]:
+        if svc["name"] == "xr-frame":
+            svc["deadline_ms"] = 150.0
+    system = compile_scenario(type(scenario).model_validate(data))
+    twin = Twin(system, seed=0)
+    policy = OptimalPolicy(node_limit=20, time_limit=60.0)
+    policy.reset(system, 0)
+    d = policy.decide(twin.observe())
+    assert feasibility_problems(system, d) == []
+    assert d.path_shares is not None
+    assert d.path_shares[:, 0].sum(axis=-1).min() > 0.5
+    out = twin.step(d)
+    assert out.chains is not None
+    assert out.chains.satisfied.sum() > 0
