@@ -19,7 +19,7 @@ import numpy as np
 
 from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
 from cnc6g.twin.power import dynamic_share
-from cnc6g.twin.system import BoolArray, FloatArray, System
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 
 REMOVAL_WEIGHT = 0.3
 """Share of its restart cost charged for removing a running instance (OPT, HMARL, training)."""
@@ -69,6 +69,8 @@ def amortised_objective(
     amortise_slots: float = 1.0,
     removal_weight: float = 0.0,
     warm_routing: FloatArray | None = None,
+    paths: IntArray | None = None,
+    path_shares: FloatArray | None = None,
 ) -> FloatArray:
     """The slot's objective with what changing the deployment costs spread over time, J, ``[B]``.
 
@@ -79,7 +81,8 @@ def amortised_objective(
     score would otherwise remove instances in every dip of their demand. Two evaluations of
     the ``B`` copies (arguments as in :func:`~cnc6g.twin.dynamics.evaluate_slot`).
     ``warm_routing`` (default: ``routing``) is the routing of the slots after this one, once
-    every instance is warm.
+    every instance is warm. ``paths`` and ``path_shares`` place the steps of services placed
+    step by step (as in :func:`~cnc6g.twin.dynamics.evaluate_slot`).
     """
     x = np.asarray(deployment, dtype=bool)
     prev = np.asarray(previous, dtype=bool)
@@ -91,6 +94,8 @@ def amortised_objective(
         np.concatenate([x, x]),
         np.concatenate([prev, x]),
         np.concatenate([routing, routing if warm_routing is None else warm_routing]),
+        paths=None if paths is None else np.concatenate([paths, paths]),
+        path_shares=None if path_shares is None else np.concatenate([path_shares, path_shares]),
     ).objective(system.unsatisfied_penalty_j)
     c = x.shape[0]
     started, warm = both[:c], both[c:]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
+from cnc6g.policies.opt.chains import PlanPaths, plan_paths
 from cnc6g.policies.opt.highs import HighsLp, HighsVarType, MatrixFormat
 from cnc6g.twin.costs import restart_cost
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, wired_s_per_mbit
@@ -114,6 +115,15 @@ class LinearModel:
         self.row_lazy.append(np.full(count, lazy))
         self.n_rows += count
 
+    def entries(self, row: IntArray, col: IntArray, val: FloatArray) -> None:
+        """Entry ``i`` puts ``val[i]`` at (row ``row[i]`` of the model, ``col[i]``): rows added."""
+        self.rows_r.append(np.asarray(row, dtype=np.int64))
+        self.rows_c.append(np.asarray(col, dtype=np.int64))
+        self.rows_v.append(np.asarray(val, dtype=float))
+        self.row_lo.append(np.zeros(0))
+        self.row_hi.append(np.zeros(0))
+        self.row_lazy.append(np.zeros(0, dtype=bool))
+
     def to_lp(self, relax: bool) -> tuple[HighsLp, BoolArray]:
         """The model for HiGHS (the LP relaxation if ``relax``) and which columns are integer."""
         r = np.concatenate(self.rows_r) if self.rows_r else np.zeros(0, np.int64)
@@ -170,6 +180,9 @@ class BuiltModel:
     load: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # [N] node loads
     h: IntArray = field(default_factory=lambda: np.zeros((0, 0), np.int64))  # tier shares
     tiered_routes: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # of h's rows
+    paths: PlanPaths | None = None  # path columns of the services placed step by step
+    path_cols: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # [M] their columns
+    row_starts: dict[str, int] = field(default_factory=dict)  # first row of each row builder
 
     @property
     def deployment_cols(self) -> IntArray:
@@ -209,12 +222,22 @@ class _Slot:
     inv: IntArray  # [R] instance of each route
     cold_r: FloatArray  # [R] share of the route's tasks that meet a cold start
     fail: FloatArray  # [R, T] failure bound of the route's tasks at each tier
+    paths: PlanPaths | None = None  # path columns of the services placed step by step
+    path_inv: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # instance entries
 
     @property
     def saving(self) -> FloatArray:
         """``[R, T]`` penalty saved per task in each tier against the admission limit."""
         beta = self.system.unsatisfied_penalty_j
         return beta * (1.0 - self.cold_r)[:, None] * (self.fail[:, :1] - self.fail)
+
+    @property
+    def path_saving(self) -> FloatArray:
+        """``[M, T]`` penalty a path saves per task in each tier against the admission limit."""
+        pp = self.paths
+        assert pp is not None
+        beta = self.system.unsatisfied_penalty_j
+        return beta * (1.0 - pp.cold)[:, None] * (pp.fail[:, :1] - pp.fail)
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,7 +280,9 @@ def build_model(
     load = _load_columns(m, slot)
     a = _awake_columns(m, slot)
     z, h, tier_nodes, tiered_routes = _tier_columns(m, slot)
+    path_cols = _path_columns(m, slot, amortise_slots, z)
     cols = _Columns(y, u, x, load, a, z, h, tier_nodes, tiered_routes)
+    starts: dict[str, int] = {}
     for add_rows in (
         _demand_rows,
         _running_instance_rows,
@@ -272,7 +297,10 @@ def build_model(
         _radio_rows,
         _wired_rows,
     ):
+        starts[add_rows.__name__] = m.n_rows
         add_rows(m, slot, cols)
+    if slot.paths is not None:
+        _path_rows(m, slot, cols, path_cols, starts)
     return BuiltModel(
         m,
         (slot.ro, slot.rs, slot.rk),
@@ -288,6 +316,9 @@ def build_model(
         load=load,
         h=h,
         tiered_routes=tiered_routes,
+        paths=slot.paths,
+        path_cols=path_cols.y,
+        row_starts=starts,
     )
 
 
@@ -315,16 +346,33 @@ def _slot(
         notes.append(f"service {sy.service_names[s]}: no node can host it; its requests drop")
     slack = _slack(sy, inputs, 0.0 if optimistic else network_utilisation)
     ok = sy.admissible & (lam[:, :, None] > 0) & (slack > 0)
+    paths = None
+    chain = np.zeros(sy.n_services, dtype=bool)
+    if sy.chains is not None:  # services placed step by step take path columns instead
+        chain = sy.chains.is_chain
+        ok &= ~chain[None, :, None]
+        paths = plan_paths(
+            sy,
+            lam,
+            inputs.uplink_mbps,
+            inputs.downlink_mbps,
+            prev,
+            0.0 if optimistic else network_utilisation,
+            levels,
+            optimistic,
+            notes,
+        )
     ro, rs, rk = np.nonzero(ok)
     rn = sy.candidates[ro, rk]
     demand_pairs = np.argwhere(lam > 0)
     for o, s in demand_pairs:
-        if not ok[o, s].any() and sy.can_host[s].any():
+        if not ok[o, s].any() and sy.can_host[s].any() and not chain[s]:
             notes.append(
                 f"origin {sy.origin_names[o]} service {sy.service_names[s]}: no candidate can "
                 "meet the deadline; its requests drop"
             )
-    ps, pn, inv = _instances(sy, prev, rs, rn, optimistic)
+    extra = None if paths is None else paths.service[paths.work_path] * sy.n_nodes + paths.work_node
+    ps, pn, inv = _instances(sy, prev, rs, rn, optimistic, extra)
     cold_frac = np.where(prev[ps, pn], 0.0, np.minimum(sy.cold_start_s[ps] / sy.slot_s, 1.0))
     if optimistic:
         cold_frac = np.zeros(ps.size)
@@ -352,6 +400,10 @@ def _slot(
         inv=inv,
         cold_r=cold_frac[inv],
         fail=fail,
+        paths=paths,
+        path_inv=np.zeros(0, np.int64)
+        if extra is None
+        else np.searchsorted(ps * sy.n_nodes + pn, extra),
     )
 
 
@@ -373,16 +425,24 @@ def _slack(system: System, inputs: SlotInputs, transfer_util: float) -> FloatArr
 
 
 def _instances(
-    system: System, prev: BoolArray, rs: IntArray, rn: IntArray, optimistic: bool
+    system: System,
+    prev: BoolArray,
+    rs: IntArray,
+    rn: IntArray,
+    optimistic: bool,
+    extra: IntArray | None = None,
 ) -> tuple[IntArray, IntArray, IntArray]:
     """Instances (s, n) that some route uses, and those running before (which may be kept).
 
-    Returns their services, their nodes and the instance of each route.
+    ``extra`` are more instances (flat ``s * N + n``: those the paths of services placed step
+    by step use). Returns their services, their nodes and the instance of each route.
     """
     N = system.n_nodes
     pair_id = rs * N + rn
     kept_ids = np.flatnonzero((prev & system.can_host).ravel()) if not optimistic else pair_id[:0]
     uniq = np.union1d(pair_id, kept_ids)
+    if extra is not None:
+        uniq = np.union1d(uniq, extra)
     inv = np.searchsorted(uniq, pair_id)
     return uniq // N, uniq % N, inv
 
@@ -494,6 +554,9 @@ def _tier_columns(m: LinearModel, slot: _Slot) -> tuple[IntArray, IntArray, IntA
     saving = slot.saving
     tiered = np.zeros(sy.n_nodes, dtype=bool)
     np.logical_or.at(tiered, slot.rn, (saving > MATERIAL * beta).any(axis=1))
+    if slot.paths is not None:  # and the nodes of the paths that save materially
+        material = np.asarray((slot.path_saving > MATERIAL * beta).any(axis=1), dtype=bool)
+        np.logical_or.at(tiered, slot.paths.work_node, material[slot.paths.work_path])
     tier_nodes = np.flatnonzero(tiered)
     z = np.full((sy.n_nodes, T), -1, dtype=np.int64)
     tr = np.flatnonzero(tiered[slot.rn])  # routes to tiered nodes
@@ -502,6 +565,49 @@ def _tier_columns(m: LinearModel, slot: _Slot) -> tuple[IntArray, IntArray, IntA
         h = m.columns(tr.size * T, -(slot.lam_r[tr, None] * saving[tr]).ravel(), 0.0, 1.0)
         return z, h.reshape(-1, T), tier_nodes, tr
     return z, np.zeros((0, T), dtype=np.int64), tier_nodes[:0], tr[:0]
+
+
+@dataclass(frozen=True, eq=False)
+class PathColumns:
+    """Columns of the paths of services placed step by step (see :mod:`.chains`)."""
+
+    y: IntArray  # [M] share of each path
+    h: IntArray  # [tiered paths, T] tier shares
+    tiered: IntArray  # paths whose every node is tiered and that save in some tier
+
+
+def _path_columns(m: LinearModel, slot: _Slot, amortise_slots: float, z: IntArray) -> PathColumns:
+    """Path columns of the services placed step by step (none without them).
+
+    Like a route's, a path's cost is its tasks' energy (every step and transfer), the cold-start
+    charge (spread over ``amortise_slots`` in the optimised objective) and the failure bound
+    at the admission limit. A path whose every node has tier columns, and that saves materially
+    in some tier, is split by tier like a route (``h[p, l]``, which earns its saving in tier
+    ``l``): the share in tier ``l`` needs every node of the path at tier ``l`` or tighter.
+    """
+    pp = slot.paths
+    none = np.zeros(0, np.int64)
+    if pp is None:
+        return PathColumns(none, np.zeros((0, slot.levels.size), np.int64), none)
+    beta = slot.system.unsatisfied_penalty_j
+    lam = slot.lam[pp.origin, pp.service]
+    per_task = pp.energy_j + beta * (1.0 - pp.cold) * pp.fail[:, 0]
+    y = m.columns(
+        pp.size,
+        lam * (per_task + beta * pp.cold / amortise_slots),
+        0.0,
+        1.0,
+        slot_cost=lam * (per_task + beta * pp.cold),
+    )
+    T = slot.levels.size
+    saving = slot.path_saving
+    untiered = np.zeros(pp.size, dtype=bool)
+    np.logical_or.at(untiered, pp.work_path, z[pp.work_node, 0] < 0)
+    tiered = np.flatnonzero(~untiered & (saving > MATERIAL * beta).any(axis=1))
+    if T == 1 or not tiered.size:
+        return PathColumns(y, np.zeros((0, T), np.int64), none)
+    h = m.columns(tiered.size * T, -(lam[tiered, None] * saving[tiered]).ravel(), 0.0, 1.0)
+    return PathColumns(y, h.reshape(-1, T), tiered)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,7 +721,7 @@ def _tier_bound_rows(m: LinearModel, slot: _Slot, cols: _Columns) -> None:
 
 def _one_tier_rows(m: LinearModel, slot: _Slot, cols: _Columns) -> None:
     """(4d) One tier per node: ``sum_l z[n, l] <= 1``, or ``<= a[n]`` where the node can sleep."""
-    if not cols.tiered_routes.size:
+    if not cols.tier_nodes.size:
         return
     T, tier_nodes = slot.levels.size, cols.tier_nodes
     nt = tier_nodes.size
@@ -713,6 +819,131 @@ def _wired_rows(m: LinearModel, slot: _Slot, cols: _Columns) -> None:
         )
 
 
+def _path_rows(
+    m: LinearModel, slot: _Slot, cols: _Columns, pc: PathColumns, starts: dict[str, int]
+) -> None:
+    """The path columns in the rows above, and their own rows.
+
+    Each path's share joins its demand row (1), its steps' work the load rows of their nodes
+    (3), its radio transfers the cell's rows (6) and its wired transfers the links' rows (7).
+    Its own rows: (8) paths only through running instances: per (origin, service) demand and
+    node, the paths using the node send at most the instance, ``sum_p y_p - x_i <= 0`` (their
+    shares sum to at most 1; tighter than one row per path); (9) on a tiered node the whole
+    load (paths included) fits under the node's tier, ``load_n - sum_l t_l C_n z[n, l] <= 0``,
+    so that the failure bounds at that tier hold with every load on the node; (10) a tiered
+    path's share is split by tier, ``y_p = sum_l h[p, l]``; (11) its share in tier ``l`` needs
+    each of its nodes at tier ``l`` or tighter, per demand and node as in (8),
+    ``sum_p h[p, l] - sum_{l' >= l} z[n, l'] <= 0`` (tiers run loosest first).
+    """
+    pp = slot.paths
+    assert pp is not None
+    if not pp.size:
+        return
+    path_cols = pc.y
+    sy = slot.system
+    O, N, L = sy.n_origins, sy.n_nodes, sy.n_links
+    lam = slot.lam[pp.origin, pp.service]
+    pairs = slot.demand_pairs
+    pair_row = np.full((O, sy.n_services), -1, dtype=np.int64)
+    pair_row[pairs[:, 0], pairs[:, 1]] = np.arange(pairs.shape[0])
+    m.entries(starts["_demand_rows"] + pair_row[pp.origin, pp.service], path_cols, np.ones(pp.size))
+    wp = pp.work_path
+    m.entries(
+        starts["_load_rows"] + pp.work_node,
+        path_cols[wp],
+        -lam[wp] * pp.work_gcycles / sy.slot_s,
+    )
+    radio = starts["_radio_rows"]
+    m.entries(radio + pp.origin, path_cols, lam * pp.up_mbit)
+    m.entries(radio + O + pp.origin, path_cols, lam * pp.down_mbit)
+    if L:
+        lk = pp.link_path
+        m.entries(
+            starts["_wired_rows"] + pp.link_dir * L + pp.link,
+            path_cols[lk],
+            lam[lk] * pp.link_mbit,
+        )
+    key, first, of = _demand_node_groups(slot)
+    G = key.size
+    m.rows(
+        G,
+        np.concatenate([of, np.arange(G)]),
+        np.concatenate([path_cols[wp], cols.x[slot.path_inv[first]]]),
+        np.concatenate([np.ones(wp.size), -np.ones(G)]),
+        -np.inf,
+        0.0,
+    )
+    tier_nodes = cols.tier_nodes
+    if tier_nodes.size:
+        used = np.zeros(N, dtype=bool)
+        used[pp.work_node] = True
+        tn = tier_nodes[used[tier_nodes]]
+        T = slot.levels.size
+        at = np.arange(tn.size)
+        m.rows(
+            tn.size,
+            np.concatenate([at, np.repeat(at, T)]),
+            np.concatenate([cols.load[tn], cols.z[tn].ravel()]),
+            np.concatenate(
+                [np.ones(tn.size), -(sy.capacity[tn][:, None] * slot.levels[None, :]).ravel()]
+            ),
+            -np.inf,
+            0.0,
+        )
+    _path_tier_rows(m, slot, cols, pc)
+
+
+def _path_tier_rows(m: LinearModel, slot: _Slot, cols: _Columns, pc: PathColumns) -> None:
+    """Rows (10) and (11) of :func:`_path_rows`."""
+    pp = slot.paths
+    assert pp is not None
+    tp = pc.tiered
+    if not tp.size:
+        return
+    T, kt = slot.levels.size, tp.size
+    ak = np.arange(kt)
+    m.rows(
+        kt,
+        np.concatenate([ak, np.repeat(ak, T)]),
+        np.concatenate([pc.y[tp], pc.h.ravel()]),
+        np.concatenate([np.ones(kt), -np.ones(kt * T)]),
+        0.0,
+        0.0,
+    )
+    row_of = np.full(pp.size, -1, dtype=np.int64)
+    row_of[tp] = ak
+    _, first, of = _demand_node_groups(slot)
+    e = np.flatnonzero(row_of[pp.work_path] >= 0)  # (tiered path, node) entries
+    groups, g_of = np.unique(of[e], return_inverse=True)  # (demand, node) groups with them
+    n = pp.work_node[first[groups]]
+    ll, lp = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
+    pairs_l, pairs_lp = ll[lp >= ll], lp[lp >= ll]  # (l, l' >= l)
+    G = groups.size
+    row = np.arange(G * T).reshape(G, T)
+    m.rows(
+        G * T,
+        np.concatenate([row[g_of].ravel(), row[:, pairs_l].ravel()]),
+        np.concatenate([pc.h[row_of[pp.work_path[e]]].ravel(), cols.z[n][:, pairs_lp].ravel()]),
+        np.concatenate([np.ones(e.size * T), -np.ones(G * pairs_l.size)]),
+        -np.inf,
+        0.0,
+    )
+
+
+def _demand_node_groups(slot: _Slot) -> tuple[IntArray, IntArray, IntArray]:
+    """The (origin, service, node) groups of the paths' instance entries.
+
+    Returns each group's key, its first entry and the group of each entry.
+    """
+    pp = slot.paths
+    assert pp is not None
+    sy = slot.system
+    wp = pp.work_path
+    flat = (pp.origin[wp] * sy.n_services + pp.service[wp]) * sy.n_nodes + pp.work_node
+    key, first, of = np.unique(flat, return_index=True, return_inverse=True)
+    return key, first, of
+
+
 def _pm(k: int) -> FloatArray:
     """``k`` ones then ``k`` minus ones: the values of ``k`` rows ``col_a - col_b``."""
     return np.concatenate([np.ones(k), -np.ones(k)])
@@ -739,7 +970,46 @@ def decision_of(system: System, built: BuiltModel, values: FloatArray) -> Decisi
     routing[ro, rs, rk] = share
     total = routing.sum(axis=-1, keepdims=True)
     routing /= np.maximum(total, 1.0)
-    return Decision(deployment=x, routing=routing)
+    if built.paths is None:
+        return Decision(deployment=x, routing=routing)
+    paths, path_shares = _paths_of(system, built, values, x)
+    return Decision(deployment=x, routing=routing, paths=paths, path_shares=path_shares)
+
+
+PATH_SHARE = 1e-9
+"""Least share of a path column that the decision sends along the path."""
+
+
+def _paths_of(
+    system: System, built: BuiltModel, values: FloatArray, x: BoolArray
+) -> tuple[IntArray, FloatArray]:
+    """The twin's ``paths [O, S, P, Q]`` and ``path_shares [O, S, P]`` of the path columns.
+
+    Only paths whose every instance runs in ``x``; each demand's shares sum to at most 1.
+    """
+    pp = built.paths
+    assert pp is not None
+    assert system.chains is not None
+    O, S = system.n_origins, system.n_services
+    Q = system.chains.n_max_steps
+    share = np.clip(values[built.path_cols], 0.0, 1.0)
+    missing = ~x[pp.service[pp.work_path], pp.work_node]
+    runs = np.ones(pp.size, dtype=bool)
+    runs[pp.work_path[missing]] = False
+    take = np.flatnonzero(runs & (share > PATH_SHARE))
+    group = pp.origin[take] * S + pp.service[take]
+    order = np.argsort(group, kind="stable")
+    take, group = take[order], group[order]
+    first = np.searchsorted(group, group)  # first entry of each one's group
+    rank = np.arange(take.size) - first
+    P = int(rank.max()) + 1 if take.size else 1
+    paths = np.full((O, S, P, Q), -1, dtype=np.int64)
+    shares = np.zeros((O, S, P))
+    paths[pp.origin[take], pp.service[take], rank] = pp.steps[take]
+    shares[pp.origin[take], pp.service[take], rank] = share[take]
+    total = shares.sum(axis=-1, keepdims=True)
+    shares /= np.maximum(total, 1.0)
+    return paths, shares
 
 
 def deployment_columns(built: BuiltModel, deployment: BoolArray) -> FloatArray:

@@ -55,14 +55,15 @@ def check_model_options(
 def refuse_chains(system: System, policy: str) -> None:
     """Raise :class:`UnsupportedSystemError` when ``system`` places some service step by step.
 
-    OPT's MILP places every service as one unit.
+    For ``opt-regions``, whose regional decomposition splits one-unit routes only (OPT's own
+    MILP places the steps).
     """
     if system.chains is None:
         return
     names = [n for n, c in zip(system.service_names, system.chains.is_chain, strict=True) if c]
     raise UnsupportedSystemError(
-        f"{policy} places every service as one unit; {', '.join(names)} have place_steps "
-        "(their steps are placed separately): use rand, grd or hmarl, or set "
+        f"{policy} decomposes one-unit routes only; {', '.join(names)} have place_steps "
+        "(their steps are placed separately): use opt, rand, grd or hmarl, or set "
         "place_steps = false"
     )
 
@@ -97,7 +98,8 @@ class OptimalPolicy(Policy):
         refine: refine the applied decision against the twin's own objective (the one
             ``twin_check`` scores): its routing, and the deployments one instance away where
             they are few (:func:`~cnc6g.policies.opt.refine.refine_decision`). Never worse in
-            the twin than the decision it starts from.
+            the twin than the decision it starts from. Not applied on systems with services
+            placed step by step (the refinement moves one-unit routing only).
         refine_evaluations: twin evaluations the refinement of a slot may take (work, not
             time: the same on any machine); 0 turns the refinement off, ``None`` takes
             :func:`~cnc6g.policies.opt.refine.default_evaluations`.
@@ -141,13 +143,7 @@ class OptimalPolicy(Policy):
         self.refine_evaluations = refine_evaluations
 
     def reset(self, system: System, seed: int | None = None) -> None:
-        """Forget the previous solution.
-
-        Raises:
-            UnsupportedSystemError: ``system`` has services placed step by step
-                (``place_steps``), which the MILP does not model.
-        """
-        refuse_chains(system, "OPT")
+        """Forget the previous solution."""
         super().reset(system, seed)
         self._last: Decision | None = None
         self._greedy = GreedyPolicy()
@@ -193,7 +189,7 @@ class OptimalPolicy(Policy):
                 decision = warm[0]
                 self._picked = "previous" if warm[0] is self._last else "grd"
         self.last_refinement = None
-        if self.refine and self.refine_evaluations != 0:
+        if self.refine and self.refine_evaluations != 0 and self.system.chains is None:
             start = time.perf_counter()
             self.last_refinement = refine_decision(objective, decision, self.refine_evaluations)
             self._refine_ms = (time.perf_counter() - start) * 1e3

@@ -20,7 +20,8 @@ from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.opt.model import SlotInputs
 from cnc6g.twin.costs import amortised_objective, removal_cost
 from cnc6g.twin.dynamics import evaluate_slot
-from cnc6g.twin.system import BoolArray, FloatArray, System
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
+from cnc6g.twin.twin import stack_paths
 
 CHUNK = 256
 """Most copies scored in one call of the twin (larger batches cost more per copy)."""
@@ -54,13 +55,21 @@ class TwinObjective:
         """The objective of the slot ``obs`` observes."""
         return cls(system, SlotInputs.from_observation(obs), amortise_slots, removal_weight)
 
-    def scores(self, deployments: BoolArray, routings: FloatArray) -> FloatArray:
+    def scores(
+        self,
+        deployments: BoolArray,
+        routings: FloatArray,
+        paths: IntArray | None = None,
+        path_shares: FloatArray | None = None,
+    ) -> FloatArray:
         """Objective of each decision, J, ``[B]``.
 
         ``deployments`` ``[B, S, N]`` (or one ``[S, N]`` for all), ``routings``
         ``[B, O, S, K]`` (shares >= 0, rows summing to at most 1). With ``amortise_slots`` 1
         the twin is called once per copy (the amortised objective's start term vanishes);
-        otherwise twice, as :func:`~cnc6g.twin.costs.amortised_objective` does.
+        otherwise twice, as :func:`~cnc6g.twin.costs.amortised_objective` does. ``paths``
+        ``[B, O, S, P, Q]`` and ``path_shares`` ``[B, O, S, P]`` place the steps of services
+        placed step by step (None: none).
         """
         y = np.asarray(routings, dtype=float)
         B = y.shape[0]
@@ -70,21 +79,33 @@ class TwinObjective:
         out = np.empty(B)
         for lo in range(0, B, CHUNK):
             hi = min(lo + CHUNK, B)
-            out[lo:hi] = self._scores(x[lo:hi], y[lo:hi])
+            if paths is None or path_shares is None:
+                out[lo:hi] = self._scores(x[lo:hi], y[lo:hi])
+            else:
+                out[lo:hi] = self._scores(x[lo:hi], y[lo:hi], paths[lo:hi], path_shares[lo:hi])
         return out
 
     def score(self, decision: Decision) -> float:
         """Objective of one decision, J."""
-        return float(self.scores(np.asarray(decision.deployment)[None], decision.routing[None])[0])
+        return float(self.score_all([decision])[0])
 
     def score_all(self, decisions: Sequence[Decision]) -> FloatArray:
-        """Objective of each of ``decisions``, J."""
+        """Objective of each of ``decisions`` (their paths included), J."""
+        paths, shares = stack_paths(self.system, list(decisions))
         return self.scores(
             np.stack([np.asarray(d.deployment, dtype=bool) for d in decisions]),
             np.stack([np.asarray(d.routing, dtype=float) for d in decisions]),
+            paths,
+            shares,
         )
 
-    def _scores(self, x: BoolArray, y: FloatArray) -> FloatArray:
+    def _scores(
+        self,
+        x: BoolArray,
+        y: FloatArray,
+        paths: IntArray | None = None,
+        path_shares: FloatArray | None = None,
+    ) -> FloatArray:
         """Objective of ``B`` copies, one batch of the twin."""
         sy, inp = self.system, self.inputs
         B = x.shape[0]
@@ -98,9 +119,21 @@ class TwinObjective:
         prev: BoolArray = np.repeat(np.asarray(inp.previous, dtype=bool)[None], B, axis=0)
         if self.amortise_slots != 1.0:
             return amortised_objective(
-                sy, demand, up, down, x, prev, y, self.amortise_slots, self.removal_weight
+                sy,
+                demand,
+                up,
+                down,
+                x,
+                prev,
+                y,
+                self.amortise_slots,
+                self.removal_weight,
+                paths=paths,
+                path_shares=path_shares,
             )
-        outcome = evaluate_slot(sy, demand, up, down, x, prev, y)
+        outcome = evaluate_slot(
+            sy, demand, up, down, x, prev, y, paths=paths, path_shares=path_shares
+        )
         value: FloatArray = outcome.objective(sy.unsatisfied_penalty_j)
         if self.removal_weight:
             charge: FloatArray = removal_cost(sy, demand, x, prev, self.removal_weight)
