@@ -488,11 +488,16 @@ class SplitPolicy:
         local_j: FloatArray | None = None,
         samples: int = 0,
         seed: int = 0,
+        stages: bool = True,
     ) -> Outcome:
         """The policy's choice per user on a slot (always within both capacities).
 
-        The highest-scoring pair at each step; with ``samples`` > 0, also that many rollouts
-        sampled from the policy, and the best of all by the training return is kept.
+        First stage: the highest-scoring pair at each step (the scorer's picks); with
+        ``samples`` > 0, also that many rollouts sampled from the policy. With ``stages``, every
+        one of them then goes through the second stage (:func:`share_stage`, once keeping every
+        user the scorer offloaded and once only those without a local fallback) and
+        :func:`improve`, and the plan that serves most, then spends least terminal energy, is
+        kept. Without ``stages``, the best first-stage rollout by the training return is kept.
         """
         if samples < 0:
             raise ValueError("samples must be >= 0")
@@ -506,17 +511,34 @@ class SplitPolicy:
             slot = _slot(inst, opts, local_j)
             with torch.no_grad():
                 roll = _rollout(self.scorer, _batch([slot]), greedy=True, gen=None)
-                choice = roll.choice[0, :users].numpy().astype(np.int64)
+                firsts = [roll.choice[0, :users].numpy().astype(np.int64)]
+                rets = [float(roll.served[0] + self.config.beta * roll.saving[0])]
                 if samples:
-                    best = float(roll.served[0] + self.config.beta * roll.saving[0])
                     gen = torch.Generator().manual_seed(seed)
                     many = _rollout(self.scorer, _batch([slot] * samples), False, gen)
                     ret = many.served + self.config.beta * many.saving
-                    i = int(ret.argmax())
-                    if float(ret[i]) > best + 1e-9:
-                        choice = many.choice[i, :users].numpy().astype(np.int64)
+                    firsts += [c[:users].numpy().astype(np.int64) for c in many.choice]
+                    rets += [float(v) for v in ret]
+            if stages:
+                best: tuple[int, float] | None = None
+                choice = firsts[0]
+                seen: set[bytes] = set()
+                for first in firsts:
+                    for keep_all in (True, False):
+                        plan = share_stage(inst, opts, first, local_j, keep_all)
+                        if plan.tobytes() in seen:
+                            continue
+                        seen.add(plan.tobytes())
+                        plan = improve(inst, opts, plan, local_j)
+                        key = (int((plan >= 0).sum()), -slot_energy(opts, plan, local_j))
+                        if best is None or key > best:
+                            best, choice = key, plan
+            else:
+                i = int(np.argmax(rets))
+                choice = firsts[i] if rets[i] > rets[0] + 1e-9 else firsts[0]
         out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
-        return replace(out, method="rl" if not samples else f"rl-best-of-{samples + 1}")
+        name = "rl" if stages else "rl-scorer"
+        return replace(out, method=name if not samples else f"{name}-best-of-{samples + 1}")
 
     def state(self) -> dict[str, Any]:
         """The checkpoint's content: plain data (the weights as nested lists of floats)."""
@@ -824,19 +846,25 @@ def solve_milp_energy(
     return replace(out, method="milp-energy", detail={**out.detail, "optimal": float(optimal)})
 
 
+SEARCH_SAMPLES = 8
+"""Rollouts sampled from the policy, besides its greedy one, for ``rl-search``."""
+
 METHODS = (
     "milp",
     "milp-energy",
     "prices",
     "independent-latency",
     "independent-energy",
+    "rl-scorer",
     "rl",
     "rl-search",
     "random",
 )
 """What :func:`compare_slot` runs: ``independent-latency`` is Neurosurgeon's per-user best
-split at an equal share, ``rl`` the policy's highest-scoring pairs, ``rl-search`` those followed
-by :func:`improve`, ``random`` uniformly random feasible choices (:func:`random_policy`)."""
+split at an equal share, ``rl-scorer`` the policy's first stage alone (its highest-scoring
+pairs), ``rl`` the whole policy (those pairs, then :func:`share_stage` and :func:`improve`),
+``rl-search`` the whole policy on its greedy rollout and :data:`SEARCH_SAMPLES` sampled ones,
+the best kept, ``random`` uniformly random feasible choices (:func:`random_policy`)."""
 
 
 @dataclass(frozen=True)
@@ -904,15 +932,14 @@ def compare_slot(
         elif m.startswith("independent-"):
             o = solve_independent(inst, "latency" if m.endswith("latency") else "energy")
             add(o, o.energy_j + float(local_j[o.choice < 0].sum()), m)
+        elif m == "rl-scorer":
+            o = policy.decide(inst, opts, local_j, stages=False)
+            add(o, o.detail["slot_energy_j"], m)
         elif m == "rl":
             o = policy.decide(inst, opts, local_j)
-            add(o, o.detail["slot_energy_j"])
+            add(o, o.detail["slot_energy_j"], m)
         elif m == "rl-search":
-            o = policy.decide(inst, opts, local_j)
-            t0 = time.perf_counter()
-            better = improve(inst, opts, o.choice, local_j)
-            seconds = o.seconds + time.perf_counter() - t0
-            o = rl_outcome(inst, opts, better, local_j, seconds)
+            o = policy.decide(inst, opts, local_j, samples=SEARCH_SAMPLES)
             add(o, o.detail["slot_energy_j"], m)
         elif m == "random":
             o = random_policy(inst, opts, local_j)
@@ -920,16 +947,122 @@ def compare_slot(
     return out
 
 
+SHARE_RATIOS = (0.5, 0.71, 1.0, 1.41, 2.0)
+"""Weights of a share of the edge left against the same share of the uplink left that
+:func:`share_stage` tries (one plan each; the best is kept)."""
+
+
+def _least_per_user(user: IntArray, cost: FloatArray, users: int) -> IntArray:
+    """Each user's option of least finite ``cost`` (-1: none is finite)."""
+    out = np.full(users, -1, dtype=np.int64)
+    idx = np.flatnonzero(np.isfinite(cost))
+    if idx.size:
+        order = idx[np.lexsort((cost[idx], user[idx]))]
+        first = np.ones(order.size, dtype=np.bool_)
+        first[1:] = user[order][1:] != user[order][:-1]
+        out[user[order[first]]] = order[first]
+    return out
+
+
+def share_stage(
+    inst: Instance,
+    opts: Options,
+    choice: IntArray,
+    local_j: FloatArray,
+    keep_all: bool = True,
+    ratios: Sequence[float] = SHARE_RATIOS,
+) -> IntArray:
+    """The policy's second action stage: each offloaded user's shares, then the room left.
+
+    The first stage (the scorer) decides which users leave their terminal and takes whole
+    options, whose division of a split's slack between uplink and edge is one of a few; the
+    options it takes leave one resource short while the other has room. Here, for a weight
+    ``t`` of ``ratios``, the users the first stage offloaded (with ``keep_all`` False: only
+    those without a local fallback; the others compete below) take, one at a time, largest
+    first, the option of least ``phi / r + t psi / g`` (``r``, ``g``: the shares of uplink and
+    edge still free), which balances what is left; then the room left goes, one user at a time,
+    to users without a local fallback (least such cost first: most served), then to users on
+    their terminal whose option saves most energy per such cost. The plan of the weight that
+    serves most, then spends least, is kept; if none keeps every user the first stage
+    offloaded, ``choice`` is returned. No solver: a sort and a 1-D search per user.
+    """
+    users = len(inst.users)
+    shared = (opts.phi > 0) | (opts.psi > 0)
+    e = opts.energy_j
+    phi = opts.phi
+    psi = opts.psi / max(inst.gpus, _EPS)
+    home_col = np.full(users, -1, dtype=np.int64)
+    home_col[opts.user[~shared]] = np.flatnonzero(~shared)
+    local_ok = home_col >= 0
+    served = choice >= 0
+    off = np.zeros(users, dtype=np.bool_)
+    off[served] = shared[choice[served]]
+    if not keep_all:
+        off &= ~local_ok
+    size = np.where(shared, phi + psi, np.inf)
+    least = _least_per_user(opts.user, np.where(off[opts.user], size, np.inf), users)
+    first = np.flatnonzero(off)
+    first = first[np.argsort(-size[least[first]], kind="stable")]
+    own = [np.flatnonzero((opts.user == u) & shared) for u in range(users)]
+    cand = shared & ~off[opts.user] & (~local_ok[opts.user] | (e < local_j[opts.user]))
+    needy = ~local_ok[opts.user]
+
+    def energy(ch: IntArray) -> float:
+        return slot_energy(opts, ch, local_j)
+
+    best = np.asarray(choice, dtype=np.int64).copy()
+    best_key = (int((best >= 0).sum()), -energy(best))
+    for t in ratios:
+        plan = np.full(users, -1, dtype=np.int64)
+        r = g = 1.0
+        complete = True
+        for u in first:
+            js = own[u]
+            js = js[(phi[js] <= r + 1e-9) & (psi[js] <= g + 1e-9)]
+            if js.size == 0:
+                complete = False
+                break
+            j = int(js[np.argmin(phi[js] / max(r, _EPS) + t * psi[js] / max(g, _EPS))])
+            plan[u] = j
+            r -= float(phi[j])
+            g -= float(psi[j])
+        if not complete:
+            continue
+        free = cand.copy()
+        while True:
+            fit = free & (phi <= r + 1e-9) & (psi <= g + 1e-9)
+            if not fit.any():
+                break
+            cost = phi / max(r, _EPS) + t * psi / max(g, _EPS)
+            if (fit & needy).any():
+                j = int(np.argmin(np.where(fit & needy, cost, np.inf)))
+            else:
+                gain = (local_j[opts.user] - e) / np.maximum(cost, 1e-12)
+                j = int(np.argmax(np.where(fit, gain, -np.inf)))
+            who = int(opts.user[j])
+            plan[who] = j
+            r -= float(phi[j])
+            g -= float(psi[j])
+            free &= opts.user != who
+        rest = (plan < 0) & local_ok
+        plan[rest] = home_col[rest]
+        key = (int((plan >= 0).sum()), -energy(plan))
+        if key > best_key:
+            best, best_key = plan, key
+    return best
+
+
 def improve(
     inst: Instance, opts: Options, choice: IntArray, local_j: FloatArray, rounds: int = 0
 ) -> IntArray:
-    """Local search after a decision: move one more user off its terminal where that pays.
+    """Local search after a decision: serve more users, then spend less terminal energy.
 
-    A move gives a user running on its terminal (or not served) an option that takes a share,
-    and may change the option of one user already offloaded to make room (another split or
-    division of its slack); it must keep both capacities. The best move (more users served,
-    then most terminal energy saved) is made until none improves, at most ``rounds`` times
-    (0: twice the users).
+    A move gives one user a new option that takes a share (a user on its terminal or not
+    served moves off it; an offloaded user takes another split or division of its slack), and
+    may change one other offloaded user to make room: another option of its own, or, where its
+    terminal meets its deadline, back to its terminal. It must keep both capacities. The best
+    move (more users served, then most terminal energy saved) is made until none improves, at
+    most ``rounds`` times (0: twice the users).
     """
     users = len(inst.users)
     choice = np.asarray(choice, dtype=np.int64).copy()
@@ -937,38 +1070,50 @@ def improve(
     cap = np.array([1.0, inst.gpus]) + 1e-9
     e = opts.energy_j
     shared = (opts.phi > 0) | (opts.psi > 0)
+    home_col = np.full(users, -1, dtype=np.int64)
+    home_col[opts.user[~shared]] = np.flatnonzero(~shared)
     own = [np.flatnonzero((opts.user == u) & shared) for u in range(users)]
     for _ in range(rounds or 2 * users):
         picked = choice[choice >= 0]
         load = use[picked].sum(axis=0) if picked.size else np.zeros(2)
         off = np.zeros(users, dtype=np.bool_)
         off[opts.user[picked[shared[picked]]]] = True
-        # Every option of an offloaded user, as a change from its current option (its current
-        # one included: no change), and a "no change" row for when nobody is offloaded.
+        # The other user's change, one row each: every option of an offloaded user (its current
+        # one included: no change), every offloaded user with a local fallback going home, and
+        # a "no change" row for when nobody is offloaded.
         alt = np.flatnonzero(off[opts.user] & shared)
         cur = choice[opts.user[alt]]
-        d_use = np.vstack([use[alt] - use[cur], np.zeros((1, 2))])
-        d_e = np.concatenate([e[alt] - e[cur], [0.0]])
-        alt_full = np.concatenate([alt, [-1]])
-        best: tuple[int, int, int] | None = None
+        home = np.flatnonzero(off & (home_col >= 0))
+        d_use = np.vstack([use[alt] - use[cur], -use[choice[home]], np.zeros((1, 2))])
+        d_e = np.concatenate([e[alt] - e[cur], local_j[home] - e[choice[home]], [0.0]])
+        row_user = np.concatenate([opts.user[alt], home, [-1]])
+        row_col = np.concatenate([alt, home_col[home], [-1]])
+        best: tuple[int, int, int, int] | None = None
         best_score = 1e-12
-        for b in np.flatnonzero(~off):
+        for b in range(users):
             jb = own[b]
             if jb.size == 0:
                 continue
-            ok = np.all(load + d_use[:, None, :] + use[jb][None, :, :] <= cap, axis=2)
+            if off[b]:  # b changes its option: its current share is freed
+                base = load - use[choice[b]]
+                now = float(e[choice[b]])
+            else:
+                base = load
+                now = float(local_j[b])
+            ok = np.all(base + d_use[:, None, :] + use[jb][None, :, :] <= cap, axis=2)
+            ok[row_user == b] = False
             if not ok.any():
                 continue
-            saved = local_j[b] - (d_e[:, None] + e[jb][None, :])
+            saved = now - (d_e[:, None] + e[jb][None, :])
             score = np.where(ok, saved + (1e3 if choice[b] < 0 else 0.0), -np.inf)
             i, k = np.unravel_index(int(np.argmax(score)), score.shape)
             if score[i, k] > best_score:
                 best_score = float(score[i, k])
-                best = (int(b), int(alt_full[i]), int(jb[k]))
+                best = (int(b), int(row_user[i]), int(row_col[i]), int(jb[k]))
         if best is None:
             break
-        gets, a, jb_best = best
-        if a >= 0:
-            choice[opts.user[a]] = a
+        gets, other, col, jb_best = best
+        if other >= 0:
+            choice[other] = col
         choice[gets] = jb_best
     return choice
