@@ -114,6 +114,9 @@ class TrainConfig:
     beta: float = 0.2
     """Weight of the energy saved (relative to the slot's largest local energy) per user."""
     entropy: float = 0.01
+    second_stage: bool = True
+    """Score each sampled rollout after :func:`share_stage` (what the policy decides at run
+    time), so that the scorer learns to leave the second stage a plan it completes well."""
     validation_slots: int = 16
     """Slots the training is followed on (most served, then most energy saved; greedy)."""
     seed: int = 0
@@ -589,6 +592,7 @@ def policy_from_state(data: Any) -> SplitPolicy:
         raw = dict(data["config"])
         for key in ("users", "loads", "models"):
             raw[key] = tuple(raw[key])
+        raw.setdefault("second_stage", False)  # checkpoints from before that setting
         config = TrainConfig(**raw)
         scorer = Scorer(config.hidden)
         weights = {k: torch.tensor(v, dtype=torch.float32) for k, v in data["state"].items()}
@@ -631,9 +635,19 @@ def random_slot(rng: np.random.Generator, config: TrainConfig, seed: int) -> Ins
     return make_instance(users, load, seed=seed, models=models)
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """A training slot: the instance, its options and the policy's arrays."""
+
+    inst: Instance
+    opts: Options
+    local_j: FloatArray
+    slot: _Slot
+
+
 def _draw(
     rng: np.random.Generator, config: TrainConfig, seed: int, expert: bool
-) -> tuple[_Slot, IntArray | None, int]:
+) -> tuple[_Drawn, IntArray | None, int]:
     """A training slot with options (and the reference's choice), and the next seed."""
     while True:
         inst = random_slot(rng, config, seed)
@@ -646,7 +660,15 @@ def _draw(
         if expert:
             milp = solve_milp(inst, opts, EXPERT_TIME_LIMIT)
             ref = solve_milp_energy(inst, opts, milp.satisfied, local_j, EXPERT_TIME_LIMIT).choice
-        return _slot(inst, opts, local_j), ref, seed
+        return _Drawn(inst, opts, local_j, _slot(inst, opts, local_j)), ref, seed
+
+
+def _staged_return(drawn: _Drawn, choice: IntArray, beta: float) -> float:
+    """The training return of a rollout's choice after :func:`share_stage`."""
+    plan = share_stage(drawn.inst, drawn.opts, choice, drawn.local_j)
+    scale = max(float(drawn.local_j.max()), _EPS)
+    saved = float(drawn.local_j.sum()) - slot_energy(drawn.opts, plan, drawn.local_j)
+    return float((plan >= 0).sum()) + beta * saved / scale
 
 
 VALIDATION_SEED = 900_000
@@ -682,7 +704,8 @@ def train(
         slots: list[_Slot] = []
         marks: list[npt.NDArray[np.bool_]] = []
         for _ in range(config.slots):
-            slot, ref, seed = _draw(rng, config, seed, expert=True)
+            drawn, ref, seed = _draw(rng, config, seed, expert=True)
+            slot = drawn.slot
             assert ref is not None
             mark = np.zeros(slot.user.size, dtype=np.bool_)
             chosen = ref[ref >= 0]
@@ -711,7 +734,7 @@ def train(
     # they give barely moves, so they do not choose the policy kept: the last one is.
     val_rng = np.random.default_rng(VALIDATION_SEED)
     val = [
-        _draw(val_rng, config, VALIDATION_SEED + 1000 * i, expert=False)[0]
+        _draw(val_rng, config, VALIDATION_SEED + 1000 * i, expert=False)[0].slot
         for i in range(config.validation_slots)
     ]
     val_bt = _batch(val)
@@ -724,13 +747,25 @@ def train(
 
     score = validate()
     for it in range(config.imitation + 1, config.imitation + config.iterations + 1):
-        slots = []
+        draws: list[_Drawn] = []
         for _ in range(config.slots):
-            slot, _, seed = _draw(rng, config, seed, expert=False)
-            slots.append(slot)
+            drawn, _, seed = _draw(rng, config, seed, expert=False)
+            draws.append(drawn)
+        slots = [d.slot for d in draws]
         bt = _batch([s for s in slots for _ in range(config.samples)])
         roll = _rollout(scorer, bt, greedy=False, gen=gen)
-        ret = (roll.served + config.beta * roll.saving).reshape(config.slots, config.samples)
+        if config.second_stage:
+            picks = roll.choice.numpy().astype(np.int64)
+            ret = torch.tensor(
+                [
+                    _staged_return(d, picks[i * config.samples + k, : d.slot.users], config.beta)
+                    for i, d in enumerate(draws)
+                    for k in range(config.samples)
+                ],
+                dtype=torch.float32,
+            ).reshape(config.slots, config.samples)
+        else:
+            ret = (roll.served + config.beta * roll.saving).reshape(config.slots, config.samples)
         adv = (ret - ret.mean(1, keepdim=True)).reshape(-1)
         per_user = torch.tensor(
             [s.users for s in slots for _ in range(config.samples)], dtype=torch.float32
@@ -1004,7 +1039,7 @@ def share_stage(
     first = np.flatnonzero(off)
     first = first[np.argsort(-size[least[first]], kind="stable")]
     own = [np.flatnonzero((opts.user == u) & shared) for u in range(users)]
-    cand = shared & ~off[opts.user] & (~local_ok[opts.user] | (e < local_j[opts.user]))
+    cand = shared & (~local_ok[opts.user] | (e < local_j[opts.user]))
     needy = ~local_ok[opts.user]
 
     def energy(ch: IntArray) -> float:
@@ -1028,7 +1063,10 @@ def share_stage(
             g -= float(psi[j])
         if not complete:
             continue
-        free = cand.copy()
+        if not keep_all:
+            r, g = _swap_needy(plan, own, phi, psi, local_ok, t, r, g)
+        r, g = _make_room(plan, own, phi, psi, local_ok, local_j[opts.user] - e, t, r, g)
+        free = cand & (plan[opts.user] < 0)
         while True:
             fit = free & (phi <= r + 1e-9) & (psi <= g + 1e-9)
             if not fit.any():
@@ -1050,6 +1088,99 @@ def share_stage(
         if key > best_key:
             best, best_key = plan, key
     return best
+
+
+def _swap_needy(
+    plan: IntArray,
+    own: list[IntArray],
+    phi: FloatArray,
+    psi: FloatArray,
+    local_ok: npt.NDArray[np.bool_],
+    t: float,
+    r: float,
+    g: float,
+) -> tuple[float, float]:
+    """Serve a waiting user without a local fallback instead of a served one that takes more.
+
+    ``plan`` is changed in place (the user left out is not served); the shares left come back.
+    Sizes are ``phi + t psi``; the served user of largest size that the waiting one can replace
+    with a smaller option goes, waiting users of least size first.
+    """
+    size = phi + t * psi
+    waiting = [u for u in range(len(plan)) if plan[u] < 0 and not local_ok[u] and own[u].size]
+    waiting.sort(key=lambda u: float(size[own[u]].min()))
+    for b in waiting:
+        held = np.flatnonzero((plan >= 0) & ~local_ok)
+        if held.size == 0:
+            break
+        held = held[np.argsort(-size[plan[held]], kind="stable")]
+        for a in held:
+            ja = int(plan[a])
+            jb = own[b]
+            jb = jb[(phi[jb] <= r + phi[ja] + 1e-9) & (psi[jb] <= g + psi[ja] + 1e-9)]
+            if jb.size == 0:
+                continue
+            j = int(jb[np.argmin(size[jb])])
+            if size[j] >= size[ja] - 1e-12:
+                break
+            plan[a] = -1
+            plan[b] = j
+            r += float(phi[ja] - phi[j])
+            g += float(psi[ja] - psi[j])
+            break
+    return r, g
+
+
+def _make_room(
+    plan: IntArray,
+    own: list[IntArray],
+    phi: FloatArray,
+    psi: FloatArray,
+    local_ok: npt.NDArray[np.bool_],
+    saving: FloatArray,
+    t: float,
+    r: float,
+    g: float,
+) -> tuple[float, float]:
+    """Serve waiting users without a local fallback by sending offloaded ones home.
+
+    For each waiting user (least size ``phi + t psi`` first) and each of its few smallest
+    options, the offloaded users with a local fallback that lose least energy per share freed
+    go back to their terminals until the option fits; the option that loses least is taken
+    (one more request served). ``plan`` is changed in place; the shares left come back.
+    """
+    size = phi + t * psi
+    waiting = [u for u in range(len(plan)) if plan[u] < 0 and not local_ok[u] and own[u].size]
+    waiting.sort(key=lambda u: float(size[own[u]].min()))
+    for b in waiting:
+        goers = np.flatnonzero((plan >= 0) & local_ok)
+        jg = plan[goers]
+        best: tuple[float, int, IntArray] | None = None
+        jb = own[b][np.argsort(size[own[b]], kind="stable")[:8]]
+        for j in jb:
+            short_r, short_g = max(phi[j] - r, 0.0), max(psi[j] - g, 0.0)
+            if short_r <= 1e-9 and short_g <= 1e-9:
+                best = (0.0, int(j), goers[:0])
+                break
+            freed = (phi[jg] * (short_r > 1e-9) + t * psi[jg] * (short_g > 1e-9)) + 1e-12
+            order = np.argsort(saving[jg] / freed, kind="stable")
+            got_r = np.cumsum(phi[jg][order])
+            got_g = np.cumsum(psi[jg][order])
+            enough = np.flatnonzero((got_r >= short_r - 1e-9) & (got_g >= short_g - 1e-9))
+            if enough.size == 0:
+                continue
+            gone = order[: enough[0] + 1]
+            lost = float(saving[jg[gone]].sum())
+            if best is None or lost < best[0]:
+                best = (lost, int(j), goers[gone])
+        if best is None:
+            continue
+        _, j, gone = best
+        r += float(phi[plan[gone]].sum()) - float(phi[j])
+        g += float(psi[plan[gone]].sum()) - float(psi[j])
+        plan[gone] = -1
+        plan[b] = j
+    return r, g
 
 
 def improve(
