@@ -984,7 +984,7 @@ def compare_slot(
     return out
 
 
-SHARE_RATIOS = (0.5, 0.71, 1.0, 1.41, 2.0)
+SHARE_RATIOS = (0.25, 0.5, 0.71, 1.0, 1.41, 2.0, 4.0)
 """Weights of a share of the edge left against the same share of the uplink left that
 :func:`share_stage` tries (one plan each; the best is kept)."""
 
@@ -1205,7 +1205,7 @@ def improve(
     shared = (opts.phi > 0) | (opts.psi > 0)
     home_col = np.full(users, -1, dtype=np.int64)
     home_col[opts.user[~shared]] = np.flatnonzero(~shared)
-    own = [np.flatnonzero((opts.user == u) & shared) for u in range(users)]
+    cols = np.flatnonzero(shared)
     for _ in range(rounds or 2 * users):
         picked = choice[choice >= 0]
         load = use[picked].sum(axis=0) if picked.size else np.zeros(2)
@@ -1221,28 +1221,38 @@ def improve(
         d_e = np.concatenate([e[alt] - e[cur], local_j[home] - e[choice[home]], [0.0]])
         row_user = np.concatenate([opts.user[alt], home, [-1]])
         row_col = np.concatenate([alt, home_col[home], [-1]])
+        # A change that frees nothing and saves nothing never helps (the "no change" row does
+        # at least as well).
+        useful = np.any(d_use < 0, axis=1) | (d_e < 0)
+        useful[-1] = True
+        d_use, d_e, row_user, row_col = (
+            d_use[useful],
+            d_e[useful],
+            row_user[useful],
+            row_col[useful],
+        )
+        least_gain = float(d_e.min()) + 1e-12  # the most the other user's change can save
+        # Every option that takes a share as the first user's move, all at once: its user's
+        # current share is freed if it is offloaded; a served user only takes options that
+        # spend less than its current plan by more than the other change could save.
+        mover = opts.user[cols]
+        moving = off[mover]
+        base = load[None, :] - np.where(moving[:, None], use[choice[mover]], 0.0)
+        now = np.where(moving, e[choice[mover]], local_j[mover])
+        keep = (choice[mover] < 0) | (e[cols] < now - least_gain)
+        js, base, now = cols[keep], base[keep], now[keep]
+        if js.size == 0:
+            break
+        ok = np.all(base[None, :, :] + d_use[:, None, :] + use[js][None, :, :] <= cap, axis=2)
+        ok &= row_user[:, None] != opts.user[js][None, :]
+        bonus = np.where(choice[opts.user[js]] < 0, 1e3, 0.0)
+        score = np.where(
+            ok, now[None, :] + bonus[None, :] - (d_e[:, None] + e[js][None, :]), -np.inf
+        )
+        i, k = np.unravel_index(int(np.argmax(score)), score.shape)
         best: tuple[int, int, int, int] | None = None
-        best_score = 1e-12
-        for b in range(users):
-            jb = own[b]
-            if jb.size == 0:
-                continue
-            if off[b]:  # b changes its option: its current share is freed
-                base = load - use[choice[b]]
-                now = float(e[choice[b]])
-            else:
-                base = load
-                now = float(local_j[b])
-            ok = np.all(base + d_use[:, None, :] + use[jb][None, :, :] <= cap, axis=2)
-            ok[row_user == b] = False
-            if not ok.any():
-                continue
-            saved = now - (d_e[:, None] + e[jb][None, :])
-            score = np.where(ok, saved + (1e3 if choice[b] < 0 else 0.0), -np.inf)
-            i, k = np.unravel_index(int(np.argmax(score)), score.shape)
-            if score[i, k] > best_score:
-                best_score = float(score[i, k])
-                best = (int(b), int(row_user[i]), int(row_col[i]), int(jb[k]))
+        if score[i, k] > 1e-12:
+            best = (int(opts.user[js[k]]), int(row_user[i]), int(row_col[i]), int(js[k]))
         if best is None:
             break
         gets, other, col, jb_best = best
