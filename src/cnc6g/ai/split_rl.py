@@ -883,7 +883,7 @@ def solve_milp_energy(
     return replace(out, method="milp-energy", detail={**out.detail, "optimal": float(optimal)})
 
 
-SEARCH_SAMPLES = 8
+SEARCH_SAMPLES = 4
 """Rollouts sampled from the policy, besides its greedy one, for ``rl-search``."""
 
 METHODS = (

@@ -429,7 +429,7 @@ SLOT_METHOD_LABELS = {
     "independent-energy": "independent (least energy)",
     "rl-scorer": "RL policy, first stage only",
     "rl": "RL policy",
-    "rl-search": "RL policy, best of 9 rollouts",
+    "rl-search": "RL policy, best of 5 rollouts",
     "random": "random feasible",
 }
 
