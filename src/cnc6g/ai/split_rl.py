@@ -1068,22 +1068,25 @@ def share_stage(
         if not keep_all:
             r, g = _swap_needy(plan, own, phi, psi, local_ok, t, r, g)
         r, g = _make_room(plan, own, phi, psi, local_ok, local_j[opts.user] - e, t, r, g)
-        free = cand & (plan[opts.user] < 0)
-        while True:
-            fit = free & (phi <= r + 1e-9) & (psi <= g + 1e-9)
-            if not fit.any():
-                break
-            cost = phi / max(r, _EPS) + t * psi / max(g, _EPS)
-            if (fit & needy).any():
-                j = int(np.argmin(np.where(fit & needy, cost, np.inf)))
-            else:
-                gain = (local_j[opts.user] - e) / np.maximum(cost, 1e-12)
-                j = int(np.argmax(np.where(fit, gain, -np.inf)))
-            who = int(opts.user[j])
-            plan[who] = j
-            r -= float(phi[j])
-            g -= float(psi[j])
-            free &= opts.user != who
+        for shift in (False, True):
+            if shift:
+                r, g = _shift_room(plan, own, opts.user, phi, psi, e, local_ok, local_j, r, g)
+            free = cand & (plan[opts.user] < 0)
+            while True:
+                fit = free & (phi <= r + 1e-9) & (psi <= g + 1e-9)
+                if not fit.any():
+                    break
+                cost = phi / max(r, _EPS) + t * psi / max(g, _EPS)
+                if (fit & needy).any():
+                    j = int(np.argmin(np.where(fit & needy, cost, np.inf)))
+                else:
+                    gain = (local_j[opts.user] - e) / np.maximum(cost, 1e-12)
+                    j = int(np.argmax(np.where(fit, gain, -np.inf)))
+                who = int(opts.user[j])
+                plan[who] = j
+                r -= float(phi[j])
+                g -= float(psi[j])
+                free &= opts.user != who
         rest = (plan < 0) & local_ok
         plan[rest] = home_col[rest]
         key = (int((plan >= 0).sum()), -energy(plan))
@@ -1182,6 +1185,71 @@ def _make_room(
         g += float(psi[plan[gone]].sum()) - float(psi[j])
         plan[gone] = -1
         plan[b] = j
+    return r, g
+
+
+def _shift_room(
+    plan: IntArray,
+    own: list[IntArray],
+    user: IntArray,
+    phi: FloatArray,
+    psi: FloatArray,
+    e: FloatArray,
+    local_ok: npt.NDArray[np.bool_],
+    local_j: FloatArray,
+    r: float,
+    g: float,
+) -> tuple[float, float]:
+    """Fit waiting users by moving offloaded users' load from the short resource to the other.
+
+    For each waiting user (those without a local fallback first, then those whose local run
+    costs most) and each of its few smallest options, one resource is short and the other has
+    room: offloaded users move to options that take less of the short one (each to its option
+    that frees most of it per share of the other taken), most efficient first, until the option
+    fits; the move is made if it costs less energy than the waiting user then saves (any, for
+    a user without a local fallback: one more request served). ``plan`` is changed in place;
+    the shares left come back.
+    """
+    users = len(plan)
+    size = phi + psi
+    shared = np.zeros(user.size, dtype=np.bool_)
+    for o in own:
+        shared[o] = True
+    waiting = [u for u in range(users) if plan[u] < 0 and own[u].size]
+    waiting.sort(key=lambda u: (bool(local_ok[u]), -float(local_j[u])))
+    for b in waiting:
+        for j in own[b][np.argsort(size[own[b]], kind="stable")[:4]]:
+            gain = np.inf if not local_ok[b] else float(local_j[b] - e[j])
+            short_r, short_g = float(phi[j]) - r, float(psi[j]) - g
+            if gain <= 0 or (short_r > 1e-9) == (short_g > 1e-9):
+                continue  # saves nothing, both resources short, or it fits already
+            short, other = (phi, psi) if short_r > 1e-9 else (psi, phi)
+            need = max(short_r, short_g)
+            spare = (g - float(psi[j])) if short_r > 1e-9 else (r - float(phi[j]))
+            k = np.flatnonzero(shared & (plan[user] >= 0))
+            cur = plan[user[k]]
+            freed = short[cur] - short[k]
+            k, cur, freed = k[freed > 1e-12], cur[freed > 1e-12], freed[freed > 1e-12]
+            if k.size == 0:
+                continue
+            added = other[k] - other[cur]
+            at = _least_per_user(user[k], -freed / np.maximum(added, 1e-12), users)
+            at = at[at >= 0]  # positions in k: each user's most efficient move
+            order = np.argsort(-(freed[at] / np.maximum(added[at], 1e-12)), kind="stable")
+            at = at[order]
+            got = np.cumsum(freed[at])
+            taken = np.cumsum(added[at])
+            enough = np.flatnonzero((got >= need - 1e-12) & (taken <= spare + 1e-12))
+            if enough.size == 0:
+                continue
+            moved = at[: enough[0] + 1]
+            if float((e[k[moved]] - e[cur[moved]]).sum()) >= gain:
+                continue
+            plan[user[k[moved]]] = k[moved]
+            plan[b] = j
+            r = 1.0 - float(phi[plan[plan >= 0]].sum())
+            g = 1.0 - float(psi[plan[plan >= 0]].sum())
+            break
     return r, g
 
 
