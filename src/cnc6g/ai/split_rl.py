@@ -29,9 +29,11 @@ on slots of any size. Training is REINFORCE with, as baseline, the mean return o
 rollouts on the same slot (Kool, van Hoof and Welling, "Attention, Learn to Solve Routing
 Problems!", ICLR 2019), on random slots from :func:`cnc6g.ai.coupled.make_instance` (random user
 counts, loads, models, terminals, deadlines and channel qualities), optionally after imitating
-the MILP's least-energy solutions. Decisions at run time are the highest-scoring pair at each
-step; :func:`improve` is a local search that may follow any decision, and
-:func:`random_policy` the same action space chosen at random (the floor to beat).
+the MILP's least-energy solutions. Decisions at run time take two stages: the highest-scoring
+pair at each step (the first stage), then :func:`share_stage` (the second: each offloaded user's
+division of its slack between uplink and edge, and the room that frees), then :func:`improve`,
+a local search; :func:`random_policy` is the same action space chosen at random (the floor to
+beat). Neither stage calls a solver.
 
 The slot's terminal energy (:func:`slot_energy`) counts the energy of every served user's plan
 and, for a user not served, the energy of running its request on its own terminal (late): the
@@ -1019,9 +1021,12 @@ def share_stage(
     first, the option of least ``phi / r + t psi / g`` (``r``, ``g``: the shares of uplink and
     edge still free), which balances what is left; then the room left goes, one user at a time,
     to users without a local fallback (least such cost first: most served), then to users on
-    their terminal whose option saves most energy per such cost. The plan of the weight that
-    serves most, then spends least, is kept; if none keeps every user the first stage
-    offloaded, ``choice`` is returned. No solver: a sort and a 1-D search per user.
+    their terminal whose option saves most energy per such cost. Waiting users may also take
+    the place of a larger served one (:func:`_swap_needy`, with ``keep_all`` False), get room
+    from offloaded users sent home (:func:`_make_room`) or from offloaded users moving load from
+    the short resource to the other (:func:`_shift_room`). The plan of the weight that serves
+    most, then spends least, is kept; if none is better than ``choice``, ``choice`` is
+    returned. No solver: sorts and a 1-D search per user.
     """
     users = len(inst.users)
     shared = (opts.phi > 0) | (opts.psi > 0)
