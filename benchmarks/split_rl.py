@@ -35,10 +35,12 @@ SHOWN = (
     "prices",
     "independent-latency",
     "independent-energy",
+    "rl-scorer",
     "rl",
     "rl-search",
     "random",
 )
+RL = ("rl-scorer", "rl", "rl-search")
 
 
 def run(users: int, load: float, seeds: int, policy: Any, time_limit: float) -> dict[str, Any]:
@@ -89,8 +91,8 @@ def main() -> None:
         + " ".join(f"{m[:11]:>11}" for m in SHOWN)
         + " | energy / MILP's least: "
         + " ".join(f"{m[:11]:>11}" for m in SHOWN)
-        + " | energy / least at own count: rl rl-search"
-        + " | ms: milp prices rl rl-search"
+        + " | energy / least at own count: rl-scorer rl rl-search"
+        + " | ms: milp prices rl-scorer rl rl-search"
     )
     print(head)
     rows = []
@@ -103,20 +105,30 @@ def main() -> None:
                 + " ".join(f"{row[f'{m}_served'] * 100:>10.1f}%" for m in SHOWN)
                 + " | "
                 + " ".join(f"{row[f'{m}_energy_ratio']:>11.3f}" for m in SHOWN)
-                + f" | {row['rl_floor_ratio']:.3f} {row['rl-search_floor_ratio']:.3f}"
+                + " | "
+                + " ".join(f"{row[f'{m}_floor_ratio']:.3f}" for m in RL)
                 + f" | {row['milp_seconds'] * 1e3:.0f} {row['prices_seconds'] * 1e3:.0f} "
-                f"{row['rl_seconds'] * 1e3:.1f} {row['rl-search_seconds'] * 1e3:.1f}",
+                + " ".join(f"{row[f'{m}_seconds'] * 1e3:.1f}" for m in RL),
                 flush=True,
             )
-    for m in ("rl", "rl-search"):
+    for m in RL:
         worst = max(r[f"{m}_energy_ratio"] for r in rows)
         mean = sum(r[f"{m}_energy_ratio"] for r in rows) / len(rows)
         own = max(r[f"{m}_floor_ratio"] for r in rows)
         gap = max((r["milp_served"] - r[f"{m}_served"]) * 100 for r in rows)
+        equal = [
+            r[f"{m}_energy_ratio"] for r in rows if abs(r["milp_served"] - r[f"{m}_served"]) < 1e-9
+        ]
+        at_equal = (
+            f"{len(equal)} rows serve as many as the MILP, energy over its least there "
+            f"{min(equal):.3f}-{max(equal):.3f}"
+            if equal
+            else "no row serves as many as the MILP"
+        )
         print(
             f"{m}: energy over the MILP's least: mean {mean:.3f}, worst {worst:.3f}; over the "
             f"least at its own count: worst {own:.3f}; served at most {gap:.1f} points below "
-            f"the MILP"
+            f"the MILP; {at_equal}"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")

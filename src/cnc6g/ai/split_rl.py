@@ -29,9 +29,11 @@ on slots of any size. Training is REINFORCE with, as baseline, the mean return o
 rollouts on the same slot (Kool, van Hoof and Welling, "Attention, Learn to Solve Routing
 Problems!", ICLR 2019), on random slots from :func:`cnc6g.ai.coupled.make_instance` (random user
 counts, loads, models, terminals, deadlines and channel qualities), optionally after imitating
-the MILP's least-energy solutions. Decisions at run time are the highest-scoring pair at each
-step; :func:`improve` is a local search that may follow any decision, and
-:func:`random_policy` the same action space chosen at random (the floor to beat).
+the MILP's least-energy solutions. Decisions at run time take two stages: the highest-scoring
+pair at each step (the first stage), then :func:`share_stage` (the second: each offloaded user's
+division of its slack between uplink and edge, and the room that frees), then :func:`improve`,
+a local search; :func:`random_policy` is the same action space chosen at random (the floor to
+beat). Neither stage calls a solver.
 
 The slot's terminal energy (:func:`slot_energy`) counts the energy of every served user's plan
 and, for a user not served, the energy of running its request on its own terminal (late): the
@@ -114,6 +116,11 @@ class TrainConfig:
     beta: float = 0.2
     """Weight of the energy saved (relative to the slot's largest local energy) per user."""
     entropy: float = 0.01
+    second_stage: bool = False
+    """Score each sampled rollout after :func:`share_stage` (what the policy decides at run
+    time) instead of as the scorer left it. In the one trial made (400 iterations) the scorer
+    then learned to leave most of the slot to the stage and the whole policy did worse, so it
+    is off by default."""
     validation_slots: int = 16
     """Slots the training is followed on (most served, then most energy saved; greedy)."""
     seed: int = 0
@@ -488,11 +495,16 @@ class SplitPolicy:
         local_j: FloatArray | None = None,
         samples: int = 0,
         seed: int = 0,
+        stages: bool = True,
     ) -> Outcome:
         """The policy's choice per user on a slot (always within both capacities).
 
-        The highest-scoring pair at each step; with ``samples`` > 0, also that many rollouts
-        sampled from the policy, and the best of all by the training return is kept.
+        First stage: the highest-scoring pair at each step (the scorer's picks); with
+        ``samples`` > 0, also that many rollouts sampled from the policy. With ``stages``, every
+        one of them then goes through the second stage (:func:`share_stage`, once keeping every
+        user the scorer offloaded and once only those without a local fallback) and
+        :func:`improve`, and the plan that serves most, then spends least terminal energy, is
+        kept. Without ``stages``, the best first-stage rollout by the training return is kept.
         """
         if samples < 0:
             raise ValueError("samples must be >= 0")
@@ -506,17 +518,34 @@ class SplitPolicy:
             slot = _slot(inst, opts, local_j)
             with torch.no_grad():
                 roll = _rollout(self.scorer, _batch([slot]), greedy=True, gen=None)
-                choice = roll.choice[0, :users].numpy().astype(np.int64)
+                firsts = [roll.choice[0, :users].numpy().astype(np.int64)]
+                rets = [float(roll.served[0] + self.config.beta * roll.saving[0])]
                 if samples:
-                    best = float(roll.served[0] + self.config.beta * roll.saving[0])
                     gen = torch.Generator().manual_seed(seed)
                     many = _rollout(self.scorer, _batch([slot] * samples), False, gen)
                     ret = many.served + self.config.beta * many.saving
-                    i = int(ret.argmax())
-                    if float(ret[i]) > best + 1e-9:
-                        choice = many.choice[i, :users].numpy().astype(np.int64)
+                    firsts += [c[:users].numpy().astype(np.int64) for c in many.choice]
+                    rets += [float(v) for v in ret]
+            if stages:
+                best: tuple[int, float] | None = None
+                choice = firsts[0]
+                seen: set[bytes] = set()
+                for first in firsts:
+                    for keep_all in (True, False):
+                        plan = share_stage(inst, opts, first, local_j, keep_all)
+                        if plan.tobytes() in seen:
+                            continue
+                        seen.add(plan.tobytes())
+                        plan = improve(inst, opts, plan, local_j)
+                        key = (int((plan >= 0).sum()), -slot_energy(opts, plan, local_j))
+                        if best is None or key > best:
+                            best, choice = key, plan
+            else:
+                i = int(np.argmax(rets))
+                choice = firsts[i] if rets[i] > rets[0] + 1e-9 else firsts[0]
         out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
-        return replace(out, method="rl" if not samples else f"rl-best-of-{samples + 1}")
+        name = "rl" if stages else "rl-scorer"
+        return replace(out, method=name if not samples else f"{name}-best-of-{samples + 1}")
 
     def state(self) -> dict[str, Any]:
         """The checkpoint's content: plain data (the weights as nested lists of floats)."""
@@ -567,6 +596,7 @@ def policy_from_state(data: Any) -> SplitPolicy:
         raw = dict(data["config"])
         for key in ("users", "loads", "models"):
             raw[key] = tuple(raw[key])
+        raw.setdefault("second_stage", False)  # checkpoints from before that setting
         config = TrainConfig(**raw)
         scorer = Scorer(config.hidden)
         weights = {k: torch.tensor(v, dtype=torch.float32) for k, v in data["state"].items()}
@@ -609,9 +639,19 @@ def random_slot(rng: np.random.Generator, config: TrainConfig, seed: int) -> Ins
     return make_instance(users, load, seed=seed, models=models)
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """A training slot: the instance, its options and the policy's arrays."""
+
+    inst: Instance
+    opts: Options
+    local_j: FloatArray
+    slot: _Slot
+
+
 def _draw(
     rng: np.random.Generator, config: TrainConfig, seed: int, expert: bool
-) -> tuple[_Slot, IntArray | None, int]:
+) -> tuple[_Drawn, IntArray | None, int]:
     """A training slot with options (and the reference's choice), and the next seed."""
     while True:
         inst = random_slot(rng, config, seed)
@@ -624,7 +664,15 @@ def _draw(
         if expert:
             milp = solve_milp(inst, opts, EXPERT_TIME_LIMIT)
             ref = solve_milp_energy(inst, opts, milp.satisfied, local_j, EXPERT_TIME_LIMIT).choice
-        return _slot(inst, opts, local_j), ref, seed
+        return _Drawn(inst, opts, local_j, _slot(inst, opts, local_j)), ref, seed
+
+
+def _staged_return(drawn: _Drawn, choice: IntArray, beta: float) -> float:
+    """The training return of a rollout's choice after :func:`share_stage`."""
+    plan = share_stage(drawn.inst, drawn.opts, choice, drawn.local_j)
+    scale = max(float(drawn.local_j.max()), _EPS)
+    saved = float(drawn.local_j.sum()) - slot_energy(drawn.opts, plan, drawn.local_j)
+    return float((plan >= 0).sum()) + beta * saved / scale
 
 
 VALIDATION_SEED = 900_000
@@ -660,7 +708,8 @@ def train(
         slots: list[_Slot] = []
         marks: list[npt.NDArray[np.bool_]] = []
         for _ in range(config.slots):
-            slot, ref, seed = _draw(rng, config, seed, expert=True)
+            drawn, ref, seed = _draw(rng, config, seed, expert=True)
+            slot = drawn.slot
             assert ref is not None
             mark = np.zeros(slot.user.size, dtype=np.bool_)
             chosen = ref[ref >= 0]
@@ -689,7 +738,7 @@ def train(
     # they give barely moves, so they do not choose the policy kept: the last one is.
     val_rng = np.random.default_rng(VALIDATION_SEED)
     val = [
-        _draw(val_rng, config, VALIDATION_SEED + 1000 * i, expert=False)[0]
+        _draw(val_rng, config, VALIDATION_SEED + 1000 * i, expert=False)[0].slot
         for i in range(config.validation_slots)
     ]
     val_bt = _batch(val)
@@ -702,13 +751,25 @@ def train(
 
     score = validate()
     for it in range(config.imitation + 1, config.imitation + config.iterations + 1):
-        slots = []
+        draws: list[_Drawn] = []
         for _ in range(config.slots):
-            slot, _, seed = _draw(rng, config, seed, expert=False)
-            slots.append(slot)
+            drawn, _, seed = _draw(rng, config, seed, expert=False)
+            draws.append(drawn)
+        slots = [d.slot for d in draws]
         bt = _batch([s for s in slots for _ in range(config.samples)])
         roll = _rollout(scorer, bt, greedy=False, gen=gen)
-        ret = (roll.served + config.beta * roll.saving).reshape(config.slots, config.samples)
+        if config.second_stage:
+            picks = roll.choice.numpy().astype(np.int64)
+            ret = torch.tensor(
+                [
+                    _staged_return(d, picks[i * config.samples + k, : d.slot.users], config.beta)
+                    for i, d in enumerate(draws)
+                    for k in range(config.samples)
+                ],
+                dtype=torch.float32,
+            ).reshape(config.slots, config.samples)
+        else:
+            ret = (roll.served + config.beta * roll.saving).reshape(config.slots, config.samples)
         adv = (ret - ret.mean(1, keepdim=True)).reshape(-1)
         per_user = torch.tensor(
             [s.users for s in slots for _ in range(config.samples)], dtype=torch.float32
@@ -824,19 +885,25 @@ def solve_milp_energy(
     return replace(out, method="milp-energy", detail={**out.detail, "optimal": float(optimal)})
 
 
+SEARCH_SAMPLES = 4
+"""Rollouts sampled from the policy, besides its greedy one, for ``rl-search``."""
+
 METHODS = (
     "milp",
     "milp-energy",
     "prices",
     "independent-latency",
     "independent-energy",
+    "rl-scorer",
     "rl",
     "rl-search",
     "random",
 )
 """What :func:`compare_slot` runs: ``independent-latency`` is Neurosurgeon's per-user best
-split at an equal share, ``rl`` the policy's highest-scoring pairs, ``rl-search`` those followed
-by :func:`improve`, ``random`` uniformly random feasible choices (:func:`random_policy`)."""
+split at an equal share, ``rl-scorer`` the policy's first stage alone (its highest-scoring
+pairs), ``rl`` the whole policy (those pairs, then :func:`share_stage` and :func:`improve`),
+``rl-search`` the whole policy on its greedy rollout and :data:`SEARCH_SAMPLES` sampled ones,
+the best kept, ``random`` uniformly random feasible choices (:func:`random_policy`)."""
 
 
 @dataclass(frozen=True)
@@ -904,15 +971,14 @@ def compare_slot(
         elif m.startswith("independent-"):
             o = solve_independent(inst, "latency" if m.endswith("latency") else "energy")
             add(o, o.energy_j + float(local_j[o.choice < 0].sum()), m)
+        elif m == "rl-scorer":
+            o = policy.decide(inst, opts, local_j, stages=False)
+            add(o, o.detail["slot_energy_j"], m)
         elif m == "rl":
             o = policy.decide(inst, opts, local_j)
-            add(o, o.detail["slot_energy_j"])
+            add(o, o.detail["slot_energy_j"], m)
         elif m == "rl-search":
-            o = policy.decide(inst, opts, local_j)
-            t0 = time.perf_counter()
-            better = improve(inst, opts, o.choice, local_j)
-            seconds = o.seconds + time.perf_counter() - t0
-            o = rl_outcome(inst, opts, better, local_j, seconds)
+            o = policy.decide(inst, opts, local_j, samples=SEARCH_SAMPLES)
             add(o, o.detail["slot_energy_j"], m)
         elif m == "random":
             o = random_policy(inst, opts, local_j)
@@ -920,16 +986,289 @@ def compare_slot(
     return out
 
 
+SHARE_RATIOS = (0.25, 0.5, 0.71, 1.0, 1.41, 2.0, 4.0)
+"""Weights of a share of the edge left against the same share of the uplink left that
+:func:`share_stage` tries (one plan each; the best is kept)."""
+
+
+def _least_per_user(user: IntArray, cost: FloatArray, users: int) -> IntArray:
+    """Each user's option of least finite ``cost`` (-1: none is finite)."""
+    out = np.full(users, -1, dtype=np.int64)
+    idx = np.flatnonzero(np.isfinite(cost))
+    if idx.size:
+        order = idx[np.lexsort((cost[idx], user[idx]))]
+        first = np.ones(order.size, dtype=np.bool_)
+        first[1:] = user[order][1:] != user[order][:-1]
+        out[user[order[first]]] = order[first]
+    return out
+
+
+def share_stage(
+    inst: Instance,
+    opts: Options,
+    choice: IntArray,
+    local_j: FloatArray,
+    keep_all: bool = True,
+    ratios: Sequence[float] = SHARE_RATIOS,
+) -> IntArray:
+    """The policy's second action stage: each offloaded user's shares, then the room left.
+
+    The first stage (the scorer) decides which users leave their terminal and takes whole
+    options, whose division of a split's slack between uplink and edge is one of a few; the
+    options it takes leave one resource short while the other has room. Here, for a weight
+    ``t`` of ``ratios``, the users the first stage offloaded (with ``keep_all`` False: only
+    those without a local fallback; the others compete below) take, one at a time, largest
+    first, the option of least ``phi / r + t psi / g`` (``r``, ``g``: the shares of uplink and
+    edge still free), which balances what is left; then the room left goes, one user at a time,
+    to users without a local fallback (least such cost first: most served), then to users on
+    their terminal whose option saves most energy per such cost. Waiting users may also take
+    the place of a larger served one (:func:`_swap_needy`, with ``keep_all`` False), get room
+    from offloaded users sent home (:func:`_make_room`) or from offloaded users moving load from
+    the short resource to the other (:func:`_shift_room`). The plan of the weight that serves
+    most, then spends least, is kept; if none is better than ``choice``, ``choice`` is
+    returned. No solver: sorts and a 1-D search per user.
+    """
+    users = len(inst.users)
+    shared = (opts.phi > 0) | (opts.psi > 0)
+    e = opts.energy_j
+    phi = opts.phi
+    psi = opts.psi / max(inst.gpus, _EPS)
+    home_col = np.full(users, -1, dtype=np.int64)
+    home_col[opts.user[~shared]] = np.flatnonzero(~shared)
+    local_ok = home_col >= 0
+    served = choice >= 0
+    off = np.zeros(users, dtype=np.bool_)
+    off[served] = shared[choice[served]]
+    if not keep_all:
+        off &= ~local_ok
+    size = np.where(shared, phi + psi, np.inf)
+    least = _least_per_user(opts.user, np.where(off[opts.user], size, np.inf), users)
+    first = np.flatnonzero(off)
+    first = first[np.argsort(-size[least[first]], kind="stable")]
+    own = [np.flatnonzero((opts.user == u) & shared) for u in range(users)]
+    cand = shared & (~local_ok[opts.user] | (e < local_j[opts.user]))
+    needy = ~local_ok[opts.user]
+
+    def energy(ch: IntArray) -> float:
+        return slot_energy(opts, ch, local_j)
+
+    best = np.asarray(choice, dtype=np.int64).copy()
+    best_key = (int((best >= 0).sum()), -energy(best))
+    for t in ratios:
+        plan = np.full(users, -1, dtype=np.int64)
+        r = g = 1.0
+        complete = True
+        for u in first:
+            js = own[u]
+            js = js[(phi[js] <= r + 1e-9) & (psi[js] <= g + 1e-9)]
+            if js.size == 0:
+                complete = False
+                break
+            j = int(js[np.argmin(phi[js] / max(r, _EPS) + t * psi[js] / max(g, _EPS))])
+            plan[u] = j
+            r -= float(phi[j])
+            g -= float(psi[j])
+        if not complete:
+            continue
+        if not keep_all:
+            r, g = _swap_needy(plan, own, phi, psi, local_ok, t, r, g)
+        r, g = _make_room(plan, own, phi, psi, local_ok, local_j[opts.user] - e, t, r, g)
+        for shift in (False, True):
+            if shift:
+                r, g = _shift_room(plan, own, opts.user, phi, psi, e, local_ok, local_j, r, g)
+            free = cand & (plan[opts.user] < 0)
+            while True:
+                fit = free & (phi <= r + 1e-9) & (psi <= g + 1e-9)
+                if not fit.any():
+                    break
+                cost = phi / max(r, _EPS) + t * psi / max(g, _EPS)
+                if (fit & needy).any():
+                    j = int(np.argmin(np.where(fit & needy, cost, np.inf)))
+                else:
+                    gain = (local_j[opts.user] - e) / np.maximum(cost, 1e-12)
+                    j = int(np.argmax(np.where(fit, gain, -np.inf)))
+                who = int(opts.user[j])
+                plan[who] = j
+                r -= float(phi[j])
+                g -= float(psi[j])
+                free &= opts.user != who
+        rest = (plan < 0) & local_ok
+        plan[rest] = home_col[rest]
+        key = (int((plan >= 0).sum()), -energy(plan))
+        if key > best_key:
+            best, best_key = plan, key
+    return best
+
+
+def _swap_needy(
+    plan: IntArray,
+    own: list[IntArray],
+    phi: FloatArray,
+    psi: FloatArray,
+    local_ok: npt.NDArray[np.bool_],
+    t: float,
+    r: float,
+    g: float,
+) -> tuple[float, float]:
+    """Serve a waiting user without a local fallback instead of a served one that takes more.
+
+    ``plan`` is changed in place (the user left out is not served); the shares left come back.
+    Sizes are ``phi + t psi``; the served user of largest size that the waiting one can replace
+    with a smaller option goes, waiting users of least size first.
+    """
+    size = phi + t * psi
+    waiting = [u for u in range(len(plan)) if plan[u] < 0 and not local_ok[u] and own[u].size]
+    waiting.sort(key=lambda u: float(size[own[u]].min()))
+    for b in waiting:
+        held = np.flatnonzero((plan >= 0) & ~local_ok)
+        if held.size == 0:
+            break
+        held = held[np.argsort(-size[plan[held]], kind="stable")]
+        for a in held:
+            ja = int(plan[a])
+            jb = own[b]
+            jb = jb[(phi[jb] <= r + phi[ja] + 1e-9) & (psi[jb] <= g + psi[ja] + 1e-9)]
+            if jb.size == 0:
+                continue
+            j = int(jb[np.argmin(size[jb])])
+            if size[j] >= size[ja] - 1e-12:
+                break
+            plan[a] = -1
+            plan[b] = j
+            r += float(phi[ja] - phi[j])
+            g += float(psi[ja] - psi[j])
+            break
+    return r, g
+
+
+def _make_room(
+    plan: IntArray,
+    own: list[IntArray],
+    phi: FloatArray,
+    psi: FloatArray,
+    local_ok: npt.NDArray[np.bool_],
+    saving: FloatArray,
+    t: float,
+    r: float,
+    g: float,
+) -> tuple[float, float]:
+    """Serve waiting users without a local fallback by sending offloaded ones home.
+
+    For each waiting user (least size ``phi + t psi`` first) and each of its few smallest
+    options, the offloaded users with a local fallback that lose least energy per share freed
+    go back to their terminals until the option fits; the option that loses least is taken
+    (one more request served). ``plan`` is changed in place; the shares left come back.
+    """
+    size = phi + t * psi
+    waiting = [u for u in range(len(plan)) if plan[u] < 0 and not local_ok[u] and own[u].size]
+    waiting.sort(key=lambda u: float(size[own[u]].min()))
+    for b in waiting:
+        goers = np.flatnonzero((plan >= 0) & local_ok)
+        jg = plan[goers]
+        best: tuple[float, int, IntArray] | None = None
+        jb = own[b][np.argsort(size[own[b]], kind="stable")[:8]]
+        for j in jb:
+            short_r, short_g = max(phi[j] - r, 0.0), max(psi[j] - g, 0.0)
+            if short_r <= 1e-9 and short_g <= 1e-9:
+                best = (0.0, int(j), goers[:0])
+                break
+            freed = (phi[jg] * (short_r > 1e-9) + t * psi[jg] * (short_g > 1e-9)) + 1e-12
+            order = np.argsort(saving[jg] / freed, kind="stable")
+            got_r = np.cumsum(phi[jg][order])
+            got_g = np.cumsum(psi[jg][order])
+            enough = np.flatnonzero((got_r >= short_r - 1e-9) & (got_g >= short_g - 1e-9))
+            if enough.size == 0:
+                continue
+            gone = order[: enough[0] + 1]
+            lost = float(saving[jg[gone]].sum())
+            if best is None or lost < best[0]:
+                best = (lost, int(j), goers[gone])
+        if best is None:
+            continue
+        _, j, gone = best
+        r += float(phi[plan[gone]].sum()) - float(phi[j])
+        g += float(psi[plan[gone]].sum()) - float(psi[j])
+        plan[gone] = -1
+        plan[b] = j
+    return r, g
+
+
+def _shift_room(
+    plan: IntArray,
+    own: list[IntArray],
+    user: IntArray,
+    phi: FloatArray,
+    psi: FloatArray,
+    e: FloatArray,
+    local_ok: npt.NDArray[np.bool_],
+    local_j: FloatArray,
+    r: float,
+    g: float,
+) -> tuple[float, float]:
+    """Fit waiting users by moving offloaded users' load from the short resource to the other.
+
+    For each waiting user (those without a local fallback first, then those whose local run
+    costs most) and each of its few smallest options, one resource is short and the other has
+    room: offloaded users move to options that take less of the short one (each to its option
+    that frees most of it per share of the other taken), most efficient first, until the option
+    fits; the move is made if it costs less energy than the waiting user then saves (any, for
+    a user without a local fallback: one more request served). ``plan`` is changed in place;
+    the shares left come back.
+    """
+    users = len(plan)
+    size = phi + psi
+    shared = np.zeros(user.size, dtype=np.bool_)
+    for o in own:
+        shared[o] = True
+    waiting = [u for u in range(users) if plan[u] < 0 and own[u].size]
+    waiting.sort(key=lambda u: (bool(local_ok[u]), -float(local_j[u])))
+    for b in waiting:
+        for j in own[b][np.argsort(size[own[b]], kind="stable")[:4]]:
+            gain = np.inf if not local_ok[b] else float(local_j[b] - e[j])
+            short_r, short_g = float(phi[j]) - r, float(psi[j]) - g
+            if gain <= 0 or (short_r > 1e-9) == (short_g > 1e-9):
+                continue  # saves nothing, both resources short, or it fits already
+            short, other = (phi, psi) if short_r > 1e-9 else (psi, phi)
+            need = max(short_r, short_g)
+            spare = (g - float(psi[j])) if short_r > 1e-9 else (r - float(phi[j]))
+            k = np.flatnonzero(shared & (plan[user] >= 0))
+            cur = plan[user[k]]
+            freed = short[cur] - short[k]
+            k, cur, freed = k[freed > 1e-12], cur[freed > 1e-12], freed[freed > 1e-12]
+            if k.size == 0:
+                continue
+            added = other[k] - other[cur]
+            at = _least_per_user(user[k], -freed / np.maximum(added, 1e-12), users)
+            at = at[at >= 0]  # positions in k: each user's most efficient move
+            order = np.argsort(-(freed[at] / np.maximum(added[at], 1e-12)), kind="stable")
+            at = at[order]
+            got = np.cumsum(freed[at])
+            taken = np.cumsum(added[at])
+            enough = np.flatnonzero((got >= need - 1e-12) & (taken <= spare + 1e-12))
+            if enough.size == 0:
+                continue
+            moved = at[: enough[0] + 1]
+            if float((e[k[moved]] - e[cur[moved]]).sum()) >= gain:
+                continue
+            plan[user[k[moved]]] = k[moved]
+            plan[b] = j
+            r = 1.0 - float(phi[plan[plan >= 0]].sum())
+            g = 1.0 - float(psi[plan[plan >= 0]].sum())
+            break
+    return r, g
+
+
 def improve(
     inst: Instance, opts: Options, choice: IntArray, local_j: FloatArray, rounds: int = 0
 ) -> IntArray:
-    """Local search after a decision: move one more user off its terminal where that pays.
+    """Local search after a decision: serve more users, then spend less terminal energy.
 
-    A move gives a user running on its terminal (or not served) an option that takes a share,
-    and may change the option of one user already offloaded to make room (another split or
-    division of its slack); it must keep both capacities. The best move (more users served,
-    then most terminal energy saved) is made until none improves, at most ``rounds`` times
-    (0: twice the users).
+    A move gives one user a new option that takes a share (a user on its terminal or not
+    served moves off it; an offloaded user takes another split or division of its slack), and
+    may change one other offloaded user to make room: another option of its own, or, where its
+    terminal meets its deadline, back to its terminal. It must keep both capacities. The best
+    move (more users served, then most terminal energy saved) is made until none improves, at
+    most ``rounds`` times (0: twice the users).
     """
     users = len(inst.users)
     choice = np.asarray(choice, dtype=np.int64).copy()
@@ -937,38 +1276,60 @@ def improve(
     cap = np.array([1.0, inst.gpus]) + 1e-9
     e = opts.energy_j
     shared = (opts.phi > 0) | (opts.psi > 0)
-    own = [np.flatnonzero((opts.user == u) & shared) for u in range(users)]
+    home_col = np.full(users, -1, dtype=np.int64)
+    home_col[opts.user[~shared]] = np.flatnonzero(~shared)
+    cols = np.flatnonzero(shared)
     for _ in range(rounds or 2 * users):
         picked = choice[choice >= 0]
         load = use[picked].sum(axis=0) if picked.size else np.zeros(2)
         off = np.zeros(users, dtype=np.bool_)
         off[opts.user[picked[shared[picked]]]] = True
-        # Every option of an offloaded user, as a change from its current option (its current
-        # one included: no change), and a "no change" row for when nobody is offloaded.
+        # The other user's change, one row each: every option of an offloaded user (its current
+        # one included: no change), every offloaded user with a local fallback going home, and
+        # a "no change" row for when nobody is offloaded.
         alt = np.flatnonzero(off[opts.user] & shared)
         cur = choice[opts.user[alt]]
-        d_use = np.vstack([use[alt] - use[cur], np.zeros((1, 2))])
-        d_e = np.concatenate([e[alt] - e[cur], [0.0]])
-        alt_full = np.concatenate([alt, [-1]])
-        best: tuple[int, int, int] | None = None
-        best_score = 1e-12
-        for b in np.flatnonzero(~off):
-            jb = own[b]
-            if jb.size == 0:
-                continue
-            ok = np.all(load + d_use[:, None, :] + use[jb][None, :, :] <= cap, axis=2)
-            if not ok.any():
-                continue
-            saved = local_j[b] - (d_e[:, None] + e[jb][None, :])
-            score = np.where(ok, saved + (1e3 if choice[b] < 0 else 0.0), -np.inf)
-            i, k = np.unravel_index(int(np.argmax(score)), score.shape)
-            if score[i, k] > best_score:
-                best_score = float(score[i, k])
-                best = (int(b), int(alt_full[i]), int(jb[k]))
+        home = np.flatnonzero(off & (home_col >= 0))
+        d_use = np.vstack([use[alt] - use[cur], -use[choice[home]], np.zeros((1, 2))])
+        d_e = np.concatenate([e[alt] - e[cur], local_j[home] - e[choice[home]], [0.0]])
+        row_user = np.concatenate([opts.user[alt], home, [-1]])
+        row_col = np.concatenate([alt, home_col[home], [-1]])
+        # A change that frees nothing and saves nothing never helps (the "no change" row does
+        # at least as well).
+        useful = np.any(d_use < 0, axis=1) | (d_e < 0)
+        useful[-1] = True
+        d_use, d_e, row_user, row_col = (
+            d_use[useful],
+            d_e[useful],
+            row_user[useful],
+            row_col[useful],
+        )
+        least_gain = float(d_e.min()) + 1e-12  # the most the other user's change can save
+        # Every option that takes a share as the first user's move, all at once: its user's
+        # current share is freed if it is offloaded; a served user only takes options that
+        # spend less than its current plan by more than the other change could save.
+        mover = opts.user[cols]
+        moving = off[mover]
+        base = load[None, :] - np.where(moving[:, None], use[choice[mover]], 0.0)
+        now = np.where(moving, e[choice[mover]], local_j[mover])
+        keep = (choice[mover] < 0) | (e[cols] < now - least_gain)
+        js, base, now = cols[keep], base[keep], now[keep]
+        if js.size == 0:
+            break
+        ok = np.all(base[None, :, :] + d_use[:, None, :] + use[js][None, :, :] <= cap, axis=2)
+        ok &= row_user[:, None] != opts.user[js][None, :]
+        bonus = np.where(choice[opts.user[js]] < 0, 1e3, 0.0)
+        score = np.where(
+            ok, now[None, :] + bonus[None, :] - (d_e[:, None] + e[js][None, :]), -np.inf
+        )
+        i, k = np.unravel_index(int(np.argmax(score)), score.shape)
+        best: tuple[int, int, int, int] | None = None
+        if score[i, k] > 1e-12:
+            best = (int(opts.user[js[k]]), int(row_user[i]), int(row_col[i]), int(js[k]))
         if best is None:
             break
-        gets, a, jb_best = best
-        if a >= 0:
-            choice[opts.user[a]] = a
+        gets, other, col, jb_best = best
+        if other >= 0:
+            choice[other] = col
         choice[gets] = jb_best
     return choice

@@ -427,8 +427,9 @@ SLOT_METHOD_LABELS = {
     "prices": "price-based decomposition",
     "independent-latency": "independent (Neurosurgeon)",
     "independent-energy": "independent (least energy)",
+    "rl-scorer": "RL policy, first stage only",
     "rl": "RL policy",
-    "rl-search": "RL policy, then local search",
+    "rl-search": "RL policy, best of 5 rollouts",
     "random": "random feasible",
 }
 
