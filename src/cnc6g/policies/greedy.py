@@ -39,6 +39,7 @@ from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy, usable_candidates
 from cnc6g.policies.paths import best_layered_path
 from cnc6g.twin.chains import internode
+from cnc6g.twin.jit import kernel
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, wired_s_per_mbit
 
 
@@ -371,28 +372,74 @@ class GreedyPolicy(Policy):
         reported = np.where(self._shared, obs.utilisation * sy.capacity, 0.0)[cand]  # [O, K]
         own = np.zeros((O, K))  # gigacycles/s each origin adds to its candidates
         added = chunk[o_idx, s_idx] * sy.work[s_idx] / sy.slot_s
-        step = 1.0 / self.chunks
         flat = routing.reshape(-1, K)
         row = o_idx * S + s_idx
         # A row with one usable instance sends every chunk there (its latency is finite, the
         # others' infinite): only the rows with a choice are priced each round.
         choice = np.flatnonzero(usable.sum(axis=-1) > 1)
         best = np.argmax(usable, axis=-1)  # [R], the only usable candidate of the others
-        o_c = o_idx[choice]
-        work = sy.work[s_idx[choice], None]
-        network, blocked = network[choice], ~usable[choice]
-        latency = np.empty(network.shape)
-        for _ in range(self.chunks):
-            if choice.size:
-                free = (self._capacity_ok - (reported + own))[o_c]  # [C, K]
-                # Sojourn at the estimated load (inf without headroom), plus the network.
-                np.maximum(free, 1e-12, out=latency)
-                np.divide(work, latency, out=latency)
-                np.copyto(latency, np.inf, where=free <= 0)
-                np.add(network, latency, out=latency)
-                np.minimum(latency, 1e30, out=latency)
-                np.copyto(latency, np.inf, where=blocked)
-                best[choice] = np.argmin(latency, axis=-1)
-            flat[row, best] += step
-            np.add.at(own, (o_idx, best), added)
+        _distribute_rounds(
+            self.chunks,
+            self._capacity_ok,
+            reported,
+            sy.work[s_idx[choice]],
+            network[choice],
+            ~usable[choice],
+            (o_idx, choice, row, added),
+            best,
+            own,
+            flat,
+        )
         return routing
+
+
+@kernel
+def _distribute_rounds(
+    chunks: int,
+    capacity: FloatArray,
+    reported: FloatArray,
+    work: FloatArray,
+    network: FloatArray,
+    blocked: BoolArray,
+    rows: tuple[IntArray, IntArray, IntArray, FloatArray],
+    best: IntArray,
+    own: FloatArray,
+    flat: FloatArray,
+) -> None:
+    """GRD's ``chunks`` distribution rounds, compiled: each row's chunk to its best candidate.
+
+    ``rows``: each row's origin, the rows with a choice, each row's flat (origin, service)
+    index and the gigacycles/s a chunk adds; ``work``, ``network`` and ``blocked`` are those of
+    the rows with a choice. A round prices each candidate of a row with a choice at its sojourn
+    at the estimated load (inf without headroom) plus the network, takes the first least
+    (NaN first, as ``argmin``), then adds every row's chunk to ``flat`` (the routing) and its
+    load to ``own`` in row order. ``best`` holds the only usable candidate of the other rows.
+    """
+    origin, choice, row, added = rows
+    C, K = network.shape
+    step = 1.0 / chunks
+    for _ in range(chunks):
+        for c in range(C):
+            o = origin[choice[c]]
+            pick = 0
+            least = np.inf
+            for k in range(K):
+                free = capacity[o, k] - (reported[o, k] + own[o, k])
+                latency = free if free >= 1e-12 or free != free else 1e-12
+                latency = work[c] / latency
+                if free <= 0:
+                    latency = np.inf
+                latency = network[c, k] + latency
+                latency = latency if latency <= 1e30 or latency != latency else 1e30
+                if blocked[c, k]:
+                    latency = np.inf
+                if latency != latency:  # argmin takes the first NaN
+                    pick = k
+                    break
+                if k == 0 or latency < least:
+                    pick, least = k, latency
+            best[choice[c]] = pick
+        for i in range(row.size):
+            flat[row[i], best[i]] += step
+        for i in range(row.size):
+            own[origin[i], best[i]] += added[i]
