@@ -535,9 +535,10 @@ def _fill(
     rows = np.flatnonzero(has)
     stuck = float(routes.demand[~has].max(initial=0.0))  # the most a row without one has left
     e_row, e_k = np.nonzero(usable[rows])  # [E]: each entry's row (of ``rows``) and candidate
+    e_row = np.ascontiguousarray(e_row)  # nonzero's results are strided views
     A, E = rows.size, e_row.size
     pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
-    share = routes.share[:, rows]
+    share = np.ascontiguousarray(routes.share[:, rows])
     at = rows[e_row] * K + e_k  # the entries in the rows' flat [A, K] layout
     e_node = ((routes.copy * N)[:, None] + sy.candidates[routes.origin]).reshape(-1)[at]
     e_fixed = routes.fixed.reshape(-1)[at]
