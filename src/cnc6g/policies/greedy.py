@@ -39,6 +39,7 @@ from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.base import Policy, usable_candidates
 from cnc6g.policies.paths import best_layered_path
 from cnc6g.twin.chains import internode
+from cnc6g.twin.jit import kernel
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, wired_s_per_mbit
 
 
@@ -349,50 +350,117 @@ class GreedyPolicy(Policy):
 
     def _distribute(self, obs: Observation, x: BoolArray) -> FloatArray:
         sy = self.system
-        O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
-        cand = sy.candidates
         chunk = obs.demand.astype(float) / self.chunks  # [O, S]
-        routing = np.zeros((O, S, K))
-        # Only the (origin, service) rows with demand and a usable instance are distributed.
         if sy.chains is not None:  # services placed step by step take paths instead
             chunk = np.where(sy.chains.is_chain[None, :], 0.0, chunk)
-        o_idx, s_idx = np.nonzero(chunk > 0)
-        usable = x[s_idx[:, None], cand[o_idx]] & sy.admissible[o_idx, s_idx] & self._scope[o_idx]
-        has = usable.any(axis=-1)
-        o_idx, s_idx, usable = o_idx[has], s_idx[has], usable[has]  # [R], [R], [R, K]
-        if not o_idx.size:
-            return routing
-        remote = self._remote[o_idx]
-        network = (
-            self._delay2[o_idx]
-            + remote * sy.input_mbit[s_idx, None] / obs.uplink_mbps[o_idx, None]
-            + remote * sy.output_mbit[s_idx, None] / obs.downlink_mbps[o_idx, None]
-        )  # [R, K]
-        reported = np.where(self._shared, obs.utilisation * sy.capacity, 0.0)[cand]  # [O, K]
-        own = np.zeros((O, K))  # gigacycles/s each origin adds to its candidates
-        added = chunk[o_idx, s_idx] * sy.work[s_idx] / sy.slot_s
-        step = 1.0 / self.chunks
-        flat = routing.reshape(-1, K)
-        row = o_idx * S + s_idx
-        # A row with one usable instance sends every chunk there (its latency is finite, the
-        # others' infinite): only the rows with a choice are priced each round.
-        choice = np.flatnonzero(usable.sum(axis=-1) > 1)
-        best = np.argmax(usable, axis=-1)  # [R], the only usable candidate of the others
-        o_c = o_idx[choice]
-        work = sy.work[s_idx[choice], None]
-        network, blocked = network[choice], ~usable[choice]
-        latency = np.empty(network.shape)
-        for _ in range(self.chunks):
-            if choice.size:
-                free = (self._capacity_ok - (reported + own))[o_c]  # [C, K]
-                # Sojourn at the estimated load (inf without headroom), plus the network.
-                np.maximum(free, 1e-12, out=latency)
-                np.divide(work, latency, out=latency)
-                np.copyto(latency, np.inf, where=free <= 0)
-                np.add(network, latency, out=latency)
-                np.minimum(latency, 1e30, out=latency)
-                np.copyto(latency, np.inf, where=blocked)
-                best[choice] = np.argmin(latency, axis=-1)
-            flat[row, best] += step
-            np.add.at(own, (o_idx, best), added)
+        routing = np.zeros((sy.n_origins, sy.n_services, sy.n_candidates))
+        _distribute_chunks(
+            self.chunks,
+            chunk,
+            (x, sy.admissible, self._scope),
+            (sy.candidates, self._delay2, self._remote, self._capacity_ok),
+            (sy.input_mbit, sy.output_mbit, sy.work, sy.slot_s),
+            (obs.uplink_mbps, obs.downlink_mbps),
+            (self._shared, obs.utilisation, sy.capacity),
+            routing,
+        )
         return routing
+
+
+@kernel
+def _distribute_chunks(
+    chunks: int,
+    chunk: FloatArray,
+    allowed: tuple[BoolArray, BoolArray, BoolArray],
+    candidates: tuple[IntArray, FloatArray, BoolArray, FloatArray],
+    services: tuple[FloatArray, FloatArray, FloatArray, float],
+    radio: tuple[FloatArray, FloatArray],
+    reports: tuple[BoolArray, FloatArray, FloatArray],
+    routing: FloatArray,
+) -> None:
+    """GRD's distribution of the ``chunk`` ``[O, S]`` pieces into ``routing`` ``[O, S, K]``.
+
+    Only the (origin, service) rows with demand and a usable instance (deployed in ``x``
+    ``[S, N]``, admissible, in the origin's scope) are distributed, in (origin, service)
+    order. A row with one usable candidate sends every chunk there; in each of the ``chunks``
+    rounds a row with a choice prices its usable candidates at the sojourn at the estimated
+    load (its own chunks so far plus the shared nodes' reported load; inf without headroom)
+    plus the network (round trip and the radio's transfers), takes the first least (NaN first,
+    as ``argmin``), and then every row adds its chunk to its choice, in row order.
+    """
+    x, admissible, scope = allowed
+    cand, delay2, remote, capacity = candidates
+    input_mbit, output_mbit, work, slot_s = services
+    uplink, downlink = radio
+    shared, utilisation, node_capacity = reports
+    O, S = chunk.shape
+    K = cand.shape[1]
+    origin = np.empty(O * S, dtype=np.int64)
+    service = np.empty(O * S, dtype=np.int64)
+    best = np.empty(O * S, dtype=np.int64)  # the only usable candidate of a row without choice
+    choice = np.empty(O * S, dtype=np.int64)
+    usable = np.zeros((O * S, K), dtype=np.bool_)
+    R = C = 0
+    for o in range(O):
+        for s in range(S):
+            if not chunk[o, s] > 0:
+                continue
+            first = -1
+            count = 0
+            for k in range(K):
+                ok = x[s, cand[o, k]] and admissible[o, s, k] and scope[o, k]
+                usable[R, k] = ok
+                if ok:
+                    count += 1
+                    if first < 0:
+                        first = k
+            if count:
+                origin[R], service[R], best[R] = o, s, first
+                if count > 1:
+                    choice[C] = R
+                    C += 1
+                R += 1
+    network = np.empty((C, K))
+    for c in range(C):
+        o, s = origin[choice[c]], service[choice[c]]
+        for k in range(K):
+            far = 1.0 if remote[o, k] else 0.0
+            network[c, k] = (
+                delay2[o, k] + far * input_mbit[s] / uplink[o] + far * output_mbit[s] / downlink[o]
+            )
+    reported = np.empty((O, K))  # the shared nodes' load as last reported, gigacycles/s
+    for o in range(O):
+        for k in range(K):
+            n = cand[o, k]
+            reported[o, k] = utilisation[n] * node_capacity[n] if shared[n] else 0.0
+    own = np.zeros((O, K))  # gigacycles/s each origin adds to its candidates
+    added = np.empty(R)
+    for i in range(R):
+        added[i] = chunk[origin[i], service[i]] * work[service[i]] / slot_s
+    step = 1.0 / chunks
+    for _ in range(chunks):
+        for c in range(C):
+            i = choice[c]
+            o = origin[i]
+            pick = 0
+            least = np.inf
+            for k in range(K):
+                free = capacity[o, k] - (reported[o, k] + own[o, k])
+                latency = free if free >= 1e-12 or free != free else 1e-12
+                latency = work[service[i]] / latency
+                if free <= 0:
+                    latency = np.inf
+                latency = network[c, k] + latency
+                latency = latency if latency <= 1e30 or latency != latency else 1e30
+                if not usable[i, k]:
+                    latency = np.inf
+                if latency != latency:  # argmin takes the first NaN
+                    pick = k
+                    break
+                if k == 0 or latency < least:
+                    pick, least = k, latency
+            best[i] = pick
+        for i in range(R):
+            routing[origin[i], service[i], best[i]] += step
+        for i in range(R):
+            own[origin[i], best[i]] += added[i]

@@ -39,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnc6g.twin.costs import REMOVAL_WEIGHT, amortised_objective
+from cnc6g.twin.jit import kernel
 from cnc6g.twin.system import (
     BoolArray,
     FloatArray,
@@ -520,9 +521,6 @@ def _fill(
     """
     B, O, S, K = routes.shape
     N = sy.n_nodes
-    beta = sy.unsatisfied_penalty_j
-    limit = RADIO_LIMIT
-    tau = sy.slot_s
     routing = np.zeros((B, O, S, K))
     P = B * O  # cells
     load = _Load(np.zeros((B, N)), np.zeros((2, P)))
@@ -537,9 +535,10 @@ def _fill(
     rows = np.flatnonzero(has)
     stuck = float(routes.demand[~has].max(initial=0.0))  # the most a row without one has left
     e_row, e_k = np.nonzero(usable[rows])  # [E]: each entry's row (of ``rows``) and candidate
+    e_row = np.ascontiguousarray(e_row)  # nonzero's results are strided views
     A, E = rows.size, e_row.size
     pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
-    share = routes.share[:, rows]
+    share = np.ascontiguousarray(routes.share[:, rows])
     at = rows[e_row] * K + e_k  # the entries in the rows' flat [A, K] layout
     e_node = ((routes.copy * N)[:, None] + sy.candidates[routes.origin]).reshape(-1)[at]
     e_fixed = routes.fixed.reshape(-1)[at]
@@ -549,90 +548,274 @@ def _fill(
     e_pair = pair[e_row]
     e_work = work[e_row]
     e_price = routes.price.reshape(-1)[at]
-    e_index = np.arange(E)
     seg = np.searchsorted(e_row, np.arange(A))  # each row's first entry
-    both = np.concatenate([pair, pair + P])  # each row's uplink and downlink, flat
-
-    def radio_share(tasks: FloatArray) -> FloatArray:
-        """Share of each cell's uplink and downlink ``[2, P]`` the rows' radio ``tasks`` take."""
-        taken = np.bincount(both, (tasks * share).ravel(), 2 * P)
-        return np.asarray(taken, dtype=np.float64).reshape(2, P)  # float64, as in _planned
-
-    remaining = demand.copy()
-    budget_f = budget.reshape(-1)
-    load_f = load.node.reshape(-1)
-    least_f = None if floor is None else least.node.reshape(-1)
-    capacity = np.tile(sy.capacity, B)
-    gains = np.zeros(E)  # share of each row's demand sent over each entry
-    expected = np.empty(E)  # expected cost
-    ranked = np.empty(E)  # expected cost plus price
-    drain = np.empty(E)  # minus the time left for queueing and execution
-    transfer = np.empty(A)  # each row's transfer time at its cell's load
-    slowed = np.full((2, P), np.nan)  # the cells' slow-downs the slack was computed at
-    for r in range(ROUNDS + EXTRA):
-        split = max(ROUNDS - r, 1)
-        offer = remaining / split  # [A]
-        if not max(offer.max(initial=0.0), stuck / split) > 1e-9:
-            break
-        if A == 0:
-            continue
-        room = budget_f - load_f
-        busy = load_f if least_f is None else np.maximum(load_f, least_f)
-        headroom = np.maximum(capacity - busy / tau, 0.0)
-        # The transfers slowed down by their cell's load: the slack of the rows of the cells
-        # whose load (or floor) changed. A route without slack fails for sure: its slack counts
-        # as 0, and exp(-rate * 0) = 1.
-        slow = 1.0 / (1.0 - np.minimum(np.maximum(load.radio, least.radio), limit))  # [2, P]
-        changed = (slow != slowed).any(axis=0)[pair]  # [A]
-        if changed.any():
-            slowed = slow
-            fresh = np.flatnonzero(changed)
-            p = pair[fresh]
-            transfer[fresh] = tau * (share[:, fresh] * slow[:, p]).sum(axis=0)
-            ef = np.flatnonzero(changed[e_row])
-            part = e_reach[ef] - e_remote[ef] * transfer[e_row[ef]]
-            drain[ef] = -np.maximum(part, 0.0)
-        # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
-        np.take(headroom, e_node, out=expected)
-        np.divide(expected, e_work, out=expected)  # rate
-        np.multiply(expected, drain, out=expected)
-        np.exp(expected, out=expected)
-        np.multiply(expected, beta, out=expected)
-        np.add(expected, e_fixed, out=expected)
-        shut = room <= 1e-9
-        if shut.any():
-            np.copyto(expected, np.inf, where=shut[e_node])
-        if load.radio.max() >= limit - 1e-9:
-            # [P]; any over an axis is an array here (the stubs also allow a scalar): no copy.
-            full = np.asarray((load.radio >= limit - 1e-9).any(axis=0))
-            np.copyto(expected, np.inf, where=e_far & full[e_pair])
-        # Per row the first entry of the least expected cost plus price.
-        np.add(expected, e_price, out=ranked)
-        least_ranked = np.minimum.reduceat(ranked, seg)
-        pick = np.minimum.reduceat(np.where(ranked == least_ranked[e_row], e_index, E), seg)
-        best = expected[pick]
-        take = np.where((best < beta) & (offer > 0), offer, 0.0)
-        # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
-        far = e_far[pick]
-        sent = radio_share(np.where(far, take, 0.0))
-        left = np.maximum(limit - load.radio, 0.0)
-        squeezed = sent > left
-        if squeezed.any():
-            radio = np.divide(left, sent, out=np.ones_like(left), where=squeezed).min(axis=0)
-            take = np.where(far, take * radio[pair], take)
-        flat = e_node[pick]  # the chosen (copy, node)
-        asked = np.bincount(flat, weights=take * work, minlength=B * N)
-        if squeezed.any() or (asked > room).any():
-            ratio = np.divide(room, asked, out=np.ones_like(room), where=asked > 0)
-            accept = np.minimum(1.0, ratio)
-            got = take * accept[flat]
-            load_f += np.bincount(flat, weights=got * work, minlength=B * N)
-            load.radio[...] += radio_share(np.where(far, got, 0.0))
-        else:  # every part accepted whole: the loads it adds are those asked
-            got = take
-            load_f += asked
-            load.radio[...] += sent
-        gains[pick] += got / demand
-        np.subtract(remaining, got, out=remaining)
+    if A:
+        gains = _fill_rounds(
+            sy,
+            budget.reshape(-1),
+            load,
+            least,
+            floor is not None,
+            (pair, work, demand, share, seg, stuck),
+            (e_row, e_node, e_pair, e_far, e_work, e_fixed, e_reach, e_remote, e_price),
+        )
+    else:  # no row can take anything: nothing is routed and no load is left
+        gains = np.zeros(E)
     routing.reshape(-1, K)[routes.live[rows][e_row], e_k] = gains
     return np.clip(routing, 0.0, 1.0), load
+
+
+def _fill_rounds(
+    sy: System,
+    budget: FloatArray,
+    load: _Load,
+    least: _Load,
+    floored: bool,
+    rows: tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, float],
+    entries: tuple[
+        IntArray,
+        IntArray,
+        IntArray,
+        BoolArray,
+        FloatArray,
+        FloatArray,
+        FloatArray,
+        FloatArray,
+        FloatArray,
+    ],
+) -> FloatArray:
+    """The rounds of :func:`_fill` over ``A > 0`` rows: each row's share sent over each entry.
+
+    ``load`` is updated in place. A round is compiled in two halves (:func:`_round`) around
+    NumPy's ``exp`` of the deadline terms, which keeps the costs those of the NumPy rounds to
+    the last bit: the compiled ``exp`` may differ from NumPy's vectorised one.
+    """
+    pair, demand, stuck = rows[0], rows[2], rows[5]
+    A, E, P = pair.size, entries[0].size, load.radio.shape[1]
+    state = _RoundState(
+        remaining=demand.copy(),
+        offer=np.empty(A),
+        transfer=np.empty(A),  # each row's transfer time at its cell's load
+        pick=np.zeros(A, dtype=np.int64),
+        take=np.zeros(A),
+        gains=np.zeros(E),  # share of each row's demand sent over each entry
+        expected=np.empty(E),  # expected cost (before the exponential: its exponent)
+        ranked=np.empty(E),  # expected cost plus price
+        drain=np.empty(E),  # minus the time left for queueing and execution
+        room=np.empty(budget.size),
+        headroom=np.empty(budget.size),
+        scratch=np.empty(budget.size),
+        slowed=np.full((2, P), np.nan),  # the cells' slow-downs the slack was computed at
+        slow=np.empty((2, P)),
+        sent=np.empty((2, P)),
+        changed=np.zeros(P, dtype=np.bool_),
+    )
+    consts = (
+        sy.unsatisfied_penalty_j,
+        RADIO_LIMIT,
+        sy.slot_s,
+        stuck,
+    )
+    capacity = np.tile(sy.capacity, budget.size // sy.n_nodes)
+    nodes = (budget, capacity, load.node.reshape(-1), least.node.reshape(-1), floored)
+    cells = (load.radio, least.radio)
+    total = ROUNDS + EXTRA
+    for r in range(total):
+        # The end of round r - 1 (if any) and the start of round r, unless it has no offer.
+        if not _round(r, r > 0, True, ROUNDS, consts, nodes, cells, rows, entries, *state):
+            break
+        np.exp(state.expected, out=state.expected)
+    else:
+        _round(total, True, False, ROUNDS, consts, nodes, cells, rows, entries, *state)
+    return state.gains
+
+
+class _RoundState(NamedTuple):
+    """The buffers the rounds of :func:`_fill_rounds` work in."""
+
+    remaining: FloatArray  # [A]
+    offer: FloatArray  # [A]
+    transfer: FloatArray  # [A]
+    pick: IntArray  # [A]
+    take: FloatArray  # [A]
+    gains: FloatArray  # [E]
+    expected: FloatArray  # [E]
+    ranked: FloatArray  # [E]
+    drain: FloatArray  # [E]
+    room: FloatArray  # [B * N]
+    headroom: FloatArray  # [B * N]
+    scratch: FloatArray  # [B * N]
+    slowed: FloatArray  # [2, P]
+    slow: FloatArray  # [2, P]
+    sent: FloatArray  # [2, P]
+    changed: BoolArray  # [P]
+
+
+@kernel
+def _round(
+    r: int,
+    choose: bool,
+    price: bool,
+    rounds: int,
+    consts: tuple[float, float, float, float],
+    nodes: tuple[FloatArray, FloatArray, FloatArray, FloatArray, bool],
+    cells: tuple[FloatArray, FloatArray],
+    rows: tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, float],
+    entries: tuple[
+        IntArray,
+        IntArray,
+        IntArray,
+        BoolArray,
+        FloatArray,
+        FloatArray,
+        FloatArray,
+        FloatArray,
+        FloatArray,
+    ],
+    remaining: FloatArray,
+    offer: FloatArray,
+    transfer: FloatArray,
+    pick: IntArray,
+    take: FloatArray,
+    gains: FloatArray,
+    expected: FloatArray,
+    ranked: FloatArray,
+    drain: FloatArray,
+    room: FloatArray,
+    headroom: FloatArray,
+    scratch: FloatArray,
+    slowed: FloatArray,
+    slow: FloatArray,
+    sent: FloatArray,
+    changed: BoolArray,
+) -> bool:
+    """One assignment round's compiled halves; False when round ``r`` offers nothing.
+
+    With ``choose``, the end of round ``r - 1`` (``expected`` holds the exponentials): each
+    row's choice and what the radio and the nodes accept of it. With ``price``, the start of
+    round ``r``: the offers and, in ``expected``, the exponents of the deadline terms.
+    """
+    beta, limit, tau, stuck = consts
+    budget, capacity, load, least, floored = nodes
+    radio, least_radio = cells
+    pair, work, demand, share, seg, _ = rows
+    e_row, e_node, e_pair, e_far, e_work, e_fixed, e_reach, e_remote, e_price = entries
+    A, E, P, BN = pair.size, e_row.size, radio.shape[1], budget.size
+    inf = np.inf
+    if choose:
+        # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
+        top = -inf
+        for p in range(P):
+            for i in range(2):
+                top = radio[i, p] if radio[i, p] > top else top
+        full_on = top >= limit - 1e-9
+        for p in range(P):
+            changed[p] = full_on and (radio[0, p] >= limit - 1e-9 or radio[1, p] >= limit - 1e-9)
+        for e in range(E):
+            x = expected[e] * beta + e_fixed[e]
+            if room[e_node[e]] <= 1e-9:
+                x = inf
+            if e_far[e] and changed[e_pair[e]]:
+                x = inf
+            expected[e] = x
+            ranked[e] = x + e_price[e]
+        # Per row the first entry of the least expected cost plus price.
+        for a in range(A):
+            end = seg[a + 1] if a + 1 < A else E
+            best = seg[a]
+            for e in range(best + 1, end):
+                if ranked[e] < ranked[best]:
+                    best = e
+            pick[a] = best
+            take[a] = offer[a] if expected[best] < beta and offer[a] > 0 else 0.0
+        # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
+        sent[:] = 0.0
+        for a in range(A):
+            t = take[a] if e_far[pick[a]] else 0.0
+            sent[0, pair[a]] += t * share[0, a]
+            sent[1, pair[a]] += t * share[1, a]
+        squeezed = False
+        for p in range(P):
+            ratio = 1.0
+            for i in range(2):
+                left = limit - radio[i, p]
+                left = left if left >= 0.0 else 0.0
+                if sent[i, p] > left:
+                    squeezed = True
+                    part = left / sent[i, p]
+                    ratio = ratio if ratio <= part else part
+            slow[0, p] = ratio  # the share of the cell's remote parts it accepts
+        if squeezed:
+            for a in range(A):
+                if e_far[pick[a]]:
+                    take[a] = take[a] * slow[0, pair[a]]
+        scratch[:] = 0.0  # asked
+        for a in range(A):
+            scratch[e_node[pick[a]]] += take[a] * work[a]
+        over = squeezed
+        for n in range(BN):
+            over = over or scratch[n] > room[n]
+        if over:
+            for n in range(BN):  # the share each node accepts
+                ratio = room[n] / scratch[n] if scratch[n] > 0 else 1.0
+                scratch[n] = 1.0 if ratio >= 1.0 else ratio
+            for a in range(A):
+                take[a] = take[a] * scratch[e_node[pick[a]]]
+            scratch[:] = 0.0
+            for a in range(A):
+                scratch[e_node[pick[a]]] += take[a] * work[a]
+            sent[:] = 0.0
+            for a in range(A):
+                t = take[a] if e_far[pick[a]] else 0.0
+                sent[0, pair[a]] += t * share[0, a]
+                sent[1, pair[a]] += t * share[1, a]
+        for n in range(BN):
+            load[n] += scratch[n]
+        for p in range(P):
+            radio[0, p] += sent[0, p]
+            radio[1, p] += sent[1, p]
+        for a in range(A):
+            gains[pick[a]] += take[a] / demand[a]
+            remaining[a] -= take[a]
+    if not price:
+        return False
+    split = max(rounds - r, 1)
+    most = 0.0
+    for a in range(A):
+        offer[a] = remaining[a] / split
+        most = offer[a] if offer[a] > most else most
+    if not (most > 1e-9 or stuck / split > 1e-9):
+        return False
+    for n in range(BN):
+        room[n] = budget[n] - load[n]
+        busy = load[n]
+        if floored:
+            busy = busy if busy >= least[n] else least[n]
+        h = capacity[n] - busy / tau
+        headroom[n] = h if h >= 0.0 else 0.0
+    # The transfers slowed down by their cell's load: the slack of the rows of the cells whose
+    # load (or floor) changed. A route without slack fails for sure: its slack counts as 0, and
+    # exp(-rate * 0) = 1.
+    fresh = False
+    for p in range(P):
+        changed[p] = False
+        for i in range(2):
+            v = radio[i, p] if radio[i, p] >= least_radio[i, p] else least_radio[i, p]
+            v = v if v <= limit else limit
+            slow[i, p] = 1.0 / (1.0 - v)
+            changed[p] = changed[p] or slow[i, p] != slowed[i, p]
+    for a in range(A):
+        fresh = fresh or changed[pair[a]]
+    if fresh:
+        slowed[:] = slow
+        for a in range(A):
+            p = pair[a]
+            if changed[p]:
+                transfer[a] = tau * (share[0, a] * slow[0, p] + share[1, a] * slow[1, p])
+        for e in range(E):
+            if changed[e_pair[e]]:
+                part = e_reach[e] - e_remote[e] * transfer[e_row[e]]
+                drain[e] = -(part if part >= 0.0 else 0.0)
+    for e in range(E):
+        expected[e] = headroom[e_node[e]] / e_work[e] * drain[e]
+    return True
