@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnc6g.model.decision import Decision
+from cnc6g.policies.opt.bound import dual_bound
 from cnc6g.policies.opt.highs import HighsLp, HighsVarType, MatrixFormat, new_solver, primal
 from cnc6g.policies.opt.model import (
     DEFAULT_TIERS,
@@ -72,6 +73,19 @@ SELECT = 0.05
 
 RENS_INTEGRAL = 1e-6
 """Distance from 0 or 1 within which a binary of a region's LP is fixed in its MILP."""
+
+METHODS = ("auto", "lp", "lagrangian")
+"""How :func:`decompose_slot` gets its bound and the point the decision is recovered from."""
+
+LP_COLUMNS = 60_000
+"""Largest model (columns) whose whole LP relaxation the ``auto`` method solves."""
+
+IPM_FROM = 5_000
+"""Columns from which the whole LP relaxation is solved by the interior-point method."""
+
+CROSSOVER = "off"
+"""HiGHS's ``run_crossover`` for the interior-point method (the decisions recovered from its
+point and from a vertex were the same on the sizes measured; the bound needs no vertex)."""
 
 
 def region_of_origins(system: System, region_cells: int = DEFAULT_REGION_CELLS) -> IntArray:
@@ -417,8 +431,9 @@ def decompose_slot(
     removal_weight: float = 0.0,
     optimistic: bool = False,
     solver: Solver = RegionSolver,
+    method: str = "auto",
 ) -> Decomposition:
-    """Solve one slot by region: a Lagrangian lower bound and a feasible decision.
+    """Solve one slot by region: a lower bound and a feasible decision.
 
     ``regions`` gives the region of each origin (default: :func:`region_of_origins` with
     ``region_cells``); ``iterations`` subgradient iterations price the shared capacities and
@@ -429,6 +444,12 @@ def decompose_slot(
     :func:`~cnc6g.policies.opt.bound.lower_bound`): its bound is a bound on the twin's objective
     of any decision, and no decision is recovered (the result's decision is empty and its
     objective infinite). The other arguments are :func:`~cnc6g.policies.opt.model.build_model`'s.
+
+    ``method`` is where the bound and the point the decision is recovered from come from:
+    ``"lagrangian"`` the subgradient method on the regions' prices (below), ``"lp"`` the whole
+    model's LP relaxation solved once (:func:`_lp_point`: its optimum is the best bound the
+    Lagrangian can reach, and on the sizes measured it takes a fraction of the time of the
+    subgradient iterations), ``"auto"`` the LP up to :data:`LP_COLUMNS` columns.
 
     Why the bound holds: take any point of the model (its LP relaxation) and give each copy its
     region's routes, every node column's value, and the part of each node's load its region
@@ -442,6 +463,8 @@ def decompose_slot(
         raise ValueError("iterations must be >= 1")
     if node_limit < 1:
         raise ValueError("node_limit must be >= 1")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     start = time.perf_counter()
     built = build_model(
         system, inputs, tiers, network_utilisation, optimistic, amortise_slots, removal_weight
@@ -470,7 +493,14 @@ def decompose_slot(
                 best[:] = [(value, values)]
             return value
 
-        bound, history = _dual(layout, work, iterations, recover)
+        if method == "auto":
+            method = "lp" if built.model.n_cols <= LP_COLUMNS else "lagrangian"
+        if method == "lp":
+            bound, points = _lp_point(system, inputs, layout, regions)
+            history = [bound]
+            recover(points)
+        else:
+            bound, history = _dual(layout, work, iterations, recover)
         bound_at = time.perf_counter()
         values = best[0][1] if best else np.zeros(built.model.n_cols)
     finally:
@@ -486,7 +516,7 @@ def decompose_slot(
         bound=bound,
         gap=max((optimised - bound) / max(abs(optimised), 1e-9), 0.0) if best else np.inf,
         regions=len(layout.copies),
-        iterations=iterations,
+        iterations=iterations if method == "lagrangian" else 0,
         bound_ms=(bound_at - built_at - spent[0]) * 1e3,
         primal_ms=(done - bound_at + spent[0]) * 1e3,
         build_ms=(built_at - start) * 1e3,
@@ -496,6 +526,49 @@ def decompose_slot(
         notes=built.notes,
         values=values,
     )
+
+
+def _lp_point(
+    system: System, inputs: SlotInputs, layout: _Layout, regions: IntArray
+) -> tuple[float, list[FloatArray]]:
+    """The whole model's LP relaxation: a certified bound, and each copy's part of its optimum.
+
+    Small models are solved by the dual simplex, the others by the interior-point method
+    without crossover; the bound is :func:`~cnc6g.policies.opt.bound.dual_bound` at the
+    solver's row duals, so that it holds however precise they are. A copy's part is the
+    optimum's value of each of its columns, its load columns set to the load its own region's
+    routes send (what the recovery splits the shared capacities by).
+    """
+    built = layout.built
+    model = built.model
+    lp, _ = model.to_lp(relax=True)
+    h = new_solver(1e9, 0.0)
+    if model.n_cols >= IPM_FROM:
+        h.setOptionValue("solver", "ipm")
+        h.setOptionValue("run_crossover", CROSSOVER)
+    else:
+        h.setOptionValue("simplex_strategy", 1)
+    h.passModel(lp)
+    h.run()
+    solution = h.getSolution()
+    values = np.asarray(solution.col_value, dtype=float)
+    duals = np.asarray(solution.row_dual, dtype=float)
+    if values.size != model.n_cols or duals.size != model.n_rows:
+        raise RuntimeError("the slot's LP relaxation was not solved")
+    bound = dual_bound(model, lp, duals)
+    values = np.clip(values, np.asarray(lp.col_lower_), np.asarray(lp.col_upper_))
+    ro, rs, rk = built.routes
+    rn = system.candidates[ro, rk]
+    sent = system.work[rs] * np.asarray(inputs.demand, dtype=float)[ro, rs] / system.slot_s
+    sent = sent * values[built.y]
+    points = []
+    for g, c in enumerate(layout.copies):
+        point = values[c.cols].copy()
+        mine = regions[ro] == g
+        load = np.bincount(rn[mine], sent[mine], system.n_nodes)
+        point[layout.load_local[g]] = load[layout.load_node[g]]
+        points.append(point)
+    return bound, points
 
 
 def _dual(
@@ -719,12 +792,14 @@ def regional_lower_bound(
     region_cells: int = DEFAULT_REGION_CELLS,
     iterations: int = DEFAULT_ITERATIONS,
     solver: Solver = RegionSolver,
+    method: str = "lagrangian",
 ) -> float:
     """A lower bound on the twin's objective of any decision for this slot, J, by region.
 
-    The Lagrangian bound of the optimistic model (:func:`decompose_slot` with ``optimistic``):
-    never above :func:`~cnc6g.policies.opt.bound.lower_bound` (the same model's LP), but its
-    regions' LPs are small, so that it is at hand where that LP takes too long.
+    The Lagrangian bound of the optimistic model (:func:`decompose_slot` with ``optimistic``,
+    by default with ``method="lagrangian"``): never above
+    :func:`~cnc6g.policies.opt.bound.lower_bound` (the same model's LP), but its regions' LPs
+    are small, so that it is at hand where that LP takes too long.
     """
     return decompose_slot(
         system,
@@ -733,4 +808,5 @@ def regional_lower_bound(
         iterations=iterations,
         optimistic=True,
         solver=solver,
+        method=method,
     ).bound
