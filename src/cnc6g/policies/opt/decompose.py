@@ -74,6 +74,11 @@ SELECT = 0.05
 RENS_INTEGRAL = 1e-6
 """Distance from 0 or 1 within which a binary of a region's LP is fixed in its MILP."""
 
+SEQUENTIAL = True
+"""Whether the recovery solves the copies' MILPs in turn, each opening the shared instances it
+pays for (:func:`_open_in_turn`), rather than all at once with every shared instance some copy
+wants already running. In turn took the gap at 20 cells from 8-11 % to 3-5 %."""
+
 METHODS = ("auto", "lp", "lagrangian")
 """How :func:`decompose_slot` gets its bound and the point the decision is recovered from."""
 
@@ -188,14 +193,19 @@ class RegionWorker:
             out.append((float(h.getInfo().objective_function_value), values))
         return out
 
-    def solve_milps(self, specs: Sequence[PrimalSpec]) -> list[FloatArray | None]:
+    def solve_milps(self, specs: Sequence[PrimalSpec | None]) -> list[FloatArray | None]:
         """Each copy's MILP under ``specs`` by RENS: its best values (``None``: none found).
+
+        A copy whose spec is ``None`` is not solved (its result is ``None``).
 
         The copy's LP is solved first; the binaries it sets to 0 or 1 are fixed there and HiGHS
         solves the MILP over the rest (always feasible: a binary left at 0 only rejects tasks).
         """
         out: list[FloatArray | None] = []
         for c, spec in zip(self.copies, specs, strict=True):
+            if spec is None:  # not asked for in this call
+                out.append(None)
+                continue
             lp = c.lp(spec.cost)
             lp.col_lower_ = spec.lower
             lp.col_upper_ = spec.upper
@@ -237,7 +247,7 @@ class RegionSolver:
         """See :meth:`RegionWorker.solve_lps`."""
         return self.worker.solve_lps(costs)
 
-    def solve_milps(self, specs: Sequence[PrimalSpec]) -> list[FloatArray | None]:
+    def solve_milps(self, specs: Sequence[PrimalSpec | None]) -> list[FloatArray | None]:
         """See :meth:`RegionWorker.solve_milps`."""
         return self.worker.solve_milps(specs)
 
@@ -486,7 +496,9 @@ def decompose_slot(
             if optimistic:
                 return np.inf
             began = time.perf_counter()
-            values = _recover(system, layout, work, averages, tiers, mip_rel_gap, node_limit)
+            values = _recover(
+                system, layout, work, averages, tiers, mip_rel_gap, node_limit, SEQUENTIAL
+            )
             spent[0] += time.perf_counter() - began
             value = float(layout.cost @ values + layout.offset)
             if not best or value < best[0][0]:
@@ -668,6 +680,7 @@ def _recover(
     tiers: tuple[float, ...],
     mip_rel_gap: float,
     node_limit: int,
+    sequential: bool = False,
 ) -> FloatArray:
     """A feasible point of the whole model from what each copy wants (``averages``).
 
@@ -745,7 +758,10 @@ def _recover(
         row_hi = c.row_upper.copy()
         row_hi[layout.shared_local[g]] *= use[g, layout.shared_which[g]]
         specs.append(PrimalSpec(layout.cost[c.cols], lo, hi, row_hi, mip_rel_gap, node_limit))
-    found = work.solve_milps(specs)
+    if sequential:
+        found = _open_in_turn(layout, work, specs, fixed, run)
+    else:
+        found = work.solve_milps(specs)
     values = fixed.copy()
     values[built.load] = 0.0
     for g, (c, v) in enumerate(zip(copies, found, strict=True)):
@@ -755,7 +771,46 @@ def _recover(
         values[c.cols[own]] = v[own]
         ll = layout.load_local[g]
         values[c.cols[ll]] += v[ll] * shared_col[c.cols[ll]]
+        if sequential:  # the shared instances the copies opened in turn
+            xl = np.flatnonzero(np.isin(c.cols, built.x) & shared_col[c.cols])
+            values[c.cols[xl]] = np.maximum(values[c.cols[xl]], np.round(v[xl]))
     return _prune(system, built, layout, values)
+
+
+def _open_in_turn(
+    layout: _Layout,
+    work: RegionSolver,
+    specs: list[PrimalSpec],
+    fixed: FloatArray,
+    wanted: BoolArray,
+) -> list[FloatArray | None]:
+    """The copies' MILPs one after another, each opening the shared instances it pays for.
+
+    A shared instance some copy wants (``wanted``) is not fixed on for all: the first copy to
+    solve may open it at its full cost, and the copies after it find it running at no cost
+    (fixed on in theirs). An instance no copy wants stays off. ``fixed`` holds the shared
+    binaries as :func:`_recover` set them (their instances are reset here).
+    """
+    built, copies = layout.built, layout.copies
+    opened = np.zeros(layout.cost.size, dtype=bool)
+    candidate = np.zeros(layout.cost.size, dtype=bool)
+    candidate[built.x[wanted]] = True
+    found: list[FloatArray | None] = [None] * len(copies)
+    for g, c in enumerate(copies):
+        spec = specs[g]
+        lo, hi, cost = spec.lower.copy(), spec.upper.copy(), spec.cost.copy()
+        free = candidate[c.cols] & (layout.in_copies[c.cols] > 1)
+        lo[free] = np.where(opened[c.cols[free]], 1.0, 0.0)
+        hi[free] = 1.0
+        cost[free & opened[c.cols]] = 0.0
+        turn: list[PrimalSpec | None] = [None] * len(copies)
+        turn[g] = PrimalSpec(cost, lo, hi, spec.row_upper, spec.mip_rel_gap, spec.node_limit)
+        v = work.solve_milps(turn)[g]
+        found[g] = v
+        if v is not None:
+            opened[c.cols[free & (v > 0.5)]] = True
+    fixed[built.x] = np.where(candidate[built.x], 0.0, fixed[built.x])
+    return found
 
 
 def _prune(system: System, built: BuiltModel, layout: _Layout, values: FloatArray) -> FloatArray:
