@@ -18,13 +18,18 @@ use are what the regions share; the Lagrangian relaxation prices them:
 For any prices (loads and links non-negative) the sum of the copies' LP optima, less the priced
 capacities, is a lower bound on the model's LP relaxation, hence on its optimum
 (:func:`decompose_slot` proves it in its docstring); the prices are improved by a projected
-subgradient method with Polyak steps (a fixed number of iterations: work, not time). The
-decision is then recovered with the prices fixed: the shared binaries are set from the copies'
-averaged LP points (an instance runs where some copy wants it at least half, within the node's
-memory), each copy gets a share of each shared node's capacity and of each shared link's in
-proportion to its averaged use, and each copy's MILP is solved alone (HiGHS, with a node limit);
-together they are a feasible point of the whole model (checked by :func:`row_violation`).
-Shared instances that carry nothing are then dropped and idle nodes put to sleep.
+subgradient method with Polyak steps (a fixed number of iterations: work, not time). The best
+the prices can give is the model's LP relaxation, so where that LP fits (``method="lp"``, the
+default up to :data:`LP_COLUMNS` columns) it is solved once instead, and the bound certified
+from its row duals (:func:`~cnc6g.policies.opt.bound.dual_bound`). The decision is then
+recovered from the copies' LP points (the averaged ones of the subgradient method, or each
+copy's part of the LP's optimum): the shared binaries some copy wants are the candidates (an
+instance wanted at least :data:`SELECT`, within the node's memory), each copy gets a share of
+each shared node's capacity and of each shared link's in proportion to its use, and the copies'
+MILPs are solved in turn (HiGHS, with a node limit), each opening the candidate instances it
+pays for and finding those opened before it running; together they are a feasible point of the
+whole model (checked by :func:`row_violation`). Shared instances that carry nothing are then
+dropped and idle nodes put to sleep.
 
 The copies are independent, so they are solved by a :class:`RegionWorker` in this process or,
 spread over several, by Ray actors (:mod:`cnc6g.policies.opt.decompose_ray`).
@@ -686,7 +691,8 @@ def _recover(
 
     The shared binaries are set to what some copy wants (at least :data:`SELECT`), the shared
     capacities split in proportion to the copies' wanted loads and link use, and each copy's
-    MILP solved with them fixed.
+    MILP solved with them fixed; ``sequential``, the wanted shared instances are not fixed
+    running but opened by the copies in turn (:func:`_open_in_turn`).
     """
     built, copies = layout.built, layout.copies
     n, N = layout.cost.size, system.n_nodes
