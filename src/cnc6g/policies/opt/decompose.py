@@ -82,7 +82,12 @@ RENS_INTEGRAL = 1e-6
 SEQUENTIAL = True
 """Whether the recovery solves the copies' MILPs in turn, each opening the shared instances it
 pays for (:func:`_open_in_turn`), rather than all at once with every shared instance some copy
-wants already running. In turn took the gap at 20 cells from 8-11 % to 3-5 %."""
+wants already running. In turn (one turn) took the gap at 20 cells from 8-11 % to 3-5 % (on the
+model without the rows of :mod:`~cnc6g.policies.opt.strengthen`)."""
+
+TURNS = 2
+"""Turns the copies take in the recovery in turn (:func:`_open_in_turn`). A second turn took
+0.1-0.3 % off the decision at 20 cells, for about a quarter more recovery time."""
 
 METHODS = ("auto", "lp", "lagrangian")
 """How :func:`decompose_slot` gets its bound and the point the decision is recovered from."""
@@ -777,9 +782,6 @@ def _recover(
         values[c.cols[own]] = v[own]
         ll = layout.load_local[g]
         values[c.cols[ll]] += v[ll] * shared_col[c.cols[ll]]
-        if sequential:  # the shared instances the copies opened in turn
-            xl = np.flatnonzero(np.isin(c.cols, built.x) & shared_col[c.cols])
-            values[c.cols[xl]] = np.maximum(values[c.cols[xl]], np.round(v[xl]))
     return _prune(system, built, layout, values)
 
 
@@ -792,30 +794,53 @@ def _open_in_turn(
 ) -> list[FloatArray | None]:
     """The copies' MILPs one after another, each opening the shared instances it pays for.
 
-    A shared instance some copy wants (``wanted``) is not fixed on for all: the first copy to
-    solve may open it at its full cost, and the copies after it find it running at no cost
-    (fixed on in theirs). An instance no copy wants stays off. ``fixed`` holds the shared
-    binaries as :func:`_recover` set them (their instances are reset here).
+    A shared instance some copy wants (``wanted``) is not fixed on for all: a copy may open it
+    at its full cost, and finds those the other copies run (opened or routed to in their
+    latest solutions) running at no cost. An instance no copy wants stays off. The copies take
+    :data:`TURNS` turns, in order then in reverse, so that the first ones may use what the last
+    opened and drop what they opened themselves. Every copy's latest solution routes only to
+    instances that run at the end: an instance some copy routes to is fixed on for every later
+    turn. ``fixed`` holds the shared binaries as :func:`_recover` set them; its wanted
+    instances are set to those that run at the end.
     """
     built, copies = layout.built, layout.copies
-    opened = np.zeros(layout.cost.size, dtype=bool)
-    candidate = np.zeros(layout.cost.size, dtype=bool)
+    n = layout.cost.size
+    candidate = np.zeros(n, dtype=bool)
     candidate[built.x[wanted]] = True
+    instance_of = np.full(n, -1, dtype=np.int64)  # the instance column each route needs
+    instance_of[built.y] = built.x[built.route_pair]
+    uses = [np.zeros(n, dtype=bool) for _ in copies]  # instances each copy runs or routes to
     found: list[FloatArray | None] = [None] * len(copies)
-    for g, c in enumerate(copies):
-        spec = specs[g]
-        lo, hi, cost = spec.lower.copy(), spec.upper.copy(), spec.cost.copy()
-        free = candidate[c.cols] & (layout.in_copies[c.cols] > 1)
-        lo[free] = np.where(opened[c.cols[free]], 1.0, 0.0)
-        hi[free] = 1.0
-        cost[free & opened[c.cols]] = 0.0
-        turn: list[PrimalSpec | None] = [None] * len(copies)
-        turn[g] = PrimalSpec(cost, lo, hi, spec.row_upper, spec.mip_rel_gap, spec.node_limit)
-        v = work.solve_milps(turn)[g]
-        found[g] = v
-        if v is not None:
-            opened[c.cols[free & (v > 0.5)]] = True
-    fixed[built.x] = np.where(candidate[built.x], 0.0, fixed[built.x])
+    order = list(range(len(copies)))
+    for turn_ in range(TURNS):
+        for g in order if turn_ % 2 == 0 else order[::-1]:
+            c, spec = copies[g], specs[g]
+            others = np.zeros(n, dtype=bool)
+            for h, used in enumerate(uses):
+                if h != g:
+                    others |= used
+            lo, hi, cost = spec.lower.copy(), spec.upper.copy(), spec.cost.copy()
+            free = candidate[c.cols] & (layout.in_copies[c.cols] > 1)
+            running = free & others[c.cols]
+            lo[free] = np.where(running[free], 1.0, 0.0)
+            hi[free] = 1.0
+            cost[running] = 0.0
+            turn: list[PrimalSpec | None] = [None] * len(copies)
+            turn[g] = PrimalSpec(cost, lo, hi, spec.row_upper, spec.mip_rel_gap, spec.node_limit)
+            v = work.solve_milps(turn)[g]
+            if v is None:
+                continue
+            found[g] = v
+            mine = np.zeros(n, dtype=bool)
+            mine[c.cols[free & ~running & (v > 0.5)]] = True
+            need = instance_of[c.cols]
+            routed = need[(need >= 0) & (v > 1e-9)]
+            mine[routed[candidate[routed]]] = True
+            uses[g] = mine
+    run = np.zeros(n, dtype=bool)
+    for used in uses:
+        run |= used
+    fixed[built.x] = np.where(candidate[built.x], run[built.x] * 1.0, fixed[built.x])
     return found
 
 
