@@ -35,19 +35,23 @@ def _instance_capacity_rows(m: LinearModel, slot: _Slot, cols: _Columns) -> None
     that the relaxation may run an instance at the share of the node's capacity its load takes
     (a device full with one service's load then pays a fraction of the instance); with these
     rows that instance is whole.
+
+    Only instances whose routes could send more than the node's capacity get a row: for the
+    others it follows from ``y_r <= x_p``.
     """
     sy = slot.system
-    P = slot.ps.size
+    load_r = slot.lam_r * sy.work[slot.rs] / sy.slot_s
+    cap = sy.admission_utilisation * sy.capacity[slot.pn]
+    most = np.bincount(slot.inv, load_r, slot.ps.size)  # the instance's load, every route full
+    binds = np.flatnonzero(most > cap * (1 + 1e-9))
+    row = np.full(slot.ps.size, -1, dtype=np.int64)
+    row[binds] = np.arange(binds.size)
+    routes = np.flatnonzero(row[slot.inv] >= 0)
     m.rows(
-        P,
-        np.concatenate([slot.inv, np.arange(P)]),
-        np.concatenate([cols.y, cols.x]),
-        np.concatenate(
-            [
-                slot.lam_r * sy.work[slot.rs] / sy.slot_s,
-                -sy.admission_utilisation * sy.capacity[slot.pn],
-            ]
-        ),
+        binds.size,
+        np.concatenate([row[slot.inv[routes]], np.arange(binds.size)]),
+        np.concatenate([cols.y[routes], cols.x[binds]]),
+        np.concatenate([load_r[routes], -cap[binds]]),
         -np.inf,
         0.0,
     )
