@@ -1,15 +1,18 @@
 """OPT by region at scale: time per slot, Lagrangian bound, recovered decision and gap.
 
 Run with ``python -m benchmarks.opt_scale [--sizes 10,20,50,100,200,1000] [--slots N]
-[--iterations N] [--region-cells N] [--workers W] [--ray-from CELLS] [--load L] [--json PATH]``.
+[--iterations N] [--region-cells N] [--method auto|lp|lagrangian] [--workers W]
+[--ray-from CELLS] [--load L] [--json PATH]``.
 
 For each size, a system of the case-study shape (``cells`` cells of a terminal and a MEC
 server, a transport DC and a cloud, 30 services; from 20 cells on each origin may use its 16
 nearest remote nodes) at offered load ``--load``; the first ``--slots`` slots of seeds 0, 1, ...
 (each a fresh twin's first observation, nothing running before) are solved by
 :func:`cnc6g.policies.opt.decompose.decompose_slot` on OPT's model without tiers, amortising
-starts over 10 slots (OPT's default). Reported per size: regions, model columns, median and
-largest wall time per slot (build, subgradient iterations and recovery), the median bound and
+starts over 10 slots (OPT's default), its bound from ``--method`` (``auto``: the whole LP
+relaxation up to :data:`~cnc6g.policies.opt.decompose.LP_COLUMNS` columns, the subgradient
+method above). Reported per size: regions, model columns, the method used, median and largest
+wall time per slot (build, bound and recovery), the median bound and
 decision objective (J, the optimised objective) and the median and largest relative gap. From
 ``--ray-from`` cells on the regions are solved by ``--workers`` Ray actors on this machine.
 All limits are work (iterations, branch-and-bound nodes), so the figures other than the times
@@ -30,6 +33,7 @@ from cnc6g.policies.opt.decompose import (
     DEFAULT_ITERATIONS,
     DEFAULT_NODE_LIMIT,
     DEFAULT_REGION_CELLS,
+    METHODS,
     RegionSolver,
     Solver,
     decompose_slot,
@@ -48,6 +52,7 @@ def measure(
     region_cells: int,
     node_limit: int,
     solver: Solver,
+    method: str = "auto",
 ) -> dict[str, Any]:
     """Decompose ``slots`` slots of a ``cells``-cell system; the figures of the size."""
     scenario = synthetic_scenario(
@@ -67,6 +72,7 @@ def measure(
             tiers=(),
             amortise_slots=10.0,
             solver=solver,
+            method=method,
         )
         rows.append((time.perf_counter() - start, result))
     results = [r for _, r in rows]
@@ -76,7 +82,8 @@ def measure(
         "regions": results[0].regions,
         "columns": results[0].columns,
         "slots": slots,
-        "iterations": iterations,
+        "method": "lp" if results[0].iterations == 0 else "lagrangian",
+        "iterations": results[0].iterations,
         "region_cells": region_cells,
         "seconds_p50": statistics.median(seconds),
         "seconds_max": max(seconds),
@@ -99,6 +106,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS)
     parser.add_argument("--region-cells", type=int, default=DEFAULT_REGION_CELLS)
     parser.add_argument("--node-limit", type=int, default=DEFAULT_NODE_LIMIT)
+    parser.add_argument("--method", default="auto", choices=METHODS)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ray-from", type=int, default=200, help="cells from which Ray is used")
     parser.add_argument("--json", type=Path)
@@ -118,6 +126,7 @@ def main() -> None:
             args.region_cells,
             args.node_limit,
             solver,
+            args.method,
         )
         row["ray_workers"] = args.workers if cells >= args.ray_from else 0
         rows.append(row)

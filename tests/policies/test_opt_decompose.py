@@ -16,7 +16,10 @@ from cnc6g.experiments import run_policy
 from cnc6g.orchestration import make_policy
 from cnc6g.policies import feasibility_problems
 from cnc6g.policies.opt import SlotInputs, lower_bound, solve_slot
+from cnc6g.policies.opt.bound import dual_bound
 from cnc6g.policies.opt.decompose import decompose_slot, region_of_origins, regional_lower_bound
+from cnc6g.policies.opt.highs import new_solver
+from cnc6g.policies.opt.model import build_model
 from cnc6g.policies.opt.regional import RegionalOptimalPolicy
 from cnc6g.scenarios.synthetic import synthetic_scenario, tiny_slot_scenario
 from cnc6g.twin import System, Twin, compile_scenario
@@ -58,13 +61,20 @@ def test_regions_keep_ran_domains_whole_and_are_about_the_size_asked():
         region_of_origins(system, 0)
 
 
+@pytest.mark.parametrize("method", ["lagrangian", "lp"])
 @pytest.mark.parametrize(("cells", "candidates", "per_region"), [(4, 3, 1), (6, None, 2)])
-def test_bound_lp_optimum_and_decision_are_in_order(cells, candidates, per_region):
+def test_bound_lp_optimum_and_decision_are_in_order(cells, candidates, per_region, method):
     system = small_system(cells, candidates)
     inputs = slot_inputs(system)
     lp, optimum = exact(system, inputs)
     result = decompose_slot(
-        system, inputs, region_cells=per_region, iterations=8, tiers=(), mip_rel_gap=0.0
+        system,
+        inputs,
+        region_cells=per_region,
+        iterations=8,
+        tiers=(),
+        mip_rel_gap=0.0,
+        method=method,
     )
     assert result.regions == cells // per_region
     assert result.bound <= lp + scale(lp)
@@ -76,6 +86,41 @@ def test_bound_lp_optimum_and_decision_are_in_order(cells, candidates, per_regio
     assert not feasibility_problems(system, result.decision)
     assert len(result.bounds) <= 8
     assert max(result.bounds) == pytest.approx(result.bound)
+    if method == "lp":  # the whole LP: the best bound the Lagrangian can reach
+        assert result.bound == pytest.approx(lp, rel=1e-6)
+        assert result.iterations == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lp_method_bound_is_the_lp_and_at_least_the_lagrangian(seed):
+    system = small_system(6, 3)
+    inputs = slot_inputs(system, seed)
+    lp, _ = exact(system, inputs)
+    by_lp = decompose_slot(system, inputs, region_cells=2, tiers=(), method="lp")
+    lagrangian = decompose_slot(
+        system, inputs, region_cells=2, iterations=6, tiers=(), method="lagrangian"
+    )
+    assert by_lp.bound == pytest.approx(lp, rel=1e-6)
+    assert lagrangian.bound <= by_lp.bound + scale(lp)
+    assert by_lp.violation <= 1e-6
+    assert by_lp.bound <= by_lp.optimised + scale(lp)
+
+
+def test_dual_bound_holds_for_any_row_prices():
+    system = small_system(4, 3)
+    built = build_model(system, slot_inputs(system), tiers=())
+    lp, _ = built.model.to_lp(relax=True)
+    h = new_solver(60.0, 0.0)
+    h.passModel(lp)
+    h.run()
+    value = h.getInfo().objective_function_value
+    duals = np.asarray(h.getSolution().row_dual)
+    assert dual_bound(built.model, lp, duals) == pytest.approx(value, rel=1e-7)
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # any prices: still below the optimum, and below it when moved away
+        noisy = duals + rng.normal(0.0, 0.5 * (np.abs(duals).mean() + 1e-3), duals.size)
+        assert dual_bound(built.model, lp, noisy) < value - scale(value)
+    assert dual_bound(built.model, lp, np.zeros_like(duals)) <= value
 
 
 def test_regions_that_share_nothing_give_the_lp_bound_and_the_optimum():
@@ -83,7 +128,15 @@ def test_regions_that_share_nothing_give_the_lp_bound_and_the_optimum():
     system = small_system(4, 1)
     inputs = slot_inputs(system)
     lp, optimum = exact(system, inputs)
-    result = decompose_slot(system, inputs, region_cells=1, iterations=5, tiers=(), mip_rel_gap=0.0)
+    result = decompose_slot(
+        system,
+        inputs,
+        region_cells=1,
+        iterations=5,
+        tiers=(),
+        mip_rel_gap=0.0,
+        method="lagrangian",
+    )
     assert result.regions == 4
     assert result.bound == pytest.approx(lp, rel=1e-7)
     assert result.optimised == pytest.approx(optimum, rel=1e-6)
@@ -138,6 +191,8 @@ def test_bad_arguments_are_named():
         decompose_slot(system, inputs, iterations=0)
     with pytest.raises(ValueError, match="node_limit"):
         decompose_slot(system, inputs, node_limit=0)
+    with pytest.raises(ValueError, match="method"):
+        decompose_slot(system, inputs, method="simplex")
     with pytest.raises(ValueError, match="workers"):
         RegionalOptimalPolicy(workers=-1)
     with pytest.raises(ValueError, match="tiers"):

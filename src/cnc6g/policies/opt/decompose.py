@@ -18,13 +18,18 @@ use are what the regions share; the Lagrangian relaxation prices them:
 For any prices (loads and links non-negative) the sum of the copies' LP optima, less the priced
 capacities, is a lower bound on the model's LP relaxation, hence on its optimum
 (:func:`decompose_slot` proves it in its docstring); the prices are improved by a projected
-subgradient method with Polyak steps (a fixed number of iterations: work, not time). The
-decision is then recovered with the prices fixed: the shared binaries are set from the copies'
-averaged LP points (an instance runs where some copy wants it at least half, within the node's
-memory), each copy gets a share of each shared node's capacity and of each shared link's in
-proportion to its averaged use, and each copy's MILP is solved alone (HiGHS, with a node limit);
-together they are a feasible point of the whole model (checked by :func:`row_violation`).
-Shared instances that carry nothing are then dropped and idle nodes put to sleep.
+subgradient method with Polyak steps (a fixed number of iterations: work, not time). The best
+the prices can give is the model's LP relaxation, so where that LP fits (``method="lp"``, the
+default up to :data:`LP_COLUMNS` columns) it is solved once instead, and the bound certified
+from its row duals (:func:`~cnc6g.policies.opt.bound.dual_bound`). The decision is then
+recovered from the copies' LP points (the averaged ones of the subgradient method, or each
+copy's part of the LP's optimum): the shared binaries some copy wants are the candidates (an
+instance wanted at least :data:`SELECT`, within the node's memory), each copy gets a share of
+each shared node's capacity and of each shared link's in proportion to its use, and the copies'
+MILPs are solved in turn (HiGHS, with a node limit), each opening the candidate instances it
+pays for and finding those opened before it running; together they are a feasible point of the
+whole model (checked by :func:`row_violation`). Shared instances that carry nothing are then
+dropped and idle nodes put to sleep.
 
 The copies are independent, so they are solved by a :class:`RegionWorker` in this process or,
 spread over several, by Ray actors (:mod:`cnc6g.policies.opt.decompose_ray`).
@@ -39,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnc6g.model.decision import Decision
+from cnc6g.policies.opt.bound import dual_bound
 from cnc6g.policies.opt.highs import HighsLp, HighsVarType, MatrixFormat, new_solver, primal
 from cnc6g.policies.opt.model import (
     DEFAULT_TIERS,
@@ -72,6 +78,29 @@ SELECT = 0.05
 
 RENS_INTEGRAL = 1e-6
 """Distance from 0 or 1 within which a binary of a region's LP is fixed in its MILP."""
+
+SEQUENTIAL = True
+"""Whether the recovery solves the copies' MILPs in turn, each opening the shared instances it
+pays for (:func:`_open_in_turn`), rather than all at once with every shared instance some copy
+wants already running. In turn (one turn) took the gap at 20 cells from 8-11 % to 3-5 % (on the
+model without the rows of :mod:`~cnc6g.policies.opt.strengthen`)."""
+
+TURNS = 2
+"""Turns the copies take in the recovery in turn (:func:`_open_in_turn`). A second turn took
+0.1-0.3 % off the decision at 20 cells, for about a quarter more recovery time."""
+
+METHODS = ("auto", "lp", "lagrangian")
+"""How :func:`decompose_slot` gets its bound and the point the decision is recovered from."""
+
+LP_COLUMNS = 60_000
+"""Largest model (columns) whose whole LP relaxation the ``auto`` method solves."""
+
+IPM_FROM = 5_000
+"""Columns from which the whole LP relaxation is solved by the interior-point method."""
+
+CROSSOVER = "off"
+"""HiGHS's ``run_crossover`` for the interior-point method (the decisions recovered from its
+point and from a vertex were the same on the sizes measured; the bound needs no vertex)."""
 
 
 def region_of_origins(system: System, region_cells: int = DEFAULT_REGION_CELLS) -> IntArray:
@@ -174,14 +203,19 @@ class RegionWorker:
             out.append((float(h.getInfo().objective_function_value), values))
         return out
 
-    def solve_milps(self, specs: Sequence[PrimalSpec]) -> list[FloatArray | None]:
+    def solve_milps(self, specs: Sequence[PrimalSpec | None]) -> list[FloatArray | None]:
         """Each copy's MILP under ``specs`` by RENS: its best values (``None``: none found).
+
+        A copy whose spec is ``None`` is not solved (its result is ``None``).
 
         The copy's LP is solved first; the binaries it sets to 0 or 1 are fixed there and HiGHS
         solves the MILP over the rest (always feasible: a binary left at 0 only rejects tasks).
         """
         out: list[FloatArray | None] = []
         for c, spec in zip(self.copies, specs, strict=True):
+            if spec is None:  # not asked for in this call
+                out.append(None)
+                continue
             lp = c.lp(spec.cost)
             lp.col_lower_ = spec.lower
             lp.col_upper_ = spec.upper
@@ -223,7 +257,7 @@ class RegionSolver:
         """See :meth:`RegionWorker.solve_lps`."""
         return self.worker.solve_lps(costs)
 
-    def solve_milps(self, specs: Sequence[PrimalSpec]) -> list[FloatArray | None]:
+    def solve_milps(self, specs: Sequence[PrimalSpec | None]) -> list[FloatArray | None]:
         """See :meth:`RegionWorker.solve_milps`."""
         return self.worker.solve_milps(specs)
 
@@ -417,8 +451,9 @@ def decompose_slot(
     removal_weight: float = 0.0,
     optimistic: bool = False,
     solver: Solver = RegionSolver,
+    method: str = "auto",
 ) -> Decomposition:
-    """Solve one slot by region: a Lagrangian lower bound and a feasible decision.
+    """Solve one slot by region: a lower bound and a feasible decision.
 
     ``regions`` gives the region of each origin (default: :func:`region_of_origins` with
     ``region_cells``); ``iterations`` subgradient iterations price the shared capacities and
@@ -429,6 +464,12 @@ def decompose_slot(
     :func:`~cnc6g.policies.opt.bound.lower_bound`): its bound is a bound on the twin's objective
     of any decision, and no decision is recovered (the result's decision is empty and its
     objective infinite). The other arguments are :func:`~cnc6g.policies.opt.model.build_model`'s.
+
+    ``method`` is where the bound and the point the decision is recovered from come from:
+    ``"lagrangian"`` the subgradient method on the regions' prices (below), ``"lp"`` the whole
+    model's LP relaxation solved once (:func:`_lp_point`: its optimum is the best bound the
+    Lagrangian can reach, and on the sizes measured it takes a fraction of the time of the
+    subgradient iterations), ``"auto"`` the LP up to :data:`LP_COLUMNS` columns.
 
     Why the bound holds: take any point of the model (its LP relaxation) and give each copy its
     region's routes, every node column's value, and the part of each node's load its region
@@ -442,6 +483,8 @@ def decompose_slot(
         raise ValueError("iterations must be >= 1")
     if node_limit < 1:
         raise ValueError("node_limit must be >= 1")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     start = time.perf_counter()
     built = build_model(
         system, inputs, tiers, network_utilisation, optimistic, amortise_slots, removal_weight
@@ -463,14 +506,23 @@ def decompose_slot(
             if optimistic:
                 return np.inf
             began = time.perf_counter()
-            values = _recover(system, layout, work, averages, tiers, mip_rel_gap, node_limit)
+            values = _recover(
+                system, layout, work, averages, tiers, mip_rel_gap, node_limit, SEQUENTIAL
+            )
             spent[0] += time.perf_counter() - began
             value = float(layout.cost @ values + layout.offset)
             if not best or value < best[0][0]:
                 best[:] = [(value, values)]
             return value
 
-        bound, history = _dual(layout, work, iterations, recover)
+        if method == "auto":
+            method = "lp" if built.model.n_cols <= LP_COLUMNS else "lagrangian"
+        if method == "lp":
+            bound, points = _lp_point(system, inputs, layout, regions)
+            history = [bound]
+            recover(points)
+        else:
+            bound, history = _dual(layout, work, iterations, recover)
         bound_at = time.perf_counter()
         values = best[0][1] if best else np.zeros(built.model.n_cols)
     finally:
@@ -486,7 +538,7 @@ def decompose_slot(
         bound=bound,
         gap=max((optimised - bound) / max(abs(optimised), 1e-9), 0.0) if best else np.inf,
         regions=len(layout.copies),
-        iterations=iterations,
+        iterations=iterations if method == "lagrangian" else 0,
         bound_ms=(bound_at - built_at - spent[0]) * 1e3,
         primal_ms=(done - bound_at + spent[0]) * 1e3,
         build_ms=(built_at - start) * 1e3,
@@ -496,6 +548,49 @@ def decompose_slot(
         notes=built.notes,
         values=values,
     )
+
+
+def _lp_point(
+    system: System, inputs: SlotInputs, layout: _Layout, regions: IntArray
+) -> tuple[float, list[FloatArray]]:
+    """The whole model's LP relaxation: a certified bound, and each copy's part of its optimum.
+
+    Small models are solved by the dual simplex, the others by the interior-point method
+    without crossover; the bound is :func:`~cnc6g.policies.opt.bound.dual_bound` at the
+    solver's row duals, so that it holds however precise they are. A copy's part is the
+    optimum's value of each of its columns, its load columns set to the load its own region's
+    routes send (what the recovery splits the shared capacities by).
+    """
+    built = layout.built
+    model = built.model
+    lp, _ = model.to_lp(relax=True)
+    h = new_solver(1e9, 0.0)
+    if model.n_cols >= IPM_FROM:
+        h.setOptionValue("solver", "ipm")
+        h.setOptionValue("run_crossover", CROSSOVER)
+    else:
+        h.setOptionValue("simplex_strategy", 1)
+    h.passModel(lp)
+    h.run()
+    solution = h.getSolution()
+    values = np.asarray(solution.col_value, dtype=float)
+    duals = np.asarray(solution.row_dual, dtype=float)
+    if values.size != model.n_cols or duals.size != model.n_rows:
+        raise RuntimeError("the slot's LP relaxation was not solved")
+    bound = dual_bound(model, lp, duals)
+    values = np.clip(values, np.asarray(lp.col_lower_), np.asarray(lp.col_upper_))
+    ro, rs, rk = built.routes
+    rn = system.candidates[ro, rk]
+    sent = system.work[rs] * np.asarray(inputs.demand, dtype=float)[ro, rs] / system.slot_s
+    sent = sent * values[built.y]
+    points = []
+    for g, c in enumerate(layout.copies):
+        point = values[c.cols].copy()
+        mine = regions[ro] == g
+        load = np.bincount(rn[mine], sent[mine], system.n_nodes)
+        point[layout.load_local[g]] = load[layout.load_node[g]]
+        points.append(point)
+    return bound, points
 
 
 def _dual(
@@ -595,12 +690,14 @@ def _recover(
     tiers: tuple[float, ...],
     mip_rel_gap: float,
     node_limit: int,
+    sequential: bool = False,
 ) -> FloatArray:
     """A feasible point of the whole model from what each copy wants (``averages``).
 
     The shared binaries are set to what some copy wants (at least :data:`SELECT`), the shared
     capacities split in proportion to the copies' wanted loads and link use, and each copy's
-    MILP solved with them fixed.
+    MILP solved with them fixed; ``sequential``, the wanted shared instances are not fixed
+    running but opened by the copies in turn (:func:`_open_in_turn`).
     """
     built, copies = layout.built, layout.copies
     n, N = layout.cost.size, system.n_nodes
@@ -672,7 +769,10 @@ def _recover(
         row_hi = c.row_upper.copy()
         row_hi[layout.shared_local[g]] *= use[g, layout.shared_which[g]]
         specs.append(PrimalSpec(layout.cost[c.cols], lo, hi, row_hi, mip_rel_gap, node_limit))
-    found = work.solve_milps(specs)
+    if sequential:
+        found = _open_in_turn(layout, work, specs, fixed, run)
+    else:
+        found = work.solve_milps(specs)
     values = fixed.copy()
     values[built.load] = 0.0
     for g, (c, v) in enumerate(zip(copies, found, strict=True)):
@@ -683,6 +783,65 @@ def _recover(
         ll = layout.load_local[g]
         values[c.cols[ll]] += v[ll] * shared_col[c.cols[ll]]
     return _prune(system, built, layout, values)
+
+
+def _open_in_turn(
+    layout: _Layout,
+    work: RegionSolver,
+    specs: list[PrimalSpec],
+    fixed: FloatArray,
+    wanted: BoolArray,
+) -> list[FloatArray | None]:
+    """The copies' MILPs one after another, each opening the shared instances it pays for.
+
+    A shared instance some copy wants (``wanted``) is not fixed on for all: a copy may open it
+    at its full cost, and finds those the other copies run (opened or routed to in their
+    latest solutions) running at no cost. An instance no copy wants stays off. The copies take
+    :data:`TURNS` turns, in order then in reverse, so that the first ones may use what the last
+    opened and drop what they opened themselves. Every copy's latest solution routes only to
+    instances that run at the end: an instance some copy routes to is fixed on for every later
+    turn. ``fixed`` holds the shared binaries as :func:`_recover` set them; its wanted
+    instances are set to those that run at the end.
+    """
+    built, copies = layout.built, layout.copies
+    n = layout.cost.size
+    candidate = np.zeros(n, dtype=bool)
+    candidate[built.x[wanted]] = True
+    instance_of = np.full(n, -1, dtype=np.int64)  # the instance column each route needs
+    instance_of[built.y] = built.x[built.route_pair]
+    uses = [np.zeros(n, dtype=bool) for _ in copies]  # instances each copy runs or routes to
+    found: list[FloatArray | None] = [None] * len(copies)
+    order = list(range(len(copies)))
+    for turn_ in range(TURNS):
+        for g in order if turn_ % 2 == 0 else order[::-1]:
+            c, spec = copies[g], specs[g]
+            others = np.zeros(n, dtype=bool)
+            for h, used in enumerate(uses):
+                if h != g:
+                    others |= used
+            lo, hi, cost = spec.lower.copy(), spec.upper.copy(), spec.cost.copy()
+            free = candidate[c.cols] & (layout.in_copies[c.cols] > 1)
+            running = free & others[c.cols]
+            lo[free] = np.where(running[free], 1.0, 0.0)
+            hi[free] = 1.0
+            cost[running] = 0.0
+            turn: list[PrimalSpec | None] = [None] * len(copies)
+            turn[g] = PrimalSpec(cost, lo, hi, spec.row_upper, spec.mip_rel_gap, spec.node_limit)
+            v = work.solve_milps(turn)[g]
+            if v is None:
+                continue
+            found[g] = v
+            mine = np.zeros(n, dtype=bool)
+            mine[c.cols[free & ~running & (v > 0.5)]] = True
+            need = instance_of[c.cols]
+            routed = need[(need >= 0) & (v > 1e-9)]
+            mine[routed[candidate[routed]]] = True
+            uses[g] = mine
+    run = np.zeros(n, dtype=bool)
+    for used in uses:
+        run |= used
+    fixed[built.x] = np.where(candidate[built.x], run[built.x] * 1.0, fixed[built.x])
+    return found
 
 
 def _prune(system: System, built: BuiltModel, layout: _Layout, values: FloatArray) -> FloatArray:
@@ -719,12 +878,14 @@ def regional_lower_bound(
     region_cells: int = DEFAULT_REGION_CELLS,
     iterations: int = DEFAULT_ITERATIONS,
     solver: Solver = RegionSolver,
+    method: str = "lagrangian",
 ) -> float:
     """A lower bound on the twin's objective of any decision for this slot, J, by region.
 
-    The Lagrangian bound of the optimistic model (:func:`decompose_slot` with ``optimistic``):
-    never above :func:`~cnc6g.policies.opt.bound.lower_bound` (the same model's LP), but its
-    regions' LPs are small, so that it is at hand where that LP takes too long.
+    The Lagrangian bound of the optimistic model (:func:`decompose_slot` with ``optimistic``,
+    by default with ``method="lagrangian"``): never above
+    :func:`~cnc6g.policies.opt.bound.lower_bound` (the same model's LP), but its regions' LPs
+    are small, so that it is at hand where that LP takes too long.
     """
     return decompose_slot(
         system,
@@ -733,4 +894,5 @@ def regional_lower_bound(
         iterations=iterations,
         optimistic=True,
         solver=solver,
+        method=method,
     ).bound

@@ -57,7 +57,7 @@ class RaySolver(RegionSolver):
         """Each copy's LP optimum at ``costs``, solved by the actors in parallel."""
         return self._gather("solve_lps", costs)
 
-    def solve_milps(self, specs: Sequence[PrimalSpec]) -> list[FloatArray | None]:
+    def solve_milps(self, specs: Sequence[PrimalSpec | None]) -> list[FloatArray | None]:
         """Each copy's MILP under ``specs``, solved by the actors in parallel."""
         return self._gather("solve_milps", specs)
 

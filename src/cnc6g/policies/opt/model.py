@@ -15,6 +15,7 @@ import numpy as np
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies.opt.chains import PlanPaths, plan_paths
 from cnc6g.policies.opt.highs import HighsLp, HighsVarType, MatrixFormat
+from cnc6g.policies.opt.strengthen import add_strengthening_rows
 from cnc6g.twin.costs import restart_cost
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, wired_s_per_mbit
 
@@ -296,6 +297,7 @@ def build_model(
         _asleep_load_rows,
         _radio_rows,
         _wired_rows,
+        add_strengthening_rows,
     ):
         starts[add_rows.__name__] = m.n_rows
         add_rows(m, slot, cols)

@@ -27,8 +27,9 @@ class RegionalOptimalPolicy(Policy):
 
     Args:
         region_cells: cells per region (whole RAN domains kept together).
-        iterations: subgradient iterations per slot (work, not time: the same decisions on
-            any machine for a seed).
+        iterations: subgradient iterations per slot, on models too large for their whole LP
+            relaxation (``decompose.LP_COLUMNS``; work, not time: the same decisions on any
+            machine for a seed).
         node_limit: branch-and-bound nodes of each region's MILP in the recovery.
         mip_rel_gap: relative gap at which a region's MILP stops.
         tiers: utilisation tiers of the model (default none: every node plans at the admission
