@@ -227,6 +227,9 @@ def test_train_writes_a_checkpoint_that_run_uses(tmp_path):
         (["train", "hmarl", "--scenario", "tiny", "--loads", "x"], "--loads"),
         (["train", "hmarl", "--scenario", "tiny", "--removal-weight", "-1"], "--removal-weight"),
         (["train", "hmarl", "--scenario", "tiny", "--resume", "missing.pt"], "--resume"),
+        (["train", "hmarl", "--family", "nope"], "--family"),
+        (["train", "hmarl-central", "--family", "case-study"], "--family"),
+        (["train", "hmarl", "--family", "case-study", "--horizon", "1"], "--horizon"),
         (
             ["run", "--scenario", "tiny", "--policy", "hmarl", "--checkpoint", "nope.pt"],
             "--checkpoint",

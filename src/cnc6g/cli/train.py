@@ -67,6 +67,18 @@ def train_cmd(
             min=0.0,
         ),
     ] = REMOVAL_WEIGHT,
+    family: Annotated[
+        str | None,
+        typer.Option(
+            "--family",
+            help="train pooled agents that fit any scenario on a family of case-study variants "
+            "(hmarl only; --scenario is then not used): case-study",
+        ),
+    ] = None,
+    horizon: Annotated[
+        int,
+        typer.Option("--horizon", help="slots per episode (a family draws a variant each)", min=2),
+    ] = 200,
 ) -> None:
     """Train the learning orchestrator (or an ablation); write a checkpoint and its curve.
 
@@ -86,9 +98,23 @@ def train_cmd(
         raise typer.BadParameter(
             f"unknown learner {learner!r}: use one of {', '.join(LEARNERS)}", param_hint="LEARNER"
         )
-    sc = load(scenario)
     load_list = floats(loads, "--loads", high=MAX_LOAD)
     check_folder(out, "--out")
+    if family is not None:
+        from cnc6g.scenarios.family import FAMILIES
+
+        if family not in FAMILIES:
+            raise typer.BadParameter(
+                f"unknown family {family!r}: use one of {', '.join(FAMILIES)}",
+                param_hint="--family",
+            )
+        if LEARNERS[learner] != "hmarl":
+            raise typer.BadParameter(
+                f"a family trains hmarl only, not {learner}", param_hint="--family"
+            )
+        sc = FAMILIES[family].draw((seed, 0)).scenario(load_list[0])
+    else:
+        sc = load(scenario)
     agents, start = None, 0
     cfg = TrainConfig(
         mode=LEARNERS[learner],
@@ -97,10 +123,16 @@ def train_cmd(
         steps=steps,
         seed=seed,
         removal_weight=removal_weight,
+        horizon=horizon,
+        arch="pooled" if family else "sized",
+        family=family or "",
     )
+    name = f"family-{family}" if family else sc.name
     if resume is not None:
         try:
             agents, saved, meta = load_agents(compile_scenario(sc), resume)
+            if saved.arch != cfg.arch:
+                raise ValueError(f"checkpoint has {saved.arch} agents, not {cfg.arch}")
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--resume") from None
         if saved.mode != cfg.mode:
@@ -131,26 +163,27 @@ def train_cmd(
         TimeRemainingColumn(),
         console=err_console,
     ) as bar:
-        task = bar.add_task(
-            f"train {learner} on {sc.name}", total=steps, completed=start, reward=0.0
-        )
+        task = bar.add_task(f"train {learner} on {name}", total=steps, completed=start, reward=0.0)
 
         def tick(_step: int, info: dict[str, float]) -> None:
             bar.update(task, advance=1, reward=info["reward"])
 
+        where = f"--family {family}" if family else f"--scenario {scenario}"
         command = (
-            f"cnc6g train {learner} --scenario {scenario} --seed {seed} --steps {steps} "
+            f"cnc6g train {learner} {where} --seed {seed} --steps {steps} "
             f"--copies {copies} --loads {loads}"
             + (f" --removal-weight {removal_weight:g}" if removal_weight != REMOVAL_WEIGHT else "")
+            + (f" --horizon {horizon}" if horizon != 200 else "")
         )
-        path = out / f"{sc.name}-{cfg.mode}.pt"
-        curve_path = out / f"{sc.name}-{cfg.mode}-curve.csv"
+        stem = "family" if family else sc.name
+        path = out / f"{stem}-{cfg.mode}.pt"
+        curve_path = out / f"{stem}-{cfg.mode}-curve.csv"
         started = time.perf_counter()
         kept: list[Checkpoint] = []
 
         def keep(point: Checkpoint) -> None:
             meta = {
-                "scenario": sc.name,
+                "scenario": name,
                 "seed": seed,
                 "steps": point.steps_done,
                 "best_step": point.best_step,
@@ -160,15 +193,19 @@ def train_cmd(
             assert agents_now is not None
             save_checkpoint(path, agents_now, cfg, meta, state=point.state)
             write_csv(curve_path, point.curve)
-            write_csv(out / f"{sc.name}-{cfg.mode}-validation.csv", point.validation)
+            write_csv(out / f"{stem}-{cfg.mode}-validation.csv", point.validation)
             kept[:] = [point]
 
         agents_now = agents
         if agents_now is None:
-            from cnc6g.policies.hmarl import Agents
+            from cnc6g.policies.hmarl.pooled import make_agents
 
-            agents_now = Agents(
-                compile_scenario(sc.at_load(cfg.loads[0])), cfg.mode, cfg.learner, cfg.seed
+            agents_now = make_agents(
+                compile_scenario(sc.at_load(cfg.loads[0])),
+                cfg.mode,
+                cfg.learner,
+                cfg.seed,
+                cfg.arch,
             )
         try:
             result = train(
@@ -182,7 +219,7 @@ def train_cmd(
                 )
             raise typer.Exit(130) from None
     meta = {
-        "scenario": sc.name,
+        "scenario": name,
         "seed": seed,
         "steps": result.steps_done,
         "best_step": result.best_step,
@@ -192,7 +229,7 @@ def train_cmd(
     save_checkpoint(path, result.agents, cfg, meta)
     write_csv(curve_path, result.curve)
     if result.validation:
-        write_csv(out / f"{sc.name}-{cfg.mode}-validation.csv", result.validation)
+        write_csv(out / f"{stem}-{cfg.mode}-validation.csv", result.validation)
     if writer is not None:
         for row in result.curve:
             for key, value in row.items():
@@ -200,7 +237,7 @@ def train_cmd(
                     writer.add_scalar(key, value, int(row["step"]))
         writer.close()
     last = result.curve[-1] if result.curve else {}
-    table = Table(title=f"{learner} trained on {sc.name} (seed {seed})")
+    table = Table(title=f"{learner} trained on {name} (seed {seed})")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("steps", str(result.steps_done))
