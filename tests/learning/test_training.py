@@ -79,8 +79,8 @@ def test_policy_without_a_checkpoint_for_the_scenario_says_how_to_get_one(tiny_s
     other = tiny_system.scenario.model_copy(update={"name": "elsewhere"})
     from cnc6g.twin import compile_scenario
 
-    policy = make_policy("hmarl")
-    with pytest.raises(ValueError, match="cnc6g train hmarl"):
+    policy = make_policy("hmarl-central")
+    with pytest.raises(ValueError, match="cnc6g train hmarl-central"):
         policy.reset(compile_scenario(other), 0)
 
 

@@ -41,7 +41,12 @@ def train_cmd(
     scenario: ScenarioOpt = "paper-case-study",
     seed: SeedOpt = 0,
     steps: Annotated[
-        int, typer.Option("--steps", help="training steps (one slot of every copy each)", min=1)
+        int,
+        typer.Option(
+            "--steps",
+            help="training steps (one slot of every copy each); 0 with --teacher: imitation only",
+            min=0,
+        ),
     ] = 2000,
     copies: Annotated[
         int, typer.Option("--copies", help="copies of the system per training load", min=1)
@@ -79,6 +84,20 @@ def train_cmd(
         int,
         typer.Option("--horizon", help="slots per episode (a family draws a variant each)", min=2),
     ] = 200,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            "--teacher",
+            help="with --family: first fit the pooled agents to this case-study checkpoint's "
+            "greedy actions on family variants of the case study's layout",
+        ),
+    ] = None,
+    teacher_variants: Annotated[
+        int, typer.Option("--teacher-variants", help="variants the teacher is run on", min=1)
+    ] = 3,
+    teacher_slots: Annotated[
+        int, typer.Option("--teacher-slots", help="slots of the teacher per variant", min=1)
+    ] = 30,
 ) -> None:
     """Train the learning orchestrator (or an ablation); write a checkpoint and its curve.
 
@@ -99,6 +118,10 @@ def train_cmd(
             f"unknown learner {learner!r}: use one of {', '.join(LEARNERS)}", param_hint="LEARNER"
         )
     load_list = floats(loads, "--loads", high=MAX_LOAD)
+    if teacher is not None and family is None:
+        raise typer.BadParameter("a teacher needs --family", param_hint="--teacher")
+    if steps == 0 and teacher is None:
+        raise typer.BadParameter("must be >= 1 (0 only with --teacher)", param_hint="--steps")
     check_folder(out, "--out")
     if family is not None:
         from cnc6g.scenarios.family import FAMILIES
@@ -120,7 +143,7 @@ def train_cmd(
         mode=LEARNERS[learner],
         loads=tuple(load_list),
         copies=copies,
-        steps=steps,
+        steps=max(steps, 1),
         seed=seed,
         removal_weight=removal_weight,
         horizon=horizon,
@@ -189,6 +212,7 @@ def train_cmd(
                 "best_step": point.best_step,
                 "wall_s": round(time.perf_counter() - started, 1),
                 "command": command,
+                "imitation": imitation,
             }
             assert agents_now is not None
             save_checkpoint(path, agents_now, cfg, meta, state=point.state)
@@ -207,6 +231,28 @@ def train_cmd(
                 cfg.seed,
                 cfg.arch,
             )
+        imitation: dict[str, float] = {}
+        if teacher is not None:
+            imitation = _imitate(
+                agents_now, teacher, family or "", cfg, teacher_variants, teacher_slots
+            )
+            command += (
+                f" --teacher {teacher.name} --teacher-variants {teacher_variants} "
+                f"--teacher-slots {teacher_slots}"
+            )
+        if steps == 0:
+            meta = {
+                "scenario": name,
+                "seed": seed,
+                "steps": 0,
+                "best_step": 0,
+                "wall_s": round(time.perf_counter() - started, 1),
+                "command": command,
+                "imitation": imitation,
+            }
+            save_checkpoint(path, agents_now, cfg, meta)
+            out_console.print(f"imitation only: checkpoint {path}")
+            return
         try:
             result = train(
                 sc, cfg, agents=agents_now, start_step=start, on_step=tick, on_validate=keep
@@ -225,6 +271,7 @@ def train_cmd(
         "best_step": result.best_step,
         "wall_s": round(result.wall_s, 1),
         "command": command,
+        "imitation": imitation,
     }
     save_checkpoint(path, result.agents, cfg, meta)
     write_csv(curve_path, result.curve)
@@ -260,6 +307,30 @@ def train_cmd(
             )
     out_console.print(table)
     out_console.print(f"checkpoint: {path}; learning curve: {curve_path}")
+
+
+def _imitate(
+    agents: Any, teacher: Path, family: str, cfg: Any, variants: int, slots: int
+) -> dict[str, float]:
+    """Fit the pooled ``agents`` to ``teacher``'s greedy actions (see cnc6g.learning.distill)."""
+    from dataclasses import replace
+
+    from cnc6g.learning.checkpoint import load_agents
+    from cnc6g.learning.distill import imitate, teacher_variants
+    from cnc6g.policies.hmarl.pooled import PooledAgents
+    from cnc6g.scenarios.family import FAMILIES
+
+    assert isinstance(agents, PooledAgents)
+    fam = FAMILIES[family]
+    case = replace(fam.draw((cfg.seed, 0)), n_cells=10, n_services=30)
+    try:
+        tutor, saved, _ = load_agents(compile_scenario(case.scenario(cfg.loads[0])), teacher)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--teacher") from None
+    if saved.arch != "sized" or saved.mode != "hmarl":
+        raise typer.BadParameter("the teacher must be sized hmarl agents", param_hint="--teacher")
+    chosen = teacher_variants(fam, 10, 30, variants, cfg.seed)
+    return imitate(agents, tutor, chosen, cfg.loads, copies=cfg.copies, slots=slots, seed=cfg.seed)
 
 
 def curves_cmd(

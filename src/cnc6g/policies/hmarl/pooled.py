@@ -268,25 +268,51 @@ class PooledAgents(Agents):
         discrete = dist.act(g, eps, rng)  # [B, 3]
         for k in self.kinds:
             level[:, self.kind_domains[k]] = discrete[:, k : k + 1]
-        dom, nodes = pooled_domain_observations(
-            sy, demand, uplink_mbps, previous, utilisation, level
-        )
+        dom_obs, node_obs = self.observe(demand, uplink_mbps, previous, utilisation, level)
         empty = np.zeros((B, 0, 1))
-        dom_obs: list[np.ndarray] = [np.zeros((B, 0, DOMAIN_SIZE), np.float32)] * len(KINDS)
         deploy: list[np.ndarray] = [empty] * len(KINDS)
         route: list[np.ndarray] = [empty] * len(KINDS)
-        node_obs: list[np.ndarray] = [np.zeros((B, 0, NODE_SIZE), np.float32)] * len(KINDS)
-        pl = pooled_layout(sy)
         for k in self.kinds:
-            doms = self.kind_domains[k]
-            obs_k = dom[:, doms]
-            dom_obs[k] = obs_k
+            doms, kn = self.kind_domains[k], self._kind_nodes[k]
+            obs_k, n_obs = dom_obs[k], node_obs[k]
             dq, pg = self.learners[f"deploy_{k}"], self.learners[f"route_{k}"]
             assert isinstance(dq, DQN)
             assert isinstance(pg, DDPG)
             d_act = dq.act(obs_k.reshape(B * doms.size, -1), eps, rng).reshape(B, doms.size, 1)
             deploy[k] = d_act
             threshold[:, doms] = np.minimum(d_act[..., 0], len(THRESHOLDS) - 1)
+            a = pg.act(n_obs.reshape(B * kn.size, -1), noise, rng).reshape(B, kn.size, 2)
+            route[k] = a
+            price[:, kn] = a[..., 0]
+            trim[:, kn] = a[..., 1]
+        self._last_level = level.copy()
+        knobs = Knobs(level=level, threshold=threshold, price=price, trim=trim)
+        return PooledStep(g, dom_obs, discrete, deploy, route, knobs, node_obs)
+
+    def observe(
+        self,
+        demand: FloatArray,
+        uplink_mbps: FloatArray,
+        previous: BoolArray,
+        utilisation: FloatArray,
+        level: IntArray,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per kind, its domains' and its nodes' observations under the levels ``level``.
+
+        ``level`` is ``[B, D]``; the domains' are ``[B, D_k, DOMAIN_SIZE]``, the nodes'
+        ``[B, N_k, NODE_SIZE]`` (empty for a kind the system lacks; nodes in the order of
+        :meth:`kind_nodes`).
+        """
+        sy = self.system
+        B = demand.shape[0]
+        dom, nodes = pooled_domain_observations(
+            sy, demand, uplink_mbps, previous, utilisation, level
+        )
+        pl = pooled_layout(sy)
+        dom_obs: list[np.ndarray] = [np.zeros((B, 0, DOMAIN_SIZE), np.float32)] * len(KINDS)
+        node_obs: list[np.ndarray] = [np.zeros((B, 0, NODE_SIZE), np.float32)] * len(KINDS)
+        for k in self.kinds:
+            obs_k = dom[:, self.kind_domains[k]]
             kn, j = self._kind_nodes[k], self._kind_node_j[k]
             own = np.stack(
                 [
@@ -296,15 +322,13 @@ class PooledAgents(Agents):
                 ],
                 axis=2,
             )
-            n_obs = np.concatenate([obs_k[:, j], own], axis=2).astype(np.float32)
-            node_obs[k] = n_obs
-            a = pg.act(n_obs.reshape(B * kn.size, -1), noise, rng).reshape(B, kn.size, 2)
-            route[k] = a
-            price[:, kn] = a[..., 0]
-            trim[:, kn] = a[..., 1]
-        self._last_level = level.copy()
-        knobs = Knobs(level=level, threshold=threshold, price=price, trim=trim)
-        return PooledStep(g, dom_obs, discrete, deploy, route, knobs, node_obs)
+            dom_obs[k] = obs_k
+            node_obs[k] = np.concatenate([obs_k[:, j], own], axis=2).astype(np.float32)
+        return dom_obs, node_obs
+
+    def kind_nodes(self, kind: int) -> IntArray:
+        """The nodes of ``kind``'s domains, in the order the shared actor sees them."""
+        return self._kind_nodes.get(kind, np.zeros(0, dtype=np.int64))
 
     def remember(
         self, step: Step, after: Step, reward: FloatArray, domain_reward: FloatArray
