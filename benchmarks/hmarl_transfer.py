@@ -15,10 +15,11 @@ the satisfaction are the means over the last ``--window`` slots. Policies:
   (10 cells, 30 services), reported as not fitting elsewhere;
 - ``grd``, ``rand``, ``opt`` (the per-slot MILP with its default time limit).
 
-``--reuse`` takes the rows of a previous JSON for every policy but ``hmarl-family`` (same
-scenario, load, seed, slots and window), so OPT's slow runs are done once. The markdown table
-gives, per scenario and load, the objective of each policy and HMARL-family's ratios to OPT and
-GRD (means over the seeds).
+``--reuse PATH`` (repeatable) takes the rows of previous JSON files (same scenario, load, seed,
+policy, slots and window) instead of running them again, so OPT's slow runs are done once and
+runs split over several processes are put together (give it files of the same checkpoint).
+The markdown table gives, per scenario and load, the objective of each policy and
+HMARL-family's ratios to OPT and GRD (means over the seeds).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(HELD_OUT))
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--checkpoint", type=Path, default=shipped_path(FAMILY, "hmarl"))
-    parser.add_argument("--reuse", type=Path)
+    parser.add_argument("--reuse", type=Path, action="append", default=[])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
@@ -154,10 +155,10 @@ def main() -> None:
     loads = [float(v) for v in args.loads.split(",")]
     seeds = [int(v) for v in args.seeds.split(",")]
     reused: dict[tuple[Any, ...], dict[str, Any]] = {}
-    if args.reuse is not None and args.reuse.is_file():
-        for r in json.loads(args.reuse.read_text())["rows"]:
-            if r["policy"] != "hmarl-family":
-                key = (r["scenario"], r["load"], r["seed"], r["policy"], r["slots"], r["window"])
+    for path in args.reuse:
+        for r in json.loads(path.read_text())["rows"]:
+            key = (r["scenario"], r["load"], r["seed"], r["policy"], r["slots"], r["window"])
+            if r["objective_j"] is not None or r["policy"] == "hmarl-case":
                 reused[key] = r
     rows: list[dict[str, Any]] = []
 

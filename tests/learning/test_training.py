@@ -84,6 +84,19 @@ def test_policy_without_a_checkpoint_for_the_scenario_says_how_to_get_one(tiny_s
         policy.reset(compile_scenario(other), 0)
 
 
+def test_hmarl_without_a_checkpoint_for_the_scenario_uses_the_family_one(tiny_system):
+    other = tiny_system.scenario.model_copy(update={"name": "elsewhere"})
+    from cnc6g.twin import compile_scenario
+
+    policy = make_policy("hmarl")
+    policy.reset(compile_scenario(other), 0)
+    assert policy.agents.arch == "pooled"
+    assert policy.meta["scenario"] == "family-case-study"
+    same = make_policy("hmarl")
+    same.reset(tiny_system, 0)
+    assert same.agents.arch == "sized"  # a scenario's own checkpoint comes first
+
+
 def test_retrain_in_reset_trains_with_the_seed(tiny_scenario, tiny_system):
     a = make_policy("hmarl", retrain=True, train_steps=6)
     a.reset(tiny_system, 5)
