@@ -101,7 +101,8 @@ class Variant:
             f"MEC power x{self.mec_idle:g}",
         ]
         if self.hotspots:
-            parts.append(f"{len(self.hotspots)} hotspot cells at x{self.hotspot_weight:g}")
+            cells = ", ".join(str(i) for i in self.hotspots)
+            parts.append(f"hotspot cells {cells} at x{self.hotspot_weight:g}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, object]:
