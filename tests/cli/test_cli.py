@@ -230,6 +230,8 @@ def test_train_writes_a_checkpoint_that_run_uses(tmp_path):
         (["train", "hmarl", "--family", "nope"], "--family"),
         (["train", "hmarl-central", "--family", "case-study"], "--family"),
         (["train", "hmarl", "--family", "case-study", "--horizon", "1"], "--horizon"),
+        (["train", "hmarl", "--scenario", "tiny", "--teacher", "x.pt"], "--teacher"),
+        (["train", "hmarl", "--family", "case-study", "--teacher", "nope.pt"], "--teacher"),
         (
             ["run", "--scenario", "tiny", "--policy", "hmarl", "--checkpoint", "nope.pt"],
             "--checkpoint",
