@@ -227,6 +227,11 @@ def test_train_writes_a_checkpoint_that_run_uses(tmp_path):
         (["train", "hmarl", "--scenario", "tiny", "--loads", "x"], "--loads"),
         (["train", "hmarl", "--scenario", "tiny", "--removal-weight", "-1"], "--removal-weight"),
         (["train", "hmarl", "--scenario", "tiny", "--resume", "missing.pt"], "--resume"),
+        (["train", "hmarl", "--family", "nope"], "--family"),
+        (["train", "hmarl-central", "--family", "case-study"], "--family"),
+        (["train", "hmarl", "--family", "case-study", "--horizon", "1"], "--horizon"),
+        (["train", "hmarl", "--scenario", "tiny", "--teacher", "x.pt"], "--teacher"),
+        (["train", "hmarl", "--family", "case-study", "--teacher", "nope.pt"], "--teacher"),
         (
             ["run", "--scenario", "tiny", "--policy", "hmarl", "--checkpoint", "nope.pt"],
             "--checkpoint",
@@ -244,9 +249,10 @@ def test_hmarl_on_a_scenario_without_a_checkpoint_names_the_way_out(tmp_path):
     scenario = tmp_path / "mine.toml"
     shown = runner.invoke(app, ["scenario", "show", "tiny"]).stdout
     scenario.write_text(shown.replace('name = "tiny"', 'name = "mine"', 1))
-    result = runner.invoke(app, ["run", "--scenario", str(scenario), "--policy", "hmarl"])
+    args = ["run", "--scenario", str(scenario), "--policy", "hmarl-central"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
-    assert "cnc6g train hmarl" in result.output
+    assert "cnc6g train hmarl-central" in result.output
 
 
 def test_opt_flags_reach_the_policy():

@@ -79,9 +79,22 @@ def test_policy_without_a_checkpoint_for_the_scenario_says_how_to_get_one(tiny_s
     other = tiny_system.scenario.model_copy(update={"name": "elsewhere"})
     from cnc6g.twin import compile_scenario
 
-    policy = make_policy("hmarl")
-    with pytest.raises(ValueError, match="cnc6g train hmarl"):
+    policy = make_policy("hmarl-central")
+    with pytest.raises(ValueError, match="cnc6g train hmarl-central"):
         policy.reset(compile_scenario(other), 0)
+
+
+def test_hmarl_without_a_checkpoint_for_the_scenario_uses_the_family_one(tiny_system):
+    other = tiny_system.scenario.model_copy(update={"name": "elsewhere"})
+    from cnc6g.twin import compile_scenario
+
+    policy = make_policy("hmarl")
+    policy.reset(compile_scenario(other), 0)
+    assert policy.agents.arch == "pooled"
+    assert policy.meta["scenario"] == "family-case-study"
+    same = make_policy("hmarl")
+    same.reset(tiny_system, 0)
+    assert same.agents.arch == "sized"  # a scenario's own checkpoint comes first
 
 
 def test_retrain_in_reset_trains_with_the_seed(tiny_scenario, tiny_system):

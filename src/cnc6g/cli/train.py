@@ -41,7 +41,12 @@ def train_cmd(
     scenario: ScenarioOpt = "paper-case-study",
     seed: SeedOpt = 0,
     steps: Annotated[
-        int, typer.Option("--steps", help="training steps (one slot of every copy each)", min=1)
+        int,
+        typer.Option(
+            "--steps",
+            help="training steps (one slot of every copy each); 0 with --teacher: imitation only",
+            min=0,
+        ),
     ] = 2000,
     copies: Annotated[
         int, typer.Option("--copies", help="copies of the system per training load", min=1)
@@ -67,6 +72,32 @@ def train_cmd(
             min=0.0,
         ),
     ] = REMOVAL_WEIGHT,
+    family: Annotated[
+        str | None,
+        typer.Option(
+            "--family",
+            help="train pooled agents that fit any scenario on a family of case-study variants "
+            "(hmarl only; --scenario is then not used): case-study",
+        ),
+    ] = None,
+    horizon: Annotated[
+        int,
+        typer.Option("--horizon", help="slots per episode (a family draws a variant each)", min=2),
+    ] = 200,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            "--teacher",
+            help="with --family: first fit the pooled agents to this case-study checkpoint's "
+            "greedy actions on family variants of the case study's layout",
+        ),
+    ] = None,
+    teacher_variants: Annotated[
+        int, typer.Option("--teacher-variants", help="variants the teacher is run on", min=1)
+    ] = 3,
+    teacher_slots: Annotated[
+        int, typer.Option("--teacher-slots", help="slots of the teacher per variant", min=1)
+    ] = 30,
 ) -> None:
     """Train the learning orchestrator (or an ablation); write a checkpoint and its curve.
 
@@ -86,21 +117,45 @@ def train_cmd(
         raise typer.BadParameter(
             f"unknown learner {learner!r}: use one of {', '.join(LEARNERS)}", param_hint="LEARNER"
         )
-    sc = load(scenario)
     load_list = floats(loads, "--loads", high=MAX_LOAD)
+    if teacher is not None and family is None:
+        raise typer.BadParameter("a teacher needs --family", param_hint="--teacher")
+    if steps == 0 and teacher is None:
+        raise typer.BadParameter("must be >= 1 (0 only with --teacher)", param_hint="--steps")
     check_folder(out, "--out")
+    if family is not None:
+        from cnc6g.scenarios.family import FAMILIES
+
+        if family not in FAMILIES:
+            raise typer.BadParameter(
+                f"unknown family {family!r}: use one of {', '.join(FAMILIES)}",
+                param_hint="--family",
+            )
+        if LEARNERS[learner] != "hmarl":
+            raise typer.BadParameter(
+                f"a family trains hmarl only, not {learner}", param_hint="--family"
+            )
+        sc = FAMILIES[family].draw((seed, 0)).scenario(load_list[0])
+    else:
+        sc = load(scenario)
     agents, start = None, 0
     cfg = TrainConfig(
         mode=LEARNERS[learner],
         loads=tuple(load_list),
         copies=copies,
-        steps=steps,
+        steps=max(steps, 1),
         seed=seed,
         removal_weight=removal_weight,
+        horizon=horizon,
+        arch="pooled" if family else "sized",
+        family=family or "",
     )
+    name = f"family-{family}" if family else sc.name
     if resume is not None:
         try:
             agents, saved, meta = load_agents(compile_scenario(sc), resume)
+            if saved.arch != cfg.arch:
+                raise ValueError(f"checkpoint has {saved.arch} agents, not {cfg.arch}")
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--resume") from None
         if saved.mode != cfg.mode:
@@ -131,45 +186,73 @@ def train_cmd(
         TimeRemainingColumn(),
         console=err_console,
     ) as bar:
-        task = bar.add_task(
-            f"train {learner} on {sc.name}", total=steps, completed=start, reward=0.0
-        )
+        task = bar.add_task(f"train {learner} on {name}", total=steps, completed=start, reward=0.0)
 
         def tick(_step: int, info: dict[str, float]) -> None:
             bar.update(task, advance=1, reward=info["reward"])
 
+        where = f"--family {family}" if family else f"--scenario {scenario}"
         command = (
-            f"cnc6g train {learner} --scenario {scenario} --seed {seed} --steps {steps} "
+            f"cnc6g train {learner} {where} --seed {seed} --steps {steps} "
             f"--copies {copies} --loads {loads}"
             + (f" --removal-weight {removal_weight:g}" if removal_weight != REMOVAL_WEIGHT else "")
+            + (f" --horizon {horizon}" if horizon != 200 else "")
         )
-        path = out / f"{sc.name}-{cfg.mode}.pt"
-        curve_path = out / f"{sc.name}-{cfg.mode}-curve.csv"
+        stem = "family" if family else sc.name
+        path = out / f"{stem}-{cfg.mode}.pt"
+        curve_path = out / f"{stem}-{cfg.mode}-curve.csv"
         started = time.perf_counter()
         kept: list[Checkpoint] = []
 
         def keep(point: Checkpoint) -> None:
             meta = {
-                "scenario": sc.name,
+                "scenario": name,
                 "seed": seed,
                 "steps": point.steps_done,
                 "best_step": point.best_step,
                 "wall_s": round(time.perf_counter() - started, 1),
                 "command": command,
+                "imitation": imitation,
             }
             assert agents_now is not None
             save_checkpoint(path, agents_now, cfg, meta, state=point.state)
             write_csv(curve_path, point.curve)
-            write_csv(out / f"{sc.name}-{cfg.mode}-validation.csv", point.validation)
+            write_csv(out / f"{stem}-{cfg.mode}-validation.csv", point.validation)
             kept[:] = [point]
 
         agents_now = agents
         if agents_now is None:
-            from cnc6g.policies.hmarl import Agents
+            from cnc6g.policies.hmarl.pooled import make_agents
 
-            agents_now = Agents(
-                compile_scenario(sc.at_load(cfg.loads[0])), cfg.mode, cfg.learner, cfg.seed
+            agents_now = make_agents(
+                compile_scenario(sc.at_load(cfg.loads[0])),
+                cfg.mode,
+                cfg.learner,
+                cfg.seed,
+                cfg.arch,
             )
+        imitation: dict[str, float] = {}
+        if teacher is not None:
+            imitation = _imitate(
+                agents_now, teacher, family or "", cfg, teacher_variants, teacher_slots
+            )
+            command += (
+                f" --teacher {teacher.name} --teacher-variants {teacher_variants} "
+                f"--teacher-slots {teacher_slots}"
+            )
+        if steps == 0:
+            meta = {
+                "scenario": name,
+                "seed": seed,
+                "steps": 0,
+                "best_step": 0,
+                "wall_s": round(time.perf_counter() - started, 1),
+                "command": command,
+                "imitation": imitation,
+            }
+            save_checkpoint(path, agents_now, cfg, meta)
+            out_console.print(f"imitation only: checkpoint {path}")
+            return
         try:
             result = train(
                 sc, cfg, agents=agents_now, start_step=start, on_step=tick, on_validate=keep
@@ -182,17 +265,18 @@ def train_cmd(
                 )
             raise typer.Exit(130) from None
     meta = {
-        "scenario": sc.name,
+        "scenario": name,
         "seed": seed,
         "steps": result.steps_done,
         "best_step": result.best_step,
         "wall_s": round(result.wall_s, 1),
         "command": command,
+        "imitation": imitation,
     }
     save_checkpoint(path, result.agents, cfg, meta)
     write_csv(curve_path, result.curve)
     if result.validation:
-        write_csv(out / f"{sc.name}-{cfg.mode}-validation.csv", result.validation)
+        write_csv(out / f"{stem}-{cfg.mode}-validation.csv", result.validation)
     if writer is not None:
         for row in result.curve:
             for key, value in row.items():
@@ -200,7 +284,7 @@ def train_cmd(
                     writer.add_scalar(key, value, int(row["step"]))
         writer.close()
     last = result.curve[-1] if result.curve else {}
-    table = Table(title=f"{learner} trained on {sc.name} (seed {seed})")
+    table = Table(title=f"{learner} trained on {name} (seed {seed})")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("steps", str(result.steps_done))
@@ -223,6 +307,30 @@ def train_cmd(
             )
     out_console.print(table)
     out_console.print(f"checkpoint: {path}; learning curve: {curve_path}")
+
+
+def _imitate(
+    agents: Any, teacher: Path, family: str, cfg: Any, variants: int, slots: int
+) -> dict[str, float]:
+    """Fit the pooled ``agents`` to ``teacher``'s greedy actions (see cnc6g.learning.distill)."""
+    from dataclasses import replace
+
+    from cnc6g.learning.checkpoint import load_agents
+    from cnc6g.learning.distill import imitate, teacher_variants
+    from cnc6g.policies.hmarl.pooled import PooledAgents
+    from cnc6g.scenarios.family import FAMILIES
+
+    assert isinstance(agents, PooledAgents)
+    fam = FAMILIES[family]
+    case = replace(fam.draw((cfg.seed, 0)), n_cells=10, n_services=30)
+    try:
+        tutor, saved, _ = load_agents(compile_scenario(case.scenario(cfg.loads[0])), teacher)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--teacher") from None
+    if saved.arch != "sized" or saved.mode != "hmarl":
+        raise typer.BadParameter("the teacher must be sized hmarl agents", param_hint="--teacher")
+    chosen = teacher_variants(fam, 10, 30, variants, cfg.seed)
+    return imitate(agents, tutor, chosen, cfg.loads, copies=cfg.copies, slots=slots, seed=cfg.seed)
 
 
 def curves_cmd(

@@ -20,9 +20,14 @@ import torch
 from cnc6g.learning.trainer import TrainConfig
 from cnc6g.policies.hmarl.hierarchy import Agents
 from cnc6g.policies.hmarl.policy import TrainedAgents
+from cnc6g.policies.hmarl.pooled import make_agents
 from cnc6g.twin.system import System
 
 FORMAT = 1
+
+FAMILY = "family"
+"""Shipped checkpoints trained on a scenario family are named ``family-<mode>.pt``: the
+``hmarl`` one (pooled agents) serves every scenario that has no checkpoint of its own."""
 
 
 def shipped_path(scenario: str, mode: str) -> Path:
@@ -99,12 +104,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_agents(system: System, path: str | Path) -> tuple[Agents, TrainConfig, dict[str, Any]]:
     """Agents for ``system`` with the checkpoint's networks, its config and its metadata.
 
+    A checkpoint of the ``pooled`` architecture fits any system; a ``sized`` one only systems
+    with the layout it was trained on.
+
     Raises:
         ValueError: the checkpoint does not fit ``system`` (other domains, nodes or services).
     """
     data = read_checkpoint(path)
     config = TrainConfig.from_dict(data["config"])
-    agents = Agents(system, config.mode, config.learner, config.seed)
+    agents = make_agents(system, config.mode, config.learner, config.seed, config.arch)
     want, got = agents.signature(), data["signature"]
     if want != got:
         diff = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
@@ -128,7 +136,8 @@ class FromCheckpoint:
 
     Attributes:
         path: the checkpoint file; ``None``: the one shipped for the system's scenario and the
-            policy's mode (see :func:`shipped_path`).
+            policy's mode (see :func:`shipped_path`) or, when none ships for the scenario, the
+            one trained on the scenario family (``family-<mode>.pt``), which fits any system.
     """
 
     path: str | Path | None = None
@@ -145,6 +154,8 @@ class FromCheckpoint:
                 raise ValueError(f"checkpoint {path} does not exist")
             return path
         path = shipped_path(scenario, mode)
+        if not path.is_file():
+            path = shipped_path(FAMILY, mode)
         if not path.is_file():
             name = "hmarl" if mode == "hmarl" else f"hmarl-{mode}"
             raise ValueError(

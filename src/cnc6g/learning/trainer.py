@@ -26,7 +26,9 @@ from cnc6g.policies.hmarl.agents import LearnerConfig
 from cnc6g.policies.hmarl.executor import execute
 from cnc6g.policies.hmarl.hierarchy import MODES, Agents
 from cnc6g.policies.hmarl.policy import TrainedAgents
+from cnc6g.policies.hmarl.pooled import ARCHS, make_agents
 from cnc6g.policies.hmarl.rewards import RewardConfig, difference_rewards, slot_rewards
+from cnc6g.scenarios.family import FAMILIES
 from cnc6g.twin import Twin, compile_scenario
 from cnc6g.twin.costs import REMOVAL_WEIGHT
 from cnc6g.twin.system import System
@@ -56,6 +58,13 @@ class TrainConfig:
         validate_slots: slots of a validation run (the last two thirds are scored).
         seed: seed of the networks, the exploration and the twins.
         learner: the learners' hyper-parameters.
+        arch: the agents' architecture (see :data:`~cnc6g.policies.hmarl.pooled.ARCHS`):
+            ``sized`` networks fit the training scenario only, ``pooled`` ones any scenario.
+        family: train on a family of scenarios (see :data:`~cnc6g.scenarios.family.FAMILIES`)
+            instead of one: every ``horizon`` steps a new variant is drawn (seeded), and the
+            agents are validated on ``validate_variants`` variants drawn apart. Needs the
+            ``pooled`` architecture. Empty: train on the given scenario.
+        validate_variants: variants a family training validates on.
     """
 
     mode: str = "hmarl"
@@ -73,6 +82,9 @@ class TrainConfig:
     validate_slots: int = 60
     seed: int = 0
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+    arch: str = "sized"
+    family: str = ""
+    validate_variants: int = 2
 
     def __post_init__(self) -> None:
         problems = []
@@ -84,6 +96,17 @@ class TrainConfig:
             problems.append("copies and steps must be >= 1, horizon >= 2, warmup >= 0")
         if not 0 < self.explore_share <= 1:
             problems.append("explore_share must be in (0, 1]")
+        if self.arch not in ARCHS:
+            problems.append(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        elif self.arch == "pooled" and self.mode != "hmarl":
+            problems.append(f"the pooled architecture has mode hmarl only, not {self.mode!r}")
+        if self.family:
+            if self.family not in FAMILIES:
+                problems.append(f"unknown family {self.family!r}: use one of {', '.join(FAMILIES)}")
+            if self.arch != "pooled":
+                problems.append("a family needs the pooled architecture (arch='pooled')")
+            if self.validate_variants < 1:
+                problems.append("validate_variants must be >= 1")
         try:
             self.rewards  # noqa: B018 (validates the reward settings)
         except ValueError as err:
@@ -211,7 +234,8 @@ def train(
     """Train (or, with ``agents`` and ``start_step``, resume training) on ``scenario``.
 
     Args:
-        scenario: the scenario; its workload is replaced by each training load.
+        scenario: the scenario; its workload is replaced by each training load (with a
+            ``family`` in ``config``, the family's variants are trained on instead).
         config: how to train.
         agents: agents to continue training (from a checkpoint); new ones otherwise.
         start_step: steps already done (sets the exploration schedule when resuming).
@@ -222,12 +246,26 @@ def train(
     """
     torch.set_num_threads(1)  # small networks: one thread is fastest, and leaves a core free
     cfg = config
-    systems = [compile_scenario(scenario.at_load(load)) for load in cfg.loads]
+    fam = FAMILIES[cfg.family] if cfg.family else None
+
+    def episode_systems(ep: int) -> list[System]:
+        if fam is None:
+            return [compile_scenario(scenario.at_load(load)) for load in cfg.loads]
+        variant = fam.draw((cfg.seed, ep))
+        return [compile_scenario(variant.scenario(load)) for load in cfg.loads]
+
+    episode = start_step // cfg.horizon
+    systems = episode_systems(episode)
     base = systems[0]
     if agents is None:
-        agents = Agents(base, cfg.mode, cfg.learner, cfg.seed)
+        agents = make_agents(base, cfg.mode, cfg.learner, cfg.seed, cfg.arch)
+    agents.bind(base)
     rng = np.random.default_rng([cfg.seed, 7])
-    episode = start_step // cfg.horizon
+    held: list[list[System]] = []
+    if fam is not None:  # validation variants: seeds no training episode draws
+        for i in range(cfg.validate_variants):
+            variant = fam.draw((cfg.seed, 1_000_000 + i))
+            held.append([compile_scenario(variant.scenario(load)) for load in cfg.loads])
 
     def new_twins(ep: int) -> list[Twin]:
         return [
@@ -245,7 +283,17 @@ def train(
 
     def check(at: int) -> None:
         nonlocal best
-        row = {"step": float(at), **validate(agents, systems, 2, cfg.validate_slots, cfg.seed)}
+        if fam is None:
+            row = {"step": float(at), **validate(agents, systems, 2, cfg.validate_slots, cfg.seed)}
+        else:
+            row, scores = {"step": float(at)}, []
+            for i, val_systems in enumerate(held):
+                agents.bind(val_systems[0])
+                part = validate(agents, val_systems, 2, cfg.validate_slots, cfg.seed)
+                scores.append(part.pop("score"))
+                row.update({f"{k}#{i}": v for k, v in part.items()})
+            row["score"] = float(np.mean(scores))
+            agents.bind(base)
         validation.append(row)
         if best is None or row["score"] > best[0]:
             best = (row["score"], at, copy.deepcopy(agents.state()))
@@ -264,6 +312,10 @@ def train(
     for step in range(start_step, cfg.steps):
         if step > start_step and step % cfg.horizon == 0:
             episode = step // cfg.horizon
+            if fam is not None:
+                systems = episode_systems(episode)
+                base = systems[0]
+                agents.bind(base)
             twins = new_twins(episode)
             idle, pending = None, None
             agents.reset_episode()

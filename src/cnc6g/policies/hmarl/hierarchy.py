@@ -63,6 +63,9 @@ class Agents:
         seed: seeds the networks' initialisation and the replay sampling.
     """
 
+    arch = "sized"
+    """The networks' architecture: ``sized`` networks fit this system's layout only."""
+
     def __init__(self, system: System, mode: str, cfg: LearnerConfig, seed: int = 0) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -98,6 +101,10 @@ class Agents:
             for j, d in enumerate(self.kind_domains[k]):
                 self._node_j[lay.domain_nodes[d]] = j
         self._last_level: np.ndarray | None = None
+
+    def bind(self, system: System) -> None:
+        """Act on ``system`` from now on (the same layout: another load, a failed node)."""
+        self.system = system
 
     def signature(self) -> dict[str, object]:
         """Sizes a checkpoint must match to be loaded for this system."""

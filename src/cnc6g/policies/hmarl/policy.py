@@ -119,7 +119,7 @@ class HMARLPolicy(Policy):
         self.rewards: RewardConfig = trained.rewards
         self.meta: dict[str, Any] = trained.meta
         # Agents act on the compiled arrays only; the running system may be another load.
-        self.agents.system = system
+        self.agents.bind(system)
         self._idle: np.ndarray | None = None
         self._pending: tuple[Step, np.ndarray, np.ndarray] | None = None
         self._last: tuple[Step, np.ndarray] | None = None
@@ -128,7 +128,7 @@ class HMARLPolicy(Policy):
     def system_changed(self, system: System) -> None:
         """Act on ``system`` from now on (same layout: the agents keep their networks)."""
         super().system_changed(system)
-        self.agents.system = system
+        self.agents.bind(system)
 
     def decide(self, obs: Observation) -> Decision:
         """The agents' knobs for this slot, executed into a decision."""
