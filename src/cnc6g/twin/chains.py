@@ -40,6 +40,7 @@ chain arithmetic at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -239,13 +240,18 @@ def internode(system: System) -> _Internode:
     return _Internode(delay_s=delay, links=links, j_per_mbit=energy, terminal_k=terminal_k)
 
 
-def hypoexp_cdf(rates: FloatArray, present: BoolArray, t: FloatArray) -> FloatArray:
+def hypoexp_cdf(
+    rates: FloatArray,
+    present: BoolArray,
+    t: FloatArray,
+    matrix_exp: Callable[[FloatArray], FloatArray] = expm,
+) -> FloatArray:
     """``P(sum of independent Exp(rates[i, j]) over the present j <= t[i])``, ``[M]``.
 
     From the phase-type form: the sum is the absorption time of a chain of phases, so its
     survival function is the first row of ``expm(G t)`` summed, ``G`` the bidiagonal generator.
     Exact for equal rates too. A present rate of 0 (no headroom) gives 0; no phase gives
-    ``t >= 0``.
+    ``t >= 0``. ``matrix_exp`` takes the ``[M, Q, Q]`` generators (SciPy's by default).
     """
     M, Q = rates.shape
     if M == 0:
@@ -261,7 +267,7 @@ def hypoexp_cdf(rates: FloatArray, present: BoolArray, t: FloatArray) -> FloatAr
     if Q > 1:
         moves = (idx[None, 1:] < m[:, None]).astype(float)
         gen[:, idx[:-1], idx[1:]] = r[:, :-1] * tt[:, None] * moves
-    survival = expm(gen)[:, 0, :].sum(axis=1)
+    survival = matrix_exp(gen)[:, 0, :].sum(axis=1)
     p = np.clip(1.0 - survival, 0.0, 1.0)
     p = np.where(m == 0, 1.0, p)
     out: FloatArray = np.where((t < 0) | stuck, 0.0, p)

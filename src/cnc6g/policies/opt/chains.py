@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnc6g.twin.chains import ChainFlows, chain_flows, internode
+from cnc6g.twin.chains import ChainFlows, chain_flows, hypoexp_cdf, internode
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, wired_s_per_mbit
 
 MAX_PLAN_PATHS = 512
@@ -82,24 +82,18 @@ def sojourn_cdf(rates: FloatArray, present: BoolArray, t: FloatArray) -> FloatAr
     """``P(sum of independent Exp(rates[i, j]) over the present j <= t[i])``, ``[M]``.
 
     The twin's :func:`~cnc6g.twin.chains.hypoexp_cdf` (the absorption time of the chain of
-    phases), with the matrix exponential by scaling and squaring of a Taylor polynomial, batched
-    in NumPy: the plan evaluates it for thousands of paths a slot. A present rate of 0 gives 0;
-    no phase gives ``t >= 0``.
+    phases) with :func:`taylor_expm` for the matrix exponential: the plan evaluates it for
+    thousands of paths a slot.
     """
-    M, Q = rates.shape
-    if M == 0:
-        return np.zeros(0)
-    stuck = (present & ~(rates > 0)).any(axis=1)
-    order = np.argsort(~present, axis=1, kind="stable")
-    r = np.take_along_axis(np.where(present & (rates > 0), rates, 0.0), order, axis=1)
-    m = present.sum(axis=1)
-    tt = np.maximum(t, 0.0)
-    gen = np.zeros((M, Q, Q))
-    idx = np.arange(Q)
-    gen[:, idx, idx] = -r * tt[:, None]
-    if Q > 1:
-        moves = (idx[None, 1:] < m[:, None]).astype(float)
-        gen[:, idx[:-1], idx[1:]] = r[:, :-1] * tt[:, None] * moves
+    return hypoexp_cdf(rates, present, t, matrix_exp=taylor_expm)
+
+
+def taylor_expm(gen: FloatArray) -> FloatArray:
+    """``expm`` of each ``[Q, Q]`` matrix of ``gen``, batched in NumPy.
+
+    Scaling and squaring of a Taylor polynomial; SciPy's ``expm`` is slow on many small matrices.
+    """
+    M, Q, _ = gen.shape
     norm = float(np.abs(gen).sum(axis=2).max(initial=0.0))
     squarings = max(0, int(np.ceil(np.log2(max(norm, 1e-300) / 0.25))))
     a = gen / 2.0**squarings
@@ -110,11 +104,8 @@ def sojourn_cdf(rates: FloatArray, present: BoolArray, t: FloatArray) -> FloatAr
         out += term
     for _ in range(squarings):
         out = out @ out
-    survival = out[:, 0, :].sum(axis=1)
-    p = np.clip(1.0 - survival, 0.0, 1.0)
-    p = np.where(m == 0, 1.0, p)
-    cdf: FloatArray = np.where((t < 0) | stuck, 0.0, p)
-    return cdf
+    result: FloatArray = out
+    return result
 
 
 def _options(system: System, o: int, s: int) -> list[IntArray]:
