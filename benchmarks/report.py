@@ -52,6 +52,14 @@ def render(results: dict[str, Any]) -> str:
                 if note not in notes:
                     notes.append(note)
                 row.append(f"n/a [{notes.index(note) + 1}]")
+            elif r.get("checkpoint"):
+                note = (
+                    f"with `{r['checkpoint']}`, the pooled agents that fit any size (the case "
+                    "study's own checkpoint fits only its system)"
+                )
+                if note not in notes:
+                    notes.append(note)
+                row.append(f"{_rate(r['slots_per_s'])} [{notes.index(note) + 1}]")
             else:
                 row.append(_rate(r["slots_per_s"]))
         lines.append("| " + " | ".join(row) + " |")

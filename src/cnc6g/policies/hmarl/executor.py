@@ -565,24 +565,33 @@ def _fill(
     return np.clip(routing, 0.0, 1.0), load
 
 
+_Rows = tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, float]
+"""The rows with a usable route: pair, work, demand, shares, first entry; the most a row without
+one has left."""
+
+_Entries = tuple[
+    IntArray,
+    IntArray,
+    IntArray,
+    BoolArray,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+]
+"""The usable (row, candidate) entries in row order: row, node, pair, remote, work and their
+prices (fixed, reach, remote, node price)."""
+
+
 def _fill_rounds(
     sy: System,
     budget: FloatArray,
     load: _Load,
     least: _Load,
     floored: bool,
-    rows: tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, float],
-    entries: tuple[
-        IntArray,
-        IntArray,
-        IntArray,
-        BoolArray,
-        FloatArray,
-        FloatArray,
-        FloatArray,
-        FloatArray,
-        FloatArray,
-    ],
+    rows: _Rows,
+    entries: _Entries,
 ) -> FloatArray:
     """The rounds of :func:`_fill` over ``A > 0`` rows: each row's share sent over each entry.
 
@@ -660,18 +669,8 @@ def _round(
     consts: tuple[float, float, float, float],
     nodes: tuple[FloatArray, FloatArray, FloatArray, FloatArray, bool],
     cells: tuple[FloatArray, FloatArray],
-    rows: tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, float],
-    entries: tuple[
-        IntArray,
-        IntArray,
-        IntArray,
-        BoolArray,
-        FloatArray,
-        FloatArray,
-        FloatArray,
-        FloatArray,
-        FloatArray,
-    ],
+    rows: _Rows,
+    entries: _Entries,
     remaining: FloatArray,
     offer: FloatArray,
     transfer: FloatArray,
