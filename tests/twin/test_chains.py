@@ -13,7 +13,7 @@ from scipy import stats
 
 from cnc6g.model import ServiceType, Stage, TwinSettings, Workflow
 from cnc6g.twin import compile_scenario, evaluate_slot, sample_requests
-from cnc6g.twin.chains import hypoexp_cdf
+from cnc6g.twin.chains import batched_expm, hypoexp_cdf
 
 COMMON = {"input_mbit": 1.0, "output_mbit": 0.5, "memory_gb": 1.0, "deadline_ms": 200.0}
 
@@ -147,6 +147,22 @@ def test_transfers_cross_the_links_and_cost_their_delay():
     # (0.5 Mbit) back: the larger direction is the link's utilisation.
     assert out.link_utilisation[0, 0] == pytest.approx(40 * 1.0 / 200.0)
     assert out.energy["transport"][0] > 0.0
+
+
+def test_batched_matrix_exponential_equals_scipys_on_chains_of_phases():
+    from scipy.linalg import expm
+
+    rng = np.random.default_rng(7)
+    for m, q in ((1, 1), (40, 3), (200, 4)):
+        rates = rng.uniform(0.5, 400.0, (m, q))
+        t = rng.uniform(0.0, 2.0, m)  # norms from 0 to ~800: up to a dozen squarings
+        gen = np.zeros((m, q, q))
+        idx = np.arange(q)
+        gen[:, idx, idx] = -rates * t[:, None]
+        gen[:, idx[:-1], idx[1:]] = rates[:, :-1] * t[:, None]
+        np.testing.assert_allclose(batched_expm(gen), expm(gen), rtol=0, atol=1e-12)
+    # Not the identity's shortcut: a matrix exponential that is not its Taylor start.
+    assert batched_expm(np.array([[[-1.0]]]))[0, 0, 0] == pytest.approx(np.exp(-1.0), abs=1e-15)
 
 
 def test_hypoexponential_cdf():

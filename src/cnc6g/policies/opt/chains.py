@@ -78,36 +78,6 @@ class PlanPaths:
         return self.work_path, self.work_node
 
 
-def sojourn_cdf(rates: FloatArray, present: BoolArray, t: FloatArray) -> FloatArray:
-    """``P(sum of independent Exp(rates[i, j]) over the present j <= t[i])``, ``[M]``.
-
-    The twin's :func:`~cnc6g.twin.chains.hypoexp_cdf` (the absorption time of the chain of
-    phases) with :func:`taylor_expm` for the matrix exponential: the plan evaluates it for
-    thousands of paths a slot.
-    """
-    return hypoexp_cdf(rates, present, t, matrix_exp=taylor_expm)
-
-
-def taylor_expm(gen: FloatArray) -> FloatArray:
-    """``expm`` of each ``[Q, Q]`` matrix of ``gen``, batched in NumPy.
-
-    Scaling and squaring of a Taylor polynomial; SciPy's ``expm`` is slow on many small matrices.
-    """
-    M, Q, _ = gen.shape
-    norm = float(np.abs(gen).sum(axis=2).max(initial=0.0))
-    squarings = max(0, int(np.ceil(np.log2(max(norm, 1e-300) / 0.25))))
-    a = gen / 2.0**squarings
-    out = np.broadcast_to(np.eye(Q), (M, Q, Q)).copy()
-    term = out.copy()
-    for i in range(1, 14):  # Taylor terms to order 13: error below 1e-16 at norm 1/4
-        term = term @ a / i
-        out += term
-    for _ in range(squarings):
-        out = out @ out
-    result: FloatArray = out
-    return result
-
-
 def _options(system: System, o: int, s: int) -> list[IntArray]:
     """Candidates each step of service ``s`` may use for origin ``o`` (pins respected)."""
     spec = system.chains
@@ -241,7 +211,7 @@ def _terms(
         for li, level in enumerate(levels):
             rate = np.where(valid[g], (1.0 - level) * headroom, 0.0)
             rates = np.broadcast_to(rate[:, None, :], (g.size, R, Q)).reshape(-1, Q)
-            p = sojourn_cdf(rates, r_st.reshape(-1, Q), t).reshape(g.size, R)
+            p = hypoexp_cdf(rates, r_st.reshape(-1, Q), t).reshape(g.size, R)
             fail[g, li] = 1.0 - np.where(r_ok[g], p, 1.0).prod(axis=1)
         starts = valid & ~prev[s[:, None], node]
         cold = np.where(starts.any(axis=1), np.minimum(sy.cold_start_s[s] / sy.slot_s, 1.0), 0.0)
