@@ -2,8 +2,8 @@
 
 Run with ``OPENBLAS_NUM_THREADS=1 python -m benchmarks.ab_compare --before-src DIR [--only
 grd10,grd100] [--reps 5]``, where ``DIR`` is the ``src`` folder of the version to compare with,
-for instance ``git archive 32dcc06 src | tar -x -C /tmp/before`` and ``--before-src
-/tmp/before/src``.
+for instance ``git archive 32dcc06 src | tar -x -C before`` and ``--before-src
+before/src``.
 
 Each version runs in its own worker process (this checkout's ``src`` is the "after" side); the
 driver sets up the same measurement in both (the systems and policies of
