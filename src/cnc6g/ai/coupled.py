@@ -39,6 +39,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -256,47 +257,71 @@ def _outcome(
     )
 
 
-def solve_milp(inst: Instance, opts: Options, time_limit: float = 30.0) -> Outcome:
-    """The joint optimum over the options (HiGHS)."""
-    t0 = time.perf_counter()
+def assignment_milp(
+    inst: Instance,
+    opts: Options,
+    cost: FloatArray,
+    time_limit: float,
+    gaps: dict[str, float],
+    served: float | None = None,
+) -> tuple[Any, IntArray, bool]:
+    """At most one option per user within the uplink and the GPUs, least ``cost`` (HiGHS).
+
+    ``served``: also serve at least that many users. ``gaps``: HiGHS's MIP gap options. Returns
+    the solver (its info holds the bound), each user's option (-1: none) and whether HiGHS
+    proved the choice optimal.
+    """
     users = len(inst.users)
     k = opts.user.size
+    extra = 0 if served is None else 1
     lp = HighsLp()
     lp.num_col_ = k
-    lp.num_row_ = users + 2
-    lp.col_cost_ = -opts.value
+    lp.num_row_ = users + 2 + extra
+    lp.col_cost_ = cost
     lp.col_lower_ = np.zeros(k)
     lp.col_upper_ = np.ones(k)
-    lp.row_lower_ = np.full(users + 2, -np.inf)
-    lp.row_upper_ = np.concatenate([np.ones(users), [1.0, inst.gpus]])
-    # Column-wise: each option sits in its user's row and in the two capacity rows.
-    rows = np.stack([opts.user, np.full(k, users), np.full(k, users + 1)], axis=1).ravel()
-    vals = np.stack([np.ones(k), opts.phi, opts.psi], axis=1).ravel()
+    least = [] if served is None else [float(served)]
+    lp.row_lower_ = np.concatenate([np.full(users + 2, -np.inf), least])
+    lp.row_upper_ = np.concatenate([np.ones(users), [1.0, inst.gpus], np.full(extra, np.inf)])
+    # Column-wise: each option sits in its user's row and in the two capacity rows (and in the
+    # served row).
+    rows = [opts.user, np.full(k, users), np.full(k, users + 1)]
+    vals = [np.ones(k), opts.phi, opts.psi]
+    if served is not None:
+        rows.append(np.full(k, users + 2))
+        vals.append(np.ones(k))
     lp.a_matrix_.format_ = MatrixFormat.kColwise
     lp.a_matrix_.num_col_ = k
-    lp.a_matrix_.num_row_ = users + 2
-    lp.a_matrix_.start_ = (3 * np.arange(k + 1)).astype(np.int32)
-    lp.a_matrix_.index_ = rows.astype(np.int32)
-    lp.a_matrix_.value_ = vals
+    lp.a_matrix_.num_row_ = users + 2 + extra
+    lp.a_matrix_.start_ = (len(rows) * np.arange(k + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = np.stack(rows, axis=1).ravel().astype(np.int32)
+    lp.a_matrix_.value_ = np.stack(vals, axis=1).ravel()
     lp.integrality_ = [HighsVarType.kInteger] * k
     h = _HighsSolver()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", MIP_ABS_GAP)
+    for name, value in gaps.items():
+        h.setOptionValue(name, value)
     h.setOptionValue("random_seed", 0)
     h.passModel(lp)
     h.run()
-    status = h.getModelStatus()
     values = np.asarray(h.getSolution().col_value, dtype=float)
     choice = np.full(users, -1, dtype=np.int64)
     if values.size == k:
         picked = np.flatnonzero(values > 0.5)
         choice[opts.user[picked]] = picked
+    return h, choice, h.getModelStatus() == HighsModelStatus.kOptimal
+
+
+def solve_milp(inst: Instance, opts: Options, time_limit: float = 30.0) -> Outcome:
+    """The joint optimum over the options (HiGHS)."""
+    t0 = time.perf_counter()
+    h, choice, optimal = assignment_milp(
+        inst, opts, -opts.value, time_limit, {"mip_rel_gap": 0.0, "mip_abs_gap": MIP_ABS_GAP}
+    )
     info = h.getInfo()
     bound = -float(info.mip_dual_bound)
     found = -float(info.objective_function_value)
-    optimal = status == HighsModelStatus.kOptimal
     return _outcome(
         "milp",
         inst,

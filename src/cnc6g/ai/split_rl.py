@@ -65,6 +65,7 @@ from cnc6g.ai.coupled import (
     Outcome,
     _tiers,
     _with_uplink,
+    assignment_milp,
     build_options,
     make_instance,
     solve_independent,
@@ -73,13 +74,6 @@ from cnc6g.ai.coupled import (
 )
 from cnc6g.ai.profiles import FloatArray, load_profile
 from cnc6g.ai.split import evaluate_cuts
-
-try:  # as in cnc6g.ai.coupled: the core class does not print HiGHS's banner
-    from highspy._core import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
-    from highspy._core import _Highs as _HighsSolver
-except ImportError:  # pragma: no cover - other highspy layouts
-    from highspy import Highs as _HighsSolver
-    from highspy import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
 
 FORMAT = 1
 """Version of the checkpoint's layout."""
@@ -850,37 +844,9 @@ def solve_milp_energy(
     if k == 0 or served <= 0:
         out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
         return replace(out, method="milp-energy")
-    lp = HighsLp()
-    lp.num_col_ = k
-    lp.num_row_ = users + 3
-    lp.col_cost_ = opts.energy_j - local_j[opts.user]
-    lp.col_lower_ = np.zeros(k)
-    lp.col_upper_ = np.ones(k)
-    lp.row_lower_ = np.concatenate([np.full(users + 2, -np.inf), [float(served)]])
-    lp.row_upper_ = np.concatenate([np.ones(users), [1.0, inst.gpus], [np.inf]])
-    rows = np.stack(
-        [opts.user, np.full(k, users), np.full(k, users + 1), np.full(k, users + 2)], axis=1
-    ).ravel()
-    vals = np.stack([np.ones(k), opts.phi, opts.psi, np.ones(k)], axis=1).ravel()
-    lp.a_matrix_.format_ = MatrixFormat.kColwise
-    lp.a_matrix_.num_col_ = k
-    lp.a_matrix_.num_row_ = users + 3
-    lp.a_matrix_.start_ = (4 * np.arange(k + 1)).astype(np.int32)
-    lp.a_matrix_.index_ = rows.astype(np.int32)
-    lp.a_matrix_.value_ = vals
-    lp.integrality_ = [HighsVarType.kInteger] * k
-    h = _HighsSolver()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit))
-    h.setOptionValue("mip_rel_gap", 1e-6)
-    h.setOptionValue("random_seed", 0)
-    h.passModel(lp)
-    h.run()
-    optimal = h.getModelStatus() == HighsModelStatus.kOptimal
-    values = np.asarray(h.getSolution().col_value, dtype=float)
-    if values.size == k:
-        picked = np.flatnonzero(values > 0.5)
-        choice[opts.user[picked]] = picked
+    _, choice, optimal = assignment_milp(
+        inst, opts, opts.energy_j - local_j[opts.user], time_limit, {"mip_rel_gap": 1e-6}, served
+    )
     out = rl_outcome(inst, opts, choice, local_j, time.perf_counter() - t0)
     return replace(out, method="milp-energy", detail={**out.detail, "optimal": float(optimal)})
 
