@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from cnc6g.cli.main import app
 from cnc6g.experiments import adapt, recovery_slots
-from cnc6g.experiments.adaptation import hot_origins, moving_average, with_event
+from cnc6g.experiments.adaptation import catch_up_slots, hot_origins, moving_average, with_event
 from cnc6g.orchestration import make_policy
 from cnc6g.policies import GreedyPolicy, feasibility_problems
 from cnc6g.twin import Twin, compile_scenario
@@ -49,6 +49,24 @@ def test_recovery_must_hold_for_a_window():
     assert recovery_slots(series, 10, level, window=3) == 8
     assert recovery_slots(np.full(30, level), 10, level, window=3) == 0
     assert recovery_slots(np.full(12, level), 10, level, window=3) is None  # run too short
+
+
+def test_catching_up_is_judged_against_the_reference_in_absolute_points():
+    reference = np.full(40, 0.9)
+    reference[10:15] = 0.7  # the reference dips too: only the distance to it counts
+    series = np.full(40, 0.9)
+    series[10:20] = 0.5  # ten slots far below the reference
+    # Windows of 3 post-event slots: the first one all of whose slots are back is 10 slots on.
+    assert catch_up_slots(series, reference, 10, window=3) == 10
+    # Within 2 points of the reference counts, 3 points below does not.
+    series[20:] = 0.885
+    assert catch_up_slots(series, reference, 10, window=3) == 10
+    series[20:] = 0.87
+    assert catch_up_slots(series, reference, 10, window=3) is None
+    # Above the reference is caught up from the start.
+    assert catch_up_slots(reference + 0.05, reference, 10, window=3) == 0
+    with pytest.raises(ValueError, match="differ in length"):
+        catch_up_slots(series[:-1], reference, 10)
 
 
 def test_hotspot_moves_the_origins_of_demand_after_the_event(tiny_scenario):

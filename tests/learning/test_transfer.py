@@ -8,6 +8,8 @@ and GRD (by at least 10 %) on a short run. The full evaluation is
 
 import pytest
 
+from benchmarks.hmarl_recovery import POLICIES, run_case
+from benchmarks.hmarl_recovery import markdown as recovery_markdown
 from benchmarks.hmarl_transfer import markdown, run_one, table
 from cnc6g.experiments.runner import run_policy
 from cnc6g.learning.checkpoint import FAMILY, read_checkpoint, shipped_path
@@ -53,3 +55,16 @@ def test_the_transfer_benchmark_runs_and_tabulates():
     (entry,) = table(rows)
     assert entry["family/grd"] == pytest.approx(rows[0]["objective_j"] / rows[2]["objective_j"])
     assert "held-3-cells-20-services | 0.8 |" in markdown([entry])
+
+
+def test_the_recovery_benchmark_measures_catching_up_with_opt():
+    rows = run_case(
+        "held-3-cells-20-services", "hotspot", 0.8, 0, 4, 9, 2, 0.02, shipped_path(FAMILY, "hmarl")
+    )
+    assert [r["policy"] for r in rows] == list(POLICIES)
+    by = {r["policy"]: r for r in rows}
+    assert by["opt"]["catch_up_slots"] == 0  # OPT is its own reference
+    for r in rows:
+        assert 0 <= r["satisfaction_after"] <= 1
+        assert r["catch_up_slots"] is None or 0 <= r["catch_up_slots"] <= 9 - 4
+    assert "| held-3-cells-20-services | hotspot | 0 | grd |" in recovery_markdown(rows)

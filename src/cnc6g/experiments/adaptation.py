@@ -97,6 +97,43 @@ def recovery_slots(
     return int(hits[0]) if hits.size else None
 
 
+def catch_up_slots(
+    satisfaction: FloatArray,
+    reference: FloatArray,
+    at_slot: int,
+    window: int = WINDOW,
+    points: float = 0.02,
+) -> int | None:
+    """Slots after the event until a policy is back within ``points`` of a reference policy.
+
+    Both series (share of tasks satisfied per slot, runs with the same seed and event) are
+    averaged over sliding windows of ``window`` post-event slots, as in :func:`recovery_slots`.
+    The result is the smallest ``r >= 0`` such that the window starting ``r`` slots after the
+    event and the ``window - 1`` windows after it all have the policy's average at least the
+    reference's minus ``points`` (absolute: 0.02 is two percentage points; being above the
+    reference counts too). ``None`` if that never happens within the series.
+
+    Args:
+        satisfaction: the policy's share of tasks satisfied, per slot.
+        reference: the reference policy's (e.g. OPT's), per slot, same length.
+        at_slot: index of the first slot of the event.
+        window: slots of the moving average; the average must also stay there ``window`` windows.
+        points: how far below the reference still counts as caught up (absolute share).
+    """
+    a = np.asarray(satisfaction, dtype=float)
+    b = np.asarray(reference, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"the series differ in length: {a.size} and {b.size}")
+    if not 0 <= points < 1:
+        raise ValueError(f"points must be in [0, 1), got {points}")
+    ok = moving_average(a[at_slot:], window) >= moving_average(b[at_slot:], window) - points - 1e-12
+    if ok.size < window:
+        return None
+    held = moving_average(ok.astype(float), window) >= 1.0 - 1e-9
+    hits = np.flatnonzero(held)
+    return int(hits[0]) if hits.size else None
+
+
 @dataclass(eq=False)
 class AdaptationResult:
     """Per-slot record of a run through one event and its figures.
