@@ -17,7 +17,7 @@ from cnc6g.model import Scenario, ServiceType, Stage, Workflow
 from cnc6g.policies import GreedyPolicy, feasibility_problems
 from cnc6g.policies.opt import SlotInputs, solve_slot
 from cnc6g.policies.opt.decompose import decompose_slot, instance_uses
-from cnc6g.policies.opt.model import build_model
+from cnc6g.policies.opt.model import DEFAULT_TIERS, build_model
 from cnc6g.policies.opt.regional import RegionalOptimalPolicy
 from cnc6g.scenarios import load_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
@@ -42,7 +42,8 @@ def _stages(dag: bool) -> list[Stage]:
 
 
 @cache
-def chain_system(cells: int, dag: bool) -> System:
+def chain_system(cells: int, dag: bool, alone: bool = False) -> System:
+    """``cells`` cells with a chain (or a DAG) placed step by step; ``alone``: no other service."""
     base = synthetic_scenario(
         f"chains-{cells}", n_cells=cells, n_services=3, candidates_per_origin=3
     )
@@ -59,7 +60,7 @@ def chain_system(cells: int, dag: bool) -> System:
         place_steps=True,
     )
     data = base.model_dump()
-    data["services"] = [chain.model_dump(), *data["services"]]
+    data["services"] = [chain.model_dump(), *([] if alone else data["services"])]
     return compile_scenario(Scenario.model_validate(data).at_load(0.5))
 
 
@@ -78,9 +79,13 @@ def scale(value: float) -> float:
 
 
 @pytest.mark.parametrize("method", ["lp", "lagrangian"])
-@pytest.mark.parametrize(("cells", "dag"), [(3, False), (4, True)])
-def test_bound_lp_optimum_and_decision_are_in_order_on_chains(cells, dag, method):
-    system = chain_system(cells, dag)
+@pytest.mark.parametrize(
+    ("cells", "dag", "alone"), [(3, False, False), (4, True, False), (3, True, True)]
+)
+def test_bound_lp_optimum_and_decision_are_in_order_on_chains(cells, dag, alone, method):
+    """One region per cell, labelled out of cell order; ``alone``: no route reaches a node, so
+    the paths alone decide which nodes each copy holds."""
+    system = chain_system(cells, dag, alone)
     twin = warm_twin(system)
     inputs = SlotInputs.from_observation(twin.observe())
     lp = solve_slot(system, inputs, tiers=(), relax=True).objective
@@ -90,7 +95,7 @@ def test_bound_lp_optimum_and_decision_are_in_order_on_chains(cells, dag, method
     result = decompose_slot(
         system,
         inputs,
-        region_cells=1,
+        regions=np.roll(np.arange(cells), 1),
         iterations=8,
         tiers=(),
         mip_rel_gap=0.0,
@@ -150,3 +155,23 @@ def test_a_shared_instance_no_region_pays_for_alone_still_runs():
 def test_opt_regions_passes_the_contract_on_chain_presets(preset):
     system = compile_scenario(load_scenario(preset))
     check_policy(lambda: RegionalOptimalPolicy(region_cells=1), system, slots=3)
+
+
+@pytest.mark.parametrize("method", ["lp", "lagrangian"])
+def test_paths_tier_shares_go_to_their_region_and_the_bound_holds_with_tiers(method):
+    system = chain_system(3, False)
+    twin = warm_twin(system)
+    inputs = SlotInputs.from_observation(twin.observe())
+    built = build_model(system, inputs, tiers=DEFAULT_TIERS)
+    assert built.path_h.size  # the model splits some paths by tier
+    lp = solve_slot(system, inputs, tiers=DEFAULT_TIERS, relax=True).objective
+    result = decompose_slot(
+        system, inputs, region_cells=1, iterations=8, tiers=DEFAULT_TIERS, method=method
+    )
+    assert result.bound <= lp + scale(lp)
+    if method == "lp":
+        assert result.bound == pytest.approx(lp, rel=1e-6)
+    assert result.bound <= result.optimised + scale(lp)
+    assert result.violation <= 1e-6
+    assert feasibility_problems(system, result.decision) == []
+    assert twin.step(result.decision).chains is not None
