@@ -3,7 +3,8 @@
 RAND, GRD and OPT pass the policy contract on the XR preset; over random chain and DAG
 instances RAND, GRD and OPT never place a step pinned to the terminal elsewhere, nor a step on
 a node without an instance; ``feasibility_problems`` names what is wrong with a bad path;
-opt-regions refuses such scenarios; the layered dynamic programme GRD uses equals brute force.
+opt-regions takes them; each use case's whole-task service carries its step services' figures;
+the layered dynamic programme GRD uses equals brute force.
 """
 
 import functools
@@ -12,11 +13,11 @@ import itertools
 import numpy as np
 import pytest
 
-from cnc6g.model import ServiceType, Stage, Workflow
+from cnc6g.model import DomainKind, ServiceType, Stage, Workflow
 from cnc6g.model.decision import Decision
 from cnc6g.orchestration import make_policy
 from cnc6g.policies import GreedyPolicy, RandomPolicy
-from cnc6g.policies.base import UnsupportedSystemError, feasibility_problems
+from cnc6g.policies.base import feasibility_problems
 from cnc6g.policies.opt.policy import OptimalPolicy
 from cnc6g.policies.paths import best_layered_path
 from cnc6g.scenarios import load_scenario
@@ -144,9 +145,79 @@ def test_feasibility_names_bad_paths(xr):
     assert any("without an instance on the terminal's node" in p for p in problems)
 
 
-def test_opt_regions_refuses_chains(xr):
-    with pytest.raises(UnsupportedSystemError, match="xr-frame have place_steps"):
-        make_policy("opt-regions").reset(xr, 0)
+def test_opt_regions_takes_chains(xr):
+    policy = make_policy("opt-regions")
+    policy.reset(xr, 0)
+    d = policy.decide(Twin(xr, seed=0).observe())
+    assert feasibility_problems(xr, d) == []
+
+
+@pytest.mark.parametrize("preset", ["env-sensing", "windfarm-assistant"])
+@pytest.mark.parametrize("policy", [RandomPolicy, GreedyPolicy])
+def test_policies_pass_the_contract_on_the_other_use_case_presets(policy, preset):
+    check_policy(policy, compile_scenario(load_scenario(preset)), slots=12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["env-sensing", "windfarm-assistant"])
+def test_opt_passes_the_contract_on_the_other_use_case_presets(preset):
+    system = compile_scenario(load_scenario(preset))
+    check_policy(lambda: OptimalPolicy(node_limit=20, time_limit=60.0), system, slots=3)
+
+
+# (preset, whole-task service, its step services by stage)
+WHOLE_TASKS = [
+    (
+        "xr-offload",
+        "xr-frame",
+        {"encode": "xr-encode", "slam": "xr-slam", "gesture": "xr-gesture", "render": "xr-render"},
+    ),
+    (
+        "env-sensing",
+        "sense-task",
+        {"bs": "sense-bs", "camera": "sense-camera", "fuse": "sense-fuse", "map": "sense-map"},
+    ),
+    (
+        "windfarm-assistant",
+        "wf-task",
+        {"monitor": "wf-monitor", "sense": "wf-sense", "assistant": "wf-assistant"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("preset", "whole", "steps"), WHOLE_TASKS)
+def test_whole_task_services_take_their_step_services_figures(preset, whole, steps):
+    """Work and data of each step, instance sums and the longest start-up; listed first."""
+    scenario = load_scenario(preset)
+    by_name = {s.name: s for s in scenario.services}
+    task = by_name[whole]
+    assert scenario.services[0].name == whole
+    assert task.place_steps
+    assert task.workflow is not None
+    stages = {st.name: st for st in task.workflow.stages}
+    assert set(stages) == set(steps)
+    parts = [by_name[steps[name]] for name in stages]
+    for name, st in stages.items():
+        step = by_name[steps[name]]
+        assert st.compute_gcycles == pytest.approx(step.work)
+        downstream = [s for s in stages.values() if name in s.after]
+        if downstream:  # what it passes on is at least its step service's output
+            assert task.stage_output_mbit(st) >= step.output_mbit - 1e-12
+        else:  # a last step returns the step service's output
+            assert task.stage_output_mbit(st) == pytest.approx(step.output_mbit)
+        assert task.deadline_ms == step.deadline_ms
+    assert task.memory_gb == pytest.approx(sum(p.memory_gb for p in parts))
+    assert task.instance_power_w == pytest.approx(sum(p.instance_power_w for p in parts))
+    assert task.instantiation_energy_j == pytest.approx(
+        sum(p.instantiation_energy_j for p in parts)
+    )
+    assert task.cold_start_ms == max(p.cold_start_ms for p in parts)
+    system = compile_scenario(scenario)
+    s = system.service_names.index(whole)
+    assert system.can_host[s].any()  # some node holds the whole instance
+    pinned = [n for n, st in stages.items() if st.pin_to_terminal]
+    for name in pinned:  # a pinned step's service runs on the terminal only
+        assert by_name[steps[name]].tiers == [DomainKind.TERMINAL]
 
 
 def test_opt_passes_the_contract_on_chains(xr):

@@ -171,6 +171,25 @@ SENSING_NOTES = [
 ]
 
 
+SENSING_TASK_NOTES = [
+    "sense-task: the network's part of a map request as one service whose steps the twin "
+    "places separately (place_steps): base-station sensing and camera sensing (each started by "
+    "the vehicle's 0.001 Mbit request) -> fusion -> mapping, the map (0.4 Mbit) back to the "
+    "vehicle, with the step services' work and data; an instance holds every step (memory 6 GB, "
+    "keep-alive power 20 W and start energy 200 J the steps' sums, start-up 300 ms the longest). "
+    "Its deadline is the 50 ms service latency. The vehicle's own sensing and its planning run "
+    "on the vehicle beside the service (step 5), so they are not steps of it: a step on the "
+    "vehicle would need the whole instance there, and the vehicle's 4 GB hold no 6 GB instance. "
+    "Every step may run on any RAN or transport node (one instance type for all the steps), so "
+    "sensing is not tied to the base station as the step services sense-bs and sense-camera are.",
+    "Map refresh (section 4.3.3): a map every 0.2 s per vehicle is 5 requests per second, so the "
+    "workload's N requests per 1 s slot stand for N / 5 vehicles.",
+    "sense-task is listed first, so the workload's Zipf ranking makes it the most requested "
+    "service; the step services stay for `cnc6g usecase`, which prices the seed's options one "
+    "request at a time.",
+]
+
+
 def env_sensing() -> Scenario:
     """Seed 000 section 4.3: multi-source sensing fused in the network into a map for a vehicle."""
     common = {"instance_power_w": 5.0, "instantiation_energy_j": 50.0, "cold_start_ms": 300.0}
@@ -232,12 +251,32 @@ def env_sensing() -> Scenario:
             tiers=[TERMINAL],
         ),
     ]
+    task = ServiceType(
+        name="sense-task",
+        input_mbit=0.001,
+        output_mbit=0.4,
+        memory_gb=6.0,
+        instance_power_w=20.0,
+        instantiation_energy_j=200.0,
+        cold_start_ms=300.0,
+        deadline_ms=50.0,
+        tiers=[RAN, TRANSPORT],
+        workflow=Workflow(
+            stages=[
+                Stage(name="bs", compute_gcycles=0.4, output_mbit=2.0),
+                Stage(name="camera", compute_gcycles=0.5, output_mbit=1.0),
+                Stage(name="fuse", compute_gcycles=1.0, after=["bs", "camera"], output_mbit=1.0),
+                Stage(name="map", compute_gcycles=2.0, after=["fuse"]),
+            ]
+        ),
+        place_steps=True,
+    )
     return _base(
         "env-sensing",
         "Seed 000's environmental sensing (section 4.3): sensing base stations, cameras and the "
         "vehicle's own sensors fused in the network into a map within 50 ms.",
-        SENSING_NOTES,
-        steps,
+        [*SENSING_NOTES, *SENSING_TASK_NOTES],
+        [task, *steps],
     )
 
 
@@ -254,6 +293,23 @@ WINDFARM_NOTES = [
     "monitoring (0.3 gigacycles, started by the query, reading condition data already in the "
     "network, 0.01 Mbit of findings) and network sensing (at the RAN, 0.3 gigacycles, 0.05 "
     "Mbit) are assumptions; the answer is 0.016 Mbit of text.",
+]
+
+
+WINDFARM_TASK_NOTES = [
+    "wf-task: a query to the assistant as one service whose steps the twin places separately "
+    "(place_steps): turbine monitoring and network sensing (each started by the query's 0.01 "
+    "Mbit of text) -> the LLM assistant, the answer (0.016 Mbit) back to the device, with the "
+    "step services' work; monitoring passes on its findings with the query (0.01 + 0.01 Mbit), "
+    "so the assistant gets the 0.07 Mbit of the wf-assistant step service. An instance holds "
+    "every step (memory 18 GB, keep-alive power 50 W and start energy 500 J the steps' sums, "
+    "start-up 800 ms the longest) on a GPU node of the RAN or the transport domain, as the "
+    "assistant needs. Its deadline is the assumed 400 ms. Typing the query (the wf-query step, "
+    "0.05 gigacycles on the device) happens before the request and is not a step of it: a step "
+    "on the device would need the whole 18 GB instance there.",
+    "wf-task is listed first, so the workload's Zipf ranking makes it the most requested "
+    "service; the step services stay for `cnc6g usecase`, which prices the seed's options one "
+    "request at a time.",
 ]
 
 
@@ -304,12 +360,32 @@ def windfarm_assistant() -> Scenario:
             processors=[ProcessorKind.GPU],
         ),
     ]
+    task = ServiceType(
+        name="wf-task",
+        input_mbit=0.01,
+        output_mbit=0.016,
+        memory_gb=18.0,
+        instance_power_w=50.0,
+        instantiation_energy_j=500.0,
+        cold_start_ms=800.0,
+        deadline_ms=400.0,
+        tiers=[RAN, TRANSPORT],
+        processors=[ProcessorKind.GPU],
+        workflow=Workflow(
+            stages=[
+                Stage(name="monitor", compute_gcycles=0.3, output_mbit=0.02),
+                Stage(name="sense", compute_gcycles=0.3, output_mbit=0.05),
+                Stage(name="assistant", compute_gcycles=6.0, after=["monitor", "sense"]),
+            ]
+        ),
+        place_steps=True,
+    )
     return _base(
         "windfarm-assistant",
         "Seed 000's wind-farm operations assistant (section 4.4): an LLM assistant fed by "
         "turbine monitoring and network sensing, on MEC, core or cloud resources.",
-        WINDFARM_NOTES,
-        steps,
+        [*WINDFARM_NOTES, *WINDFARM_TASK_NOTES],
+        [task, *steps],
     )
 
 

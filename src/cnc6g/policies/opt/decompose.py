@@ -31,6 +31,17 @@ pays for and finding those opened before it running; together they are a feasibl
 whole model (checked by :func:`row_violation`). Shared instances that carry nothing are then
 dropped and idle nodes put to sleep.
 
+Services placed step by step (``place_steps``) take path columns in the model
+(:mod:`~cnc6g.policies.opt.chains`); a path column, and its tier shares, belongs to the region
+of its origin like a route, and the region's copy holds every node a step of its paths runs on.
+A path's terms enter the rows a route's do (its origin's demand and radio rows, the load rows of
+its steps' nodes, the wired links its transfers cross) and its own rows pair it with instances
+and tiers of its nodes, so the shared nodes and links are coupled and priced exactly as for the
+routes, and the bound holds as argued in :func:`decompose_slot`. A path needs an instance on
+every node it uses, so a region seldom opens a shared one for its paths alone in the recovery
+in turn: with path columns the recovery also solves the copies with every wanted shared
+instance running and keeps the cheaper point.
+
 The copies are independent, so they are solved by a :class:`RegionWorker` in this process or,
 spread over several, by Ray actors (:mod:`cnc6g.policies.opt.decompose_ray`).
 """
@@ -323,6 +334,11 @@ def _layout(system: System, built: BuiltModel, regions: IntArray) -> _Layout:
     col_region[built.u] = regions[built.demand_pairs[:, 0]]
     if built.h.size:
         col_region[built.h] = regions[ro[built.tiered_routes]][:, None]
+    pp = built.paths
+    if pp is not None:  # a path column (and its tier shares) is its origin's region's
+        col_region[built.path_cols] = regions[pp.origin]
+        if built.path_h.size:
+            col_region[built.path_h] = regions[pp.origin[built.path_tiered]][:, None]
     col_node = np.full(n, -1, dtype=np.int64)
     col_node[built.x] = built.pairs[:, 1]
     col_node[built.load] = np.arange(system.n_nodes)
@@ -332,10 +348,12 @@ def _layout(system: System, built: BuiltModel, regions: IntArray) -> _Layout:
     col_node[built.z[tiered]] = np.nonzero(tiered)[0]
     if ((col_region < 0) == (col_node < 0)).any():
         raise RuntimeError("a column of the slot model is neither a region's nor a node's")
-    # the nodes each region's copy holds: those its routes reach (a node no route reaches goes
-    # to one region, so that its columns are in some copy)
+    # the nodes each region's copy holds: those its routes and paths reach (a node none reaches
+    # goes to one region, so that its columns are in some copy)
     reach = np.zeros((G, system.n_nodes), dtype=bool)
     reach[regions[ro], rn] = True
+    if pp is not None:  # and every node a step of its paths runs on
+        reach[regions[pp.origin[pp.work_path]], pp.work_node] = True
     unreached = np.flatnonzero(~reach.any(axis=0))
     reach[unreached % G, unreached] = True
     holders = reach.sum(axis=0)  # copies holding each node
@@ -472,8 +490,8 @@ def decompose_slot(
     subgradient iterations), ``"auto"`` the LP up to :data:`LP_COLUMNS` columns.
 
     Why the bound holds: take any point of the model (its LP relaxation) and give each copy its
-    region's routes, every node column's value, and the part of each node's load its region
-    sends. The copy's rows hold (a node's load, tier and link rows only lose other regions'
+    region's routes and paths, every node column's value, and the part of each node's load its
+    region sends. The copy's rows hold (a node's load, tier and link rows only lose other regions'
     non-negative terms). Each route column is in one copy; each node column's cost is split
     among the copies that hold it, the transfers summing to zero; so the copies' costs sum to
     the point's cost plus, for each priced node and link, its price times its use minus its
@@ -509,8 +527,17 @@ def decompose_slot(
             values = _recover(
                 system, layout, work, averages, tiers, mip_rel_gap, node_limit, SEQUENTIAL
             )
-            spent[0] += time.perf_counter() - began
             value = float(layout.cost @ values + layout.offset)
+            if SEQUENTIAL and built.paths is not None and built.paths.size:
+                # A path needs an instance on every node it uses, so that one region seldom
+                # pays for a shared one alone: also recover with every wanted one running.
+                other = _recover(
+                    system, layout, work, averages, tiers, mip_rel_gap, node_limit, False
+                )
+                other_value = float(layout.cost @ other + layout.offset)
+                if other_value < value:
+                    values, value = other, other_value
+            spent[0] += time.perf_counter() - began
             if not best or value < best[0][0]:
                 best[:] = [(value, values)]
             return value
@@ -559,7 +586,7 @@ def _lp_point(
     without crossover; the bound is :func:`~cnc6g.policies.opt.bound.dual_bound` at the
     solver's row duals, so that it holds however precise they are. A copy's part is the
     optimum's value of each of its columns, its load columns set to the load its own region's
-    routes send (what the recovery splits the shared capacities by).
+    routes and paths send (what the recovery splits the shared capacities by).
     """
     built = layout.built
     model = built.model
@@ -583,11 +610,20 @@ def _lp_point(
     rn = system.candidates[ro, rk]
     sent = system.work[rs] * np.asarray(inputs.demand, dtype=float)[ro, rs] / system.slot_s
     sent = sent * values[built.y]
+    sent_region, sent_node = regions[ro], rn
+    pp = built.paths
+    if pp is not None:  # each step's work on its node, for the path's origin's region
+        wp = pp.work_path
+        lam = np.asarray(inputs.demand, dtype=float)[pp.origin[wp], pp.service[wp]]
+        steps = lam * pp.work_gcycles / system.slot_s * values[built.path_cols[wp]]
+        sent = np.concatenate([sent, steps])
+        sent_region = np.concatenate([sent_region, regions[pp.origin[wp]]])
+        sent_node = np.concatenate([sent_node, pp.work_node])
     points = []
     for g, c in enumerate(layout.copies):
         point = values[c.cols].copy()
-        mine = regions[ro] == g
-        load = np.bincount(rn[mine], sent[mine], system.n_nodes)
+        mine = sent_region == g
+        load = np.bincount(sent_node[mine], sent[mine], system.n_nodes)
         point[layout.load_local[g]] = load[layout.load_node[g]]
         points.append(point)
     return bound, points
@@ -807,8 +843,8 @@ def _open_in_turn(
     n = layout.cost.size
     candidate = np.zeros(n, dtype=bool)
     candidate[built.x[wanted]] = True
-    instance_of = np.full(n, -1, dtype=np.int64)  # the instance column each route needs
-    instance_of[built.y] = built.x[built.route_pair]
+    use_col, use_pair = instance_uses(built)  # the instances each route or path needs
+    use_x = built.x[use_pair]
     uses = [np.zeros(n, dtype=bool) for _ in copies]  # instances each copy runs or routes to
     found: list[FloatArray | None] = [None] * len(copies)
     order = list(range(len(copies)))
@@ -833,8 +869,9 @@ def _open_in_turn(
             found[g] = v
             mine = np.zeros(n, dtype=bool)
             mine[c.cols[free & ~running & (v > 0.5)]] = True
-            need = instance_of[c.cols]
-            routed = need[(need >= 0) & (v > 1e-9)]
+            full = np.zeros(n)
+            full[c.cols] = v
+            routed = use_x[full[use_col] > 1e-9]
             mine[routed[candidate[routed]]] = True
             uses[g] = mine
     run = np.zeros(n, dtype=bool)
@@ -844,11 +881,35 @@ def _open_in_turn(
     return found
 
 
+def instance_uses(built: BuiltModel) -> tuple[IntArray, IntArray]:
+    """Which instances the routes and paths need: ``(column, instance)`` pairs.
+
+    A route needs the instance of its service on its node; a path of a service placed step by
+    step needs the service's instance on every node its steps run on.
+    """
+    cols, pairs = [built.y], [built.route_pair]
+    pp = built.paths
+    if pp is not None and pp.size:
+        N = int(built.pairs[:, 1].max(initial=0)) + 1
+        N = max(N, int(pp.work_node.max(initial=0)) + 1)
+        key = built.pairs[:, 0] * N + built.pairs[:, 1]
+        order = np.argsort(key, kind="stable")
+        want = pp.service[pp.work_path] * N + pp.work_node
+        pos = np.searchsorted(key, want, sorter=order)
+        at = order[np.minimum(pos, max(key.size - 1, 0))]
+        if not (key[at] == want).all():
+            raise RuntimeError("a path of the slot model uses an instance with no column")
+        cols.append(built.path_cols[pp.work_path])
+        pairs.append(at)
+    return np.concatenate(cols), np.concatenate(pairs)
+
+
 def _prune(system: System, built: BuiltModel, layout: _Layout, values: FloatArray) -> FloatArray:
     """Drop the shared instances nothing is routed to (where that saves), sleep idle nodes."""
     out = values.copy()
     routed = np.zeros(built.pairs.shape[0])
-    np.add.at(routed, built.route_pair, out[built.y])
+    use_col, use_pair = instance_uses(built)
+    np.add.at(routed, use_pair, out[use_col])
     x = built.x
     drop = (out[x] > 0.5) & (routed <= 1e-9) & (layout.cost[x] > 0) & (layout.in_copies[x] > 1)
     out[x[drop]] = 0.0

@@ -183,6 +183,8 @@ class BuiltModel:
     tiered_routes: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # of h's rows
     paths: PlanPaths | None = None  # path columns of the services placed step by step
     path_cols: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # [M] their columns
+    path_h: IntArray = field(default_factory=lambda: np.zeros((0, 0), np.int64))  # tier shares
+    path_tiered: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # of path_h's rows
     row_starts: dict[str, int] = field(default_factory=dict)  # first row of each row builder
 
     @property
@@ -320,6 +322,8 @@ def build_model(
         tiered_routes=tiered_routes,
         paths=slot.paths,
         path_cols=path_cols.y,
+        path_h=path_cols.h,
+        path_tiered=path_cols.tiered,
         row_starts=starts,
     )
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.policies.base import Policy, UnsupportedSystemError
+from cnc6g.policies.base import Policy
 from cnc6g.policies.greedy import GreedyPolicy
 from cnc6g.policies.opt.model import DEFAULT_TIERS, SlotInputs
 from cnc6g.policies.opt.phases import PHASES, Solution, solve_slot
@@ -50,22 +50,6 @@ def check_model_options(
         raise ValueError("amortise_slots must be >= 1")
     if removal_weight < 0:
         raise ValueError("removal_weight must be >= 0")
-
-
-def refuse_chains(system: System, policy: str) -> None:
-    """Raise :class:`UnsupportedSystemError` when ``system`` places some service step by step.
-
-    For ``opt-regions``, whose regional decomposition splits one-unit routes only (OPT's own
-    MILP places the steps).
-    """
-    if system.chains is None:
-        return
-    names = [n for n, c in zip(system.service_names, system.chains.is_chain, strict=True) if c]
-    raise UnsupportedSystemError(
-        f"{policy} decomposes one-unit routes only; {', '.join(names)} have place_steps "
-        "(their steps are placed separately): use opt, rand, grd or hmarl, or set "
-        "place_steps = false"
-    )
 
 
 class OptimalPolicy(Policy):

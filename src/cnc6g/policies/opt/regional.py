@@ -17,7 +17,7 @@ from cnc6g.policies.opt.decompose import (
     decompose_slot,
 )
 from cnc6g.policies.opt.model import SlotInputs
-from cnc6g.policies.opt.policy import check_model_options, refuse_chains, twin_scores
+from cnc6g.policies.opt.policy import check_model_options, twin_scores
 from cnc6g.twin.costs import REMOVAL_WEIGHT
 from cnc6g.twin.system import System
 
@@ -83,12 +83,7 @@ class RegionalOptimalPolicy(Policy):
         self.twin_check = twin_check
 
     def reset(self, system: System, seed: int | None = None) -> None:
-        """Forget the previous slot.
-
-        Raises:
-            UnsupportedSystemError: ``system`` has services placed step by step.
-        """
-        refuse_chains(system, "opt-regions")
+        """Forget the previous slot."""
         super().reset(system, seed)
         self._last: Decision | None = None
         self._greedy = GreedyPolicy()
