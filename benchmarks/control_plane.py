@@ -31,6 +31,7 @@ times a slot and its write transaction with 50 sessions opened per slot (``slot`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import cProfile
 import http.client
@@ -44,7 +45,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -263,15 +263,15 @@ class Run:
     sessions: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     unsent: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    server_cpu_ms: float = 0.0
+    client_cpu_ms: float = 0.0
 
     def record(self, latency_s: float, status: int, answer: Any) -> None:
         """One answer."""
-        with self.lock:
-            self.statuses[status] += 1
-            if status == 201:
-                self.latencies_ms.append(latency_s * 1e3)
-                self.sessions[answer["session"]["status"]] += 1
+        self.statuses[status] += 1
+        if status == 201:
+            self.latencies_ms.append(latency_s * 1e3)
+            self.sessions[answer["session"]["status"]] += 1
 
     def figures(self) -> dict[str, Any]:
         """Rate and latency figures."""
@@ -294,71 +294,173 @@ class Run:
             "other_statuses": {str(k): v for k, v in self.statuses.items() if k != 201},
             "not_sent": self.unsent,
             "sessions": dict(self.sessions),
+            "server_cpu_ms_per_answer": round(self.server_cpu_ms, 3),
+            "load_generator_cpu_ms_per_answer": round(self.client_cpu_ms, 3),
         }
 
 
-def _worker(
-    n: int, ports: list[int], tokens: list[str], body: dict[str, Any], job: Any, run: Run
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends pre-built requests, one at a time.
+
+    The load generator shares the machine's cores with the servers, so it does little per
+    request: the request's bytes are built once, and an answer is parsed only as far as its
+    status line, its ``Content-Length`` and (for a 201) its JSON body.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            waiter.set_exception(ConnectionError("an answer without Content-Length"))
+            return
+        stop = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        self.waiter = None
+        waiter.set_result((int(head[9:12]), body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc or ConnectionError("the server closed the connection"))
+
+    async def send(self, data: bytes) -> tuple[int, bytes]:
+        """Send one request and wait for its answer: its status and body."""
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self.waiter
+
+
+def request_bytes(port: int, token: str, body: dict[str, Any]) -> bytes:
+    """A unified service request as it goes on the wire (built once per connection)."""
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {REQUESTS} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user and system) the processes have used so far (Linux ``/proc``)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _load(
+    ports: list[int], tokens: list[str], body: dict[str, Any], workers: int, job: Any, run: Run
 ) -> None:
-    port = ports[n % len(ports)]
-    token = tokens[n % len(tokens)]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    """``workers`` connections, each sending the requests ``job`` hands it (see :func:`_send`)."""
+    loop = asyncio.get_running_loop()
+    connections = []
+    for n in range(workers):
+        port = ports[n % len(ports)]
+        _, conn = await loop.create_connection(_Connection, "127.0.0.1", port)
+        connections.append((conn, request_bytes(port, tokens[n % len(tokens)], body)))
     try:
-        for due in job():
-            if due is not None:
-                wait = due - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-            start = time.perf_counter() if due is None else due
-            try:
-                status, answer = call(port, "POST", REQUESTS, body, token, conn=conn)
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status, answer = -1, None
-            run.record(time.perf_counter() - start, status, answer)
+        await asyncio.gather(*(_send(conn, data, job, run) for conn, data in connections))
     finally:
-        conn.close()
+        for conn, _ in connections:
+            if conn.transport is not None:
+                conn.transport.close()
+
+
+async def _send(conn: _Connection, data: bytes, job: Any, run: Run) -> None:
+    """Send what ``job`` yields: a due time (wait for it; latency from it) or None (at once)."""
+    for due in job():
+        if due is not None:
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        start = time.perf_counter() if due is None else due
+        try:
+            status, raw = await conn.send(data)
+        except (OSError, ConnectionError):
+            run.record(time.perf_counter() - start, -1, None)
+            return
+        run.record(time.perf_counter() - start, status, json.loads(raw) if status == 201 else None)
+
+
+def _measure(
+    ports: list[int],
+    pids: list[int],
+    tokens: list[str],
+    body: dict[str, Any],
+    workers: int,
+    job: Any,
+    run: Run,
+    started: float,
+) -> None:
+    """Run the load and note the CPU the servers and the load generator used per answer."""
+    servers, client = _cpu_s(pids), time.process_time()
+    asyncio.run(_load(ports, tokens, body, workers, job, run))
+    run.seconds = time.perf_counter() - started
+    answered = max(1, sum(run.statuses.values()))
+    run.server_cpu_ms = (_cpu_s(pids) - servers) / answered * 1e3
+    run.client_cpu_ms = (time.process_time() - client) / answered * 1e3
 
 
 def offered(
-    ports: list[int], tokens: list[str], body: dict[str, Any], rate: float, seconds: float
+    ports: list[int],
+    pids: list[int],
+    tokens: list[str],
+    body: dict[str, Any],
+    rate: float,
+    seconds: float,
 ) -> Run:
     """Open loop: ``rate`` requests per second, each sent when due, for ``seconds``."""
     total = int(rate * seconds)
     workers = min(64, max(8, int(rate / 10)))
     start = time.perf_counter() + 0.2
     counter = iter(range(total))
-    lock = threading.Lock()
     run = Run()
 
     stop = start + seconds * GRACE
 
     def job() -> Iterator[float]:
         while time.perf_counter() < stop:  # a server far behind is not waited for
-            with lock:
-                i = next(counter, None)
+            i = next(counter, None)
             if i is None:
                 return
             yield start + i / rate
 
-    threads = [
-        threading.Thread(target=_worker, args=(n, ports, tokens, body, job, run))
-        for n in range(workers)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    run.seconds = time.perf_counter() - start
+    _measure(ports, pids, tokens, body, workers, job, run, start)
     run.unsent = total - sum(run.statuses.values())
     return run
 
 
 def closed(
-    ports: list[int], tokens: list[str], body: dict[str, Any], workers: int, seconds: float
+    ports: list[int],
+    pids: list[int],
+    tokens: list[str],
+    body: dict[str, Any],
+    workers: int,
+    seconds: float,
 ) -> Run:
-    """Closed loop: ``workers`` threads send back to back for ``seconds``."""
+    """Closed loop: ``workers`` connections send back to back for ``seconds``."""
     run = Run()
     end = time.perf_counter() + seconds
 
@@ -366,16 +468,7 @@ def closed(
         while time.perf_counter() < end:
             yield None
 
-    started = time.perf_counter()
-    threads = [
-        threading.Thread(target=_worker, args=(n, ports, tokens, body, job, run))
-        for n in range(workers)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    run.seconds = time.perf_counter() - started
+    _measure(ports, pids, tokens, body, workers, job, run, time.perf_counter())
     return run
 
 
@@ -390,9 +483,10 @@ def configuration(
             for server in servers:
                 server.start()
             ports = [s.port for s in servers]
+            pids = [s.proc.pid for s in servers if s.proc is not None]
             sid, tokens = set_up(url, ports[0])
             body = {"serviceId": sid, **REQUEST}
-            closed(ports, tokens, body, 4, 2.0)  # warm-up
+            closed(ports, pids, tokens, body, 4, 2.0)  # warm-up
             out: dict[str, Any] = {
                 "database": kind,
                 "processes": processes,
@@ -400,10 +494,10 @@ def configuration(
                 "offered": {},
             }
             for rate in args.rates:
-                figures = offered(ports, tokens, body, rate, args.seconds).figures()
+                figures = offered(ports, pids, tokens, body, rate, args.seconds).figures()
                 out["offered"][str(rate)] = figures
                 print(f"  {kind} x{processes} offered {rate}/s: {figures}", flush=True)
-            figures = closed(ports, tokens, body, args.workers, args.seconds).figures()
+            figures = closed(ports, pids, tokens, body, args.workers, args.seconds).figures()
             out["max_sustained"] = figures | {"workers": args.workers}
             print(f"  {kind} x{processes} max: {figures}", flush=True)
             slots = [call(p, "GET", "/health")[1]["slotsRun"] for p in ports]
