@@ -15,14 +15,19 @@ has instances of its network steps running the load generator sends unified serv
 and opens a session (one task per 100 s, lasting 1 s of twin time, so sessions do not pile up).
 
 - **Offered rates** (open loop): requests are sent at fixed times, ``rate`` per second for
-  ``--seconds``, from a pool of threads, each with a keep-alive connection; a request's latency
-  is counted from the time it was due, so a server that falls behind shows it (no coordinated
-  omission). Reported: the rate achieved, p50/p90/p99/max latency, answers other than 201.
-- **Maximum sustained rate** (closed loop): ``--workers`` threads send back to back for
+  ``--seconds``, over a pool of keep-alive connections (one request at a time each); a
+  request's latency is counted from the time it was due, so a server that falls behind shows
+  it (no coordinated omission). Reported: the rate achieved, p50/p90/p99/max latency, answers
+  other than 201.
+- **Maximum sustained rate** (closed loop): ``--workers`` connections send back to back for
   ``--seconds``; the rate is what was answered 201 per second, with its latency figures.
 
-With two processes each thread sends to one of the two, alternately. The load generator runs on
-the same machine as the servers and competes with them for its cores. ``--profile`` also runs
+With two processes the connections go to one of the two, alternately. The load generator runs
+on the same machine as the servers and competes with them for its cores, so it does little per
+request: one asyncio event loop, each connection's request bytes built once, an answer parsed
+only as far as its status, length and (a 201) JSON body. Each run also reports the CPU time the
+servers and the load generator used per answer (``server_cpu_ms_per_answer``,
+``load_generator_cpu_ms_per_answer``; the servers' from ``/proc``). ``--profile`` also runs
 the decision path in this process under cProfile (the service layer's ``request_service`` in its
 database transaction, no HTTP) and times its phases, to say where a request's time goes, and
 times a slot and its write transaction with 50 sessions opened per slot (``slot`` in the JSON).
