@@ -1,7 +1,7 @@
 """Unified service requests per second and their decision latency, against ``cnc6g serve``.
 
 Run with ``make bench-control`` or ``python -m benchmarks.control_plane [--quick] [--json PATH]
-[--databases sqlite,postgres] [--processes 1,2] [--rates 100,250,500] [--profile]``; the
+[--databases sqlite,postgres] [--processes 1,2] [--rates 25,50,100,250,500] [--profile]``; the
 table of ``docs/benchmarks.md`` is ``python -m benchmarks.control_plane --table
 benchmarks/control_plane_results.json``.
 
@@ -578,9 +578,14 @@ def table(report: dict[str, Any]) -> str:
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
 
+    def cpu(f: dict[str, Any]) -> str:
+        value = f.get("server_cpu_ms_per_answer")
+        return "n/a" if value is None else f"{value:.1f}"
+
     lines = [
-        "| database, API processes | load | answered/s | p50 ms | p99 ms | not sent |",
-        "|---|---|---|---|---|---|",
+        "| database, API processes | load | answered/s | p50 ms | p99 ms | not sent "
+        "| server CPU ms/answer |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in report["configurations"]:
         label = DATABASE_LABELS.get(c["database"], c["database"])
@@ -588,12 +593,12 @@ def table(report: dict[str, Any]) -> str:
         for rate, f in c["offered"].items():
             lines.append(
                 f"| {who} | {float(rate):g}/s offered | {f['rate_per_s']:,.0f} | "
-                f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | {f['not_sent']:,} |"
+                f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | {f['not_sent']:,} | {cpu(f)} |"
             )
         f = c["max_sustained"]
         lines.append(
             f"| {who} | closed loop, {f['workers']} clients | **{f['rate_per_s']:,.0f}** | "
-            f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | |"
+            f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | | {cpu(f)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -688,7 +693,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--processes", default="1,2")
-    parser.add_argument("--rates", default="100,250,500")
+    parser.add_argument("--rates", default="25,50,100,250,500")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--clock", default=CLOCK, help="the servers' slot clock")
