@@ -1,7 +1,7 @@
 """Unified service requests per second and their decision latency, against ``cnc6g serve``.
 
 Run with ``make bench-control`` or ``python -m benchmarks.control_plane [--quick] [--json PATH]
-[--databases sqlite,postgres] [--processes 1,2] [--rates 100,250,500] [--profile]``; the
+[--databases sqlite,postgres] [--processes 1,2] [--rates 25,50,100,250,500] [--profile]``; the
 table of ``docs/benchmarks.md`` is ``python -m benchmarks.control_plane --table
 benchmarks/control_plane_results.json``.
 
@@ -15,14 +15,19 @@ has instances of its network steps running the load generator sends unified serv
 and opens a session (one task per 100 s, lasting 1 s of twin time, so sessions do not pile up).
 
 - **Offered rates** (open loop): requests are sent at fixed times, ``rate`` per second for
-  ``--seconds``, from a pool of threads, each with a keep-alive connection; a request's latency
-  is counted from the time it was due, so a server that falls behind shows it (no coordinated
-  omission). Reported: the rate achieved, p50/p90/p99/max latency, answers other than 201.
-- **Maximum sustained rate** (closed loop): ``--workers`` threads send back to back for
+  ``--seconds``, over a pool of keep-alive connections (one request at a time each); a
+  request's latency is counted from the time it was due, so a server that falls behind shows
+  it (no coordinated omission). Reported: the rate achieved, p50/p90/p99/max latency, answers
+  other than 201.
+- **Maximum sustained rate** (closed loop): ``--workers`` connections send back to back for
   ``--seconds``; the rate is what was answered 201 per second, with its latency figures.
 
-With two processes each thread sends to one of the two, alternately. The load generator runs on
-the same machine as the servers and competes with them for its cores. ``--profile`` also runs
+With two processes the connections go to one of the two, alternately. The load generator runs
+on the same machine as the servers and competes with them for its cores, so it does little per
+request: one asyncio event loop, each connection's request bytes built once, an answer parsed
+only as far as its status, length and (a 201) JSON body. Each run also reports the CPU time the
+servers and the load generator used per answer (``server_cpu_ms_per_answer``,
+``load_generator_cpu_ms_per_answer``; the servers' from ``/proc``). ``--profile`` also runs
 the decision path in this process under cProfile (the service layer's ``request_service`` in its
 database transaction, no HTTP) and times its phases, to say where a request's time goes, and
 times a slot and its write transaction with 50 sessions opened per slot (``slot`` in the JSON).
@@ -31,6 +36,7 @@ times a slot and its write transaction with 50 sessions opened per slot (``slot`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import cProfile
 import http.client
@@ -44,7 +50,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -263,15 +268,15 @@ class Run:
     sessions: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     unsent: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    server_cpu_ms: float = 0.0
+    client_cpu_ms: float = 0.0
 
     def record(self, latency_s: float, status: int, answer: Any) -> None:
         """One answer."""
-        with self.lock:
-            self.statuses[status] += 1
-            if status == 201:
-                self.latencies_ms.append(latency_s * 1e3)
-                self.sessions[answer["session"]["status"]] += 1
+        self.statuses[status] += 1
+        if status == 201:
+            self.latencies_ms.append(latency_s * 1e3)
+            self.sessions[answer["session"]["status"]] += 1
 
     def figures(self) -> dict[str, Any]:
         """Rate and latency figures."""
@@ -294,71 +299,173 @@ class Run:
             "other_statuses": {str(k): v for k, v in self.statuses.items() if k != 201},
             "not_sent": self.unsent,
             "sessions": dict(self.sessions),
+            "server_cpu_ms_per_answer": round(self.server_cpu_ms, 3),
+            "load_generator_cpu_ms_per_answer": round(self.client_cpu_ms, 3),
         }
 
 
-def _worker(
-    n: int, ports: list[int], tokens: list[str], body: dict[str, Any], job: Any, run: Run
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends pre-built requests, one at a time.
+
+    The load generator shares the machine's cores with the servers, so it does little per
+    request: the request's bytes are built once, and an answer is parsed only as far as its
+    status line, its ``Content-Length`` and (for a 201) its JSON body.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            waiter.set_exception(ConnectionError("an answer without Content-Length"))
+            return
+        stop = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        self.waiter = None
+        waiter.set_result((int(head[9:12]), body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc or ConnectionError("the server closed the connection"))
+
+    async def send(self, data: bytes) -> tuple[int, bytes]:
+        """Send one request and wait for its answer: its status and body."""
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self.waiter
+
+
+def request_bytes(port: int, token: str, body: dict[str, Any]) -> bytes:
+    """A unified service request as it goes on the wire (built once per connection)."""
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {REQUESTS} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user and system) the processes have used so far (Linux ``/proc``)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _load(
+    ports: list[int], tokens: list[str], body: dict[str, Any], workers: int, job: Any, run: Run
 ) -> None:
-    port = ports[n % len(ports)]
-    token = tokens[n % len(tokens)]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    """``workers`` connections, each sending the requests ``job`` hands it (see :func:`_send`)."""
+    loop = asyncio.get_running_loop()
+    connections = []
+    for n in range(workers):
+        port = ports[n % len(ports)]
+        _, conn = await loop.create_connection(_Connection, "127.0.0.1", port)
+        connections.append((conn, request_bytes(port, tokens[n % len(tokens)], body)))
     try:
-        for due in job():
-            if due is not None:
-                wait = due - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-            start = time.perf_counter() if due is None else due
-            try:
-                status, answer = call(port, "POST", REQUESTS, body, token, conn=conn)
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status, answer = -1, None
-            run.record(time.perf_counter() - start, status, answer)
+        await asyncio.gather(*(_send(conn, data, job, run) for conn, data in connections))
     finally:
-        conn.close()
+        for conn, _ in connections:
+            if conn.transport is not None:
+                conn.transport.close()
+
+
+async def _send(conn: _Connection, data: bytes, job: Any, run: Run) -> None:
+    """Send what ``job`` yields: a due time (wait for it; latency from it) or None (at once)."""
+    for due in job():
+        if due is not None:
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        start = time.perf_counter() if due is None else due
+        try:
+            status, raw = await conn.send(data)
+        except (OSError, ConnectionError):
+            run.record(time.perf_counter() - start, -1, None)
+            return
+        run.record(time.perf_counter() - start, status, json.loads(raw) if status == 201 else None)
+
+
+def _measure(
+    ports: list[int],
+    pids: list[int],
+    tokens: list[str],
+    body: dict[str, Any],
+    workers: int,
+    job: Any,
+    run: Run,
+    started: float,
+) -> None:
+    """Run the load and note the CPU the servers and the load generator used per answer."""
+    servers, client = _cpu_s(pids), time.process_time()
+    asyncio.run(_load(ports, tokens, body, workers, job, run))
+    run.seconds = time.perf_counter() - started
+    answered = max(1, sum(run.statuses.values()))
+    run.server_cpu_ms = (_cpu_s(pids) - servers) / answered * 1e3
+    run.client_cpu_ms = (time.process_time() - client) / answered * 1e3
 
 
 def offered(
-    ports: list[int], tokens: list[str], body: dict[str, Any], rate: float, seconds: float
+    ports: list[int],
+    pids: list[int],
+    tokens: list[str],
+    body: dict[str, Any],
+    rate: float,
+    seconds: float,
 ) -> Run:
     """Open loop: ``rate`` requests per second, each sent when due, for ``seconds``."""
     total = int(rate * seconds)
     workers = min(64, max(8, int(rate / 10)))
     start = time.perf_counter() + 0.2
     counter = iter(range(total))
-    lock = threading.Lock()
     run = Run()
 
     stop = start + seconds * GRACE
 
     def job() -> Iterator[float]:
         while time.perf_counter() < stop:  # a server far behind is not waited for
-            with lock:
-                i = next(counter, None)
+            i = next(counter, None)
             if i is None:
                 return
             yield start + i / rate
 
-    threads = [
-        threading.Thread(target=_worker, args=(n, ports, tokens, body, job, run))
-        for n in range(workers)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    run.seconds = time.perf_counter() - start
+    _measure(ports, pids, tokens, body, workers, job, run, start)
     run.unsent = total - sum(run.statuses.values())
     return run
 
 
 def closed(
-    ports: list[int], tokens: list[str], body: dict[str, Any], workers: int, seconds: float
+    ports: list[int],
+    pids: list[int],
+    tokens: list[str],
+    body: dict[str, Any],
+    workers: int,
+    seconds: float,
 ) -> Run:
-    """Closed loop: ``workers`` threads send back to back for ``seconds``."""
+    """Closed loop: ``workers`` connections send back to back for ``seconds``."""
     run = Run()
     end = time.perf_counter() + seconds
 
@@ -366,16 +473,7 @@ def closed(
         while time.perf_counter() < end:
             yield None
 
-    started = time.perf_counter()
-    threads = [
-        threading.Thread(target=_worker, args=(n, ports, tokens, body, job, run))
-        for n in range(workers)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    run.seconds = time.perf_counter() - started
+    _measure(ports, pids, tokens, body, workers, job, run, time.perf_counter())
     return run
 
 
@@ -390,9 +488,10 @@ def configuration(
             for server in servers:
                 server.start()
             ports = [s.port for s in servers]
+            pids = [s.proc.pid for s in servers if s.proc is not None]
             sid, tokens = set_up(url, ports[0])
             body = {"serviceId": sid, **REQUEST}
-            closed(ports, tokens, body, 4, 2.0)  # warm-up
+            closed(ports, pids, tokens, body, 4, 2.0)  # warm-up
             out: dict[str, Any] = {
                 "database": kind,
                 "processes": processes,
@@ -400,10 +499,10 @@ def configuration(
                 "offered": {},
             }
             for rate in args.rates:
-                figures = offered(ports, tokens, body, rate, args.seconds).figures()
+                figures = offered(ports, pids, tokens, body, rate, args.seconds).figures()
                 out["offered"][str(rate)] = figures
                 print(f"  {kind} x{processes} offered {rate}/s: {figures}", flush=True)
-            figures = closed(ports, tokens, body, args.workers, args.seconds).figures()
+            figures = closed(ports, pids, tokens, body, args.workers, args.seconds).figures()
             out["max_sustained"] = figures | {"workers": args.workers}
             print(f"  {kind} x{processes} max: {figures}", flush=True)
             slots = [call(p, "GET", "/health")[1]["slotsRun"] for p in ports]
@@ -479,9 +578,14 @@ def table(report: dict[str, Any]) -> str:
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
 
+    def cpu(f: dict[str, Any]) -> str:
+        value = f.get("server_cpu_ms_per_answer")
+        return "n/a" if value is None else f"{value:.1f}"
+
     lines = [
-        "| database, API processes | load | answered/s | p50 ms | p99 ms | not sent |",
-        "|---|---|---|---|---|---|",
+        "| database, API processes | load | answered/s | p50 ms | p99 ms | not sent "
+        "| server CPU ms/answer |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in report["configurations"]:
         label = DATABASE_LABELS.get(c["database"], c["database"])
@@ -489,12 +593,12 @@ def table(report: dict[str, Any]) -> str:
         for rate, f in c["offered"].items():
             lines.append(
                 f"| {who} | {float(rate):g}/s offered | {f['rate_per_s']:,.0f} | "
-                f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | {f['not_sent']:,} |"
+                f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | {f['not_sent']:,} | {cpu(f)} |"
             )
         f = c["max_sustained"]
         lines.append(
             f"| {who} | closed loop, {f['workers']} clients | **{f['rate_per_s']:,.0f}** | "
-            f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | |"
+            f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | | {cpu(f)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -589,7 +693,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--processes", default="1,2")
-    parser.add_argument("--rates", default="100,250,500")
+    parser.add_argument("--rates", default="25,50,100,250,500")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--clock", default=CLOCK, help="the servers' slot clock")

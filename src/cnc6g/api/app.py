@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from cnc6g import __version__
+from cnc6g.api.fast import UnifiedRequest
 from cnc6g.api.openapi import document_errors, plain_parameters
 from cnc6g.api.problems import STATUS_CODES, BodyGuard, Correlator, error_response
 from cnc6g.api.routes.catalog import clients, services
@@ -228,6 +229,7 @@ def create_app(plane: ControlPlane, run_background: bool = True) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(UnifiedRequest, plane=plane)
     app.add_middleware(Correlator)
     app.add_middleware(BodyGuard)
     return app

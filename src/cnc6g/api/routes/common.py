@@ -51,12 +51,29 @@ def created(
     etag: Callable[[dict[str, Any]], int] | None = None,
 ) -> JSONResponse:
     """Run a creating operation (idempotent with ``key``) and answer it with ``Location``."""
-    idem = None
-    if key is not None:
-        fp = fingerprint(request.method, request.url.path, body)
-        idem = (principal.client_id, key, fp, status)
+    idem = idempotency(request, principal, key, body, status)
     result, replayed = plane.run(op, *args, idempotency=idem)
-    data = result if replayed else dump(result)  # type: ignore[arg-type]
+    return answer_created(result, replayed, status, location, etag)
+
+
+def idempotency(
+    request: Request, principal: Principal, key: str | None, body: BaseModel, status: int
+) -> tuple[str, str, str, int] | None:
+    """What :meth:`ControlPlane.run` needs of a creation's ``Idempotency-Key`` (None: none)."""
+    if key is None:
+        return None
+    return principal.client_id, key, fingerprint(request.method, request.url.path, body), status
+
+
+def answer_created(
+    result: Any,
+    replayed: bool,
+    status: int,
+    location: Callable[[dict[str, Any]], str],
+    etag: Callable[[dict[str, Any]], int] | None = None,
+) -> JSONResponse:
+    """The answer to a creation: its body, ``Location``, ``ETag`` and whether it was replayed."""
+    data = result if replayed else dump(result)
     headers = {"Location": location(data)}
     if etag is not None:
         headers["ETag"] = f'"{etag(data)}"'
