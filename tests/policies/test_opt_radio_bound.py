@@ -17,7 +17,12 @@ from cnc6g.model.radio import RadioModel, TerminalPower
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy
 from cnc6g.policies.base import usable_candidates
 from cnc6g.policies.opt import SlotInputs, lower_bound
-from cnc6g.policies.opt.model import radio_energy_per_task, radio_floor_j
+from cnc6g.policies.opt.model import (
+    build_model,
+    radio_awake_j,
+    radio_energy_per_task,
+    radio_floor_j,
+)
 from cnc6g.scenarios import load_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import Twin, compile_scenario, evaluate_slot
@@ -145,6 +150,30 @@ def test_the_constant_is_the_twins_radio_energy_of_a_slot_without_traffic(phones
     assert out.energy["radio"][0] == pytest.approx(radio_floor_j(system), rel=1e-12)
     # nothing to send: the bound is the twin's objective (idle nodes and the radio's floor)
     assert lower_bound(system, silent) == pytest.approx(objective[0], rel=1e-9)
+
+
+def test_the_plan_counts_busy_sites_static_power_whole_and_the_bound_spreads_it_per_task():
+    system = radio_system(3, 5, 1, 0.5, True)
+    obs, grd = _observed(system, 1, 2)
+    inputs = SlotInputs.from_observation(obs)
+    model = system.scenario.radio
+    assert model is not None
+    bs = model.base_station
+    awake = radio_awake_j(system, inputs.demand)
+    # every site has demand that returns data: each is charged n_trx (P0 - P_sleep) for the slot
+    assert awake == pytest.approx(3 * system.slot_s * bs.n_trx * (bs.p0_w - bs.p_sleep_w))
+    plan = build_model(system, inputs).model
+    optimistic = build_model(system, inputs, optimistic=True).model
+    assert plan.offset - optimistic.offset == pytest.approx(awake)
+    # spread over the tasks, the same static power adds up to the same total
+    O, S = system.n_origins, system.n_services
+    ro, rs = np.repeat(np.arange(O), S), np.tile(np.arange(S), O)
+    spread = radio_energy_per_task(system, inputs, inputs.demand, ro, rs)
+    whole = radio_energy_per_task(system, inputs, inputs.demand, ro, rs, spread_static=False)
+    assert (inputs.demand.ravel() * (spread - whole)).sum() == pytest.approx(awake)
+    # and the twin charges at least the floor and the awake sites when GRD sends from each
+    out, _ = _scores(system, inputs, [grd.decide(obs)])
+    assert out.energy["radio"][0] >= radio_floor_j(system) + awake
 
 
 def test_without_a_radio_model_routes_pay_transmit_power_and_energy_per_bit_as_before():

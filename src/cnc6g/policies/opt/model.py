@@ -225,6 +225,7 @@ class _Slot:
     fail: FloatArray  # [R, T] failure bound of the route's tasks at each tier
     paths: PlanPaths | None = None  # path columns of the services placed step by step
     path_inv: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # instance entries
+    optimistic: bool = False  # the model of the lower bound
 
     @property
     def saving(self) -> FloatArray:
@@ -406,6 +407,7 @@ def _slot(
         path_inv=np.zeros(0, np.int64)
         if extra is None
         else np.searchsorted(ps * sy.n_nodes + pn, extra),
+        optimistic=optimistic,
     )
 
 
@@ -467,7 +469,8 @@ def _route_columns(m: LinearModel, slot: _Slot, amortise_slots: float) -> tuple[
     d_in, d_out = sy.input_mbit[rs], sy.output_mbit[rs]
     per_task = (
         dyn[rn] * sy.work[rs]
-        + slot.remote * radio_energy_per_task(sy, inputs, slot.lam, ro, rs)
+        + slot.remote
+        * radio_energy_per_task(sy, inputs, slot.lam, ro, rs, spread_static=slot.optimistic)
         + (d_in + d_out) * sy.candidate_j_per_mbit[ro, rk]
         + beta * (1.0 - slot.cold_r) * slot.fail[:, 0]
     )
@@ -484,7 +487,12 @@ def _route_columns(m: LinearModel, slot: _Slot, amortise_slots: float) -> tuple[
 
 
 def radio_energy_per_task(
-    system: System, inputs: SlotInputs, demand: FloatArray, ro: IntArray, rs: IntArray
+    system: System,
+    inputs: SlotInputs,
+    demand: FloatArray,
+    ro: IntArray,
+    rs: IntArray,
+    spread_static: bool = True,
 ) -> FloatArray:
     """Radio energy the twin charges per task sent over the radio by origin ``ro`` for ``rs``, J.
 
@@ -501,11 +509,14 @@ def radio_energy_per_task(
       users is concave in the tasks sent and zero without any, so it is at least its value at
       the origin's whole demand times the share of that demand sent; without the model the
       transmit power over the uplink air time;
-    - the site's static power above its sleep floor, ``n_trx (P0 - P_sleep)`` for the slot,
-      spread over the site's tasks that return data: a site that sends any downlink is awake,
-      so its static power is at least the demand-weighted mean of the shares of its (origin,
-      service) pairs sent, each at most 1. The sleep floor itself is the slot's constant
-      (:func:`radio_floor_j`).
+    - with ``spread_static`` (the lower bound's model), the site's static power above its
+      sleep floor, ``n_trx (P0 - P_sleep)`` for the slot, spread over the site's tasks that
+      return data: a site that sends any downlink is awake, so its static power is at least
+      the demand-weighted mean of the shares of its (origin, service) pairs sent, each at most
+      1. The plan instead counts it whole for every site with such demand
+      (:func:`radio_awake_j`): once a site sends anything, one more task costs none of it, and
+      spread per task it would turn tasks away that the site serves at no extra static cost.
+      The sleep floor is the slot's constant in both (:func:`radio_floor_j`).
     """
     sy = system
     d_in, d_out = sy.input_mbit[rs], sy.output_mbit[rs]
@@ -542,17 +553,38 @@ def radio_energy_per_task(
             phones = phones + (tp.base_w - tp.tail_w) * air + chord[ro]
         else:  # the tail term is at least zero
             phones = phones + tp.base_w * air
-    site, n_sites = _sites(sy)
-    returns = np.asarray(demand, dtype=float) @ (sy.output_mbit > 0)  # [O]
-    site_demand = np.bincount(site, weights=returns, minlength=n_sites)
-    awake_j = sy.slot_s * bs.n_trx * max(bs.p0_w - bs.p_sleep_w, 0.0)
-    static = np.divide(
-        awake_j,
-        site_demand[site[ro]],
-        out=np.zeros(ro.size),
-        where=(d_out > 0) & (site_demand[site[ro]] > 0),
-    )
-    out = load_j + phones + static
+    out = load_j + phones
+    if spread_static:
+        site, n_sites = _sites(sy)
+        site_demand = np.bincount(site, weights=_returning(sy, demand), minlength=n_sites)
+        awake_j = sy.slot_s * bs.n_trx * max(bs.p0_w - bs.p_sleep_w, 0.0)
+        out = out + np.divide(
+            awake_j,
+            site_demand[site[ro]],
+            out=np.zeros(ro.size),
+            where=(d_out > 0) & (site_demand[site[ro]] > 0),
+        )
+    return out
+
+
+def radio_awake_j(system: System, demand: FloatArray) -> float:
+    """Static power above sleep of the sites with demand that returns data, for the slot, J.
+
+    The plan's constant (EARTH; 0 without a radio model): a site sends downlink, and so is
+    awake, as soon as one such task goes over its radio.
+    """
+    model = system.scenario.radio
+    if model is None:
+        return 0.0
+    site, n_sites = _sites(system)
+    busy = np.bincount(site, weights=_returning(system, demand), minlength=n_sites) > 0
+    bs = model.base_station
+    return float(system.slot_s * busy.sum() * bs.n_trx * max(bs.p0_w - bs.p_sleep_w, 0.0))
+
+
+def _returning(system: System, demand: FloatArray) -> FloatArray:
+    """``[O]`` tasks of each origin's demand whose service returns data over the downlink."""
+    out: FloatArray = np.asarray(demand, dtype=float) @ (system.output_mbit > 0)
     return out
 
 
@@ -609,8 +641,8 @@ def _awake_columns(m: LinearModel, slot: _Slot) -> IntArray:
     """Awake columns of the nodes that can sleep (``-1`` for the others).
 
     Awake costs a slot of idle power over sleep power; the sleep power of every node that can
-    sleep, the idle power of the others and the radio's floor (:func:`radio_floor_j`) are the
-    slot's constant.
+    sleep, the idle power of the others and the radio's floor (:func:`radio_floor_j`; in the
+    plan also :func:`radio_awake_j`) are the slot's constant.
     """
     sy = slot.system
     tau = sy.slot_s
@@ -627,6 +659,8 @@ def _awake_columns(m: LinearModel, slot: _Slot) -> IntArray:
     m.offset = float(
         tau * sy.idle_power[always].sum() + tau * np.nan_to_num(sy.sleep_power)[sy.can_sleep].sum()
     ) + radio_floor_j(sy)
+    if not slot.optimistic:
+        m.offset += radio_awake_j(sy, slot.lam)
     return a
 
 
