@@ -227,6 +227,7 @@ class _Slot:
     fail: FloatArray  # [R, T] failure bound of the route's tasks at each tier
     paths: PlanPaths | None = None  # path columns of the services placed step by step
     path_inv: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # instance entries
+    optimistic: bool = False  # the model of the lower bound
 
     @property
     def saving(self) -> FloatArray:
@@ -410,6 +411,7 @@ def _slot(
         path_inv=np.zeros(0, np.int64)
         if extra is None
         else np.searchsorted(ps * sy.n_nodes + pn, extra),
+        optimistic=optimistic,
     )
 
 
@@ -472,7 +474,7 @@ def _route_columns(m: LinearModel, slot: _Slot, amortise_slots: float) -> tuple[
     per_task = (
         dyn[rn] * sy.work[rs]
         + slot.remote
-        * (sy.tx_power[ro] * d_in / inputs.uplink_mbps[ro] + sy.bs_j_per_mbit[ro] * d_out)
+        * radio_energy_per_task(sy, inputs, slot.lam, ro, rs, spread_static=slot.optimistic)
         + (d_in + d_out) * sy.candidate_j_per_mbit[ro, rk]
         + beta * (1.0 - slot.cold_r) * slot.fail[:, 0]
     )
@@ -486,6 +488,124 @@ def _route_columns(m: LinearModel, slot: _Slot, amortise_slots: float) -> tuple[
     pairs = slot.demand_pairs
     u = m.columns(pairs.shape[0], beta * slot.lam[pairs[:, 0], pairs[:, 1]], 0.0, 1.0)
     return y, u
+
+
+def radio_energy_per_task(
+    system: System,
+    inputs: SlotInputs,
+    demand: FloatArray,
+    ro: IntArray,
+    rs: IntArray,
+    spread_static: bool = True,
+) -> FloatArray:
+    """Radio energy the twin charges per task sent over the radio by origin ``ro`` for ``rs``, J.
+
+    Without a radio model: the terminal's transmit power over the uplink's air time and the
+    base station's energy per downlink bit. With one (EARTH base stations), never more than
+    the twin charges for any share of the slot's ``demand`` sent, so that the plan's LP stays a
+    lower bound:
+
+    - the site's load-dependent power, ``n_trx delta_p P_max`` over the task's downlink air
+      time (linear in the load up to the full load the radio rows keep it under);
+    - the phones' radio (``radio.terminal_power``): power per Mbit/s up and down, the base
+      power over the air time less the tail power (the twin's tail term is at least the tail
+      less ``tail_w`` x the air time) and the tail's chord: the connected share of the cell's
+      users is concave in the tasks sent and zero without any, so it is at least its value at
+      the origin's whole demand times the share of that demand sent; without the model the
+      transmit power over the uplink air time;
+    - with ``spread_static`` (the lower bound's model), the site's static power above its
+      sleep floor, ``n_trx (P0 - P_sleep)`` for the slot, spread over the site's tasks that
+      return data: a site that sends any downlink is awake, so its static power is at least
+      the demand-weighted mean of the shares of its (origin, service) pairs sent, each at most
+      1. The plan instead counts it whole for every site with such demand
+      (:func:`radio_awake_j`): once a site sends anything, one more task costs none of it, and
+      spread per task it would turn tasks away that the site serves at no extra static cost.
+      The sleep floor is the slot's constant in both (:func:`radio_floor_j`).
+    """
+    sy = system
+    d_in, d_out = sy.input_mbit[rs], sy.output_mbit[rs]
+    up_s = d_in / inputs.uplink_mbps[ro]
+    down_s = d_out / inputs.downlink_mbps[ro]
+    model = sy.scenario.radio
+    if model is None:
+        out: FloatArray = (
+            sy.tx_power[ro] * d_in / inputs.uplink_mbps[ro] + sy.bs_j_per_mbit[ro] * d_out
+        )
+        return out
+    bs = model.base_station
+    load_j = bs.n_trx * bs.delta_p * bs.pmax_w * down_s
+    tp = model.terminal_power
+    if tp is None:
+        phones = sy.tx_power[ro] * up_s
+    else:
+        air = up_s + down_s
+        phones = tp.uplink_w_per_mbps * d_in + tp.downlink_w_per_mbps * d_out
+        if tp.base_w >= tp.tail_w:
+            tasks = np.asarray(demand, dtype=float).sum(axis=1)  # [O] the most sent
+            windows = tasks * (tp.tail_ms / 1e3) / sy.slot_s
+            users = float(model.users_per_cell)
+            if users > 1:
+                connected = users * -np.expm1(windows * np.log1p(-1.0 / users))
+            else:
+                connected = (windows > 0).astype(float)
+            chord = np.divide(
+                tp.tail_w * sy.slot_s * connected,
+                tasks,
+                out=np.zeros_like(tasks),
+                where=tasks > 0,
+            )
+            phones = phones + (tp.base_w - tp.tail_w) * air + chord[ro]
+        else:  # the tail term is at least zero
+            phones = phones + tp.base_w * air
+    out = load_j + phones
+    if spread_static:
+        site, n_sites = _sites(sy)
+        site_demand = np.bincount(site, weights=_returning(sy, demand), minlength=n_sites)
+        awake_j = sy.slot_s * bs.n_trx * max(bs.p0_w - bs.p_sleep_w, 0.0)
+        out = out + np.divide(
+            awake_j,
+            site_demand[site[ro]],
+            out=np.zeros(ro.size),
+            where=(d_out > 0) & (site_demand[site[ro]] > 0),
+        )
+    return out
+
+
+def radio_awake_j(system: System, demand: FloatArray) -> float:
+    """Static power above sleep of the sites with demand that returns data, for the slot, J.
+
+    The plan's constant (EARTH; 0 without a radio model): a site sends downlink, and so is
+    awake, as soon as one such task goes over its radio.
+    """
+    model = system.scenario.radio
+    if model is None:
+        return 0.0
+    site, n_sites = _sites(system)
+    busy = np.bincount(site, weights=_returning(system, demand), minlength=n_sites) > 0
+    bs = model.base_station
+    return float(system.slot_s * busy.sum() * bs.n_trx * max(bs.p0_w - bs.p_sleep_w, 0.0))
+
+
+def _returning(system: System, demand: FloatArray) -> FloatArray:
+    """``[O]`` tasks of each origin's demand whose service returns data over the downlink."""
+    out: FloatArray = np.asarray(demand, dtype=float) @ (system.output_mbit > 0)
+    return out
+
+
+def radio_floor_j(system: System) -> float:
+    """Radio energy of the slot whatever is sent, J: every site's sleep power (EARTH); else 0."""
+    model = system.scenario.radio
+    if model is None:
+        return 0.0
+    _, n_sites = _sites(system)
+    bs = model.base_station
+    return float(system.slot_s * n_sites * bs.n_trx * bs.p_sleep_w)
+
+
+def _sites(system: System) -> tuple[IntArray, int]:
+    """The RAN site of each origin and the number of sites (the RAN domains with origins)."""
+    _, site = np.unique(system.origin_ran, return_inverse=True)
+    return site.astype(np.int64), int(site.max()) + 1 if site.size else 0
 
 
 def _instance_columns(
@@ -525,7 +645,8 @@ def _awake_columns(m: LinearModel, slot: _Slot) -> IntArray:
     """Awake columns of the nodes that can sleep (``-1`` for the others).
 
     Awake costs a slot of idle power over sleep power; the sleep power of every node that can
-    sleep and the idle power of the others are the slot's constant.
+    sleep, the idle power of the others and the radio's floor (:func:`radio_floor_j`; in the
+    plan also :func:`radio_awake_j`) are the slot's constant.
     """
     sy = slot.system
     tau = sy.slot_s
@@ -541,7 +662,9 @@ def _awake_columns(m: LinearModel, slot: _Slot) -> IntArray:
     always = ~sy.can_sleep
     m.offset = float(
         tau * sy.idle_power[always].sum() + tau * np.nan_to_num(sy.sleep_power)[sy.can_sleep].sum()
-    )
+    ) + radio_floor_j(sy)
+    if not slot.optimistic:
+        m.offset += radio_awake_j(sy, slot.lam)
     return a
 
 
