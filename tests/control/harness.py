@@ -155,7 +155,9 @@ def cli_create_client(database_url: str, role: str = "operator", name: str = "op
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    found = dict(re.findall(r"(client_id|client_secret)\W+(\S+)", done.stdout))
+    # Only spaces and the table's rule between the field and its value: a secret may start with
+    # "-" (URL-safe base64), which a pattern like \W+ would take as part of the separator.
+    found = dict(re.findall(r"(client_id|client_secret)[\s\u2502]+(\S+)", done.stdout))
     assert found.keys() == {"client_id", "client_secret"}, done.stdout
     return Credentials(found["client_id"], found["client_secret"], role)
 
