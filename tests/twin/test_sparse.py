@@ -11,7 +11,7 @@ from reference_dynamics import evaluate_slot as dense_slot
 
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import compile_scenario, evaluate_slot
-from cnc6g.twin.dynamics import clean_routing
+from cnc6g.twin.dynamics import _gather_hops, _hops, _remote_sum, _scatter_hops, clean_routing
 
 CASES = [
     # cells, services, candidates per origin, precision, seed
@@ -80,3 +80,45 @@ def test_sparse_slot_agrees_with_the_dense_reference(cells, services, k, precisi
             got.satisfied_by_demand, want["_satisfied"].sum(axis=2), rtol=rtol, atol=1e-9
         )
         assert want["served"].sum() > 0  # the case exercises served flows
+
+
+@pytest.mark.parametrize(("cells", "k", "seed"), [(4, None, 0), (50, 16, 1)])
+def test_compiled_network_sums_equal_the_numpy_ones(cells, k, seed):
+    """The hop-by-hop link sums and the radio sums, compiled, equal NumPy's to the last bit."""
+    system = compile_scenario(
+        synthetic_scenario(
+            "random", n_cells=cells, n_services=5, candidates_per_origin=k, seed=seed
+        )
+    )
+    rng = np.random.default_rng(seed)
+    B, O, K, L = 3, system.n_origins, system.n_candidates, system.n_links
+    hops = _hops(system)
+    remote = rng.integers(0, 2, size=(O, K)).astype(float)
+    for _ in range(5):
+        bits = rng.random((B, O, K, 2)) * 10.0 ** rng.integers(-3, 4, size=(B, O, K, 2))
+        bits *= rng.random((B, O, K, 1)) < 0.3  # most paths carry nothing
+        want = (bits * remote[None, :, :, None]).sum(axis=2)
+        np.testing.assert_array_equal(_remote_sum(bits, remote), want)
+        # Scatter onto the links: NumPy's scatter-sum over the loaded hops, (hop, path) order.
+        flat = bits.reshape(B * O * K, 2)
+        loaded = (flat[:, 0] != 0) | (flat[:, 1] != 0)
+        copy, entry = np.nonzero(loaded.reshape(B, O * K)[:, hops.path])
+        src = copy * (O * K) + hops.path[entry]
+        bin0 = copy * (2 * (L + 1)) + hops.link[entry]
+        want = np.bincount(
+            np.concatenate([bin0, bin0 + (L + 1)]),
+            weights=np.concatenate([flat[src, 0], flat[src, 1]]),
+            minlength=B * 2 * (L + 1),
+        ).reshape(B, 2, L + 1)[:, :, :L]
+        got = np.zeros((B, 2, L))
+        _scatter_hops(bits.reshape(B, O * K, 2), hops.path, hops.link, got)
+        np.testing.assert_array_equal(got, want)
+        # Gather along the paths, one hop at a time.
+        per_link = rng.random((B, 4, L)) * 10.0 ** rng.integers(-3, 4, size=(B, 4, L))
+        want = np.zeros((B, 4, O * K))
+        for h in range(system.path_links.shape[1]):
+            paths = np.flatnonzero(system.path_links[:, h] < L)
+            want[:, :, paths] += per_link[:, :, system.path_links[paths, h]]
+        got = np.empty((B, 4, O * K))
+        _gather_hops(per_link, system.path_links, got)
+        np.testing.assert_array_equal(got, want)

@@ -50,6 +50,7 @@ from cnc6g.twin.chains import (
     step_work_at,
     transfer_terms,
 )
+from cnc6g.twin.jit import kernel
 from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
 from cnc6g.twin.sojourn import p_within
@@ -355,7 +356,6 @@ class _Hops:
 
     path: IntArray  # [E] flat (origin, candidate) of each hop, in (hop, path) order
     link: IntArray  # [E] its link
-    by_hop: tuple[tuple[IntArray, IntArray], ...]  # per hop h: the paths that have it, links
 
 
 @per_system
@@ -363,8 +363,7 @@ def _hops(system: System) -> _Hops:
     L = system.n_links
     hop, path = np.nonzero(system.path_links.T < L)  # (hop, path) order
     link = system.path_links[path, hop]
-    by_hop = tuple((path[hop == h], link[hop == h]) for h in range(system.path_links.shape[1]))
-    return _Hops(path=path, link=link, by_hop=by_hop)
+    return _Hops(path=path, link=link)
 
 
 def evaluate_slot(
@@ -464,7 +463,7 @@ def evaluate_slot(
     rates = np.empty((B, O, 2))
     rates[..., 0] = uplink_mbps
     rates[..., 1] = downlink_mbps
-    rho_radio = (load_bits * c.remote[None, :, :, None]).sum(axis=2) / (rates * tau)
+    rho_radio = _remote_sum(load_bits, c.remote) / (rates * tau)
     radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
     radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
 
@@ -477,17 +476,9 @@ def evaluate_slot(
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
         else:  # large systems: scatter the loaded paths' traffic onto their links
             hops = _hops(system)
-            bits_ok = load_bits.reshape(B * O * K, 2)
-            loaded = (bits_ok[:, 0] != 0) | (bits_ok[:, 1] != 0)
-            copy, entry = np.nonzero(loaded.reshape(B, O * K)[:, hops.path])  # (h, path) order
-            src = copy * (O * K) + hops.path[entry]
-            bin0 = copy * (2 * (L + 1)) + hops.link[entry]
-            carried = np.bincount(
-                np.concatenate([bin0, bin0 + (L + 1)]),
-                weights=np.concatenate([bits_ok[src, 0], bits_ok[src, 1]]),
-                minlength=B * 2 * (L + 1),
-            ).reshape(B, 2, L + 1)
-            rho_l = carried[:, :, :L] / capacity  # [B, 2, L]
+            carried = np.zeros((B, 2, L))
+            _scatter_hops(load_bits.reshape(B, O * K, 2), hops.path, hops.link, carried)
+            rho_l = carried / capacity  # [B, 2, L]
         if cf is not None:  # transfers between the steps' network nodes
             rho_l = rho_l + cf_links / capacity
         per_link = np.empty((B, 4, L))  # s per Mbit sent, received; log admitted both ways
@@ -496,9 +487,8 @@ def evaluate_slot(
         if c.incidence_t is not None:  # set together with c.incidence
             along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
         else:  # hop by hop, each path from its first link on
-            flat_along = np.zeros((B, 4, O * K))
-            for paths, links in _hops(system).by_hop:
-                flat_along[:, :, paths] += per_link[:, :, links]
+            flat_along = np.empty((B, 4, O * K))
+            _gather_hops(per_link, system.path_links, flat_along)
             along = flat_along.reshape(B, 4, O, K)
         per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
         net_admit = np.exp(along[:, 2] + along[:, 3])
@@ -638,7 +628,7 @@ def evaluate_slot(
     cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
     if waking is not None:
         cold_j = cold_j + waking @ system.wake_energy
-    radio_bits = (served_bits * c.remote[None, :, :, None]).sum(axis=2)  # [B, O, 2]
+    radio_bits = _remote_sum(served_bits, c.remote)  # [B, O, 2]
     if system.scenario.radio is None:
         radio_j = (
             system.tx_power * radio_bits[..., 0] / uplink_mbps
@@ -721,6 +711,59 @@ def evaluate_slot(
         _system=system,
         chains=chain_out,
     )
+
+
+@kernel
+def _remote_sum(bits: FloatArray, remote: FloatArray) -> FloatArray:
+    """``(bits * remote[None, :, :, None]).sum(axis=2)``: ``[B, O, K, 2]`` to ``[B, O, 2]``.
+
+    Summed over the candidates in order, as NumPy's reduction over that axis does.
+    """
+    B, O, K, D = bits.shape
+    out = np.empty((B, O, D))
+    for b in range(B):
+        for o in range(O):
+            for d in range(D):
+                total = 0.0
+                for k in range(K):
+                    total += bits[b, o, k, d] * remote[o, k]
+                out[b, o, d] = total
+    return out
+
+
+@kernel
+def _scatter_hops(bits: FloatArray, path: IntArray, link: IntArray, out: FloatArray) -> None:
+    """Add each loaded path's traffic ``bits`` ``[B, O * K, 2]`` onto its links, ``out [B, 2, L]``.
+
+    ``path`` and ``link``: the hops (see :class:`_Hops`), added in their order, which is the
+    order of the scatter-sum over the loaded hops this replaces.
+    """
+    for b in range(bits.shape[0]):
+        for e in range(path.size):
+            p = path[e]
+            if bits[b, p, 0] != 0 or bits[b, p, 1] != 0:
+                out[b, 0, link[e]] += bits[b, p, 0]
+                out[b, 1, link[e]] += bits[b, p, 1]
+
+
+@kernel
+def _gather_hops(per_link: FloatArray, path_links: IntArray, out: FloatArray) -> None:
+    """Sum ``per_link`` ``[B, F, L]`` along each path, ``out [B, F, O * K]``, hop after hop.
+
+    ``path_links`` ``[O * K, H]`` pads with ``L``; each sum starts at 0 and adds its path's
+    links from the first, as adding the hops' terms one hop at a time does.
+    """
+    B, F, L = per_link.shape
+    paths, H = path_links.shape
+    for b in range(B):
+        for f in range(F):
+            for p in range(paths):
+                total = 0.0
+                for h in range(H):
+                    j = path_links[p, h]
+                    if j < L:
+                        total += per_link[b, f, j]
+                out[b, f, p] = total
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:
