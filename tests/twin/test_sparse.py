@@ -11,7 +11,14 @@ from reference_dynamics import evaluate_slot as dense_slot
 
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import compile_scenario, evaluate_slot
-from cnc6g.twin.dynamics import _gather_hops, _hops, _remote_sum, _scatter_hops, clean_routing
+from cnc6g.twin.dynamics import (
+    _active_flows,
+    _gather_hops,
+    _hops,
+    _remote_sum,
+    _scatter_hops,
+    clean_routing,
+)
 
 CASES = [
     # cells, services, candidates per origin, precision, seed
@@ -122,3 +129,42 @@ def test_compiled_network_sums_equal_the_numpy_ones(cells, k, seed):
         got = np.empty((B, 4, O * K))
         _gather_hops(per_link, system.path_links, got)
         np.testing.assert_array_equal(got, want)
+
+
+def _clean_numpy(routing):
+    """clean_routing as NumPy computes it: the reference of the compiled check."""
+    y = routing if routing.min() >= 0.0 else np.maximum(routing, 0.0)
+    row = y.sum(axis=-1, keepdims=True)
+    return y / np.maximum(row, 1.0) if row.max(initial=0.0) > 1.0 else y
+
+
+@pytest.mark.parametrize("k", [3, 13, 17])
+def test_clean_routing_and_active_flows_equal_numpys(k):
+    rng = np.random.default_rng(k)
+    for trial in range(40):
+        shape = (2, 6, 5, k)
+        routing = rng.random(shape) * (rng.random(shape) < 0.4)
+        routing /= np.maximum(routing.sum(axis=-1, keepdims=True), 1.0)
+        if trial % 4 == 1:  # whole shares in eighths: rows summing to exactly 1
+            routing = np.zeros(shape)
+            picks = rng.integers(0, k, size=(*shape[:3], 8))
+            for piece in range(8):
+                np.put_along_axis(
+                    routing,
+                    picks[..., piece : piece + 1],
+                    np.take_along_axis(routing, picks[..., piece : piece + 1], axis=-1) + 0.125,
+                    axis=-1,
+                )
+        if trial % 4 == 2:  # a row just past 1
+            routing[0, 1, 2] = routing[0, 1, 2] / max(routing[0, 1, 2].sum(), 1e-3) * (1 + 1e-15)
+        if trial % 4 == 3:
+            routing[tuple(rng.integers(s) for s in shape)] = rng.choice([-0.2, np.nan])
+        got, want = clean_routing(routing), _clean_numpy(routing)
+        np.testing.assert_array_equal(got, want)
+        assert (got is routing) == (want is routing)
+        demand = rng.integers(0, 3, size=shape[:3]) * (rng.random(shape[:3]) < 0.5)
+        rows = np.flatnonzero(demand)
+        row, cand = np.nonzero(routing.reshape(-1, k)[rows])
+        got_rows, got_cand = _active_flows(demand.reshape(-1), routing.reshape(-1, k))
+        np.testing.assert_array_equal(got_rows, rows[row])
+        np.testing.assert_array_equal(got_cand, cand)

@@ -271,6 +271,8 @@ def _routing_pass(
             size = 0.0
             for k in range(K):
                 v = y[o, s, k]
+                if v == 0.0:  # most shares: nothing to check or add
+                    continue
                 if not np.isfinite(v):
                     finite = False
                 if v < -atol:

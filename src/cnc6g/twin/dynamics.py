@@ -50,7 +50,7 @@ from cnc6g.twin.chains import (
     step_work_at,
     transfer_terms,
 )
-from cnc6g.twin.jit import kernel
+from cnc6g.twin.jit import kernel, row_sum
 from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
 from cnc6g.twin.sojourn import p_within
@@ -334,7 +334,11 @@ def _constants(system: System) -> _Constants:
 
 def clean_routing(routing: FloatArray) -> FloatArray:
     """Routing with negative shares set to 0 and rows summing above 1 scaled down to 1."""
-    # Valid routing (the usual case) is returned as it is, without a copy.
+    # Valid routing (the usual case) is returned as it is, without a copy: checked in one
+    # compiled pass where it can be (the rows' sums are NumPy's to the last bit).
+    fast = routing.size and routing.dtype == np.float64 and routing.flags.c_contiguous
+    if fast and _is_clean(routing.reshape(-1, routing.shape[-1])):
+        return routing
     y = routing if routing.size == 0 or routing.min() >= 0.0 else np.maximum(routing, 0.0)
     row = y.sum(axis=-1, keepdims=True)
     if row.max(initial=0.0) > 1.0:
@@ -428,18 +432,16 @@ def evaluate_slot(
     # The active flows: (copy, origin, service) rows with requests, and the candidates their
     # routing sends a share to. Everything per flow is computed for these only.
     wanted = demand.reshape(-1)
-    rows = np.flatnonzero(wanted)  # [P] flat (copy, origin, service)
-    shares = routing.reshape(-1, K)[rows]  # [P, K]
-    row, k = np.nonzero(shares)
+    shares = routing.reshape(-1, K)
+    bos, k = _active_flows(wanted, shares)  # flat (copy, origin, service) and candidate
     chains = system.chains
     cf: ChainFlows | None = None
     if chains is not None:  # services placed step by step are evaluated as paths
-        single = ~chains.is_chain[rows[row] % S]
-        row, k = row[single], k[single]
+        single = ~chains.is_chain[bos % S]
+        bos, k = bos[single], k[single]
         cf = chain_flows(system, demand, routing, deployment, paths, path_shares)
         cf_ok = cf.requests * cf.usable
         cf_bits, cf_links = offered_bits(system, cf, cf_ok, B)
-    bos = rows[row]
     s = bos % S
     bo = bos // S  # flat (copy, origin)
     b = bo // O
@@ -448,7 +450,7 @@ def evaluate_slot(
     local_ok = o * K + k
     node = cand.reshape(-1)[local_ok]
     sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
-    requests = np.multiply(wanted[bos], shares[row, k], dtype=ft)
+    requests = np.multiply(wanted[bos], shares[bos, k], dtype=ft)
     usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
     flow_ok = requests * usable
 
@@ -711,6 +713,46 @@ def evaluate_slot(
         _system=system,
         chains=chain_out,
     )
+
+
+@kernel
+def _active_flows(wanted: np.ndarray, shares: FloatArray) -> tuple[IntArray, IntArray]:
+    """The rows with requests and their candidates with a share, in row-major order.
+
+    ``wanted`` ``[R]`` requests per flat (copy, origin, service) row, ``shares`` ``[R, K]``
+    its routing: the (row, candidate) pairs where both are non-zero.
+    """
+    R, K = shares.shape
+    count = 0
+    for r in range(R):
+        if wanted[r] != 0:
+            for k in range(K):
+                if shares[r, k] != 0:
+                    count += 1
+    row = np.empty(count, dtype=np.int64)
+    candidate = np.empty(count, dtype=np.int64)
+    i = 0
+    for r in range(R):
+        if wanted[r] != 0:
+            for k in range(K):
+                if shares[r, k] != 0:
+                    row[i] = r
+                    candidate[i] = k
+                    i += 1
+    return row, candidate
+
+
+@kernel
+def _is_clean(routing: FloatArray) -> bool:
+    """Whether routing rows ``[R, K]`` have no share below 0 (nor NaN) and sum to <= 1."""
+    R, K = routing.shape
+    for r in range(R):
+        for k in range(K):
+            if not routing[r, k] >= 0.0:
+                return False
+        if row_sum(routing[r]) > 1.0:
+            return False
+    return True
 
 
 @kernel
