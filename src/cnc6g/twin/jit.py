@@ -26,7 +26,18 @@ def kernel(function: F) -> F:
     return cast(F, numba.njit(cache=True, nogil=True)(function))
 
 
-@kernel
+def inlined(function: F) -> F:
+    """A :func:`kernel` that the kernels calling it compile into their own code.
+
+    For small helpers called in loops: a call to a kernel compiled on its own costs more than
+    a short loop's arithmetic. Numba's cache of a kernel is checked against its own source
+    file only: after changing a helper, remove the cached kernels (``*.nbi`` and ``*.nbc``
+    under ``__pycache__`` or ``NUMBA_CACHE_DIR``) of the modules that call it.
+    """
+    return cast(F, numba.njit(cache=True, nogil=True, inline="always")(function))
+
+
+@inlined
 def _block(a: np.ndarray, start: int, n: int) -> float:
     """NumPy's sum of ``n <= 128`` values from ``a[start]`` (8 partial sums from 8 values on)."""
     if n < 8:
@@ -54,7 +65,7 @@ def _block(a: np.ndarray, start: int, n: int) -> float:
     return total
 
 
-@kernel
+@inlined
 def row_sum(a: np.ndarray) -> float:
     """``a.sum()`` of a contiguous float64 row, to the last bit as NumPy sums it.
 
@@ -67,6 +78,13 @@ def row_sum(a: np.ndarray) -> float:
     n = a.size
     if n <= 128:
         return 0.0 + _block(a, 0, n)
+    return 0.0 + _halves(a)
+
+
+@kernel
+def _halves(a: np.ndarray) -> float:
+    """NumPy's pairwise sum of more than 128 values: halves down to blocks, then added."""
+    n = a.size
     first = np.empty(64, dtype=np.int64)  # each open range's start, size, and left half's sum
     size = np.empty(64, dtype=np.int64)
     left = np.empty(64)
@@ -87,7 +105,7 @@ def row_sum(a: np.ndarray) -> float:
                 top += 1
             continue
         if top < 0:
-            return 0.0 + value
+            return value
         if first[top + 1] == first[top]:  # the left half came up: open the right half
             half = size[top + 1]
             left[top] = value
