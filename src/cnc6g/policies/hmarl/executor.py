@@ -530,25 +530,19 @@ def _fill(
     # The rounds run over the usable routes only (about one in eight in the case study), as
     # entries in row order, then candidate order; a row without one never takes anything, but
     # what it has left counts towards the rounds' stop, as it did with every route priced.
-    usable = np.isfinite(routes.fixed)  # [A, K]
-    has = usable.any(axis=1)
-    rows = np.flatnonzero(has)
-    stuck = float(routes.demand[~has].max(initial=0.0))  # the most a row without one has left
-    e_row, e_k = np.nonzero(usable[rows])  # [E]: each entry's row (of ``rows``) and candidate
-    e_row = np.ascontiguousarray(e_row)  # nonzero's results are strided views
+    rows, stuck, seg, (e_row, e_k, e_node, e_pair), values = _entries(
+        routes.fixed,
+        (routes.reach, routes.remote, routes.price),
+        (routes.copy, routes.origin, routes.pair, routes.demand),
+        sy.candidates,
+        N,
+    )
+    e_fixed, e_reach, e_remote, e_price = values
     A, E = rows.size, e_row.size
     pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
     share = np.ascontiguousarray(routes.share[:, rows])
-    at = rows[e_row] * K + e_k  # the entries in the rows' flat [A, K] layout
-    e_node = ((routes.copy * N)[:, None] + sy.candidates[routes.origin]).reshape(-1)[at]
-    e_fixed = routes.fixed.reshape(-1)[at]
-    e_reach = routes.reach.reshape(-1)[at]
-    e_remote = routes.remote.reshape(-1)[at]
     e_far = e_remote > 0
-    e_pair = pair[e_row]
     e_work = work[e_row]
-    e_price = routes.price.reshape(-1)[at]
-    seg = np.searchsorted(e_row, np.arange(A))  # each row's first entry
     if A:
         gains = _fill_rounds(
             sy,
@@ -563,6 +557,85 @@ def _fill(
         gains = np.zeros(E)
     routing.reshape(-1, K)[routes.live[rows][e_row], e_k] = gains
     return np.clip(routing, 0.0, 1.0), load
+
+
+def _entries_numpy(
+    fixed: FloatArray,
+    prices: tuple[FloatArray, FloatArray, FloatArray],
+    rows_of: tuple[IntArray, IntArray, IntArray, FloatArray],
+    candidates: IntArray,
+    N: int,
+) -> tuple[IntArray, float, IntArray, tuple[IntArray, ...], tuple[FloatArray, ...]]:
+    """The usable routes as entries, with NumPy: the reference of :func:`_entries`."""
+    K = fixed.shape[1]
+    reach, remote, price = prices
+    copy, origin, pair, demand = rows_of
+    usable = np.isfinite(fixed)  # [A, K]
+    has = usable.any(axis=1)
+    rows = np.flatnonzero(has)
+    stuck = float(demand[~has].max(initial=0.0))
+    e_row, e_k = np.nonzero(usable[rows])
+    at = rows[e_row] * K + e_k
+    e_node = ((copy * N)[:, None] + candidates[origin]).reshape(-1)[at]
+    seg = np.searchsorted(e_row, np.arange(rows.size))
+    values = tuple(a.reshape(-1)[at] for a in (fixed, reach, remote, price))
+    return rows, stuck, seg, (e_row, e_k, e_node, pair[rows][e_row]), values
+
+
+@kernel
+def _entries(
+    fixed: FloatArray,
+    prices: tuple[FloatArray, FloatArray, FloatArray],
+    rows_of: tuple[IntArray, IntArray, IntArray, FloatArray],
+    candidates: IntArray,
+    N: int,
+) -> tuple[IntArray, float, IntArray, tuple[IntArray, ...], tuple[FloatArray, ...]]:
+    """The usable routes (finite ``fixed`` ``[A, K]``) as entries in row order, then candidate.
+
+    Returns the rows with one, the most demand a row without one has, each row's first entry,
+    each entry's row (of those rows), candidate, node (flat into ``[B, N]``) and cell, and its
+    fixed cost, reach, remote flag and price.
+    """
+    reach, remote, price = prices
+    copy, origin, pair, demand = rows_of
+    R, K = fixed.shape
+    count = np.zeros(R, dtype=np.int64)
+    stuck = 0.0
+    A = E = 0
+    for r in range(R):
+        for k in range(K):
+            if np.isfinite(fixed[r, k]):
+                count[r] += 1
+        if count[r]:
+            A += 1
+            E += count[r]
+        elif demand[r] > stuck:
+            stuck = demand[r]
+    rows = np.empty(A, dtype=np.int64)
+    seg = np.empty(A, dtype=np.int64)
+    e_row = np.empty(E, dtype=np.int64)
+    e_k = np.empty(E, dtype=np.int64)
+    e_node = np.empty(E, dtype=np.int64)
+    e_pair = np.empty(E, dtype=np.int64)
+    e_fixed = np.empty(E)
+    e_reach = np.empty(E)
+    e_remote = np.empty(E)
+    e_price = np.empty(E)
+    a = e = 0
+    for r in range(R):
+        if not count[r]:
+            continue
+        rows[a], seg[a] = r, e
+        for k in range(K):
+            if np.isfinite(fixed[r, k]):
+                e_row[e], e_k[e] = a, k
+                e_node[e] = copy[r] * N + candidates[origin[r], k]
+                e_pair[e] = pair[r]
+                e_fixed[e], e_reach[e] = fixed[r, k], reach[r, k]
+                e_remote[e], e_price[e] = remote[r, k], price[r, k]
+                e += 1
+        a += 1
+    return rows, stuck, seg, (e_row, e_k, e_node, e_pair), (e_fixed, e_reach, e_remote, e_price)
 
 
 _Rows = tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, float]
