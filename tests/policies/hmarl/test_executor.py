@@ -13,6 +13,8 @@ from cnc6g.policies.hmarl.executor import (
     Knobs,
     _entries,
     _entries_numpy,
+    _fixed_costs,
+    _fixed_costs_numpy,
     execute,
     node_caps,
 )
@@ -329,3 +331,21 @@ def test_compiled_entries_equal_the_numpy_ones(seed):
     for a, b in zip(got[3] + got[4], want[3] + want[4], strict=True):
         np.testing.assert_array_equal(a, b)
     assert got[1] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compiled_fixed_costs_equal_the_numpy_ones(seed):
+    rng = np.random.default_rng(seed)
+    B, O, S, K, N = 2, 4, 5, 6, 8
+    instances = rng.random((B, S, N)) < 0.5
+    previous = rng.random((B, S, N)) < 0.5
+    admissible = rng.random((O, S, K)) < 0.8
+    cand = rng.integers(0, N, (O, K))
+    energy = rng.random((B * O * S, K)) * 10.0 ** rng.integers(-3, 3, (B * O * S, K))
+    charge = rng.random(B * O * S) * 100.0
+    live = np.flatnonzero(rng.random(B * O * S) < 0.6)
+    hosting = (instances, previous, admissible, cand)
+    got = _fixed_costs(live, hosting, energy, charge)
+    np.testing.assert_array_equal(got, _fixed_costs_numpy(live, hosting, energy, charge))
+    assert np.isfinite(got).any()
+    assert np.isinf(got).any()

@@ -470,14 +470,13 @@ class _Routes(NamedTuple):
         pair = live // S
         service = live % S
         origin = pair % O
-        # Per row with demand: its candidates' instances, flat into [B, S, N].
-        at = ((live // (O * S)) * S + service)[:, None] * sy.n_nodes + cand[origin]  # [A, K]
-        running = np.take(instances, at)
-        usable = running & sy.admissible[origin, service]
-        new = running & ~np.take(previous, at)
-        charge = sy.unsatisfied_penalty_j * np.broadcast_to(cold, (B, O, S, 1)).reshape(-1, 1)
-        energy = slot.energy.reshape(-1, K)[live]
-        fixed = np.where(usable, energy + charge[live] * new, np.inf)
+        charge = sy.unsatisfied_penalty_j * np.broadcast_to(cold, (B, O, S, 1)).reshape(-1)
+        fixed = _fixed_costs(
+            live,
+            (instances, previous, sy.admissible, cand),
+            slot.energy.reshape(-1, K),
+            charge,
+        )
         remote = c.remote[:, 0, :][origin]  # [A, K]
         up = slot.uplink.ravel()[pair]  # Mbit/s
         down = slot.downlink.ravel()[pair]
@@ -500,6 +499,57 @@ class _Routes(NamedTuple):
             price=np.broadcast_to(slot.price, (B, O, 1, K)).reshape(B * O, K)[pair],
             shape=(B, O, S, K),
         )
+
+
+def _fixed_costs_numpy(
+    live: IntArray,
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    energy: FloatArray,
+    charge: FloatArray,
+) -> FloatArray:
+    """:func:`_fixed_costs` with NumPy, its reference."""
+    instances, previous, admissible, cand = hosting
+    _, S, N = instances.shape
+    O = cand.shape[0]
+    service, origin = live % S, live // S % O
+    # Per row with demand: its candidates' instances, flat into [B, S, N].
+    at = ((live // (O * S)) * S + service)[:, None] * N + cand[origin]  # [A, K]
+    running = np.take(instances, at)
+    usable = running & admissible[origin, service]
+    new = running & ~np.take(previous, at)
+    fixed: FloatArray = np.where(usable, energy[live] + charge[live, None] * new, np.inf)
+    return fixed
+
+
+@kernel
+def _fixed_costs(
+    live: IntArray,
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    energy: FloatArray,
+    charge: FloatArray,
+) -> FloatArray:
+    """Each ``live`` row's fixed cost per candidate, ``[A, K]``: inf where unusable.
+
+    ``live``: flat (copy, origin, service) rows; ``hosting``: the instances ``[B, S, N]``, those
+    running before, the admissible candidates ``[O, S, K]`` and the candidates' nodes
+    ``[O, K]``; ``energy`` ``[B * O * S, K]`` per task and ``charge`` ``[B * O * S]`` the
+    cold-start charge of a new instance.
+    """
+    instances, previous, admissible, cand = hosting
+    S = instances.shape[1]
+    O, K = cand.shape
+    fixed = np.empty((live.size, K))
+    for i in range(live.size):
+        flat = live[i]
+        b, o, s = flat // (O * S), flat // S % O, flat % S
+        for k in range(K):
+            n = cand[o, k]
+            if instances[b, s, n] and admissible[o, s, k]:
+                new = 0.0 if previous[b, s, n] else 1.0
+                fixed[i, k] = energy[flat, k] + charge[flat] * new
+            else:
+                fixed[i, k] = np.inf
+    return fixed
 
 
 class _Load(NamedTuple):
