@@ -13,10 +13,13 @@ from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import compile_scenario, evaluate_slot
 from cnc6g.twin.dynamics import (
     _active_flows,
+    _add_radio,
     _gather_hops,
     _hops,
+    _instance_rates,
     _remote_sum,
     _scatter_hops,
+    _served_bits,
     clean_routing,
 )
 
@@ -168,3 +171,25 @@ def test_clean_routing_and_active_flows_equal_numpys(k):
         got_rows, got_cand = _active_flows(demand.reshape(-1), routing.reshape(-1, k))
         np.testing.assert_array_equal(got_rows, rows[row])
         np.testing.assert_array_equal(got_cand, cand)
+
+
+def test_compiled_elementwise_terms_equal_the_numpy_ones():
+    """The per-path and per-instance products, compiled, equal NumPy's to the last bit."""
+    rng = np.random.default_rng(7)
+    B, O, K, S, N = 3, 6, 5, 4, 9
+
+    def spread(*shape):
+        return rng.random(shape) * 10.0 ** rng.integers(-4, 4, size=shape)
+
+    wired = spread(B, 4, O, K)[:, :2].transpose(0, 2, 3, 1)  # a strided view, as in the slot
+    radio_s, remote = spread(B, O, 2), rng.integers(0, 2, size=(O, K)).astype(float)
+    want = wired + radio_s[:, :, None, :] * remote[None, :, :, None]
+    np.testing.assert_array_equal(_add_radio(wired, radio_s, remote), want)
+    headroom, devices, inv_work = spread(B, N), rng.integers(1, 4, N).astype(float), spread(S)
+    deployment = rng.random((B, S, N)) < 0.5
+    want = headroom[:, None, :] / devices * inv_work[None, :, None] * deployment
+    np.testing.assert_array_equal(_instance_rates(headroom, devices, inv_work, deployment), want)
+    bits, net_admit, node_admit = spread(B, O, K, 2), rng.random((B, O, K)), rng.random((B, N))
+    cand = rng.integers(0, N, size=(O, K))
+    want = bits * (net_admit * node_admit[:, cand])[..., None]
+    np.testing.assert_array_equal(_served_bits(bits, net_admit, node_admit, cand), want)

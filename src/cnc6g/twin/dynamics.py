@@ -500,7 +500,7 @@ def evaluate_slot(
         net_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
     # Seconds per Mbit sent and received of each (copy, origin, candidate), wired and radio.
-    per_mbit = per_mbit + radio_s[:, :, None, :] * c.remote[None, :, :, None]
+    per_mbit = _add_radio(per_mbit, radio_s, c.remote)
     net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
     if cf is not None:  # each path's transfers: times at this slot's loads and admission
         radio_dir = rho_max / np.maximum(rho_radio, rho_max)  # [B, O, 2]
@@ -541,13 +541,13 @@ def evaluate_slot(
         admitted_load = node_admit * load
         headroom = system.capacity - admitted_load
         # A task runs on one of the node's devices: capacity and load split evenly among them.
-        rate_sn = headroom[:, None, :] / system.devices * c.inv_work3 * deployment
+        rate_sn = _instance_rates(headroom, system.devices, c.inv_work, deployment)
         bn = b * N + node
         served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
         exponent = (headroom.reshape(-1)[bn] / system.devices[node] * c.inv_work[s]).astype(
             ft, copy=False
         ) * slack
-        served_bits = bits * (net_admit * node_admit[:, cand])[..., None]
+        served_bits = _served_bits(bits, net_admit, node_admit, cand)
         if system.scenario.twin.sojourn == "mg1":
             wait_n = _mg1_wait(system, arrivals * node_admit[:, None, :] / tau, admitted_load)
     else:
@@ -753,6 +753,50 @@ def _is_clean(routing: FloatArray) -> bool:
         if row_sum(routing[r]) > 1.0:
             return False
     return True
+
+
+@kernel
+def _add_radio(wired: FloatArray, radio_s: FloatArray, remote: FloatArray) -> FloatArray:
+    """``wired + radio_s[:, :, None, :] * remote[None, :, :, None]``, ``[B, O, K, 2]``."""
+    B, O, K, D = wired.shape
+    out = np.empty((B, O, K, D))
+    for b in range(B):
+        for o in range(O):
+            for k in range(K):
+                for d in range(D):
+                    out[b, o, k, d] = wired[b, o, k, d] + radio_s[b, o, d] * remote[o, k]
+    return out
+
+
+@kernel
+def _instance_rates(
+    headroom: FloatArray, devices: FloatArray, inv_work: FloatArray, deployment: BoolArray
+) -> FloatArray:
+    """``headroom[:, None, :] / devices * inv_work[None, :, None] * deployment``, ``[B, S, N]``."""
+    B, S, N = deployment.shape
+    out = np.empty((B, S, N))
+    for b in range(B):
+        for s in range(S):
+            for n in range(N):
+                on = 1.0 if deployment[b, s, n] else 0.0
+                out[b, s, n] = headroom[b, n] / devices[n] * inv_work[s] * on
+    return out
+
+
+@kernel
+def _served_bits(
+    bits: FloatArray, net_admit: FloatArray, node_admit: FloatArray, candidates: IntArray
+) -> FloatArray:
+    """``bits * (net_admit * node_admit[:, candidates])[..., None]``, ``[B, O, K, 2]``."""
+    B, O, K, D = bits.shape
+    out = np.empty((B, O, K, D))
+    for b in range(B):
+        for o in range(O):
+            for k in range(K):
+                admit = net_admit[b, o, k] * node_admit[b, candidates[o, k]]
+                for d in range(D):
+                    out[b, o, k, d] = bits[b, o, k, d] * admit
+    return out
 
 
 @kernel
