@@ -246,9 +246,11 @@ def _scan_routing(
     The rows' sums are NumPy's (whose pairwise order may differ from a loop's in the last bits)
     for the rows whose sum may exceed 1; the other rows' are returned as 0.
     """
-    finite, negative, stray, near = _routing_pass(
-        np.ascontiguousarray(y), x, system.candidates, system.admissible, atol
+    near = np.empty(y.shape[0] * y.shape[1], dtype=np.int64)
+    finite, negative, stray, count = _routing_pass(
+        np.ascontiguousarray(y), x, system.candidates, system.admissible, atol, near
     )
+    near = near[:count]
     row = np.zeros(y.shape[:-1])
     if near.size:
         row.reshape(-1)[near] = y.reshape(-1, y.shape[-1])[near].sum(axis=-1)
@@ -257,12 +259,20 @@ def _scan_routing(
 
 @kernel
 def _routing_pass(
-    y: FloatArray, x: BoolArray, candidates: IntArray, admissible: BoolArray, atol: float
-) -> tuple[bool, bool, int, IntArray]:
-    """Finite, negative, the first stray share (-1: none) and the rows whose sum may pass 1."""
+    y: FloatArray,
+    x: BoolArray,
+    candidates: IntArray,
+    admissible: BoolArray,
+    atol: float,
+    near: IntArray,
+) -> tuple[bool, bool, int, int]:
+    """Finite, negative, the first stray share (-1: none) and the rows whose sum may pass 1.
+
+    Those rows go into ``near`` (``O * S``), their count is returned: a kernel that returned
+    an array would run Python code to box it, where an interrupt surfaces as an internal error.
+    """
     O, S, K = y.shape
     finite, negative, stray = True, False, -1
-    near = np.empty(O * S, dtype=np.int64)
     count = 0
     margin = 4.0 * K * 2.220446049250313e-16  # bounds a sum's rounding in any order
     for o in range(O):
@@ -284,4 +294,4 @@ def _routing_pass(
             if not total + margin * size <= 1.0 + 1e-6:  # not finite, or may pass 1
                 near[count] = o * S + s
                 count += 1
-    return finite, negative, stray, near[:count]
+    return finite, negative, stray, count

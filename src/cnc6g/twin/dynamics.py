@@ -715,31 +715,37 @@ def evaluate_slot(
     )
 
 
-@kernel
 def _active_flows(wanted: np.ndarray, shares: FloatArray) -> tuple[IntArray, IntArray]:
     """The rows with requests and their candidates with a share, in row-major order.
 
     ``wanted`` ``[R]`` requests per flat (copy, origin, service) row, ``shares`` ``[R, K]``
     its routing: the (row, candidate) pairs where both are non-zero.
     """
-    R, K = shares.shape
-    count = 0
-    for r in range(R):
-        if wanted[r] != 0:
-            for k in range(K):
-                if shares[r, k] != 0:
-                    count += 1
+    count = _flows_into(wanted, shares, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     row = np.empty(count, dtype=np.int64)
     candidate = np.empty(count, dtype=np.int64)
+    _flows_into(wanted, shares, row, candidate)
+    return row, candidate
+
+
+@kernel
+def _flows_into(wanted: np.ndarray, shares: FloatArray, row: IntArray, candidate: IntArray) -> int:
+    """:func:`_active_flows` into ``row`` and ``candidate`` (when they have room); the count.
+
+    Kernels here write into arrays they are given and return numbers only: returning an array
+    runs Python code (Numba boxes it), where an interrupt would surface as an internal error.
+    """
+    R, K = shares.shape
     i = 0
     for r in range(R):
         if wanted[r] != 0:
             for k in range(K):
                 if shares[r, k] != 0:
-                    row[i] = r
-                    candidate[i] = k
+                    if i < row.size:
+                        row[i] = r
+                        candidate[i] = k
                     i += 1
-    return row, candidate
+    return i
 
 
 @kernel
@@ -755,58 +761,93 @@ def _is_clean(routing: FloatArray) -> bool:
     return True
 
 
-@kernel
 def _add_radio(wired: FloatArray, radio_s: FloatArray, remote: FloatArray) -> FloatArray:
     """``wired + radio_s[:, :, None, :] * remote[None, :, :, None]``, ``[B, O, K, 2]``."""
+    out = np.empty(wired.shape)
+    _add_radio_into(wired, radio_s, remote, out)
+    return out
+
+
+def _instance_rates(
+    headroom: FloatArray, devices: FloatArray, inv_work: FloatArray, deployment: BoolArray
+) -> FloatArray:
+    """``headroom[:, None, :] / devices * inv_work[None, :, None] * deployment``, ``[B, S, N]``."""
+    out = np.empty(deployment.shape)
+    _instance_rates_into(headroom, devices, inv_work, deployment, out)
+    return out
+
+
+def _served_bits(
+    bits: FloatArray, net_admit: FloatArray, node_admit: FloatArray, candidates: IntArray
+) -> FloatArray:
+    """``bits * (net_admit * node_admit[:, candidates])[..., None]``, ``[B, O, K, 2]``."""
+    out = np.empty(bits.shape)
+    _served_bits_into(bits, net_admit, node_admit, candidates, out)
+    return out
+
+
+def _remote_sum(bits: FloatArray, remote: FloatArray) -> FloatArray:
+    """``(bits * remote[None, :, :, None]).sum(axis=2)``: ``[B, O, K, 2]`` to ``[B, O, 2]``."""
+    out = np.empty((bits.shape[0], bits.shape[1], bits.shape[3]))
+    _remote_sum_into(bits, remote, out)
+    return out
+
+
+@kernel
+def _add_radio_into(
+    wired: FloatArray, radio_s: FloatArray, remote: FloatArray, out: FloatArray
+) -> None:
+    """``wired + radio_s[:, :, None, :] * remote[None, :, :, None]``, ``[B, O, K, 2]``."""
     B, O, K, D = wired.shape
-    out = np.empty((B, O, K, D))
     for b in range(B):
         for o in range(O):
             for k in range(K):
                 for d in range(D):
                     out[b, o, k, d] = wired[b, o, k, d] + radio_s[b, o, d] * remote[o, k]
-    return out
 
 
 @kernel
-def _instance_rates(
-    headroom: FloatArray, devices: FloatArray, inv_work: FloatArray, deployment: BoolArray
-) -> FloatArray:
+def _instance_rates_into(
+    headroom: FloatArray,
+    devices: FloatArray,
+    inv_work: FloatArray,
+    deployment: BoolArray,
+    out: FloatArray,
+) -> None:
     """``headroom[:, None, :] / devices * inv_work[None, :, None] * deployment``, ``[B, S, N]``."""
     B, S, N = deployment.shape
-    out = np.empty((B, S, N))
     for b in range(B):
         for s in range(S):
             for n in range(N):
                 on = 1.0 if deployment[b, s, n] else 0.0
                 out[b, s, n] = headroom[b, n] / devices[n] * inv_work[s] * on
-    return out
 
 
 @kernel
-def _served_bits(
-    bits: FloatArray, net_admit: FloatArray, node_admit: FloatArray, candidates: IntArray
-) -> FloatArray:
+def _served_bits_into(
+    bits: FloatArray,
+    net_admit: FloatArray,
+    node_admit: FloatArray,
+    candidates: IntArray,
+    out: FloatArray,
+) -> None:
     """``bits * (net_admit * node_admit[:, candidates])[..., None]``, ``[B, O, K, 2]``."""
     B, O, K, D = bits.shape
-    out = np.empty((B, O, K, D))
     for b in range(B):
         for o in range(O):
             for k in range(K):
                 admit = net_admit[b, o, k] * node_admit[b, candidates[o, k]]
                 for d in range(D):
                     out[b, o, k, d] = bits[b, o, k, d] * admit
-    return out
 
 
 @kernel
-def _remote_sum(bits: FloatArray, remote: FloatArray) -> FloatArray:
+def _remote_sum_into(bits: FloatArray, remote: FloatArray, out: FloatArray) -> None:
     """``(bits * remote[None, :, :, None]).sum(axis=2)``: ``[B, O, K, 2]`` to ``[B, O, 2]``.
 
     Summed over the candidates in order, as NumPy's reduction over that axis does.
     """
     B, O, K, D = bits.shape
-    out = np.empty((B, O, D))
     for b in range(B):
         for o in range(O):
             for d in range(D):
@@ -814,7 +855,6 @@ def _remote_sum(bits: FloatArray, remote: FloatArray) -> FloatArray:
                 for k in range(K):
                     total += bits[b, o, k, d] * remote[o, k]
                 out[b, o, d] = total
-    return out
 
 
 @kernel

@@ -147,14 +147,23 @@ def draw_probabilities_numpy(served: FloatArray, n: IntArray) -> FloatArray:
     return pvals
 
 
-@kernel
 def draw_probabilities(served: FloatArray, n: IntArray) -> tuple[FloatArray, IntArray]:
     """:func:`draw_probabilities_numpy` of the candidates with a share only, to the last bit.
 
     Returns ``[P, W + 1]`` probabilities (the candidates served in each row, in order, padded
     with 0; the dropped tasks last) and ``[P, W]`` the candidate of each (-1: padding), ``W``
-    the most candidates a row has served.
+    the most candidates a row has served (at least 1).
     """
+    width = _widest(served)
+    pvals = np.zeros((served.shape[0], width + 1))
+    column = np.full((served.shape[0], width), -1, dtype=np.int64)
+    _draw_probabilities(served, n, pvals, column)
+    return pvals, column
+
+
+@kernel
+def _widest(served: FloatArray) -> int:
+    """The most non-zero entries a row of ``served`` has, at least 1."""
     P, K = served.shape
     width = 1
     for p in range(P):
@@ -163,8 +172,16 @@ def draw_probabilities(served: FloatArray, n: IntArray) -> tuple[FloatArray, Int
             if served[p, k] != 0:
                 count += 1
         width = count if count > width else width
-    pvals = np.zeros((P, width + 1))
-    column = np.full((P, width), -1, dtype=np.int64)
+    return width
+
+
+@kernel
+def _draw_probabilities(
+    served: FloatArray, n: IntArray, pvals: FloatArray, column: IntArray
+) -> None:
+    """:func:`draw_probabilities` into ``pvals`` (zeros) and ``column`` (-1)."""
+    P, K = served.shape
+    width = column.shape[1]
     row = np.empty(K + 1)
     for p in range(P):
         for k in range(K):
@@ -185,7 +202,6 @@ def draw_probabilities(served: FloatArray, n: IntArray) -> tuple[FloatArray, Int
                 column[p, j] = k
                 j += 1
         pvals[p, width] = row[K] / total
-    return pvals, column
 
 
 def _sample_paths(

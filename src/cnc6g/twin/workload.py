@@ -225,7 +225,9 @@ def sample_demand(
     assert state.stacked_cdf is not None  # rebuilt together with the probabilities
     if B == 1:  # sorted draws: one merge-like walk along the cumulative probabilities
         u = np.sort(rng.random(int(total[0])))
-        return _count_sorted(state.stacked_cdf, u).reshape(1, O, S)
+        counts = np.zeros(O * S, dtype=np.int64)
+        _count_sorted(state.stacked_cdf, u, counts)
+        return counts.reshape(1, O, S)
     copy = np.repeat(np.arange(B), total)
     u = rng.random(copy.size)
     cell = np.searchsorted(state.stacked_cdf, u + copy, side="right")
@@ -245,17 +247,15 @@ def sample_channel(
 
 
 @kernel
-def _count_sorted(cdf: FloatArray, u: FloatArray) -> IntArray:
-    """Requests per category of the sorted draws ``u`` on the cumulative ``cdf``.
+def _count_sorted(cdf: FloatArray, u: FloatArray, counts: IntArray) -> None:
+    """Add to ``counts`` the requests per category of the sorted draws ``u`` on ``cdf``.
 
     A draw falls in the first category whose cumulative probability is above it (the last one
     at the top edge): ``searchsorted(cdf, u, side="right")``, counted.
     """
     size = cdf.size
-    counts = np.zeros(size, dtype=np.int64)
     i = 0
     for v in u:
         while i < size and cdf[i] <= v:
             i += 1
         counts[min(i, size - 1)] += 1
-    return counts

@@ -521,7 +521,6 @@ def _fixed_costs_numpy(
     return fixed
 
 
-@kernel
 def _fixed_costs(
     live: IntArray,
     hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
@@ -535,10 +534,29 @@ def _fixed_costs(
     ``[O, K]``; ``energy`` ``[B * O * S, K]`` per task and ``charge`` ``[B * O * S]`` the
     cold-start charge of a new instance.
     """
+    fixed = np.empty((live.size, hosting[3].shape[1]))
+    _fixed_costs_into(live, hosting, energy, charge, fixed)
+    return fixed
+
+
+@kernel
+def _fixed_costs_into(
+    live: IntArray,
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    energy: FloatArray,
+    charge: FloatArray,
+    fixed: FloatArray,
+) -> None:
+    """:func:`_fixed_costs` into ``fixed`` ``[A, K]``.
+
+    ``live``: flat (copy, origin, service) rows; ``hosting``: the instances ``[B, S, N]``, those
+    running before, the admissible candidates ``[O, S, K]`` and the candidates' nodes
+    ``[O, K]``; ``energy`` ``[B * O * S, K]`` per task and ``charge`` ``[B * O * S]`` the
+    cold-start charge of a new instance.
+    """
     instances, previous, admissible, cand = hosting
     S = instances.shape[1]
     O, K = cand.shape
-    fixed = np.empty((live.size, K))
     for i in range(live.size):
         flat = live[i]
         b, o, s = flat // (O * S), flat // S % O, flat % S
@@ -549,7 +567,6 @@ def _fixed_costs(
                 fixed[i, k] = energy[flat, k] + charge[flat] * new
             else:
                 fixed[i, k] = np.inf
-    return fixed
 
 
 class _Load(NamedTuple):
@@ -632,7 +649,6 @@ def _entries_numpy(
     return rows, stuck, seg, (e_row, e_k, e_node, pair[rows][e_row]), values
 
 
-@kernel
 def _entries(
     fixed: FloatArray,
     prices: tuple[FloatArray, FloatArray, FloatArray],
@@ -646,36 +662,60 @@ def _entries(
     each entry's row (of those rows), candidate, node (flat into ``[B, N]``) and cell, and its
     fixed cost, reach, remote flag and price.
     """
-    reach, remote, price = prices
-    copy, origin, pair, demand = rows_of
+    A, E, stuck = _count_entries(fixed, rows_of[3])
+    rows, seg = np.empty(A, dtype=np.int64), np.empty(A, dtype=np.int64)
+    e_row, e_k, e_node, e_pair = (np.empty(E, dtype=np.int64) for _ in range(4))
+    e_fixed, e_reach, e_remote, e_price = (np.empty(E) for _ in range(4))
+    ints = (e_row, e_k, e_node, e_pair)
+    values = (e_fixed, e_reach, e_remote, e_price)
+    _fill_entries(fixed, prices, rows_of, candidates, N, rows, seg, ints, values)
+    return rows, stuck, seg, ints, values
+
+
+@kernel
+def _count_entries(fixed: FloatArray, demand: FloatArray) -> tuple[int, int, float]:
+    """Rows with a usable route, usable routes, and the most demand a row without one has."""
     R, K = fixed.shape
-    count = np.zeros(R, dtype=np.int64)
     stuck = 0.0
     A = E = 0
     for r in range(R):
+        count = 0
         for k in range(K):
             if np.isfinite(fixed[r, k]):
-                count[r] += 1
-        if count[r]:
+                count += 1
+        if count:
             A += 1
-            E += count[r]
+            E += count
         elif demand[r] > stuck:
             stuck = demand[r]
-    rows = np.empty(A, dtype=np.int64)
-    seg = np.empty(A, dtype=np.int64)
-    e_row = np.empty(E, dtype=np.int64)
-    e_k = np.empty(E, dtype=np.int64)
-    e_node = np.empty(E, dtype=np.int64)
-    e_pair = np.empty(E, dtype=np.int64)
-    e_fixed = np.empty(E)
-    e_reach = np.empty(E)
-    e_remote = np.empty(E)
-    e_price = np.empty(E)
+    return A, E, stuck
+
+
+@kernel
+def _fill_entries(
+    fixed: FloatArray,
+    prices: tuple[FloatArray, FloatArray, FloatArray],
+    rows_of: tuple[IntArray, IntArray, IntArray, FloatArray],
+    candidates: IntArray,
+    N: int,
+    rows: IntArray,
+    seg: IntArray,
+    ints: tuple[IntArray, IntArray, IntArray, IntArray],
+    values: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+) -> None:
+    """:func:`_entries` into the arrays it sized.
+
+    Kernels return numbers only: boxing an array runs Python code, where an interrupt would
+    surface as an internal error.
+    """
+    reach, remote, price = prices
+    copy, origin, pair, _ = rows_of
+    e_row, e_k, e_node, e_pair = ints
+    e_fixed, e_reach, e_remote, e_price = values
+    R, K = fixed.shape
     a = e = 0
     for r in range(R):
-        if not count[r]:
-            continue
-        rows[a], seg[a] = r, e
+        first = e
         for k in range(K):
             if np.isfinite(fixed[r, k]):
                 e_row[e], e_k[e] = a, k
@@ -684,8 +724,9 @@ def _entries(
                 e_fixed[e], e_reach[e] = fixed[r, k], reach[r, k]
                 e_remote[e], e_price[e] = remote[r, k], price[r, k]
                 e += 1
-        a += 1
-    return rows, stuck, seg, (e_row, e_k, e_node, e_pair), (e_fixed, e_reach, e_remote, e_price)
+        if e > first:
+            rows[a], seg[a] = r, first
+            a += 1
 
 
 _Rows = tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, float]
