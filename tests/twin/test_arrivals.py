@@ -6,7 +6,12 @@ import pytest
 from cnc6g.scenarios import ScenarioError, dump_scenario, load_scenario
 from cnc6g.twin import compile_scenario
 from cnc6g.twin.system import requests_for_load
-from cnc6g.twin.workload import demand_process, initial_demand_state, sample_demand
+from cnc6g.twin.workload import (
+    _count_sorted,
+    demand_process,
+    initial_demand_state,
+    sample_demand,
+)
 
 
 def with_workload(**fields):
@@ -139,3 +144,19 @@ def test_a_trace_does_not_mix_with_generated_counts():
     )
     with pytest.raises(ValueError, match="a trace sets the request counts"):
         type(sc).model_validate(data)
+
+
+def test_counting_sorted_draws_equals_searchsorted():
+    rng = np.random.default_rng(5)
+    for size in (1, 7, 300):
+        p = rng.random(size) * (rng.random(size) < 0.7)
+        p[0] += 1e-3
+        cdf = np.cumsum(p)
+        cdf /= cdf[-1]
+        u = np.sort(np.concatenate([rng.random(500), cdf[: size // 2], [0.0, 1.0]]))  # ties too
+        want = np.bincount(
+            np.minimum(np.searchsorted(cdf, u, side="right"), size - 1), minlength=size
+        )
+        counts = np.zeros(size, dtype=np.int64)
+        _count_sorted(cdf, u, counts)
+        np.testing.assert_array_equal(counts, want)

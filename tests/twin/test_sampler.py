@@ -3,6 +3,7 @@ import pytest
 
 from cnc6g.policies import GreedyPolicy
 from cnc6g.twin import Twin, evaluate_slot, sample_requests
+from cnc6g.twin.sampler import draw_probabilities, draw_probabilities_numpy
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,31 @@ def test_sampled_satisfaction_per_flow_agrees_with_fluid(tiny_system, cold_overl
             assert abs(mine.mean() - p) < 4 * np.sqrt(p * (1 - p) / mine.size) + 1e-3, (o, s)
     dropped = sum(s.dropped for s in samples) / (400 * demand.sum())
     assert dropped == pytest.approx(1 - outcome.served[0] / outcome.offered[0], abs=0.01)
+
+
+@pytest.mark.parametrize("k", [3, 13, 17])
+def test_compact_draw_probabilities_draw_as_the_full_ones(k):
+    """The candidates with a share only: the same probabilities and the same multinomial draws."""
+    rng = np.random.default_rng(k)
+    for trial in range(20):
+        rows = 50
+        n = rng.integers(1, 40, size=rows)
+        served = rng.random((rows, k)) * n[:, None] * (rng.random((rows, k)) < 0.3)
+        if trial % 2:  # rows served in full, or above (scaled down), and a row served nothing
+            served[:10] *= 3.0
+            served[10] = 0.0
+        full = draw_probabilities_numpy(served, n)
+        compact, column = draw_probabilities(served, n)
+        expanded = np.zeros_like(full)
+        at = np.nonzero(column >= 0)
+        expanded[at[0], column[at]] = compact[:, :-1][at]
+        expanded[:, -1] = compact[:, -1]
+        np.testing.assert_array_equal(expanded, full)
+        assert ((compact[:, :-1] > 0) <= (column >= 0)).all()
+        one, other = np.random.default_rng(trial), np.random.default_rng(trial)
+        want = one.multinomial(n, full)[:, :-1]
+        drawn = other.multinomial(n, compact)[:, :-1]
+        got = np.zeros_like(want)
+        got[at[0], column[at]] = drawn[at]
+        np.testing.assert_array_equal(got, want)
+        assert one.random() == other.random()  # the generators are in the same state after

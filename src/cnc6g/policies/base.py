@@ -17,7 +17,8 @@ import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
 from cnc6g.twin.dynamics import SlotOutcome
-from cnc6g.twin.system import BoolArray, System
+from cnc6g.twin.jit import kernel
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 
 
 class UnsupportedSystemError(ValueError):
@@ -79,11 +80,15 @@ def feasibility_problems(system: System, decision: Decision, atol: float = 1e-9)
     if x.dtype != np.bool_:
         problems.append(f"deployment must be bool, is {x.dtype}")
     x = x.astype(bool)
-    row = y.sum(axis=-1)  # [O, S]; not finite where a share is not
-    finite = bool(np.isfinite(row).all()) or bool(np.all(np.isfinite(y)))
+    stray: int | None = None  # the first share sent without an admissible instance (-1: none)
+    if decision.paths is None and decision.path_shares is None and y.dtype == np.float64:
+        # One compiled pass; the rows' sums only where one may exceed 1.
+        finite, negative, stray, row = _scan_routing(system, x, y, atol)
+    else:
+        finite, negative, row = _routing_sums(y, atol)
     if not finite:
         problems.append("routing has non-finite shares")
-    if y.size and (y.min() < -atol if finite else (y < -atol).any()):
+    if negative:
         problems.append("routing has negative shares")
     if system.chains is not None:
         problems += _pinned_routing_problems(system, x, y, atol)
@@ -116,13 +121,12 @@ def feasibility_problems(system: System, decision: Decision, atol: float = 1e-9)
             f"node {system.node_names[n]} memory {used[n]:.2f} GB > {system.memory[n]:.2f} GB"
         )
     # The shares sent somewhere (row-major, as argwhere) without an admissible instance there.
-    y = y[..., :K]
-    o, s, k = np.nonzero(y > atol)
-    stray = np.flatnonzero(~(x[s, system.candidates[o, k]] & system.admissible[o, s, k]))
-    if stray.size:
-        i = stray[0]
-        origin, service = system.origin_names[o[i]], system.service_names[s[i]]
-        node = system.node_names[system.candidates[o[i], k[i]]]
+    if stray is None:
+        stray = _first_stray(system, x, y[..., :K], atol)
+    if stray >= 0:
+        o, s, k = np.unravel_index(stray, (O, S, K))
+        origin, service = system.origin_names[o], system.service_names[s]
+        node = system.node_names[system.candidates[o, k]]
         problems.append(
             f"routing sends origin {origin} service {service} to node {node} "
             "without an admissible instance"
@@ -211,3 +215,83 @@ def _pinned_routing_problems(system: System, x: BoolArray, y: np.ndarray, atol: 
                 "an instance on the terminal's node"
             ]
     return []
+
+
+def _routing_sums(y: np.ndarray, atol: float) -> tuple[bool, bool, FloatArray]:
+    """Whether the routing is finite and has a share below ``-atol``; its rows' sums ``[O, S]``."""
+    row: FloatArray = y.sum(axis=-1)  # not finite where a share is not
+    finite = bool(np.isfinite(row).all()) or bool(np.all(np.isfinite(y)))
+    negative = bool(y.size and (y.min() < -atol if finite else (y < -atol).any()))
+    return finite, negative, row
+
+
+def _first_stray(system: System, x: BoolArray, y: np.ndarray, atol: float) -> int:
+    """Flat ``[O, S, K]`` index of the first share above ``atol`` with no admissible instance.
+
+    Row-major order, as ``argwhere``; -1: none.
+    """
+    o, s, k = np.nonzero(y > atol)
+    stray = np.flatnonzero(~(x[s, system.candidates[o, k]] & system.admissible[o, s, k]))
+    if not stray.size:
+        return -1
+    i = stray[0]
+    return int((o[i] * system.n_services + s[i]) * system.n_candidates + k[i])
+
+
+def _scan_routing(
+    system: System, x: BoolArray, y: FloatArray, atol: float
+) -> tuple[bool, bool, int, FloatArray]:
+    """:func:`_routing_sums` and :func:`_first_stray` of a float64 routing in one compiled pass.
+
+    The rows' sums are NumPy's (whose pairwise order may differ from a loop's in the last bits)
+    for the rows whose sum may exceed 1; the other rows' are returned as 0.
+    """
+    near = np.empty(y.shape[0] * y.shape[1], dtype=np.int64)
+    finite, negative, stray, count = _routing_pass(
+        np.ascontiguousarray(y), x, system.candidates, system.admissible, atol, near
+    )
+    near = near[:count]
+    row = np.zeros(y.shape[:-1])
+    if near.size:
+        row.reshape(-1)[near] = y.reshape(-1, y.shape[-1])[near].sum(axis=-1)
+    return finite, negative, stray, row
+
+
+@kernel
+def _routing_pass(
+    y: FloatArray,
+    x: BoolArray,
+    candidates: IntArray,
+    admissible: BoolArray,
+    atol: float,
+    near: IntArray,
+) -> tuple[bool, bool, int, int]:
+    """Finite, negative, the first stray share (-1: none) and the rows whose sum may pass 1.
+
+    Those rows go into ``near`` (``O * S``), their count is returned: a kernel that returned
+    an array would run Python code to box it, where an interrupt surfaces as an internal error.
+    """
+    O, S, K = y.shape
+    finite, negative, stray = True, False, -1
+    count = 0
+    margin = 4.0 * K * 2.220446049250313e-16  # bounds a sum's rounding in any order
+    for o in range(O):
+        for s in range(S):
+            total = 0.0
+            size = 0.0
+            for k in range(K):
+                v = y[o, s, k]
+                if v == 0.0:  # most shares: nothing to check or add
+                    continue
+                if not np.isfinite(v):
+                    finite = False
+                if v < -atol:
+                    negative = True
+                total += v
+                size += abs(v)
+                if stray < 0 and v > atol and not (admissible[o, s, k] and x[s, candidates[o, k]]):
+                    stray = (o * S + s) * K + k
+            if not total + margin * size <= 1.0 + 1e-6:  # not finite, or may pass 1
+                near[count] = o * S + s
+                count += 1
+    return finite, negative, stray, count

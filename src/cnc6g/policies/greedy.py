@@ -100,12 +100,11 @@ class GreedyPolicy(Policy):
         self._shared = np.array([k is DomainKind.TRANSPORT for k in system.node_domain_kind])
         # The nodes each (origin, service) demand may use, nearest first, [S][O]: built once
         # per system (the candidates never change).
-        usable = system.admissible & self._scope[:, None, :]  # [O, S, K]
-        cand = system.candidates
-        self._options = [
-            [cand[o, usable[o, s]].tolist() for o in range(system.n_origins)]
-            for s in range(system.n_services)
-        ]
+        # Flat: the options of (service s, origin o) are
+        # ``_option_nodes[_option_start[s * O + o] : _option_start[s * O + o + 1]]``.
+        usable = (system.admissible & self._scope[:, None, :]).transpose(1, 0, 2)  # [S, O, K]
+        self._option_nodes = np.broadcast_to(system.candidates, usable.shape)[usable]
+        self._option_start = np.concatenate([[0], np.cumsum(usable.sum(axis=2).ravel())])
         self._remote = ~system.candidate_local  # [O, K]
         self._delay2 = 2.0 * system.candidate_delay_s  # [O, K]
         self._capacity_ok = system.capacity[system.candidates]  # [O, K]
@@ -297,55 +296,17 @@ class GreedyPolicy(Policy):
         return tuple(nodes)
 
     def _deploy(self, demand: FloatArray) -> BoolArray:
-        # Scalar bookkeeping in Python floats and lists: the same IEEE arithmetic as NumPy's
-        # scalars, without their per-operation overhead.
         sy = self.system
-        hosted: list[set[int]] = [set() for _ in range(sy.n_services)]
-        free_mem = sy.memory.tolist()
-        budget = (self.target_utilisation * sy.capacity * sy.slot_s).tolist()  # gigacycles/slot
-        planned = [0.0] * sy.n_nodes
-        work = sy.work.tolist()
-        memory = sy.service_memory.tolist()
-        by_origin = np.argsort(-demand, axis=0, kind="stable")  # [O, S], largest demand first
-        for s in np.argsort(-demand.sum(axis=0), kind="stable").tolist():
-            w, mem, xs, table = work[s], memory[s], hosted[s], self._options[s]
-            small_below = self.min_tasks_per_instance * w
-            column = demand[:, s].tolist()
-            for o in by_origin[:, s].tolist():
-                need = column[o] * w
-                if need <= 0:
-                    break
-                options = table[o]
-                if need < small_below:
-                    # A small demand uses running instances, nearest first, and may start one
-                    # on its last (farthest) node only: walk just those.
-                    if xs.isdisjoint(options):
-                        options = options[-1:]
-                    else:
-                        options = [n for n in options if n in xs] + [
-                            n for n in options[-1:] if n not in xs
-                        ]
-                last = len(options) - 1
-                for i, n in enumerate(options):
-                    fresh = n not in xs
-                    if fresh and need < small_below and i != last:
-                        continue  # a small demand starts an instance on the last node only
-                    room = budget[n] - planned[n]
-                    if room <= 0:
-                        continue
-                    if fresh:
-                        if free_mem[n] < mem:
-                            continue
-                        xs.add(n)
-                        free_mem[n] -= mem
-                    take = min(need, room)
-                    planned[n] += take
-                    need -= take
-                    if need <= 0:
-                        break
         x = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
-        for s, nodes in enumerate(hosted):
-            x[s, list(nodes)] = True
+        _deploy_services(
+            np.argsort(-demand.sum(axis=0), kind="stable"),
+            np.argsort(-demand, axis=0, kind="stable"),  # [O, S], largest demand first
+            demand,
+            (self._option_start, self._option_nodes),
+            (sy.work, sy.service_memory, self.min_tasks_per_instance),
+            (sy.memory.copy(), self.target_utilisation * sy.capacity * sy.slot_s),
+            x,
+        )
         return x
 
     def _distribute(self, obs: Observation, x: BoolArray) -> FloatArray:
@@ -464,3 +425,55 @@ def _distribute_chunks(
             routing[origin[i], service[i], best[i]] += step
         for i in range(R):
             own[origin[i], best[i]] += added[i]
+
+
+@kernel
+def _deploy_services(
+    services: IntArray,
+    by_origin: IntArray,
+    demand: FloatArray,
+    options: tuple[IntArray, IntArray],
+    sizes: tuple[FloatArray, FloatArray, float],
+    nodes: tuple[FloatArray, FloatArray],
+    x: BoolArray,
+) -> None:
+    """GRD's deployment of the smoothed ``demand`` ``[O, S]`` into ``x`` ``[S, N]``.
+
+    Services in the order ``services``, each service's origins in the order ``by_origin``
+    (largest demand first, stopping at the first without demand); each demand (gigacycles per
+    slot) fills its options (``options``: start of each (service, origin) entry, the nodes,
+    nearest first) up to the nodes' budgets: a hosted instance takes what fits; a node without
+    one starts one if it has the memory, and while the demand left is below ``min_tasks``
+    tasks only on the last option.
+    """
+    start, option_nodes = options
+    work, memory, min_tasks = sizes
+    free_mem, budget = nodes
+    O = demand.shape[0]
+    planned = np.zeros(budget.size)
+    for s in services:
+        w, mem = work[s], memory[s]
+        small_below = min_tasks * w
+        for o in by_origin[:, s]:
+            need = demand[o, s] * w
+            if need <= 0:
+                break
+            first, end = start[s * O + o], start[s * O + o + 1]
+            for i in range(first, end):
+                n = option_nodes[i]
+                fresh = not x[s, n]
+                if fresh and need < small_below and i != end - 1:
+                    continue  # a small demand starts an instance on the last node only
+                room = budget[n] - planned[n]
+                if room <= 0:
+                    continue
+                if fresh:
+                    if free_mem[n] < mem:
+                        continue
+                    x[s, n] = True
+                    free_mem[n] -= mem
+                take = need if need <= room else room
+                planned[n] += take
+                need -= take
+                if need <= 0:
+                    break

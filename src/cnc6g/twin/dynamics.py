@@ -50,6 +50,7 @@ from cnc6g.twin.chains import (
     step_work_at,
     transfer_terms,
 )
+from cnc6g.twin.jit import kernel, row_sum
 from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
 from cnc6g.twin.sojourn import p_within
@@ -333,7 +334,11 @@ def _constants(system: System) -> _Constants:
 
 def clean_routing(routing: FloatArray) -> FloatArray:
     """Routing with negative shares set to 0 and rows summing above 1 scaled down to 1."""
-    # Valid routing (the usual case) is returned as it is, without a copy.
+    # Valid routing (the usual case) is returned as it is, without a copy: checked in one
+    # compiled pass where it can be (the rows' sums are NumPy's to the last bit).
+    fast = routing.size and routing.dtype == np.float64 and routing.flags.c_contiguous
+    if fast and _is_clean(routing.reshape(-1, routing.shape[-1])):
+        return routing
     y = routing if routing.size == 0 or routing.min() >= 0.0 else np.maximum(routing, 0.0)
     row = y.sum(axis=-1, keepdims=True)
     if row.max(initial=0.0) > 1.0:
@@ -355,7 +360,6 @@ class _Hops:
 
     path: IntArray  # [E] flat (origin, candidate) of each hop, in (hop, path) order
     link: IntArray  # [E] its link
-    by_hop: tuple[tuple[IntArray, IntArray], ...]  # per hop h: the paths that have it, links
 
 
 @per_system
@@ -363,8 +367,7 @@ def _hops(system: System) -> _Hops:
     L = system.n_links
     hop, path = np.nonzero(system.path_links.T < L)  # (hop, path) order
     link = system.path_links[path, hop]
-    by_hop = tuple((path[hop == h], link[hop == h]) for h in range(system.path_links.shape[1]))
-    return _Hops(path=path, link=link, by_hop=by_hop)
+    return _Hops(path=path, link=link)
 
 
 def evaluate_slot(
@@ -429,18 +432,16 @@ def evaluate_slot(
     # The active flows: (copy, origin, service) rows with requests, and the candidates their
     # routing sends a share to. Everything per flow is computed for these only.
     wanted = demand.reshape(-1)
-    rows = np.flatnonzero(wanted)  # [P] flat (copy, origin, service)
-    shares = routing.reshape(-1, K)[rows]  # [P, K]
-    row, k = np.nonzero(shares)
+    shares = routing.reshape(-1, K)
+    bos, k = _active_flows(wanted, shares)  # flat (copy, origin, service) and candidate
     chains = system.chains
     cf: ChainFlows | None = None
     if chains is not None:  # services placed step by step are evaluated as paths
-        single = ~chains.is_chain[rows[row] % S]
-        row, k = row[single], k[single]
+        single = ~chains.is_chain[bos % S]
+        bos, k = bos[single], k[single]
         cf = chain_flows(system, demand, routing, deployment, paths, path_shares)
         cf_ok = cf.requests * cf.usable
         cf_bits, cf_links = offered_bits(system, cf, cf_ok, B)
-    bos = rows[row]
     s = bos % S
     bo = bos // S  # flat (copy, origin)
     b = bo // O
@@ -449,7 +450,7 @@ def evaluate_slot(
     local_ok = o * K + k
     node = cand.reshape(-1)[local_ok]
     sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
-    requests = np.multiply(wanted[bos], shares[row, k], dtype=ft)
+    requests = np.multiply(wanted[bos], shares[bos, k], dtype=ft)
     usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
     flow_ok = requests * usable
 
@@ -464,7 +465,7 @@ def evaluate_slot(
     rates = np.empty((B, O, 2))
     rates[..., 0] = uplink_mbps
     rates[..., 1] = downlink_mbps
-    rho_radio = (load_bits * c.remote[None, :, :, None]).sum(axis=2) / (rates * tau)
+    rho_radio = _remote_sum(load_bits, c.remote) / (rates * tau)
     radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
     radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
 
@@ -477,17 +478,9 @@ def evaluate_slot(
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
         else:  # large systems: scatter the loaded paths' traffic onto their links
             hops = _hops(system)
-            bits_ok = load_bits.reshape(B * O * K, 2)
-            loaded = (bits_ok[:, 0] != 0) | (bits_ok[:, 1] != 0)
-            copy, entry = np.nonzero(loaded.reshape(B, O * K)[:, hops.path])  # (h, path) order
-            src = copy * (O * K) + hops.path[entry]
-            bin0 = copy * (2 * (L + 1)) + hops.link[entry]
-            carried = np.bincount(
-                np.concatenate([bin0, bin0 + (L + 1)]),
-                weights=np.concatenate([bits_ok[src, 0], bits_ok[src, 1]]),
-                minlength=B * 2 * (L + 1),
-            ).reshape(B, 2, L + 1)
-            rho_l = carried[:, :, :L] / capacity  # [B, 2, L]
+            carried = np.zeros((B, 2, L))
+            _scatter_hops(load_bits.reshape(B, O * K, 2), hops.path, hops.link, carried)
+            rho_l = carried / capacity  # [B, 2, L]
         if cf is not None:  # transfers between the steps' network nodes
             rho_l = rho_l + cf_links / capacity
         per_link = np.empty((B, 4, L))  # s per Mbit sent, received; log admitted both ways
@@ -496,9 +489,8 @@ def evaluate_slot(
         if c.incidence_t is not None:  # set together with c.incidence
             along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
         else:  # hop by hop, each path from its first link on
-            flat_along = np.zeros((B, 4, O * K))
-            for paths, links in _hops(system).by_hop:
-                flat_along[:, :, paths] += per_link[:, :, links]
+            flat_along = np.empty((B, 4, O * K))
+            _gather_hops(per_link, system.path_links, flat_along)
             along = flat_along.reshape(B, 4, O, K)
         per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
         net_admit = np.exp(along[:, 2] + along[:, 3])
@@ -508,7 +500,7 @@ def evaluate_slot(
         net_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
     # Seconds per Mbit sent and received of each (copy, origin, candidate), wired and radio.
-    per_mbit = per_mbit + radio_s[:, :, None, :] * c.remote[None, :, :, None]
+    per_mbit = _add_radio(per_mbit, radio_s, c.remote)
     net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
     if cf is not None:  # each path's transfers: times at this slot's loads and admission
         radio_dir = rho_max / np.maximum(rho_radio, rho_max)  # [B, O, 2]
@@ -549,13 +541,13 @@ def evaluate_slot(
         admitted_load = node_admit * load
         headroom = system.capacity - admitted_load
         # A task runs on one of the node's devices: capacity and load split evenly among them.
-        rate_sn = headroom[:, None, :] / system.devices * c.inv_work3 * deployment
+        rate_sn = _instance_rates(headroom, system.devices, c.inv_work, deployment)
         bn = b * N + node
         served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
         exponent = (headroom.reshape(-1)[bn] / system.devices[node] * c.inv_work[s]).astype(
             ft, copy=False
         ) * slack
-        served_bits = bits * (net_admit * node_admit[:, cand])[..., None]
+        served_bits = _served_bits(bits, net_admit, node_admit, cand)
         if system.scenario.twin.sojourn == "mg1":
             wait_n = _mg1_wait(system, arrivals * node_admit[:, None, :] / tau, admitted_load)
     else:
@@ -638,7 +630,7 @@ def evaluate_slot(
     cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
     if waking is not None:
         cold_j = cold_j + waking @ system.wake_energy
-    radio_bits = (served_bits * c.remote[None, :, :, None]).sum(axis=2)  # [B, O, 2]
+    radio_bits = _remote_sum(served_bits, c.remote)  # [B, O, 2]
     if system.scenario.radio is None:
         radio_j = (
             system.tx_power * radio_bits[..., 0] / uplink_mbps
@@ -721,6 +713,183 @@ def evaluate_slot(
         _system=system,
         chains=chain_out,
     )
+
+
+def _active_flows(wanted: np.ndarray, shares: FloatArray) -> tuple[IntArray, IntArray]:
+    """The rows with requests and their candidates with a share, in row-major order.
+
+    ``wanted`` ``[R]`` requests per flat (copy, origin, service) row, ``shares`` ``[R, K]``
+    its routing: the (row, candidate) pairs where both are non-zero.
+    """
+    count = _flows_into(wanted, shares, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    row = np.empty(count, dtype=np.int64)
+    candidate = np.empty(count, dtype=np.int64)
+    _flows_into(wanted, shares, row, candidate)
+    return row, candidate
+
+
+@kernel
+def _flows_into(wanted: np.ndarray, shares: FloatArray, row: IntArray, candidate: IntArray) -> int:
+    """:func:`_active_flows` into ``row`` and ``candidate`` (when they have room); the count.
+
+    Kernels here write into arrays they are given and return numbers only: returning an array
+    runs Python code (Numba boxes it), where an interrupt would surface as an internal error.
+    """
+    R, K = shares.shape
+    i = 0
+    for r in range(R):
+        if wanted[r] != 0:
+            for k in range(K):
+                if shares[r, k] != 0:
+                    if i < row.size:
+                        row[i] = r
+                        candidate[i] = k
+                    i += 1
+    return i
+
+
+@kernel
+def _is_clean(routing: FloatArray) -> bool:
+    """Whether routing rows ``[R, K]`` have no share below 0 (nor NaN) and sum to <= 1."""
+    R, K = routing.shape
+    for r in range(R):
+        for k in range(K):
+            if not routing[r, k] >= 0.0:
+                return False
+        if row_sum(routing[r]) > 1.0:
+            return False
+    return True
+
+
+def _add_radio(wired: FloatArray, radio_s: FloatArray, remote: FloatArray) -> FloatArray:
+    """``wired + radio_s[:, :, None, :] * remote[None, :, :, None]``, ``[B, O, K, 2]``."""
+    out = np.empty(wired.shape)
+    _add_radio_into(wired, radio_s, remote, out)
+    return out
+
+
+def _instance_rates(
+    headroom: FloatArray, devices: FloatArray, inv_work: FloatArray, deployment: BoolArray
+) -> FloatArray:
+    """``headroom[:, None, :] / devices * inv_work[None, :, None] * deployment``, ``[B, S, N]``."""
+    out = np.empty(deployment.shape)
+    _instance_rates_into(headroom, devices, inv_work, deployment, out)
+    return out
+
+
+def _served_bits(
+    bits: FloatArray, net_admit: FloatArray, node_admit: FloatArray, candidates: IntArray
+) -> FloatArray:
+    """``bits * (net_admit * node_admit[:, candidates])[..., None]``, ``[B, O, K, 2]``."""
+    out = np.empty(bits.shape)
+    _served_bits_into(bits, net_admit, node_admit, candidates, out)
+    return out
+
+
+def _remote_sum(bits: FloatArray, remote: FloatArray) -> FloatArray:
+    """``(bits * remote[None, :, :, None]).sum(axis=2)``: ``[B, O, K, 2]`` to ``[B, O, 2]``."""
+    out = np.empty((bits.shape[0], bits.shape[1], bits.shape[3]))
+    _remote_sum_into(bits, remote, out)
+    return out
+
+
+@kernel
+def _add_radio_into(
+    wired: FloatArray, radio_s: FloatArray, remote: FloatArray, out: FloatArray
+) -> None:
+    """``wired + radio_s[:, :, None, :] * remote[None, :, :, None]``, ``[B, O, K, 2]``."""
+    B, O, K, D = wired.shape
+    for b in range(B):
+        for o in range(O):
+            for k in range(K):
+                for d in range(D):
+                    out[b, o, k, d] = wired[b, o, k, d] + radio_s[b, o, d] * remote[o, k]
+
+
+@kernel
+def _instance_rates_into(
+    headroom: FloatArray,
+    devices: FloatArray,
+    inv_work: FloatArray,
+    deployment: BoolArray,
+    out: FloatArray,
+) -> None:
+    """``headroom[:, None, :] / devices * inv_work[None, :, None] * deployment``, ``[B, S, N]``."""
+    B, S, N = deployment.shape
+    for b in range(B):
+        for s in range(S):
+            for n in range(N):
+                on = 1.0 if deployment[b, s, n] else 0.0
+                out[b, s, n] = headroom[b, n] / devices[n] * inv_work[s] * on
+
+
+@kernel
+def _served_bits_into(
+    bits: FloatArray,
+    net_admit: FloatArray,
+    node_admit: FloatArray,
+    candidates: IntArray,
+    out: FloatArray,
+) -> None:
+    """``bits * (net_admit * node_admit[:, candidates])[..., None]``, ``[B, O, K, 2]``."""
+    B, O, K, D = bits.shape
+    for b in range(B):
+        for o in range(O):
+            for k in range(K):
+                admit = net_admit[b, o, k] * node_admit[b, candidates[o, k]]
+                for d in range(D):
+                    out[b, o, k, d] = bits[b, o, k, d] * admit
+
+
+@kernel
+def _remote_sum_into(bits: FloatArray, remote: FloatArray, out: FloatArray) -> None:
+    """``(bits * remote[None, :, :, None]).sum(axis=2)``: ``[B, O, K, 2]`` to ``[B, O, 2]``.
+
+    Summed over the candidates in order, as NumPy's reduction over that axis does.
+    """
+    B, O, K, D = bits.shape
+    for b in range(B):
+        for o in range(O):
+            for d in range(D):
+                total = 0.0
+                for k in range(K):
+                    total += bits[b, o, k, d] * remote[o, k]
+                out[b, o, d] = total
+
+
+@kernel
+def _scatter_hops(bits: FloatArray, path: IntArray, link: IntArray, out: FloatArray) -> None:
+    """Add each loaded path's traffic ``bits`` ``[B, O * K, 2]`` onto its links, ``out [B, 2, L]``.
+
+    ``path`` and ``link``: the hops (see :class:`_Hops`), added in their order, which is the
+    order of the scatter-sum over the loaded hops this replaces.
+    """
+    for b in range(bits.shape[0]):
+        for e in range(path.size):
+            p = path[e]
+            if bits[b, p, 0] != 0 or bits[b, p, 1] != 0:
+                out[b, 0, link[e]] += bits[b, p, 0]
+                out[b, 1, link[e]] += bits[b, p, 1]
+
+
+@kernel
+def _gather_hops(per_link: FloatArray, path_links: IntArray, out: FloatArray) -> None:
+    """Sum ``per_link`` ``[B, F, L]`` along each path, ``out [B, F, O * K]``, hop after hop.
+
+    ``path_links`` ``[O * K, H]`` pads with ``L``; each sum starts at 0 and adds its path's
+    links from the first, as adding the hops' terms one hop at a time does.
+    """
+    B, F, L = per_link.shape
+    paths, H = path_links.shape
+    for b in range(B):
+        for f in range(F):
+            for p in range(paths):
+                total = 0.0
+                for h in range(H):
+                    j = path_links[p, h]
+                    if j < L:
+                        total += per_link[b, f, j]
+                out[b, f, p] = total
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnc6g.twin.dynamics import SlotOutcome, cold_wait_bounds
+from cnc6g.twin.jit import kernel, row_sum
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray
 
 
@@ -65,18 +66,16 @@ def sample_requests(
     served = np.zeros((rows.size, K))
     served[at[known], flows.candidate[mine][known]] = flows.served[mine][known]
     n = counts[rows]
-    shares = np.clip(served / n[:, None], 0.0, 1.0)
-    total = shares.sum(axis=-1, keepdims=True)
-    shares = np.divide(shares, total, out=shares, where=total > 1.0)
-    pvals = np.concatenate([shares, 1.0 - shares.sum(axis=-1, keepdims=True)], axis=-1)
-    pvals = np.clip(pvals, 0.0, None)
-    pvals /= pvals.sum(axis=-1, keepdims=True)
     # One multinomial per row with requests: the rows without draw nothing, so the draws are
-    # those of one multinomial over every (origin, service) row.
-    drawn = rng.multinomial(n, pvals)[:, :K]  # [P, K]
+    # those of one multinomial over every (origin, service) row. Each row's categories are its
+    # candidates with a share, in order, then the dropped tasks: a category of probability 0
+    # draws nothing and leaves the others' probabilities as they are, so the draws are those
+    # over all K candidates.
+    pvals, column = draw_probabilities(served, n)  # [P, W + 1], [P, W]
+    drawn = rng.multinomial(n, pvals)[:, :-1]  # [P, W]
     per_flow = drawn.ravel()
     pick = np.repeat(np.arange(per_flow.size), per_flow)
-    row, k = pick // K, pick % K
+    row, k = pick // column.shape[1], column.ravel()[pick]
     origin = rows[row] // S
     service = rows[row] % S
     per_mbit = outcome.per_mbit_s[copy, origin, k]  # [R, 2]
@@ -130,6 +129,79 @@ def sample_requests(
         offered=offered,
         dropped=offered - served_n,
     )
+
+
+def draw_probabilities_numpy(served: FloatArray, n: IntArray) -> FloatArray:
+    """Each row's multinomial probabilities over its ``K`` candidates and the dropped tasks.
+
+    ``served`` ``[P, K]`` tasks served of the ``n`` ``[P]`` requests of each row; shares
+    summing above 1 are scaled down to 1. ``[P, K + 1]``: the reference of
+    :func:`draw_probabilities`.
+    """
+    shares = np.clip(served / n[:, None], 0.0, 1.0)
+    total = shares.sum(axis=-1, keepdims=True)
+    shares = np.divide(shares, total, out=shares, where=total > 1.0)
+    joined = np.concatenate([shares, 1.0 - shares.sum(axis=-1, keepdims=True)], axis=-1)
+    pvals: FloatArray = np.clip(joined, 0.0, None)
+    pvals /= pvals.sum(axis=-1, keepdims=True)
+    return pvals
+
+
+def draw_probabilities(served: FloatArray, n: IntArray) -> tuple[FloatArray, IntArray]:
+    """:func:`draw_probabilities_numpy` of the candidates with a share only, to the last bit.
+
+    Returns ``[P, W + 1]`` probabilities (the candidates served in each row, in order, padded
+    with 0; the dropped tasks last) and ``[P, W]`` the candidate of each (-1: padding), ``W``
+    the most candidates a row has served (at least 1).
+    """
+    width = _widest(served)
+    pvals = np.zeros((served.shape[0], width + 1))
+    column = np.full((served.shape[0], width), -1, dtype=np.int64)
+    _draw_probabilities(served, n, pvals, column)
+    return pvals, column
+
+
+@kernel
+def _widest(served: FloatArray) -> int:
+    """The most non-zero entries a row of ``served`` has, at least 1."""
+    P, K = served.shape
+    width = 1
+    for p in range(P):
+        count = 0
+        for k in range(K):
+            if served[p, k] != 0:
+                count += 1
+        width = count if count > width else width
+    return width
+
+
+@kernel
+def _draw_probabilities(
+    served: FloatArray, n: IntArray, pvals: FloatArray, column: IntArray
+) -> None:
+    """:func:`draw_probabilities` into ``pvals`` (zeros) and ``column`` (-1)."""
+    P, K = served.shape
+    width = column.shape[1]
+    row = np.empty(K + 1)
+    for p in range(P):
+        for k in range(K):
+            share = served[p, k] / n[p]
+            share = 0.0 if share < 0.0 else share
+            row[k] = 1.0 if share > 1.0 else share
+        total = row_sum(row[:K])
+        if total > 1.0:
+            for k in range(K):
+                row[k] = row[k] / total
+        drop = 1.0 - row_sum(row[:K])
+        row[K] = 0.0 if drop < 0.0 else drop
+        total = row_sum(row)
+        j = 0
+        for k in range(K):
+            if served[p, k] != 0:
+                pvals[p, j] = row[k] / total
+                column[p, j] = k
+                j += 1
+        pvals[p, width] = row[K] / total
 
 
 def _sample_paths(

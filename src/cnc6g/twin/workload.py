@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnc6g.twin.dynamics import shannon_rate_mbps
+from cnc6g.twin.jit import kernel
 from cnc6g.twin.system import FloatArray, IntArray, System, requests_for_load
 
 
@@ -221,11 +222,14 @@ def sample_demand(
         return rng.multinomial(total, state.probabilities).reshape(B, O, S)
     # Fewer requests than categories: draw each request's category (inverse CDF) and count.
     # Same distribution as the multinomial, far fewer random numbers.
-    copy = np.repeat(np.arange(B), total)
-    u = (
-        np.sort(rng.random(copy.size)) if B == 1 else rng.random(copy.size)
-    )  # sorted: cache-friendly
     assert state.stacked_cdf is not None  # rebuilt together with the probabilities
+    if B == 1:  # sorted draws: one merge-like walk along the cumulative probabilities
+        u = np.sort(rng.random(int(total[0])))
+        counts = np.zeros(O * S, dtype=np.int64)
+        _count_sorted(state.stacked_cdf, u, counts)
+        return counts.reshape(1, O, S)
+    copy = np.repeat(np.arange(B), total)
+    u = rng.random(copy.size)
     cell = np.searchsorted(state.stacked_cdf, u + copy, side="right")
     cell = np.minimum(cell, (copy + 1) * O * S - 1)  # guard the top edge of each copy
     return np.bincount(cell, minlength=B * O * S).reshape(B, O, S)
@@ -240,3 +244,18 @@ def sample_channel(
     )
     per_mhz = shannon_rate_mbps(1.0, snr)  # spectral efficiency, bit/s/Hz
     return system.uplink_mhz * per_mhz, system.downlink_mhz * per_mhz
+
+
+@kernel
+def _count_sorted(cdf: FloatArray, u: FloatArray, counts: IntArray) -> None:
+    """Add to ``counts`` the requests per category of the sorted draws ``u`` on ``cdf``.
+
+    A draw falls in the first category whose cumulative probability is above it (the last one
+    at the top edge): ``searchsorted(cdf, u, side="right")``, counted.
+    """
+    size = cdf.size
+    i = 0
+    for v in u:
+        while i < size and cdf[i] <= v:
+            i += 1
+        counts[min(i, size - 1)] += 1

@@ -11,6 +11,10 @@ from cnc6g.policies.hmarl.executor import (
     RADIO_LIMIT,
     THRESHOLDS,
     Knobs,
+    _entries,
+    _entries_numpy,
+    _fixed_costs,
+    _fixed_costs_numpy,
     execute,
     node_caps,
 )
@@ -303,3 +307,45 @@ def test_a_faded_cell_sends_only_what_its_radio_carries_in_time(case_scenario):
     # Sending every task over the faded radio (as a fixed-load estimate does) puts it at twice
     # its capacity and satisfies a third of what it serves.
     assert satisfied >= 0.85 * served
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_entries_equal_the_numpy_ones(seed):
+    """The rounds' entries (the usable routes in row order) compiled and with NumPy agree."""
+    rng = np.random.default_rng(seed)
+    R, K, O, N = 40, 7, 5, 9
+    fixed = np.where(rng.random((R, K)) < 0.3, rng.random((R, K)), np.inf)
+    fixed[: 3 + seed] = np.inf  # rows without a usable route
+    prices = tuple(rng.random((R, K)) for _ in range(3))
+    rows_of = (
+        rng.integers(0, 2, R),
+        rng.integers(0, O, R),
+        rng.integers(0, 2 * O, R),
+        rng.random(R) * 10.0,
+    )
+    candidates = rng.integers(0, N, (O, K))
+    got = _entries(fixed, prices, rows_of, candidates, N)
+    want = _entries_numpy(fixed, prices, rows_of, candidates, N)
+    for a, b in zip(got[:3], want[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(got[3] + got[4], want[3] + want[4], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert got[1] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compiled_fixed_costs_equal_the_numpy_ones(seed):
+    rng = np.random.default_rng(seed)
+    B, O, S, K, N = 2, 4, 5, 6, 8
+    instances = rng.random((B, S, N)) < 0.5
+    previous = rng.random((B, S, N)) < 0.5
+    admissible = rng.random((O, S, K)) < 0.8
+    cand = rng.integers(0, N, (O, K))
+    energy = rng.random((B * O * S, K)) * 10.0 ** rng.integers(-3, 3, (B * O * S, K))
+    charge = rng.random(B * O * S) * 100.0
+    live = np.flatnonzero(rng.random(B * O * S) < 0.6)
+    hosting = (instances, previous, admissible, cand)
+    got = _fixed_costs(live, hosting, energy, charge)
+    np.testing.assert_array_equal(got, _fixed_costs_numpy(live, hosting, energy, charge))
+    assert np.isfinite(got).any()
+    assert np.isinf(got).any()

@@ -470,14 +470,13 @@ class _Routes(NamedTuple):
         pair = live // S
         service = live % S
         origin = pair % O
-        # Per row with demand: its candidates' instances, flat into [B, S, N].
-        at = ((live // (O * S)) * S + service)[:, None] * sy.n_nodes + cand[origin]  # [A, K]
-        running = np.take(instances, at)
-        usable = running & sy.admissible[origin, service]
-        new = running & ~np.take(previous, at)
-        charge = sy.unsatisfied_penalty_j * np.broadcast_to(cold, (B, O, S, 1)).reshape(-1, 1)
-        energy = slot.energy.reshape(-1, K)[live]
-        fixed = np.where(usable, energy + charge[live] * new, np.inf)
+        charge = sy.unsatisfied_penalty_j * np.broadcast_to(cold, (B, O, S, 1)).reshape(-1)
+        fixed = _fixed_costs(
+            live,
+            (instances, previous, sy.admissible, cand),
+            slot.energy.reshape(-1, K),
+            charge,
+        )
         remote = c.remote[:, 0, :][origin]  # [A, K]
         up = slot.uplink.ravel()[pair]  # Mbit/s
         down = slot.downlink.ravel()[pair]
@@ -500,6 +499,74 @@ class _Routes(NamedTuple):
             price=np.broadcast_to(slot.price, (B, O, 1, K)).reshape(B * O, K)[pair],
             shape=(B, O, S, K),
         )
+
+
+def _fixed_costs_numpy(
+    live: IntArray,
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    energy: FloatArray,
+    charge: FloatArray,
+) -> FloatArray:
+    """:func:`_fixed_costs` with NumPy, its reference."""
+    instances, previous, admissible, cand = hosting
+    _, S, N = instances.shape
+    O = cand.shape[0]
+    service, origin = live % S, live // S % O
+    # Per row with demand: its candidates' instances, flat into [B, S, N].
+    at = ((live // (O * S)) * S + service)[:, None] * N + cand[origin]  # [A, K]
+    running = np.take(instances, at)
+    usable = running & admissible[origin, service]
+    new = running & ~np.take(previous, at)
+    fixed: FloatArray = np.where(usable, energy[live] + charge[live, None] * new, np.inf)
+    return fixed
+
+
+def _fixed_costs(
+    live: IntArray,
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    energy: FloatArray,
+    charge: FloatArray,
+) -> FloatArray:
+    """Each ``live`` row's fixed cost per candidate, ``[A, K]``: inf where unusable.
+
+    ``live``: flat (copy, origin, service) rows; ``hosting``: the instances ``[B, S, N]``, those
+    running before, the admissible candidates ``[O, S, K]`` and the candidates' nodes
+    ``[O, K]``; ``energy`` ``[B * O * S, K]`` per task and ``charge`` ``[B * O * S]`` the
+    cold-start charge of a new instance.
+    """
+    fixed = np.empty((live.size, hosting[3].shape[1]))
+    _fixed_costs_into(live, hosting, energy, charge, fixed)
+    return fixed
+
+
+@kernel
+def _fixed_costs_into(
+    live: IntArray,
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    energy: FloatArray,
+    charge: FloatArray,
+    fixed: FloatArray,
+) -> None:
+    """:func:`_fixed_costs` into ``fixed`` ``[A, K]``.
+
+    ``live``: flat (copy, origin, service) rows; ``hosting``: the instances ``[B, S, N]``, those
+    running before, the admissible candidates ``[O, S, K]`` and the candidates' nodes
+    ``[O, K]``; ``energy`` ``[B * O * S, K]`` per task and ``charge`` ``[B * O * S]`` the
+    cold-start charge of a new instance.
+    """
+    instances, previous, admissible, cand = hosting
+    S = instances.shape[1]
+    O, K = cand.shape
+    for i in range(live.size):
+        flat = live[i]
+        b, o, s = flat // (O * S), flat // S % O, flat % S
+        for k in range(K):
+            n = cand[o, k]
+            if instances[b, s, n] and admissible[o, s, k]:
+                new = 0.0 if previous[b, s, n] else 1.0
+                fixed[i, k] = energy[flat, k] + charge[flat] * new
+            else:
+                fixed[i, k] = np.inf
 
 
 class _Load(NamedTuple):
@@ -530,25 +597,19 @@ def _fill(
     # The rounds run over the usable routes only (about one in eight in the case study), as
     # entries in row order, then candidate order; a row without one never takes anything, but
     # what it has left counts towards the rounds' stop, as it did with every route priced.
-    usable = np.isfinite(routes.fixed)  # [A, K]
-    has = usable.any(axis=1)
-    rows = np.flatnonzero(has)
-    stuck = float(routes.demand[~has].max(initial=0.0))  # the most a row without one has left
-    e_row, e_k = np.nonzero(usable[rows])  # [E]: each entry's row (of ``rows``) and candidate
-    e_row = np.ascontiguousarray(e_row)  # nonzero's results are strided views
+    rows, stuck, seg, (e_row, e_k, e_node, e_pair), values = _entries(
+        routes.fixed,
+        (routes.reach, routes.remote, routes.price),
+        (routes.copy, routes.origin, routes.pair, routes.demand),
+        sy.candidates,
+        N,
+    )
+    e_fixed, e_reach, e_remote, e_price = values
     A, E = rows.size, e_row.size
     pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
     share = np.ascontiguousarray(routes.share[:, rows])
-    at = rows[e_row] * K + e_k  # the entries in the rows' flat [A, K] layout
-    e_node = ((routes.copy * N)[:, None] + sy.candidates[routes.origin]).reshape(-1)[at]
-    e_fixed = routes.fixed.reshape(-1)[at]
-    e_reach = routes.reach.reshape(-1)[at]
-    e_remote = routes.remote.reshape(-1)[at]
     e_far = e_remote > 0
-    e_pair = pair[e_row]
     e_work = work[e_row]
-    e_price = routes.price.reshape(-1)[at]
-    seg = np.searchsorted(e_row, np.arange(A))  # each row's first entry
     if A:
         gains = _fill_rounds(
             sy,
@@ -563,6 +624,109 @@ def _fill(
         gains = np.zeros(E)
     routing.reshape(-1, K)[routes.live[rows][e_row], e_k] = gains
     return np.clip(routing, 0.0, 1.0), load
+
+
+def _entries_numpy(
+    fixed: FloatArray,
+    prices: tuple[FloatArray, FloatArray, FloatArray],
+    rows_of: tuple[IntArray, IntArray, IntArray, FloatArray],
+    candidates: IntArray,
+    N: int,
+) -> tuple[IntArray, float, IntArray, tuple[IntArray, ...], tuple[FloatArray, ...]]:
+    """The usable routes as entries, with NumPy: the reference of :func:`_entries`."""
+    K = fixed.shape[1]
+    reach, remote, price = prices
+    copy, origin, pair, demand = rows_of
+    usable = np.isfinite(fixed)  # [A, K]
+    has = usable.any(axis=1)
+    rows = np.flatnonzero(has)
+    stuck = float(demand[~has].max(initial=0.0))
+    e_row, e_k = np.nonzero(usable[rows])
+    at = rows[e_row] * K + e_k
+    e_node = ((copy * N)[:, None] + candidates[origin]).reshape(-1)[at]
+    seg = np.searchsorted(e_row, np.arange(rows.size))
+    values = tuple(a.reshape(-1)[at] for a in (fixed, reach, remote, price))
+    return rows, stuck, seg, (e_row, e_k, e_node, pair[rows][e_row]), values
+
+
+def _entries(
+    fixed: FloatArray,
+    prices: tuple[FloatArray, FloatArray, FloatArray],
+    rows_of: tuple[IntArray, IntArray, IntArray, FloatArray],
+    candidates: IntArray,
+    N: int,
+) -> tuple[IntArray, float, IntArray, tuple[IntArray, ...], tuple[FloatArray, ...]]:
+    """The usable routes (finite ``fixed`` ``[A, K]``) as entries in row order, then candidate.
+
+    Returns the rows with one, the most demand a row without one has, each row's first entry,
+    each entry's row (of those rows), candidate, node (flat into ``[B, N]``) and cell, and its
+    fixed cost, reach, remote flag and price.
+    """
+    A, E, stuck = _count_entries(fixed, rows_of[3])
+    rows, seg = np.empty(A, dtype=np.int64), np.empty(A, dtype=np.int64)
+    e_row, e_k, e_node, e_pair = (np.empty(E, dtype=np.int64) for _ in range(4))
+    e_fixed, e_reach, e_remote, e_price = (np.empty(E) for _ in range(4))
+    ints = (e_row, e_k, e_node, e_pair)
+    values = (e_fixed, e_reach, e_remote, e_price)
+    _fill_entries(fixed, prices, rows_of, candidates, N, rows, seg, ints, values)
+    return rows, stuck, seg, ints, values
+
+
+@kernel
+def _count_entries(fixed: FloatArray, demand: FloatArray) -> tuple[int, int, float]:
+    """Rows with a usable route, usable routes, and the most demand a row without one has."""
+    R, K = fixed.shape
+    stuck = 0.0
+    A = E = 0
+    for r in range(R):
+        count = 0
+        for k in range(K):
+            if np.isfinite(fixed[r, k]):
+                count += 1
+        if count:
+            A += 1
+            E += count
+        elif demand[r] > stuck:
+            stuck = demand[r]
+    return A, E, stuck
+
+
+@kernel
+def _fill_entries(
+    fixed: FloatArray,
+    prices: tuple[FloatArray, FloatArray, FloatArray],
+    rows_of: tuple[IntArray, IntArray, IntArray, FloatArray],
+    candidates: IntArray,
+    N: int,
+    rows: IntArray,
+    seg: IntArray,
+    ints: tuple[IntArray, IntArray, IntArray, IntArray],
+    values: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+) -> None:
+    """:func:`_entries` into the arrays it sized.
+
+    Kernels return numbers only: boxing an array runs Python code, where an interrupt would
+    surface as an internal error.
+    """
+    reach, remote, price = prices
+    copy, origin, pair, _ = rows_of
+    e_row, e_k, e_node, e_pair = ints
+    e_fixed, e_reach, e_remote, e_price = values
+    R, K = fixed.shape
+    a = e = 0
+    for r in range(R):
+        first = e
+        for k in range(K):
+            if np.isfinite(fixed[r, k]):
+                e_row[e], e_k[e] = a, k
+                e_node[e] = copy[r] * N + candidates[origin[r], k]
+                e_pair[e] = pair[r]
+                e_fixed[e], e_reach[e] = fixed[r, k], reach[r, k]
+                e_remote[e], e_price[e] = remote[r, k], price[r, k]
+                e += 1
+        if e > first:
+            rows[a], seg[a] = r, first
+            a += 1
 
 
 _Rows = tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, float]
