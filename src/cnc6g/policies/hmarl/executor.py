@@ -547,13 +547,7 @@ def _fixed_costs_into(
     charge: FloatArray,
     fixed: FloatArray,
 ) -> None:
-    """:func:`_fixed_costs` into ``fixed`` ``[A, K]``.
-
-    ``live``: flat (copy, origin, service) rows; ``hosting``: the instances ``[B, S, N]``, those
-    running before, the admissible candidates ``[O, S, K]`` and the candidates' nodes
-    ``[O, K]``; ``energy`` ``[B * O * S, K]`` per task and ``charge`` ``[B * O * S]`` the
-    cold-start charge of a new instance.
-    """
+    """:func:`_fixed_costs` (same arguments) into ``fixed`` ``[A, K]``."""
     instances, previous, admissible, cand = hosting
     S = instances.shape[1]
     O, K = cand.shape
