@@ -194,3 +194,37 @@ def test_without_a_radio_model_routes_pay_transmit_power_and_energy_per_bit_as_b
         + system.bs_j_per_mbit[ro] * system.output_mbit[rs]
     )
     np.testing.assert_array_equal(got, want)
+
+
+def test_the_bound_with_the_radio_holds_with_services_placed_step_by_step():
+    # xr-offload's xr-frame is placed step by step: its paths get no radio terms of their own in
+    # the plan, which leaves the bound valid (below every decision) if looser
+    system = compile_scenario(_with_radio(load_scenario("xr-offload"), phones=True))
+    assert system.scenario.services[0].place_steps
+    obs, grd = _observed(system, 0, 2)
+    inputs = SlotInputs.from_observation(obs)
+    bound = lower_bound(system, inputs)
+    assert bound >= radio_floor_j(system) > 0
+    rand = RandomPolicy()
+    rand.reset(system, 0)
+    opt = OptimalPolicy(time_limit=3.0, refine=False)
+    opt.reset(system, 0)
+    decisions = [grd.decide(obs), rand.decide(obs), opt.decide(obs)]
+    for decision in decisions:
+        assert decision.paths is not None
+        assert decision.path_shares is not None
+    # GRD and RAND send xr-frame's demand along paths (OPT rejects it at its 20 ms deadline)
+    assert all(np.asarray(d.path_shares).sum() > 0 for d in decisions[:2])
+    for decision in decisions:
+        out = evaluate_slot(
+            system,
+            inputs.demand[None].astype(float),
+            inputs.uplink_mbps[None],
+            inputs.downlink_mbps[None],
+            np.asarray(decision.deployment, dtype=bool)[None],
+            inputs.previous[None],
+            np.asarray(decision.routing, dtype=float)[None],
+            paths=np.asarray(decision.paths)[None],
+            path_shares=np.asarray(decision.path_shares, dtype=float)[None],
+        )
+        assert bound <= out.objective(system.unsatisfied_penalty_j)[0]
