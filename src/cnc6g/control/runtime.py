@@ -112,8 +112,16 @@ LIVE_SESSIONS = select(
     _c.tasks,
     _c.sink,
     _c.sink_credential,
-).where(_c.status.in_([SessionStatus.available.value, SessionStatus.requested.value]))
-"""The sessions a slot meters, ends, binds or moves, as rows of the table."""
+    _c.version_id,
+)
+_LIVE = _c.status.in_([SessionStatus.available.value, SessionStatus.requested.value])
+LIVE_SESSIONS = LIVE_SESSIONS.where(_LIVE)
+"""The sessions a slot meters, ends, binds or moves, as rows of the table (read before the
+write, with their revision)."""
+LIVE_BY_ID = LIVE_SESSIONS.where(_c.session_id.in_(bindparam("b_ids", expanding=True)))
+"""Those of ``LIVE_SESSIONS`` with the given ids: the ones that changed since the slot read."""
+LIVE_VERSIONS = select(_c.session_id, _c.version_id).where(_LIVE)
+"""What the write checks of the live sessions: their revision (in ``LIVE_SESSIONS``' order)."""
 METER = (
     update(SESSIONS)
     .where(_c.session_id == bindparam("b_id"))
@@ -158,6 +166,7 @@ class _Read:
     sessions: list[dict[str, Any]]
     keep: list[tuple[str, list[str] | None, int]]  # (function, zones, count)
     reserved: dict[str, float]
+    live: list[Any] = field(default_factory=list)  # LIVE_SESSIONS' rows
 
 
 @dataclass
@@ -177,6 +186,7 @@ class _Result:
     origin_demand: np.ndarray  # [O]
     energy_total: float
     satisfaction: float
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)  # session id -> _meter's
 
 
 @dataclass
@@ -396,7 +406,8 @@ class SlotEngine:
                 if not step.get("pinToTerminal"):
                     keep.append((step["function"], d.zones, d.min_instances))
         reserved = {node: float(gcps) for node, gcps in conn.execute(HELD)}
-        return _Read(slot, sessions, keep, reserved)
+        live = conn.execute(LIVE_SESSIONS).all()
+        return _Read(slot, sessions, keep, reserved, live)
 
     def _keep(self, system: System, decision: Decision) -> Decision:
         """The policy's decision with the deployments' instances added where they fit."""
@@ -513,7 +524,7 @@ class SlotEngine:
             session_latency[sess["id"]] = total if math.isfinite(total) else None
         energy = node_energy(sy, out, x[None], previous[None])[0]
         offered = float(out.offered[0])
-        return _Result(
+        result = _Result(
             slot=read.slot,
             deployment=x.copy(),
             previous=previous,
@@ -528,6 +539,14 @@ class SlotEngine:
             energy_total=float(out.energy_total[0]),
             satisfaction=float(out.satisfied[0]) / offered if offered > 0 else 1.0,
         )
+        # The metering of the sessions read, done here so that the write only checks that
+        # they did not change meanwhile.
+        result.usage = {
+            row.session_id: self._meter(row, result)
+            for row in read.live
+            if row.status == SessionStatus.available.value
+        }
+        return result
 
     # -- phase 3 --------------------------------------------------------------------------------
 
@@ -609,21 +628,40 @@ class SlotEngine:
         s.execute(
             delete(ServiceMetric).where(ServiceMetric.slot < slot - plane.settings.metrics_slots)
         )
-        self._sessions(s, res, now)
+        self._sessions(s, read, res, now)
         self._deployments(s, now)
         self._triggers(s, res, now, started, stopped)
         self._move_terminals(s)
 
-    def _sessions(self, s: DbSession, res: _Result, now: datetime) -> None:
+    def _sessions(self, s: DbSession, read: _Read, res: _Result, now: datetime) -> None:
         """Meter, end, bind and move the live sessions (under the node lock).
 
-        The sessions are read as rows of the table, and the common case, a session metered for
+        The sessions were read as rows of the table before the write, and metered with the
+        slot's figures; the write reads only their revisions, and reads in full (and meters)
+        just the ones that changed or came meanwhile. The common case, a session metered for
         the slot and left where it is, is one update for all of them (executemany), as is the
         end of every session whose time is up. Only a session to bind or to move is loaded as
         an ORM object, after those updates, and goes through placement.
         """
         plane = self.plane
-        rows = s.connection().execute(LIVE_SESSIONS).all()
+        conn = s.connection()
+        before = {r.session_id: r for r in read.live}
+        usage_of = res.usage
+        order: list[str] = []
+        changed: list[str] = []
+        for session_id, version in conn.execute(LIVE_VERSIONS):
+            order.append(session_id)
+            row = before.get(session_id)
+            if row is None or row.version_id != version:
+                changed.append(session_id)
+        if changed:
+            usage_of = dict(usage_of)
+            for start in range(0, len(changed), IN_BATCH):
+                for row in conn.execute(LIVE_BY_ID, {"b_ids": changed[start : start + IN_BATCH]}):
+                    before[row.session_id] = row
+                    if row.status == SessionStatus.available.value:
+                        usage_of[row.session_id] = self._meter(row, res)
+        rows = [before[session_id] for session_id in order]
         k = plane.settings.violation_slots
         expired = [r for r in rows if r.expires_at <= now]
         end_rows(s, expired, StatusInfo.duration_expired, now)
@@ -645,7 +683,7 @@ class SlotEngine:
             if row.status == SessionStatus.requested.value:
                 later.append((row.session_id, None, False))
                 continue
-            usage = self._meter(row, res)
+            usage = usage_of[row.session_id]
             moved_terminal = cell != row.origin
             lost = any(
                 st["placement"] == "NETWORK" and (st["function"], st["node"]) not in running
