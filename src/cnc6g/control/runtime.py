@@ -45,8 +45,8 @@ from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
     IN_BATCH,
+    INSTANCES,
     RESERVATIONS,
-    RUNNING,
     SESSIONS,
     TERMINALS,
     end_rows,
@@ -146,6 +146,18 @@ LOADING = select(_c.session_id, _c.origin, _c.rate_per_s, _c.plan).where(
 """The sessions whose tasks load the twin in a slot."""
 HELD = select(RESERVATIONS.c.node, func.sum(RESERVATIONS.c.gcps)).group_by(RESERVATIONS.c.node)
 """The compute held on each node."""
+INSTANCE_ROWS = select(
+    INSTANCES.c.function, INSTANCES.c.node, INSTANCES.c.since_slot, INSTANCES.c.status
+)
+"""The instances running, as rows of the table."""
+STOP_INSTANCE = delete(INSTANCES).where(
+    INSTANCES.c.function == bindparam("b_function"), INSTANCES.c.node == bindparam("b_node")
+)
+READY_INSTANCE = (
+    update(INSTANCES)
+    .where(INSTANCES.c.function == bindparam("b_function"), INSTANCES.c.node == bindparam("b_node"))
+    .values(status="ready")
+)
 TERMINAL_CELLS = select(TERMINALS.c.client_id, TERMINALS.c.cell).where(
     TERMINALS.c.client_id.in_(bindparam("b_owners", expanding=True))
 )
@@ -167,6 +179,29 @@ class _Read:
     keep: list[tuple[str, list[str] | None, int]]  # (function, zones, count)
     reserved: dict[str, float]
     live: list[Any] = field(default_factory=list)  # LIVE_SESSIONS' rows
+    instances: list[Any] = field(default_factory=list)  # INSTANCE_ROWS' rows
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """An instance after the slot (as the write leaves its row)."""
+
+    function: str
+    node: str
+    since_slot: int
+    status: str
+
+
+@dataclass
+class _InstanceChanges:
+    """What the write does to the instances, worked out before it."""
+
+    after: list[_Instance]
+    stop: list[dict[str, str]]  # STOP_INSTANCE's parameters
+    add: list[dict[str, Any]]  # rows to insert
+    ready: list[dict[str, str]]  # READY_INSTANCE's parameters
+    started: list[str]  # function@node
+    stopped: list[str]
 
 
 @dataclass
@@ -187,6 +222,7 @@ class _Result:
     energy_total: float
     satisfaction: float
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)  # session id -> _meter's
+    instances: _InstanceChanges | None = None
 
 
 @dataclass
@@ -407,7 +443,8 @@ class SlotEngine:
                     keep.append((step["function"], d.zones, d.min_instances))
         reserved = {node: float(gcps) for node, gcps in conn.execute(HELD)}
         live = conn.execute(LIVE_SESSIONS).all()
-        return _Read(slot, sessions, keep, reserved, live)
+        instances = conn.execute(INSTANCE_ROWS).all()
+        return _Read(slot, sessions, keep, reserved, live, instances)
 
     def _keep(self, system: System, decision: Decision) -> Decision:
         """The policy's decision with the deployments' instances added where they fit."""
@@ -546,44 +583,62 @@ class SlotEngine:
             for row in read.live
             if row.status == SessionStatus.available.value
         }
+        result.instances = self._instance_changes(read, x)
         return result
+
+    def _instance_changes(self, read: _Read, deployment: np.ndarray) -> _InstanceChanges:
+        """What runs after the slot, and since when, from the instances read before it.
+
+        Only the process that holds the lease writes instances, and the write goes on only if
+        the lease is still at the slot read: the rows the write would find are the ones read.
+        """
+        live, sy = self.plane.live, self.plane.system
+        want = {(live.functions[f], live.nodes[n]) for f, n in np.argwhere(deployment)}
+        running = {(r.function, r.node): r for r in read.instances}
+        changes = _InstanceChanges([], [], [], [], [], [])
+        for key in running:
+            if key not in want:
+                changes.stop.append({"b_function": key[0], "b_node": key[1]})
+                changes.stopped.append(f"{key[0]}@{key[1]}")
+        for key in sorted(want - set(running)):
+            cold = float(sy.cold_start_s[live.function(key[0])])
+            status = "instantiating" if cold > 0 else "ready"
+            changes.add.append(
+                {"function": key[0], "node": key[1], "since_slot": read.slot, "status": status}
+            )
+            changes.after.append(_Instance(key[0], key[1], read.slot, status))
+            changes.started.append(f"{key[0]}@{key[1]}")
+        for key, row in running.items():
+            if key not in want:
+                continue
+            status = row.status
+            if status == "instantiating":
+                f = live.function(key[0])
+                if (read.slot - row.since_slot + 1) * sy.slot_s >= float(sy.cold_start_s[f]):
+                    status = "ready"
+                    changes.ready.append({"b_function": key[0], "b_node": key[1]})
+            changes.after.append(_Instance(key[0], key[1], int(row.since_slot), status))
+        return changes
 
     # -- phase 3 --------------------------------------------------------------------------------
 
     def _write(self, s: DbSession, read: _Read, res: _Result) -> None:
         plane = self.plane
-        live, sy = plane.live, plane.system
+        live = plane.live
         slot = res.slot
         _, now = plane.clock(s)
         now = now + timedelta(seconds=plane.slot_s)  # the end of the slot just run
         lock_nodes(s)  # before any other row: requests take the nodes first too
-        # Instances: what runs now, and since when.
-        running = {(i.function, i.node): i for i in s.scalars(select(Instance)).all()}
-        started: list[str] = []
-        stopped: list[str] = []
-        want = {(live.functions[f], live.nodes[n]) for f, n in np.argwhere(res.deployment)}
-        for key, inst in running.items():
-            if key not in want:
-                s.delete(inst)
-                stopped.append(f"{key[0]}@{key[1]}")
-        for key in want - set(running):
-            f = live.function(key[0])
-            cold = float(sy.cold_start_s[f])
-            s.add(
-                Instance(
-                    function=key[0],
-                    node=key[1],
-                    since_slot=slot,
-                    status="instantiating" if cold > 0 else "ready",
-                )
-            )
-            started.append(f"{key[0]}@{key[1]}")
-        for key, inst in running.items():
-            if key in want and inst.status == "instantiating":
-                f = live.function(key[0])
-                if (slot - inst.since_slot + 1) * sy.slot_s >= float(sy.cold_start_s[f]):
-                    inst.status = "ready"
-        s.flush()
+        # Instances: what runs now, and since when (worked out before the write).
+        changes = res.instances
+        assert changes is not None
+        conn = s.connection()
+        if changes.stop:
+            conn.execute(STOP_INSTANCE, changes.stop)
+        if changes.add:
+            conn.execute(INSTANCES.insert(), changes.add)
+        if changes.ready:
+            conn.execute(READY_INSTANCE, changes.ready)
         # Routes of the current distribution.
         s.execute(delete(Route))
         if res.routes:
@@ -629,8 +684,8 @@ class SlotEngine:
             delete(ServiceMetric).where(ServiceMetric.slot < slot - plane.settings.metrics_slots)
         )
         self._sessions(s, read, res, now)
-        self._deployments(s, now)
-        self._triggers(s, res, now, started, stopped)
+        self._deployments(s, changes.after, now)
+        self._triggers(s, res, now, changes.started, changes.stopped)
         self._move_terminals(s)
 
     def _sessions(self, s: DbSession, read: _Read, res: _Result, now: datetime) -> None:
@@ -669,7 +724,8 @@ class SlotEngine:
         rows = [r for r in rows if r.session_id not in ended]
         if not rows:
             return
-        running = {(f, n) for f, n in s.connection().execute(RUNNING)}
+        assert res.instances is not None
+        running = {(i.function, i.node) for i in res.instances.after}  # as the write left them
         cells: dict[str, str] = {}
         owners = sorted({r.owner for r in rows})
         for start in range(0, len(owners), IN_BATCH):
@@ -864,9 +920,8 @@ class SlotEngine:
             row.status_info = StatusInfo.migrated.value
             status_event(s, row, now, row.status)
 
-    def _deployments(self, s: DbSession, now: datetime) -> None:
+    def _deployments(self, s: DbSession, instances: list[_Instance], now: datetime) -> None:
         live = self.plane.live
-        instances = s.scalars(select(Instance)).all()
         services = {r.service_id: r for r in s.scalars(select(Service)).all()}
         for d in s.scalars(select(Deployment)).all():
             if d.status == "terminating":
