@@ -610,7 +610,9 @@ def slot_profile(
 
     In this process on a manual clock: each slot meters, ends (they last one slot) or binds
     the sessions of the slot before; the write is what holds the database's lock (SQLite) or
-    every node row (PostgreSQL), which requests wait for.
+    every node row (PostgreSQL), which requests wait for. ``transaction_*`` is the whole write
+    transaction, from its ``BEGIN`` (on SQLite, ``BEGIN IMMEDIATE``: the lock is taken there) to
+    its ``COMMIT``: the lease's row and the commit too.
     """
     from cnc6g.control import ControlPlane, Settings
     from cnc6g.control.catalog import create_client, register_service
@@ -636,15 +638,29 @@ def slot_profile(
             sid = plane.run(register_service, provider, service)[0].service_id  # type: ignore[union-attr]
             body = ServiceRequest.model_validate({"serviceId": sid, **REQUEST})
             writes: list[float] = []
+            locks: list[float] = []
             write = engine._write
+            transaction = plane.db.transaction
+            in_slot_write: list[bool] = []
 
             def timed(s: Any, read: Any, res: Any) -> None:
+                in_slot_write.append(True)
                 start = time.perf_counter()
                 write(s, read, res)
                 s.flush()
                 writes.append(time.perf_counter() - start)
 
+            @contextlib.contextmanager
+            def timed_transaction(write: bool = True) -> Iterator[Any]:
+                start = time.perf_counter()
+                with transaction(write) as s:
+                    yield s
+                if in_slot_write:  # the slot's write transaction, from its BEGIN to its COMMIT
+                    in_slot_write.clear()
+                    locks.append(time.perf_counter() - start)
+
             engine._write = timed  # type: ignore[method-assign]
+            plane.db.transaction = timed_transaction  # type: ignore[method-assign]
             steps = []
             for _ in range(slots + 3):
                 for n in range(per_slot):
@@ -654,7 +670,7 @@ def slot_profile(
                 steps.append(time.perf_counter() - start)
         finally:
             plane.db.dispose()
-    steps, writes = steps[3:], writes[3:]  # the first slots start the instances
+    steps, writes, locks = steps[3:], writes[3:], locks[3:]  # the first slots start instances
     return {
         "database": kind,
         "sessions_per_slot": per_slot,
@@ -662,6 +678,7 @@ def slot_profile(
         "slot_median_ms": round(statistics.median(steps) * 1e3, 2),
         "write_median_ms": round(statistics.median(writes) * 1e3, 2),
         "write_max_ms": round(max(writes) * 1e3, 2),
+        "transaction_median_ms": round(statistics.median(locks) * 1e3, 2),
     }
 
 
