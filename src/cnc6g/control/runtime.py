@@ -5,14 +5,22 @@ process takes over when the lease lapses (the holder died); the new holder goes 
 slot written, with the instances that were running. A slot has three phases, so that the
 database's write lock is never held while the policy decides:
 
-1. **read** the sessions that load the twin, the deployments to keep and what nodes hold;
+1. **read** the sessions that load the twin, the deployments to keep, what nodes hold, the live
+   sessions (with their revisions) and the instances running;
 2. **decide and step** (no database): the sessions' tasks are added to the twin's demand, the
    policy decides (the deployments' instances are kept in its decision), the twin steps, and the
    slot's figures are computed: per service type latency percentiles and satisfaction, per node
-   utilisation and energy, per session its measured latency and its usage;
+   utilisation and energy, per session its measured latency and its usage, and the instances
+   to stop, start and mark ready;
 3. **write** it all in one transaction: instances, routes, node states, figures, sessions'
    usage and status (bound, moved, ended), deployments' status, re-orchestration triggers,
-   terminals' moves, and the events of each change (outbox).
+   terminals' moves, and the events of each change (outbox). The transaction runs statements
+   worked out before it: of the sessions it reads only their revisions, and in full only the
+   ones that changed since the read (or came meanwhile); the instances are the ones read, as
+   only the lease's holder writes them and the write goes on only at the slot read. On SQLite
+   it begins with ``BEGIN IMMEDIATE`` (the database's write lock from its first statement), so
+   it is kept short, rather than deferred: a deferred transaction that read before its first
+   write would fail, not wait, when another writer committed in between.
 
 Session latency is the mean latency of the twin's flows of its cell and each network step's
 service type (weighted by what each flow served) plus, for a step pinned to the terminal, the
@@ -180,6 +188,7 @@ class _Read:
     reserved: dict[str, float]
     live: list[Any] = field(default_factory=list)  # LIVE_SESSIONS' rows
     instances: list[Any] = field(default_factory=list)  # INSTANCE_ROWS' rows
+    ends: datetime | None = None  # the slot's end as read: the write's, or before it (realtime)
 
 
 @dataclass(frozen=True)
@@ -444,7 +453,9 @@ class SlotEngine:
         reserved = {node: float(gcps) for node, gcps in conn.execute(HELD)}
         live = conn.execute(LIVE_SESSIONS).all()
         instances = conn.execute(INSTANCE_ROWS).all()
-        return _Read(slot, sessions, keep, reserved, live, instances)
+        _, now = self.plane.clock(s)
+        ends = now + timedelta(seconds=self.plane.slot_s)
+        return _Read(slot, sessions, keep, reserved, live, instances, ends)
 
     def _keep(self, system: System, decision: Decision) -> Decision:
         """The policy's decision with the deployments' instances added where they fit."""
@@ -582,6 +593,7 @@ class SlotEngine:
             row.session_id: self._meter(row, result)
             for row in read.live
             if row.status == SessionStatus.available.value
+            and (read.ends is None or row.expires_at > read.ends)  # not ended by the write
         }
         result.instances = self._instance_changes(read, x)
         return result
@@ -739,7 +751,9 @@ class SlotEngine:
             if row.status == SessionStatus.requested.value:
                 later.append((row.session_id, None, False))
                 continue
-            usage = usage_of[row.session_id]
+            usage = usage_of.get(row.session_id)
+            if usage is None:  # read as ending with the slot, extended or late meanwhile
+                usage = self._meter(row, res)
             moved_terminal = cell != row.origin
             lost = any(
                 st["placement"] == "NETWORK" and (st["function"], st["node"]) not in running
