@@ -604,9 +604,12 @@ def table(report: dict[str, Any]) -> str:
 
 
 def slot_profile(
-    kind: str, postgres_url: str, folder: Path, per_slot: int = 50, slots: int = 20
+    kind: str, postgres_url: str, folder: Path, per_slot: int = 50, slots: int = 20, kept: int = 0
 ) -> dict[str, Any]:
     """A slot's time with ``per_slot`` sessions opened before it, and its write transaction's.
+
+    ``kept`` sessions lasting a day are opened first: every slot meters them and leaves them
+    where they are (the common case of a live session).
 
     In this process on a manual clock: each slot meters, ends (they last one slot) or binds
     the sessions of the slot before; the write is what holds the database's lock (SQLite) or
@@ -637,6 +640,9 @@ def slot_profile(
             service = ServiceCreate.model_validate(TRANSLATION)
             sid = plane.run(register_service, provider, service)[0].service_id  # type: ignore[union-attr]
             body = ServiceRequest.model_validate({"serviceId": sid, **REQUEST})
+            day = ServiceRequest.model_validate({"serviceId": sid, **REQUEST, "duration": 86400})
+            for n in range(kept):
+                plane.run(request_service, terminals[n % len(terminals)], day)
             writes: list[float] = []
             locks: list[float] = []
             write = engine._write
@@ -674,6 +680,7 @@ def slot_profile(
     return {
         "database": kind,
         "sessions_per_slot": per_slot,
+        "sessions_kept": kept,
         "slots": slots,
         "slot_median_ms": round(statistics.median(steps) * 1e3, 2),
         "write_median_ms": round(statistics.median(writes) * 1e3, 2),
@@ -721,6 +728,12 @@ def main() -> None:
         ),
     )
     parser.add_argument("--profile", action="store_true", help="also profile the decision path")
+    parser.add_argument(
+        "--slot-kept-sessions",
+        type=int,
+        default=0,
+        help="sessions lasting a day open during the slot profile (metered every slot)",
+    )
     parser.add_argument("--quick", action="store_true", help="SQLite, one process, 3 s per rate")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
@@ -764,7 +777,10 @@ def main() -> None:
             for p in report["profile"]:
                 print(f"decision path on {p['database']}: median {p['median_ms']} ms")
                 print(p["tottime"])
-            report["slot"] = [slot_profile(k, args.postgres_url, folder) for k in kinds]
+            report["slot"] = [
+                slot_profile(k, args.postgres_url, folder, kept=args.slot_kept_sessions)
+                for k in kinds
+            ]
             for p in report["slot"]:
                 print(f"slot on {p['database']}: {p}")
     if args.json is not None:
