@@ -604,13 +604,18 @@ def table(report: dict[str, Any]) -> str:
 
 
 def slot_profile(
-    kind: str, postgres_url: str, folder: Path, per_slot: int = 50, slots: int = 20
+    kind: str, postgres_url: str, folder: Path, per_slot: int = 50, slots: int = 20, kept: int = 0
 ) -> dict[str, Any]:
     """A slot's time with ``per_slot`` sessions opened before it, and its write transaction's.
 
+    ``kept`` sessions lasting a day are opened first: every slot meters them and leaves them
+    where they are (the common case of a live session).
+
     In this process on a manual clock: each slot meters, ends (they last one slot) or binds
     the sessions of the slot before; the write is what holds the database's lock (SQLite) or
-    every node row (PostgreSQL), which requests wait for.
+    every node row (PostgreSQL), which requests wait for. ``transaction_*`` is the whole write
+    transaction, from its ``BEGIN`` (on SQLite, ``BEGIN IMMEDIATE``: the lock is taken there) to
+    its ``COMMIT``: the lease's row and the commit too.
     """
     from cnc6g.control import ControlPlane, Settings
     from cnc6g.control.catalog import create_client, register_service
@@ -635,16 +640,33 @@ def slot_profile(
             service = ServiceCreate.model_validate(TRANSLATION)
             sid = plane.run(register_service, provider, service)[0].service_id  # type: ignore[union-attr]
             body = ServiceRequest.model_validate({"serviceId": sid, **REQUEST})
+            day = ServiceRequest.model_validate({"serviceId": sid, **REQUEST, "duration": 86400})
+            for n in range(kept):
+                plane.run(request_service, terminals[n % len(terminals)], day)
             writes: list[float] = []
+            locks: list[float] = []
             write = engine._write
+            transaction = plane.db.transaction
+            in_slot_write: list[bool] = []
 
             def timed(s: Any, read: Any, res: Any) -> None:
+                in_slot_write.append(True)
                 start = time.perf_counter()
                 write(s, read, res)
                 s.flush()
                 writes.append(time.perf_counter() - start)
 
+            @contextlib.contextmanager
+            def timed_transaction(write: bool = True) -> Iterator[Any]:
+                start = time.perf_counter()
+                with transaction(write) as s:
+                    yield s
+                if in_slot_write:  # the slot's write transaction, from its BEGIN to its COMMIT
+                    in_slot_write.clear()
+                    locks.append(time.perf_counter() - start)
+
             engine._write = timed  # type: ignore[method-assign]
+            plane.db.transaction = timed_transaction  # type: ignore[method-assign]
             steps = []
             for _ in range(slots + 3):
                 for n in range(per_slot):
@@ -654,14 +676,16 @@ def slot_profile(
                 steps.append(time.perf_counter() - start)
         finally:
             plane.db.dispose()
-    steps, writes = steps[3:], writes[3:]  # the first slots start the instances
+    steps, writes, locks = steps[3:], writes[3:], locks[3:]  # the first slots start instances
     return {
         "database": kind,
         "sessions_per_slot": per_slot,
+        "sessions_kept": kept,
         "slots": slots,
         "slot_median_ms": round(statistics.median(steps) * 1e3, 2),
         "write_median_ms": round(statistics.median(writes) * 1e3, 2),
         "write_max_ms": round(max(writes) * 1e3, 2),
+        "transaction_median_ms": round(statistics.median(locks) * 1e3, 2),
     }
 
 
@@ -704,6 +728,12 @@ def main() -> None:
         ),
     )
     parser.add_argument("--profile", action="store_true", help="also profile the decision path")
+    parser.add_argument(
+        "--slot-kept-sessions",
+        type=int,
+        default=0,
+        help="sessions lasting a day open during the slot profile (metered every slot)",
+    )
     parser.add_argument("--quick", action="store_true", help="SQLite, one process, 3 s per rate")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
@@ -747,7 +777,10 @@ def main() -> None:
             for p in report["profile"]:
                 print(f"decision path on {p['database']}: median {p['median_ms']} ms")
                 print(p["tottime"])
-            report["slot"] = [slot_profile(k, args.postgres_url, folder) for k in kinds]
+            report["slot"] = [
+                slot_profile(k, args.postgres_url, folder, kept=args.slot_kept_sessions)
+                for k in kinds
+            ]
             for p in report["slot"]:
                 print(f"slot on {p['database']}: {p}")
     if args.json is not None:

@@ -5,14 +5,22 @@ process takes over when the lease lapses (the holder died); the new holder goes 
 slot written, with the instances that were running. A slot has three phases, so that the
 database's write lock is never held while the policy decides:
 
-1. **read** the sessions that load the twin, the deployments to keep and what nodes hold;
+1. **read** the sessions that load the twin, the deployments to keep, what nodes hold, the live
+   sessions (with their revisions) and the instances running;
 2. **decide and step** (no database): the sessions' tasks are added to the twin's demand, the
    policy decides (the deployments' instances are kept in its decision), the twin steps, and the
    slot's figures are computed: per service type latency percentiles and satisfaction, per node
-   utilisation and energy, per session its measured latency and its usage;
+   utilisation and energy, per session its measured latency and its usage, and the instances
+   to stop, start and mark ready;
 3. **write** it all in one transaction: instances, routes, node states, figures, sessions'
    usage and status (bound, moved, ended), deployments' status, re-orchestration triggers,
-   terminals' moves, and the events of each change (outbox).
+   terminals' moves, and the events of each change (outbox). The transaction runs statements
+   worked out before it: of the sessions it reads only their revisions, and in full only the
+   ones that changed since the read (or came meanwhile); the instances are the ones read, as
+   only the lease's holder writes them and the write goes on only at the slot read. On SQLite
+   it begins with ``BEGIN IMMEDIATE`` (the database's write lock from its first statement), so
+   it is kept short, rather than deferred: a deferred transaction that read before its first
+   write would fail, not wait, when another writer committed in between.
 
 Session latency is the mean latency of the twin's flows of its cell and each network step's
 service type (weighted by what each flow served) plus, for a step pinned to the terminal, the
@@ -45,8 +53,8 @@ from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
     IN_BATCH,
+    INSTANCES,
     RESERVATIONS,
-    RUNNING,
     SESSIONS,
     TERMINALS,
     end_rows,
@@ -112,8 +120,16 @@ LIVE_SESSIONS = select(
     _c.tasks,
     _c.sink,
     _c.sink_credential,
-).where(_c.status.in_([SessionStatus.available.value, SessionStatus.requested.value]))
-"""The sessions a slot meters, ends, binds or moves, as rows of the table."""
+    _c.version_id,
+)
+_LIVE = _c.status.in_([SessionStatus.available.value, SessionStatus.requested.value])
+LIVE_SESSIONS = LIVE_SESSIONS.where(_LIVE)
+"""The sessions a slot meters, ends, binds or moves, as rows of the table (read before the
+write, with their revision)."""
+LIVE_BY_ID = LIVE_SESSIONS.where(_c.session_id.in_(bindparam("b_ids", expanding=True)))
+"""Those of ``LIVE_SESSIONS`` with the given ids: the ones that changed since the slot read."""
+LIVE_VERSIONS = select(_c.session_id, _c.version_id).where(_LIVE)
+"""What the write checks of the live sessions: their revision (in ``LIVE_SESSIONS``' order)."""
 METER = (
     update(SESSIONS)
     .where(_c.session_id == bindparam("b_id"))
@@ -138,6 +154,18 @@ LOADING = select(_c.session_id, _c.origin, _c.rate_per_s, _c.plan).where(
 """The sessions whose tasks load the twin in a slot."""
 HELD = select(RESERVATIONS.c.node, func.sum(RESERVATIONS.c.gcps)).group_by(RESERVATIONS.c.node)
 """The compute held on each node."""
+INSTANCE_ROWS = select(
+    INSTANCES.c.function, INSTANCES.c.node, INSTANCES.c.since_slot, INSTANCES.c.status
+)
+"""The instances running, as rows of the table."""
+STOP_INSTANCE = delete(INSTANCES).where(
+    INSTANCES.c.function == bindparam("b_function"), INSTANCES.c.node == bindparam("b_node")
+)
+READY_INSTANCE = (
+    update(INSTANCES)
+    .where(INSTANCES.c.function == bindparam("b_function"), INSTANCES.c.node == bindparam("b_node"))
+    .values(status="ready")
+)
 TERMINAL_CELLS = select(TERMINALS.c.client_id, TERMINALS.c.cell).where(
     TERMINALS.c.client_id.in_(bindparam("b_owners", expanding=True))
 )
@@ -158,6 +186,31 @@ class _Read:
     sessions: list[dict[str, Any]]
     keep: list[tuple[str, list[str] | None, int]]  # (function, zones, count)
     reserved: dict[str, float]
+    live: list[Any] = field(default_factory=list)  # LIVE_SESSIONS' rows
+    instances: list[Any] = field(default_factory=list)  # INSTANCE_ROWS' rows
+    ends: datetime | None = None  # the slot's end as read: the write's, or before it (realtime)
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """An instance after the slot (as the write leaves its row)."""
+
+    function: str
+    node: str
+    since_slot: int
+    status: str
+
+
+@dataclass
+class _InstanceChanges:
+    """What the write does to the instances, worked out before it."""
+
+    after: list[_Instance]
+    stop: list[dict[str, str]]  # STOP_INSTANCE's parameters
+    add: list[dict[str, Any]]  # rows to insert
+    ready: list[dict[str, str]]  # READY_INSTANCE's parameters
+    started: list[str]  # function@node
+    stopped: list[str]
 
 
 @dataclass
@@ -177,6 +230,8 @@ class _Result:
     origin_demand: np.ndarray  # [O]
     energy_total: float
     satisfaction: float
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)  # session id -> _meter's
+    instances: _InstanceChanges | None = None
 
 
 @dataclass
@@ -396,7 +451,11 @@ class SlotEngine:
                 if not step.get("pinToTerminal"):
                     keep.append((step["function"], d.zones, d.min_instances))
         reserved = {node: float(gcps) for node, gcps in conn.execute(HELD)}
-        return _Read(slot, sessions, keep, reserved)
+        live = conn.execute(LIVE_SESSIONS).all()
+        instances = conn.execute(INSTANCE_ROWS).all()
+        _, now = self.plane.clock(s)
+        ends = now + timedelta(seconds=self.plane.slot_s)
+        return _Read(slot, sessions, keep, reserved, live, instances, ends)
 
     def _keep(self, system: System, decision: Decision) -> Decision:
         """The policy's decision with the deployments' instances added where they fit."""
@@ -513,7 +572,7 @@ class SlotEngine:
             session_latency[sess["id"]] = total if math.isfinite(total) else None
         energy = node_energy(sy, out, x[None], previous[None])[0]
         offered = float(out.offered[0])
-        return _Result(
+        result = _Result(
             slot=read.slot,
             deployment=x.copy(),
             previous=previous,
@@ -528,43 +587,70 @@ class SlotEngine:
             energy_total=float(out.energy_total[0]),
             satisfaction=float(out.satisfied[0]) / offered if offered > 0 else 1.0,
         )
+        # The metering of the sessions read, done here so that the write only checks that
+        # they did not change meanwhile.
+        result.usage = {
+            row.session_id: self._meter(row, result)
+            for row in read.live
+            if row.status == SessionStatus.available.value
+            and (read.ends is None or row.expires_at > read.ends)  # not ended by the write
+        }
+        result.instances = self._instance_changes(read, x)
+        return result
+
+    def _instance_changes(self, read: _Read, deployment: np.ndarray) -> _InstanceChanges:
+        """What runs after the slot, and since when, from the instances read before it.
+
+        Only the process that holds the lease writes instances, and the write goes on only if
+        the lease is still at the slot read: the rows the write would find are the ones read.
+        """
+        live, sy = self.plane.live, self.plane.system
+        want = {(live.functions[f], live.nodes[n]) for f, n in np.argwhere(deployment)}
+        running = {(r.function, r.node): r for r in read.instances}
+        changes = _InstanceChanges([], [], [], [], [], [])
+        for key in running:
+            if key not in want:
+                changes.stop.append({"b_function": key[0], "b_node": key[1]})
+                changes.stopped.append(f"{key[0]}@{key[1]}")
+        for key in sorted(want - set(running)):
+            cold = float(sy.cold_start_s[live.function(key[0])])
+            status = "instantiating" if cold > 0 else "ready"
+            changes.add.append(
+                {"function": key[0], "node": key[1], "since_slot": read.slot, "status": status}
+            )
+            changes.after.append(_Instance(key[0], key[1], read.slot, status))
+            changes.started.append(f"{key[0]}@{key[1]}")
+        for key, row in running.items():
+            if key not in want:
+                continue
+            status = row.status
+            if status == "instantiating":
+                f = live.function(key[0])
+                if (read.slot - row.since_slot + 1) * sy.slot_s >= float(sy.cold_start_s[f]):
+                    status = "ready"
+                    changes.ready.append({"b_function": key[0], "b_node": key[1]})
+            changes.after.append(_Instance(key[0], key[1], int(row.since_slot), status))
+        return changes
 
     # -- phase 3 --------------------------------------------------------------------------------
 
     def _write(self, s: DbSession, read: _Read, res: _Result) -> None:
         plane = self.plane
-        live, sy = plane.live, plane.system
+        live = plane.live
         slot = res.slot
         _, now = plane.clock(s)
         now = now + timedelta(seconds=plane.slot_s)  # the end of the slot just run
         lock_nodes(s)  # before any other row: requests take the nodes first too
-        # Instances: what runs now, and since when.
-        running = {(i.function, i.node): i for i in s.scalars(select(Instance)).all()}
-        started: list[str] = []
-        stopped: list[str] = []
-        want = {(live.functions[f], live.nodes[n]) for f, n in np.argwhere(res.deployment)}
-        for key, inst in running.items():
-            if key not in want:
-                s.delete(inst)
-                stopped.append(f"{key[0]}@{key[1]}")
-        for key in want - set(running):
-            f = live.function(key[0])
-            cold = float(sy.cold_start_s[f])
-            s.add(
-                Instance(
-                    function=key[0],
-                    node=key[1],
-                    since_slot=slot,
-                    status="instantiating" if cold > 0 else "ready",
-                )
-            )
-            started.append(f"{key[0]}@{key[1]}")
-        for key, inst in running.items():
-            if key in want and inst.status == "instantiating":
-                f = live.function(key[0])
-                if (slot - inst.since_slot + 1) * sy.slot_s >= float(sy.cold_start_s[f]):
-                    inst.status = "ready"
-        s.flush()
+        # Instances: what runs now, and since when (worked out before the write).
+        changes = res.instances
+        assert changes is not None
+        conn = s.connection()
+        if changes.stop:
+            conn.execute(STOP_INSTANCE, changes.stop)
+        if changes.add:
+            conn.execute(INSTANCES.insert(), changes.add)
+        if changes.ready:
+            conn.execute(READY_INSTANCE, changes.ready)
         # Routes of the current distribution.
         s.execute(delete(Route))
         if res.routes:
@@ -609,21 +695,40 @@ class SlotEngine:
         s.execute(
             delete(ServiceMetric).where(ServiceMetric.slot < slot - plane.settings.metrics_slots)
         )
-        self._sessions(s, res, now)
-        self._deployments(s, now)
-        self._triggers(s, res, now, started, stopped)
+        self._sessions(s, read, res, now)
+        self._deployments(s, changes.after, now)
+        self._triggers(s, res, now, changes.started, changes.stopped)
         self._move_terminals(s)
 
-    def _sessions(self, s: DbSession, res: _Result, now: datetime) -> None:
+    def _sessions(self, s: DbSession, read: _Read, res: _Result, now: datetime) -> None:
         """Meter, end, bind and move the live sessions (under the node lock).
 
-        The sessions are read as rows of the table, and the common case, a session metered for
+        The sessions were read as rows of the table before the write, and metered with the
+        slot's figures; the write reads only their revisions, and reads in full (and meters)
+        just the ones that changed or came meanwhile. The common case, a session metered for
         the slot and left where it is, is one update for all of them (executemany), as is the
         end of every session whose time is up. Only a session to bind or to move is loaded as
         an ORM object, after those updates, and goes through placement.
         """
         plane = self.plane
-        rows = s.connection().execute(LIVE_SESSIONS).all()
+        conn = s.connection()
+        before = {r.session_id: r for r in read.live}
+        usage_of = res.usage
+        order: list[str] = []
+        changed: list[str] = []
+        for session_id, version in conn.execute(LIVE_VERSIONS):
+            order.append(session_id)
+            row = before.get(session_id)
+            if row is None or row.version_id != version:
+                changed.append(session_id)
+        if changed:
+            usage_of = dict(usage_of)
+            for start in range(0, len(changed), IN_BATCH):
+                for row in conn.execute(LIVE_BY_ID, {"b_ids": changed[start : start + IN_BATCH]}):
+                    before[row.session_id] = row
+                    if row.status == SessionStatus.available.value:
+                        usage_of[row.session_id] = self._meter(row, res)
+        rows = [before[session_id] for session_id in order]
         k = plane.settings.violation_slots
         expired = [r for r in rows if r.expires_at <= now]
         end_rows(s, expired, StatusInfo.duration_expired, now)
@@ -631,7 +736,8 @@ class SlotEngine:
         rows = [r for r in rows if r.session_id not in ended]
         if not rows:
             return
-        running = {(f, n) for f, n in s.connection().execute(RUNNING)}
+        assert res.instances is not None
+        running = {(i.function, i.node) for i in res.instances.after}  # as the write left them
         cells: dict[str, str] = {}
         owners = sorted({r.owner for r in rows})
         for start in range(0, len(owners), IN_BATCH):
@@ -645,7 +751,9 @@ class SlotEngine:
             if row.status == SessionStatus.requested.value:
                 later.append((row.session_id, None, False))
                 continue
-            usage = self._meter(row, res)
+            usage = usage_of.get(row.session_id)
+            if usage is None:  # read as ending with the slot, extended or late meanwhile
+                usage = self._meter(row, res)
             moved_terminal = cell != row.origin
             lost = any(
                 st["placement"] == "NETWORK" and (st["function"], st["node"]) not in running
@@ -826,9 +934,8 @@ class SlotEngine:
             row.status_info = StatusInfo.migrated.value
             status_event(s, row, now, row.status)
 
-    def _deployments(self, s: DbSession, now: datetime) -> None:
+    def _deployments(self, s: DbSession, instances: list[_Instance], now: datetime) -> None:
         live = self.plane.live
-        instances = s.scalars(select(Instance)).all()
         services = {r.service_id: r for r in s.scalars(select(Service)).all()}
         for d in s.scalars(select(Deployment)).all():
             if d.status == "terminating":
