@@ -92,8 +92,15 @@ def test_sessions_changed_between_the_read_and_the_write_are_written_as_they_are
     gone = _row(plane, deleted)
     assert (gone.status, gone.status_info, gone.tasks) == ("UNAVAILABLE", "DELETE_REQUESTED", 0)
     assert _status_events(plane, deleted)[-1] == "DELETE_REQUESTED"  # not ended twice
-    new = _row(plane, opened[0])  # live when the write ran: metered with the others
-    assert (new.status, new.tasks) == ("AVAILABLE", pytest.approx(tasks))
+    # live when the write ran but not part of the slot's load: written, charged nothing for the
+    # slot and not counted as a QoS miss (the twin carried none of its tasks)
+    new = _row(plane, opened[0])
+    assert (new.status, new.tasks, new.violations) == ("AVAILABLE", 0, 0)
+    assert new.latency_ms is None
+    engine._compute = compute
+    engine.advance(1)  # the next slot carries it: metered from now on
+    assert _row(plane, opened[0]).tasks == pytest.approx(tasks)
+    assert _row(plane, opened[0]).latency_ms is not None
     ended = _row(plane, expiring)
     assert (ended.status, ended.status_info) == ("UNAVAILABLE", "DURATION_EXPIRED")
     assert hold_problems(plane.settings.database_url) == []

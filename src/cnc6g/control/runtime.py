@@ -792,7 +792,24 @@ class SlotEngine:
             orm.updated_at = now
 
     def _meter(self, row: Any, res: _Result) -> dict[str, Any]:
-        """A live session's usage after this slot, its measured latency and QoS misses."""
+        """A live session's usage after this slot, its measured latency and QoS misses.
+
+        A session that was not part of the slot's load (opened after the slot read what it
+        computes) is charged nothing for it and keeps its count of misses: the twin carried
+        none of its tasks, so it has neither usage nor a latency to judge; it is metered from
+        the next slot on.
+        """
+        if row.session_id not in res.session_latency:
+            return {
+                "compute_gcycles": row.compute_gcycles,
+                "compute_s": row.compute_s,
+                "energy_j": row.energy_j,
+                "bytes_up": row.bytes_up,
+                "bytes_down": row.bytes_down,
+                "tasks": row.tasks,
+                "latency_ms": None,
+                "violations": row.violations,
+            }
         sy = self.plane.system
         tasks = row.rate_per_s * sy.slot_s
         gcycles, seconds, energy = row.compute_gcycles, row.compute_s, row.energy_j
