@@ -789,15 +789,19 @@ def _load_rows(m: LinearModel, slot: _Slot, cols: _Columns) -> None:
 
 def _tier_share_rows(m: LinearModel, slot: _Slot, cols: _Columns) -> None:
     """(4a) A tiered route's share is split by tier: ``y_r = sum_l h[r, l]``."""
-    tr = cols.tiered_routes
-    if not tr.size:
+    _split_by_tier(m, cols.y[cols.tiered_routes], cols.h, slot.levels.size)
+
+
+def _split_by_tier(m: LinearModel, share: IntArray, h: IntArray, T: int) -> None:
+    """Rows ``share[i] = sum_l h[i, l]``: each tiered column's share split over ``T`` tiers."""
+    kt = share.size
+    if not kt:
         return
-    T, kt = slot.levels.size, tr.size
     ak = np.arange(kt)
     m.rows(
         kt,
         np.concatenate([ak, np.repeat(ak, T)]),
-        np.concatenate([cols.y[tr], cols.h.ravel()]),
+        np.concatenate([share, h.ravel()]),
         np.concatenate([np.ones(kt), -np.ones(kt * T)]),
         0.0,
         0.0,
@@ -1029,18 +1033,10 @@ def _path_tier_rows(m: LinearModel, slot: _Slot, cols: _Columns, pc: PathColumns
     tp = pc.tiered
     if not tp.size:
         return
-    T, kt = slot.levels.size, tp.size
-    ak = np.arange(kt)
-    m.rows(
-        kt,
-        np.concatenate([ak, np.repeat(ak, T)]),
-        np.concatenate([pc.y[tp], pc.h.ravel()]),
-        np.concatenate([np.ones(kt), -np.ones(kt * T)]),
-        0.0,
-        0.0,
-    )
+    T = slot.levels.size
+    _split_by_tier(m, pc.y[tp], pc.h, T)
     row_of = np.full(pp.size, -1, dtype=np.int64)
-    row_of[tp] = ak
+    row_of[tp] = np.arange(tp.size)
     _, first, of = _demand_node_groups(slot)
     e = np.flatnonzero(row_of[pp.work_path] >= 0)  # (tiered path, node) entries
     groups, g_of = np.unique(of[e], return_inverse=True)  # (demand, node) groups with them
