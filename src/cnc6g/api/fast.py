@@ -26,10 +26,10 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cnc6g.api.deps import IDEMPOTENCY_KEY
-from cnc6g.api.problems import error_response
+from cnc6g.api.problems import error_response, replay_body
 from cnc6g.api.routes.common import answer_created, idempotency
 from cnc6g.control import sessions
 from cnc6g.control.errors import ControlError
@@ -77,16 +77,7 @@ class UnifiedRequest:
         request = Request(scope)
         taken = self._well_formed(request, raw)
         if taken is None:
-            sent = False
-
-            async def replay() -> Message:
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": raw, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
+            await self.app(scope, replay_body(raw, receive), send)
             return
         body, token, key = taken
         try:

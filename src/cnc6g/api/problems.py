@@ -82,6 +82,20 @@ def _accepts(path: str, media_type: str) -> bool:
     )
 
 
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` giving ``body`` (the request body, read whole), then what ``receive`` gives."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class BodyGuard:
     """ASGI middleware: a request body too large (413) or in another media type (415) is refused.
 
@@ -134,16 +148,7 @@ class BodyGuard:
             )
             await response(scope, receive, send)
             return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _refuse_size(
         self, request: Request, scope: Scope, receive: Receive, send: Send
