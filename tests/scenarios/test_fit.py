@@ -151,3 +151,19 @@ def test_bad_statistics_name_the_reason():
         fit_diurnal([1.0] * 23)
     with pytest.raises(ValueError, match="two-state"):
         mmpp_statistics(Burstiness(rates=[1.0], dwell_slots=[1.0]), 5.0)
+
+
+def test_the_bursty_preset_is_the_calibrated_one_with_the_fitted_arrivals():
+    calibrated = load_scenario("paper-case-study-calibrated")
+    bursty = load_scenario("paper-case-study-calibrated-bursty")
+    assert bursty.domains == calibrated.domains
+    assert bursty.services == calibrated.services
+    assert bursty.radio == calibrated.radio
+    assert bursty.twin == calibrated.twin
+    assert bursty.workload.model_copy(update={"burstiness": None, "diurnal": None}) == (
+        calibrated.workload
+    )
+    assert bursty.workload.burstiness == fit_mmpp(LLM_CONVERSATION_2023)
+    assert bursty.workload.diurnal == fit_diurnal(slots_per_hour=3600, start_hour=14)
+    # slot 0 is in the busiest hour of the daily profile
+    assert max(bursty.workload.diurnal.profile) == bursty.workload.diurnal.profile[14]
