@@ -185,14 +185,15 @@ def fit_mmpp(stats: CountStatistics) -> Burstiness:
     p = (1.0 - g / math.sqrt(g * g + 4.0)) / 2.0
     high = m + math.sqrt(v * (1.0 - p) / p)
     low = max(m - math.sqrt(v * p / (1.0 - p)), 0.05 * m)
+    if not any(r > 0 for r in stats.autocorrelation):
+        raise ValueError("no positive autocorrelation: the rate has no memory to fit")
+    # the rate's share of the count's variance, which the autocorrelation decays from
     share = v / stats.variance
     lags = [
         (lag, math.log(r / share))
         for lag, r in enumerate(stats.autocorrelation, start=1)
-        if r > 0 and r < share
+        if 0 < r < share
     ]
-    if not any(r > 0 for r in stats.autocorrelation):
-        raise ValueError("no positive autocorrelation: the rate has no memory to fit")
     theta = (
         math.exp(sum(lag * y for lag, y in lags) / sum(lag * lag for lag, _ in lags))
         if lags
