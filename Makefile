@@ -61,6 +61,7 @@ train: install
 
 presets: install
 	$(PY) -m cnc6g.scenarios.presets
+	$(PY) -m cnc6g.scenarios.synthetic_traces
 
 clean:
 	rm -rf $(VENV) results site .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,169 @@
+"""Workload fitted to Azure's published traces: the fit, the twin's sampler and the shipped traces.
+
+Tolerances: the mean within 3 %, the coefficient of variation of the per-slot count within 5 %,
+its lag-1 autocorrelation within 0.06 (the two-state fit bends it by up to 0.05), the hourly
+profile within 3 % per hour; every statistic over at least 24,000 slots (200,000 and more for the
+bursts, whose rate decorrelates slowly).
+"""
+
+from importlib.resources import files
+
+import numpy as np
+import pytest
+
+from cnc6g.model.workload import Burstiness
+from cnc6g.scenarios import load_scenario, read_trace
+from cnc6g.scenarios.fit import (
+    AZURE_FUNCTIONS_2019_HOURLY,
+    LLM_CODE_2023,
+    LLM_CONVERSATION_2023,
+    count_statistics,
+    fit_diurnal,
+    fit_mmpp,
+    mmpp_statistics,
+    per_slot_counts,
+    synthetic_counts,
+)
+from cnc6g.scenarios.synthetic_traces import TRACE_MEAN, TRACES, trace_csv
+from cnc6g.twin import compile_scenario
+from cnc6g.twin.system import requests_for_load
+from cnc6g.twin.workload import demand_process, initial_demand_state, sample_demand
+
+PUBLISHED = {"conversation": LLM_CONVERSATION_2023, "code": LLM_CODE_2023}
+
+
+def twin_totals(workload, slots, batch, seed=0):
+    """Requests per slot the twin draws for the tiny system with ``workload``, ``[T, B]``."""
+    sc = load_scenario("tiny")
+    data = sc.model_dump()
+    data["workload"].update(workload)
+    system = compile_scenario(type(sc).model_validate(data))
+    process = demand_process(system)
+    state = initial_demand_state(process, batch)
+    rng = np.random.default_rng(seed)
+    return np.stack([sample_demand(process, state, t, rng).sum(axis=(1, 2)) for t in range(slots)])
+
+
+def offered_load_for(mean):
+    return mean / requests_for_load(compile_scenario(load_scenario("tiny")), 1.0)
+
+
+def test_counts_per_slot_drop_the_last_partial_slot():
+    assert per_slot_counts([0.0, 0.2, 1.5, 2.9, 3.1], 1.0).tolist() == [2, 1, 1]
+    with pytest.raises(ValueError, match="slot_s"):
+        per_slot_counts([0.0, 1.0], 0.0)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_the_fit_keeps_mean_variance_and_third_cumulant(name):
+    published = PUBLISHED[name]
+    implied = mmpp_statistics(fit_mmpp(published), published.mean)
+    assert implied.mean == pytest.approx(published.mean)
+    assert implied.variance == pytest.approx(published.variance, rel=1e-3)
+    assert implied.third_cumulant == pytest.approx(published.third_cumulant, rel=1e-2)
+    assert implied.autocorrelation[0] == pytest.approx(published.autocorrelation[0], abs=0.05)
+
+
+def test_the_code_service_bursts_rarely_and_high():
+    code = fit_mmpp(LLM_CODE_2023)
+    low, high = code.rates
+    share_high = (1 / code.dwell_slots[0]) / (1 / code.dwell_slots[0] + 1 / code.dwell_slots[1])
+    assert high / low > 10
+    assert share_high < 0.1
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_the_twin_draws_the_published_per_second_statistics(name):
+    published = PUBLISHED[name]
+    counts = twin_totals(
+        {
+            "offered_load": offered_load_for(published.mean),
+            "burstiness": fit_mmpp(published).model_dump(),
+        },
+        slots=5000,
+        batch=64,
+    )
+    drawn = [count_statistics(counts[:, b]) for b in range(counts.shape[1])]
+    mean = np.mean([d.mean for d in drawn])
+    cv = np.sqrt(np.mean([d.variance for d in drawn])) / mean
+    lag1 = np.mean([d.autocorrelation[0] for d in drawn])
+    assert mean == pytest.approx(published.mean, rel=0.03)
+    assert cv == pytest.approx(published.cv, rel=0.05)
+    assert lag1 == pytest.approx(published.autocorrelation[0], abs=0.06)
+
+
+def test_the_twin_draws_the_azure_functions_daily_profile():
+    counts = twin_totals(
+        {"offered_load": 0.6, "diurnal": fit_diurnal(slots_per_hour=2).model_dump()},
+        slots=48,
+        batch=500,
+    )  # one day of two slots an hour, 500 copies: 24,000 slots
+    hourly = counts.reshape(24, 2, -1).mean(axis=(1, 2))
+    target = np.array(AZURE_FUNCTIONS_2019_HOURLY) / np.mean(AZURE_FUNCTIONS_2019_HOURLY)
+    np.testing.assert_allclose(hourly / hourly.mean(), target, rtol=0.03)
+    assert hourly.max() / hourly.min() == pytest.approx(1.26, abs=0.04)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_the_generator_draws_the_published_statistics(name):
+    published = PUBLISHED[name]
+    counts = synthetic_counts(
+        published.mean,
+        np.array([0.5, 0.5]),
+        200_000,
+        np.random.default_rng(1),
+        burstiness=fit_mmpp(published),
+    ).sum(axis=1)
+    drawn = count_statistics(counts)
+    assert drawn.mean == pytest.approx(published.mean, rel=0.03)
+    assert drawn.cv == pytest.approx(published.cv, rel=0.05)
+    assert drawn.autocorrelation[0] == pytest.approx(published.autocorrelation[0], abs=0.06)
+
+
+@pytest.mark.parametrize("name", TRACES)
+def test_each_shipped_trace_is_what_the_generator_writes(name):
+    shipped = files("cnc6g.scenarios").joinpath("traces", f"{name}.csv").read_text(encoding="utf-8")
+    # the traces carry the tiny preset's origins and services
+    assert shipped == trace_csv(load_scenario("tiny"), TRACES[name]())
+
+
+@pytest.mark.parametrize("name", TRACES)
+def test_a_shipped_trace_replays_in_the_tiny_system(name):
+    path = files("cnc6g.scenarios").joinpath("traces", f"{name}.csv")
+    trace = read_trace(path, f"{name}.csv")
+    rows = trace["rows"]
+    per_slot = np.bincount([r["slot"] for r in rows], weights=[r["count"] for r in rows])
+    assert len(per_slot) == 288
+    assert 0 < per_slot.mean() < 2 * TRACE_MEAN  # one day holds few of the code service's bursts
+    sc = load_scenario("tiny")
+    data = sc.model_dump()
+    data["workload"] = {"trace": trace, "offered_load": 0.6}
+    system = compile_scenario(type(sc).model_validate(data))
+    process = demand_process(system)
+    assert process.trace is not None
+    assert process.trace.sum(axis=(1, 2)).tolist() == per_slot.tolist()
+
+
+def test_bad_statistics_name_the_reason():
+    with pytest.raises(ValueError, match="not overdispersed"):
+        fit_mmpp(count_statistics([3, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4]))
+    with pytest.raises(ValueError, match="24 hourly"):
+        fit_diurnal([1.0] * 23)
+    with pytest.raises(ValueError, match="two-state"):
+        mmpp_statistics(Burstiness(rates=[1.0], dwell_slots=[1.0]), 5.0)
+
+
+def test_the_bursty_preset_is_the_calibrated_one_with_the_fitted_arrivals():
+    calibrated = load_scenario("paper-case-study-calibrated")
+    bursty = load_scenario("paper-case-study-calibrated-bursty")
+    assert bursty.domains == calibrated.domains
+    assert bursty.services == calibrated.services
+    assert bursty.radio == calibrated.radio
+    assert bursty.twin == calibrated.twin
+    assert bursty.workload.model_copy(update={"burstiness": None, "diurnal": None}) == (
+        calibrated.workload
+    )
+    assert bursty.workload.burstiness == fit_mmpp(LLM_CONVERSATION_2023)
+    assert bursty.workload.diurnal == fit_diurnal(slots_per_hour=3600, start_hour=14)
+    # slot 0 is in the busiest hour of the daily profile
+    assert max(bursty.workload.diurnal.profile) == bursty.workload.diurnal.profile[14]
