@@ -18,7 +18,10 @@ slot each session's :class:`~cnc6g.ai.offload.SessionController` decides its spl
   transport node. Their queueing delay is the mean wait of the twin's own tasks there in the last
   slot: the twin's M/G/1 wait where the scenario uses it (``twin.sojourn = "mg1"``), else the
   M/M/1 wait ``rho / (1 - rho)`` times the mean service time of the services deployed there, at
-  the node's measured utilisation.
+  the node's measured utilisation (capped at 0.99); a node loaded beyond capacity under M/G/1
+  waits :data:`SATURATED_WAIT_SLOTS` slots. Before the first slot is measured they are empty.
+  The queue a request meets is that of its current cell's edge, also when its state stays at
+  another cell's edge.
 - **Links.** The air delay is the twin's one-way delay to the cell's edge; the edge-to-cloud delay
   the difference of the twin's delays to the cloud and to the edge; the wired rate the least
   capacity left (``capacity x (1 - utilisation)``) on the twin's path to the cloud; the detour to
@@ -72,6 +75,10 @@ DROP_FACTOR = 0.1
 """The uplink drop of the experiment: ten times less bandwidth."""
 DEFAULT_ISD_M = 500.0
 """Inter-site distance of the mobility grid when the scenario has no radio geometry."""
+DEFAULT_NETWORK = Network()
+"""Wired rate and delay to the cloud where the twin has no path to it."""
+SATURATED_WAIT_SLOTS = 10.0
+"""Queueing delay, in slots, of a node the twin's tasks load beyond capacity."""
 
 XR_STREAMS: tuple[Stream, ...] = (
     Stream("control", rate_mbps=0.1, frame_mbit=0.002, budget_s=0.01, priority=0),
@@ -295,7 +302,7 @@ def _queue_s(system: System, outcome: SlotOutcome | None, node: int) -> float:
         return 0.0
     if outcome.wait_n is not None:
         w = float(outcome.wait_n[0, node])
-        return w if np.isfinite(w) else 10.0 * system.slot_s
+        return w if np.isfinite(w) else SATURATED_WAIT_SLOTS * system.slot_s
     rho = float(outcome.utilisation[0, node])
     hosted = np.flatnonzero(outcome.rate_sn[0, :, node] > 0)
     if hosted.size == 0 or rho <= 0:
@@ -432,7 +439,11 @@ def run_sessions(
             own_k = int(cells.edge_k[o, o])
             base = float(sys_now.candidate_delay_s[o, own_k])
             ck = int(cells.cloud_k[o])
-            wired_delay = 0.015 if ck < 0 else max(sys_now.candidate_delay_s[o, ck] - base, 0.0)
+            wired_delay = (
+                DEFAULT_NETWORK.wired_delay_s
+                if ck < 0
+                else max(float(sys_now.candidate_delay_s[o, ck]) - base, 0.0)
+            )
             wired = _path_capacity(sys_now, link_left, o, ck)
             a = o if ctl.anchor is None else ctl.anchor
             ak = int(cells.edge_k[o, a])
@@ -447,7 +458,9 @@ def run_sessions(
                     wired_delay_s=wired_delay,
                 ),
                 cell=o,
-                device=DeviceState(battery_share=float(battery[i]), temperature_c=temperature[i]),
+                device=DeviceState(
+                    battery_share=float(battery[i]), temperature_c=float(temperature[i])
+                ),
                 edge_queue_s=float(edge_q[o]),
                 cloud_queue_s=cloud_q,
                 detour_delay_s=detour if a != o else 0.0,
@@ -521,10 +534,10 @@ def _link_quality(twin: Twin, cell: IntArray, user: IntArray) -> tuple[FloatArra
 def _path_capacity(system: System, left: FloatArray, origin: int, k: int) -> float:
     """Least capacity left (Mbit/s) on the twin's path from ``origin`` to candidate ``k``."""
     if k < 0:
-        return 1000.0
+        return float(DEFAULT_NETWORK.wired_mbps)
     links = system.path_links[origin * system.n_candidates + k]
     links = links[links < system.n_links]
-    return float(left[links].min()) if links.size else 1000.0
+    return float(left[links].min()) if links.size else float(DEFAULT_NETWORK.wired_mbps)
 
 
 def window_rows(run: SessionRun, window: int) -> list[dict[str, Any]]:
