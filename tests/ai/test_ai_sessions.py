@@ -166,6 +166,8 @@ def test_cli_runs_and_prints_the_drop_as_json():
         (["--drop-at", "1", "--drop-cell", "T9"], "--drop-cell"),
         (["--window", "0"], "--window"),
         (["--sessions", "0"], "--sessions"),
+        (["--policy", "oracle"], "--policy"),
+        (["--scenario", "atlantis"], "--scenario"),
     ],
 )
 def test_cli_names_the_bad_flag(extra, flag):
