@@ -11,6 +11,7 @@ from cnc6g import __version__
 from cnc6g.cli import (
     adapt,
     ai,
+    aisessions,
     check,
     compare,
     knowledge,
@@ -38,6 +39,7 @@ app.command("check-policy")(check.check_policy_cmd)
 app.command("profile")(ai.profile_cmd)
 app.command("splitinfer")(ai.splitinfer_cmd)
 app.command("splitslot")(ai.splitslot_cmd)
+app.command("aisessions")(aisessions.aisessions_cmd)
 app.command("qoais")(qoais.qoais_cmd)
 app.command("usecase")(usecase.usecase_cmd)
 app.add_typer(knowledge.app, name="knowledge")

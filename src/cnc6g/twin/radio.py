@@ -339,6 +339,15 @@ class RadioChannel:
         )
         self.shadowing = initial_shadowing(self.layout, rng, batch)
         self._fresh = True
+        self._user_sinr_db: tuple[FloatArray, FloatArray] | None = None
+
+    @property
+    def user_sinr_db(self) -> tuple[FloatArray, FloatArray] | None:
+        """Uplink and downlink SINR (dB) ``[B, U]`` of every user in the last :meth:`draw`.
+
+        ``None`` before the first draw. The users are :attr:`layout`'s, grouped by origin.
+        """
+        return self._user_sinr_db
 
     def set_bandwidth(self, uplink_mhz: FloatArray, downlink_mhz: FloatArray) -> None:
         """Use these bandwidths from now on (a radio event changed them); the drop stays."""
@@ -371,6 +380,7 @@ class RadioChannel:
         self._fresh = False
         load = self.site_load(origin_load, self.shadowing.shape[0])
         sinr_ul, sinr_dl = user_sinr_db(self.layout, self.shadowing, load)
+        self._user_sinr_db = (sinr_ul, sinr_dl)
         return cell_rates_mbps(self.layout, sinr_ul, sinr_dl)
 
 

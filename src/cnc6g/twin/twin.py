@@ -66,6 +66,11 @@ class Twin:
         """Indices of the nodes that failed, in the order they did."""
         return tuple(self._failed)
 
+    @property
+    def radio(self) -> RadioChannel | None:
+        """The geometry-based radio channel (its drop and per-user SINR); ``None`` without one."""
+        return self._radio
+
     def apply(self, event: TwinEvent) -> System:
         """Apply ``event`` from the current slot on; the system the twin runs from now.
 
