@@ -308,7 +308,7 @@ class QoAISReplanner:
     ) -> tuple[Resource | None, str, bool]:
         """The resource a window's misses put on, why, and whether it is an overload."""
         if "availability" in missed:
-            return Resource.COMPUTING, "availability missed (tasks dropped)", True
+            return Resource.COMPUTING, "tasks dropped", True
         if split is None or np.isnan(times.processing_s):
             return None, "", False
         proc_budget, net_budget = split
