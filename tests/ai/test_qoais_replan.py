@@ -74,7 +74,7 @@ def test_adjust_moves_shares_onto_the_lever_without_passing_memory_or_row_sums()
         if not decision.deployment[s, n]
         and ((system.candidates == n) & system.candidate_valid & system.admissible[:, s, :]).any()
     )
-    planner._levers[s] = [_Lever(Resource.COMPUTING, target, 0.5, False, 0.0)]
+    planner._levers[s] = [_Lever(Resource.COMPUTING, target, 0.5, False)]
     adjusted = planner.adjust(system, decision)
     assert feasibility_problems(system, adjusted) == []
     assert adjusted.deployment[s, target]

@@ -25,10 +25,15 @@ of whatever policy orchestrates the twin:
   that share of the demand the policy rejected). Row sums never grow past what they were or 1,
   instances go only where the node can host them and has memory left in that decision, so the
   decision stays feasible.
-- a service still missing gets its lever's share raised by ``step`` (up to ``max_share``), then
-  a lever on a further node (up to ``max_levers``); a service that meets its QoAIS for
-  ``relax_windows`` windows in a row has its newest lever's share lowered by ``step``, and the
-  lever removed at zero, so no service keeps resources it no longer needs.
+- a service still missing gets its lever's share raised by ``step`` (up to ``max_share``, while
+  the node is below 90 % utilisation), then a lever on a further node (up to ``max_levers``).
+  A lever that does not help is taken back (its share lowered by ``step``, its node not used
+  again for the service): when the window after it was added or raised has a within-deadline
+  share lower by more than ``worse_by``, or when its node serves fewer of the service's tasks
+  within the deadline than the service's other nodes (by more than ``worse_by``).
+- a service that meets its QoAIS for ``relax_windows`` windows in a row has its newest lever's
+  share lowered by ``step``, and the lever removed at zero, so no service keeps resources it no
+  longer needs.
 
 Every change is a :class:`ReplanAction` (window, service, resource, what changed). Services
 whose steps are placed separately are left to their policy (their paths are not re-routed).
@@ -74,8 +79,6 @@ class _Lever:
     node: int
     share: float
     overload: bool
-    before: float
-    """The service's within-deadline share in the window that led to the lever's last change."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,21 @@ def service_times(system: System, records: Sequence[SlotRecord]) -> list[Service
         else:
             out_times.append(ServiceTimes(float("nan"), float("nan")))
     return out_times
+
+
+def _per_node(system: System, records: Sequence[SlotRecord]) -> tuple[FloatArray, FloatArray]:
+    """Tasks of each service served, and served within the deadline, on each node ``[S, N]``."""
+    S, N = system.n_services, system.n_nodes
+    nodes = np.where(system.candidate_valid, system.candidates, 0).reshape(-1)
+    onto = np.zeros((nodes.size, N))
+    onto[np.arange(nodes.size), nodes] = system.candidate_valid.reshape(-1)
+    served = np.zeros((S, N))
+    satisfied = np.zeros((S, N))
+    for rec in records:
+        out = rec.outcome
+        served += out.flow_served[0].transpose(1, 0, 2).reshape(S, -1) @ onto
+        satisfied += out.flow_satisfied[0].transpose(1, 0, 2).reshape(S, -1) @ onto
+    return served, satisfied
 
 
 def budgets(req: QoAIS, compute_share: float = 0.5) -> tuple[float, float] | None:
@@ -144,8 +162,9 @@ class QoAISReplanner:
         max_levers: the most levers (nodes) per service.
         relax_windows: windows in a row a service must meet its QoAIS before a lever is relaxed.
         compute_share: the processing part of a response-time budget (:func:`decompose`).
-        worse_by: a lever whose last change was followed by a within-deadline share lower by
-            more than this is taken back, and its node not used again for the service.
+        worse_by: an escalation (a lever added or raised) followed by a window whose
+            within-deadline share is lower by more than this is taken back (the lever's share
+            lowered by ``step``), and its node not used again for the service.
     """
 
     requirements: Mapping[str, QoAIS]
@@ -159,6 +178,9 @@ class QoAISReplanner:
     _levers: dict[int, list[_Lever]] = field(default_factory=dict)
     _met: dict[int, int] = field(default_factory=dict)
     _avoid: dict[int, set[int]] = field(default_factory=dict)
+    _last: dict[int, tuple[_Lever, float]] = field(default_factory=dict)
+    """Per service, its last escalation (a lever added or raised) and the within-deadline share
+    of the window that led to it, until the next window judges it."""
     _window: int = 0
 
     def __post_init__(self) -> None:
@@ -248,6 +270,7 @@ class QoAISReplanner:
         util = np.mean([r.outcome.utilisation[0] for r in records], axis=0)  # [N]
         per_mbit = records[-1].outcome.per_mbit_s[0]  # [O, K, 2]
         demand = np.sum([r.demand for r in records], axis=0).astype(float)  # [O, S]
+        served, satisfied = _per_node(system, records)
         chains = system.chains
         made: list[ReplanAction] = []
         for s, name in enumerate(system.service_names):
@@ -258,6 +281,7 @@ class QoAISReplanner:
             missed = {r.indicator for r in report if r.status == "missed"}
             timely = missed & {"availability", *_TIME_INDICATORS}
             levers = self._levers.setdefault(s, [])
+            last = self._last.pop(s, None)
             if not timely:
                 if not levers:
                     continue
@@ -269,24 +293,32 @@ class QoAISReplanner:
             self._met[s] = 0
             if chains is not None and bool(chains.is_chain[s]):
                 continue  # its steps' paths are its policy's
+            success = _success(report)
+            avoid = self._avoid.setdefault(s, set())
+            if last is not None and last[0] in levers and success < last[1] - self.worse_by:
+                # The last escalation made it worse (its node is overloaded): take it back.
+                lever = last[0]
+                avoid.add(lever.node)
+                why = f"within deadline fell from {last[1]:.1%} to {success:.1%}"
+                made.append(self._relax(system, index, s, levers, lever, why))
+                continue
+            worse = self._worst_lever(levers, served[s], satisfied[s])
+            if worse is not None:
+                lever, here, rest = worse
+                avoid.add(lever.node)
+                why = f"{here:.1%} within deadline on its node, {rest:.1%} on the others"
+                made.append(self._relax(system, index, s, levers, lever, why))
+                continue
             split = budgets(req, self.compute_share)
             resource, reason, overload = self._blame(missed, times[s], split)
             if resource is None:
                 continue
-            success = _success(report)
-            mine = [v for v in levers if v.resource is resource]
-            if mine and success < mine[-1].before - self.worse_by:
-                # The last change made it worse (its node is overloaded): take it back.
-                lever = mine[-1]
-                self._avoid.setdefault(s, set()).add(lever.node)
-                why = f"within deadline fell from {mine[-1].before:.1%} to {success:.1%}"
-                made.append(self._relax(system, index, s, levers, lever, why))
-                continue
+            mine = [v for v in levers if v.resource is resource and v.node not in avoid]
             if mine and mine[-1].share < self.max_share - 1e-9 and util[mine[-1].node] < 0.9:
                 lever = mine[-1]
                 lever.share = min(self.max_share, lever.share + self.step)
                 lever.overload = lever.overload or overload
-                lever.before = success
+                self._last[s] = (lever, success)
                 made.append(self._act(system, index, s, lever, "raised", reason))
                 continue
             if len(levers) >= self.max_levers:
@@ -296,11 +328,34 @@ class QoAISReplanner:
             if node is None:
                 made.append(ReplanAction(index, name, resource, "no lever", None, 0.0, reason))
                 continue
-            lever = _Lever(resource, node, self.step, overload, success)
+            lever = _Lever(resource, node, self.step, overload)
             levers.append(lever)
+            self._last[s] = (lever, success)
             made.append(self._act(system, index, s, lever, "added", reason))
         self.actions.extend(made)
         return made
+
+    def _worst_lever(
+        self, levers: list[_Lever], served: FloatArray, satisfied: FloatArray
+    ) -> tuple[_Lever, float, float] | None:
+        """The lever whose node is furthest below the service's other nodes (deadline met).
+
+        Shares of served tasks within the deadline are compared; only a lever more than
+        ``worse_by`` below counts. With its node's share and the others'; ``None``: none is.
+        """
+        worst: tuple[_Lever, float, float] | None = None
+        total_served, total_sat = float(served.sum()), float(satisfied.sum())
+        for lever in levers:
+            here = float(served[lever.node])
+            rest = total_served - here
+            if here <= 0.0 or rest <= 0.0:
+                continue
+            share_here = float(satisfied[lever.node]) / here
+            share_rest = (total_sat - float(satisfied[lever.node])) / rest
+            gap = share_rest - share_here
+            if gap > self.worse_by and (worst is None or gap > worst[2] - worst[1]):
+                worst = (lever, share_here, share_rest)
+        return worst
 
     @staticmethod
     def _blame(
