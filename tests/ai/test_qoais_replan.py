@@ -155,6 +155,7 @@ def test_the_cli_replans_and_rejects_bad_flags():
     assert shown.exit_code == 0, shown.output
     assert "Re-planning actions" in shown.output
     assert "Energy over the run" in shown.output
+    assert "windows missed, all services" in shown.output
     as_json = runner.invoke(app, [*args, "--replan", "--relax-windows", "1", "--json"])
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.output)

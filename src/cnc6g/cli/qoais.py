@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cnc6g.ai.qoais import IndicatorReport, ts28105_gaps
 from cnc6g.cli.common import ScenarioOpt, SeedOpt, build_policy, load, out_console, progress
-from cnc6g.experiments.qoais import default_qoais, run_qoais
+from cnc6g.experiments.qoais import QoAISWindow, default_qoais, run_qoais
 from cnc6g.model import MAX_LOAD
 from cnc6g.orchestration import BUILTIN
 from cnc6g.orchestration.qoais import QoAISReplanner
@@ -135,6 +135,11 @@ def qoais_cmd(
         r = next((r for r in last.reports[name] if r.indicator == "deadline_success"), None)
         return 2.0 if r is None or r.measured is None else float(r.measured)
 
+    def ask(w: QoAISWindow, name: str) -> bool:
+        return any(
+            r.indicator == "deadline_success" and r.measured is not None for r in w.reports[name]
+        )
+
     def mean_success(name: str) -> float:
         got = [
             float(r.measured)
@@ -184,7 +189,15 @@ def qoais_cmd(
         )
     out_console.print(table)
     energy = sum(w.energy_j for w in windows)
-    out_console.print(f"Energy over the run: {energy / 1e3:.1f} kJ", highlight=False)
+    names = list(last.reports)
+    asked = [n for n in names if any(ask(w, n) for w in windows)]  # services with tasks
+    mean_all = sum(mean_success(n) for n in asked) / max(len(asked), 1)
+    out_console.print(
+        f"Energy over the run: {energy / 1e3:.1f} kJ; windows missed, all services: "
+        f"{sum(missed.get(n, 0) for n in names)}/{len(names) * len(windows)}; mean within "
+        f"deadline over the services: {mean_all * 100:.1f} %",
+        highlight=False,
+    )
     if replan:
         acts = Table(title="Re-planning actions (applied from the next window)")
         for col in ("window", "slots", "service", "resource", "change", "node", "share", "why"):
