@@ -143,6 +143,10 @@ def budgets(req: QoAIS, compute_share: float = 0.5) -> tuple[float, float] | Non
 _TIME_INDICATORS = ("response_time_s", "deadline_success")
 
 
+def _pct(share: float) -> str:
+    return f"{share * 100:.1f} %"
+
+
 def _success(report: list[IndicatorReport]) -> float:
     """The within-deadline share a report measured (0 where none was)."""
     for r in report:
@@ -299,14 +303,14 @@ class QoAISReplanner:
                 # The last escalation made it worse (its node is overloaded): take it back.
                 lever = last[0]
                 avoid.add(lever.node)
-                why = f"within deadline fell from {last[1]:.1%} to {success:.1%}"
+                why = f"within deadline fell from {_pct(last[1])} to {_pct(success)}"
                 made.append(self._relax(system, index, s, levers, lever, why))
                 continue
             worse = self._worst_lever(levers, served[s], satisfied[s])
             if worse is not None:
                 lever, here, rest = worse
                 avoid.add(lever.node)
-                why = f"{here:.1%} within deadline on its node, {rest:.1%} on the others"
+                why = f"{_pct(here)} within deadline on its node, {_pct(rest)} on the others"
                 made.append(self._relax(system, index, s, levers, lever, why))
                 continue
             split = budgets(req, self.compute_share)
