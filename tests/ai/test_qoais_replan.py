@@ -11,7 +11,7 @@ from cnc6g.ai.qoais import Resource, evaluate
 from cnc6g.cli.main import app
 from cnc6g.experiments.qoais import default_qoais, measure, run_qoais
 from cnc6g.orchestration.loop import SlotLoop
-from cnc6g.orchestration.qoais import QoAISReplanner, _Lever, budgets
+from cnc6g.orchestration.qoais import QoAISReplanner, ServiceTimes, _Lever, budgets
 from cnc6g.policies import GreedyPolicy, RandomPolicy, feasibility_problems
 from cnc6g.scenarios import load_scenario
 from cnc6g.twin import Twin, compile_scenario
@@ -172,3 +172,18 @@ def test_the_cli_replans_and_rejects_bad_flags():
     zero = runner.invoke(app, [*args, "--replan", "--relax-windows", "0"])
     assert zero.exit_code == 2
     assert "--relax-windows" in zero.output
+
+
+def test_the_decomposition_picks_the_lever():
+    blame = QoAISReplanner._blame
+    split = (0.1, 0.1)  # processing and transfer budgets, s
+    resource, why, overload = blame({"deadline_success"}, ServiceTimes(0.05, 0.15), split)
+    assert resource is Resource.CONNECTION
+    assert "transfer" in why
+    assert not overload
+    resource, why, _ = blame({"response_time_s"}, ServiceTimes(0.2, 0.09), split)
+    assert resource is Resource.COMPUTING
+    assert "processing" in why
+    resource, _, overload = blame({"availability"}, ServiceTimes(0.01, 0.5), split)
+    assert resource is Resource.COMPUTING
+    assert overload
