@@ -178,14 +178,15 @@ class QoAISReplanner:
     relax_windows: int = 2
     compute_share: float = 0.5
     worse_by: float = 0.02
-    actions: list[ReplanAction] = field(default_factory=list)
-    _levers: dict[int, list[_Lever]] = field(default_factory=dict)
-    _met: dict[int, int] = field(default_factory=dict)
-    _avoid: dict[int, set[int]] = field(default_factory=dict)
-    _last: dict[int, tuple[_Lever, float]] = field(default_factory=dict)
+    actions: list[ReplanAction] = field(default_factory=list, init=False, repr=False)
+    """Every change made so far, in order."""
+    _levers: dict[int, list[_Lever]] = field(default_factory=dict, init=False, repr=False)
+    _met: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    _avoid: dict[int, set[int]] = field(default_factory=dict, init=False, repr=False)
+    _last: dict[int, tuple[_Lever, float]] = field(default_factory=dict, init=False, repr=False)
     """Per service, its last escalation (a lever added or raised) and the within-deadline share
     of the window that led to it, until the next window judges it."""
-    _window: int = 0
+    _window: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.step <= 1:
