@@ -22,15 +22,16 @@ of whatever policy orchestrates the twin:
 - every slot, :meth:`QoAISReplanner.adjust` (the :class:`~cnc6g.orchestration.loop.SlotLoop`
   ``adjust`` hook) adds each lever's instance to the policy's decision and moves the lever's
   share of each origin's routed demand for the service onto it (with an overload lever, also
-  that share of the demand the policy rejected). Row sums never grow past what they were or 1,
-  instances go only where the node can host them and has memory left in that decision, so the
-  decision stays feasible.
+  that share of the demand the policy rejected). A row's sum grows only by demand the policy
+  rejected, so never past 1; instances go only where the node can host them and has memory left
+  in that decision; so the decision stays feasible.
 - a service still missing gets its lever's share raised by ``step`` (up to ``max_share``, while
   the node is below 90 % utilisation), then a lever on a further node (up to ``max_levers``).
   A lever that does not help is taken back (its share lowered by ``step``, its node not used
   again for the service): when the window after it was added or raised has a within-deadline
-  share lower by more than ``worse_by``, or when its node serves fewer of the service's tasks
-  within the deadline than the service's other nodes (by more than ``worse_by``).
+  share lower by more than ``worse_by``, or when the share of the service's tasks its node
+  serves within the deadline is below that of the service's other nodes by more than
+  ``worse_by``.
 - a service that meets its QoAIS for ``relax_windows`` windows in a row has its newest lever's
   share lowered by ``step``, and the lever removed at zero, so no service keeps resources it no
   longer needs.
