@@ -6,13 +6,16 @@ tiers imply, full autonomy), or with the requirements given. A policy orchestrat
 window of ``window`` slots is measured per service (:func:`measure`), evaluated
 (:func:`cnc6g.ai.qoais.evaluate`) and handed to the service's TS 28.105 lifecycle, which opens
 a re-training request when an indicator the model itself assures stays missed for
-``drift_windows`` windows; misses of the others name the resources to re-plan.
+``drift_windows`` windows; misses of the others name the resources to re-plan. With
+``replan``, a :class:`~cnc6g.orchestration.qoais.QoAISReplanner` acts on those misses: it changes
+the policy's decisions of the next windows (more computing or a closer node for the service) and
+gives the change back once the service meets its QoAIS again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +31,7 @@ from cnc6g.ai.qoais import (
 )
 from cnc6g.model import DomainKind, Scenario
 from cnc6g.orchestration.loop import SlotLoop, SlotRecord
+from cnc6g.orchestration.qoais import QoAISReplanner, ReplanAction
 from cnc6g.policies.base import Policy
 from cnc6g.twin import Twin, compile_scenario
 from cnc6g.twin.system import System
@@ -121,6 +125,12 @@ class QoAISWindow:
     """Services whose lifecycle opened a re-training request after this window."""
     replan: dict[str, list[str]]
     """Per service with a missed indicator, the resource dimensions to re-plan."""
+    energy_j: float = 0.0
+    """Energy of the whole system over the window, J."""
+    actions: list[ReplanAction] = field(default_factory=list)
+    """What the re-planner changed after this window (empty without re-planning)."""
+    levers: dict[str, list[tuple[str, str, float]]] = field(default_factory=dict)
+    """The re-planner's levers in force after this window: service -> (resource, node, share)."""
 
 
 def run_qoais(
@@ -132,15 +142,22 @@ def run_qoais(
     requirements: Mapping[str, QoAIS] | None = None,
     drift_windows: int = 3,
     on_slot: Callable[[int], None] | None = None,
+    replan: bool | QoAISReplanner = False,
 ) -> list[QoAISWindow]:
     """Run ``policy`` on ``scenario`` and evaluate every service's QoAIS per ``window`` slots.
 
     Every service's model starts activated (an ``INITIAL_TRAINING`` request finished); a
     re-training request a window opens is started, and finished one window later, so the model
     is active again (what re-training does to the model is outside the twin).
+
+    ``replan``: ``True`` re-plans with a default :class:`~cnc6g.orchestration.qoais.QoAISReplanner`
+    on the requirements, or pass one (its requirements are used for the re-planning); ``False``
+    only reports what to re-plan.
     """
     if window < 1 or slots < window:
         raise ValueError("window must be >= 1 and at most slots")
+    if not isinstance(replan, bool | QoAISReplanner):
+        raise ValueError(f"replan must be a bool or a QoAISReplanner, not {type(replan).__name__}")
     system = compile_scenario(scenario)
     req = dict(requirements) if requirements is not None else default_qoais(system)
     lifecycles = {}
@@ -150,7 +167,13 @@ def run_qoais(
         life.move(first, RequestStatus.IN_PROGRESS)
         life.move(first, RequestStatus.FINISHED)
         lifecycles[name] = life
-    loop = SlotLoop(Twin(system, seed=seed), policy, seed)
+    planner: QoAISReplanner | None = None
+    if isinstance(replan, QoAISReplanner):
+        planner = replan
+    elif replan:
+        planner = QoAISReplanner(req)
+    adjust = None if planner is None else planner.adjust
+    loop = SlotLoop(Twin(system, seed=seed), policy, seed, adjust=adjust)
     out: list[QoAISWindow] = []
     buffer: list[SlotRecord] = []
     for record in loop.run(slots):
@@ -171,11 +194,23 @@ def run_qoais(
                 assert index is not None
                 life.move(index, RequestStatus.IN_PROGRESS)
                 opened.append(name)
-        replan = {
+        to_replan = {
             n: [r.value for r in responsible_resources(rep)]
             for n, rep in reports.items()
             if responsible_resources(rep)
         }
-        out.append(QoAISWindow(buffer[0].slot, buffer[-1].slot, reports, opened, replan))
+        actions = [] if planner is None else planner.observe(loop.twin.system, buffer, reports)
+        out.append(
+            QoAISWindow(
+                buffer[0].slot,
+                buffer[-1].slot,
+                reports,
+                opened,
+                to_replan,
+                energy_j=float(sum(float(r.outcome.energy_total[0]) for r in buffer)),
+                actions=actions,
+                levers={} if planner is None else planner.levers(loop.twin.system),
+            )
+        )
         buffer = []
     return out
