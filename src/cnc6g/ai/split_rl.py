@@ -1371,10 +1371,15 @@ def insert_chain(
     size = np.where(shared, use.sum(axis=1), np.inf)
     least = _least_per_user(opts.user, size, users)
     waiting = np.flatnonzero((plan < 0) & ~local_ok & (least >= 0))
+    mix = np.linspace(0.0, 1.0, 11)
+    mix = np.stack([mix, 1.0 - mix], axis=1)  # (11, 2): weights of uplink and edge
+    room = _room(plan, opts, use, shared, mix)
     for b in waiting[np.argsort(size[least[waiting]], kind="stable")]:
         own = np.flatnonzero((opts.user == b) & shared)
         best: tuple[float, IntArray] | None = None
         for j in own[np.argsort(size[own], kind="stable")[:options]]:
+            if np.any(mix @ use[j] > room + 1e-9):
+                continue  # no chain can make room for it
             for weight in weights:
                 trial = plan.copy()
                 trial[b] = j
@@ -1384,7 +1389,30 @@ def insert_chain(
                         best = (energy, trial)
         if best is not None:
             plan = best[1]
+            room = _room(plan, opts, use, shared, mix)
     return plan
+
+
+def _room(
+    plan: IntArray, opts: Options, use: FloatArray, shared: npt.NDArray[np.bool_], mix: FloatArray
+) -> FloatArray:
+    """The most room any chain of changes to ``plan``'s offloaded users can leave, per mix.
+
+    For each row ``m`` of ``mix`` (weights of uplink and edge, normalised shares), 1 less the
+    least ``m . use`` the users can take together when every offloaded user may take any of
+    its options (its local fallback, which takes nothing, included) and the others keep
+    theirs (which take nothing). An option whose ``m . use`` exceeds it for some ``m`` fits
+    after no chain (a necessary condition: the combination of resources is relaxed).
+    """
+    users = plan.size
+    off = np.zeros(users, dtype=np.bool_)
+    off[plan >= 0] = shared[plan[plan >= 0]]
+    cols = np.flatnonzero(off[opts.user])
+    least = np.full((users, mix.shape[0]), np.inf)
+    np.minimum.at(least, opts.user[cols], use[cols] @ mix.T)
+    taken = np.where(np.isfinite(least), least, 0.0).sum(axis=0)
+    out: FloatArray = 1.0 - taken
+    return out
 
 
 def _repair(
