@@ -11,9 +11,12 @@ import torch
 
 from cnc6g.ai.coupled import Instance, Options, User, build_options, make_instance, solve_milp
 from cnc6g.ai.split_rl import (
+    CHAIN_WEIGHTS,
     SHIPPED,
     TRAIN_SEED_BASE,
     TrainConfig,
+    _repair,
+    _room,
     compare_slot,
     improve,
     insert_chain,
@@ -336,3 +339,27 @@ def test_a_chain_that_cannot_end_within_the_capacities_changes_nothing():
     narrow = Options(**{k: getattr(opts, k)[keep] for k in fields})
     assert insert_chain(inst, narrow, start, local_j).tolist() == start.tolist()
     assert improve(inst, narrow, start, local_j).tolist() == start.tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_chain_skips_only_options_that_no_chain_makes_room_for(policy, seed):
+    inst = make_instance(40, 1.2, seed=seed)
+    opts = build_options(inst)
+    local_j = local_energy(inst)
+    plan = policy.decide(inst, opts, local_j).choice  # a tight plan: little room left
+    shared = (opts.phi > 0) | (opts.psi > 0)
+    use = np.stack([opts.phi, opts.psi / inst.gpus], axis=1)
+    mix = np.stack([np.linspace(0, 1, 11), 1 - np.linspace(0, 1, 11)], axis=1)
+    room = _room(plan, opts, use, shared, mix)
+    needy = np.ones(len(inst.users), dtype=bool)
+    needy[opts.user[~shared]] = False
+    skipped = 0
+    for j in np.flatnonzero(shared & needy[opts.user] & (plan[opts.user] < 0)):
+        if np.all(mix @ use[j] <= room + 1e-9):
+            continue
+        skipped += 1
+        for weight in CHAIN_WEIGHTS:
+            trial = plan.copy()
+            trial[opts.user[j]] = j
+            assert not _repair(trial, int(opts.user[j]), opts, use, shared, weight)
+    assert skipped > 0
