@@ -1251,7 +1251,7 @@ def improve(
         moved = _best_move(choice, opts, use, cap, e, shared, home_col, cols, local_j, users)
         if moved:
             continue
-        # No single move helps: serve or offload a user by a chain of changes.
+        # No single move helps: serve a waiting user by a chain of changes.
         chained = insert_chain(inst, opts, choice, local_j)
         if np.array_equal(chained, choice):
             break
