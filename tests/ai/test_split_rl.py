@@ -9,13 +9,17 @@ pytest.importorskip("torch")
 
 import torch
 
-from cnc6g.ai.coupled import build_options, make_instance, solve_milp
+from cnc6g.ai.coupled import Instance, Options, User, build_options, make_instance, solve_milp
 from cnc6g.ai.split_rl import (
+    CHAIN_WEIGHTS,
     SHIPPED,
     TRAIN_SEED_BASE,
     TrainConfig,
+    _repair,
+    _room,
     compare_slot,
     improve,
+    insert_chain,
     load_policy,
     local_energy,
     policy_from_json,
@@ -274,3 +278,88 @@ def test_splitslot_compares_every_method_on_held_out_slots(tmp_path):
     other = runner.invoke(app, ["splitslot", "--checkpoint", str(foreign), "--out", str(tmp_path)])
     assert other.exit_code != 0
     assert "--checkpoint" in other.output
+
+
+def _chain_slot() -> tuple[Instance, Options, np.ndarray, np.ndarray]:
+    """Four users, one edge GPU: user 0 (no local fallback) waits for 0.72 of both resources.
+
+    Users 1 and 2 are offloaded (0.05 of each resource) and could run on their terminals; user
+    3 (no local fallback) takes 0.4 of the uplink and could take 0.4 of the GPU instead, or
+    0.25 of each (a balanced option that no weighting of the two resources prefers). Serving
+    user 0 needs users 1 and 2 both sent home AND user 3 moved to its balanced option.
+    """
+    user = User("resnet50", "sd8g3-cpu", 1.0, 100.0)
+    inst = Instance(users=(user,) * 4, gpus=1.0)
+    rows = [  # user, phi, psi, terminal energy (J)
+        (0, 0.72, 0.72, 0.1),
+        (1, 0.05, 0.05, 0.1),
+        (1, 0.0, 0.0, 1.0),
+        (2, 0.05, 0.05, 0.1),
+        (2, 0.0, 0.0, 1.0),
+        (3, 0.4, 0.0, 0.1),
+        (3, 0.25, 0.25, 0.1),
+        (3, 0.0, 0.4, 0.1),
+    ]
+    u, phi, psi, e = (np.array(c) for c in zip(*rows, strict=True))
+    ints = np.zeros(len(rows), dtype=np.int64)
+    opts = Options(
+        user=u.astype(np.int64),
+        phi=phi,
+        psi=psi,
+        energy_j=e,
+        latency_s=np.full(len(rows), 0.5),
+        a=ints,
+        b=ints,
+    )
+    local_j = np.array([2.0, 1.0, 1.0, 2.0])
+    start = np.array([-1, 1, 3, 5], dtype=np.int64)
+    return inst, opts, local_j, start
+
+
+def test_a_chain_sends_two_users_home_and_moves_a_third_to_serve_a_waiting_request():
+    inst, opts, local_j, start = _chain_slot()
+    # The room-making of the second stage (users sent home, load shifted between resources,
+    # a larger user replaced, shares rebalanced) does not reach it.
+    for keep_all in (True, False):
+        assert (share_stage(inst, opts, start, local_j, keep_all) >= 0).sum() == 3
+    assert insert_chain(inst, opts, start, local_j).tolist() == [0, 2, 4, 6]
+    # The local search makes the chain when no single move helps, and keeps it.
+    better = improve(inst, opts, start, local_j)
+    assert better.tolist() == [0, 2, 4, 6]
+    chosen = better[better >= 0]
+    assert opts.phi[chosen].sum() <= 1.0 + 1e-9
+    assert opts.psi[chosen].sum() <= inst.gpus + 1e-9
+
+
+def test_a_chain_that_cannot_end_within_the_capacities_changes_nothing():
+    inst, opts, local_j, start = _chain_slot()
+    # Without user 3's balanced option no chain fits user 0: the plan is kept as it is.
+    keep = np.arange(opts.user.size) != 6
+    fields = ("user", "phi", "psi", "energy_j", "latency_s", "a", "b")
+    narrow = Options(**{k: getattr(opts, k)[keep] for k in fields})
+    assert insert_chain(inst, narrow, start, local_j).tolist() == start.tolist()
+    assert improve(inst, narrow, start, local_j).tolist() == start.tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_chain_skips_only_options_that_no_chain_makes_room_for(policy, seed):
+    inst = make_instance(40, 1.2, seed=seed)
+    opts = build_options(inst)
+    local_j = local_energy(inst)
+    plan = policy.decide(inst, opts, local_j).choice  # a tight plan: little room left
+    shared = (opts.phi > 0) | (opts.psi > 0)
+    use = np.stack([opts.phi, opts.psi / inst.gpus], axis=1)
+    mix = np.stack([np.linspace(0, 1, 11), 1 - np.linspace(0, 1, 11)], axis=1)
+    room = _room(plan, opts, use, shared, mix)
+    needy = np.ones(len(inst.users), dtype=bool)
+    needy[opts.user[~shared]] = False
+    skipped = 0
+    for j in np.flatnonzero(shared & needy[opts.user] & (plan[opts.user] < 0)):
+        if np.all(mix @ use[j] <= room + 1e-9):
+            continue
+        skipped += 1
+        for weight in CHAIN_WEIGHTS:
+            trial = plan.copy()
+            trial[opts.user[j]] = j
+            assert not _repair(trial, int(opts.user[j]), opts, use, shared, weight)
+    assert skipped > 0

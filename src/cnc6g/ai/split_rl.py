@@ -1233,8 +1233,10 @@ def improve(
     served moves off it; an offloaded user takes another split or division of its slack), and
     may change one other offloaded user to make room: another option of its own, or, where its
     terminal meets its deadline, back to its terminal. It must keep both capacities. The best
-    move (more users served, then most terminal energy saved) is made until none improves, at
-    most ``rounds`` times (0: twice the users).
+    move (more users served, then most terminal energy saved) is made; when none improves, a
+    waiting user without a local fallback is served by a chain of changes to several others
+    (:func:`insert_chain`: users sent home, others given other options), and the single moves
+    go on; until neither improves, at most ``rounds`` times (0: twice the users).
     """
     users = len(inst.users)
     choice = np.asarray(choice, dtype=np.int64).copy()
@@ -1246,56 +1248,211 @@ def improve(
     home_col[opts.user[~shared]] = np.flatnonzero(~shared)
     cols = np.flatnonzero(shared)
     for _ in range(rounds or 2 * users):
-        picked = choice[choice >= 0]
-        load = use[picked].sum(axis=0) if picked.size else np.zeros(2)
-        off = np.zeros(users, dtype=np.bool_)
-        off[opts.user[picked[shared[picked]]]] = True
-        # The other user's change, one row each: every option of an offloaded user (its current
-        # one included: no change), every offloaded user with a local fallback going home, and
-        # a "no change" row for when nobody is offloaded.
-        alt = np.flatnonzero(off[opts.user] & shared)
-        cur = choice[opts.user[alt]]
-        home = np.flatnonzero(off & (home_col >= 0))
-        d_use = np.vstack([use[alt] - use[cur], -use[choice[home]], np.zeros((1, 2))])
-        d_e = np.concatenate([e[alt] - e[cur], local_j[home] - e[choice[home]], [0.0]])
-        row_user = np.concatenate([opts.user[alt], home, [-1]])
-        row_col = np.concatenate([alt, home_col[home], [-1]])
-        # A change that frees nothing and saves nothing never helps (the "no change" row does
-        # at least as well).
-        useful = np.any(d_use < 0, axis=1) | (d_e < 0)
-        useful[-1] = True
-        d_use, d_e, row_user, row_col = (
-            d_use[useful],
-            d_e[useful],
-            row_user[useful],
-            row_col[useful],
-        )
-        least_gain = float(d_e.min()) + 1e-12  # the most the other user's change can save
-        # Every option that takes a share as the first user's move, all at once: its user's
-        # current share is freed if it is offloaded; a served user only takes options that
-        # spend less than its current plan by more than the other change could save.
-        mover = opts.user[cols]
-        moving = off[mover]
-        base = load[None, :] - np.where(moving[:, None], use[choice[mover]], 0.0)
-        now = np.where(moving, e[choice[mover]], local_j[mover])
-        keep = (choice[mover] < 0) | (e[cols] < now - least_gain)
-        js, base, now = cols[keep], base[keep], now[keep]
-        if js.size == 0:
+        moved = _best_move(choice, opts, use, cap, e, shared, home_col, cols, local_j, users)
+        if moved:
+            continue
+        # No single move helps: serve a waiting user by a chain of changes.
+        chained = insert_chain(inst, opts, choice, local_j)
+        if np.array_equal(chained, choice):
             break
-        ok = np.all(base[None, :, :] + d_use[:, None, :] + use[js][None, :, :] <= cap, axis=2)
-        ok &= row_user[:, None] != opts.user[js][None, :]
-        bonus = np.where(choice[opts.user[js]] < 0, 1e3, 0.0)
-        score = np.where(
-            ok, now[None, :] + bonus[None, :] - (d_e[:, None] + e[js][None, :]), -np.inf
-        )
-        i, k = np.unravel_index(int(np.argmax(score)), score.shape)
-        best: tuple[int, int, int, int] | None = None
-        if score[i, k] > 1e-12:
-            best = (int(opts.user[js[k]]), int(row_user[i]), int(row_col[i]), int(js[k]))
-        if best is None:
-            break
-        gets, other, col, jb_best = best
-        if other >= 0:
-            choice[other] = col
-        choice[gets] = jb_best
+        choice = chained
     return choice
+
+
+def _best_move(
+    choice: IntArray,
+    opts: Options,
+    use: FloatArray,
+    cap: FloatArray,
+    e: FloatArray,
+    shared: npt.NDArray[np.bool_],
+    home_col: IntArray,
+    cols: IntArray,
+    local_j: FloatArray,
+    users: int,
+) -> bool:
+    """Make :func:`improve`'s best single move on ``choice`` in place; False if none helps."""
+    picked = choice[choice >= 0]
+    load = use[picked].sum(axis=0) if picked.size else np.zeros(2)
+    off = np.zeros(users, dtype=np.bool_)
+    off[opts.user[picked[shared[picked]]]] = True
+    # The other user's change, one row each: every option of an offloaded user (its current
+    # one included: no change), every offloaded user with a local fallback going home, and
+    # a "no change" row for when nobody is offloaded.
+    alt = np.flatnonzero(off[opts.user] & shared)
+    cur = choice[opts.user[alt]]
+    home = np.flatnonzero(off & (home_col >= 0))
+    d_use = np.vstack([use[alt] - use[cur], -use[choice[home]], np.zeros((1, 2))])
+    d_e = np.concatenate([e[alt] - e[cur], local_j[home] - e[choice[home]], [0.0]])
+    row_user = np.concatenate([opts.user[alt], home, [-1]])
+    row_col = np.concatenate([alt, home_col[home], [-1]])
+    # A change that frees nothing and saves nothing never helps (the "no change" row does
+    # at least as well).
+    useful = np.any(d_use < 0, axis=1) | (d_e < 0)
+    useful[-1] = True
+    d_use, d_e, row_user, row_col = (
+        d_use[useful],
+        d_e[useful],
+        row_user[useful],
+        row_col[useful],
+    )
+    least_gain = float(d_e.min()) + 1e-12  # the most the other user's change can save
+    # Every option that takes a share as the first user's move, all at once: its user's
+    # current share is freed if it is offloaded; a served user only takes options that
+    # spend less than its current plan by more than the other change could save.
+    mover = opts.user[cols]
+    moving = off[mover]
+    base = load[None, :] - np.where(moving[:, None], use[choice[mover]], 0.0)
+    now = np.where(moving, e[choice[mover]], local_j[mover])
+    keep = (choice[mover] < 0) | (e[cols] < now - least_gain)
+    js, base, now = cols[keep], base[keep], now[keep]
+    if js.size == 0:
+        return False
+    ok = np.all(base[None, :, :] + d_use[:, None, :] + use[js][None, :, :] <= cap, axis=2)
+    ok &= row_user[:, None] != opts.user[js][None, :]
+    bonus = np.where(choice[opts.user[js]] < 0, 1e3, 0.0)
+    score = np.where(ok, now[None, :] + bonus[None, :] - (d_e[:, None] + e[js][None, :]), -np.inf)
+    i, k = np.unravel_index(int(np.argmax(score)), score.shape)
+    best: tuple[int, int, int, int] | None = None
+    if score[i, k] > 1e-12:
+        best = (int(opts.user[js[k]]), int(row_user[i]), int(row_col[i]), int(js[k]))
+    if best is None:
+        return False
+    gets, other, col, jb_best = best
+    if other >= 0:
+        choice[other] = col
+    choice[gets] = jb_best
+    return True
+
+
+CHAIN_OPTIONS = 6
+"""Options of a waiting user (smallest ``phi + psi`` first) that :func:`insert_chain` tries."""
+
+CHAIN_WEIGHTS = (0.0, 0.5, 1.0)
+"""Weights of a share taken of a resource within its capacity against one freed of a resource
+over it, with which :func:`insert_chain` measures a change (one chain each)."""
+
+CHANGE_COST = 0.01
+"""Energy (relative to the largest option's) that :func:`_repair` adds to every change's loss:
+among changes that lose little energy, those that free most go first, so a chain takes few
+changes. On the 100-user slots of ``benchmarks/split_rl.py`` the chains' energy was the same
+from 0.003 to 0.1 and higher below."""
+
+
+def insert_chain(
+    inst: Instance,
+    opts: Options,
+    choice: IntArray,
+    local_j: FloatArray,
+    options: int = CHAIN_OPTIONS,
+    weights: Sequence[float] = CHAIN_WEIGHTS,
+) -> IntArray:
+    """Serve waiting users without a local fallback by a chain of changes to the others.
+
+    A waiting user whose own terminal misses its deadline takes one of its ``options``
+    smallest options (size ``phi + psi``, ``psi`` over the edge's GPUs) although the
+    capacities are then exceeded; the excess is then removed one change at a time (offloaded
+    users other than it going back to their terminals, where that meets their deadline, or
+    taking another of their options, :func:`_repair`) until both capacities hold. Several users
+    may go home and several change their split or shares: plans that the single moves of
+    :func:`improve` and the room-making of :func:`share_stage` do not reach. Of the chains that
+    end within the capacities (one per option and weight of ``weights``) the one of least slot
+    energy is kept: one more request served, since the users sent home still meet their
+    deadline on their terminal. A user for whom no chain ends within the capacities stays
+    waiting. Waiting users are tried least size first. No solver: each change is one pass over
+    the options.
+    """
+    users = len(inst.users)
+    plan = np.asarray(choice, dtype=np.int64).copy()
+    shared = (opts.phi > 0) | (opts.psi > 0)
+    local_ok = np.zeros(users, dtype=np.bool_)
+    local_ok[opts.user[~shared]] = True
+    use = np.stack([opts.phi, opts.psi / max(inst.gpus, _EPS)], axis=1)
+    size = np.where(shared, use.sum(axis=1), np.inf)
+    least = _least_per_user(opts.user, size, users)
+    waiting = np.flatnonzero((plan < 0) & ~local_ok & (least >= 0))
+    mix = np.linspace(0.0, 1.0, 11)
+    mix = np.stack([mix, 1.0 - mix], axis=1)  # (11, 2): weights of uplink and edge
+    room = _room(plan, opts, use, shared, mix)
+    for b in waiting[np.argsort(size[least[waiting]], kind="stable")]:
+        own = np.flatnonzero((opts.user == b) & shared)
+        best: tuple[float, IntArray] | None = None
+        for j in own[np.argsort(size[own], kind="stable")[:options]]:
+            if np.any(mix @ use[j] > room + 1e-9):
+                continue  # no chain can make room for it
+            for weight in weights:
+                trial = plan.copy()
+                trial[b] = j
+                if _repair(trial, int(b), opts, use, shared, weight):
+                    energy = slot_energy(opts, trial, local_j)
+                    if best is None or energy < best[0]:
+                        best = (energy, trial)
+        if best is not None:
+            plan = best[1]
+            room = _room(plan, opts, use, shared, mix)
+    return plan
+
+
+def _room(
+    plan: IntArray, opts: Options, use: FloatArray, shared: npt.NDArray[np.bool_], mix: FloatArray
+) -> FloatArray:
+    """The most room any chain of changes to ``plan``'s offloaded users can leave, per mix.
+
+    For each row ``m`` of ``mix`` (weights of uplink and edge, normalised shares), 1 less the
+    least ``m . use`` the users can take together when every offloaded user may take any of
+    its options (its local fallback, which takes nothing, included) and the others keep
+    theirs (which take nothing). An option whose ``m . use`` exceeds it for some ``m`` fits
+    after no chain (a necessary condition: the combination of resources is relaxed).
+    """
+    users = plan.size
+    off = np.zeros(users, dtype=np.bool_)
+    off[plan >= 0] = shared[plan[plan >= 0]]
+    cols = np.flatnonzero(off[opts.user])
+    least = np.full((users, mix.shape[0]), np.inf)
+    np.minimum.at(least, opts.user[cols], use[cols] @ mix.T)
+    taken = np.where(np.isfinite(least), least, 0.0).sum(axis=0)
+    out: FloatArray = 1.0 - taken
+    return out
+
+
+def _repair(
+    plan: IntArray,
+    fixed: int,
+    opts: Options,
+    use: FloatArray,
+    shared: npt.NDArray[np.bool_],
+    weight: float,
+) -> bool:
+    """Remove the excess over both capacities by changes to the offloaded users but ``fixed``.
+
+    ``use`` is normalised (both capacities 1). A change is any option of an offloaded user:
+    another one that takes a share, or the one that runs its request on its terminal (its
+    local fallback, which takes none). The change that loses least terminal energy per share
+    freed is made first (one that saves energy and frees a share goes before any that loses),
+    a share taken of a resource within its capacity counting as ``weight`` times a share freed
+    of one over it and every loss raised by :data:`CHANGE_COST`; only changes that lower the
+    excess count. ``plan`` is changed in place; True when both capacities hold at the end.
+    Every change lowers the excess, so it ends.
+    """
+    e = opts.energy_j
+    cols = np.arange(opts.user.size)
+    load = use[plan[plan >= 0]].sum(axis=0)
+    movable = opts.user != fixed
+    cost = CHANGE_COST * float(np.abs(e).max(initial=0.0))
+    while True:
+        over = np.maximum(load - 1.0, 0.0)
+        if np.all(over <= 1e-9):
+            return True
+        now = plan[opts.user]
+        ok = movable & (now >= 0) & (now != cols)
+        ok &= shared[np.maximum(now, 0)]
+        d_use = use - use[np.maximum(now, 0)]
+        removed = (over - np.maximum(load + d_use - 1.0, 0.0)).sum(axis=1)
+        freed = -(d_use @ np.where(over > 1e-9, 1.0, weight))
+        ok &= (removed > 1e-12) & (freed > 1e-12)
+        if not ok.any():
+            return False
+        d_e = e - e[np.maximum(now, 0)]
+        k = int(np.argmin(np.where(ok, (d_e + cost) / np.where(ok, freed, 1.0), np.inf)))
+        plan[opts.user[k]] = k
+        load = load + d_use[k]
