@@ -926,9 +926,18 @@ class SlotEngine:
             target = float(row.qos["latencyMs"])
             try:
                 placed = place(
-                    plane, s, cell, workflow, target, row.rate_per_s, pinned, True, avoid,
-                    room=room, view=view,
-                )  # fmt: skip
+                    plane,
+                    s,
+                    cell,
+                    workflow,
+                    target,
+                    row.rate_per_s,
+                    pinned,
+                    True,
+                    avoid,
+                    room=room,
+                    view=view,
+                )
             except Unprocessable:  # the new cell reaches no node for a step (nothing held)
                 placed = None
             if placed is not None and (
