@@ -39,6 +39,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -48,15 +49,18 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from cnc6g.control.errors import Conflict, Unprocessable
-from cnc6g.control.events import emit
+from cnc6g.control.events import emit, emit_all
 from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
+    ADD_HOLDS,
     IN_BATCH,
     INSTANCES,
+    READ_ROOM,
     RESERVATIONS,
     SESSIONS,
     TERMINALS,
+    Room,
     end_rows,
     end_session,
     keep_holds,
@@ -64,6 +68,7 @@ from cnc6g.control.sessions import (
     place,
     release,
     release_holds,
+    slot_view,
     status_event,
 )
 from cnc6g.control.subscriptions import set_location
@@ -104,6 +109,7 @@ LIVE_SESSIONS = select(
     _c.session_id,
     _c.kind,
     _c.owner,
+    _c.service_id,
     _c.origin,
     _c.status,
     _c.status_info,
@@ -112,6 +118,7 @@ LIVE_SESSIONS = select(
     _c.rate_per_s,
     _c.expires_at,
     _c.violations,
+    _c.migrations,
     _c.compute_gcycles,
     _c.compute_s,
     _c.bytes_up,
@@ -148,6 +155,36 @@ METER = (
     )
 )
 """A slot's metering of a session left where it is (executemany); its revision moves on."""
+MOVE = (
+    update(SESSIONS)
+    .where(_c.session_id == bindparam("b_id"))
+    .values(
+        compute_gcycles=bindparam("b_compute_gcycles"),
+        compute_s=bindparam("b_compute_s"),
+        energy_j=bindparam("b_energy_j"),
+        bytes_up=bindparam("b_bytes_up"),
+        bytes_down=bindparam("b_bytes_down"),
+        tasks=bindparam("b_tasks"),
+        latency_ms=bindparam("b_latency_ms"),
+        violations=bindparam("b_violations"),
+        status=bindparam("b_status"),
+        status_info=bindparam("b_status_info"),
+        origin=bindparam("b_origin"),
+        plan=bindparam("b_plan"),
+        migrations=bindparam("b_migrations"),
+        usage_updated_at=bindparam("b_at"),
+        updated_at=bindparam("b_at"),
+        version_id=_c.version_id + 1,
+    )
+)
+"""A slot's move (or end) of a session that kept missing its QoS or lost its placement
+(executemany): its metering, where it runs now and its status; its revision moves on."""
+DROP_HOLDS = delete(RESERVATIONS).where(
+    RESERVATIONS.c.session_id.in_(bindparam("b_ids", expanding=True))
+)
+HOLDS_OF = select(RESERVATIONS.c.session_id, RESERVATIONS.c.node, RESERVATIONS.c.gcps).where(
+    RESERVATIONS.c.session_id.in_(bindparam("b_ids", expanding=True))
+)
 LOADING = select(_c.session_id, _c.origin, _c.rate_per_s, _c.plan).where(
     _c.status == SessionStatus.available.value
 )
@@ -276,6 +313,10 @@ class SlotEngine:
         self._keep_now: list[tuple[str, list[str] | None, int]] = []
         self._costs: dict[tuple[str, str, str], tuple[float, float, float, float, float]] = {}
         self.slots_run = 0
+        self.move_one_by_one = False
+        """Move sessions as ORM objects one at a time (:meth:`_migrate`), each placement with
+        its own statements, instead of together (:meth:`_move_all`): the reference the
+        combined write is checked against."""
 
     # -- the clock ----------------------------------------------------------------------------
 
@@ -773,6 +814,9 @@ class SlotEngine:
             return
         services = {r.service_id: r for r in s.scalars(select(Service)).all()}
         workflows: dict[str, Workflow] = {}
+        if not self.move_one_by_one:
+            self._move_all(s, later, before, cells, services, workflows, now)
+            return
         for session_id, usage, avoid_current in later:
             orm = s.get(SessionRow, session_id)
             assert orm is not None  # the nodes are locked: no one else changed it
@@ -790,6 +834,154 @@ class SlotEngine:
             orm.usage_updated_at = now
             self._migrate(s, orm, workflow, pinned, cell, now, avoid_current=avoid_current)
             orm.updated_at = now
+
+    def _move_all(
+        self,
+        s: DbSession,
+        later: list[tuple[str, dict[str, Any] | None, bool]],
+        before: dict[str, Any],
+        cells: dict[str, str],
+        services: dict[str, Service],
+        workflows: dict[str, Workflow],
+        now: datetime,
+    ) -> None:
+        """Bind and move sessions as :meth:`_bind` and :meth:`_migrate` do, writing moves at once.
+
+        ``later``'s sessions are taken in their order, with the same results as one by one.
+
+        The write holds every node locked, so the moves are placed one after the other against
+        the nodes' compute read once (:class:`~cnc6g.control.sessions.Room`), with the running
+        instances and utilisation read once; then the compute held on the nodes, the holds of
+        the sessions, the sessions and their events are written with one statement each. A
+        session to bind (rare) still goes through the database: the moves before it are
+        written first and the nodes read again after it.
+        """
+        plane = self.plane
+        conn = s.connection()
+        moving = [sid for sid, usage, _ in later if usage is not None]
+        held: dict[str, list[tuple[str, float]]] = {}
+        for start in range(0, len(moving), IN_BATCH):
+            batch = moving[start : start + IN_BATCH]
+            for sid, node, gcps in conn.execute(HOLDS_OF, {"b_ids": batch}):
+                held.setdefault(sid, []).append((node, gcps))
+        room: Room | None = None
+        view = None
+        updates: list[dict[str, Any]] = []
+        adds: list[dict[str, Any]] = []
+        dropped: list[str] = []
+        events: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            if room is not None:
+                room.write(s)
+            for start in range(0, len(dropped), IN_BATCH):
+                conn.execute(DROP_HOLDS, {"b_ids": dropped[start : start + IN_BATCH]})
+            if adds:
+                conn.execute(ADD_HOLDS, adds)
+            if updates:
+                conn.execute(MOVE, updates)
+            emit_all(s, events)
+            for pending in (updates, adds, dropped, events):
+                pending.clear()
+
+        for session_id, usage, avoid_current in later:
+            if usage is None:  # to bind: through the database, after the moves before it
+                flush()
+                room = None
+                orm = s.get(SessionRow, session_id)
+                assert orm is not None  # the nodes are locked: no one else changed it
+                service = services[orm.service_id]
+                workflow = self._workflow(workflows, service)
+                cell = cells.get(orm.owner, orm.origin)
+                self._bind(s, orm, service, workflow, set(orm.plan.get("pinned", [])), cell, now)
+                continue
+            if room is None:
+                room = Room(conn.execute(READ_ROOM))
+                view = slot_view(plane, s, None)
+            row = before[session_id]
+            workflow = self._workflow(workflows, services[row.service_id])
+            pinned = set(row.plan.get("pinned", []))
+            cell = cells.get(row.owner, row.origin)
+            avoid = (
+                {
+                    (st["function"], st["node"])
+                    for st in row.plan["steps"]
+                    if st["placement"] == "NETWORK"
+                }
+                if avoid_current
+                else set()
+            )
+            given: dict[str, float] = {}  # release(): what it holds, summed per node
+            for node, gcps in held.get(session_id, []):
+                given[node] = given.get(node, 0.0) + gcps
+            release_holds(s, given, room)
+            dropped.append(session_id)
+            after: dict[str, Any] = {
+                "status": row.status,
+                "status_info": row.status_info,
+                "origin": row.origin,
+                "plan": row.plan,
+                "migrations": row.migrations,
+            } | usage
+            target = float(row.qos["latencyMs"])
+            try:
+                placed = place(
+                    plane,
+                    s,
+                    cell,
+                    workflow,
+                    target,
+                    row.rate_per_s,
+                    pinned,
+                    True,
+                    avoid,
+                    room=room,
+                    view=view,
+                )
+            except Unprocessable:  # the new cell reaches no node for a step (nothing held)
+                placed = None
+            if placed is not None and (
+                placed.missing or (avoid_current and not placed.plan.meets_qos)
+            ):
+                release_holds(s, placed.holds, room)
+                placed = None
+            if placed is None:  # ended, as end_session() ends it
+                if row.status != SessionStatus.unavailable.value:
+                    after["status"] = SessionStatus.unavailable.value
+                    after["status_info"] = StatusInfo.network_terminated.value
+                    status_event(
+                        s, SimpleNamespace(**(row._asdict() | after)), now, row.status, events
+                    )
+            else:
+                adds.extend(
+                    {"session_id": session_id, "node": n, "gcps": g}
+                    for n, g in placed.holds.items()
+                )
+                old = [(st["function"], st["node"]) for st in row.plan["steps"]]
+                after["plan"] = placed.plan.model_dump(mode="json", by_alias=True) | {
+                    "pinned": sorted(pinned),
+                    "waitedSlots": row.plan.get("waitedSlots", 0),
+                }
+                new = [(st["function"], st["node"]) for st in after["plan"]["steps"]]
+                after["origin"] = cell
+                if old != new or cell != row.origin:
+                    after["migrations"] = row.migrations + 1
+                    after["violations"] = 0
+                    after["status_info"] = StatusInfo.migrated.value
+                    status_event(
+                        s, SimpleNamespace(**(row._asdict() | after)), now, row.status, events
+                    )
+            updates.append(
+                {"b_id": session_id, "b_at": now} | {f"b_{k}": v for k, v in after.items()}
+            )
+        flush()
+
+    @staticmethod
+    def _workflow(workflows: dict[str, Workflow], service: Service) -> Workflow:
+        workflow = workflows.get(service.service_id)
+        if workflow is None:
+            workflow = workflows[service.service_id] = Workflow.model_validate(service.workflow)
+        return workflow
 
     def _meter(self, row: Any, res: _Result) -> dict[str, Any]:
         """A live session's usage after this slot, its measured latency and QoS misses.

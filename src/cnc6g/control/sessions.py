@@ -27,7 +27,19 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Float,
+    String,
+    Table,
+    Update,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session as DbSession
 
 from cnc6g.control.catalog import get_service_row
@@ -104,6 +116,40 @@ GIVE_BACK = (
     .where(_n.node == bindparam("b_node"))
     .values(reserved_gcps=_n.reserved_gcps - bindparam("b_gcps"))
 )
+SET_RESERVED = (
+    update(NODES)
+    .where(_n.node == bindparam("b_node"))
+    .values(reserved_gcps=bindparam("b_reserved"))
+)
+"""The compute held on a node, as a transaction that holds every node locked worked it out."""
+_HOLD_ALL: dict[int, Update] = {}
+
+
+def hold_all_statement(count: int) -> Update:
+    """:data:`HOLD` for ``count`` nodes at once (``b_node<i>``, ``b_gcps<i>``).
+
+    It returns the nodes it held compute on, each with the same condition and sum as
+    :data:`HOLD`'s; one statement instead of one per node.
+    """
+    statement = _HOLD_ALL.get(count)
+    if statement is None:
+        nodes = [bindparam(f"b_node{i}", type_=String()) for i in range(count)]
+        need = case(
+            *((_n.node == nodes[i], bindparam(f"b_gcps{i}", type_=Float())) for i in range(count)),
+            else_=None,
+        )
+        statement = _HOLD_ALL[count] = (
+            update(NODES)
+            .where(
+                _n.node.in_(nodes),
+                _n.background_gcps + _n.reserved_gcps + need <= _n.admission_gcps,
+            )
+            .values(reserved_gcps=_n.reserved_gcps + need)
+            .returning(_n.node)
+        )
+    return statement
+
+
 LOCK_NODES = select(_n.node).order_by(_n.node).with_for_update()
 LOCK_SOME_NODES = (
     select(_n.node)
@@ -114,6 +160,13 @@ LOCK_SOME_NODES = (
 NODE_UTILISATION = select(_n.node, _n.utilisation)
 READ_NODES = select(NODES)
 READ_ROOM = select(_n.node, _n.admission_gcps, _n.background_gcps, _n.reserved_gcps)
+LOCK_ROOM = (
+    READ_ROOM.where(_n.node.in_(bindparam("b_nodes", expanding=True)))
+    .order_by(_n.node)
+    .with_for_update()
+)
+""":data:`LOCK_SOME_NODES` that reads the room of the nodes it locks (PostgreSQL returns a row
+locked by ``FOR UPDATE`` as it is once the lock is taken)."""
 """The room of every node, read after a request has locked those it may hold compute on (one
 statement without parameters: cheaper than a list of the candidates at the systems served)."""
 RUNNING = select(INSTANCES.c.function, INSTANCES.c.node)
@@ -169,6 +222,25 @@ def lock_nodes(s: DbSession, names: Iterable[str] | None = None) -> None:
         some.update(new)
 
 
+def lock_room(s: DbSession, names: set[str]) -> list[Any] | None:
+    """Lock nodes as :func:`lock_nodes` does and, when that takes a lock, read their room.
+
+    PostgreSQL locks the nodes not locked yet and reads them in one statement
+    (:data:`LOCK_ROOM`): their rows then (None when the transaction held every one already
+    locked, or on SQLite, where the write lock taken at ``BEGIN`` needs no lock of rows: the
+    caller reads them).
+    """
+    if s.info.get(NODES_LOCKED) or s.get_bind().dialect.name == "sqlite":
+        return None
+    some: set[str] = s.info.setdefault(SOME_NODES_LOCKED, set())
+    if some & names:
+        lock_nodes(s, names)
+        return None
+    rows = list(s.connection().execute(LOCK_ROOM, {"b_nodes": sorted(names)}))
+    some.update(names)
+    return rows
+
+
 @dataclass(frozen=True)
 class SlotView:
     """What placement reads that only a slot's write changes.
@@ -211,6 +283,55 @@ def slot_view(plane: ControlPlane, s: DbSession, slot: int | None) -> SlotView:
     return view
 
 
+class Room:
+    """The compute of every node, read once by a transaction that holds them all locked.
+
+    A slot's write locks every node before it moves sessions (:func:`lock_nodes`), so no other
+    transaction changes a node's compute until it commits: it reads the nodes once, places the
+    sessions to move one after the other against this copy (each hold and give-back the same
+    arithmetic as :data:`HOLD` and :data:`GIVE_BACK`, in the same order, so the same doubles),
+    and writes the compute held on the nodes that changed in one statement (:meth:`write`).
+
+    Args:
+        rows: :data:`READ_ROOM`'s rows.
+    """
+
+    def __init__(self, rows: Iterable[Any]) -> None:
+        self.nodes: dict[str, list[float]] = {
+            r.node: [r.admission_gcps, r.background_gcps, r.reserved_gcps] for r in rows
+        }
+        self._read = {n: v[2] for n, v in self.nodes.items()}
+
+    def left(self, node: str) -> float:
+        """Compute ``node`` has left to hold, Gcycles/s (as :func:`_place` reads it)."""
+        admission, background, reserved = self.nodes[node]
+        return admission - background - reserved
+
+    def hold(self, node: str, gcps: float) -> bool:
+        """Hold ``gcps`` on ``node`` if it has room (:data:`HOLD`'s condition); whether it had."""
+        state = self.nodes.get(node)
+        if state is None or not state[1] + state[2] + gcps <= state[0]:
+            return False
+        state[2] = state[2] + gcps
+        return True
+
+    def give_back(self, node: str, gcps: float) -> None:
+        """Give back ``gcps`` held on ``node`` (:data:`GIVE_BACK`)."""
+        state = self.nodes[node]
+        state[2] = state[2] - gcps
+
+    def write(self, s: DbSession) -> None:
+        """Write the compute held on the nodes that changed since they were read."""
+        changed = [
+            {"b_node": n, "b_reserved": v[2]}
+            for n, v in self.nodes.items()
+            if v[2] != self._read[n]
+        ]
+        if changed:
+            s.connection().execute(SET_RESERVED, changed)
+            self._read.update({c["b_node"]: c["b_reserved"] for c in changed})
+
+
 @dataclass(frozen=True)
 class Placed:
     """A plan, the compute it holds on each node, and the functions that run nowhere yet."""
@@ -231,6 +352,8 @@ def place(
     hold: bool,
     avoid: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
     slot: int | None = None,
+    room: Room | None = None,
+    view: SlotView | None = None,
 ) -> Placed:
     """Place every step of ``workflow`` for a terminal in ``cell`` (see the module's text).
 
@@ -246,13 +369,17 @@ def place(
         avoid: ``(function, node)`` pairs not to use (a session moving away from them).
         slot: the slot the transaction read (the running instances and the nodes' utilisation
             are then read once per slot, :func:`slot_view`); None: read them now.
+        room: the nodes' compute as a slot's write keeps it while it holds every node locked
+            (:class:`Room`): holds are made and given back there, not in the database.
+        view: the running instances and the utilisation already read in this transaction.
 
     Raises:
         Unprocessable: a step can run nowhere the cell reaches (or a pinned step cannot run on
             the terminal); nothing is held then.
     """
     live = plane.live
-    view = slot_view(plane, s, slot)
+    if view is None:
+        view = slot_view(plane, s, slot)
     steps = []
     for step in workflow.order():
         on_terminal = step.pin_to_terminal or step.step_id in pinned
@@ -277,7 +404,7 @@ def place(
             and o.node in view.nodes
         ]
         steps.append((step, on_terminal, options, up))
-    return _place(plane, s, cell, workflow, qos_ms, rate, hold, steps, view)
+    return _place(plane, s, cell, workflow, qos_ms, rate, hold, steps, view, room)
 
 
 def _place(
@@ -290,6 +417,7 @@ def _place(
     hold: bool,
     steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
     view: SlotView,
+    room_kept: Room | None = None,
 ) -> Placed:
     """:func:`place` once every step's options are known: the joint plan and its holds.
 
@@ -302,11 +430,12 @@ def _place(
     """
     sy = plane.system
     candidates = {o.node for _, on_terminal, _, up in steps if not on_terminal for o in up}
-    if hold:
-        lock_nodes(s, candidates)
     room: dict[str, float] = {}
-    if candidates:
-        for r in s.connection().execute(READ_ROOM):
+    if room_kept is not None:
+        room = {n: room_kept.left(n) for n in candidates if n in room_kept.nodes}
+    elif candidates:
+        rows = lock_room(s, candidates) if hold else None
+        for r in s.connection().execute(READ_ROOM) if rows is None else rows:
             if r.node in candidates:
                 room[r.node] = r.admission_gcps - r.background_gcps - r.reserved_gcps
     joint = joint_plan(plane, cell, workflow, rate, steps, room, view.utilisation, view.slot)
@@ -318,12 +447,21 @@ def _place(
                 need = rate * float(sy.work[plane.live.function(step.function)])
                 holds[node] = holds.get(node, 0.0) + need
         taken: dict[str, float] = {}
-        conn = s.connection()
-        for node, need in holds.items() if hold else ():
-            if not conn.execute(HOLD, {"b_node": node, "b_gcps": need}).rowcount:
-                release_holds(s, taken)
-                return _place_per_step(plane, s, workflow, qos_ms, rate, hold, steps)
-            taken[node] = need
+        if hold and holds:
+            if room_kept is not None:
+                for node, need in holds.items():  # up to the first node without room
+                    if not room_kept.hold(node, need):
+                        break
+                    taken[node] = need
+            else:
+                params: dict[str, Any] = {}
+                for i, (node, need) in enumerate(holds.items()):
+                    params[f"b_node{i}"], params[f"b_gcps{i}"] = node, need
+                held = s.connection().execute(hold_all_statement(len(holds)), params).scalars()
+                taken = {n: holds[n] for n in held}
+            if len(taken) < len(holds):
+                release_holds(s, taken, room_kept)
+                return _place_per_step(plane, s, workflow, qos_ms, rate, hold, steps, room_kept)
         chosen = []
         for (step, on_terminal, options, _), node, part in zip(steps, picks, parts, strict=True):
             option = next(o for o in options if o.node == node)
@@ -339,7 +477,7 @@ def _place(
             )
         plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
         return Placed(plan, taken, [])
-    return _place_per_step(plane, s, workflow, qos_ms, rate, hold, steps)
+    return _place_per_step(plane, s, workflow, qos_ms, rate, hold, steps, room_kept)
 
 
 def joint_plan(
@@ -454,6 +592,7 @@ def _place_per_step(
     rate: float,
     hold: bool,
     steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
+    room: Room | None = None,
 ) -> Placed:
     """The steps one by one in the workflow's order, each on its fastest instance with room.
 
@@ -479,7 +618,11 @@ def _place_per_step(
             need = rate * float(sy.work[live.function(step.function)])
             pick = None
             for option in up:
-                if hold:
+                if hold and room is not None:
+                    if not room.hold(option.node, need):
+                        continue
+                    holds[option.node] = holds.get(option.node, 0.0) + need
+                elif hold:
                     taken = conn.execute(HOLD, {"b_node": option.node, "b_gcps": need}).rowcount
                     if not taken:
                         continue
@@ -510,13 +653,17 @@ def _place_per_step(
     total = max(finish.values())
     plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
     if missing and hold:  # a session that cannot start holds nothing
-        release_holds(s, holds)
+        release_holds(s, holds, room)
         holds.clear()
     return Placed(plan, dict(holds), missing)
 
 
-def release_holds(s: DbSession, holds: dict[str, float]) -> None:
-    """Give back compute held on nodes (locking them first, :func:`lock_nodes`)."""
+def release_holds(s: DbSession, holds: dict[str, float], room: Room | None = None) -> None:
+    """Give back compute held on nodes (locking them first, :func:`lock_nodes`), or in ``room``."""
+    if room is not None:
+        for node, gcps in holds.items():
+            room.give_back(node, gcps)
+        return
     if holds:
         lock_nodes(s, holds)
         s.connection().execute(GIVE_BACK, [{"b_node": n, "b_gcps": g} for n, g in holds.items()])

@@ -33,11 +33,20 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 deadlock): nothing of it was kept, and running it again may succeed."""
 
 
+class CommitOutcomeUnknown(Exception):
+    """The connection was lost while a transaction committed: kept or not, it is not rerun."""
+
+
 def is_retryable(err: BaseException) -> bool:
-    """Whether ``err`` aborted a transaction that may simply be run again."""
+    """Whether ``err`` aborted a transaction that may simply be run again.
+
+    A deadlock or a serialization failure, or a connection lost before the transaction began
+    to commit (the database then keeps nothing of it; one lost during the commit raises
+    :class:`CommitOutcomeUnknown` instead, :meth:`Database.transaction`).
+    """
     if not isinstance(err, DBAPIError):
         return False
-    return getattr(err.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+    return err.connection_invalidated or getattr(err.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 SETUP_LOCK = 0x636E6336
@@ -120,7 +129,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No ping per checkout (a round trip per transaction): a pooled connection found dead by
+    # the transaction's first statement makes SQLAlchemy drop the pool's connections, and the
+    # transaction, of which the database kept nothing, is run again (is_retryable).
     return create_engine(url, **kwargs)
 
 
@@ -153,7 +164,19 @@ class Database:
             session.connection(execution_options={"write": write})
             try:
                 yield session
+                session.flush()  # what is left to write, before the commit begins
+            except BaseException:
+                session.rollback()
+                raise
+            try:
                 session.commit()
+            except DBAPIError as err:
+                session.rollback()
+                if err.connection_invalidated:
+                    raise CommitOutcomeUnknown(
+                        f"the connection to the database was lost while committing: {err.orig}"
+                    ) from err
+                raise
             except BaseException:
                 session.rollback()
                 raise
