@@ -88,7 +88,7 @@ def _figure(res: DemoResult, path: Path) -> Path:
     ax1.set_ylabel("requests missing their deadline, %")
     ax1.set_title("reservation vs deadline misses")
     ax1.grid(alpha=0.3)
-    ax1.legend()
+    ax1.legend(loc="upper right")
     slots = range(len(res.true_series))
     ax2.plot(slots, res.true_series, color="black", label="true mean work (drifting service)")
     for name, color in ((KB_NAME, "tab:blue"), ("knowledge base, no forgetting", "tab:orange")):
@@ -100,7 +100,7 @@ def _figure(res: DemoResult, path: Path) -> Path:
     ax2.set_ylabel("work per request / nominal")
     ax2.set_title("provisioned work of the drifting service")
     ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=8)
+    ax2.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -122,7 +122,7 @@ def learning_curves_figure(
     ax.set_xlabel("training step (one slot of every copy)")
     ax.set_ylabel("reward: - objective per request / penalty")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
