@@ -166,6 +166,7 @@ def test_cli_runs_and_prints_the_drop_as_json():
         (["--drop-cell", "T0"], "--drop-cell"),
         (["--drop-at", "1", "--drop-cell", "T9"], "--drop-cell"),
         (["--window", "0"], "--window"),
+        (["--smoothing", "0"], "--smoothing"),
         (["--sessions", "0"], "--sessions"),
         (["--policy", "oracle"], "--policy"),
         (["--scenario", "atlantis"], "--scenario"),

@@ -14,6 +14,7 @@ from cnc6g.ai.processors import PROCESSORS
 from cnc6g.ai.profiles import profile_names
 from cnc6g.cli.common import ScenarioOpt, SeedOpt, build_policy, load, out_console, progress
 from cnc6g.experiments.ai_sessions import (
+    SMOOTHING,
     STREAM_MIXES,
     SessionConfig,
     coupling_summary,
@@ -83,6 +84,13 @@ def aisessions_cmd(
             help="put the sessions' compute and radio load into the twin (--no-coupling: one way)",
         ),
     ] = True,
+    smoothing: Annotated[
+        float,
+        typer.Option(
+            "--smoothing",
+            help="weight of the newest slot in the sessions' load on the twin (1: no average)",
+        ),
+    ] = SMOOTHING,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
 ) -> None:
     """Run inference sessions in the twin's cells; each re-splits, migrates or falls back per slot.
@@ -115,6 +123,8 @@ def aisessions_cmd(
         raise typer.BadParameter(
             f"must be in 0..{slots - 1} (--slots {slots})", param_hint="--drop-at"
         )
+    if not 0.0 < smoothing <= 1.0:
+        raise typer.BadParameter(f"must be in (0, 1], got {smoothing}", param_hint="--smoothing")
     if drop_cell is not None and drop_at is None:
         raise typer.BadParameter("needs --drop-at", param_hint="--drop-cell")
     sc = load(scenario)
@@ -143,7 +153,16 @@ def aisessions_cmd(
     label = f"{sessions} {model} sessions in {sc.name} under {pol.name}"
     with progress(slots, label, enabled=not as_json) as tick:
         run = run_sessions(
-            sc, pol, config, slots, seed, drop_at, drop_cell, on_slot=tick, coupling=coupling
+            sc,
+            pol,
+            config,
+            slots,
+            seed,
+            drop_at,
+            drop_cell,
+            on_slot=tick,
+            coupling=coupling,
+            smoothing=smoothing,
         )
     rows = window_rows(run, window)
     summary = coupling_summary(run)
@@ -159,7 +178,7 @@ def aisessions_cmd(
             "windows": rows,
             "drop": drop,
             "modal": modal,
-            "coupling": summary,
+            "coupling": {**summary, "smoothing": smoothing},
         }
         typer.echo(json.dumps(data, allow_nan=False))
         return
