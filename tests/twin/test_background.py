@@ -23,8 +23,7 @@ BS_J_PER_MBIT = 40e-3  # 40 nJ/bit
 REL = 1e-9
 
 
-@pytest.fixture(scope="module")
-def system():
+def make_system(sojourn="exponential"):
     service = ServiceType(
         name="a",
         compute_gcycles=W,
@@ -33,6 +32,7 @@ def system():
         memory_gb=1.0,
         cold_start_ms=0.0,
         deadline_ms=DEADLINE * 1e3,
+        work_cv=0.0,
     )
     scenario = one_cell(
         [service],
@@ -46,17 +46,26 @@ def system():
             "bs_energy_nj_per_bit": BS_J_PER_MBIT * 1e3,
         },
         workload=Workload(requests_per_slot=(10, 10)),
-        twin=TwinSettings(slot_ms=1000.0, admission_utilisation=0.9),
+        twin=TwinSettings(slot_ms=1000.0, admission_utilisation=0.9, sojourn=sojourn),
     )
     return compile_scenario(scenario)
 
 
-def slot(system, demand=10.0, deployed=True, gcps=None, mbps=None):
+@pytest.fixture(scope="module")
+def system():
+    return make_system()
+
+
+def slot(system, demand=10.0, deployed=True, gcps=None, mbps=None, share=None):
     """One slot: ``demand`` tasks of the service routed to R-mec (running there or not)."""
     x = np.zeros((1, 1, system.n_nodes), dtype=bool)
     x[0, 0, R] = deployed
     y = np.zeros((1, 1, 1, system.n_candidates))
     y[0, 0, 0, R] = 1.0
+    quota = None
+    if share is not None:
+        quota = np.zeros(x.shape)
+        quota[0, 0, R] = share
     return evaluate_slot(
         system,
         np.array([[[demand]]]),
@@ -65,6 +74,7 @@ def slot(system, demand=10.0, deployed=True, gcps=None, mbps=None):
         x,
         x.copy(),
         y,
+        quota,
         background_gcps=gcps,
         background_mbps=mbps,
     )
@@ -119,6 +129,38 @@ def test_background_compute_raises_the_nodes_utilisation_and_the_tasks_latency(s
     # The node's dynamic power counts the background's work: (200 - 100) W x 0.5 x 1 s.
     assert shared.energy["dynamic"][0] == pytest.approx((PEAK_R - IDLE_R) * 0.5, rel=REL)
     assert plain.energy["dynamic"][0] == pytest.approx((PEAK_R - IDLE_R) * 0.25, rel=REL)
+
+
+def test_under_hard_quotas_a_share_is_of_what_the_background_leaves(system):
+    # Half of 20 - 4 Gc/s: a quota of 8 Gc/s for 5 Gc/s of tasks, M/M/1 rate 8 / 0.5 - 10.
+    out = slot(system, gcps=nodes(system, 4.0), share=0.5)
+    assert out.flow_rate[0, 0, 0, R] == pytest.approx(8.0 / W - 10.0, rel=REL)
+    assert out.utilisation[0, R] == pytest.approx(9.0 / C_R, rel=REL)
+    assert out.served[0] == pytest.approx(10.0, rel=REL)
+
+
+def test_the_mg1_wait_counts_the_backgrounds_load_and_residual_work():
+    mg1 = make_system("mg1")
+    # Deterministic work of 0.5 / 20 s at 10 tasks/s: P-K wait 10 x 0.025^2 / (2 (1 - rho)).
+    second = 10.0 * (W / C_R) ** 2
+    plain = slot(mg1)
+    # 5 Gc/s of background taken to be tasks like the twin's: twice the numerator, rho 0.5.
+    shared = slot(mg1, gcps=nodes(mg1, 5.0))
+    assert plain.wait_n[0, R] == pytest.approx(second / (2.0 * (1.0 - 0.25)), rel=REL)
+    assert shared.wait_n[0, R] == pytest.approx(2.0 * second / (2.0 * (1.0 - 0.5)), rel=REL)
+    assert shared.satisfied[0] < plain.satisfied[0]
+    told = evaluate_slot(
+        mg1,
+        np.array([[[10.0]]]),
+        np.array([[UP]]),
+        np.array([[DOWN]]),
+        *(np.array([[[False, True]]]),) * 2,
+        np.array([[[[0.0, 1.0]]]]),
+        background_gcps=nodes(mg1, 5.0),
+        background_second_s=nodes(mg1, 0.01),
+    )
+    assert told.wait_n[0, R] == pytest.approx((second + 0.01) / (2.0 * (1.0 - 0.5)), rel=REL)
+    assert_same(plain, slot(mg1, gcps=nodes(mg1, 0.0), mbps=background()))
 
 
 def test_a_node_full_of_background_admits_only_what_rho_max_leaves(system):

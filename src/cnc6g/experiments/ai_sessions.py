@@ -326,16 +326,17 @@ def _cells(system: System) -> _Cells:
 def _queue_s(system: System, outcome: SlotOutcome | None, node: int, own_s: float = 0.0) -> float:
     """Mean wait of a request at ``node`` in the last slot (see the module).
 
-    ``own_s``: the sessions' own ``sum lambda x^2`` per device there (coupled; their requests'
-    residual work, which the twin does not know), added to the wait as in Pollaczek-Khinchine.
+    ``own_s``: the sessions' own ``sum lambda x^2`` per device there (coupled), added to the
+    M/M/1 estimate as in Pollaczek-Khinchine; the twin's M/G/1 wait has it already (the
+    sessions give it to the twin with their load).
     """
     if outcome is None:
         return 0.0
-    rho = min(float(outcome.utilisation[0, node]), 0.99)
-    own = own_s / (2.0 * (1.0 - rho))
     if outcome.wait_n is not None:
         w = float(outcome.wait_n[0, node])
-        return w + own if np.isfinite(w) else SATURATED_WAIT_SLOTS * system.slot_s
+        return w if np.isfinite(w) else SATURATED_WAIT_SLOTS * system.slot_s
+    rho = min(float(outcome.utilisation[0, node]), 0.99)
+    own = own_s / (2.0 * (1.0 - rho))
     hosted = np.flatnonzero(outcome.rate_sn[0, :, node] > 0)
     if hosted.size == 0 or rho <= 0:
         return own
@@ -546,7 +547,7 @@ def run_sessions(
                     for x, y in zip(now, background, strict=True)
                 )
             )
-            twin.set_background(*background[:3])
+            twin.set_background(*background[:4])
             rec["background_gcps"][t] = background[0]
         last = loop.advance(obs).outcome
         rec["twin_offered"][t] = float(last.offered[0])

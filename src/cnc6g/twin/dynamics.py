@@ -33,8 +33,9 @@ The model, per slot of length ``tau``:
   beside the twin's tasks and is not subject to its admission. A node with ``g`` gigacycles/s of
   background admits the twin's tasks up to ``rho_max - g / C`` of its capacity, its
   processor-sharing headroom is ``C - admitted - g`` and its utilisation
-  ``(admitted + g) / C`` (the M/G/1 wait counts ``g`` in the utilisation only: its service-time
-  moments are unknown); under hard quotas a share is of ``C - g``. A cell direction with ``m``
+  ``(admitted + g) / C``; the M/G/1 wait adds the background's ``sum lambda E[x^2]`` where it is
+  given, else takes its tasks to be like the twin's tasks there; under hard quotas a share is of
+  ``C - g``. A cell direction with ``m``
   Mbit/s of background leaves the twin's flows the rate ``c - m``, never below
   :data:`MIN_RADIO_SHARE` of ``c`` (for processor sharing the same transfer times as adding
   ``m`` to the load). The background's dynamic power, its nodes staying awake and its downlink
@@ -272,16 +273,33 @@ class SlotOutcome:
         return self.energy_total + penalty_j * (self.offered - self.satisfied)
 
 
-def _mg1_wait(system: System, rate: FloatArray, admitted_load: FloatArray) -> FloatArray:
+def _mg1_wait(
+    system: System,
+    rate: FloatArray,
+    admitted_load: FloatArray,
+    background: FloatArray | None = None,
+    background_second: FloatArray | None = None,
+) -> FloatArray:
     """Pollaczek-Khinchine mean wait of every node, s, ``[B, N]``.
 
     From the admitted arrival rates ``[B, S, N]`` (tasks/s) and load (gigacycles/s):
-    ``sum lambda x^2 (1 + c^2) / (2 (1 - rho))``.
+    ``sum lambda x^2 (1 + c^2) / (2 (1 - rho))``. A ``background`` load ``[B, N]`` adds to
+    ``rho`` and its ``sum lambda E[x^2]`` per device to the numerator: ``background_second``
+    where given, else that of the twin's own tasks there scaled by the two loads' ratio (its
+    tasks taken to be like theirs).
     """
     # Service time on one device; each device gets 1 / devices of the node's arrivals.
     x = system.work[:, None] * (system.devices / system.capacity)[None, :]  # [S, N]
     second = (rate * x[None] ** 2 * (1.0 + system.work_cv[None, :, None] ** 2)).sum(axis=1)
     second = second / system.devices
+    if background is not None:
+        if background_second is not None:
+            second = second + background_second
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(admitted_load > 0, background / admitted_load, 0.0)
+            second = second * (1.0 + ratio)
+        admitted_load = admitted_load + background
     rho = np.minimum(admitted_load / system.capacity, 1.0 - 1e-9)
     out: FloatArray = second / (2.0 * (1.0 - rho))
     return out
@@ -401,6 +419,7 @@ def evaluate_slot(
     path_shares: FloatArray | None = None,
     background_gcps: FloatArray | None = None,
     background_mbps: FloatArray | None = None,
+    background_second_s: FloatArray | None = None,
 ) -> SlotOutcome:
     """Evaluate one slot for ``B`` copies.
 
@@ -430,6 +449,8 @@ def evaluate_slot(
             gigacycles/s, ``[B, N]`` (None: none; see the module).
         background_mbps: traffic from outside the twin's services in each cell, Mbit/s,
             ``[B, O, 2]`` uplink and downlink (None: none).
+        background_second_s: the background's ``sum lambda E[x^2]`` per device on each node,
+            s, ``[B, N]``: its part of the M/G/1 wait (None: its tasks like the twin's there).
 
     Returns:
         The slot's outcome, see :class:`SlotOutcome`.
@@ -590,7 +611,13 @@ def evaluate_slot(
         ) * slack
         served_bits = _served_bits(bits, net_admit, node_admit, cand)
         if system.scenario.twin.sojourn == "mg1":
-            wait_n = _mg1_wait(system, arrivals * node_admit[:, None, :] / tau, node_load)
+            wait_n = _mg1_wait(
+                system,
+                arrivals * node_admit[:, None, :] / tau,
+                admitted_load,
+                bg,
+                background_second_s,
+            )
     else:
         # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
         available = system.capacity if bg is None else system.capacity - bg

@@ -49,6 +49,7 @@ class Twin:
     _radio_delay: FloatArray | None  # [B, O] this slot's air-latency jitter
     _background_gcps: FloatArray | None  # [B, N] compute from outside the twin's services
     _background_mbps: FloatArray | None  # [B, O, 2] radio traffic from outside them
+    _background_second: FloatArray | None  # [B, N] its sum lambda E[x^2] per device
 
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
@@ -104,6 +105,7 @@ class Twin:
         node_gcps: FloatArray | None = None,
         uplink_mbps: FloatArray | None = None,
         downlink_mbps: FloatArray | None = None,
+        node_second_s: FloatArray | None = None,
     ) -> None:
         """Load from outside the twin's services, from the next step on until set again.
 
@@ -117,6 +119,9 @@ class Twin:
             node_gcps: gigacycles/s on each node, ``[N]`` or ``[B, N]`` (None: 0).
             uplink_mbps: uplink Mbit/s in each cell (origin), ``[O]`` or ``[B, O]`` (None: 0).
             downlink_mbps: downlink Mbit/s in each cell, ``[O]`` or ``[B, O]`` (None: 0).
+            node_second_s: the background's ``sum lambda E[x^2]`` per device on each node, s,
+                ``[N]`` or ``[B, N]``: its part of the M/G/1 wait (``twin.sojourn = "mg1"``;
+                None: its tasks are taken to be like the twin's tasks there).
 
         Raises:
             ValueError: an argument of another shape, negative or not finite (named).
@@ -125,8 +130,14 @@ class Twin:
         gcps = _background("node_gcps", node_gcps, (self.batch, s.n_nodes))
         up = _background("uplink_mbps", uplink_mbps, (self.batch, s.n_origins))
         down = _background("downlink_mbps", downlink_mbps, (self.batch, s.n_origins))
+        second = (
+            None
+            if node_second_s is None
+            else _background("node_second_s", node_second_s, (self.batch, s.n_nodes))
+        )
         # All zero is no background at all: the slot's arithmetic is then the plain one.
         self._background_gcps = gcps if gcps.any() else None
+        self._background_second = second if self._background_gcps is not None else None
         self._background_mbps = np.stack([up, down], axis=-1) if up.any() or down.any() else None
 
     @property
@@ -166,6 +177,7 @@ class Twin:
         self._failed = []
         self._background_gcps = None
         self._background_mbps = None
+        self._background_second = None
         self.rng = np.random.default_rng(seed)
         self.slot = 0
         self.deployment = np.zeros((self.batch, s.n_services, s.n_nodes), dtype=bool)
@@ -298,6 +310,7 @@ class Twin:
             path_shares,
             self._background_gcps,
             self._background_mbps,
+            self._background_second,
         )
         self.deployment = deployment.astype(bool, copy=True)
         if s.scenario.twin.carry_over_start_up:
