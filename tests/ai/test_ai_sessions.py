@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from cnc6g.cli.main import app
 from cnc6g.experiments.ai_sessions import (
     SessionConfig,
+    coupling_summary,
     drop_report,
     run_sessions,
     stream_rows,
@@ -165,6 +166,7 @@ def test_cli_runs_and_prints_the_drop_as_json():
         (["--drop-cell", "T0"], "--drop-cell"),
         (["--drop-at", "1", "--drop-cell", "T9"], "--drop-cell"),
         (["--window", "0"], "--window"),
+        (["--smoothing", "0"], "--smoothing"),
         (["--sessions", "0"], "--sessions"),
         (["--policy", "oracle"], "--policy"),
         (["--scenario", "atlantis"], "--scenario"),
@@ -175,3 +177,79 @@ def test_cli_names_the_bad_flag(extra, flag):
     result = runner.invoke(app, [*args, *extra])
     assert result.exit_code != 0
     assert flag in result.output
+
+
+def test_without_coupling_the_twin_runs_as_if_the_sessions_were_not_there(tiny):
+    from cnc6g.orchestration.loop import SlotLoop
+    from cnc6g.twin import Twin, compile_scenario
+
+    one_way = run_sessions(tiny, GreedyPolicy(), FEW, 4, seed=1, coupling=False)
+    twin = Twin(compile_scenario(tiny), seed=1)
+    loop = SlotLoop(twin, GreedyPolicy(), 1)
+    alone = [loop.advance(loop.observe()).outcome for _ in range(4)]
+    np.testing.assert_array_equal(one_way.twin_satisfied, [o.satisfied[0] for o in alone])
+    np.testing.assert_array_equal(one_way.twin_energy_j, [o.energy_total[0] for o in alone])
+    assert not one_way.background_gcps.any()
+    # Sessions that keep everything on the terminal and send no stream load nothing: the same.
+    config = SessionConfig(sessions=40, streams=(), privacy="device")
+    local = run_sessions(tiny, GreedyPolicy(), config, 4, seed=1)
+    assert local.coupled
+    assert local.local.all()
+    np.testing.assert_array_equal(local.twin_satisfied, one_way.twin_satisfied)
+    np.testing.assert_array_equal(local.twin_energy_j, one_way.twin_energy_j)
+
+
+def test_coupled_sessions_load_the_twins_nodes_by_their_blocks_run_times(tiny):
+    from cnc6g.ai.processors import block_costs, processor
+    from cnc6g.ai.profiles import load_profile
+    from cnc6g.experiments.ai_sessions import _cells
+    from cnc6g.twin import compile_scenario
+
+    system = compile_scenario(tiny)
+    config = SessionConfig(sessions=60, streams=())
+    run = run_sessions(tiny, GreedyPolicy(), config, 3, seed=0, smoothing=1.0)
+    profile = load_profile(config.model)
+    edge_s = np.concatenate([[0.0], np.cumsum(block_costs(profile, processor("l4")).total_s)])
+    cloud_s = np.concatenate([[0.0], np.cumsum(block_costs(profile, processor("a100")).total_s)])
+    cells = _cells(system)
+    per_device = system.capacity / system.devices
+    for t in range(3):  # requests/s x busy seconds per request x one device's gigacycles/s
+        busy = np.zeros(system.n_nodes)
+        a, b = run.cut_a[t], run.cut_b[t]
+        np.add.at(busy, cells.edge[run.anchor[t]], edge_s[b] - edge_s[a])
+        busy[cells.cloud] += (cloud_s[-1] - cloud_s[b]).sum()
+        expected = config.requests_per_s * busy * per_device
+        np.testing.assert_allclose(run.background_gcps[t], expected, rtol=1e-12)
+    assert run.background_gcps.sum() > 0
+
+
+def test_many_coupled_sessions_cost_the_twins_tasks_and_the_average_damps_their_swing(tiny):
+    config = SessionConfig(sessions=150, streams=())
+    one_way = coupling_summary(run_sessions(tiny, GreedyPolicy(), config, 12, 0, coupling=False))
+    raw = coupling_summary(run_sessions(tiny, GreedyPolicy(), config, 12, 0, smoothing=1.0))
+    damped = coupling_summary(run_sessions(tiny, GreedyPolicy(), config, 12, 0))
+    for coupled in (raw, damped):
+        assert coupled["twin_satisfied"] < one_way["twin_satisfied"] - 0.05
+        assert coupled["twin_energy_j"] > one_way["twin_energy_j"]  # the sessions' compute
+        assert coupled["local"] > one_way["local"]  # the sessions meet the queues they make
+    # Undamped, the crowd swings between offloading and local from slot to slot.
+    assert one_way["local_swing"] == 0.0
+    assert raw["local_swing"] > 2.0 * damped["local_swing"]
+
+
+def test_a_bad_smoothing_is_named(tiny):
+    with pytest.raises(ValueError, match="smoothing"):
+        run_sessions(tiny, GreedyPolicy(), FEW, 3, smoothing=0.0)
+
+
+def test_cli_no_coupling_reproduces_the_one_way_run():
+    args = ["aisessions", "--scenario", "tiny", "--sessions", "30", "--slots", "3", "--json"]
+    coupled = json.loads(runner.invoke(app, args).stdout)["coupling"]
+    result = runner.invoke(app, [*args, "--no-coupling"])
+    assert result.exit_code == 0, result.output
+    one_way = json.loads(result.stdout)["coupling"]
+    assert coupled["coupled"]
+    assert not one_way["coupled"]
+    assert one_way["background_gcps"] == 0.0 < coupled["background_gcps"]
+    table = runner.invoke(app, [*args[:-1], "--no-coupling"])
+    assert "one way: the twin's tasks" in table.output

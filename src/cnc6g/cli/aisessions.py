@@ -14,8 +14,10 @@ from cnc6g.ai.processors import PROCESSORS
 from cnc6g.ai.profiles import profile_names
 from cnc6g.cli.common import ScenarioOpt, SeedOpt, build_policy, load, out_console, progress
 from cnc6g.experiments.ai_sessions import (
+    SMOOTHING,
     STREAM_MIXES,
     SessionConfig,
+    coupling_summary,
     drop_report,
     run_sessions,
     stream_rows,
@@ -75,13 +77,28 @@ def aisessions_cmd(
             "--window", help="slots per row of the table (one row if --slots is fewer)", min=1
         ),
     ] = 10,
+    coupling: Annotated[
+        bool,
+        typer.Option(
+            "--coupling/--no-coupling",
+            help="put the sessions' compute and radio load into the twin (--no-coupling: one way)",
+        ),
+    ] = True,
+    smoothing: Annotated[
+        float,
+        typer.Option(
+            "--smoothing",
+            help="weight of the newest slot in the sessions' load on the twin (1: no average)",
+        ),
+    ] = SMOOTHING,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
 ) -> None:
     """Run inference sessions in the twin's cells; each re-splits, migrates or falls back per slot.
 
     Every slot each session's offloading decision reads its uplink, queues and links from the
     twin under the policy; with --drop-at, one cell's uplink drops tenfold and the table says how
-    its sessions reacted in the first slot whose rates carry the drop.
+    its sessions reacted in the first slot whose rates carry the drop. The sessions' work and
+    traffic load the twin's nodes and cells unless --no-coupling.
     """
     if model not in profile_names():
         raise typer.BadParameter(
@@ -106,6 +123,8 @@ def aisessions_cmd(
         raise typer.BadParameter(
             f"must be in 0..{slots - 1} (--slots {slots})", param_hint="--drop-at"
         )
+    if not 0.0 < smoothing <= 1.0:
+        raise typer.BadParameter(f"must be in (0, 1], got {smoothing}", param_hint="--smoothing")
     if drop_cell is not None and drop_at is None:
         raise typer.BadParameter("needs --drop-at", param_hint="--drop-cell")
     sc = load(scenario)
@@ -133,8 +152,20 @@ def aisessions_cmd(
     )
     label = f"{sessions} {model} sessions in {sc.name} under {pol.name}"
     with progress(slots, label, enabled=not as_json) as tick:
-        run = run_sessions(sc, pol, config, slots, seed, drop_at, drop_cell, on_slot=tick)
+        run = run_sessions(
+            sc,
+            pol,
+            config,
+            slots,
+            seed,
+            drop_at,
+            drop_cell,
+            on_slot=tick,
+            coupling=coupling,
+            smoothing=smoothing,
+        )
     rows = window_rows(run, window)
+    summary = coupling_summary(run)
     drop = drop_report(run, window)
     modal = stream_rows(run)
     if as_json:
@@ -147,6 +178,7 @@ def aisessions_cmd(
             "windows": rows,
             "drop": drop,
             "modal": modal,
+            "coupling": {**summary, "smoothing": smoothing},
         }
         typer.echo(json.dumps(data, allow_nan=False))
         return
@@ -173,6 +205,14 @@ def aisessions_cmd(
             f"{r['terminal_energy_j']:.0f}",
         )
     out_console.print(table)
+    out_console.print(
+        f"{'coupled' if coupling else 'one way'}: the twin's tasks "
+        f"{_pct(summary['twin_satisfied'])} satisfied, {summary['twin_energy_j'] / 1e3:.1f} kJ; "
+        f"sessions local {_pct(summary['local'])}, deadline met {_pct(summary['deadline_met'])}, "
+        f"local share's mean change per slot {_pct(summary['local_swing'])}; "
+        f"sessions' compute on the twin {summary['background_gcps']:.1f} Gc/s",
+        highlight=False,
+    )
     if drop is not None:
         out_console.print(
             f"uplink of {drop['cell']} / 10 at slot {drop['drop_at']}; first slot with the "

@@ -38,11 +38,24 @@ slot each session's :class:`~cnc6g.ai.offload.SessionController` decides its spl
   (:func:`~cnc6g.ai.modal.allocate`), and what ``best_effort`` would have given them is recorded
   beside it.
 
-The coupling is one way: the twin's radio, queues and links shape the sessions, but the
-sessions' offloaded work and uplink bytes are not added to the twin's nodes and cells (the
-twin's tasks do not slow down because of them). The sessions compete with each other through
-their streams only: a request's own upload is not counted in its cell's load (counted from the
-slot before, it made every session of a cell split and fall back in turn, slot after slot).
+- **Coupling.** By default the coupling goes both ways: each slot, once the sessions have
+  decided, their load goes into the twin as background (:meth:`~cnc6g.twin.Twin.set_background`)
+  for the slot the twin then steps, so the twin's tasks and the sessions share the nodes and
+  cells. A node's background is the sessions' busy device-seconds per second there (requests
+  per second times the run time of their blocks on the edge or cloud processor, a request's
+  edge blocks running at the edge that holds its state) times one device's capacity; a cell's
+  uplink is the streams' rate plus each offloading session's requests times the bits of its
+  cut, its downlink their results. The sessions then meet, in the next slot, the queues their
+  own load made. The background the twin gets is an exponential moving average of the slots'
+  loads (``smoothing``, the weight of the newest; 1: none), which keeps a crowd of sessions
+  from swinging between all offloading and all local in alternate slots. With
+  ``coupling=False`` the coupling is one way, as first built: the sessions' work and traffic
+  are not added to the twin, whose tasks do not slow down because of them.
+
+The sessions compete with each other through their streams and, coupled, through the twin's
+queues of the slot before: a request's own upload is not counted in the air time the sessions
+see (counted from the slot before, it made every session of a cell split and fall back in
+turn, slot after slot); the twin's radio utilisation they read is its own tasks' only.
 """
 
 from __future__ import annotations
@@ -56,9 +69,9 @@ import numpy.typing as npt
 
 from cnc6g.ai.modal import Stream, allocate, best_effort
 from cnc6g.ai.offload import PRIVACY, DeviceState, Privacy, SessionController, SlotContext
-from cnc6g.ai.processors import processor
+from cnc6g.ai.processors import block_costs, processor
 from cnc6g.ai.profiles import ModelProfile, load_profile
-from cnc6g.ai.split import Network
+from cnc6g.ai.split import Network, evaluate_cuts
 from cnc6g.model import DomainKind, Scenario
 from cnc6g.orchestration.loop import SlotLoop
 from cnc6g.policies.base import Policy
@@ -79,6 +92,8 @@ DEFAULT_NETWORK = Network()
 """Wired rate and delay to the cloud where the twin has no path to it."""
 SATURATED_WAIT_SLOTS = 10.0
 """Queueing delay, in slots, of a node the twin's tasks load beyond capacity."""
+SMOOTHING = 0.25
+"""Weight of the newest slot in the background the sessions put on the twin (coupled)."""
 
 XR_STREAMS: tuple[Stream, ...] = (
     Stream("control", rate_mbps=0.1, frame_mbit=0.002, budget_s=0.01, priority=0),
@@ -179,6 +194,13 @@ class SessionRun:
         stream_names: names of the streams ``[M]``.
         stream_met: ``[T, N, M]`` each stream within its budget, shared by priority.
         stream_met_best_effort: ``[T, N, M]`` the same under equal shares.
+        coupled: the sessions' load went into the twin (see the module).
+        twin_offered: ``[T]`` the twin's tasks that arrived each slot.
+        twin_satisfied: ``[T]`` those served within their deadline.
+        twin_energy_j: ``[T]`` the twin's energy (with the sessions' compute and downlink when
+            coupled).
+        background_gcps: ``[T, nodes]`` the compute the sessions put on each node of the twin
+            (0 when not coupled).
     """
 
     scenario: str
@@ -207,6 +229,11 @@ class SessionRun:
     stream_met_best_effort: BoolArray = field(
         default_factory=lambda: np.zeros((0, 0, 0), dtype=bool)
     )
+    coupled: bool = False
+    twin_offered: FloatArray = field(default_factory=lambda: np.zeros(0))
+    twin_satisfied: FloatArray = field(default_factory=lambda: np.zeros(0))
+    twin_energy_j: FloatArray = field(default_factory=lambda: np.zeros(0))
+    background_gcps: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def local(self) -> BoolArray:
@@ -296,20 +323,25 @@ def _cells(system: System) -> _Cells:
     return _Cells(edge, cloud, edge_k, cloud_k, [np.flatnonzero(row) for row in near])
 
 
-def _queue_s(system: System, outcome: SlotOutcome | None, node: int) -> float:
-    """Mean wait of the twin's tasks at ``node`` in the last slot (see the module)."""
+def _queue_s(system: System, outcome: SlotOutcome | None, node: int, own_s: float = 0.0) -> float:
+    """Mean wait of a request at ``node`` in the last slot (see the module).
+
+    ``own_s``: the sessions' own ``sum lambda x^2`` per device there (coupled), added to the
+    M/M/1 estimate as in Pollaczek-Khinchine; the twin's M/G/1 wait has it already (the
+    sessions give it to the twin with their load).
+    """
     if outcome is None:
         return 0.0
     if outcome.wait_n is not None:
         w = float(outcome.wait_n[0, node])
         return w if np.isfinite(w) else SATURATED_WAIT_SLOTS * system.slot_s
-    rho = float(outcome.utilisation[0, node])
+    rho = min(float(outcome.utilisation[0, node]), 0.99)
+    own = own_s / (2.0 * (1.0 - rho))
     hosted = np.flatnonzero(outcome.rate_sn[0, :, node] > 0)
     if hosted.size == 0 or rho <= 0:
-        return 0.0
+        return own
     service_s = system.work[hosted] / (system.capacity[node] / system.devices[node])
-    rho = min(rho, 0.99)
-    return float(rho / (1.0 - rho) * service_s.mean())
+    return float(rho / (1.0 - rho) * service_s.mean()) + own
 
 
 def run_sessions(
@@ -321,6 +353,8 @@ def run_sessions(
     drop_at: int | None = None,
     drop_cell: str | None = None,
     on_slot: Callable[[int], None] | None = None,
+    coupling: bool = True,
+    smoothing: float = SMOOTHING,
 ) -> SessionRun:
     """Run ``config``'s sessions for ``slots`` slots in the twin of ``scenario`` under ``policy``.
 
@@ -336,6 +370,9 @@ def run_sessions(
             sessions', carry the drop from slot ``drop_at + 1``).
         drop_cell: the terminal domain whose uplink drops (default: the first).
         on_slot: called with each slot's index when it is done.
+        coupling: put the sessions' compute and radio load into the twin (see the module);
+            False: the one-way run.
+        smoothing: weight of the newest slot in the background's moving average, in (0, 1].
 
     Raises:
         ValueError: a bad setting, named.
@@ -343,6 +380,8 @@ def run_sessions(
     config.check()
     if slots < 1:
         raise ValueError(f"slots must be >= 1, got {slots}")
+    if not 0.0 < smoothing <= 1.0:
+        raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
     system = compile_scenario(scenario)
     O = system.n_origins
     drop_index: int | None = None
@@ -387,6 +426,10 @@ def run_sessions(
     streams = list(config.streams)
     M = len(streams)
     requests = config.requests_per_s * system.slot_s
+    load = _SessionLoad.of(profile, tiers)
+    # The sessions' load on the twin, a moving average: node gigacycles/s, cell uplink and
+    # downlink Mbit/s, per-node sum of lambda x^2, and the requests' part of the uplink.
+    background: tuple[FloatArray, ...] | None = None
 
     rec: dict[str, Any] = {
         "cell": np.zeros((T, N), dtype=np.int64),
@@ -403,6 +446,10 @@ def run_sessions(
         "temperature_c": np.zeros((T, N)),
         "stream_met": np.zeros((T, N, M), dtype=bool),
         "stream_met_best_effort": np.zeros((T, N, M), dtype=bool),
+        "twin_offered": np.zeros(T),
+        "twin_satisfied": np.zeros(T),
+        "twin_energy_j": np.zeros(T),
+        "background_gcps": np.zeros((T, system.n_nodes)),
     }
     last: SlotOutcome | None = None
     for t in range(T):
@@ -417,8 +464,9 @@ def run_sessions(
             if last is None
             else sys_now.link_capacity * np.clip(1.0 - last.link_utilisation[0], 0.01, 1.0)
         )
-        edge_q = np.array([_queue_s(sys_now, last, int(e)) for e in cells.edge])
-        cloud_q = _queue_s(sys_now, last, cells.cloud)
+        own = np.zeros(sys_now.n_nodes) if background is None else background[3]
+        edge_q = np.array([_queue_s(sys_now, last, int(e), float(own[e])) for e in cells.edge])
+        cloud_q = _queue_s(sys_now, last, cells.cloud, float(own[cells.cloud]))
         # The streams of each cell share the air time the twin's tasks leave.
         stream_rate = np.zeros(O)
         for o in range(O):
@@ -432,7 +480,9 @@ def run_sessions(
             rec["stream_met"][t, members] = got.met.reshape(members.size, M)
             rec["stream_met_best_effort"][t, members] = fair.met.reshape(members.size, M)
             stream_rate[o] = float(got.rate_mbps.sum())
-        air = np.maximum(1.0 - radio_rho - stream_rate / cell_up, MIN_AIR_SHARE)
+        # Coupled, the cell's requests of the slots before (their moving average) take air too.
+        sent = stream_rate if background is None else stream_rate + background[4]
+        air = np.maximum(1.0 - radio_rho - sent / cell_up, MIN_AIR_SHARE)
         remaining = max(1, round(requests * (T - t)))
         for i, ctl in enumerate(controllers):
             o = int(cell[i])
@@ -478,7 +528,31 @@ def run_sessions(
             rec["uplink_mbps"][t, i] = up
         rec["cell"][t] = cell
         rec["cell_uplink_mbps"][t] = cell_up
+        if coupling:  # the sessions' load of this slot, served beside the twin's tasks
+            now = load.of_slot(
+                sys_now,
+                cells.edge[rec["anchor"][t]],
+                cells.cloud,
+                cell,
+                rec["cut_a"][t],
+                rec["cut_b"][t],
+                config.requests_per_s,
+            )
+            now = (*now[:1], now[1] + stream_rate, *now[2:], now[1])
+            background = (
+                now
+                if background is None
+                else tuple(
+                    smoothing * x + (1.0 - smoothing) * y
+                    for x, y in zip(now, background, strict=True)
+                )
+            )
+            twin.set_background(*background[:4])
+            rec["background_gcps"][t] = background[0]
         last = loop.advance(obs).outcome
+        rec["twin_offered"][t] = float(last.offered[0])
+        rec["twin_satisfied"][t] = float(last.satisfied[0])
+        rec["twin_energy_j"][t] = float(last.energy_total[0])
         # The device after the slot: drained by its energy, heated towards its steady state.
         battery = np.maximum(battery - rec["energy_j"][t] / (config.battery_wh * 3600.0), 0.0)
         power = rec["energy_j"][t] / system.slot_s
@@ -507,8 +581,62 @@ def run_sessions(
         drop_cell=drop_index,
         n_blocks=n,
         stream_names=tuple(s.name for s in streams),
+        coupled=coupling,
         **rec,
     )
+
+
+@dataclass(frozen=True)
+class _SessionLoad:
+    """Per request of the model: busy seconds of an edge and a cloud device, bits on the air."""
+
+    edge_s: FloatArray  # [n + 1] edge run time of the blocks before each cut
+    cloud_s: FloatArray  # [n + 1] cloud run time of the blocks before each cut
+    up_mbit: FloatArray  # [n + 1] what crosses the uplink at each first cut (0 at n: local)
+    down_mbit: float  # the result
+
+    @classmethod
+    def of(cls, profile: ModelProfile, tiers: tuple[Any, Any, Any]) -> _SessionLoad:
+        n = profile.n
+        cuts = np.arange(n + 1)
+        up = evaluate_cuts(profile, tiers, DEFAULT_NETWORK, cuts, np.full(n + 1, n)).uplink_bytes
+        return cls(
+            edge_s=np.concatenate([[0.0], np.cumsum(block_costs(profile, tiers[1]).total_s)]),
+            cloud_s=np.concatenate([[0.0], np.cumsum(block_costs(profile, tiers[2]).total_s)]),
+            up_mbit=8e-6 * np.asarray(up, dtype=float),
+            down_mbit=8e-6 * float(profile.result_bytes),
+        )
+
+    def of_slot(
+        self,
+        system: System,
+        edge_node: IntArray,
+        cloud: int,
+        cell: IntArray,
+        cut_a: IntArray,
+        cut_b: IntArray,
+        requests_per_s: float,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The sessions' load: gigacycles/s per node, requests' uplink and downlink per cell.
+
+        And per node the sum over the sessions' requests of ``lambda x^2`` per device, s (their
+        part of the Pollaczek-Khinchine wait, with ``x`` a request's run time there).
+        """
+        n = self.edge_s.size - 1
+        O = system.n_origins
+        edge_x = self.edge_s[cut_b] - self.edge_s[cut_a]
+        cloud_x = self.cloud_s[n] - self.cloud_s[cut_b]
+        busy = np.bincount(edge_node, weights=requests_per_s * edge_x, minlength=system.n_nodes)
+        busy[cloud] += requests_per_s * float(cloud_x.sum())
+        second = np.bincount(
+            edge_node, weights=requests_per_s * edge_x**2, minlength=system.n_nodes
+        )
+        second[cloud] += requests_per_s * float((cloud_x**2).sum())
+        gcps: FloatArray = busy * system.capacity / system.devices
+        sent = cut_a < n
+        up = np.bincount(cell, weights=requests_per_s * self.up_mbit[cut_a], minlength=O)
+        down = np.bincount(cell, weights=requests_per_s * self.down_mbit * sent, minlength=O)
+        return gcps, up, down, second / system.devices
 
 
 def _link_quality(twin: Twin, cell: IntArray, user: IntArray) -> tuple[FloatArray, FloatArray]:
@@ -565,6 +693,25 @@ def window_rows(run: SessionRun, window: int) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def coupling_summary(run: SessionRun) -> dict[str, Any]:
+    """The twin's tasks and the sessions over the run, to compare coupled and one-way runs.
+
+    ``local_swing`` is the mean change of the sessions' local share from one slot to the next
+    (a crowd swinging between offloading and local shows as a large one).
+    """
+    local = run.local.mean(axis=1)
+    offered = float(run.twin_offered.sum())
+    return {
+        "coupled": run.coupled,
+        "twin_satisfied": float(run.twin_satisfied.sum()) / offered if offered > 0 else None,
+        "twin_energy_j": float(run.twin_energy_j.sum()),
+        "local": float(run.local.mean()),
+        "deadline_met": float(run.meets.mean()),
+        "local_swing": float(np.abs(np.diff(local)).mean()) if local.size > 1 else 0.0,
+        "background_gcps": float(run.background_gcps.sum(axis=1).mean()),
+    }
 
 
 def drop_report(run: SessionRun, window: int = 10) -> dict[str, Any] | None:

@@ -28,6 +28,19 @@ The model, per slot of length ``tau``:
   path + queueing and execution + wired and radio down, with the propagation and access delay
   paid both ways) is within its deadline. The probability
   is exact for the model above (exponential sojourn, uniform arrival within the slot).
+- **Background load.** Work and traffic from outside the twin's services (e.g. inference
+  sessions that share the nodes and cells; :meth:`~cnc6g.twin.Twin.set_background`) is served
+  beside the twin's tasks and is not subject to its admission. A node with ``g`` gigacycles/s of
+  background admits the twin's tasks up to ``rho_max - g / C`` of its capacity, its
+  processor-sharing headroom is ``C - admitted - g`` and its utilisation
+  ``(admitted + g) / C``; the M/G/1 wait adds the background's ``sum lambda E[x^2]`` where it is
+  given, else takes its tasks to be like the twin's tasks there; under hard quotas a share is of
+  ``C - g``. A cell direction with ``m``
+  Mbit/s of background leaves the twin's flows the rate ``c - m``, never below
+  :data:`MIN_RADIO_SHARE` of ``c`` (for processor sharing the same transfer times as adding
+  ``m`` to the load). The background's dynamic power, its nodes staying awake and its downlink
+  at the base station count in the energy; its terminals' transmit energy does not (it is
+  theirs, not the network's).
 - **Energy (J per slot).** Awake nodes ``tau (P_idle + (P_peak - P_idle) rho)``; sleeping nodes
   ``tau P_sleep``; instances ``tau p_inst``; cold starts ``e_dep``; radio: terminals' transmit
   power times air time plus the base station's energy per bit on the downlink; wired: energy per
@@ -57,6 +70,9 @@ from cnc6g.twin.sojourn import p_within
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
 ENERGY_PARTS = ("idle", "dynamic", "instances", "cold_start", "radio", "transport")
+
+MIN_RADIO_SHARE = 0.01
+"""Share of a cell direction's rate the twin's flows keep however much background it carries."""
 
 DENSE_INCIDENCE_LIMIT = 20_000
 """Largest path-link incidence (links x paths) handled with dense matrix products."""
@@ -136,7 +152,7 @@ class SlotOutcome:
     utilisation: FloatArray  # [B, N] admitted compute load / capacity
     awake: BoolArray  # [B, N]
     link_utilisation: FloatArray  # [B, L] max over the two directions, offered
-    radio_utilisation: FloatArray  # [B, O] max over uplink and downlink, offered
+    radio_utilisation: FloatArray  # [B, O] max over uplink and downlink, offered (twin's tasks)
     rate_sn: FloatArray  # [B, S, N] sojourn rate of each instance, 1/s (0: none)
     wait_n: FloatArray | None  # [B, N] M/G/1 mean wait of each node (twin.sojourn = mg1)
     cold_sn: FloatArray | None  # [B, S, N] share of an instance's tasks meeting its cold start
@@ -149,6 +165,7 @@ class SlotOutcome:
     flows: Flows  # the slot's active flows (requests routed), the per-flow figures
     _system: System
     chains: ChainOutcome | None = None  # the paths of services placed step by step
+    cell_utilisation: FloatArray | None = None  # [B, O] as radio_utilisation, with background
 
     @property
     def system(self) -> System:
@@ -256,16 +273,33 @@ class SlotOutcome:
         return self.energy_total + penalty_j * (self.offered - self.satisfied)
 
 
-def _mg1_wait(system: System, rate: FloatArray, admitted_load: FloatArray) -> FloatArray:
+def _mg1_wait(
+    system: System,
+    rate: FloatArray,
+    admitted_load: FloatArray,
+    background: FloatArray | None = None,
+    background_second: FloatArray | None = None,
+) -> FloatArray:
     """Pollaczek-Khinchine mean wait of every node, s, ``[B, N]``.
 
     From the admitted arrival rates ``[B, S, N]`` (tasks/s) and load (gigacycles/s):
-    ``sum lambda x^2 (1 + c^2) / (2 (1 - rho))``.
+    ``sum lambda x^2 (1 + c^2) / (2 (1 - rho))``. A ``background`` load ``[B, N]`` adds to
+    ``rho`` and its ``sum lambda E[x^2]`` per device to the numerator: ``background_second``
+    where given, else that of the twin's own tasks there scaled by the two loads' ratio (its
+    tasks taken to be like theirs).
     """
     # Service time on one device; each device gets 1 / devices of the node's arrivals.
     x = system.work[:, None] * (system.devices / system.capacity)[None, :]  # [S, N]
     second = (rate * x[None] ** 2 * (1.0 + system.work_cv[None, :, None] ** 2)).sum(axis=1)
     second = second / system.devices
+    if background is not None:
+        if background_second is not None:
+            second = second + background_second
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(admitted_load > 0, background / admitted_load, 0.0)
+            second = second * (1.0 + ratio)
+        admitted_load = admitted_load + background
     rho = np.minimum(admitted_load / system.capacity, 1.0 - 1e-9)
     out: FloatArray = second / (2.0 * (1.0 - rho))
     return out
@@ -383,6 +417,9 @@ def evaluate_slot(
     radio_delay_s: FloatArray | None = None,
     paths: IntArray | None = None,
     path_shares: FloatArray | None = None,
+    background_gcps: FloatArray | None = None,
+    background_mbps: FloatArray | None = None,
+    background_second_s: FloatArray | None = None,
 ) -> SlotOutcome:
     """Evaluate one slot for ``B`` copies.
 
@@ -408,6 +445,12 @@ def evaluate_slot(
             ``routing`` rows place the steps as one unit (pinned steps on the terminal).
         path_shares: share of each (origin, service) demand sent along each path,
             ``[B, O, S, P]``.
+        background_gcps: compute load from outside the twin's services on each node,
+            gigacycles/s, ``[B, N]`` (None: none; see the module).
+        background_mbps: traffic from outside the twin's services in each cell, Mbit/s,
+            ``[B, O, 2]`` uplink and downlink (None: none).
+        background_second_s: the background's ``sum lambda E[x^2]`` per device on each node,
+            s, ``[B, N]``: its part of the M/G/1 wait (None: its tasks like the twin's there).
 
     Returns:
         The slot's outcome, see :class:`SlotOutcome`.
@@ -419,6 +462,7 @@ def evaluate_slot(
     B = demand.shape[0]
     S, N, O, K = system.n_services, system.n_nodes, system.n_origins, system.n_candidates
     cand = system.candidates
+    bg = None if background_gcps is None else np.minimum(background_gcps, system.capacity)
 
     deployment = deployment.astype(bool, copy=False)
     previous = previous.astype(bool, copy=False)
@@ -465,7 +509,15 @@ def evaluate_slot(
     rates = np.empty((B, O, 2))
     rates[..., 0] = uplink_mbps
     rates[..., 1] = downlink_mbps
-    rho_radio = _remote_sum(load_bits, c.remote) / (rates * tau)
+    air_bits = _remote_sum(load_bits, c.remote)  # [B, O, 2]
+    own_rho: FloatArray | None = None  # the twin's flows over the cell's whole rate
+    cell_rho: FloatArray | None = None
+    if background_mbps is not None:  # the twin's flows share what the background leaves
+        cell_rates = rates
+        rates = np.maximum(cell_rates - background_mbps, MIN_RADIO_SHARE * cell_rates)
+        own_rho = air_bits / (cell_rates * tau)
+        cell_rho = (own_rho + (cell_rates - rates) / cell_rates).max(axis=-1)
+    rho_radio = air_bits / (rates * tau)
     radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
     radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
 
@@ -537,9 +589,19 @@ def evaluate_slot(
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
         if cf is not None:
             load = load + cf_work.sum(axis=1) / tau
-        node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
-        admitted_load = node_admit * load
-        headroom = system.capacity - admitted_load
+        if bg is None:
+            node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
+            admitted_load = node_admit * load
+            headroom = system.capacity - admitted_load
+        else:  # the twin's tasks take up to rho_max of the capacity with the background
+            free = np.maximum(rho_max - bg / system.capacity, 0.0)  # [B, N]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                node_admit = np.where(
+                    free > 0, free / np.maximum(load / system.capacity, free), 0.0
+                )
+            admitted_load = node_admit * load
+            headroom = np.maximum(system.capacity - admitted_load - bg, 0.0)
+        node_load = admitted_load if bg is None else admitted_load + bg
         # A task runs on one of the node's devices: capacity and load split evenly among them.
         rate_sn = _instance_rates(headroom, system.devices, c.inv_work, deployment)
         bn = b * N + node
@@ -549,10 +611,17 @@ def evaluate_slot(
         ) * slack
         served_bits = _served_bits(bits, net_admit, node_admit, cand)
         if system.scenario.twin.sojourn == "mg1":
-            wait_n = _mg1_wait(system, arrivals * node_admit[:, None, :] / tau, admitted_load)
+            wait_n = _mg1_wait(
+                system,
+                arrivals * node_admit[:, None, :] / tau,
+                admitted_load,
+                bg,
+                background_second_s,
+            )
     else:
         # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
-        quota = np.maximum(cpu_share, 0.0) * system.capacity  # gigacycles/s
+        available = system.capacity if bg is None else system.capacity - bg
+        quota = np.maximum(cpu_share, 0.0) * available  # gigacycles/s
         offered_work = arrivals * system.work[None, :, None] / tau
         if cf is not None:
             offered_work = offered_work + cf_work / tau
@@ -561,6 +630,7 @@ def evaluate_slot(
                 quota > 0, rho_max / np.maximum(offered_work / quota, rho_max), 0.0
             )
         admitted_load = (inst_admit * offered_work).sum(axis=1)
+        node_load = admitted_load if bg is None else admitted_load + bg
         rate_sn = np.maximum(quota * c.inv_work3 - inst_admit * arrivals / tau, 0.0) * deployment
         served = reach * inst_admit.reshape(-1)[sn].astype(ft, copy=False)
         exponent = rate_sn.reshape(-1)[sn].astype(ft, copy=False) * slack
@@ -574,7 +644,7 @@ def evaluate_slot(
         np.negative(p_sat, out=p_sat)  # P(sojourn <= slack): 0 where slack <= 0
     else:  # M/G/1: the node's wait and the task's own work (twin.sojourn = mg1)
         bn = b * N + node
-        rho = (admitted_load / system.capacity).reshape(-1)[bn]
+        rho = (node_load / system.capacity).reshape(-1)[bn]
         x = system.work[s] * system.devices[node] / system.capacity[node]
         p_sat = p_within(slack, x, system.work_cv[s], rho, wait_n.reshape(-1)[bn]).astype(ft)
     cold_sn: FloatArray | None = None
@@ -622,8 +692,9 @@ def evaluate_slot(
         served_bits = served_bits + cf_served_bits
 
     # Energy.
-    awake = np.where(system.can_sleep, per_node > 0, True)
-    util = admitted_load / system.capacity
+    busy = per_node > 0 if bg is None else (per_node > 0) | (bg > 0)
+    awake = np.where(system.can_sleep, busy, True)
+    util = node_load / system.capacity
     idle = tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1)
     dynamic = tau * (awake * dynamic_share(system, util)) @ c.dynamic_power
     instances = tau * (deployment.reshape(B, S * N) @ c.instance_power_sn)
@@ -631,13 +702,15 @@ def evaluate_slot(
     if waking is not None:
         cold_j = cold_j + waking @ system.wake_energy
     radio_bits = _remote_sum(served_bits, c.remote)  # [B, O, 2]
+    down_bits = radio_bits[..., 1]  # what the base stations send: with the background's
+    if background_mbps is not None:
+        down_bits = down_bits + (downlink_mbps - rates[..., 1]) * tau
     if system.scenario.radio is None:
         radio_j = (
-            system.tx_power * radio_bits[..., 0] / uplink_mbps
-            + system.bs_j_per_mbit * radio_bits[..., 1]
+            system.tx_power * radio_bits[..., 0] / uplink_mbps + system.bs_j_per_mbit * down_bits
         ).sum(axis=1)
     else:  # base stations after the EARTH model: static, load-dependent, asleep when unused
-        radio_j = base_station_energy_j(system, radio_bits[..., 1] / (downlink_mbps * tau))
+        radio_j = base_station_energy_j(system, down_bits / (downlink_mbps * tau))
         if system.scenario.radio.terminal_power is None:
             radio_j = radio_j + (system.tx_power * radio_bits[..., 0] / uplink_mbps).sum(axis=1)
         else:  # phones' radio with the RRC tail: tasks sent over the radio per origin
@@ -689,7 +762,7 @@ def evaluate_slot(
         utilisation=util,
         awake=awake,
         link_utilisation=link_util,
-        radio_utilisation=rho_radio.max(axis=-1),
+        radio_utilisation=(rho_radio if own_rho is None else own_rho).max(axis=-1),
         rate_sn=rate_sn,
         wait_n=wait_n,
         cold_sn=cold_sn,
@@ -712,6 +785,7 @@ def evaluate_slot(
         ),
         _system=system,
         chains=chain_out,
+        cell_utilisation=cell_rho,
     )
 
 

@@ -47,6 +47,9 @@ class Twin:
     _radio_load: FloatArray | None  # [B, O] radio utilisation of the last slot
     _starting: FloatArray | None  # [B, S, N] start-up time left (twin.carry_over_start_up)
     _radio_delay: FloatArray | None  # [B, O] this slot's air-latency jitter
+    _background_gcps: FloatArray | None  # [B, N] compute from outside the twin's services
+    _background_mbps: FloatArray | None  # [B, O, 2] radio traffic from outside them
+    _background_second: FloatArray | None  # [B, N] its sum lambda E[x^2] per device
 
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
@@ -97,6 +100,57 @@ class Twin:
             raise ValueError(f"extra demand must be >= 0 with shape {self.demand.shape}")
         self.demand = self.demand + extra
 
+    def set_background(
+        self,
+        node_gcps: FloatArray | None = None,
+        uplink_mbps: FloatArray | None = None,
+        downlink_mbps: FloatArray | None = None,
+        node_second_s: FloatArray | None = None,
+    ) -> None:
+        """Load from outside the twin's services, from the next step on until set again.
+
+        Work the nodes run and traffic the cells carry beside the twin's tasks (inference
+        sessions sharing them, say): the twin's tasks get a higher utilisation and longer
+        sojourns on those nodes and a lower rate in those cells, and the energy counts the
+        background's dynamic power and downlink (see :mod:`cnc6g.twin.dynamics`). What a policy
+        observes of it is the nodes' utilisation of the last slot. :meth:`reset` clears it.
+
+        Args:
+            node_gcps: gigacycles/s on each node, ``[N]`` or ``[B, N]`` (None: 0).
+            uplink_mbps: uplink Mbit/s in each cell (origin), ``[O]`` or ``[B, O]`` (None: 0).
+            downlink_mbps: downlink Mbit/s in each cell, ``[O]`` or ``[B, O]`` (None: 0).
+            node_second_s: the background's ``sum lambda E[x^2]`` per device on each node, s,
+                ``[N]`` or ``[B, N]``: its part of the M/G/1 wait (``twin.sojourn = "mg1"``;
+                None: its tasks are taken to be like the twin's tasks there).
+
+        Raises:
+            ValueError: an argument of another shape, negative or not finite (named).
+        """
+        s = self.system
+        gcps = _background("node_gcps", node_gcps, (self.batch, s.n_nodes))
+        up = _background("uplink_mbps", uplink_mbps, (self.batch, s.n_origins))
+        down = _background("downlink_mbps", downlink_mbps, (self.batch, s.n_origins))
+        second = (
+            None
+            if node_second_s is None
+            else _background("node_second_s", node_second_s, (self.batch, s.n_nodes))
+        )
+        # All zero is no background at all: the slot's arithmetic is then the plain one.
+        self._background_gcps = gcps if gcps.any() else None
+        self._background_second = second if self._background_gcps is not None else None
+        self._background_mbps = np.stack([up, down], axis=-1) if up.any() or down.any() else None
+
+    @property
+    def background(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The background set now: node gigacycles/s ``[B, N]``, uplink and downlink ``[B, O]``."""
+        s = self.system
+        gcps = self._background_gcps
+        radio = self._background_mbps
+        nodes = np.zeros((self.batch, s.n_nodes)) if gcps is None else gcps.copy()
+        if radio is None:
+            return nodes, np.zeros((self.batch, s.n_origins)), np.zeros((self.batch, s.n_origins))
+        return nodes, radio[..., 0].copy(), radio[..., 1].copy()
+
     def resume(self, slot: int, deployment: BoolArray, seed: int | None = None) -> None:
         """Go on from ``slot`` with ``deployment`` ``[B, S, N]`` running (a restarted loop).
 
@@ -121,6 +175,9 @@ class Twin:
         """Start again from slot 0 with no instance running and no node failed."""
         self._system = s = self._initial
         self._failed = []
+        self._background_gcps = None
+        self._background_mbps = None
+        self._background_second = None
         self.rng = np.random.default_rng(seed)
         self.slot = 0
         self.deployment = np.zeros((self.batch, s.n_services, s.n_nodes), dtype=bool)
@@ -251,6 +308,9 @@ class Twin:
             self._radio_delay,
             paths,
             path_shares,
+            self._background_gcps,
+            self._background_mbps,
+            self._background_second,
         )
         self.deployment = deployment.astype(bool, copy=True)
         if s.scenario.twin.carry_over_start_up:
@@ -258,10 +318,26 @@ class Twin:
         self.utilisation = outcome.utilisation
         self._last_satisfied = outcome.satisfied_by_demand
         self._last_demand = self.demand
-        self._radio_load = outcome.radio_utilisation
+        self._radio_load = (
+            outcome.radio_utilisation
+            if outcome.cell_utilisation is None
+            else outcome.cell_utilisation
+        )
         self.slot += 1
         self._draw()
         return outcome
+
+
+def _background(name: str, value: FloatArray | None, shape: tuple[int, int]) -> FloatArray:
+    """``value`` ``[n]`` or ``[B, n]`` as a ``[B, n]`` float array (zeros for None), checked."""
+    if value is None:
+        return np.zeros(shape)
+    a = np.asarray(value, dtype=float)
+    if a.shape not in (shape[1:], shape):
+        raise ValueError(f"{name} must have shape {shape[1:]} or {shape}, got {a.shape}")
+    if not np.all(np.isfinite(a)) or (a < 0).any():
+        raise ValueError(f"{name} must be finite and >= 0")
+    return np.array(np.broadcast_to(a, shape))
 
 
 def stack_paths(
