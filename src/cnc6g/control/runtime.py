@@ -137,44 +137,38 @@ LIVE_BY_ID = LIVE_SESSIONS.where(_c.session_id.in_(bindparam("b_ids", expanding=
 """Those of ``LIVE_SESSIONS`` with the given ids: the ones that changed since the slot read."""
 LIVE_VERSIONS = select(_c.session_id, _c.version_id).where(_LIVE)
 """What the write checks of the live sessions: their revision (in ``LIVE_SESSIONS``' order)."""
-METER = (
-    update(SESSIONS)
-    .where(_c.session_id == bindparam("b_id"))
-    .values(
-        compute_gcycles=bindparam("b_compute_gcycles"),
-        compute_s=bindparam("b_compute_s"),
-        energy_j=bindparam("b_energy_j"),
-        bytes_up=bindparam("b_bytes_up"),
-        bytes_down=bindparam("b_bytes_down"),
-        tasks=bindparam("b_tasks"),
-        latency_ms=bindparam("b_latency_ms"),
-        violations=bindparam("b_violations"),
-        usage_updated_at=bindparam("b_at"),
-        updated_at=bindparam("b_at"),
-        version_id=_c.version_id + 1,
+_METERED = {
+    name: bindparam(f"b_{name}")
+    for name in (
+        "compute_gcycles",
+        "compute_s",
+        "energy_j",
+        "bytes_up",
+        "bytes_down",
+        "tasks",
+        "latency_ms",
+        "violations",
     )
-)
+}
+"""The columns a slot meters, each from its ``b_``-prefixed parameter."""
+_STAMPED = {
+    "usage_updated_at": bindparam("b_at"),
+    "updated_at": bindparam("b_at"),
+    "version_id": _c.version_id + 1,
+}
+METER = update(SESSIONS).where(_c.session_id == bindparam("b_id")).values(**_METERED, **_STAMPED)
 """A slot's metering of a session left where it is (executemany); its revision moves on."""
 MOVE = (
     update(SESSIONS)
     .where(_c.session_id == bindparam("b_id"))
     .values(
-        compute_gcycles=bindparam("b_compute_gcycles"),
-        compute_s=bindparam("b_compute_s"),
-        energy_j=bindparam("b_energy_j"),
-        bytes_up=bindparam("b_bytes_up"),
-        bytes_down=bindparam("b_bytes_down"),
-        tasks=bindparam("b_tasks"),
-        latency_ms=bindparam("b_latency_ms"),
-        violations=bindparam("b_violations"),
+        **_METERED,
         status=bindparam("b_status"),
         status_info=bindparam("b_status_info"),
         origin=bindparam("b_origin"),
         plan=bindparam("b_plan"),
         migrations=bindparam("b_migrations"),
-        usage_updated_at=bindparam("b_at"),
-        updated_at=bindparam("b_at"),
-        version_id=_c.version_id + 1,
+        **_STAMPED,
     )
 )
 """A slot's move (or end) of a session that kept missing its QoS or lost its placement
