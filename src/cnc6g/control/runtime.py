@@ -173,6 +173,13 @@ MOVE = (
 )
 """A slot's move (or end) of a session that kept missing its QoS or lost its placement
 (executemany): its metering, where it runs now and its status; its revision moves on."""
+
+
+def _network_steps(plan: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (function, node) pairs of a plan's steps placed in the network: a move avoids them."""
+    return {(st["function"], st["node"]) for st in plan["steps"] if st["placement"] == "NETWORK"}
+
+
 DROP_HOLDS = delete(RESERVATIONS).where(
     RESERVATIONS.c.session_id.in_(bindparam("b_ids", expanding=True))
 )
@@ -896,15 +903,7 @@ class SlotEngine:
             workflow = self._workflow(workflows, services[row.service_id])
             pinned = set(row.plan.get("pinned", []))
             cell = cells.get(row.owner, row.origin)
-            avoid = (
-                {
-                    (st["function"], st["node"])
-                    for st in row.plan["steps"]
-                    if st["placement"] == "NETWORK"
-                }
-                if avoid_current
-                else set()
-            )
+            avoid = _network_steps(row.plan) if avoid_current else set()
             given: dict[str, float] = {}  # release(): what it holds, summed per node
             for node, gcps in held.get(session_id, []):
                 given[node] = given.get(node, 0.0) + gcps
@@ -1101,15 +1100,7 @@ class SlotEngine:
         expected to meet it, or ended when there is none.
         """
         plane = self.plane
-        avoid = (
-            {
-                (st["function"], st["node"])
-                for st in row.plan["steps"]
-                if st["placement"] == "NETWORK"
-            }
-            if avoid_current
-            else set()
-        )
+        avoid = _network_steps(row.plan) if avoid_current else set()
         release(s, row)
         s.flush()
         target = float(row.qos["latencyMs"])
