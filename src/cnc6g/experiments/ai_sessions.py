@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -427,9 +427,7 @@ def run_sessions(
     M = len(streams)
     requests = config.requests_per_s * system.slot_s
     load = _SessionLoad.of(profile, tiers)
-    # The sessions' load on the twin, a moving average: node gigacycles/s, cell uplink and
-    # downlink Mbit/s, per-node sum of lambda x^2, and the requests' part of the uplink.
-    background: tuple[FloatArray, ...] | None = None
+    background: _Background | None = None  # the sessions' load on the twin, a moving average
 
     rec: dict[str, Any] = {
         "cell": np.zeros((T, N), dtype=np.int64),
@@ -464,7 +462,7 @@ def run_sessions(
             if last is None
             else sys_now.link_capacity * np.clip(1.0 - last.link_utilisation[0], 0.01, 1.0)
         )
-        own = np.zeros(sys_now.n_nodes) if background is None else background[3]
+        own = np.zeros(sys_now.n_nodes) if background is None else background.node_second_s
         edge_q = np.array([_queue_s(sys_now, last, int(e), float(own[e])) for e in cells.edge])
         cloud_q = _queue_s(sys_now, last, cells.cloud, float(own[cells.cloud]))
         # The streams of each cell share the air time the twin's tasks leave.
@@ -481,31 +479,32 @@ def run_sessions(
             rec["stream_met_best_effort"][t, members] = fair.met.reshape(members.size, M)
             stream_rate[o] = float(got.rate_mbps.sum())
         # Coupled, the cell's requests of the slots before (their moving average) take air too.
-        sent = stream_rate if background is None else stream_rate + background[4]
+        sent = stream_rate if background is None else stream_rate + background.request_uplink_mbps
         air = np.maximum(1.0 - radio_rho - sent / cell_up, MIN_AIR_SHARE)
         remaining = max(1, round(requests * (T - t)))
+        # Per cell: the delay to its own edge, the wired delay and capacity on to the cloud.
+        delay = sys_now.candidate_delay_s
+        base = [float(delay[o, cells.edge_k[o, o]]) for o in range(O)]
+        wired_delay = [
+            DEFAULT_NETWORK.wired_delay_s
+            if cells.cloud_k[o] < 0
+            else max(float(delay[o, cells.cloud_k[o]]) - base[o], 0.0)
+            for o in range(O)
+        ]
+        wired = [_path_capacity(sys_now, link_left, o, int(cells.cloud_k[o])) for o in range(O)]
         for i, ctl in enumerate(controllers):
             o = int(cell[i])
-            own_k = int(cells.edge_k[o, o])
-            base = float(sys_now.candidate_delay_s[o, own_k])
-            ck = int(cells.cloud_k[o])
-            wired_delay = (
-                DEFAULT_NETWORK.wired_delay_s
-                if ck < 0
-                else max(float(sys_now.candidate_delay_s[o, ck]) - base, 0.0)
-            )
-            wired = _path_capacity(sys_now, link_left, o, ck)
             a = o if ctl.anchor is None else ctl.anchor
             ak = int(cells.edge_k[o, a])
-            detour = max(float(sys_now.candidate_delay_s[o, ak]) - base, 0.0) if ak >= 0 else 0.0
+            detour = max(float(delay[o, ak]) - base[o], 0.0) if ak >= 0 else 0.0
             up = cell_up[o] * quality_up[i] * air[o]
             ctx = SlotContext(
                 network=Network(
                     uplink_mbps=up,
                     downlink_mbps=cell_dn[o] * quality_dn[i] * air[o],
-                    wired_mbps=wired,
-                    radio_delay_s=base,
-                    wired_delay_s=wired_delay,
+                    wired_mbps=wired[o],
+                    radio_delay_s=base[o],
+                    wired_delay_s=wired_delay[o],
                 ),
                 cell=o,
                 device=DeviceState(
@@ -529,7 +528,7 @@ def run_sessions(
         rec["cell"][t] = cell
         rec["cell_uplink_mbps"][t] = cell_up
         if coupling:  # the sessions' load of this slot, served beside the twin's tasks
-            now = load.of_slot(
+            gcps, up, down, second = load.of_slot(
                 sys_now,
                 cells.edge[rec["anchor"][t]],
                 cells.cloud,
@@ -538,17 +537,22 @@ def run_sessions(
                 rec["cut_b"][t],
                 config.requests_per_s,
             )
-            now = (*now[:1], now[1] + stream_rate, *now[2:], now[1])
-            background = (
-                now
-                if background is None
-                else tuple(
-                    smoothing * x + (1.0 - smoothing) * y
-                    for x, y in zip(now, background, strict=True)
+            now = _Background(gcps, up + stream_rate, down, second, up)
+            if background is not None:
+                now = _Background(
+                    *(
+                        smoothing * x + (1.0 - smoothing) * y
+                        for x, y in zip(now, background, strict=True)
+                    )
                 )
+            background = now
+            twin.set_background(
+                background.node_gcps,
+                background.uplink_mbps,
+                background.downlink_mbps,
+                background.node_second_s,
             )
-            twin.set_background(*background[:4])
-            rec["background_gcps"][t] = background[0]
+            rec["background_gcps"][t] = background.node_gcps
         last = loop.advance(obs).outcome
         rec["twin_offered"][t] = float(last.offered[0])
         rec["twin_satisfied"][t] = float(last.satisfied[0])
@@ -584,6 +588,16 @@ def run_sessions(
         coupled=coupling,
         **rec,
     )
+
+
+class _Background(NamedTuple):
+    """The sessions' load the twin serves beside its tasks (see :meth:`Twin.set_background`)."""
+
+    node_gcps: FloatArray  # [N] gigacycles/s per node
+    uplink_mbps: FloatArray  # [O] per cell: the requests' uplink and the streams
+    downlink_mbps: FloatArray  # [O] per cell
+    node_second_s: FloatArray  # [N] sum of lambda x^2 per device (the M/G/1 wait's part)
+    request_uplink_mbps: FloatArray  # [O] the requests' part of the uplink alone
 
 
 @dataclass(frozen=True)
