@@ -123,20 +123,35 @@ def test_the_lifecycle_follows_ts_28_105_and_retrains_only_on_model_drift():
     assert life.observe(wrong) is None  # one open request at a time
 
 
-def test_measured_service_figures_add_up_to_the_run():
-    sc = load_scenario("tiny").at_load(1.0)
+@pytest.mark.parametrize(("preset", "load"), [("tiny", 1.0), ("xr-offload", 0.5)])
+def test_measured_service_figures_add_up_to_the_run(preset, load):
+    sc = load_scenario(preset).at_load(load)
     system = compile_scenario(sc)
     loop = SlotLoop(Twin(system, seed=3), GreedyPolicy(), 3)
     records = list(loop.run(30))
     measured = measure(system, records)
     offered = np.stack([r.demand for r in records]).sum(axis=(0, 1))
-    satisfied = sum(
-        measured[n].get("deadline_success", 0.0) * offered[s]
-        for s, n in enumerate(system.service_names)
-    )
+
+    def total(indicator):
+        return sum(
+            measured[n].get(indicator, 0.0) * offered[s] for s, n in enumerate(system.service_names)
+        )
+
     result = run_policy(GreedyPolicy(), sc, 30, seed=3, sample=False)
     summary = result.summary()
-    assert satisfied / offered.sum() == pytest.approx(summary.satisfaction_rate, rel=1e-6)
+    assert total("deadline_success") / offered.sum() == pytest.approx(
+        summary.satisfaction_rate, rel=1e-6
+    )
+    served = sum(float(r.outcome.served[0]) for r in records)
+    assert total("availability") == pytest.approx(served, rel=1e-9)
+    if system.chains is not None:  # services placed step by step are measured too
+        chained = [n for s, n in enumerate(system.service_names) if system.chains.is_chain[s]]
+        assert chained
+        for name in chained:
+            assert measured[name]["availability"] > 0.5
+            assert measured[name]["response_time_s"] > 0.0
+            assert measured[name]["transmission_mbit_per_task"] > 0.0
+            assert measured[name]["data_privacy"] in ("edge", "operator")
     for name in system.service_names:
         m = measured[name]
         if "availability" in m:

@@ -236,3 +236,20 @@ def test_sampled_requests_agree_with_the_paths():
     assert within.mean() == pytest.approx(out.satisfied[0] / out.served[0], abs=0.02)
     mean = float((c.served * c.latency_mean_s).sum() / c.served.sum())
     assert latency.mean() == pytest.approx(mean, rel=0.03)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_per_demand_figures_count_chain_tasks_as_the_one_unit_service(warm):
+    plain = compile_scenario(_scenario(_plain()))
+    chain = compile_scenario(_scenario(_one_step()))
+    routing = np.zeros((1, 1, 1, plain.n_candidates))
+    routing[0, 0, 0, :3] = (0.2, 0.5, 0.3)
+    a = _slot(plain, routing, warm)
+    paths = np.array([[[[[0], [1], [2]]]]])
+    shares = np.array([[[[0.2, 0.5, 0.3]]]])
+    b = _slot(chain, np.zeros_like(routing), warm, paths=paths, shares=shares)
+    assert b.flow_served.sum() == 0.0  # the chain's tasks are not one-unit flows
+    assert a.served_by_demand.sum() == pytest.approx(a.served[0])
+    for name in ("served_by_demand", "satisfied_by_demand", "latency_sum_by_demand"):
+        assert getattr(a, name)[0, 0, 0] > 0.0, name
+        assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-9), name

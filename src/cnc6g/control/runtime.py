@@ -552,7 +552,7 @@ class SlotEngine:
         demand = record.demand
         sample = sample_requests(out, demand[None], sy.deadline_s, self._rng)
         metrics = []
-        served_sat = out.flow_satisfied[0]
+        served_sat = out.satisfied_by_demand[0]  # [O, S], tasks of chains too
         for f in range(sy.n_services):
             lat = sample.latency_s[sample.service == f] * 1e3
             pct = np.percentile(lat, [50, 95, 99]) if lat.size else [None, None, None]
@@ -560,7 +560,7 @@ class SlotEngine:
                 (
                     live.functions[f],
                     float(demand[:, f].sum()),
-                    float(served_sat[:, f, :].sum()),
+                    float(served_sat[:, f].sum()),
                     None if pct[0] is None else float(pct[0]),
                     None if pct[1] is None else float(pct[1]),
                     None if pct[2] is None else float(pct[2]),

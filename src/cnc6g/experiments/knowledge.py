@@ -232,7 +232,7 @@ def run_provisioner(
         miss_s.append(miss / off if off > 0 else 0.0)
         belief_s.append(float(believed[top] / nominal[top]))
         if base is not None:
-            served = out.flow_served[0].sum(axis=(0, 2))  # [S]
+            served = out.served_by_demand[0].sum(axis=0)  # [S]
             for s in np.flatnonzero(served > 0.0):
                 base.observe(
                     names[s],

@@ -34,7 +34,8 @@ from cnc6g.orchestration.loop import SlotLoop, SlotRecord
 from cnc6g.orchestration.qoais import QoAISReplanner, ReplanAction
 from cnc6g.policies.base import Policy
 from cnc6g.twin import Twin, compile_scenario
-from cnc6g.twin.system import System
+from cnc6g.twin.chains import ChainOutcome
+from cnc6g.twin.system import FloatArray, IntArray, System
 
 TIER_PRIVACY = {
     DomainKind.TERMINAL: "device",
@@ -72,27 +73,28 @@ def measure(system: System, records: list[SlotRecord]) -> dict[str, dict[str, fl
     served = np.zeros(system.n_services)
     satisfied = np.zeros(system.n_services)
     latency = np.zeros(system.n_services)
-    remote = np.zeros(system.n_services)
     tier_served = np.zeros((system.n_services, len(TIER_PRIVACY)))
     kinds = list(TIER_PRIVACY)
     node_kind = np.array([kinds.index(k) for k in system.node_domain_kind])
     cand_kind = np.where(system.candidate_valid, node_kind[system.candidates], 0)  # [O, K]
     remote_k = (system.candidate_valid & ~system.candidate_local).astype(float)
+    io = system.input_mbit + system.output_mbit
+    sent = np.zeros(system.n_services)  # Mbit over the network, all served tasks
     energy = 0.0
     for rec in records:
         out = rec.outcome
-        srv = out.flow_served[0]  # [O, S, K]
+        srv = out.flow_served[0]  # [O, S, K] tasks served in one unit
         offered += rec.demand.sum(axis=0)
-        served += srv.sum(axis=(0, 2))
-        satisfied += out.flow_satisfied[0].sum(axis=(0, 2))
-        lat = np.where(srv > 0, out.flow_latency_mean_s[0], 0.0)
-        latency += (srv * lat).sum(axis=(0, 2))
-        remote += (srv * remote_k[:, None, :]).sum(axis=(0, 2))
+        served += out.served_by_demand[0].sum(axis=0)  # chains' tasks too
+        satisfied += out.satisfied_by_demand[0].sum(axis=0)
+        latency += out.latency_sum_by_demand[0].sum(axis=0)
+        sent += io * (srv * remote_k[:, None, :]).sum(axis=(0, 2))
         for t in range(len(kinds)):
             tier_served[:, t] += (srv * (cand_kind == t)[:, None, :]).sum(axis=(0, 2))
+        if out.chains is not None:
+            _chain_indicators(out.chains, node_kind, len(kinds), sent, tier_served)
         energy += float(out.energy_total[0])
     total_satisfied = max(float(satisfied.sum()), 1e-12)
-    io = system.input_mbit + system.output_mbit
     result: dict[str, dict[str, float | str]] = {}
     for s, name in enumerate(system.service_names):
         m: dict[str, float | str] = {
@@ -105,13 +107,39 @@ def measure(system: System, records: list[SlotRecord]) -> dict[str, dict[str, fl
             m["deadline_success"] = float(satisfied[s] / offered[s])
         if served[s] > 0:
             m["response_time_s"] = float(latency[s] / served[s])
-            m["transmission_mbit_per_task"] = float(io[s] * remote[s] / served[s])
+            m["transmission_mbit_per_task"] = float(sent[s] / served[s])
             used = [kinds[t] for t in range(len(kinds)) if tier_served[s, t] > 1e-9]
             m["data_privacy"] = min(
                 (TIER_PRIVACY[k] for k in used), key=PRIVACY_ORDER.index, default="device"
             )
         result[name] = m
     return result
+
+
+def _chain_indicators(
+    chains: ChainOutcome,
+    node_kind: IntArray,
+    n_kinds: int,
+    sent: FloatArray,
+    tier_served: FloatArray,
+) -> None:
+    """Add copy 0's tasks of services placed step by step to ``sent`` and ``tier_served``.
+
+    A chain task sends what its transfers between the terminal and the network and between
+    network nodes carry (not those between the terminal's own nodes), and is served on every
+    tier one of its steps runs on: its data privacy is the weakest of them.
+    """
+    cf = chains.flows
+    mine = np.flatnonzero((cf.copy == 0) & (chains.served > 0))
+    if mine.size == 0:
+        return
+    srv = chains.served[mine]
+    service = cf.service[mine]
+    network = np.isin(cf.kind[mine], (1, 2, 4))
+    np.add.at(sent, service, srv * np.where(network, cf.mbit[mine], 0.0).sum(axis=1))
+    tier = np.where(cf.steps[mine] >= 0, node_kind[cf.node[mine]], -1)  # [F, Q]
+    for t in range(n_kinds):
+        np.add.at(tier_served[:, t], service, srv * (tier == t).any(axis=1))
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ class SlotOutcome:
     properties are built from them, and from per-node and per-path factors (rate, network
     time, cold starts), only when asked for. The tasks of services placed step by step are in
     ``chains`` (:class:`~cnc6g.twin.chains.ChainOutcome`), not in the flows: the totals and
-    :attr:`satisfied_by_demand` count them, the per-flow ``flow_*`` properties do not.
+    the per-demand ``*_by_demand`` properties count them, the per-flow ``flow_*`` ones do not.
     """
 
     offered: FloatArray  # [B] requests that arrived
@@ -201,13 +201,48 @@ class SlotOutcome:
     @property
     def satisfied_by_demand(self) -> FloatArray:
         """Tasks of each (origin, service) demand served within the deadline, ``[B, O, S]``."""
+        chains = self.chains
+        return self._by_demand(self.flows.satisfied, None if chains is None else chains.satisfied)
+
+    @property
+    def served_by_demand(self) -> FloatArray:
+        """Tasks of each (origin, service) demand admitted and executed, ``[B, O, S]``.
+
+        Unlike :attr:`flow_served`, it counts the tasks of services placed step by step.
+        """
+        chains = self.chains
+        return self._by_demand(self.flows.served, None if chains is None else chains.served)
+
+    @property
+    def latency_sum_by_demand(self) -> FloatArray:
+        """Served tasks times their mean E2E latency, summed per demand, s, ``[B, O, S]``.
+
+        Divided by :attr:`served_by_demand` it is the demand's mean latency; a chain task's is
+        its critical route's (:attr:`~cnc6g.twin.chains.ChainOutcome.latency_mean_s`).
+        """
+        served = self.flow_served
+        lat = np.where(served > 0, self.flow_latency_mean_s, 0.0)
+        out: FloatArray = (served * lat).sum(axis=3)
+        chains = self.chains
+        if chains is not None:
+            used = chains.served > 0
+            part = chains.served * np.where(used, chains.latency_mean_s, 0.0)
+            out = out + self._by_demand(None, part)
+        return out
+
+    def _by_demand(
+        self, flow_values: FloatArray | None, chain_values: FloatArray | None
+    ) -> FloatArray:
+        """Per-flow and per-chain-path values (those given) summed per demand, ``[B, O, S]``."""
         f = self.flows
         B, O, _, S = f.shape
-        out = _scatter_sum(f.demand_row, f.satisfied, B * O * S)
-        if self.chains is not None:
+        out = np.zeros(B * O * S)
+        if flow_values is not None:
+            out = _scatter_sum(f.demand_row, flow_values, B * O * S)
+        if chain_values is not None and self.chains is not None:
             cf = self.chains.flows
             row = (cf.copy * O + cf.origin) * S + cf.service
-            out = out + _scatter_sum(row, self.chains.satisfied, B * O * S)
+            out = out + _scatter_sum(row, chain_values, B * O * S)
         return out.reshape(B, O, S)
 
     @property
