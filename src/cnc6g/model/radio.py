@@ -12,6 +12,7 @@ descriptions and in the documentation's "model and calibration" page.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
@@ -84,7 +85,22 @@ class RadioModel(_Strict):
         default=46.0, ge=0, le=60, description="radiated downlink power per cell (2 x 20 W)"
     )
     ue_power_dbm: float = Field(default=23.0, ge=-10, le=33, description="uplink transmit power")
-    bs_antenna_gain_dbi: float = Field(default=8.0, ge=0, le=30, description="site antenna gain")
+    bs_antenna_gain_dbi: float = Field(
+        default=8.0, ge=0, le=30, description="site antenna gain (a sector's at its boresight)"
+    )
+    sectors: Literal[1, 3] = Field(
+        default=1,
+        description="antennas per site: 1 omnidirectional, 3 sectors with the 38.901 antenna "
+        "pattern (Table 7.3-1: 65 degree beams, 30 dB floors) at boresights 30/150/270 degrees; "
+        "each sector reuses the cell's whole band, a user is served by its site's best sector",
+    )
+    downtilt_deg: float = Field(
+        default=12.0,
+        ge=0,
+        le=45,
+        description="with 3 sectors: the beam's tilt below the horizon (38.901 Table 7.8-1 "
+        "calibration: 102 degrees from the zenith)",
+    )
     bs_noise_figure_db: float = Field(default=5.0, ge=0, le=20, description="site receiver")
     ue_noise_figure_db: float = Field(default=9.0, ge=0, le=20, description="user receiver")
     link_efficiency: float = Field(

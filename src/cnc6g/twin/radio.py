@@ -19,11 +19,14 @@ A cell shares its air time among its users, so a bit from a random user costs on
 ``mean(1 / SE_u) / B`` seconds: the cell's rate for the twin's processor-sharing radio server is
 the bandwidth times the harmonic mean of its users' spectral efficiencies.
 
-Simplifications, stated so results are read correctly: omnidirectional sites (no sectors or
-antenna pattern), MIMO as rank adaptation over equal-power layers, no wrap-around (the outer
-ring sees less interference), a single effective environment height ``h_E = 1 m`` for UMa's
-breakpoint distance, users that keep their position and their cell (their shadowing still
-moves with ``ue_speed_kmh``), and no per-slot jitter on the air latency.
+Sites are omnidirectional, or (``sectors = 3``) three sectors with the 38.901 antenna element
+pattern, each reusing the cell's whole band; a user is served by its site's best sector.
+
+Simplifications, stated so results are read correctly: a single antenna element per sector (no
+array gain or beamforming), MIMO as rank adaptation over equal-power layers, no wrap-around (the
+outer ring sees less interference), a single effective environment height ``h_E = 1 m`` for UMa's
+breakpoint distance, users that keep their position and their cell (their shadowing still moves
+with ``ue_speed_kmh``), and no per-slot jitter on the air latency.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ MIN_DISTANCE_M = {Environment.UMA: 35.0, Environment.UMI: 10.0}  # 38.901 Table 
 SHADOWING_DB = {Environment.UMA: (4.0, 6.0), Environment.UMI: (4.0, 7.82)}  # (LOS, NLOS)
 DECORRELATION_M = {Environment.UMA: (37.0, 50.0), Environment.UMI: (10.0, 13.0)}  # (LOS, NLOS)
 INTERFERER_RINGS = 2  # neighbouring sites whose interference is counted: 6 + 12
+SECTOR_BORESIGHTS_DEG = (30.0, 150.0, 270.0)  # 38.901 Figure 7.8-1's three-sector sites
+BEAMWIDTH_DEG = 65.0  # 38.901 Table 7.3-1: 3 dB beamwidth, vertical and horizontal
+SIDE_LOBE_DB = 30.0  # 38.901 Table 7.3-1: SLA_V and A_max
 
 
 def los_probability(env: Environment, d2d: FloatArray, h_ut: float) -> FloatArray:
@@ -86,6 +92,28 @@ def pathloss_db(
         nlos = 22.4 + 35.3 * np.log10(d3d) + 21.3 * log_fc - 0.3 * (h_ut - 1.5)
     los_pl = np.where(d2d <= breakpoint_m, near, far)
     out: FloatArray = np.where(los, los_pl, np.maximum(los_pl, nlos))
+    return out
+
+
+def sector_gains_db(model: RadioModel, offset: FloatArray, height_m: float) -> FloatArray:
+    """Gain (dBi) of each of a site's three sectors towards points at ``offset`` ``[..., 2]`` (m).
+
+    The antenna element of 38.901 Table 7.3-1, ``G_max - min(-(A_V + A_H), 30)`` with
+    ``A_V = -min(12 ((theta - 90 - tilt) / 65)^2, 30)`` and ``A_H = -min(12 (phi / 65)^2, 30)``,
+    ``theta`` the zenith angle of the point seen from the mast (``height_m`` above it) and
+    ``phi`` its azimuth from each sector's boresight. Returns ``[..., 3]``.
+    """
+    d2d = np.maximum(np.hypot(offset[..., 0], offset[..., 1]), 1e-9)
+    zenith = 90.0 + np.degrees(np.arctan2(height_m, d2d))
+    vertical = -np.minimum(
+        12.0 * ((zenith - 90.0 - model.downtilt_deg) / BEAMWIDTH_DEG) ** 2, SIDE_LOBE_DB
+    )
+    azimuth = np.degrees(np.arctan2(offset[..., 1], offset[..., 0]))
+    phi = (azimuth[..., None] - np.array(SECTOR_BORESIGHTS_DEG) + 180.0) % 360.0 - 180.0
+    horizontal = -np.minimum(12.0 * (phi / BEAMWIDTH_DEG) ** 2, SIDE_LOBE_DB)
+    out: FloatArray = model.bs_antenna_gain_dbi - np.minimum(
+        -(vertical[..., None] + horizontal), SIDE_LOBE_DB
+    )
     return out
 
 
@@ -164,6 +192,8 @@ class RadioLayout:
     shadowing_at_drop: FloatArray  # [U, L] standard-normal shadowing the users were placed by
     uplink_hz: FloatArray  # [O]
     downlink_hz: FloatArray  # [O]
+    sector_gain_db: FloatArray | None = None  # [U, L, 3] with sectored sites (None: omni)
+    serving_sector: IntArray | None = None  # [U] the own site's sector serving each user
 
 
 def drop_users(
@@ -190,6 +220,9 @@ def drop_users(
     d2d = np.empty(link_site.shape)
     los = np.empty(link_site.shape, dtype=bool)
     shadow0 = np.empty(link_site.shape)
+    sectored = model.sectors == 3
+    h_mast = BS_HEIGHT_M[env] - model.ue_height_m
+    sector_gain = np.empty((*link_site.shape, 3)) if sectored else None
     sigma_los, sigma_nlos = SHADOWING_DB[env]
     # A user belongs to the cell whose site it hears best (coupling loss with the shadowing of
     # the drop); users dropped in a site's hexagon that hear another site better are dropped again.
@@ -197,13 +230,18 @@ def drop_users(
     for _ in range(200):
         offsets = drop_in_hexagon(rng, len(todo), model.isd_m, MIN_DISTANCE_M[env])
         where = sites[own[todo]] + offsets
-        d = np.hypot(*(where[:, None, :] - sites[link_site[todo]]).transpose(2, 0, 1))
+        offset = where[:, None, :] - sites[link_site[todo]]
+        d = np.hypot(*offset.transpose(2, 0, 1))
         seen = rng.random(d.shape) < los_probability(env, d, model.ue_height_m)
         z = rng.standard_normal(d.shape)
         coupling = (
             pathloss_db(env, d, model.ue_height_m, model.carrier_ghz, seen)
             + np.where(seen, sigma_los, sigma_nlos) * z
         )
+        if sector_gain is not None:  # users attach by coupling gain through the best sector
+            gains = sector_gains_db(model, offset, h_mast)
+            sector_gain[todo] = gains
+            coupling = coupling - gains.max(axis=-1)
         d2d[todo], los[todo], shadow0[todo] = d, seen, z
         todo = todo[coupling.argmin(axis=1) != 0]
         if todo.size == 0:
@@ -231,6 +269,8 @@ def drop_users(
         shadowing_at_drop=shadow0,
         uplink_hz=np.asarray(uplink_mhz, dtype=float) * 1e6,
         downlink_hz=np.asarray(downlink_mhz, dtype=float) * 1e6,
+        sector_gain_db=sector_gain,
+        serving_sector=None if sector_gain is None else sector_gain[:, 0].argmax(axis=1),
     )
 
 
@@ -257,6 +297,8 @@ def user_sinr_db(
     ``shadowing`` is the standard-normal state ``[B, U, L]``; ``site_load`` ``[B, n_sites]`` the
     share of the slot each site (downlink) and each cell's users (uplink) transmit.
     """
+    if layout.sector_gain_db is not None:
+        return _sectored_sinr_db(layout, shadowing, site_load)
     m = layout.model
     gain_db = -layout.pathloss_db[None] - layout.shadow_std_db[None] * shadowing  # [B, U, L]
     load = np.clip(site_load, 0.0, 1.0)
@@ -294,10 +336,67 @@ def user_sinr_db(
     return 10.0 * np.log10(sinr_ul), 10.0 * np.log10(sinr_dl)
 
 
+def _sectored_sinr_db(
+    layout: RadioLayout, shadowing: FloatArray, site_load: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`user_sinr_db` with three sectors per site, each on the cell's whole band.
+
+    Downlink: the serving sector's power over every other sector's, the own site's two others
+    included, each weighted by its site's load. Uplink: a sector hears its own users one at a
+    time (OFDMA) and, through its pattern, the other sectors' and sites' users weighted by their
+    share of their sector's air time.
+    """
+    m = layout.model
+    assert layout.sector_gain_db is not None
+    assert layout.serving_sector is not None
+    gain_db = -layout.pathloss_db[None] - layout.shadow_std_db[None] * shadowing  # [B, U, L]
+    load = np.clip(site_load, 0.0, 1.0)
+    batch, n_users = shadowing.shape[0], shadowing.shape[1]
+    b_idx = np.arange(batch)[:, None, None]
+    pattern = 10.0 ** (layout.sector_gain_db / 10.0)  # [U, L, 3]
+    sector = layout.serving_sector
+    users = np.arange(n_users)
+    serving = pattern[users, 0, sector]  # [U]
+    own = layout.link_site[:, 0]
+    # Downlink.
+    rx_dl = 10.0 ** ((m.bs_power_dbm + gain_db) / 10.0)  # [B, U, L] before the antenna
+    interference_dl = rx_dl[..., 0] * (pattern[:, 0].sum(axis=-1) - serving) * load[:, own] + (
+        rx_dl[..., 1:] * pattern[:, 1:].sum(axis=-1) * load[b_idx, layout.link_site[None, :, 1:]]
+    ).sum(-1)
+    dl_hz = layout.downlink_hz[layout.user_origin]
+    noise_dl = 10.0 ** (
+        (THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(dl_hz) + m.ue_noise_figure_db) / 10.0
+    )
+    sinr_dl = rx_dl[..., 0] * serving / (interference_dl + noise_dl)
+    # Uplink: the power each user lands at each sector of every site of its links.
+    key = own * 3 + sector  # the user's (site, sector)
+    per_sector = np.bincount(key, minlength=3 * layout.n_sites).astype(float)
+    weight = load[:, own] / per_sector[key]  # [B, U]: the user's share of its sector's air time
+    tx = 10.0 ** ((layout.ue_power_dbm[None, :, None] + gain_db) / 10.0)  # [B, U, L]
+    lands = tx[..., None] * pattern[None] * weight[:, :, None, None]  # [B, U, L, 3]
+    lands[:, users, 0, sector] = 0.0  # a sector's own users do not interfere with each other
+    target = layout.link_site[:, :, None] * 3 + np.arange(3)  # [U, L, 3]
+    flat = (np.arange(batch)[:, None, None, None] * 3 * layout.n_sites + target[None]).ravel()
+    heard = np.bincount(flat, weights=lands.ravel(), minlength=batch * 3 * layout.n_sites)
+    heard = heard.reshape(batch, 3 * layout.n_sites)
+    ul_hz = layout.uplink_hz[layout.user_origin] / per_sector[key]
+    noise_ul = 10.0 ** (
+        (THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(ul_hz) + m.bs_noise_figure_db) / 10.0
+    )
+    sinr_ul = tx[..., 0] * serving / (heard[:, key] + noise_ul)
+    return 10.0 * np.log10(sinr_ul), 10.0 * np.log10(sinr_dl)
+
+
 def cell_rates_mbps(
     layout: RadioLayout, sinr_ul_db: FloatArray, sinr_dl_db: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """Each origin's uplink and downlink rate ``[B, O]`` (Mbit/s): bandwidth x harmonic-mean SE."""
+    """Each origin's uplink and downlink rate ``[B, O]`` (Mbit/s): bandwidth x harmonic-mean SE.
+
+    With sectored sites a cell is its users' sectors side by side, each on the whole band: the
+    sum over its sectors of the bandwidth times the harmonic mean of the sector's users' SE.
+    """
+    if layout.serving_sector is not None:
+        return _sectored_rates(layout, sinr_ul_db, sinr_dl_db)
     n_origins = len(layout.site_of_origin)
     per = np.bincount(layout.user_origin, minlength=n_origins).astype(float)
 
@@ -306,6 +405,34 @@ def cell_rates_mbps(
         inverse = 1.0 / se  # [B, U], users grouped by origin
         summed = inverse.reshape(inverse.shape[0], n_origins, -1).sum(axis=-1)
         out: FloatArray = hz * 1e-6 * per / summed
+        return out
+
+    m = layout.model
+    return (
+        rate(sinr_ul_db, layout.uplink_hz, m.uplink_layers),
+        rate(sinr_dl_db, layout.downlink_hz, m.downlink_layers),
+    )
+
+
+def _sectored_rates(
+    layout: RadioLayout, sinr_ul_db: FloatArray, sinr_dl_db: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`cell_rates_mbps` of sectored sites: per origin, the sum over its sectors."""
+    assert layout.serving_sector is not None
+    n_origins = len(layout.site_of_origin)
+    key = layout.user_origin * 3 + layout.serving_sector  # (origin, sector) of each user
+    per = np.bincount(key, minlength=3 * n_origins).astype(float)
+
+    def rate(sinr_db: FloatArray, hz: FloatArray, layers: int) -> FloatArray:
+        inverse = 1.0 / spectral_efficiency(layout.model, sinr_db, layers)  # [B, U]
+        batch = inverse.shape[0]
+        flat = (np.arange(batch)[:, None] * 3 * n_origins + key[None]).ravel()
+        summed = np.bincount(flat, weights=inverse.ravel(), minlength=batch * 3 * n_origins)
+        summed = summed.reshape(batch, n_origins, 3)
+        ratio = np.divide(
+            per.reshape(n_origins, 3), summed, out=np.zeros_like(summed), where=summed > 0
+        )
+        out: FloatArray = hz * 1e-6 * ratio.sum(axis=-1)
         return out
 
     m = layout.model

@@ -1,0 +1,156 @@
+"""Three-sector sites: the 38.901 antenna element, the serving sector, SINR and cell rates."""
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from cnc6g.experiments import run_policy
+from cnc6g.model.radio import RadioModel
+from cnc6g.policies import GreedyPolicy
+from cnc6g.scenarios import load_scenario
+from cnc6g.twin import compile_scenario
+from cnc6g.twin.radio import (
+    RadioChannel,
+    cell_rates_mbps,
+    sector_gains_db,
+    spectral_efficiency,
+    user_sinr_db,
+)
+
+
+def with_radio(name="tiny", **fields):
+    sc = load_scenario(name)
+    return type(sc).model_validate({**sc.model_dump(), "radio": RadioModel(**fields).model_dump()})
+
+
+def test_the_antenna_element_of_38901_table_7_3_1():
+    model = RadioModel(sectors=3, downtilt_deg=0.0)
+    far = 1e9  # on the horizon: the vertical pattern is at its peak without tilt
+
+    def towards(azimuth_deg):
+        a = np.radians(azimuth_deg)
+        return sector_gains_db(model, np.array([far * np.cos(a), far * np.sin(a)]), 25.0)
+
+    assert towards(30.0)[0] == pytest.approx(8.0)  # boresight of sector 0: the element's gain
+    assert towards(150.0)[1] == pytest.approx(8.0)
+    assert towards(270.0)[2] == pytest.approx(8.0)
+    assert towards(30.0 + 32.5)[0] == pytest.approx(8.0 - 3.0)  # half the 65 degree beamwidth
+    assert towards(30.0 + 65.0)[0] == pytest.approx(8.0 - 12.0)
+    assert towards(210.0)[0] == pytest.approx(8.0 - 30.0)  # behind: the 30 dB floor
+    # The vertical pattern: with 12 degrees of tilt the beam's peak is 12 degrees below the
+    # horizon, and the horizon is 12 (12 / 65)^2 dB below it.
+    tilted = RadioModel(sectors=3, downtilt_deg=12.0)
+    d = 25.0 / np.tan(np.radians(12.0))
+    boresight = np.array([np.cos(np.radians(30.0)), np.sin(np.radians(30.0))])
+    assert sector_gains_db(tilted, d * boresight, 25.0)[0] == pytest.approx(8.0)
+    horizon = sector_gains_db(tilted, far * boresight, 25.0)[0]
+    assert horizon == pytest.approx(8.0 - 12.0 * (12.0 / 65.0) ** 2)
+
+
+def test_a_model_with_two_sectors_is_refused_with_its_field():
+    with pytest.raises(ValidationError, match="sectors"):
+        RadioModel(sectors=2)
+
+
+def _sectored(**fields):
+    system = compile_scenario(with_radio(sectors=3, **fields))
+    channel = RadioChannel(system, np.random.default_rng(4), 1)
+    return system, channel
+
+
+def test_each_user_is_served_by_its_sites_best_sector_and_hears_its_own_site_best():
+    _, channel = _sectored(users_per_cell=30)
+    layout = channel.layout
+    assert layout.sector_gain_db is not None
+    assert layout.serving_sector is not None
+    assert np.array_equal(layout.serving_sector, layout.sector_gain_db[:, 0].argmax(axis=1))
+    assert set(layout.serving_sector.tolist()) == {0, 1, 2}
+    coupling = (
+        layout.pathloss_db
+        + layout.shadow_std_db * layout.shadowing_at_drop
+        - layout.sector_gain_db.max(axis=-1)
+    )
+    assert np.all(coupling.argmin(axis=1) == 0)
+
+
+def test_downlink_sinr_by_hand_for_one_user():
+    _, channel = _sectored()
+    layout = channel.layout
+    m = layout.model
+    load = np.linspace(0.3, 1.0, layout.n_sites)[None]
+    _, dl = user_sinr_db(layout, channel.shadowing, load)
+    u = 7
+    gain = -layout.pathloss_db[u] - layout.shadow_std_db[u] * channel.shadowing[0, u]  # [L]
+    lin = 10.0 ** ((m.bs_power_dbm + gain[:, None] + layout.sector_gain_db[u]) / 10.0)  # [L, 3]
+    s = layout.serving_sector[u]
+    sites = layout.link_site[u]
+    interference = sum(
+        lin[l, j] * load[0, sites[l]]
+        for l in range(len(sites))
+        for j in range(3)
+        if (l, j) != (0, s)
+    )
+    noise = 10.0 ** ((-174.0 + 10 * np.log10(layout.downlink_hz[0]) + m.ue_noise_figure_db) / 10)
+    assert dl[0, u] == pytest.approx(10 * np.log10(lin[0, s] / (interference + noise)))
+
+
+def test_uplink_sinr_by_hand_for_one_user():
+    _, channel = _sectored()
+    layout = channel.layout
+    m = layout.model
+    load = np.linspace(0.3, 1.0, layout.n_sites)[None]
+    ul, _ = user_sinr_db(layout, channel.shadowing, load)
+    own = layout.link_site[:, 0]
+    key = own * 3 + layout.serving_sector
+    count = np.bincount(key, minlength=3 * layout.n_sites)
+    u = 3
+    target = key[u]
+    heard = 0.0
+    for v in range(len(own)):
+        gain = -layout.pathloss_db[v] - layout.shadow_std_db[v] * channel.shadowing[0, v]
+        weight = load[0, own[v]] / count[key[v]]
+        for l, site in enumerate(layout.link_site[v]):
+            for j in range(3):
+                if site * 3 + j != target or (l == 0 and key[v] == target):
+                    continue
+                p = layout.ue_power_dbm[v] + gain[l] + layout.sector_gain_db[v, l, j]
+                heard += 10.0 ** (p / 10.0) * weight
+    gain_u = -layout.pathloss_db[u, 0] - layout.shadow_std_db[u, 0] * channel.shadowing[0, u, 0]
+    signal = layout.ue_power_dbm[u] + gain_u + layout.sector_gain_db[u, 0, layout.serving_sector[u]]
+    hz = layout.uplink_hz[0] / count[target]
+    noise = 10.0 ** ((-174.0 + 10 * np.log10(hz) + m.bs_noise_figure_db) / 10)
+    assert ul[0, u] == pytest.approx(10 * np.log10(10 ** (signal / 10) / (heard + noise)))
+
+
+def test_a_cell_is_its_sectors_side_by_side():
+    _, channel = _sectored(users_per_cell=12)
+    layout = channel.layout
+    ul, dl = user_sinr_db(layout, channel.shadowing, np.ones((1, layout.n_sites)))
+    _, down = cell_rates_mbps(layout, ul, dl)
+    se = spectral_efficiency(layout.model, dl[0])
+    o = 1
+    expected = 0.0
+    for j in range(3):
+        mine = (layout.user_origin == o) & (layout.serving_sector == j)
+        if mine.any():
+            expected += layout.downlink_hz[o] * 1e-6 * mine.sum() / (1.0 / se[mine]).sum()
+    assert down[0, o] == pytest.approx(expected)
+
+
+def test_three_sectors_carry_more_per_site_than_one_antenna():
+    omni = RadioChannel(compile_scenario(with_radio()), np.random.default_rng(5), 1)
+    sectored = RadioChannel(compile_scenario(with_radio(sectors=3)), np.random.default_rng(5), 1)
+    up_o, down_o = omni.draw(np.random.default_rng(6), None)
+    up_s, down_s = sectored.draw(np.random.default_rng(6), None)
+    assert down_s.mean() > 1.5 * down_o.mean()
+    assert up_s.mean() > 1.5 * up_o.mean()
+
+
+def test_grd_runs_a_sectored_scenario_reproducibly_and_more_is_carried():
+    sectored = with_radio(sectors=3).at_load(1.0)
+    omni = with_radio().at_load(1.0)
+    a = run_policy(GreedyPolicy(), sectored, 15, seed=2).summary()
+    b = run_policy(GreedyPolicy(), sectored, 15, seed=2).summary()
+    assert (a.satisfaction_rate, a.energy_j_per_slot) == (b.satisfaction_rate, b.energy_j_per_slot)
+    plain = run_policy(GreedyPolicy(), omni, 15, seed=2).summary()
+    assert a.satisfaction_rate > plain.satisfaction_rate
