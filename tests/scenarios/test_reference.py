@@ -100,6 +100,9 @@ def test_every_leaf_field_has_a_row_with_its_default_and_range(rows, path, info)
     for kind in _enums_in(info.annotation):
         for member in kind:
             assert f"`{member.value}`" in valid, (path, valid)
+    if typing.get_origin(info.annotation) is typing.Literal:
+        for value in typing.get_args(info.annotation):
+            assert f"`{json.dumps(value)}`" in valid, (path, valid)
     assert info.description, f"{path} has no description in the model"
     assert description == info.description.replace("|", "\\|")
 

@@ -1,4 +1,4 @@
-"""Three-sector sites: the 38.901 antenna element, the serving sector, SINR and cell rates."""
+"""Three-sector sites (38.901 antenna element, serving sector, SINR, rates) and indoor users."""
 
 import numpy as np
 import pytest
@@ -11,11 +11,16 @@ from cnc6g.scenarios import load_scenario
 from cnc6g.twin import compile_scenario
 from cnc6g.twin.radio import (
     RadioChannel,
+    building_loss_db,
     cell_rates_mbps,
     sector_gains_db,
     spectral_efficiency,
     user_sinr_db,
 )
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
 
 
 def with_radio(name="tiny", **fields):
@@ -154,3 +159,37 @@ def test_grd_runs_a_sectored_scenario_reproducibly_and_more_is_carried():
     assert (a.satisfaction_rate, a.energy_j_per_slot) == (b.satisfaction_rate, b.energy_j_per_slot)
     plain = run_policy(GreedyPolicy(), omni, 15, seed=2).summary()
     assert a.satisfaction_rate > plain.satisfaction_rate
+
+
+def test_the_outdoor_to_indoor_loss_of_38901_table_7_4_3_2():
+    # Low loss at 2 GHz: glass 2.4 dB and concrete 13 dB, 30 / 70 %: 5 - 10 log10(0.2077).
+    assert building_loss_db("low", 2.0) == pytest.approx(11.825, abs=1e-3)
+    # High loss at 3.5 GHz: IRR glass 24.05 dB and concrete 19 dB, 70 / 30 %.
+    assert building_loss_db("high", 3.5) == pytest.approx(26.850, abs=1e-3)
+
+
+def test_indoor_users_lose_the_same_on_every_link_and_only_they_do():
+    outdoor = RadioChannel(compile_scenario(with_radio(users_per_cell=200)), rng(8), 1).layout
+    mixed = RadioChannel(
+        compile_scenario(with_radio(users_per_cell=200, indoor_share=0.8)), rng(8), 1
+    ).layout
+    assert outdoor.indoor is None
+    assert mixed.indoor is not None
+    assert mixed.indoor.mean() == pytest.approx(0.8, abs=0.03)
+    extra = mixed.pathloss_db - outdoor.pathloss_db  # the same drop: only the walls differ
+    assert np.allclose(extra, extra[:, :1])
+    assert np.all(extra[~mixed.indoor] == 0.0)
+    # Wall plus 0.5 dB per metre over the least of two uniform depths up to 25 m (mean 25 / 3).
+    mean = building_loss_db("low", 3.5) + 0.5 * 25.0 / 3.0
+    assert extra[mixed.indoor, 0].mean() == pytest.approx(mean, abs=0.3)
+    assert extra[mixed.indoor, 0].std() == pytest.approx(
+        np.hypot(4.4, 0.5 * 25 / np.sqrt(18)), rel=0.1
+    )
+    ul_out, _ = user_sinr_db(
+        outdoor, np.zeros((1, *outdoor.pathloss_db.shape)), np.ones((1, outdoor.n_sites))
+    )
+    ul_in, _ = user_sinr_db(
+        mixed, np.zeros((1, *mixed.pathloss_db.shape)), np.ones((1, mixed.n_sites))
+    )
+    # Phones behind walls run out of power first: the cell edge's uplink falls most.
+    assert np.percentile(ul_in, 5) < np.percentile(ul_out, 5) - 3.0

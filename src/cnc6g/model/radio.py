@@ -101,6 +101,18 @@ class RadioModel(_Strict):
         description="with 3 sectors: the beam's tilt below the horizon (38.901 Table 7.8-1 "
         "calibration: 102 degrees from the zenith)",
     )
+    indoor_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of users indoors, behind 38.901's outdoor-to-indoor loss "
+        "(the 38.901 and M.2412 dense-urban calibration: 0.8)",
+    )
+    building_loss: Literal["low", "high"] = Field(
+        default="low",
+        description="38.901 Table 7.4.3-2 building: low (30 % standard glass, 70 % concrete) or "
+        "high (70 % IRR glass, 30 % concrete)",
+    )
     bs_noise_figure_db: float = Field(default=5.0, ge=0, le=20, description="site receiver")
     ue_noise_figure_db: float = Field(default=9.0, ge=0, le=20, description="user receiver")
     link_efficiency: float = Field(

@@ -17,7 +17,7 @@ import json
 import re
 import types
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel
@@ -78,6 +78,8 @@ DECLARED_UNITS: dict[str, str] = {
     "workload.trace.rows[].slot": "slot index",
     "workload.trace.rows[].count": "requests",
     "radio.users_per_cell": "users",
+    "radio.downtilt_deg": "degrees below the horizon",
+    "radio.indoor_share": "share of the users",
     "radio.link_efficiency": "share of Shannon's bound",
     "radio.max_spectral_efficiency": "bit/s/Hz",
     "radio.base_station.n_trx": "transceivers",
@@ -324,6 +326,11 @@ def _type_name(tp: Any) -> str:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return "string"
     names = {float: "float", int: "integer", str: "string", bool: "boolean"}
+    if get_origin(tp) is Literal:  # named after its values' one type
+        kinds = {type(v) for v in get_args(tp)}
+        if len(kinds) != 1 or next(iter(kinds)) not in names:
+            raise TypeError(f"unsupported literal type {tp}")
+        return names[next(iter(kinds))]
     if tp not in names:
         raise TypeError(f"unsupported field type {tp}")
     return names[tp]
@@ -355,6 +362,8 @@ def _lengths(meta: tuple[Any, ...], unit: str) -> list[str]:
 def _values(tp: Any) -> list[str]:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return ["one of " + ", ".join(f"`{m.value}`" for m in tp)]
+    if get_origin(tp) is Literal:
+        return ["one of " + ", ".join(f"`{json.dumps(v)}`" for v in get_args(tp))]
     return []
 
 

@@ -20,13 +20,15 @@ A cell shares its air time among its users, so a bit from a random user costs on
 the bandwidth times the harmonic mean of its users' spectral efficiencies.
 
 Sites are omnidirectional, or (``sectors = 3``) three sectors with the 38.901 antenna element
-pattern, each reusing the cell's whole band; a user is served by its site's best sector.
+pattern, each reusing the cell's whole band; a user is served by its site's best sector. A share
+``indoor_share`` of the users is indoors: 38.901's outdoor-to-indoor loss (Table 7.4.3-2, the
+wall, 0.5 dB per metre inside and a spread) adds to every one of its links.
 
 Simplifications, stated so results are read correctly: a single antenna element per sector (no
-array gain or beamforming), MIMO as rank adaptation over equal-power layers, no wrap-around (the
-outer ring sees less interference), a single effective environment height ``h_E = 1 m`` for UMa's
-breakpoint distance, users that keep their position and their cell (their shadowing still moves
-with ``ue_speed_kmh``), and no per-slot jitter on the air latency.
+array gain or beamforming), indoor users on the ground floor (no floor heights), MIMO as rank
+adaptation over equal-power layers, no wrap-around (the outer ring sees less interference), a
+single effective environment height ``h_E = 1 m`` for UMa's breakpoint distance, and users that
+keep their position and their cell (their shadowing still moves with ``ue_speed_kmh``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cnc6g.model.radio import EarthPower, Environment, RadioModel
-from cnc6g.twin.system import FloatArray, IntArray, System, per_system
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
 SPEED_OF_LIGHT = 299_792_458.0
 THERMAL_NOISE_DBM_PER_HZ = -174.0
@@ -44,6 +46,8 @@ BS_HEIGHT_M = {Environment.UMA: 25.0, Environment.UMI: 10.0}
 MIN_DISTANCE_M = {Environment.UMA: 35.0, Environment.UMI: 10.0}  # 38.901 Table 7.2-1 minimum
 SHADOWING_DB = {Environment.UMA: (4.0, 6.0), Environment.UMI: (4.0, 7.82)}  # (LOS, NLOS)
 DECORRELATION_M = {Environment.UMA: (37.0, 50.0), Environment.UMI: (10.0, 13.0)}  # (LOS, NLOS)
+INDOOR_DEPTH_M = 25.0  # 38.901 Table 7.4.3-2: d_2D-in the least of two uniform draws up to this
+O2I_SPREAD_DB = {"low": 4.4, "high": 6.5}  # 38.901 Table 7.4.3-2: sigma_P
 INTERFERER_RINGS = 2  # neighbouring sites whose interference is counted: 6 + 12
 SECTOR_BORESIGHTS_DEG = (30.0, 150.0, 270.0)  # 38.901 Figure 7.8-1's three-sector sites
 BEAMWIDTH_DEG = 65.0  # 38.901 Table 7.3-1: 3 dB beamwidth, vertical and horizontal
@@ -115,6 +119,21 @@ def sector_gains_db(model: RadioModel, offset: FloatArray, height_m: float) -> F
         -(vertical[..., None] + horizontal), SIDE_LOBE_DB
     )
     return out
+
+
+def building_loss_db(kind: str, fc_ghz: float) -> float:
+    """Mean loss through the outer wall, 38.901 Table 7.4.3-2 (dB), before the indoor part.
+
+    ``5 - 10 log10(sum_i p_i 10^(-L_i / 10))`` over the wall's materials: standard glass
+    ``2 + 0.2 f``, IRR glass ``23 + 0.3 f`` and concrete ``5 + 4 f`` (``f`` in GHz), in the
+    shares of the low-loss (30 % glass, 70 % concrete) or high-loss (70 % IRR glass, 30 %
+    concrete) building.
+    """
+    concrete = 5.0 + 4.0 * fc_ghz
+    glass = 2.0 + 0.2 * fc_ghz if kind == "low" else 23.0 + 0.3 * fc_ghz
+    share = 0.3 if kind == "low" else 0.7
+    mix = share * 10.0 ** (-glass / 10.0) + (1.0 - share) * 10.0 ** (-concrete / 10.0)
+    return float(5.0 - 10.0 * np.log10(mix))
 
 
 def hex_sites(n: int, isd_m: float) -> FloatArray:
@@ -192,6 +211,7 @@ class RadioLayout:
     shadowing_at_drop: FloatArray  # [U, L] standard-normal shadowing the users were placed by
     uplink_hz: FloatArray  # [O]
     downlink_hz: FloatArray  # [O]
+    indoor: BoolArray | None = None  # [U] users indoors (None: all outdoors)
     sector_gain_db: FloatArray | None = None  # [U, L, 3] with sectored sites (None: omni)
     serving_sector: IntArray | None = None  # [U] the own site's sector serving each user
 
@@ -247,6 +267,13 @@ def drop_users(
         if todo.size == 0:
             break
     pl = pathloss_db(env, d2d, model.ue_height_m, model.carrier_ghz, los)
+    indoor = None
+    if model.indoor_share > 0.0:  # through the wall and into the building, on every link alike
+        indoor = rng.random(n_users) < model.indoor_share
+        depth = np.minimum(*rng.uniform(0.0, INDOOR_DEPTH_M, size=(2, n_users)))
+        spread = O2I_SPREAD_DB[model.building_loss] * rng.standard_normal(n_users)
+        o2i = building_loss_db(model.building_loss, model.carrier_ghz) + 0.5 * depth + spread
+        pl = pl + np.where(indoor, o2i, 0.0)[:, None]
     corr_los, corr_nlos = DECORRELATION_M[env]
     moved_m = model.ue_speed_kmh / 3.6 * slot_s
     shadow_std = np.where(los, sigma_los, sigma_nlos)
@@ -269,6 +296,7 @@ def drop_users(
         shadowing_at_drop=shadow0,
         uplink_hz=np.asarray(uplink_mhz, dtype=float) * 1e6,
         downlink_hz=np.asarray(downlink_mhz, dtype=float) * 1e6,
+        indoor=indoor,
         sector_gain_db=sector_gain,
         serving_sector=None if sector_gain is None else sector_gain[:, 0].argmax(axis=1),
     )
