@@ -11,18 +11,25 @@ from importlib.resources import files
 import numpy as np
 import pytest
 
+from cnc6g.model import ProcessorKind
 from cnc6g.model.workload import Burstiness
 from cnc6g.scenarios import load_scenario, read_trace
 from cnc6g.scenarios.fit import (
     AZURE_FUNCTIONS_2019_HOURLY,
+    AZURE_FUNCTIONS_2019_WEEKLY,
     LLM_CODE_2023,
+    LLM_CODE_TOKENS_2023,
     LLM_CONVERSATION_2023,
+    LLM_CONVERSATION_TOKENS_2023,
+    TokenStatistics,
     count_statistics,
     fit_diurnal,
     fit_mmpp,
     mmpp_statistics,
     per_slot_counts,
     synthetic_counts,
+    token_statistics,
+    work_cv,
 )
 from cnc6g.scenarios.synthetic_traces import TRACE_MEAN, TRACES, trace_csv
 from cnc6g.twin import compile_scenario
@@ -151,19 +158,81 @@ def test_bad_statistics_name_the_reason():
         fit_diurnal([1.0] * 23)
     with pytest.raises(ValueError, match="two-state"):
         mmpp_statistics(Burstiness(rates=[1.0], dwell_slots=[1.0]), 5.0)
+    with pytest.raises(ValueError, match="7 daily"):
+        fit_diurnal(weekly=[1.0] * 6)
+    with pytest.raises(ValueError, match="decode_ratio"):
+        work_cv(LLM_CODE_TOKENS_2023, decode_ratio=-1.0)
+    with pytest.raises(ValueError, match="generated tokens must be"):
+        token_statistics([1, 2, 3], [4, 4, 4])
+    with pytest.raises(ValueError, match="one length"):
+        token_statistics([1, 2, 3], [4, 5])
+
+
+def test_the_work_cv_is_that_of_the_tokens_weighted_by_the_decode_ratio():
+    rng = np.random.default_rng(11)
+    context = rng.gamma(1.1, 1000.0, size=5000)
+    generated = rng.gamma(1.7, 100.0, size=5000) + 0.05 * context
+    stats = token_statistics(context, generated)
+    for ratio in (0.0, 1.0, 10.0, 100.0):
+        work = context + ratio * generated
+        assert work_cv(stats, ratio) == pytest.approx(work.std() / work.mean(), rel=1e-9)
+    assert work_cv(stats, 0.0) == pytest.approx(stats.context_cv)
+
+
+def test_the_llm_trace_work_varies_less_than_its_tokens():
+    conv, code = LLM_CONVERSATION_TOKENS_2023, LLM_CODE_TOKENS_2023
+    assert work_cv(conv) == pytest.approx(0.571, abs=1e-3)
+    assert work_cv(code) == pytest.approx(0.887, abs=1e-3)
+    # over decode ratios of 5 to 20 the CV hardly moves, and stays within the M/G/1 range
+    for tokens, (lo, hi) in ((conv, (0.57, 0.62)), (code, (0.88, 0.92))):
+        cvs = [work_cv(tokens, r) for r in (5.0, 10.0, 15.0, 20.0)]
+        assert min(cvs) > lo - 0.005
+        assert max(cvs) < hi
+    # with a huge decode ratio the work is the generated tokens' alone
+    assert work_cv(code, 1e6) == pytest.approx(code.generated_cv, rel=1e-3)
+    assert isinstance(conv, TokenStatistics)
+
+
+def test_the_weekly_profile_has_a_mean_of_one_and_weekdays_above_weekends():
+    diurnal = fit_diurnal(weekly=AZURE_FUNCTIONS_2019_WEEKLY, start_day=2)
+    assert diurnal.weekly is not None
+    assert sum(diurnal.weekly) / 7 == pytest.approx(1.0, abs=1e-4)
+    assert diurnal.weekly[:5] == [1.054] * 5
+    assert diurnal.weekly[5:] == [0.8651] * 2
+    assert diurnal.start_day == 2
+
+
+def test_the_generator_draws_the_weekly_profile():
+    diurnal = fit_diurnal([1.0] * 24, slots_per_hour=1, weekly=AZURE_FUNCTIONS_2019_WEEKLY)
+    counts = synthetic_counts(
+        200.0, np.ones(1), 24 * 7 * 4, np.random.default_rng(2), None, diurnal
+    )
+    per_day = counts[:, 0].reshape(4, 7, 24).mean(axis=(0, 2))
+    assert per_day == pytest.approx(200.0 * np.array(diurnal.weekly), rel=0.02)
 
 
 def test_the_bursty_preset_is_the_calibrated_one_with_the_fitted_arrivals():
     calibrated = load_scenario("paper-case-study-calibrated")
     bursty = load_scenario("paper-case-study-calibrated-bursty")
     assert bursty.domains == calibrated.domains
-    assert bursty.services == calibrated.services
+    for mine, theirs in zip(bursty.services, calibrated.services, strict=True):
+        llm = mine.processors == [ProcessorKind.GPU]
+        assert mine.work_cv == (round(work_cv(LLM_CONVERSATION_TOKENS_2023), 2) if llm else 0.0)
+        assert mine.model_copy(update={"work_cv": 0.0}) == theirs
+    assert sum(s.work_cv > 0 for s in bursty.services) == 13
     assert bursty.radio == calibrated.radio
     assert bursty.twin == calibrated.twin
     assert bursty.workload.model_copy(update={"burstiness": None, "diurnal": None}) == (
         calibrated.workload
     )
     assert bursty.workload.burstiness == fit_mmpp(LLM_CONVERSATION_2023)
-    assert bursty.workload.diurnal == fit_diurnal(slots_per_hour=3600, start_hour=14)
-    # slot 0 is in the busiest hour of the daily profile
+    assert bursty.workload.burstiness.start == "stationary"
+    assert bursty.workload.diurnal == fit_diurnal(
+        slots_per_hour=3600, start_hour=14, weekly=AZURE_FUNCTIONS_2019_WEEKLY, start_day=0
+    )
+    # slot 0 is in the busiest hour of the daily profile, on a weekday
     assert max(bursty.workload.diurnal.profile) == bursty.workload.diurnal.profile[14]
+    assert bursty.workload.diurnal.weekly[0] == max(bursty.workload.diurnal.weekly)
+    process = demand_process(compile_scenario(bursty))
+    assert process.mmpp_stationary is not None
+    assert process.weekly is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field, model_validator
 
 from cnc6g.model.infra import Name, _Strict
@@ -66,17 +68,32 @@ class Trace(_Strict):
         return max(r.slot for r in self.rows) + 1
 
 
+class MmppStart(StrEnum):
+    """The state a Markov-modulated arrival process starts in."""
+
+    STATIONARY = "stationary"  # drawn from the stationary distribution, each copy its own
+    LIKELIEST = "likeliest"  # the most likely state, the first of equals (the original model)
+
+
 class Burstiness(_Strict):
     """A Markov-modulated Poisson process for the request count per slot.
 
     The count is Poisson with mean ``mean x rates[state] / stationary mean of rates``. The chain
     stays in state ``i`` for a geometric number of slots with mean ``dwell_slots[i]`` and then
-    jumps to one of the other states with equal probability.
+    jumps to one of the other states with equal probability. Each copy of a run starts in a
+    state drawn from the chain's stationary distribution (``start = "stationary"``), so that
+    a run's first slots are as likely to be busy as any; ``start = "likeliest"`` keeps the
+    original model, every copy in the most likely state (the first of equally likely ones).
     """
 
     rates: list[float] = Field(min_length=1, description="relative rate of each state (> 0)")
     dwell_slots: list[float] = Field(
         min_length=1, description="mean number of slots the chain stays in each state (>= 1)"
+    )
+    start: MmppStart = Field(
+        default=MmppStart.STATIONARY,
+        description="state of slot 0: drawn from the stationary distribution for each copy "
+        "(stationary) or the most likely one for all (likeliest, the original model)",
     )
 
     @model_validator(mode="after")
@@ -102,7 +119,11 @@ class Burstiness(_Strict):
 
 
 class Diurnal(_Strict):
-    """A daily profile: the mean request count is scaled by the hour of day."""
+    """A daily profile: the mean request count is scaled by the hour of day.
+
+    With ``weekly``, also by the day of the week: the hour's rate times the day's (each profile
+    scaled to mean 1, so the mean over a week stays the workload's mean).
+    """
 
     profile: list[float] = Field(
         min_length=24,
@@ -111,11 +132,25 @@ class Diurnal(_Strict):
     )
     slots_per_hour: int = Field(ge=1, description="slots in one hour of the profile")
     start_hour: int = Field(default=0, ge=0, le=23, description="hour of day of slot 0")
+    weekly: list[float] | None = Field(
+        default=None,
+        min_length=7,
+        max_length=7,
+        description="relative rate of each day Monday-Sunday (scaled to mean 1), on top of the "
+        "hourly profile; default: every day alike",
+    )
+    start_day: int = Field(
+        default=0, ge=0, le=6, description="day of the week of slot 0 (0: Monday, 6: Sunday)"
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> Diurnal:
-        if any(p < 0 for p in self.profile) or sum(self.profile) <= 0:
+        if any(not p >= 0 for p in self.profile) or sum(self.profile) <= 0:
             raise ValueError("diurnal.profile must be >= 0 and not all zero")
+        if self.weekly is not None and (
+            any(not w >= 0 for w in self.weekly) or sum(self.weekly) <= 0
+        ):
+            raise ValueError(f"diurnal.weekly must be >= 0 and not all zero, got {self.weekly}")
         return self
 
 

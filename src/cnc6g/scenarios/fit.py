@@ -10,14 +10,18 @@ Two published sources, both Azure's (Azure/AzurePublicDataset on GitHub):
 - the arrivals of the Azure LLM inference trace 2023 (Patel et al., "Splitwise", ISCA 2024), one
   hour of request timestamps of a conversation and of a coding service: their per-second counts
   are summarised by :func:`count_statistics` (:data:`LLM_CONVERSATION_2023`,
-  :data:`LLM_CODE_2023`).
+  :data:`LLM_CODE_2023`); the same trace's context and generated token counts per request are
+  summarised by :func:`token_statistics` (:data:`LLM_CONVERSATION_TOKENS_2023`,
+  :data:`LLM_CODE_TOKENS_2023`), from which :func:`work_cv` gives the coefficient of variation
+  of a request's work.
 
 :func:`fit_mmpp` turns such statistics into a two-state Markov-modulated Poisson process
 (:class:`cnc6g.model.workload.Burstiness`) by moments: the mean, variance and third cumulant of
 the count fix the two rates and the share of time in each; the decay of the autocorrelation fixes
-how long the chain stays. :func:`fit_diurnal` turns an hourly profile into
-:class:`cnc6g.model.workload.Diurnal`. :func:`synthetic_counts` draws counts per slot, origin
-and service with those statistics (the trace files shipped with the package).
+how long the chain stays. :func:`fit_diurnal` turns an hourly profile (and optionally a weekly
+one, :data:`AZURE_FUNCTIONS_2019_WEEKLY`) into :class:`cnc6g.model.workload.Diurnal`.
+:func:`synthetic_counts` draws counts per slot, origin and service with those statistics (the
+trace files shipped with the package).
 """
 
 from __future__ import annotations
@@ -66,7 +70,15 @@ Digitised from Fig. 4 of Shahrad et al. (USENIX ATC 2020) as redrawn in the data
 notebook (curve "ATC", 15-28 July 2019, 322 hourly points; their digitised mean is 1.003),
 averaged per hour of day over the two weeks. Trough 0.876 at 03:00, peak 1.104 at 14:00 (a
 ratio of 1.26); weekdays average 1.06 and weekends 0.87 of the mean, which this daily profile
-does not separate.
+does not separate (:data:`AZURE_FUNCTIONS_2019_WEEKLY` does).
+"""
+
+AZURE_FUNCTIONS_2019_WEEKLY = (1.06, 1.06, 1.06, 1.06, 1.06, 0.87, 0.87)
+"""Azure Functions 2019, invocations per day of the week Monday-Sunday relative to the mean.
+
+From the same digitised curve as :data:`AZURE_FUNCTIONS_2019_HOURLY` (15 July 2019 was a
+Monday): the weekdays average 1.06 of the two weeks' mean and the weekends 0.87; the week's
+days weighted 5 : 2 average 1.006, the curve's digitised mean being 1.003.
 """
 
 
@@ -113,6 +125,91 @@ LLM_CODE_2023 = CountStatistics(
 """Per-second request counts of the coding service in the Azure LLM inference trace 2023
 (``AzureLLMInferenceTrace_code.csv``: 8,816 of its 8,819 requests in 3,435 whole seconds from the
 first; inter-arrival times with a CV of 13.2)."""
+
+
+@dataclass(frozen=True)
+class TokenStatistics:
+    """Statistics of the token counts of an LLM service's requests."""
+
+    context_mean: float
+    """Mean context (prompt) tokens per request."""
+    context_cv: float
+    """Coefficient of variation of the context tokens (of the data sent with a request)."""
+    generated_mean: float
+    """Mean generated tokens per request."""
+    generated_cv: float
+    """Coefficient of variation of the generated tokens (of the data returned)."""
+    correlation: float
+    """Correlation of a request's context and generated tokens."""
+
+
+LLM_CONVERSATION_TOKENS_2023 = TokenStatistics(
+    context_mean=1154.70,
+    context_cv=0.9602,
+    generated_mean=211.13,
+    generated_cv=0.7714,
+    correlation=-0.1124,
+)
+"""Token counts of the 19,366 requests of ``AzureLLMInferenceTrace_conv.csv`` (median context
+1,020, generated 129)."""
+
+LLM_CODE_TOKENS_2023 = TokenStatistics(
+    context_mean=2047.85,
+    context_cv=0.9638,
+    generated_mean=27.88,
+    generated_cv=2.1468,
+    correlation=0.0012,
+)
+"""Token counts of the 8,819 requests of ``AzureLLMInferenceTrace_code.csv`` (median context
+1,469, generated 13)."""
+
+DECODE_TOKEN_RATIO = 10.0
+"""Work of generating one token over that of reading one context token (see :func:`work_cv`)."""
+
+
+def token_statistics(
+    context: Sequence[float] | FloatArray, generated: Sequence[float] | FloatArray
+) -> TokenStatistics:
+    """Mean, coefficient of variation and correlation of requests' context and generated tokens.
+
+    Raises:
+        ValueError: fewer than two requests, arrays of different lengths, or a count that is
+            negative, has a zero mean or does not vary.
+    """
+    c = np.asarray(context, dtype=float)
+    g = np.asarray(generated, dtype=float)
+    if c.shape != g.shape or c.ndim != 1 or c.size < 2:
+        raise ValueError("context and generated must be 1-d, of one length, at least 2")
+    for name, x in (("context", c), ("generated", g)):
+        if (x < 0).any() or not x.mean() > 0 or not x.std() > 0:
+            raise ValueError(f"{name} tokens must be >= 0 with a positive mean and spread")
+    return TokenStatistics(
+        context_mean=float(c.mean()),
+        context_cv=float(c.std() / c.mean()),
+        generated_mean=float(g.mean()),
+        generated_cv=float(g.std() / g.mean()),
+        correlation=float(np.corrcoef(c, g)[0, 1]),
+    )
+
+
+def work_cv(tokens: TokenStatistics, decode_ratio: float = DECODE_TOKEN_RATIO) -> float:
+    """Coefficient of variation of an LLM request's work ``context + decode_ratio x generated``.
+
+    The work model: the prompt phase processes the context tokens together, at a cost per
+    token; the generation phase produces the tokens one by one, each costing ``decode_ratio``
+    context tokens' work (Patel et al., Splitwise, ISCA 2024: a compute-bound prompt phase and
+    a memory-bound token phase). Its variance is ``var(c) + r^2 var(g) + 2 r cov(c, g)``.
+
+    Raises:
+        ValueError: ``decode_ratio`` is negative.
+    """
+    if not decode_ratio >= 0:
+        raise ValueError(f"decode_ratio must be >= 0, got {decode_ratio}")
+    r = decode_ratio
+    sc = tokens.context_cv * tokens.context_mean
+    sg = tokens.generated_cv * tokens.generated_mean
+    variance = sc**2 + r**2 * sg**2 + 2.0 * r * tokens.correlation * sc * sg
+    return math.sqrt(max(variance, 0.0)) / (tokens.context_mean + r * tokens.generated_mean)
 
 
 def per_slot_counts(times_s: Sequence[float] | FloatArray, slot_s: float) -> IntArray:
@@ -235,21 +332,34 @@ def fit_diurnal(
     hourly: Sequence[float] = AZURE_FUNCTIONS_2019_HOURLY,
     slots_per_hour: int = 3600,
     start_hour: int = 0,
+    weekly: Sequence[float] | None = None,
+    start_day: int = 0,
 ) -> Diurnal:
     """A daily profile from 24 hourly rates, scaled to a mean of 1 and rounded to 4 places.
 
+    With ``weekly`` (7 daily rates, Monday first), the same for the day of the week.
+
     Raises:
-        ValueError: not 24 rates, or a negative one.
+        ValueError: not 24 hourly or 7 daily rates, or a negative one.
     """
     if len(hourly) != 24:
         raise ValueError(f"need 24 hourly rates, got {len(hourly)}")
     if any(h < 0 for h in hourly) or sum(hourly) <= 0:
         raise ValueError("hourly rates must be >= 0 and not all zero")
     mean = sum(hourly) / 24.0
+    days = None
+    if weekly is not None:
+        if len(weekly) != 7:
+            raise ValueError(f"need 7 daily rates, got {len(weekly)}")
+        if any(w < 0 for w in weekly) or sum(weekly) <= 0:
+            raise ValueError("daily rates must be >= 0 and not all zero")
+        days = [round(w * 7.0 / sum(weekly), 4) for w in weekly]
     return Diurnal(
         profile=[round(h / mean, 4) for h in hourly],
         slots_per_hour=slots_per_hour,
         start_hour=start_hour,
+        weekly=days,
+        start_day=start_day,
     )
 
 
@@ -263,7 +373,8 @@ def synthetic_counts(
 ) -> IntArray:
     """Requests per slot and category, ``[slots, K]``: Poisson counts of a modulated mean.
 
-    The mean of slot ``t`` is ``mean x rate(state_t) / stationary mean rate x profile(hour_t)``;
+    The mean of slot ``t`` is ``mean x rate(state_t) / stationary mean rate x profile(hour_t)``
+    (times the day's rate where the profile has a weekly one);
     the chain starts in a state drawn from its stationary distribution; each slot's requests
     are split over the ``K`` categories by one multinomial draw with ``probabilities``.
 
@@ -294,8 +405,11 @@ def synthetic_counts(
         rate /= float(stationary @ rates)
     if diurnal is not None:
         profile = np.array(diurnal.profile, dtype=float)
-        hours = (diurnal.start_hour + np.arange(slots) // diurnal.slots_per_hour) % 24
-        rate *= profile[hours] / profile.mean()
+        hours = diurnal.start_hour + np.arange(slots) // diurnal.slots_per_hour
+        rate *= profile[hours % 24] / profile.mean()
+        if diurnal.weekly is not None:
+            week = np.array(diurnal.weekly, dtype=float)
+            rate *= week[(diurnal.start_day + hours // 24) % 7] / week.mean()
     totals = rng.poisson(mean * rate)
     counts: IntArray = np.stack([rng.multinomial(n, p) for n in totals]).astype(np.int64)
     return counts

@@ -11,7 +11,14 @@ from cnc6g.model.infra import PowerModel
 from cnc6g.model.radio import RadioModel, TerminalPower
 from cnc6g.model.scenario import Sojourn
 from cnc6g.scenarios import dump_scenario
-from cnc6g.scenarios.fit import LLM_CONVERSATION_2023, fit_diurnal, fit_mmpp
+from cnc6g.scenarios.fit import (
+    AZURE_FUNCTIONS_2019_WEEKLY,
+    LLM_CONVERSATION_2023,
+    LLM_CONVERSATION_TOKENS_2023,
+    fit_diurnal,
+    fit_mmpp,
+    work_cv,
+)
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.scenarios.usecases import env_sensing, windfarm_assistant, xr_offload
 
@@ -164,18 +171,36 @@ def paper_case_study_calibrated() -> Scenario:
 BUSY_HOUR = 14
 """Hour of day (UTC) at which Azure Functions 2019's daily profile peaks, 1.10 times its mean."""
 
+BUSY_DAY = 0
+"""Day of the week of the bursty preset's slot 0: a Monday, a weekday (1.054 of the week's mean)."""
+
+LLM_WORK_CV = round(work_cv(LLM_CONVERSATION_TOKENS_2023), 2)
+"""Coefficient of variation of an LLM request's work in the conversation trace (0.57)."""
+
 BURSTY_NOTES = [
     "Request counts (replaces the Request range note above): Poisson counts around the mean of "
     "the offered load, modulated by a two-state Markov chain fitted by moments to the per-second "
     "request counts of the conversation service in the Azure LLM inference trace 2023 (Patel et "
     "al., Splitwise, ISCA 2024; mean 5.53, variance 7.66, third cumulant 11.8, autocorrelation "
-    "about 0.2 at lags 1-10 s): rates 0.73 and 1.26 of the mean, about 44 s in each; see "
+    "about 0.2 at lags 1-10 s): rates 0.73 and 1.26 of the mean, about 44 s in each, each copy "
+    "of a run starting in a state drawn from the chain's stationary distribution; see "
     "cnc6g.scenarios.fit.",
     "Daily cycle: the mean is scaled by the hour of day after the invocations per hour of Azure "
     "Functions 2019 (Shahrad et al., Serverless in the Wild, USENIX ATC 2020, Fig. 4, digitised "
     "and averaged per hour of day: 0.88 of the daily mean at 03:00 UTC, 1.10 at 14:00), one hour "
-    "being 3,600 one-second slots; slot 0 is at 14:00, the busiest hour, so a run of minutes "
-    "offers 1.10 times the offered load L, which stays the daily mean.",
+    "being 3,600 one-second slots, and by the day of the week after the same curve (weekdays "
+    "1.06 and weekends 0.87 of the two weeks' mean, scaled to a weekly mean of 1: 1.054 and "
+    "0.865); slot 0 is at 14:00 on a Monday, the busiest hour of a weekday, so a run of minutes "
+    "offers 1.10 x 1.054 = 1.16 times the offered load L, which stays the weekly mean.",
+    "Work per task (replaces the work_cv of the Queueing note above for the services that need "
+    "a GPU, taken to be generative models): coefficient of variation 0.57, that of a request's "
+    "work in the conversation service of the same LLM trace, its context tokens (mean 1,155, CV "
+    "0.96) read in the prompt phase and its generated tokens (mean 211, CV 0.77, correlation "
+    "-0.11 with the context) produced one by one, each costing 10 context tokens' work; the CV "
+    "is 0.57-0.62 for any such ratio from 5 to 20 (cnc6g.scenarios.fit.work_cv). The other "
+    "services keep deterministic work. The data sizes stay fixed per service (the trace's "
+    "context and generated tokens vary with CVs 0.96 and 0.77; the twin's transfers are fluid, "
+    "at the mean size).",
 ]
 
 
@@ -184,23 +209,30 @@ def paper_case_study_calibrated_bursty() -> Scenario:
     base = paper_case_study_calibrated()
     data = base.model_dump()
     data["workload"]["burstiness"] = fit_mmpp(LLM_CONVERSATION_2023).model_dump()
-    data["workload"]["diurnal"] = fit_diurnal(start_hour=BUSY_HOUR).model_dump()
+    data["workload"]["diurnal"] = fit_diurnal(
+        start_hour=BUSY_HOUR, weekly=AZURE_FUNCTIONS_2019_WEEKLY, start_day=BUSY_DAY
+    ).model_dump()
+    for service in data["services"]:
+        if service["processors"] == [ProcessorKind.GPU]:
+            service["work_cv"] = LLM_WORK_CV
     return base.model_validate(
         {
             **data,
             "name": "paper-case-study-calibrated-bursty",
             "description": (
                 "The calibrated case study with its requests arriving as Azure's do: bursts "
-                "fitted to the Azure LLM inference trace 2023 and the daily cycle of Azure "
-                "Functions 2019, at its busiest hour."
+                "fitted to the Azure LLM inference trace 2023 and the daily and weekly cycle of "
+                "Azure Functions 2019, at the busiest hour of a weekday; the GPU services' work "
+                "varies as the LLM trace's requests do."
             ),
             "notes": [
                 *(n for n in base.notes if not n.startswith("Not calibrated here")),
                 *BURSTY_NOTES,
                 "Not calibrated here: the phones' radio keeps the LTE figures of Huang et al.; "
                 "cold starts keep the seed's ranges; the daily profile is the whole Azure "
-                "Functions platform's (no weekday and weekend profiles, no per-cell weights "
-                "from a mobile traffic dataset).",
+                "Functions platform's, the same shape every day of the week (no per-cell weights "
+                "from a mobile traffic dataset); the ratio of a generated token's work to a "
+                "context token's (10) is not taken from a published measurement.",
             ],
         }
     )

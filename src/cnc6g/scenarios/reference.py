@@ -75,6 +75,8 @@ DECLARED_UNITS: dict[str, str] = {
     "workload.diurnal.profile": "relative rate",
     "workload.diurnal.slots_per_hour": "slots",
     "workload.diurnal.start_hour": "hour of day",
+    "workload.diurnal.weekly": "relative rate",
+    "workload.diurnal.start_day": "day of week",
     "workload.trace.rows[].slot": "slot index",
     "workload.trace.rows[].count": "requests",
     "radio.users_per_cell": "users",

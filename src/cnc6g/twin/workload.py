@@ -1,12 +1,13 @@
 """Request generation: counts per (origin, service) each slot, and the radio channel.
 
 Per slot ``N ~ U{low..high}`` requests, or ``N ~ Poisson(mean x m_t)`` where the workload has
-burstiness (``m_t`` the rate of a Markov-modulated state) or a diurnal profile (``m_t`` the
-hour's rate); each request picks a service by Zipf popularity over a ranking and an origin by
-the origin weights; the counts are one multinomial draw. Hotspot shifts change the ranking (a
-fresh random permutation) or the origin weights from a given slot on. A trace replaces all of
-this: its counts are replayed slot by slot in a loop (scaled, with stochastic rounding, when the
-workload also asks for an offered load).
+burstiness (``m_t`` the rate of a Markov-modulated state, each copy's chain started in a state
+drawn from its stationary distribution, or in the likeliest one) or a diurnal profile (``m_t``
+the hour's rate, times the day's with a weekly profile); each request picks a service by Zipf
+popularity over a ranking and an origin by the origin weights; the counts are one multinomial
+draw. Hotspot shifts change the ranking (a fresh random permutation) or the origin weights from
+a given slot on. A trace replaces all of this: its counts are replayed slot by slot in a loop
+(scaled, with stochastic rounding, when the workload also asks for an offered load).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnc6g.model.workload import MmppStart
 from cnc6g.twin.dynamics import shannon_rate_mbps
 from cnc6g.twin.jit import kernel
 from cnc6g.twin.system import FloatArray, IntArray, System, requests_for_load
@@ -35,7 +37,10 @@ class DemandProcess:
     mmpp_rates: FloatArray | None = None  # [M] relative rates, stationary mean 1
     mmpp_cdf: FloatArray | None = None  # [M, M] cumulative transition probabilities
     mmpp_start: int = 0  # the most likely state under the stationary distribution
+    mmpp_stationary: FloatArray | None = None  # [M] cumulative stationary distribution
     diurnal: FloatArray | None = None  # [24] hourly rates, mean 1
+    weekly: FloatArray | None = None  # [7] daily rates Monday-Sunday, mean 1
+    start_day: int = 0
     slots_per_hour: int = 1
     start_hour: int = 0
     trace: FloatArray | None = None  # [T, O, S] counts to replay
@@ -49,7 +54,7 @@ class DemandState:
     order: IntArray  # [B, S]
     origin_weights: FloatArray  # [B, O]
     probabilities: FloatArray | None = None  # [B, O*S], rebuilt after a shift
-    mmpp_state: IntArray | None = None  # [B] state of the modulating chain
+    mmpp_state: IntArray | None = None  # [B] state of the modulating chain (None: not drawn)
     stacked_cdf: FloatArray | None = None  # [B*O*S] cumulative probabilities, copy b + (0, 1]
 
 
@@ -100,6 +105,9 @@ def demand_process(system: System) -> DemandProcess:
             mmpp_rates=rates / float(stationary @ rates),
             mmpp_cdf=np.cumsum(switch, axis=1),
             mmpp_start=int(np.argmax(stationary)),
+            mmpp_stationary=None
+            if wl.burstiness.start == MmppStart.LIKELIEST
+            else np.cumsum(stationary),
         )
     if wl.diurnal is not None:
         profile = np.array(wl.diurnal.profile, dtype=float)
@@ -108,6 +116,9 @@ def demand_process(system: System) -> DemandProcess:
             slots_per_hour=wl.diurnal.slots_per_hour,
             start_hour=wl.diurnal.start_hour,
         )
+        if wl.diurnal.weekly is not None:
+            week = np.array(wl.diurnal.weekly, dtype=float)
+            extra.update(weekly=week / week.mean(), start_day=wl.diurnal.start_day)
     poisson = wl.burstiness is not None or wl.diurnal is not None
     return DemandProcess(
         int(low),
@@ -157,12 +168,16 @@ def _trace_process(system: System) -> DemandProcess:
 
 
 def initial_demand_state(process: DemandProcess, batch: int) -> DemandState:
-    """Every copy starts from the scenario's ranking and weights."""
+    """Every copy starts from the scenario's ranking and weights.
+
+    A chain started in its likeliest state is set here; one started in a stationary state is
+    drawn by the first :func:`sample_demand`, with the generator of the draws.
+    """
     return DemandState(
         order=np.tile(process.order, (batch, 1)),
         origin_weights=np.tile(process.origin_weights, (batch, 1)),
         mmpp_state=None
-        if process.mmpp_rates is None
+        if process.mmpp_rates is None or process.mmpp_stationary is not None
         else np.full(batch, process.mmpp_start, dtype=np.int64),
     )
 
@@ -205,14 +220,20 @@ def sample_demand(
     if process.poisson:
         mean = np.full(B, process.mean)
         if process.mmpp_rates is not None:
-            assert state.mmpp_state is not None
+            if state.mmpp_state is None:  # each copy's start from the stationary distribution
+                assert process.mmpp_stationary is not None
+                start = (process.mmpp_stationary[None, :] < rng.random(B)[:, None]).sum(axis=1)
+                state.mmpp_state = np.minimum(start, process.mmpp_rates.size - 1)
             assert process.mmpp_cdf is not None
             mean *= process.mmpp_rates[state.mmpp_state]
             u = rng.random(B)
             cdf = process.mmpp_cdf[state.mmpp_state]  # [B, M]
             state.mmpp_state = np.minimum((cdf < u[:, None]).sum(axis=1), cdf.shape[1] - 1)
         if process.diurnal is not None:
-            mean *= process.diurnal[(process.start_hour + slot // process.slots_per_hour) % 24]
+            hours = process.start_hour + slot // process.slots_per_hour
+            mean *= process.diurnal[hours % 24]
+            if process.weekly is not None:
+                mean *= process.weekly[(process.start_day + hours // 24) % 7]
         total = np.asarray(rng.poisson(mean), dtype=np.int64)
     else:
         # Uniform integer on [low, high] by scaling a uniform float (cheaper than rng.integers).
