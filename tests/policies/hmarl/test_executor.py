@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnc6g.model.decision import Decision
-from cnc6g.policies import feasibility_problems
+from cnc6g.policies import GreedyPolicy, feasibility_problems
 from cnc6g.policies.hmarl.executor import (
     LEVELS,
     PATIENCE,
@@ -19,7 +19,9 @@ from cnc6g.policies.hmarl.executor import (
     node_caps,
 )
 from cnc6g.policies.hmarl.rewards import decompose_cost
-from cnc6g.twin import Twin
+from cnc6g.scenarios import load_scenario
+from cnc6g.twin import Twin, compile_scenario
+from cnc6g.twin.costs import node_energy
 
 
 def random_knobs(system, batch, rng):
@@ -172,6 +174,31 @@ def test_cost_decomposition_adds_up_exactly(case_system):
         _, with_credit, _ = decompose_cost(sy, out, x, prev, credit=1.0)
         _, without, _ = decompose_cost(sy, out, x, prev, credit=0.0)
         assert (with_credit <= without + 1e-9).all()
+
+
+def test_tasks_placed_step_by_step_are_charged_to_their_steps_nodes():
+    sy = compile_scenario(load_scenario("xr-offload").at_load(0.8))
+    assert sy.chains is not None
+    twin = Twin(sy, seed=3)
+    policy = GreedyPolicy()
+    policy.reset(sy, seed=3)
+    beta = sy.unsatisfied_penalty_j
+    charged = 0
+    for _ in range(4):
+        prev = twin.deployment.copy()
+        decision = policy.decide(twin.observe())
+        out = twin.step(decision)
+        x = np.asarray(decision.deployment, dtype=bool)[None]
+        total, per_domain, rest = decompose_cost(sy, out, x, prev, credit=0.0)
+        np.testing.assert_allclose(per_domain.sum(axis=1) + rest, total, rtol=1e-12)
+        energy = node_energy(sy, out, x, prev).sum(axis=1)
+        chains = out.chains
+        assert chains is not None
+        failed = out.flow_requests.sum() - out.flow_satisfied.sum()
+        failed += chains.flows.requests.sum() - chains.satisfied.sum()
+        np.testing.assert_allclose(per_domain.sum(axis=1) - energy, beta * failed, rtol=1e-9)
+        charged += int(chains.flows.requests.sum() > 0)
+    assert charged > 0
 
 
 def _step_inputs(twin):

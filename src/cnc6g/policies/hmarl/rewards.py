@@ -26,9 +26,10 @@ import numpy as np
 from cnc6g.policies.hmarl.executor import Execution, Knobs, execute
 from cnc6g.policies.hmarl.features import layout
 from cnc6g.policies.hmarl.hierarchy import Agents
+from cnc6g.twin.chains import ChainOutcome
 from cnc6g.twin.costs import REMOVAL_WEIGHT, node_energy, removal_cost
 from cnc6g.twin.dynamics import SlotOutcome, evaluate_slot
-from cnc6g.twin.system import BoolArray, FloatArray, System
+from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 
 
 @dataclass(frozen=True)
@@ -72,18 +73,38 @@ def decompose_cost(
     B = routed.shape[0]
     N = sy.n_nodes
     index = np.arange(B)[:, None] * N + sy.candidates.ravel()[None, :]
-    failed = np.bincount(
-        index.ravel(), weights=(routed - satisfied).reshape(B, -1).ravel(), minlength=B * N
-    ).reshape(B, N)
-    served_ok = np.bincount(
-        index.ravel(), weights=satisfied.reshape(B, -1).ravel(), minlength=B * N
-    ).reshape(B, N)
+    failed = _per_node(index.ravel(), (routed - satisfied).reshape(B, -1).ravel(), B, N)
+    served_ok = _per_node(index.ravel(), satisfied.reshape(B, -1).ravel(), B, N)
+    if outcome.chains is not None:  # a task placed step by step: its steps' nodes share it
+        failed_c, served_c = _chain_credit(outcome.chains, B, N)
+        failed = failed + failed_c
+        served_ok = served_ok + served_c
     energy = node_energy(sy, outcome, deployment, previous)
     per_node = energy + beta * failed - credit * beta * served_ok
     per_domain = np.zeros((B, lay.n_domains))
     # The stubs type ufunc.at's indices as integer arrays only; (slice, array) is a valid index.
     np.add.at(per_domain, (slice(None), sy.node_domain), per_node)  # type: ignore[arg-type]
     return total, per_domain, total - per_domain.sum(axis=1)
+
+
+def _per_node(index: IntArray, tasks: FloatArray, B: int, N: int) -> FloatArray:
+    """``tasks`` summed by flat (copy, node) ``index`` into ``[B, N]``."""
+    out = np.bincount(index, weights=tasks, minlength=B * N)  # float64 with weights
+    return np.asarray(out, dtype=np.float64).reshape(B, N)
+
+
+def _chain_credit(chains: ChainOutcome, B: int, N: int) -> tuple[FloatArray, FloatArray]:
+    """Chain tasks failed and satisfied per node ``[B, N]``, each shared by its steps' nodes."""
+    cf = chains.flows
+    used = cf.steps >= 0  # [F, Q]
+    share = 1.0 / np.maximum(used.sum(axis=1), 1)  # [F]
+    index = (cf.copy[:, None] * N + cf.node)[used]
+
+    def spread(tasks: FloatArray) -> FloatArray:
+        return np.broadcast_to((tasks * share)[:, None], used.shape)[used]
+
+    failed = _per_node(index, spread(cf.requests - chains.satisfied), B, N)
+    return failed, _per_node(index, spread(chains.satisfied), B, N)
 
 
 def learning_cost(
