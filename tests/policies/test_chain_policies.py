@@ -263,3 +263,20 @@ def test_hmarl_runs_on_chains_as_one_unit(xr):
         assert feasibility_problems(xr, d) == []
         out = twin.step(d)
     assert out.offered[0] > 0
+
+
+def test_grd_leaves_the_terminals_room_for_a_terminal_only_service(xr):
+    """xr-encode runs only on the glasses: GRD deploys it there beside xr-frame's instance."""
+    encode = xr.service_names.index("xr-encode")
+    assert {k.value for k in xr.scenario.services[encode].tiers} == {"terminal"}
+    policy = GreedyPolicy()
+    policy.reset(xr, 0)
+    twin = Twin(xr, seed=0)
+    served = 0.0
+    for _ in range(5):
+        d = policy.decide(twin.observe())
+        out = twin.step(d)
+        served += float(out.served_by_demand[0, :, encode].sum())
+    terminals = np.unique(xr.candidates[xr.candidate_local & xr.candidate_valid])
+    assert d.deployment[encode, terminals].all()
+    assert served > 0.0

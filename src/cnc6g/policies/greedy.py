@@ -296,10 +296,21 @@ class GreedyPolicy(Policy):
         return tuple(nodes)
 
     def _deploy(self, demand: FloatArray) -> BoolArray:
+        """Instances for the smoothed ``demand``, the most requested services first.
+
+        Services placed step by step come after the one-unit services: their deployment plans
+        a task's whole work on its nearest option, the terminal first, while their paths put
+        only the pinned steps there, so planned first they would fill the terminals' budgets
+        and leave a service that runs only on the terminal without an instance.
+        """
         sy = self.system
         x = np.zeros((sy.n_services, sy.n_nodes), dtype=bool)
+        order = np.argsort(-demand.sum(axis=0), kind="stable")
+        if sy.chains is not None:
+            chained = sy.chains.is_chain[order]
+            order = np.concatenate([order[~chained], order[chained]])
         _deploy_services(
-            np.argsort(-demand.sum(axis=0), kind="stable"),
+            order,
             np.argsort(-demand, axis=0, kind="stable"),  # [O, S], largest demand first
             demand,
             (self._option_start, self._option_nodes),
