@@ -3,6 +3,7 @@ and its base persists across runs of ``cnc6g knowledge demo``."""
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,15 @@ def test_the_docs_page_shows_the_demo_as_it_runs(tmp_path):
     assert len(rows) >= 10
     for row in rows:
         assert row in page, "docs/knowledge.md is out of date: run cnc6g knowledge demo"
+
+
+def test_the_summary_says_more_where_the_knowledge_base_reserves_more(tmp_path):
+    got = runner.invoke(
+        app,
+        ["knowledge", "demo", "-s", "xr-offload", "--slots", "20", "--out", str(tmp_path)],
+        env={"COLUMNS": "200"},
+    )
+    assert got.exit_code == 0, got.output
+    said = re.search(r"reserves (\S+) % (more|less) than template", got.output)
+    assert said is not None, got.output
+    assert (said[2], float(said[1]) >= 0) == ("more", True)  # it reserves more than x0.8 here

@@ -160,14 +160,16 @@ def demo_cmd(
     cheaper = res.cheapest_template_missing_at_most(kbr)
     same = res.best_template_reserving_at_most(kbr)
     if cheaper is not None:
+        less = 100 * (1 - kbr.reserved / cheaper.reserved)
         out_console.print(
-            f"{KB_NAME} (q{res.base.quantile:g}) reserves "
-            f"{100 * (1 - kbr.reserved / cheaper.reserved):.1f} % less than {cheaper.name}, "
+            f"{KB_NAME} (q{res.base.quantile:g}) reserves {abs(less):.1f} % "
+            f"{'less' if less >= 0 else 'more'} than {cheaper.name}, "
             "the cheapest template that misses no more deadlines"
         )
     if same is not None:
+        fewer = 100 * (1 - kbr.miss_rate / same.miss_rate)
         out_console.print(
-            f"{KB_NAME} misses {100 * (1 - kbr.miss_rate / same.miss_rate):.1f} % fewer "
+            f"{KB_NAME} misses {abs(fewer):.1f} % {'fewer' if fewer >= 0 else 'more'} "
             f"deadlines than {same.name}, the best template that reserves no more"
         )
     out_console.print(f"table: {out / 'knowledge.csv'}; figure: {out / 'knowledge.png'}")
