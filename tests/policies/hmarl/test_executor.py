@@ -62,6 +62,21 @@ def test_any_knobs_give_feasible_decisions(name, request):
             assert feasibility_problems(system, Decision(deployment=x[b], routing=y[b])) == []
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_any_knobs_give_feasible_decisions_with_a_step_pinned_to_the_terminal(seed):
+    """xr-frame's encoding stays on the glasses: routing its frames needs an instance there."""
+    system = compile_scenario(load_scenario("xr-offload"))
+    pinned = system.chains.step_pinned.any(axis=1)
+    assert pinned.any()
+    rng = np.random.default_rng(seed)
+    routed = 0
+    for _, _, _, x, y in run_slots(system, lambda t: random_knobs(system, 3, rng), 20, 3, seed):
+        routed += int(y[:, :, pinned].sum() > 0)
+        for b in range(3):
+            assert feasibility_problems(system, Decision(deployment=x[b], routing=y[b])) == []
+    assert routed > 0
+
+
 def test_a_domain_switched_off_gets_nothing_and_its_servers_sleep(case_system):
     sy = case_system
     mec = sy.node_names.index("R3-mec")

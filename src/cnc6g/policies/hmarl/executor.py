@@ -274,8 +274,52 @@ def execute(
     deployment, routing, idle_out, planned = _decide(sy, c, slot, cap)
     base = Execution(deployment, routing, idle_out, off)
     if switched_off is not None or not consolidate or not (cap[:, sy.can_sleep] > 0).any():
-        return base
-    return _consolidate(sy, c, slot, cap, base, planned)
+        return _pin_to_terminals(sy, base)
+    return _pin_to_terminals(sy, _consolidate(sy, c, slot, cap, base, planned))
+
+
+def _pin_to_terminals(sy: System, ex: Execution) -> Execution:
+    """``ex`` with an instance on the terminal's node wherever a pinned step needs one.
+
+    A service placed step by step whose steps include one pinned to the terminal runs that
+    step on the origin's terminal node whatever the routing picks for the rest, so each routed
+    (copy, origin, service) needs an instance there (as GRD's ``_deploy_pinned`` adds): one
+    is started where the node can host it and has the memory, else the demand is not routed
+    (rejected), so that the decision stays feasible.
+    """
+    spec = sy.chains
+    if spec is None or not spec.step_pinned.any():
+        return ex
+    pinned = np.asarray(spec.step_pinned.any(axis=1), dtype=bool)  # [S]
+    routing = ex.routing
+    b_idx, o_idx, s_idx = np.nonzero((routing.sum(axis=-1) > 0.0) & pinned[None, None, :])
+    if b_idx.size == 0:
+        return ex
+    local = sy.candidate_local & sy.candidate_valid
+    terminal = np.where(
+        local.any(axis=1), sy.candidates[np.arange(sy.n_origins), local.argmax(1)], -1
+    )
+    x = ex.deployment
+    need = terminal[o_idx]
+    missing = (need < 0) | ~x[b_idx, s_idx, np.maximum(need, 0)]
+    if not missing.any():
+        return ex
+    x = x.copy()
+    routing = routing.copy()
+    free = sy.memory[None, :] - np.einsum("bsn,s->bn", x, sy.service_memory)
+    for b, o, s in zip(
+        b_idx[missing].tolist(), o_idx[missing].tolist(), s_idx[missing].tolist(), strict=True
+    ):
+        n = int(terminal[o])
+        if n >= 0 and x[b, s, n]:
+            continue  # started for another origin of the same terminal node
+        fits = n >= 0 and sy.can_host[s, n] and not ex.switched_off[b, n]
+        if fits and free[b, n] >= sy.service_memory[s] - 1e-9:
+            x[b, s, n] = True
+            free[b, n] -= sy.service_memory[s]
+        else:
+            routing[b, o, s] = 0.0
+    return ex._replace(deployment=x, routing=routing)
 
 
 def _consolidate(
