@@ -426,11 +426,12 @@ def _assign(
     against 16.1 unsatisfied tasks per slot at L = 1.0, seed 0, slots 100-150).
     """
     routes = _Routes.build(sy, c, slot, instances, previous, cold)
-    routing, load = _fill(sy, routes, budget)
+    usable = _Usable.of(sy, routes)  # both assignments run over the same routes
+    routing, load = _fill(sy, routes, usable, budget)
     if not ahead:
         return routing
     floor = _Load(LOOK_AHEAD * load.node, load.radio)
-    return _fill(sy, routes, budget, floor=floor)[0]
+    return _fill(sy, routes, usable, budget, floor=floor)[0]
 
 
 class _Routes(NamedTuple):
@@ -570,54 +571,83 @@ class _Load(NamedTuple):
     radio: FloatArray  # [2, B * O] share of each cell's uplink and downlink taken
 
 
+class _Usable(NamedTuple):
+    """An assignment's usable routes as the rounds take them (see :func:`_fill`)."""
+
+    rows: IntArray  # [A] the routes' rows with a usable route
+    stuck: float  # the most demand a row without one has
+    rows_of: _Rows
+    entries: _Entries
+    k: IntArray  # [E] each entry's candidate
+
+    @classmethod
+    def of(cls, sy: System, routes: _Routes) -> _Usable:
+        """The usable routes (about one in eight in the case study), as entries in row order,
+        then candidate order; a row without one never takes anything, but what it has left
+        counts towards the rounds' stop, as it did with every route priced."""
+        rows, stuck, seg, (e_row, e_k, e_node, e_pair), values = _entries(
+            routes.fixed,
+            (routes.reach, routes.remote, routes.price),
+            (routes.copy, routes.origin, routes.pair, routes.demand),
+            sy.candidates,
+            sy.n_nodes,
+        )
+        e_fixed, e_reach, e_remote, e_price = values
+        pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
+        share = np.ascontiguousarray(routes.share[:, rows])
+        return cls(
+            rows=rows,
+            stuck=stuck,
+            rows_of=(pair, work, demand, share, seg, stuck),
+            entries=(
+                e_row,
+                e_node,
+                e_pair,
+                e_remote > 0,
+                work[e_row],
+                e_fixed,
+                e_reach,
+                e_remote,
+                e_price,
+            ),
+            k=e_k,
+        )
+
+
 def _fill(
-    sy: System, routes: _Routes, budget: FloatArray, floor: _Load | None = None
+    sy: System,
+    routes: _Routes,
+    usable: _Usable,
+    budget: FloatArray,
+    floor: _Load | None = None,
 ) -> tuple[FloatArray, _Load]:
     """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``routes``.
 
-    Each cell's uplink and downlink take up to :data:`RADIO_LIMIT`; a transfer's time is priced
-    at the cell's load so far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least
-    load the nodes' queueing and the cells' transfers are priced at. Returns the routing and
-    the load it left.
+    The rounds run over ``usable``, the routes' usable entries. Each cell's uplink and
+    downlink take up to :data:`RADIO_LIMIT`; a transfer's time is priced at the cell's load so
+    far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least load the nodes'
+    queueing and the cells' transfers are priced at. Returns the routing and the load it left.
     """
     B, O, S, K = routes.shape
     N = sy.n_nodes
-    routing = np.zeros((B, O, S, K))
     P = B * O  # cells
     load = _Load(np.zeros((B, N)), np.zeros((2, P)))
     least = _Load(np.zeros((B, N)), np.full((2, P), NETWORK_UTILISATION))
     if floor is not None:
         least = _Load(floor.node, np.maximum(floor.radio, NETWORK_UTILISATION))
-    # The rounds run over the usable routes only (about one in eight in the case study), as
-    # entries in row order, then candidate order; a row without one never takes anything, but
-    # what it has left counts towards the rounds' stop, as it did with every route priced.
-    rows, stuck, seg, (e_row, e_k, e_node, e_pair), values = _entries(
-        routes.fixed,
-        (routes.reach, routes.remote, routes.price),
-        (routes.copy, routes.origin, routes.pair, routes.demand),
-        sy.candidates,
-        N,
-    )
-    e_fixed, e_reach, e_remote, e_price = values
-    A, E = rows.size, e_row.size
-    pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
-    share = np.ascontiguousarray(routes.share[:, rows])
-    e_far = e_remote > 0
-    e_work = work[e_row]
-    if A:
+    rows = usable.rows
+    if rows.size:
         gains = _fill_rounds(
-            sy,
-            budget.reshape(-1),
-            load,
-            least,
-            floor is not None,
-            (pair, work, demand, share, seg, stuck),
-            (e_row, e_node, e_pair, e_far, e_work, e_fixed, e_reach, e_remote, e_price),
+            sy, budget.reshape(-1), load, least, floor is not None, usable.rows_of, usable.entries
         )
     else:  # no row can take anything: nothing is routed and no load is left
-        gains = np.zeros(E)
-    routing.reshape(-1, K)[routes.live[rows][e_row], e_k] = gains
-    return np.clip(routing, 0.0, 1.0), load
+        gains = np.zeros(usable.k.size)
+    # Each entry is a distinct (row, candidate): clipping the entries clips the routing.
+    routing = np.zeros((B, O, S, K))
+    routing.reshape(-1, K)[routes.live[rows][usable.entries[0]], usable.k] = np.clip(
+        gains, 0.0, 1.0
+    )
+    return routing, load
 
 
 def _entries_numpy(
