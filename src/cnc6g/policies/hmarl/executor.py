@@ -378,11 +378,15 @@ def _decide(
 def _planned(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) -> FloatArray:
     """Tasks per slot each instance ``(s, n)`` gets under ``routing``, ``[B, S, N]``."""
     B = demand.shape[0]
-    S, N = sy.n_services, sy.n_nodes
-    flows = (demand[..., None] * routing).reshape(B, -1)
-    index = (np.arange(B)[:, None] * S + c.flow_service[None]) * N + c.flow_node[None]
+    S, N, K = sy.n_services, sy.n_nodes, sy.n_candidates
+    # The routed flows only, in flat order: the sums skip the flows that add 0 (a routing
+    # share or a demand of 0), which leaves each sum as it is.
+    at = np.flatnonzero(routing)
+    flows = demand.reshape(-1)[at // K] * routing.reshape(-1)[at]
+    b, flow = np.divmod(at, c.flow_node.size)
+    index = (b * S + c.flow_service[flow]) * N + c.flow_node[flow]
     # With weights, bincount returns float64 (the stubs type it as integers): asarray is a no-op.
-    tasks = np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N)
+    tasks = np.bincount(index, weights=flows, minlength=B * S * N)
     return np.asarray(tasks, dtype=np.float64).reshape(B, S, N)
 
 
@@ -582,9 +586,12 @@ class _Usable(NamedTuple):
 
     @classmethod
     def of(cls, sy: System, routes: _Routes) -> _Usable:
-        """The usable routes (about one in eight in the case study), as entries in row order,
-        then candidate order; a row without one never takes anything, but what it has left
-        counts towards the rounds' stop, as it did with every route priced."""
+        """The usable routes of ``routes`` as entries, in row order, then candidate order.
+
+        About one route in eight is usable in the case study. A row without one never takes
+        anything, but what it has left counts towards the rounds' stop, as it did with every
+        route priced.
+        """
         rows, stuck, seg, (e_row, e_k, e_node, e_pair), values = _entries(
             routes.fixed,
             (routes.reach, routes.remote, routes.price),

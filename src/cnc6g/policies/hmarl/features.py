@@ -149,7 +149,7 @@ def _domain_plan(system: System) -> _DomainPlan:
         at = np.zeros((ds.size, width), dtype=np.int64)
         pad = np.ones((ds.size, width), dtype=bool)
         for j, d in enumerate(ds):
-            flat = (lay.domain_nodes[d][:, None] * NODE_FEATURES + np.arange(NODE_FEATURES))
+            flat = lay.domain_nodes[d][:, None] * NODE_FEATURES + np.arange(NODE_FEATURES)
             at[j, : flat.size] = flat.ravel()
             pad[j, : flat.size] = False
         doms.append(ds)
