@@ -1,11 +1,21 @@
-"""HMARL's faster paths (observations, forwards, planned tasks) equal their references bitwise."""
+"""HMARL's faster paths (observations, forwards, routes, planned tasks) equal their references."""
 
 import numpy as np
 import pytest
 import torch
 
 from cnc6g.policies.hmarl.agents import DDPG, DQN, LearnerConfig, infer
-from cnc6g.policies.hmarl.executor import LEVELS, Knobs, _consts, _planned, execute
+from cnc6g.policies.hmarl.executor import (
+    LEVELS,
+    Knobs,
+    _consts,
+    _planned,
+    _Routes,
+    _Slot,
+    _Usable,
+    _usable,
+    execute,
+)
 from cnc6g.policies.hmarl.features import domain_observations, domain_observations_reference
 from cnc6g.twin import Twin
 
@@ -65,3 +75,48 @@ def test_planned_tasks_equal_the_dense_sums(case_system, seed):
     want = np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N)
     got = _planned(sy, c, demand, routing)
     assert got.tobytes() == want.reshape(B, S, N).tobytes()
+
+
+def _assert_same_usable(got, want):
+    assert got.shape == want.shape
+    assert got.stuck == want.stuck
+    for g, w in zip(
+        (got.live, got.k, *got.rows_of[:5], *got.entries),
+        (want.live, want.k, *want.rows_of[:5], *want.entries),
+        strict=True,
+    ):
+        assert g.dtype == w.dtype
+        assert g.shape == w.shape
+        assert np.ascontiguousarray(g).tobytes() == np.ascontiguousarray(w).tobytes()
+
+
+@pytest.mark.parametrize("name", ["tiny_system", "case_system"])
+def test_usable_routes_in_one_pass_equal_the_numpy_ones(name, request):
+    sy = request.getfixturevalue(name)
+    B = 3
+    twin = _running_twin(sy, batch=B)
+    rng = np.random.default_rng(7)
+    c = _consts(sy)
+    up = twin.uplink_mbps.copy()
+    up[0, 0] = 0.0  # a faded cell: its remote routes cost inf or nan and are not usable
+    with np.errstate(divide="ignore", invalid="ignore"):
+        energy = c.energy[None] + c.tx_j[None] / up[:, :, None, None] + c.bs_j[None]
+    slot = _Slot(
+        demand=twin.demand.astype(float),
+        uplink=up,
+        downlink=twin.downlink_mbps,
+        previous=twin.deployment,
+        energy=energy,
+        price=rng.uniform(-1, 1, (B, sy.n_origins, 1, sy.n_candidates)),
+        theta=np.ones((B, 1, sy.n_nodes)),
+        idle=np.zeros(twin.deployment.shape, dtype=np.int64),
+        held=np.zeros((B, sy.n_nodes), dtype=bool),
+    )
+    cold_s = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)[None, None, :, None]
+    for cold in (cold_s, np.zeros((1, 1, 1, 1))):
+        instances = (rng.random(twin.deployment.shape) < 0.5) & sy.can_host
+        args = (sy, c, slot, instances, twin.deployment, cold)
+        with np.errstate(divide="ignore"):
+            want = _Usable.of(sy, _Routes.build(*args))
+        _assert_same_usable(_usable(*args), want)
+        assert want.entries[0].size > 0
