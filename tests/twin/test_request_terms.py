@@ -1,24 +1,49 @@
-"""The sampler's per-request terms, gathered in one pass, equal their NumPy reference bitwise."""
+"""The sampler's compiled gathers (served tasks by row, per-request terms) equal NumPy's bitwise."""
 
 import numpy as np
 import pytest
 
 from cnc6g.policies import GreedyPolicy
 from cnc6g.twin import Twin
-from cnc6g.twin.sampler import draw_probabilities, request_terms, request_terms_numpy
+from cnc6g.twin.sampler import (
+    draw_probabilities,
+    request_terms,
+    request_terms_numpy,
+    served_by_row,
+    served_by_row_numpy,
+)
+
+
+def _stepped_twin(sy, batch):
+    twin = Twin(sy, batch=batch, seed=3)
+    policy = GreedyPolicy()
+    policy.reset(sy, 0)
+    for _ in range(3):
+        outcome = twin.step(policy.decide(twin.observe(0)))
+    return outcome
+
+
+@pytest.mark.parametrize("name", ["tiny_system", "case_system"])
+def test_served_by_row_equals_the_numpy_one(name, request):
+    sy = request.getfixturevalue(name)
+    outcome = _stepped_twin(sy, 2)
+    rng = np.random.default_rng(6)
+    for copy in range(2):
+        for share in (0.3, 1.0):
+            size = max(1, int(share * sy.n_origins * sy.n_services))
+            rows = np.sort(rng.choice(sy.n_origins * sy.n_services, size, replace=False))
+            got = served_by_row(outcome, copy, rows)
+            want = served_by_row_numpy(outcome, copy, rows)
+            assert got.tobytes() == want.tobytes()
+            assert got.any()
 
 
 @pytest.mark.parametrize("name", ["tiny_system", "case_system"])
 def test_request_terms_equal_the_numpy_ones(name, request):
     sy = request.getfixturevalue(name)
     B = 2
-    twin = Twin(sy, batch=B, seed=3)
-    policy = GreedyPolicy()
-    policy.reset(sy, 0)
+    outcome = _stepped_twin(sy, B)
     rng = np.random.default_rng(4)
-    for _ in range(3):
-        decision = policy.decide(twin.observe(0))
-        outcome = twin.step(decision)
     S = sy.n_services
     for copy in range(B):
         P = 7

@@ -48,8 +48,7 @@ def sample_requests(
         copy: which copy of the batch.
     """
     sy = outcome.system
-    flows = outcome.flows
-    _, O, K, S = flows.shape
+    O = outcome.flows.shape[1]
     counts = demand[copy].reshape(-1)  # [O * S]
     chained = None
     if outcome.chains is not None:  # services placed step by step are drawn by their paths
@@ -57,14 +56,7 @@ def sample_requests(
         chained = np.where(np.tile(sy.chains.is_chain, O), counts, 0)
         counts = counts - chained
     rows = np.flatnonzero(counts > 0)  # the (origin, service) rows with requests
-    # Served tasks of each row's candidates, [P, K], from the copy's active flows.
-    row_of = np.full(O * S, -1)
-    row_of[rows] = np.arange(rows.size)
-    mine = flows.copy == copy
-    at = row_of[(flows.origin[mine] * S + flows.service[mine])]
-    known = at >= 0
-    served = np.zeros((rows.size, K))
-    served[at[known], flows.candidate[mine][known]] = flows.served[mine][known]
+    served = served_by_row(outcome, copy, rows)  # [P, K]
     n = counts[rows]
     # One multinomial per row with requests: the rows without draw nothing, so the draws are
     # those of one multinomial over every (origin, service) row. Each row's categories are its
@@ -118,6 +110,63 @@ def sample_requests(
         offered=offered,
         dropped=offered - served_n,
     )
+
+
+def served_by_row_numpy(outcome: SlotOutcome, copy: int, rows: IntArray) -> FloatArray:
+    """:func:`served_by_row` with NumPy, its reference."""
+    flows = outcome.flows
+    _, O, K, S = flows.shape
+    row_of = np.full(O * S, -1)
+    row_of[rows] = np.arange(rows.size)
+    mine = flows.copy == copy
+    at = row_of[(flows.origin[mine] * S + flows.service[mine])]
+    known = at >= 0
+    served = np.zeros((rows.size, K))
+    served[at[known], flows.candidate[mine][known]] = flows.served[mine][known]
+    return served
+
+
+def served_by_row(outcome: SlotOutcome, copy: int, rows: IntArray) -> FloatArray:
+    """Served tasks of each row's candidates, ``[P, K]``, from copy ``copy``'s active flows.
+
+    ``rows``: the flat (origin, service) rows, in increasing order. The same values as
+    :func:`served_by_row_numpy`, in one pass over the flows.
+    """
+    flows = outcome.flows
+    _, O, K, S = flows.shape
+    served = np.zeros((rows.size, K))
+    _served_into(
+        (flows.copy, flows.origin, flows.service, flows.candidate),
+        flows.served,
+        copy,
+        rows,
+        (O, S),
+        served,
+    )
+    return served
+
+
+@kernel
+def _served_into(
+    where: tuple[IntArray, IntArray, IntArray, IntArray],
+    tasks: FloatArray,
+    copy: int,
+    rows: IntArray,
+    shape: tuple[int, int],
+    served: FloatArray,
+) -> None:
+    """:func:`served_by_row` into ``served`` (zeros); ``shape``: origins and services."""
+    flow_copy, origin, service, candidate = where
+    O, S = shape
+    row_of = np.full(O * S, -1)
+    for p in range(rows.size):
+        row_of[rows[p]] = p
+    for f in range(flow_copy.size):
+        if flow_copy[f] != copy:
+            continue
+        r = row_of[origin[f] * S + service[f]]
+        if r >= 0:
+            served[r, candidate[f]] = tasks[f]
 
 
 _Terms = tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, FloatArray]
