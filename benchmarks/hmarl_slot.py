@@ -71,23 +71,27 @@ def measure(slots: int, cells: int | None) -> tuple[float, dict[str, float]]:
     for _ in range(10):
         one()
     spent: dict[str, float] = defaultdict(float)
-    for label, module_name, attribute in PARTS:
-        owner: Any = importlib.import_module(module_name) if module_name else draw
-        *path, name = attribute.split(".")
-        for step in path:
-            owner = getattr(owner, step)
-        function = owner.get(name) if isinstance(owner, dict) else getattr(owner, name, None)
-        if function is None:
-            continue
-        wrapped = _timed(function, label, spent)
-        if isinstance(owner, dict):
-            owner[name] = wrapped
-        else:
-            setattr(owner, name, wrapped)
-    start = time.thread_time()
-    for _ in range(slots):
-        one()
-    total = time.thread_time() - start
+    restore: list[tuple[Any, str, Any]] = []
+    try:
+        for label, module_name, attribute in PARTS:
+            owner: Any = importlib.import_module(module_name) if module_name else draw
+            *path, name = attribute.split(".")
+            for step in path:
+                owner = getattr(owner, step)
+            if isinstance(owner, dict):
+                owner[name] = _timed(owner[name], label, spent)
+                continue
+            if name not in vars(owner):  # not in this version
+                continue
+            restore.append((owner, name, vars(owner)[name]))
+            setattr(owner, name, _timed(getattr(owner, name), label, spent))
+        start = time.thread_time()
+        for _ in range(slots):
+            one()
+        total = time.thread_time() - start
+    finally:
+        for owner, name, original in reversed(restore):
+            setattr(owner, name, original)
     return total / slots, {label: spent[label] / slots for label, _, _ in PARTS if label in spent}
 
 
