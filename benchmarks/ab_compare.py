@@ -1,9 +1,9 @@
 """Before/after: the whole slot of two versions of cnc6g, timed in alternation on one machine.
 
 Run with ``OPENBLAS_NUM_THREADS=1 python -m benchmarks.ab_compare --before-src DIR [--only
-grd10,grd100] [--reps 5]``, where ``DIR`` is the ``src`` folder of the version to compare with,
-for instance ``git archive 32dcc06 src | tar -x -C before`` and ``--before-src
-before/src``.
+grd10,grd100] [--reps 5] [--longer 1]``, where ``DIR`` is the ``src`` folder of the version to
+compare with, for instance ``git archive 32dcc06 src | tar -x -C before`` and ``--before-src
+before/src``; ``--longer`` times longer chunks (a multiple of each measurement's slots).
 
 Each version runs in its own worker process (this checkout's ``src`` is the "after" side); the
 driver sets up the same measurement in both (the systems and policies of
@@ -95,8 +95,11 @@ def worker() -> None:
             print(json.dumps({"s": time.perf_counter() - start}), flush=True)
 
 
-def compare(before_src: Path, names: list[str], reps: int) -> list[dict[str, Any]]:
-    """Rows of before and after rates (slots/s, copies counted) and the median speed-up."""
+def compare(before_src: Path, names: list[str], reps: int, longer: int = 1) -> list[dict[str, Any]]:
+    """Rows of before and after rates (slots/s, copies counted) and the median speed-up.
+
+    ``longer`` multiplies the slots of every timed chunk (longer chunks, less noise).
+    """
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 
     def spawn(src: Path) -> subprocess.Popen[str]:
@@ -126,12 +129,13 @@ def compare(before_src: Path, names: list[str], reps: int) -> list[dict[str, Any
             ask(before, setup)
             ask(after, setup)
             times: dict[str, list[float]] = {"before": [], "after": []}
+            n = config["n"] * longer
             for i in range(reps):
                 order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
                 for side in order:
                     p = before if side == "before" else after
-                    times[side].append(ask(p, {"cmd": "run", "key": name, "n": config["n"]})["s"])
-            units = config["n"] * config.get("batch", 1)
+                    times[side].append(ask(p, {"cmd": "run", "key": name, "n": n})["s"])
+            units = n * config.get("batch", 1)
             row = {"measure": name, **{k: v for k, v in config.items() if k != "n"}}
             for side, t in times.items():
                 row[side] = statistics.median(units / s for s in t)
@@ -155,6 +159,9 @@ def main() -> None:
     parser.add_argument("--before-src", type=Path, help="src folder of the version before")
     parser.add_argument("--only", default=",".join(CONFIGS), help="measurements, comma-separated")
     parser.add_argument("--reps", type=int, default=5, help="alternations per measurement")
+    parser.add_argument(
+        "--longer", type=int, default=1, help="multiply the slots of each timed chunk by this"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,7 +170,9 @@ def main() -> None:
         return
     if args.before_src is None:
         parser.error("--before-src is required")
-    rows = compare(args.before_src.resolve(), args.only.split(","), args.reps)
+    if args.longer < 1:
+        parser.error("--longer must be at least 1")
+    rows = compare(args.before_src.resolve(), args.only.split(","), args.reps, args.longer)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 

@@ -48,8 +48,7 @@ def sample_requests(
         copy: which copy of the batch.
     """
     sy = outcome.system
-    flows = outcome.flows
-    _, O, K, S = flows.shape
+    O = outcome.flows.shape[1]
     counts = demand[copy].reshape(-1)  # [O * S]
     chained = None
     if outcome.chains is not None:  # services placed step by step are drawn by their paths
@@ -57,14 +56,7 @@ def sample_requests(
         chained = np.where(np.tile(sy.chains.is_chain, O), counts, 0)
         counts = counts - chained
     rows = np.flatnonzero(counts > 0)  # the (origin, service) rows with requests
-    # Served tasks of each row's candidates, [P, K], from the copy's active flows.
-    row_of = np.full(O * S, -1)
-    row_of[rows] = np.arange(rows.size)
-    mine = flows.copy == copy
-    at = row_of[(flows.origin[mine] * S + flows.service[mine])]
-    known = at >= 0
-    served = np.zeros((rows.size, K))
-    served[at[known], flows.candidate[mine][known]] = flows.served[mine][known]
+    served = served_by_row(outcome, copy, rows)  # [P, K]
     n = counts[rows]
     # One multinomial per row with requests: the rows without draw nothing, so the draws are
     # those of one multinomial over every (origin, service) row. Each row's categories are its
@@ -73,6 +65,120 @@ def sample_requests(
     # over all K candidates.
     pvals, column = draw_probabilities(served, n)  # [P, W + 1], [P, W]
     drawn = rng.multinomial(n, pvals)[:, :-1]  # [P, W]
+    origin, service, k, node, net, rate = request_terms(outcome, copy, drawn, column, rows)
+    size = origin.size
+    if outcome.radio_delay_s is not None:
+        remote = sy.candidate_valid[origin, k] & ~sy.candidate_local[origin, k]
+        net = net + 2.0 * outcome.radio_delay_s[copy, origin] * remote
+    if outcome.wait_n is None:
+        latency = net + rng.exponential(1.0, size=size) / rate
+    else:  # M/G/1: a wait (none with probability 1 - rho) plus the task's own gamma work
+        rho = outcome.utilisation[copy, node]
+        wait = outcome.wait_n[copy, node]
+        tail = np.divide(wait, rho, out=np.zeros_like(wait), where=rho > 0)
+        waits = (rng.random(size) < rho) * rng.exponential(1.0, size=size) * tail
+        x = sy.work[service] * sy.devices[node] / sy.capacity[node]
+        cv = sy.work_cv[service]
+        shape = np.divide(1.0, cv**2, out=np.ones_like(cv), where=cv > 0)
+        work = np.where(cv > 0, rng.gamma(shape, 1.0, size=size) / shape, 1.0) * x
+        latency = net + waits + work
+    if outcome.cold_sn is not None:
+        cold_p = outcome.cold_sn[copy, service, node]
+        if cold_p.any():
+            if outcome.start_sn is None:
+                t_start = sy.cold_start_s[service]
+            else:
+                t_start = outcome.start_sn[copy, service, node]
+            lo, hi = cold_wait_bounds(t_start, outcome.slot_s)
+            hit = rng.random(size) < cold_p
+            latency = latency + hit * (lo + (hi - lo) * rng.random(size))
+    offered = int(counts.sum())
+    if chained is not None:
+        extra = _sample_paths(outcome, chained, rng, copy)
+        latency = np.concatenate([latency, extra[0]])
+        origin = np.concatenate([origin, extra[1]])
+        service = np.concatenate([service, extra[2]])
+        offered += int(chained.sum())
+        served_n = size + extra[0].size
+    else:
+        served_n = size
+    return RequestSample(
+        latency_s=latency,
+        satisfied=latency <= deadline_s[service],
+        origin=origin,
+        service=service,
+        offered=offered,
+        dropped=offered - served_n,
+    )
+
+
+def served_by_row_numpy(outcome: SlotOutcome, copy: int, rows: IntArray) -> FloatArray:
+    """:func:`served_by_row` with NumPy, its reference."""
+    flows = outcome.flows
+    _, O, K, S = flows.shape
+    row_of = np.full(O * S, -1)
+    row_of[rows] = np.arange(rows.size)
+    mine = flows.copy == copy
+    at = row_of[(flows.origin[mine] * S + flows.service[mine])]
+    known = at >= 0
+    served = np.zeros((rows.size, K))
+    served[at[known], flows.candidate[mine][known]] = flows.served[mine][known]
+    return served
+
+
+def served_by_row(outcome: SlotOutcome, copy: int, rows: IntArray) -> FloatArray:
+    """Served tasks of each row's candidates, ``[P, K]``, from copy ``copy``'s active flows.
+
+    ``rows``: the flat (origin, service) rows, in increasing order. The same values as
+    :func:`served_by_row_numpy`, in one pass over the flows.
+    """
+    flows = outcome.flows
+    _, O, K, S = flows.shape
+    served = np.zeros((rows.size, K))
+    _served_into(
+        (flows.copy, flows.origin, flows.service, flows.candidate),
+        flows.served,
+        copy,
+        rows,
+        (O, S),
+        served,
+    )
+    return served
+
+
+@kernel
+def _served_into(
+    where: tuple[IntArray, IntArray, IntArray, IntArray],
+    tasks: FloatArray,
+    copy: int,
+    rows: IntArray,
+    shape: tuple[int, int],
+    served: FloatArray,
+) -> None:
+    """:func:`served_by_row` into ``served`` (zeros); ``shape``: origins and services."""
+    flow_copy, origin, service, candidate = where
+    O, S = shape
+    row_of = np.full(O * S, -1)
+    for p in range(rows.size):
+        row_of[rows[p]] = p
+    for f in range(flow_copy.size):
+        if flow_copy[f] != copy:
+            continue
+        r = row_of[origin[f] * S + service[f]]
+        if r >= 0:
+            served[r, candidate[f]] = tasks[f]
+
+
+_Terms = tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, FloatArray]
+"""Per request drawn: origin, service, candidate, node, network time (s) and sojourn rate."""
+
+
+def request_terms_numpy(
+    outcome: SlotOutcome, copy: int, drawn: IntArray, column: IntArray, rows: IntArray
+) -> _Terms:
+    """:func:`request_terms` with NumPy, its reference."""
+    sy = outcome.system
+    S = sy.n_services
     per_flow = drawn.ravel()
     pick = np.repeat(np.arange(per_flow.size), per_flow)
     row, k = pick // column.shape[1], column.ravel()[pick]
@@ -84,51 +190,71 @@ def sample_requests(
         + sy.output_mbit[service] * per_mbit[:, 1]
         + 2.0 * sy.candidate_delay_s[origin, k]
     )
-    if outcome.radio_delay_s is not None:
-        remote = sy.candidate_valid[origin, k] & ~sy.candidate_local[origin, k]
-        net = net + 2.0 * outcome.radio_delay_s[copy, origin] * remote
     node = sy.candidates[origin, k]
     rate = outcome.rate_sn[copy, service, node]
-    if outcome.wait_n is None:
-        latency = net + rng.exponential(1.0, size=pick.size) / rate
-    else:  # M/G/1: a wait (none with probability 1 - rho) plus the task's own gamma work
-        rho = outcome.utilisation[copy, node]
-        wait = outcome.wait_n[copy, node]
-        tail = np.divide(wait, rho, out=np.zeros_like(wait), where=rho > 0)
-        waits = (rng.random(pick.size) < rho) * rng.exponential(1.0, size=pick.size) * tail
-        x = sy.work[service] * sy.devices[node] / sy.capacity[node]
-        cv = sy.work_cv[service]
-        shape = np.divide(1.0, cv**2, out=np.ones_like(cv), where=cv > 0)
-        work = np.where(cv > 0, rng.gamma(shape, 1.0, size=pick.size) / shape, 1.0) * x
-        latency = net + waits + work
-    if outcome.cold_sn is not None:
-        cold_p = outcome.cold_sn[copy, service, node]
-        if cold_p.any():
-            if outcome.start_sn is None:
-                t_start = sy.cold_start_s[service]
-            else:
-                t_start = outcome.start_sn[copy, service, node]
-            lo, hi = cold_wait_bounds(t_start, outcome.slot_s)
-            hit = rng.random(pick.size) < cold_p
-            latency = latency + hit * (lo + (hi - lo) * rng.random(pick.size))
-    offered = int(counts.sum())
-    if chained is not None:
-        extra = _sample_paths(outcome, chained, rng, copy)
-        latency = np.concatenate([latency, extra[0]])
-        origin = np.concatenate([origin, extra[1]])
-        service = np.concatenate([service, extra[2]])
-        offered += int(chained.sum())
-        served_n = int(pick.size) + extra[0].size
-    else:
-        served_n = int(pick.size)
-    return RequestSample(
-        latency_s=latency,
-        satisfied=latency <= deadline_s[service],
-        origin=origin,
-        service=service,
-        offered=offered,
-        dropped=offered - served_n,
+    return origin, service, k, node, net, rate
+
+
+def request_terms(
+    outcome: SlotOutcome, copy: int, drawn: IntArray, column: IntArray, rows: IntArray
+) -> _Terms:
+    """The terms of each request drawn onto a candidate, in one pass.
+
+    Per request: its origin, service, candidate, node, network time (transfers and round-trip
+    delay, s) and its instance's sojourn rate (1/s). ``drawn`` ``[P, W]`` holds the requests
+    of each row (origin and service ``rows[p]``) drawn onto each of its candidates
+    ``column[p]`` (:func:`draw_probabilities`), requests in that order. The same values as
+    :func:`request_terms_numpy`, to the last bit.
+    """
+    sy = outcome.system
+    size = int(drawn.sum())
+    origin, service, k, node = (np.empty(size, dtype=np.int64) for _ in range(4))
+    net = np.empty(size)
+    rate: FloatArray = np.empty(size, dtype=outcome.rate_sn.dtype)
+    _request_terms_into(
+        drawn,
+        column,
+        rows,
+        (sy.input_mbit, sy.output_mbit, sy.candidate_delay_s, sy.candidates),
+        outcome.per_mbit_s[copy],
+        outcome.rate_sn[copy],
+        (origin, service, k, node),
+        net,
+        rate,
     )
+    return origin, service, k, node, net, rate
+
+
+@kernel
+def _request_terms_into(
+    drawn: IntArray,
+    column: IntArray,
+    rows: IntArray,
+    system: tuple[FloatArray, FloatArray, FloatArray, IntArray],
+    per_mbit: FloatArray,
+    rate_sn: FloatArray,
+    ints: tuple[IntArray, IntArray, IntArray, IntArray],
+    net: FloatArray,
+    rate: FloatArray,
+) -> None:
+    """:func:`request_terms` into the arrays it sized."""
+    input_mbit, output_mbit, delay, candidates = system
+    origin, service, candidate, node = ints
+    S = rate_sn.shape[0]
+    P, W = drawn.shape
+    i = 0
+    for p in range(P):
+        o, s = rows[p] // S, rows[p] % S
+        for w in range(W):
+            k = column[p, w]
+            for _ in range(drawn[p, w]):
+                n = candidates[o, k]
+                origin[i], service[i], candidate[i], node[i] = o, s, k, n
+                net[i] = (
+                    input_mbit[s] * per_mbit[o, k, 0] + output_mbit[s] * per_mbit[o, k, 1]
+                ) + 2.0 * delay[o, k]
+                rate[i] = rate_sn[s, n]
+                i += 1
 
 
 def draw_probabilities_numpy(served: FloatArray, n: IntArray) -> FloatArray:

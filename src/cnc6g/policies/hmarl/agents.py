@@ -56,6 +56,25 @@ class Replay:
         return {k: torch.from_numpy(v[idx]) for k, v in self.data.items()}
 
 
+def infer(net: nn.Sequential, obs: np.ndarray) -> torch.Tensor:
+    """``net(obs)`` for acting: no autograd, and the layers' kernels called directly.
+
+    The same kernels as calling the modules, in the same order (the same values to the last
+    bit), without the modules' call machinery, which costs more than a small layer's
+    arithmetic.
+    """
+    x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
+    with torch.inference_mode():
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                x = nn.functional.linear(x, layer.weight, layer.bias)
+            elif isinstance(layer, nn.ReLU):
+                x = torch.relu(x)
+            else:
+                x = layer(x)
+    return x
+
+
 def _polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
     with torch.no_grad():
         for t, o in zip(target.parameters(), online.parameters(), strict=True):
@@ -117,9 +136,7 @@ class DQN:
 
     def q(self, obs: np.ndarray) -> np.ndarray:
         """Q-values ``[n, branches, actions]``."""
-        with torch.no_grad():
-            out: torch.Tensor = self.net(torch.from_numpy(np.asarray(obs, dtype=np.float32)))
-        return out.view(-1, self.branches, self.actions).numpy()
+        return infer(self.net, obs).view(-1, self.branches, self.actions).numpy()
 
     def act(self, obs: np.ndarray, eps: float, rng: np.random.Generator) -> np.ndarray:
         """Epsilon-greedy actions ``[n, branches]``, each branch explored on its own."""
@@ -190,9 +207,7 @@ class DDPG:
 
     def act(self, obs: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
         """Actions ``[n, act_size]`` with Gaussian noise of std ``noise``, clipped to [-1, 1]."""
-        with torch.no_grad():
-            a = torch.tanh(self.actor(torch.from_numpy(np.asarray(obs, dtype=np.float32))))
-        out = a.numpy()
+        out = torch.tanh(infer(self.actor, obs)).numpy()
         if noise > 0:
             out = out + noise * rng.standard_normal(out.shape)
         clipped: np.ndarray = np.clip(out, -1.0, 1.0)

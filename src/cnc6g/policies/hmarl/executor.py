@@ -422,11 +422,15 @@ def _decide(
 def _planned(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) -> FloatArray:
     """Tasks per slot each instance ``(s, n)`` gets under ``routing``, ``[B, S, N]``."""
     B = demand.shape[0]
-    S, N = sy.n_services, sy.n_nodes
-    flows = (demand[..., None] * routing).reshape(B, -1)
-    index = (np.arange(B)[:, None] * S + c.flow_service[None]) * N + c.flow_node[None]
+    S, N, K = sy.n_services, sy.n_nodes, sy.n_candidates
+    # The routed flows only, in flat order: the sums skip the flows that add 0 (a routing
+    # share or a demand of 0), which leaves each sum as it is.
+    at = np.flatnonzero(routing)
+    flows = demand.reshape(-1)[at // K] * routing.reshape(-1)[at]
+    b, flow = np.divmod(at, c.flow_node.size)
+    index = (b * S + c.flow_service[flow]) * N + c.flow_node[flow]
     # With weights, bincount returns float64 (the stubs type it as integers): asarray is a no-op.
-    tasks = np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N)
+    tasks = np.bincount(index, weights=flows, minlength=B * S * N)
     return np.asarray(tasks, dtype=np.float64).reshape(B, S, N)
 
 
@@ -469,12 +473,12 @@ def _assign(
     rejected instead of coming late (0.9 of it, agents trained without a radio limit: 18.1
     against 16.1 unsatisfied tasks per slot at L = 1.0, seed 0, slots 100-150).
     """
-    routes = _Routes.build(sy, c, slot, instances, previous, cold)
-    routing, load = _fill(sy, routes, budget)
+    usable = _usable(sy, c, slot, instances, previous, cold)  # both assignments run over them
+    routing, load = _fill(sy, usable, budget)
     if not ahead:
         return routing
     floor = _Load(LOOK_AHEAD * load.node, load.radio)
-    return _fill(sy, routes, budget, floor=floor)[0]
+    return _fill(sy, usable, budget, floor=floor)[0]
 
 
 class _Routes(NamedTuple):
@@ -614,54 +618,232 @@ class _Load(NamedTuple):
     radio: FloatArray  # [2, B * O] share of each cell's uplink and downlink taken
 
 
-def _fill(
-    sy: System, routes: _Routes, budget: FloatArray, floor: _Load | None = None
-) -> tuple[FloatArray, _Load]:
-    """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``routes``.
+class _Usable(NamedTuple):
+    """An assignment's usable routes as the rounds take them (see :func:`_fill`).
 
-    Each cell's uplink and downlink take up to :data:`RADIO_LIMIT`; a transfer's time is priced
-    at the cell's load so far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least
-    load the nodes' queueing and the cells' transfers are priced at. Returns the routing and
-    the load it left.
+    Built in one pass by :func:`_usable`; :meth:`of` builds them from :class:`_Routes` with
+    NumPy, their reference.
     """
-    B, O, S, K = routes.shape
+
+    live: IntArray  # [A] flat (copy, origin, service) of each row with a usable route
+    stuck: float  # the most demand a row with demand and without one has
+    rows_of: _Rows
+    entries: _Entries
+    k: IntArray  # [E] each entry's candidate
+    shape: tuple[int, int, int, int]  # B, O, S, K
+
+    @classmethod
+    def of(cls, sy: System, routes: _Routes) -> _Usable:
+        """The usable routes of ``routes`` as entries, in row order, then candidate order.
+
+        About one route in eight is usable in the case study. A row without one never takes
+        anything, but what it has left counts towards the rounds' stop, as it did with every
+        route priced.
+        """
+        rows, stuck, seg, (e_row, e_k, e_node, e_pair), values = _entries(
+            routes.fixed,
+            (routes.reach, routes.remote, routes.price),
+            (routes.copy, routes.origin, routes.pair, routes.demand),
+            sy.candidates,
+            sy.n_nodes,
+        )
+        e_fixed, e_reach, e_remote, e_price = values
+        pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
+        share = np.ascontiguousarray(routes.share[:, rows])
+        return cls(
+            live=routes.live[rows],
+            stuck=stuck,
+            rows_of=(pair, work, demand, share, seg, stuck),
+            entries=(
+                e_row,
+                e_node,
+                e_pair,
+                e_remote > 0,
+                work[e_row],
+                e_fixed,
+                e_reach,
+                e_remote,
+                e_price,
+            ),
+            k=e_k,
+            shape=routes.shape,
+        )
+
+
+def _usable(
+    sy: System,
+    c: _Consts,
+    slot: _Slot,
+    instances: BoolArray,
+    previous: BoolArray,
+    cold: FloatArray,
+) -> _Usable:
+    """``_Usable.of(sy, _Routes.build(sy, c, slot, instances, previous, cold))`` in one pass.
+
+    The rows with demand, their usable routes and every route's terms, computed for the usable
+    routes only and with the same operations (the same values to the last bit).
+    """
+    demand = slot.demand
+    B = demand.shape[0]
+    O, S, K = sy.n_origins, sy.n_services, sy.n_candidates
+    hosting = (instances, previous, sy.admissible, sy.candidates)
+    terms = (
+        slot.energy.reshape(-1, K),
+        np.broadcast_to(cold, (1, 1, S, 1)).reshape(S),
+        c.reach.reshape(-1, K),
+        c.remote[:, 0, :],
+        slot.price.reshape(B * O, K),
+    )
+    per_row = (demand.reshape(-1), slot.uplink.reshape(-1), slot.downlink.reshape(-1))
+    per_service = (sy.work, sy.input_mbit, sy.output_mbit)
+    consts = (sy.unsatisfied_penalty_j, sy.slot_s)
+    A, E, stuck = _count_usable(hosting, terms, per_row, consts)
+    live, pair, seg = (np.empty(A, dtype=np.int64) for _ in range(3))
+    work, tasks, share = np.empty(A), np.empty(A), np.empty((2, A))
+    e_row, e_k, e_node, e_pair = (np.empty(E, dtype=np.int64) for _ in range(4))
+    e_far = np.empty(E, dtype=np.bool_)
+    e_work, e_fixed, e_reach, e_remote, e_price = (np.empty(E) for _ in range(5))
+    _usable_into(
+        hosting,
+        terms,
+        per_row,
+        per_service,
+        consts,
+        (live, pair, seg, work, tasks, share),
+        (e_row, e_k, e_node, e_pair, e_far),
+        (e_work, e_fixed, e_reach, e_remote, e_price),
+    )
+    return _Usable(
+        live=live,
+        stuck=stuck,
+        rows_of=(pair, work, tasks, share, seg, stuck),
+        entries=(e_row, e_node, e_pair, e_far, e_work, e_fixed, e_reach, e_remote, e_price),
+        k=e_k,
+        shape=(B, O, S, K),
+    )
+
+
+@kernel
+def _count_usable(
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    terms: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    per_row: tuple[FloatArray, FloatArray, FloatArray],
+    consts: tuple[float, float],
+) -> tuple[int, int, float]:
+    """Rows with a usable route, usable routes, and the most demand a row without one has."""
+    instances, previous, admissible, cand = hosting
+    energy, cold = terms[0], terms[1]
+    demand = per_row[0]
+    beta = consts[0]
+    S = instances.shape[1]
+    O, K = cand.shape
+    A = E = 0
+    stuck = 0.0
+    for flat in range(demand.size):
+        if not demand[flat] > 0:
+            continue
+        p, s = flat // S, flat % S
+        b, o = p // O, p % O
+        count = 0
+        for k in range(K):
+            n = cand[o, k]
+            if instances[b, s, n] and admissible[o, s, k]:  # as _fixed_costs_into
+                new = 0.0 if previous[b, s, n] else 1.0
+                if np.isfinite(energy[flat, k] + beta * cold[s] * new):
+                    count += 1
+        if count:
+            A += 1
+            E += count
+        elif demand[flat] > stuck:
+            stuck = demand[flat]
+    return A, E, stuck
+
+
+@kernel
+def _usable_into(
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    terms: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    per_row: tuple[FloatArray, FloatArray, FloatArray],
+    per_service: tuple[FloatArray, FloatArray, FloatArray],
+    consts: tuple[float, float],
+    rows: tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray],
+    ints: tuple[IntArray, IntArray, IntArray, IntArray, BoolArray],
+    values: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+) -> None:
+    """:func:`_usable` into the arrays it sized."""
+    instances, previous, admissible, cand = hosting
+    energy, cold, reach, remote, price = terms
+    demand, uplink, downlink = per_row
+    work_s, input_mbit, output_mbit = per_service
+    beta, tau = consts
+    live, pair, seg, work, tasks, share = rows
+    e_row, e_k, e_node, e_pair, e_far = ints
+    e_work, e_fixed, e_reach, e_remote, e_price = values
+    S, N = instances.shape[1], instances.shape[2]
+    O, K = cand.shape
+    a = e = 0
+    for flat in range(demand.size):
+        if not demand[flat] > 0:
+            continue
+        first = e
+        p, s = flat // S, flat % S
+        b, o = p // O, p % O
+        for k in range(K):
+            n = cand[o, k]
+            if not (instances[b, s, n] and admissible[o, s, k]):  # as _fixed_costs_into
+                continue
+            new = 0.0 if previous[b, s, n] else 1.0
+            fixed = energy[flat, k] + beta * cold[s] * new
+            if not np.isfinite(fixed):
+                continue
+            e_row[e], e_k[e] = a, k
+            e_node[e] = b * N + n
+            e_pair[e] = p
+            e_far[e] = remote[o, k] > 0
+            e_work[e] = work_s[s]
+            e_fixed[e] = fixed
+            e_reach[e] = reach[o * S + s, k]
+            e_remote[e] = remote[o, k]
+            e_price[e] = price[p, k]
+            e += 1
+        if e > first:
+            live[a], pair[a], seg[a] = flat, p, first
+            work[a], tasks[a] = work_s[s], demand[flat]
+            share[0, a] = input_mbit[s] / (uplink[p] * tau)
+            share[1, a] = output_mbit[s] / (downlink[p] * tau)
+            a += 1
+
+
+def _fill(
+    sy: System,
+    usable: _Usable,
+    budget: FloatArray,
+    floor: _Load | None = None,
+) -> tuple[FloatArray, _Load]:
+    """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``usable``.
+
+    The rounds run over the usable routes' entries. Each cell's uplink and
+    downlink take up to :data:`RADIO_LIMIT`; a transfer's time is priced at the cell's load so
+    far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least load the nodes'
+    queueing and the cells' transfers are priced at. Returns the routing and the load it left.
+    """
+    B, O, S, K = usable.shape
     N = sy.n_nodes
-    routing = np.zeros((B, O, S, K))
     P = B * O  # cells
     load = _Load(np.zeros((B, N)), np.zeros((2, P)))
     least = _Load(np.zeros((B, N)), np.full((2, P), NETWORK_UTILISATION))
     if floor is not None:
         least = _Load(floor.node, np.maximum(floor.radio, NETWORK_UTILISATION))
-    # The rounds run over the usable routes only (about one in eight in the case study), as
-    # entries in row order, then candidate order; a row without one never takes anything, but
-    # what it has left counts towards the rounds' stop, as it did with every route priced.
-    rows, stuck, seg, (e_row, e_k, e_node, e_pair), values = _entries(
-        routes.fixed,
-        (routes.reach, routes.remote, routes.price),
-        (routes.copy, routes.origin, routes.pair, routes.demand),
-        sy.candidates,
-        N,
-    )
-    e_fixed, e_reach, e_remote, e_price = values
-    A, E = rows.size, e_row.size
-    pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
-    share = np.ascontiguousarray(routes.share[:, rows])
-    e_far = e_remote > 0
-    e_work = work[e_row]
-    if A:
+    if usable.live.size:
         gains = _fill_rounds(
-            sy,
-            budget.reshape(-1),
-            load,
-            least,
-            floor is not None,
-            (pair, work, demand, share, seg, stuck),
-            (e_row, e_node, e_pair, e_far, e_work, e_fixed, e_reach, e_remote, e_price),
+            sy, budget.reshape(-1), load, least, floor is not None, usable.rows_of, usable.entries
         )
     else:  # no row can take anything: nothing is routed and no load is left
-        gains = np.zeros(E)
-    routing.reshape(-1, K)[routes.live[rows][e_row], e_k] = gains
-    return np.clip(routing, 0.0, 1.0), load
+        gains = np.zeros(usable.k.size)
+    # Each entry is a distinct (row, candidate): clipping the entries clips the routing.
+    routing = np.zeros((B, O, S, K))
+    routing.reshape(-1, K)[usable.live[usable.entries[0]], usable.k] = np.clip(gains, 0.0, 1.0)
+    return routing, load
 
 
 def _entries_numpy(

@@ -125,6 +125,56 @@ def global_observation(
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+@dataclass(frozen=True, eq=False)
+class _DomainPlan:
+    """Where each kind's domain observations take their parts from, for one system."""
+
+    doms: tuple[IntArray, ...]  # per kind, its domains
+    node_at: tuple[IntArray, ...]  # per kind [D_k, F * max_nodes]: flat (node, feature), 0 pad
+    node_pad: tuple[BoolArray, ...]  # per kind [D_k, F * max_nodes]: the padding
+    group: IntArray  # [D] the domain's set of origins, index into ``groups``
+    groups: tuple[IntArray, ...]  # the distinct sets of origins, singletons first
+    singles: IntArray  # the origin of each singleton set
+    share: FloatArray  # [D] scale of the demand part
+
+
+@per_system
+def _domain_plan(system: System) -> _DomainPlan:
+    sy = system
+    lay = layout(sy)
+    doms, node_at, node_pad = [], [], []
+    for k in range(3):
+        ds = np.flatnonzero(lay.domain_kind == k)
+        width = NODE_FEATURES * lay.max_nodes[k]
+        at = np.zeros((ds.size, width), dtype=np.int64)
+        pad = np.ones((ds.size, width), dtype=bool)
+        for j, d in enumerate(ds):
+            flat = lay.domain_nodes[d][:, None] * NODE_FEATURES + np.arange(NODE_FEATURES)
+            at[j, : flat.size] = flat.ravel()
+            pad[j, : flat.size] = False
+        doms.append(ds)
+        node_at.append(at)
+        node_pad.append(pad)
+    sets = sorted({tuple(o.tolist()) for o in lay.domain_origins}, key=lambda o: (len(o) != 1, o))
+    index = {o: i for i, o in enumerate(sets)}
+    group = np.array([index[tuple(o.tolist())] for o in lay.domain_origins], dtype=np.int64)
+    share = np.array(
+        [
+            sy.n_services / 4.0 * lay.demand_scale * sy.n_origins / max(o.size, 1)
+            for o in lay.domain_origins
+        ]
+    )
+    return _DomainPlan(
+        doms=tuple(doms),
+        node_at=tuple(node_at),
+        node_pad=tuple(node_pad),
+        group=group,
+        groups=tuple(np.array(o, dtype=np.int64) for o in sets),
+        singles=np.array([o[0] for o in sets if len(o) == 1], dtype=np.int64),
+        share=share,
+    )
+
+
 def domain_observations(
     system: System,
     demand: FloatArray,
@@ -137,7 +187,55 @@ def domain_observations(
 
     ``level`` ``[B, D]`` is the distributor's choice for this slot (its one-hot part is left
     at zero when ``None``; :func:`set_levels` fills it in later).
+
+    The domains of a kind are filled at once; the demand and radio rates of each distinct set
+    of origins are summed once, as :func:`domain_observations_reference` sums them per domain
+    (the same values to the last bit).
     """
+    sy = system
+    lay = layout(sy)
+    plan = _domain_plan(sy)
+    B = demand.shape[0]
+    S = sy.n_services
+    nodes = _node_features(sy, lay, previous, utilisation).reshape(B, -1)  # [B, N * F]
+    load = (demand @ sy.work).sum(axis=1) / lay.reference_work  # [B]
+    # Per set of origins its demand per service and mean uplink rate (0 without origins).
+    G, n1 = len(plan.groups), plan.singles.size
+    demand_g = np.zeros((B, G, S))
+    uplink_g = np.zeros((B, G))
+    demand_g[:, :n1] = demand[:, plan.singles]
+    uplink_g[:, :n1] = uplink_mbps[:, plan.singles]
+    for g in range(n1, G):
+        origins = plan.groups[g]
+        if origins.size:
+            demand_g[:, g] = demand[:, origins].sum(axis=1)
+            uplink_g[:, g] = uplink_mbps[:, origins].mean(axis=1)
+    L = len(LEVELS)
+    out = []
+    for k in range(3):
+        doms = plan.doms[k]
+        obs = np.zeros((B, doms.size, lay.domain_size[k]), dtype=np.float32)
+        if level is not None:
+            obs[:, :, :L] = np.eye(L)[level[:, doms]]
+        at = L + NODE_FEATURES * lay.max_nodes[k]
+        obs[:, :, L:at] = np.where(plan.node_pad[k], 0.0, nodes[:, plan.node_at[k]])
+        group = plan.group[doms]
+        obs[:, :, at : at + S] = demand_g[:, group] * plan.share[doms][:, None]
+        obs[:, :, -2] = load[:, None]
+        obs[:, :, -1] = uplink_g[:, group] / 1000.0
+        out.append(obs)
+    return out
+
+
+def domain_observations_reference(
+    system: System,
+    demand: FloatArray,
+    uplink_mbps: FloatArray,
+    previous: BoolArray,
+    utilisation: FloatArray,
+    level: IntArray | None = None,
+) -> list[Float32Array]:
+    """:func:`domain_observations` domain by domain, its reference."""
     sy = system
     lay = layout(sy)
     B = demand.shape[0]

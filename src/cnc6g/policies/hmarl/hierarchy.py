@@ -100,6 +100,11 @@ class Agents:
         for k in self.kinds:
             for j, d in enumerate(self.kind_domains[k]):
                 self._node_j[lay.domain_nodes[d]] = j
+        # Per kind its nodes, and each one's domain (among the kind's) and position in it.
+        self._kind_places: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for k in self.kinds:
+            nodes = np.concatenate([lay.domain_nodes[d] for d in self.kind_domains[k]])
+            self._kind_places[k] = (nodes, self._node_j[nodes], lay.node_slot[nodes])
         self._last_level: np.ndarray | None = None
 
     def bind(self, system: System) -> None:
@@ -178,8 +183,7 @@ class Agents:
                     level[:, doms] = np.minimum(d_act[..., 1], len(LEVELS) - 1)
                 r_act = pg.act(obs_k, noise, rng).reshape(B, doms.size, -1, 2)
                 route.append(r_act)
-                nodes = np.concatenate([lay.domain_nodes[d] for d in doms])
-                j, slot = self._node_j[nodes], lay.node_slot[nodes]
+                nodes, j, slot = self._kind_places[k]
                 price[:, nodes] = r_act[:, j, slot, 0]
                 trim[:, nodes] = r_act[:, j, slot, 1]
             self._last_level = level.copy()

@@ -1,0 +1,122 @@
+"""HMARL's faster paths (observations, forwards, routes, planned tasks) equal their references."""
+
+import numpy as np
+import pytest
+import torch
+
+from cnc6g.policies.hmarl.agents import DDPG, DQN, LearnerConfig, infer
+from cnc6g.policies.hmarl.executor import (
+    LEVELS,
+    Knobs,
+    _consts,
+    _planned,
+    _Routes,
+    _Slot,
+    _Usable,
+    _usable,
+    execute,
+)
+from cnc6g.policies.hmarl.features import domain_observations, domain_observations_reference
+from cnc6g.twin import Twin
+
+
+def _running_twin(system, slots=4, batch=3):
+    """A twin whose deployment the executor has filled for a few slots (neutral knobs)."""
+    twin = Twin(system, batch=batch, seed=2)
+    knobs = Knobs.neutral(system, batch)
+    for _ in range(slots):
+        d = execute(
+            system, twin.demand, twin.uplink_mbps, twin.downlink_mbps, twin.deployment, knobs
+        )
+        twin.step_arrays(d.deployment, d.routing)
+    return twin
+
+
+@pytest.mark.parametrize("name", ["tiny_system", "case_system"])
+@pytest.mark.parametrize("with_level", [False, True])
+def test_domain_observations_equal_the_reference(name, with_level, request):
+    system = request.getfixturevalue(name)
+    twin = _running_twin(system)
+    rng = np.random.default_rng(1)
+    D = int(system.node_domain.max()) + 1
+    level = rng.integers(0, len(LEVELS), (3, D)) if with_level else None
+    args = (system, twin.demand.astype(float), twin.uplink_mbps, twin.deployment, twin.utilisation)
+    got = domain_observations(*args, level=level)
+    want = domain_observations_reference(*args, level=level)
+    assert len(got) == len(want) == 3
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype == np.float32
+        np.testing.assert_array_equal(g, w)
+        assert g.tobytes() == w.tobytes()
+
+
+def test_acting_forward_equals_calling_the_modules():
+    cfg = LearnerConfig(hidden=32)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(7, 13)).astype(np.float32)
+    for net in (DQN(13, 2, 5, cfg, seed=1).net, DDPG(13, 4, cfg, seed=2).actor):
+        with torch.no_grad():
+            want = net(torch.from_numpy(obs))
+        got = infer(net, obs)
+        assert not got.requires_grad
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_planned_tasks_equal_the_dense_sums(case_system, seed):
+    sy = case_system
+    rng = np.random.default_rng(seed)
+    B, O, S, K, N = 3, sy.n_origins, sy.n_services, sy.n_candidates, sy.n_nodes
+    demand = rng.poisson(2.0, (B, O, S)).astype(float)
+    routing = rng.random((B, O, S, K)) * (rng.random((B, O, S, K)) < 0.2)
+    c = _consts(sy)
+    flows = (demand[..., None] * routing).reshape(B, -1)
+    index = (np.arange(B)[:, None] * S + c.flow_service[None]) * N + c.flow_node[None]
+    want = np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N)
+    got = _planned(sy, c, demand, routing)
+    assert got.tobytes() == want.reshape(B, S, N).tobytes()
+
+
+def _assert_same_usable(got, want):
+    assert got.shape == want.shape
+    assert got.stuck == want.stuck
+    for g, w in zip(
+        (got.live, got.k, *got.rows_of[:5], *got.entries),
+        (want.live, want.k, *want.rows_of[:5], *want.entries),
+        strict=True,
+    ):
+        assert g.dtype == w.dtype
+        assert g.shape == w.shape
+        assert np.ascontiguousarray(g).tobytes() == np.ascontiguousarray(w).tobytes()
+
+
+@pytest.mark.parametrize("name", ["tiny_system", "case_system"])
+def test_usable_routes_in_one_pass_equal_the_numpy_ones(name, request):
+    sy = request.getfixturevalue(name)
+    B = 3
+    twin = _running_twin(sy, batch=B)
+    rng = np.random.default_rng(7)
+    c = _consts(sy)
+    up = twin.uplink_mbps.copy()
+    up[0, 0] = 0.0  # a faded cell: its remote routes cost inf or nan and are not usable
+    with np.errstate(divide="ignore", invalid="ignore"):
+        energy = c.energy[None] + c.tx_j[None] / up[:, :, None, None] + c.bs_j[None]
+    slot = _Slot(
+        demand=twin.demand.astype(float),
+        uplink=up,
+        downlink=twin.downlink_mbps,
+        previous=twin.deployment,
+        energy=energy,
+        price=rng.uniform(-1, 1, (B, sy.n_origins, 1, sy.n_candidates)),
+        theta=np.ones((B, 1, sy.n_nodes)),
+        idle=np.zeros(twin.deployment.shape, dtype=np.int64),
+        held=np.zeros((B, sy.n_nodes), dtype=bool),
+    )
+    cold_s = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)[None, None, :, None]
+    for cold in (cold_s, np.zeros((1, 1, 1, 1))):
+        instances = (rng.random(twin.deployment.shape) < 0.5) & sy.can_host
+        args = (sy, c, slot, instances, twin.deployment, cold)
+        with np.errstate(divide="ignore"):
+            want = _Usable.of(sy, _Routes.build(*args))
+        _assert_same_usable(_usable(*args), want)
+        assert want.entries[0].size > 0

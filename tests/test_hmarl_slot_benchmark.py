@@ -1,0 +1,21 @@
+"""The HMARL slot breakdown times its parts and leaves the timed functions as they were."""
+
+import pytest
+
+from cnc6g.policies.hmarl import executor
+from cnc6g.policies.hmarl.hierarchy import Agents
+
+
+def test_hmarl_slot_breakdown_times_each_part_and_restores_them():
+    pytest.importorskip("torch")
+    from benchmarks.hmarl_slot import measure
+
+    before = (executor._round, executor._assign, executor._Routes.__dict__["build"], Agents.act)
+    per_slot, parts = measure(slots=1, cells=None)
+    assert per_slot > 0
+    assert {"decide: agents act", "execute: assignments", "rounds: compiled halves"} <= set(parts)
+    assert {"twin step", "sampling"} <= set(parts)
+    assert "assignment: routes (dense)" not in parts  # the reference is not run any more
+    assert all(v >= 0 for v in parts.values())
+    after = (executor._round, executor._assign, executor._Routes.__dict__["build"], Agents.act)
+    assert all(a is b for a, b in zip(after, before, strict=True))
