@@ -54,6 +54,7 @@ bench-control: install
 # HMARL ships seed 2, the best of seeds 0, 1 and 2 on the same validation twins (see docs/hmarl.md).
 train: install
 	$(VENV)/bin/cnc6g train hmarl --scenario paper-case-study --seed 2 --steps 1500 --out results/train
+	$(VENV)/bin/cnc6g train hmarl --scenario xr-offload --seed 0 --steps 1500 --out results/train
 	for learner in hmarl-central hmarl-independent; do \
 		$(VENV)/bin/cnc6g train $$learner --scenario paper-case-study --seed 0 --steps 1500 --out results/train; \
 	done

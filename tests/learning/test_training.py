@@ -75,6 +75,15 @@ def test_shipped_checkpoints_pass_the_policy_checks(name, tiny_scenario):
     check_policy(lambda: make_policy(name), tiny_scenario, slots=8)
 
 
+def test_the_chain_scenario_has_its_own_checkpoint_and_it_passes_the_policy_checks():
+    from cnc6g.scenarios import load_scenario
+
+    meta = read_checkpoint(shipped_path("xr-offload", "hmarl"))
+    assert meta["signature"]["n_nodes"] == 8
+    assert meta["config"]["steps"] == 1500
+    check_policy(lambda: make_policy("hmarl"), load_scenario("xr-offload"), slots=12)
+
+
 def test_policy_without_a_checkpoint_for_the_scenario_says_how_to_get_one(tiny_system):
     other = tiny_system.scenario.model_copy(update={"name": "elsewhere"})
     from cnc6g.twin import compile_scenario
