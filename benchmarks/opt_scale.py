@@ -2,7 +2,7 @@
 
 Run with ``python -m benchmarks.opt_scale [--sizes 10,20,50,100,200,1000] [--slots N]
 [--iterations N] [--region-cells N] [--method auto|lp|lagrangian] [--workers W]
-[--ray-from CELLS] [--load L] [--json PATH]``.
+[--ray-from CELLS] [--load L] [--json PATH] [--lp-only lp,priced]``.
 
 For each size, a system of the case-study shape (``cells`` cells of a terminal and a MEC
 server, a transport DC and a cloud, 30 services; from 20 cells on each origin may use its 16
@@ -16,7 +16,8 @@ wall time per slot (build, bound and recovery), the median bound and
 decision objective (J, the optimised objective) and the median and largest relative gap. From
 ``--ray-from`` cells on the regions are solved by ``--workers`` Ray actors on this machine.
 All limits are work (iterations, branch-and-bound nodes), so the figures other than the times
-are the same on any machine.
+are the same on any machine. ``--lp-only lp,priced`` times only each slot's whole LP relaxation,
+by the methods named in turn (``priced``: route pricing), and prints them per size.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from cnc6g.policies.opt.decompose import (
     RegionSolver,
     Solver,
     decompose_slot,
+    whole_lp,
 )
+from cnc6g.policies.opt.model import build_model
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import Twin, compile_scenario
 
@@ -82,7 +85,9 @@ def measure(
         "regions": results[0].regions,
         "columns": results[0].columns,
         "slots": slots,
-        "method": "lp" if results[0].iterations == 0 else "lagrangian",
+        "method": method
+        if method == "priced"
+        else ("lp" if results[0].iterations == 0 else "lagrangian"),
         "iterations": results[0].iterations,
         "region_cells": region_cells,
         "seconds_p50": statistics.median(seconds),
@@ -95,6 +100,24 @@ def measure(
         "gap_max": max(r.gap for r in results),
         "violation_max": max(r.violation for r in results),
     }
+
+
+def lp_times(cells: int, slots: int, load: float, methods: list[str]) -> dict[str, Any]:
+    """The whole LP of each slot alone, by each of ``methods`` in turn (``lp``, ``priced``)."""
+    scenario = synthetic_scenario(
+        f"opt-scale-{cells}", n_cells=cells, candidates_per_origin=None if cells <= 10 else 16
+    ).at_load(load)
+    system = compile_scenario(scenario)
+    out: dict[str, Any] = {"cells": cells, "slots": slots}
+    for seed in range(slots):
+        inputs = SlotInputs.from_observation(Twin(system, seed=seed).observe())
+        built = build_model(system, inputs, (), amortise_slots=10.0)
+        for method in methods:
+            start = time.perf_counter()
+            bound, _ = whole_lp(system, inputs, built, priced=method == "priced")
+            out.setdefault(f"{method}_s", []).append(time.perf_counter() - start)
+            out.setdefault(f"{method}_bound_j", []).append(bound)
+    return out
 
 
 def main() -> None:
@@ -110,7 +133,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ray-from", type=int, default=200, help="cells from which Ray is used")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--lp-only",
+        help="time only the whole LP of each slot by these methods in turn (e.g. lp,priced)",
+    )
     args = parser.parse_args()
+    if args.lp_only:
+        for cells in (int(c) for c in args.sizes.split(",")):
+            times = lp_times(cells, args.slots, args.load, args.lp_only.split(","))
+            print(json.dumps(times), flush=True)
+        return
     rows = []
     for cells in (int(c) for c in args.sizes.split(",")):
         solver: Solver = RegionSolver

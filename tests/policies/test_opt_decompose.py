@@ -61,7 +61,7 @@ def test_regions_keep_ran_domains_whole_and_are_about_the_size_asked():
         region_of_origins(system, 0)
 
 
-@pytest.mark.parametrize("method", ["lagrangian", "lp"])
+@pytest.mark.parametrize("method", ["lagrangian", "lp", "priced"])
 @pytest.mark.parametrize(("cells", "candidates", "per_region"), [(4, 3, 1), (6, None, 2)])
 def test_bound_lp_optimum_and_decision_are_in_order(cells, candidates, per_region, method):
     system = small_system(cells, candidates)
@@ -86,7 +86,7 @@ def test_bound_lp_optimum_and_decision_are_in_order(cells, candidates, per_regio
     assert not feasibility_problems(system, result.decision)
     assert len(result.bounds) <= 8
     assert max(result.bounds) == pytest.approx(result.bound)
-    if method == "lp":  # the whole LP: the best bound the Lagrangian can reach
+    if method in ("lp", "priced"):  # the whole LP: the best bound the Lagrangian can reach
         assert result.bound == pytest.approx(lp, rel=1e-6)
         assert result.iterations == 0
 

@@ -64,6 +64,7 @@ from cnc6g.policies.opt.model import (
     build_model,
     decision_of,
 )
+from cnc6g.policies.opt.pricing import initial_groups, solve_priced
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
 
 DEFAULT_REGION_CELLS = 10
@@ -100,7 +101,7 @@ TURNS = 2
 """Turns the copies take in the recovery in turn (:func:`_open_in_turn`). A second turn took
 0.1-0.3 % off the decision at 20 cells, for about a quarter more recovery time."""
 
-METHODS = ("auto", "lp", "lagrangian")
+METHODS = ("auto", "lp", "priced", "lagrangian")
 """How :func:`decompose_slot` gets its bound and the point the decision is recovered from."""
 
 LP_COLUMNS = 60_000
@@ -487,7 +488,9 @@ def decompose_slot(
     ``"lagrangian"`` the subgradient method on the regions' prices (below), ``"lp"`` the whole
     model's LP relaxation solved once (:func:`_lp_point`: its optimum is the best bound the
     Lagrangian can reach, and on the sizes measured it takes a fraction of the time of the
-    subgradient iterations), ``"auto"`` the LP up to :data:`LP_COLUMNS` columns.
+    subgradient iterations), ``"priced"`` the same LP by route pricing (column generation,
+    :mod:`~cnc6g.policies.opt.pricing`: the same optimum and bound; not faster on the systems
+    measured), ``"auto"`` the LP up to :data:`LP_COLUMNS` columns.
 
     Why the bound holds: take any point of the model (its LP relaxation) and give each copy its
     region's routes and paths, every node column's value, and the part of each node's load its
@@ -544,8 +547,9 @@ def decompose_slot(
 
         if method == "auto":
             method = "lp" if built.model.n_cols <= LP_COLUMNS else "lagrangian"
-        if method == "lp":
-            bound, points = _lp_point(system, inputs, layout, regions)
+        if method in ("lp", "priced"):
+            priced = method == "priced"
+            bound, points = _lp_point(system, inputs, layout, regions, priced)
             history = [bound]
             recover(points)
         else:
@@ -577,20 +581,23 @@ def decompose_slot(
     )
 
 
-def _lp_point(
-    system: System, inputs: SlotInputs, layout: _Layout, regions: IntArray
-) -> tuple[float, list[FloatArray]]:
-    """The whole model's LP relaxation: a certified bound, and each copy's part of its optimum.
+def whole_lp(
+    system: System, inputs: SlotInputs, built: BuiltModel, priced: bool = False
+) -> tuple[float, FloatArray]:
+    """``built``'s whole LP relaxation: a certified bound and its optimum (within the bounds).
 
     Small models are solved by the dual simplex, the others by the interior-point method
-    without crossover; the bound is :func:`~cnc6g.policies.opt.bound.dual_bound` at the
-    solver's row duals, so that it holds however precise they are. A copy's part is the
-    optimum's value of each of its columns, its load columns set to the load its own region's
-    routes and paths send (what the recovery splits the shared capacities by).
+    without crossover; ``priced``, by route pricing from a restricted set of routes
+    (:func:`~cnc6g.policies.opt.pricing.solve_priced`). The bound is
+    :func:`~cnc6g.policies.opt.bound.dual_bound` at the solver's row duals (over every
+    column), so that it holds however precise they are.
     """
-    built = layout.built
     model = built.model
     lp, _ = model.to_lp(relax=True)
+    if priced:
+        chosen = initial_groups(system, inputs, built, np.asarray(lp.col_cost_, dtype=float))
+        result = solve_priced(built, lp, chosen)
+        return result.bound, result.values
     h = new_solver(1e9, 0.0)
     if model.n_cols >= IPM_FROM:
         h.setOptionValue("solver", "ipm")
@@ -604,8 +611,25 @@ def _lp_point(
     duals = np.asarray(solution.row_dual, dtype=float)
     if values.size != model.n_cols or duals.size != model.n_rows:
         raise RuntimeError("the slot's LP relaxation was not solved")
-    bound = dual_bound(model, lp, duals)
     values = np.clip(values, np.asarray(lp.col_lower_), np.asarray(lp.col_upper_))
+    return dual_bound(model, lp, duals), values
+
+
+def _lp_point(
+    system: System,
+    inputs: SlotInputs,
+    layout: _Layout,
+    regions: IntArray,
+    priced: bool = False,
+) -> tuple[float, list[FloatArray]]:
+    """The whole model's LP relaxation: a certified bound, and each copy's part of its optimum.
+
+    The LP is :func:`whole_lp`'s. A copy's part is the
+    optimum's value of each of its columns, its load columns set to the load its own region's
+    routes and paths send (what the recovery splits the shared capacities by).
+    """
+    built = layout.built
+    bound, values = whole_lp(system, inputs, built, priced)
     ro, rs, rk = built.routes
     rn = system.candidates[ro, rk]
     sent = system.work[rs] * np.asarray(inputs.demand, dtype=float)[ro, rs] / system.slot_s
