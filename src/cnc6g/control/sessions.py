@@ -9,7 +9,14 @@ and what other sessions hold). Holding the compute is one conditional update per
 concurrent requests, from one process or several, never over-allocate a node; a transaction
 that changes held compute locks the nodes first, in one order (:func:`lock_nodes`).
 
-When a step's function runs nowhere the cell can reach, or nowhere with room, the session is
+The session's transfers (the terminal's input to the first step, each step's output to the
+next, the result back) hold bandwidth on the wired links they cross the same way: rate times
+data on each link, which must fit in the link's capacity less the twin's load on it in the last
+slot and what other sessions hold (:func:`link_room`); links are locked after nodes, in link
+order.
+
+When a step's function runs nowhere the cell can reach, or nowhere with room (compute, or
+bandwidth for the plan's transfers), the session is
 ``REQUESTED`` and an on-demand deployment asks the orchestrator for an instance (3GPP EDGEAPP's
 dynamic instantiation); the slot loop binds the session once one is ready (``AVAILABLE``) or
 gives it up. While a session lives, its tasks load the twin; every slot its measured latency is
@@ -568,6 +575,12 @@ def _place(
     terminal node, or a hold is refused (a concurrent request took the room: the rows read
     under the lock make this the exception), the steps are placed one by one
     (:func:`_place_per_step`), which holds step by step and tells what runs nowhere with room.
+
+    Wired links: when the plan's transfers cross links, the links the candidates may cross are
+    locked (PostgreSQL) and their bandwidth read; a plan whose transfers do not fit is made
+    again under that bandwidth (:func:`joint_plan`'s ``link_left``), and the plan's bandwidth
+    is held with one conditional update of the links (a refusal gives back what was held and
+    places step by step). A plan that crosses no link reads and holds nothing on links.
     """
     sy = plane.system
     candidates = {o.node for _, on_terminal, _, up in steps if not on_terminal for o in up}
@@ -1429,7 +1442,8 @@ def patch_session(
         if placed.missing:
             raise Unprocessable(
                 f"ratePerSecond: no room for {body.rate_per_second:g} tasks/s now "
-                f"({', '.join(placed.missing)} have no instance with room)",
+                f"({', '.join(placed.missing)} have no instance with room, or no wired-link "
+                "bandwidth left for their transfers)",
                 field="ratePerSecond",
                 code="COMPUTE_SESSIONS.INSUFFICIENT_CAPACITY",
             )
