@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from harness import TRANSLATION, env, hold_problems
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import create_engine, event, func, inspect, select, text
 
 from cnc6g.control import ControlPlane, Settings
 from cnc6g.control.catalog import create_client, register_service
@@ -217,3 +217,40 @@ def test_concurrent_requests_do_not_oversubscribe_a_link(live):
     assert all(info.status == "AVAILABLE" for info in through)
     assert link_problems(plane) == []
     assert hold_problems(plane.settings.database_url) == []
+
+
+SINGLE = {
+    "name": "single",
+    "description": "one step at the cell's own RAN node",
+    "category": "AI_INFERENCE",
+    "workflow": {"steps": [{"stepId": "a", "function": "svc00"}], "edges": []},
+    "qos": {"latencyMs": 1000},
+}
+
+
+def test_only_a_plan_that_crosses_links_reads_and_holds_them(live):
+    plane, sid, terminal = live
+    provider = _principal(plane, "provider")
+    single = plane.run(register_service, provider, ServiceCreate.model_validate(SINGLE))[0]
+
+    def statements(service_id):
+        seen = []
+
+        def note(conn, cursor, statement, *args):
+            seen.append(" ".join(statement.split()))
+
+        event.listen(plane.db.engine, "before_cursor_execute", note)
+        try:
+            info = _request(plane, service_id, terminal)
+        finally:
+            event.remove(plane.db.engine, "before_cursor_execute", note)
+        return info, [x for x in seen if " links" in x or " link_holds" in x]
+
+    near, touched = statements(single.service_id)
+    assert [st.node for st in near.plan.steps] == ["R0-mec"]  # no wired link on its way
+    assert touched == []
+    far, touched = statements(sid)
+    assert _holds(plane, far.session_id)
+    # their bandwidth held (on PostgreSQL the links locked and read first), the holds inserted
+    first = ["SELECT"] if plane.db.engine.dialect.name == "postgresql" else []
+    assert [x.split()[0] for x in touched] == [*first, "UPDATE", "INSERT"]

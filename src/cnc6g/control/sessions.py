@@ -112,6 +112,8 @@ JOINT_PLANS = "joint-plans"
 """Key in the plane's cache of the slot's joint plans (:func:`joint_plan`)."""
 JOINT_PLANS_KEPT = 1024
 """Joint plans kept per slot at most (the cache starts afresh beyond)."""
+CANDIDATE_LINKS = "candidate-links"
+"""Key in the plane's cache of the links each cell's candidates may cross."""
 
 NODES: Table = Node.__table__  # type: ignore[assignment]
 INSTANCES: Table = Instance.__table__  # type: ignore[assignment]
@@ -579,10 +581,11 @@ def _place(
     Wired links: when the plan's transfers cross links, the links the candidates may cross are
     locked (PostgreSQL) and their bandwidth read; a plan whose transfers do not fit is made
     again under that bandwidth (:func:`joint_plan`'s ``link_left``), and the plan's bandwidth
-    is held with one conditional update of the links (a refusal gives back what was held and
-    places step by step). A plan that crosses no link reads and holds nothing on links.
+    is held with one conditional update of the links (:func:`_hold_plan`). On SQLite, whose
+    write lock is taken at ``BEGIN``, the conditional update is tried first and the links are
+    read (and the plan made again) only when it refuses. A plan still refused is placed step
+    by step. A plan that crosses no link reads and holds nothing on links.
     """
-    sy = plane.system
     candidates = {o.node for _, on_terminal, _, up in steps if not on_terminal for o in up}
     room: dict[str, float] = {}
     if room_kept is not None:
@@ -593,86 +596,128 @@ def _place(
             if r.node in candidates:
                 room[r.node] = r.admission_gcps - r.background_gcps - r.reserved_gcps
     joint = joint_plan(plane, cell, workflow, rate, steps, room, view.utilisation, view.slot)
-    if joint is not None and joint[3]:  # its transfers cross wired links: are they free?
+    left: dict[int, float] | None = None
+
+    def again_under_links() -> Any:
+        assert left is not None
+        return joint_plan(
+            plane,
+            cell,
+            workflow,
+            rate,
+            steps,
+            room,
+            view.utilisation,
+            view.slot,
+            link_left=_link_array(plane, left),
+        )
+
+    # On SQLite (its write lock taken at BEGIN) the links' conditional update is the check: the
+    # links are read only when it refuses. Elsewhere they are locked and read before holding.
+    at_once = hold and room_kept is None and s.get_bind().dialect.name == "sqlite"
+    if joint is not None and joint[3] and not at_once:  # its transfers cross wired links
         left = _links_left(plane, s, cell, candidates, room_kept)
         if not _fits(joint[3], left):
-            joint = joint_plan(
-                plane,
-                cell,
-                workflow,
-                rate,
-                steps,
-                room,
-                view.utilisation,
-                view.slot,
-                link_left=_link_array(plane, left),
+            joint = again_under_links()
+    if joint is None:
+        return _place_per_step(plane, s, cell, workflow, qos_ms, rate, hold, steps, room_kept)
+    held = _hold_plan(plane, s, steps, rate, joint, room_kept) if hold else ({}, {})
+    if held is None and left is None and joint[3]:  # refused on SQLite: read the links now
+        left = _links_left(plane, s, cell, candidates, room_kept)
+        if not _fits(joint[3], left):
+            joint = again_under_links()
+            held = None if joint is None else _hold_plan(plane, s, steps, rate, joint, room_kept)
+    if joint is None or held is None:
+        return _place_per_step(plane, s, cell, workflow, qos_ms, rate, hold, steps, room_kept)
+    picks, parts, total, _ = joint
+    taken, links_taken = held
+    chosen = []
+    for (step, on_terminal, options, _), node, part in zip(steps, picks, parts, strict=True):
+        option = next(o for o in options if o.node == node)
+        chosen.append(
+            PlannedStep(
+                step_id=step.step_id,
+                function=step.function,
+                placement=Placement.terminal if on_terminal else Placement.network,
+                node=node,
+                domain=option.domain,
+                expected_latency_ms=round(part, 3),
             )
-    if joint is not None:
-        picks, parts, total, use = joint
-        holds: dict[str, float] = {}
-        for (step, on_terminal, _, _), node in zip(steps, picks, strict=True):
-            if not on_terminal:
-                need = rate * float(sy.work[plane.live.function(step.function)])
-                holds[node] = holds.get(node, 0.0) + need
-        taken: dict[str, float] = {}
-        if hold and holds:
-            if room_kept is not None:
-                for node, need in holds.items():  # up to the first node without room
-                    if not room_kept.hold(node, need):
-                        break
-                    taken[node] = need
-            else:
-                params: dict[str, Any] = {}
-                for i, (node, need) in enumerate(holds.items()):
-                    params[f"b_node{i}"], params[f"b_gcps{i}"] = node, need
-                held = s.connection().execute(hold_all_statement(len(holds)), params).scalars()
-                taken = {n: holds[n] for n in held}
-            if len(taken) < len(holds):
-                release_holds(s, taken, room_kept)
-                return _place_per_step(
-                    plane, s, cell, workflow, qos_ms, rate, hold, steps, room_kept
-                )
-        links_taken: dict[int, float] = {}
-        if hold and use:
-            if room_kept is not None:
-                links_taken = room_kept.hold_links(use)
-            else:
-                params = {}
-                for i, (li, mbps) in enumerate(use.items()):
-                    params[f"b_link{i}"], params[f"b_mbps{i}"] = li, mbps
-                held_links = s.connection().execute(hold_links_statement(len(use)), params)
-                links_taken = {li: use[li] for li in held_links.scalars()}
-            if len(links_taken) < len(use):
-                release_holds(s, taken, room_kept, links_taken)
-                return _place_per_step(
-                    plane, s, cell, workflow, qos_ms, rate, hold, steps, room_kept
-                )
-        chosen = []
-        for (step, on_terminal, options, _), node, part in zip(steps, picks, parts, strict=True):
-            option = next(o for o in options if o.node == node)
-            chosen.append(
-                PlannedStep(
-                    step_id=step.step_id,
-                    function=step.function,
-                    placement=Placement.terminal if on_terminal else Placement.network,
-                    node=node,
-                    domain=option.domain,
-                    expected_latency_ms=round(part, 3),
-                )
-            )
-        plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
-        return Placed(plan, taken, [], links_taken)
-    return _place_per_step(plane, s, cell, workflow, qos_ms, rate, hold, steps, room_kept)
+        )
+    plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
+    return Placed(plan, taken, [], links_taken)
+
+
+def _hold_plan(
+    plane: ControlPlane,
+    s: DbSession,
+    steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
+    rate: float,
+    joint: tuple[list[str], list[float], float, dict[int, float]],
+    room: Room | None,
+) -> tuple[dict[str, float], dict[int, float]] | None:
+    """Hold a joint plan's compute on its nodes, then its bandwidth on the links it crosses.
+
+    One conditional update for the nodes and one for the links (or in ``room``): the compute
+    and the bandwidth held, or None when a node or a link refused (nothing is held then).
+    """
+    sy = plane.system
+    picks, _, _, use = joint
+    holds: dict[str, float] = {}
+    for (step, on_terminal, _, _), node in zip(steps, picks, strict=True):
+        if not on_terminal:
+            need = rate * float(sy.work[plane.live.function(step.function)])
+            holds[node] = holds.get(node, 0.0) + need
+    taken: dict[str, float] = {}
+    if holds:
+        if room is not None:
+            for node, need in holds.items():  # up to the first node without room
+                if not room.hold(node, need):
+                    break
+                taken[node] = need
+        else:
+            params: dict[str, Any] = {}
+            for i, (node, need) in enumerate(holds.items()):
+                params[f"b_node{i}"], params[f"b_gcps{i}"] = node, need
+            held = s.connection().execute(hold_all_statement(len(holds)), params).scalars()
+            taken = {n: holds[n] for n in held}
+        if len(taken) < len(holds):
+            release_holds(s, taken, room)
+            return None
+    links: dict[int, float] = {}
+    if use:
+        if room is not None:
+            links = room.hold_links(use)
+        else:
+            params = {}
+            for i, (li, mbps) in enumerate(use.items()):
+                params[f"b_link{i}"], params[f"b_mbps{i}"] = li, mbps
+            held_links = s.connection().execute(hold_links_statement(len(use)), params)
+            links = {li: use[li] for li in held_links.scalars()}
+        if len(links) < len(use):
+            release_holds(s, taken, room, links)
+            return None
+    return taken, links
 
 
 def _candidate_links(plane: ControlPlane, cell: str, candidates: set[str]) -> set[int]:
-    """The wired links a transfer between the terminal of ``cell`` and ``candidates`` may cross."""
-    sy = plane.system
-    g = paths.node_graph(sy)
-    term = int(g.terminal_of[plane.live.cell(cell)])
-    at = [term] + [plane.live.node(n) for n in candidates]
-    crossed = np.unique(g.path_links[np.ix_(at, at)])
-    return {int(li) for li in crossed if li < sy.n_links}
+    """The wired links a transfer between the terminal of ``cell`` and ``candidates`` may cross.
+
+    Kept per cell and set of candidates (the system's paths do not change).
+    """
+    key = (cell, frozenset(candidates))
+    kept: dict[Any, set[int]] = plane.cache.setdefault(CANDIDATE_LINKS, {})
+    links = kept.get(key)
+    if links is None:
+        sy = plane.system
+        g = paths.node_graph(sy)
+        term = int(g.terminal_of[plane.live.cell(cell)])
+        at = [term] + [plane.live.node(n) for n in candidates]
+        crossed = np.unique(g.path_links[np.ix_(at, at)])
+        if len(kept) >= JOINT_PLANS_KEPT:
+            kept.clear()
+        links = kept[key] = {int(li) for li in crossed if li < sy.n_links}
+    return links
 
 
 def _links_left(
