@@ -502,12 +502,14 @@ def hold_problems(database_url: str, scenario: str = "speech-translation") -> li
 
     Every node's ``reserved_gcps`` is the sum of its reservations and within its admission
     limit; an AVAILABLE session holds, on each node of a network step, its rate times the
-    step's work; any other session holds nothing.
+    step's work; any other session holds nothing. Likewise every wired link's
+    ``reserved_mbps`` is the sum of its link holds and within its capacity, and only an
+    AVAILABLE session holds bandwidth.
     """
     from sqlalchemy import select
 
     from cnc6g.scenarios import load_scenario
-    from cnc6g.storage.tables import Node, Reservation
+    from cnc6g.storage.tables import Link, LinkHold, Node, Reservation
     from cnc6g.storage.tables import Session as SessionRow
     from cnc6g.twin import compile_scenario
 
@@ -520,6 +522,8 @@ def hold_problems(database_url: str, scenario: str = "speech-translation") -> li
                 s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             nodes = list(s.scalars(select(Node)).all())
             reservations = list(s.scalars(select(Reservation)).all())
+            links = list(s.scalars(select(Link)).all())
+            link_holds = list(s.scalars(select(LinkHold)).all())
             sessions = list(s.scalars(select(SessionRow)).all())
     finally:
         db.dispose()
@@ -547,6 +551,18 @@ def hold_problems(database_url: str, scenario: str = "speech-translation") -> li
         got = by_session.get(row.session_id, {})
         if got.keys() != want.keys() or any(abs(got[k] - want[k]) > 1e-6 for k in got):
             problems.append(f"session {row.session_id} ({row.status}): holds {got}, needs {want}")
+    by_link: dict[int, float] = {}
+    status = {row.session_id: row.status for row in sessions}
+    for h in link_holds:
+        by_link[h.link] = by_link.get(h.link, 0.0) + h.mbps
+        if status.get(h.session_id) != "AVAILABLE" or h.mbps <= 0:
+            problems.append(f"session {h.session_id}: holds {h.mbps} Mbit/s on link {h.link}")
+    for li in links:
+        held = by_link.get(li.link, 0.0)
+        if abs(li.reserved_mbps - held) > 1e-6:
+            problems.append(f"link {li.link}: reserved {li.reserved_mbps}, holds sum {held}")
+        if not -1e-9 <= li.reserved_mbps <= li.capacity_mbps + 1e-9:
+            problems.append(f"link {li.link}: reserved {li.reserved_mbps} of {li.capacity_mbps}")
     return problems
 
 

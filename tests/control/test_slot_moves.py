@@ -4,7 +4,8 @@ Sessions that keep missing their QoS are moved off their nodes (or ended when no
 meets it) by the slot's write. It places them one after the other against the nodes' compute
 read once and writes them together; the reference moves each as an ORM object with its own
 statements. Two databases get the same requests (the same ids) and slots, one moved each way:
-the sessions, their holds, the nodes and the events must be the same (the service layer and the
+the sessions, their holds (compute and link bandwidth), the nodes, the links and the events must
+be the same (the service layer and the
 slot engine on real databases).
 """
 
@@ -23,7 +24,7 @@ from cnc6g.control.runtime import SlotEngine
 from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest
 from cnc6g.control.security import Principal, role_scopes
 from cnc6g.control.sessions import request_service
-from cnc6g.storage.tables import Lease, Node, OutboxEvent, Reservation
+from cnc6g.storage.tables import Lease, Link, LinkHold, Node, OutboxEvent, Reservation
 from cnc6g.storage.tables import Session as SessionRow
 
 SESSIONS = 120
@@ -87,7 +88,13 @@ def _run(url, one_by_one, monkeypatch):
                     Reservation.session_id, Reservation.node
                 )
             ).all()
+            holds += s.execute(
+                select(LinkHold.session_id, LinkHold.link, LinkHold.mbps).order_by(
+                    LinkHold.session_id, LinkHold.link
+                )
+            ).all()
             nodes = s.execute(select(Node.node, Node.reserved_gcps).order_by(Node.node)).all()
+            nodes += s.execute(select(Link.link, Link.reserved_mbps).order_by(Link.link)).all()
             events = [
                 (e.type, e.subject, e.data, e.owner)
                 for e in s.scalars(select(OutboxEvent).order_by(OutboxEvent.seq))
@@ -108,6 +115,7 @@ def test_moves_written_together_are_the_moves_one_by_one(two_databases, monkeypa
     assert infos.count("MIGRATED") >= 10
     assert infos.count("NETWORK_TERMINATED") >= 1
     assert sessions == one_by_one[0]  # the revision aside: the reference writes a move twice
+    assert any(isinstance(h[1], int) for h in holds)  # bandwidth held on links too
     assert holds == one_by_one[1]
     assert nodes == one_by_one[2]
     assert events == one_by_one[3]

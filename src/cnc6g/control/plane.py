@@ -33,7 +33,7 @@ from cnc6g.control.security import Principal, VerifiedTokens
 from cnc6g.model import DomainKind
 from cnc6g.scenarios import ScenarioError, load_scenario
 from cnc6g.storage.db import Database, is_retryable, lock_setup
-from cnc6g.storage.tables import IdempotencyKey, Lease, Node, ServerKey
+from cnc6g.storage.tables import IdempotencyKey, Lease, Link, Node, ServerKey
 from cnc6g.twin import compile_scenario
 
 T = TypeVar("T")
@@ -225,6 +225,19 @@ class ControlPlane:
                         awake=True,
                     )
                 )
+            known_links = set(s.scalars(select(Link.link)).all())
+            for li, wl in enumerate(self.scenario.wired_links):
+                if li not in known_links:
+                    s.add(
+                        Link(
+                            link=li,
+                            a=wl.a,
+                            b=wl.b,
+                            capacity_mbps=wl.bandwidth_gbps * 1e3,
+                            background_mbps=0.0,
+                            reserved_mbps=0.0,
+                        )
+                    )
 
     @property
     def key(self) -> str:

@@ -54,8 +54,14 @@ from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
     ADD_HOLDS,
+    ADD_LINK_HOLDS,
+    DROP_LINK_HOLDS,
     IN_BATCH,
     INSTANCES,
+    LINK_HOLDS,
+    LINK_HOLDS_OF,
+    LINKS,
+    READ_LINK_ROOM,
     READ_ROOM,
     RESERVATIONS,
     SESSIONS,
@@ -103,6 +109,12 @@ NODE_STATE = (
     )
 )
 """What a slot writes on each node (the compute held there is left to requests)."""
+LINK_STATE = (
+    update(LINKS)
+    .where(LINKS.c.link == bindparam("b_link"))
+    .values(background_mbps=bindparam("b_background"))
+)
+"""What a slot writes on each wired link: the twin's load on it less what sessions hold."""
 
 _c = SESSIONS.c
 LIVE_SESSIONS = select(
@@ -192,6 +204,8 @@ LOADING = select(_c.session_id, _c.origin, _c.rate_per_s, _c.plan).where(
 """The sessions whose tasks load the twin in a slot."""
 HELD = select(RESERVATIONS.c.node, func.sum(RESERVATIONS.c.gcps)).group_by(RESERVATIONS.c.node)
 """The compute held on each node."""
+HELD_LINKS = select(LINK_HOLDS.c.link, func.sum(LINK_HOLDS.c.mbps)).group_by(LINK_HOLDS.c.link)
+"""The bandwidth held on each wired link."""
 INSTANCE_ROWS = select(
     INSTANCES.c.function, INSTANCES.c.node, INSTANCES.c.since_slot, INSTANCES.c.status
 )
@@ -227,6 +241,7 @@ class _Read:
     live: list[Any] = field(default_factory=list)  # LIVE_SESSIONS' rows
     instances: list[Any] = field(default_factory=list)  # INSTANCE_ROWS' rows
     ends: datetime | None = None  # the slot's end as read: the write's, or before it (realtime)
+    reserved_links: dict[int, float] = field(default_factory=dict)  # bandwidth held per link
 
 
 @dataclass(frozen=True)
@@ -270,6 +285,7 @@ class _Result:
     satisfaction: float
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)  # session id -> _meter's
     instances: _InstanceChanges | None = None
+    link_load_mbps: np.ndarray | None = None  # [L] the twin's load on each wired link
 
 
 @dataclass
@@ -497,7 +513,10 @@ class SlotEngine:
         instances = conn.execute(INSTANCE_ROWS).all()
         _, now = self.plane.clock(s)
         ends = now + timedelta(seconds=self.plane.slot_s)
-        return _Read(slot, sessions, keep, reserved, live, instances, ends)
+        held_links = {int(li): float(mbps) for li, mbps in conn.execute(HELD_LINKS)}
+        return _Read(
+            slot, sessions, keep, reserved, live, instances, ends, reserved_links=held_links
+        )
 
     def _keep(self, system: System, decision: Decision) -> Decision:
         """The policy's decision with the deployments' instances added where they fit."""
@@ -638,6 +657,9 @@ class SlotEngine:
             and (read.ends is None or row.expires_at > read.ends)  # not ended by the write
         }
         result.instances = self._instance_changes(read, x)
+        link_util = out.link_utilisation[0]
+        if link_util.shape[0] == sy.n_links:  # offered load, the larger of the two directions
+            result.link_load_mbps = link_util * sy.link_capacity
         return result
 
     def _instance_changes(self, read: _Read, deployment: np.ndarray) -> _InstanceChanges:
@@ -718,6 +740,18 @@ class SlotEngine:
                 for n, name in enumerate(live.nodes)
             ],
         )  # one statement for every node (executemany), without the ORM's synchronisation
+        if res.link_load_mbps is not None and len(res.link_load_mbps):
+            held_links = read.reserved_links
+            s.execute(
+                LINK_STATE,
+                [
+                    {
+                        "b_link": li,
+                        "b_background": max(float(load) - held_links.get(li, 0.0), 0.0),
+                    }
+                    for li, load in enumerate(res.link_load_mbps)
+                ],
+            )
         # Per service type figures.
         s.execute(
             ServiceMetric.__table__.insert(),
@@ -861,14 +895,19 @@ class SlotEngine:
         conn = s.connection()
         moving = [sid for sid, usage, _ in later if usage is not None]
         held: dict[str, list[tuple[str, float]]] = {}
+        held_links: dict[str, dict[int, float]] = {}
         for start in range(0, len(moving), IN_BATCH):
             batch = moving[start : start + IN_BATCH]
             for sid, node, gcps in conn.execute(HOLDS_OF, {"b_ids": batch}):
                 held.setdefault(sid, []).append((node, gcps))
+            for sid, li, mbps in conn.execute(LINK_HOLDS_OF, {"b_ids": batch}):
+                held_links.setdefault(sid, {})[li] = mbps
+        any_links = bool(held_links)  # some session to move holds bandwidth on links
         room: Room | None = None
         view = None
         updates: list[dict[str, Any]] = []
         adds: list[dict[str, Any]] = []
+        link_adds: list[dict[str, Any]] = []
         dropped: list[str] = []
         events: list[dict[str, Any]] = []
 
@@ -877,12 +916,16 @@ class SlotEngine:
                 room.write(s)
             for start in range(0, len(dropped), IN_BATCH):
                 conn.execute(DROP_HOLDS, {"b_ids": dropped[start : start + IN_BATCH]})
+                if any_links:
+                    conn.execute(DROP_LINK_HOLDS, {"b_ids": dropped[start : start + IN_BATCH]})
             if adds:
                 conn.execute(ADD_HOLDS, adds)
+            if link_adds:
+                conn.execute(ADD_LINK_HOLDS, link_adds)
             if updates:
                 conn.execute(MOVE, updates)
             emit_all(s, events)
-            for pending in (updates, adds, dropped, events):
+            for pending in (updates, adds, link_adds, dropped, events):
                 pending.clear()
 
         for session_id, usage, avoid_current in later:
@@ -897,7 +940,7 @@ class SlotEngine:
                 self._bind(s, orm, service, workflow, set(orm.plan.get("pinned", [])), cell, now)
                 continue
             if room is None:
-                room = Room(conn.execute(READ_ROOM))
+                room = Room(conn.execute(READ_ROOM), conn.execute(READ_LINK_ROOM))
                 view = slot_view(plane, s, None)
             row = before[session_id]
             workflow = self._workflow(workflows, services[row.service_id])
@@ -907,7 +950,7 @@ class SlotEngine:
             given: dict[str, float] = {}  # release(): what it holds, summed per node
             for node, gcps in held.get(session_id, []):
                 given[node] = given.get(node, 0.0) + gcps
-            release_holds(s, given, room)
+            release_holds(s, given, room, held_links.pop(session_id, None))
             dropped.append(session_id)
             after: dict[str, Any] = {
                 "status": row.status,
@@ -936,7 +979,7 @@ class SlotEngine:
             if placed is not None and (
                 placed.missing or (avoid_current and not placed.plan.meets_qos)
             ):
-                release_holds(s, placed.holds, room)
+                release_holds(s, placed.holds, room, placed.links)
                 placed = None
             if placed is None:  # ended, as end_session() ends it
                 if row.status != SessionStatus.unavailable.value:
@@ -949,6 +992,10 @@ class SlotEngine:
                 adds.extend(
                     {"session_id": session_id, "node": n, "gcps": g}
                     for n, g in placed.holds.items()
+                )
+                link_adds.extend(
+                    {"session_id": session_id, "link": li, "mbps": m}
+                    for li, m in placed.links.items()
                 )
                 old = [(st["function"], st["node"]) for st in row.plan["steps"]]
                 after["plan"] = placed.plan.model_dump(mode="json", by_alias=True) | {
@@ -1070,7 +1117,7 @@ class SlotEngine:
             if waited >= plane.settings.request_wait_slots:
                 end_session(plane, s, row, StatusInfo.network_terminated, now)
             return
-        keep_holds(s, row.session_id, placed.holds)
+        keep_holds(s, row.session_id, placed.holds, placed.links)
         previous = row.status
         row.origin = cell
         row.plan = placed.plan.model_dump(mode="json", by_alias=True) | {
@@ -1110,10 +1157,10 @@ class SlotEngine:
             end_session(plane, s, row, StatusInfo.network_terminated, now)
             return
         if placed.missing or (avoid_current and not placed.plan.meets_qos):
-            release_holds(s, placed.holds)
+            release_holds(s, placed.holds, links=placed.links)
             end_session(plane, s, row, StatusInfo.network_terminated, now)
             return
-        keep_holds(s, row.session_id, placed.holds)
+        keep_holds(s, row.session_id, placed.holds, placed.links)
         old = [(st["function"], st["node"]) for st in row.plan["steps"]]
         row.plan = placed.plan.model_dump(mode="json", by_alias=True) | {
             "pinned": sorted(pinned),

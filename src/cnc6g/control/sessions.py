@@ -9,7 +9,14 @@ and what other sessions hold). Holding the compute is one conditional update per
 concurrent requests, from one process or several, never over-allocate a node; a transaction
 that changes held compute locks the nodes first, in one order (:func:`lock_nodes`).
 
-When a step's function runs nowhere the cell can reach, or nowhere with room, the session is
+The session's transfers (the terminal's input to the first step, each step's output to the
+next, the result back) hold bandwidth on the wired links they cross the same way: rate times
+data on each link, which must fit in the link's capacity less the twin's load on it in the last
+slot and what other sessions hold (:func:`link_room`); links are locked after nodes, in link
+order.
+
+When a step's function runs nowhere the cell can reach, or nowhere with room (compute, or
+bandwidth for the plan's transfers), the session is
 ``REQUESTED`` and an on-demand deployment asks the orchestrator for an instance (3GPP EDGEAPP's
 dynamic instantiation); the slot loop binds the session once one is ready (``AVAILABLE``) or
 gives it up. While a session lives, its tasks load the twin; every slot its measured latency is
@@ -21,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -29,6 +36,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     Float,
+    Integer,
     String,
     Table,
     Update,
@@ -68,7 +76,16 @@ from cnc6g.control.security import Principal
 from cnc6g.control.subscriptions import set_location
 from cnc6g.policies import paths
 from cnc6g.storage.db import page_of
-from cnc6g.storage.tables import Deployment, Instance, Node, Reservation, Service, Terminal
+from cnc6g.storage.tables import (
+    Deployment,
+    Instance,
+    Link,
+    LinkHold,
+    Node,
+    Reservation,
+    Service,
+    Terminal,
+)
 from cnc6g.storage.tables import Session as SessionRow
 
 API = {SessionKind.compute: "compute-sessions", SessionKind.sensing: "sensing-sessions"}
@@ -77,6 +94,10 @@ NODES_LOCKED = "cnc6g.nodes-locked"
 """Key in a transaction's ``info``: it has locked every node (:func:`lock_nodes`)."""
 SOME_NODES_LOCKED = "cnc6g.some-nodes-locked"
 """Key in a transaction's ``info`` of the nodes it has locked when not all."""
+LINKS_LOCKED = "cnc6g.links-locked"
+"""Key in a transaction's ``info``: it has locked every wired link (with every node)."""
+SOME_LINKS_LOCKED = "cnc6g.some-links-locked"
+"""Key in a transaction's ``info`` of the links it has locked when not all."""
 SLOT_VIEW = "slot-view"
 """Key in the plane's cache of the last :class:`SlotView`."""
 
@@ -91,6 +112,8 @@ JOINT_PLANS = "joint-plans"
 """Key in the plane's cache of the slot's joint plans (:func:`joint_plan`)."""
 JOINT_PLANS_KEPT = 1024
 """Joint plans kept per slot at most (the cache starts afresh beyond)."""
+CANDIDATE_LINKS = "candidate-links"
+"""Key in the plane's cache of the links each cell's candidates may cross."""
 
 NODES: Table = Node.__table__  # type: ignore[assignment]
 INSTANCES: Table = Instance.__table__  # type: ignore[assignment]
@@ -100,6 +123,8 @@ TERMINALS: Table = Terminal.__table__  # type: ignore[assignment]
 """The tables of the decision path, written with SQLAlchemy Core: one statement per table and
 no ORM loading or flush while the nodes are locked."""
 SERVICES: Table = Service.__table__  # type: ignore[assignment]
+LINKS: Table = Link.__table__  # type: ignore[assignment]
+LINK_HOLDS: Table = LinkHold.__table__  # type: ignore[assignment]
 
 _n = NODES.c
 HOLD = (
@@ -195,6 +220,61 @@ END_SESSION = (
 )
 ADD_HOLDS = insert(RESERVATIONS)
 
+_l = LINKS.c
+READ_LINK_ROOM = select(_l.link, _l.capacity_mbps, _l.background_mbps, _l.reserved_mbps)
+"""The bandwidth of every wired link: its capacity, the last slot's load, what is held."""
+LOCK_LINK_ROOM = (
+    READ_LINK_ROOM.where(_l.link.in_(bindparam("b_links", expanding=True)))
+    .order_by(_l.link)
+    .with_for_update()
+)
+""":data:`READ_LINK_ROOM` of the links given, locked in link order (PostgreSQL)."""
+LOCK_LINKS = select(_l.link).order_by(_l.link).with_for_update()
+GIVE_BACK_LINK = (
+    update(LINKS)
+    .where(_l.link == bindparam("b_link"))
+    .values(reserved_mbps=_l.reserved_mbps - bindparam("b_mbps"))
+)
+SET_LINK_RESERVED = (
+    update(LINKS)
+    .where(_l.link == bindparam("b_link"))
+    .values(reserved_mbps=bindparam("b_reserved"))
+)
+"""The bandwidth held on a link, as a transaction that holds every link locked worked it out."""
+ADD_LINK_HOLDS = insert(LINK_HOLDS)
+LINK_HOLDS_OF = select(LINK_HOLDS.c.session_id, LINK_HOLDS.c.link, LINK_HOLDS.c.mbps).where(
+    LINK_HOLDS.c.session_id.in_(bindparam("b_ids", expanding=True))
+)
+DROP_LINK_HOLDS = delete(LINK_HOLDS).where(
+    LINK_HOLDS.c.session_id.in_(bindparam("b_ids", expanding=True))
+)
+_HOLD_LINKS: dict[int, Update] = {}
+
+
+def hold_links_statement(count: int) -> Update:
+    """Hold bandwidth on ``count`` links at once (``b_link<i>``, ``b_mbps<i>``) where it fits.
+
+    A link has room for ``mbps`` when its load in the last slot, what is held on it and
+    ``mbps`` stay within its capacity; the statement returns the links it held bandwidth on.
+    """
+    statement = _HOLD_LINKS.get(count)
+    if statement is None:
+        links = [bindparam(f"b_link{i}", type_=Integer()) for i in range(count)]
+        need = case(
+            *((_l.link == links[i], bindparam(f"b_mbps{i}", type_=Float())) for i in range(count)),
+            else_=None,
+        )
+        statement = _HOLD_LINKS[count] = (
+            update(LINKS)
+            .where(
+                _l.link.in_(links),
+                _l.background_mbps + _l.reserved_mbps + need <= _l.capacity_mbps,
+            )
+            .values(reserved_mbps=_l.reserved_mbps + need)
+            .returning(_l.link)
+        )
+    return statement
+
 
 def lock_nodes(s: DbSession, names: Iterable[str] | None = None) -> None:
     """Lock nodes for the rest of the transaction, taken in name order: every one, or ``names``.
@@ -205,13 +285,18 @@ def lock_nodes(s: DbSession, names: Iterable[str] | None = None) -> None:
     already orders them and makes a lock of some nodes needless). A placement locks only the
     nodes it may hold compute on; a slot's write and a change of a session lock them all. A
     transaction takes one set: a later call for nodes it holds locked already changes nothing
-    (a placement that fails gives back compute on nodes it locked).
+    (a placement that fails gives back compute on nodes it locked). Wired links are locked
+    after nodes, in link order: locking every node locks every link too on PostgreSQL, and a
+    placement locks the links its candidates may cross (:func:`link_room`).
     """
     if s.info.get(NODES_LOCKED):
         return
     if names is None:
         s.execute(LOCK_NODES).all()
         s.info[NODES_LOCKED] = True
+        if s.get_bind().dialect.name != "sqlite" and not s.info.get(LINKS_LOCKED):
+            s.execute(LOCK_LINKS).all()  # after the nodes, as a request takes them
+            s.info[LINKS_LOCKED] = True
         return
     if s.get_bind().dialect.name == "sqlite":
         return
@@ -239,6 +324,32 @@ def lock_room(s: DbSession, names: set[str]) -> list[Any] | None:
     rows = list(s.connection().execute(LOCK_ROOM, {"b_nodes": sorted(names)}))
     some.update(names)
     return rows
+
+
+def link_room(s: DbSession, links: Iterable[int]) -> dict[int, float]:
+    """The bandwidth each wired link has left in this slot, Mbit/s, after locking ``links``.
+
+    A link's room is its capacity less the twin's load on it in the last slot (its
+    ``background_mbps``) and what sessions hold. On PostgreSQL the links not locked yet among
+    ``links`` are locked in link order and read in one statement (a transaction locks its
+    nodes first: :func:`lock_nodes`); on SQLite, whose write lock is taken at ``BEGIN``, and
+    where every link is locked already, every link is read.
+    """
+    conn = s.connection()
+    if s.get_bind().dialect.name == "sqlite" or s.info.get(LINKS_LOCKED):
+        rows = list(conn.execute(READ_LINK_ROOM))
+    else:
+        some: set[int] = s.info.setdefault(SOME_LINKS_LOCKED, set())
+        wanted = set(links)
+        new = sorted(wanted - some)
+        if new and not some & wanted:
+            rows = list(conn.execute(LOCK_LINK_ROOM, {"b_links": new}))
+        else:
+            if new:
+                conn.execute(LOCK_LINK_ROOM, {"b_links": new}).all()
+            rows = list(conn.execute(READ_LINK_ROOM))
+        some.update(new)
+    return {r.link: r.capacity_mbps - r.background_mbps - r.reserved_mbps for r in rows}
 
 
 @dataclass(frozen=True)
@@ -292,15 +403,42 @@ class Room:
     arithmetic as :data:`HOLD` and :data:`GIVE_BACK`, in the same order, so the same doubles),
     and writes the compute held on the nodes that changed in one statement (:meth:`write`).
 
+    The wired links' bandwidth is kept the same way (a slot's write holds every link locked too).
+
     Args:
         rows: :data:`READ_ROOM`'s rows.
+        links: :data:`READ_LINK_ROOM`'s rows.
     """
 
-    def __init__(self, rows: Iterable[Any]) -> None:
+    def __init__(self, rows: Iterable[Any], links: Iterable[Any] = ()) -> None:
         self.nodes: dict[str, list[float]] = {
             r.node: [r.admission_gcps, r.background_gcps, r.reserved_gcps] for r in rows
         }
         self._read = {n: v[2] for n, v in self.nodes.items()}
+        self.links: dict[int, list[float]] = {
+            r.link: [r.capacity_mbps, r.background_mbps, r.reserved_mbps] for r in links
+        }
+        self._links_read = {li: v[2] for li, v in self.links.items()}
+
+    def link_left(self) -> dict[int, float]:
+        """Bandwidth each link has left to hold, Mbit/s (as :func:`link_room` reads it)."""
+        return {li: c - b - r for li, (c, b, r) in self.links.items()}
+
+    def hold_links(self, use: dict[int, float]) -> dict[int, float]:
+        """Hold bandwidth on links where it fits (``hold_links_statement``); what was held."""
+        held: dict[int, float] = {}
+        for li, mbps in use.items():
+            state = self.links.get(li)
+            if state is not None and state[1] + state[2] + mbps <= state[0]:
+                state[2] = state[2] + mbps
+                held[li] = mbps
+        return held
+
+    def give_back_links(self, use: dict[int, float]) -> None:
+        """Give back bandwidth held on links (:data:`GIVE_BACK_LINK`)."""
+        for li, mbps in use.items():
+            state = self.links[li]
+            state[2] = state[2] - mbps
 
     def left(self, node: str) -> float:
         """Compute ``node`` has left to hold, Gcycles/s (as :func:`_place` reads it)."""
@@ -330,15 +468,27 @@ class Room:
         if changed:
             s.connection().execute(SET_RESERVED, changed)
             self._read.update({c["b_node"]: c["b_reserved"] for c in changed})
+        moved = [
+            {"b_link": li, "b_reserved": v[2]}
+            for li, v in self.links.items()
+            if v[2] != self._links_read[li]
+        ]
+        if moved:
+            s.connection().execute(SET_LINK_RESERVED, moved)
+            self._links_read.update({c["b_link"]: c["b_reserved"] for c in moved})
 
 
 @dataclass(frozen=True)
 class Placed:
-    """A plan, the compute it holds on each node, and the functions that run nowhere yet."""
+    """A plan, the compute it holds on each node, and the functions that run nowhere yet.
+
+    ``links``: the bandwidth it holds on each wired link its transfers cross, Mbit/s.
+    """
 
     plan: Plan
     holds: dict[str, float]
     missing: list[str]
+    links: dict[int, float] = field(default_factory=dict)
 
 
 def place(
@@ -427,8 +577,15 @@ def _place(
     terminal node, or a hold is refused (a concurrent request took the room: the rows read
     under the lock make this the exception), the steps are placed one by one
     (:func:`_place_per_step`), which holds step by step and tells what runs nowhere with room.
+
+    Wired links: when the plan's transfers cross links, the links the candidates may cross are
+    locked (PostgreSQL) and their bandwidth read; a plan whose transfers do not fit is made
+    again under that bandwidth (:func:`joint_plan`'s ``link_left``), and the plan's bandwidth
+    is held with one conditional update of the links (:func:`_hold_plan`). On SQLite, whose
+    write lock is taken at ``BEGIN``, the conditional update is tried first and the links are
+    read (and the plan made again) only when it refuses. A plan still refused is placed step
+    by step. A plan that crosses no link reads and holds nothing on links.
     """
-    sy = plane.system
     candidates = {o.node for _, on_terminal, _, up in steps if not on_terminal for o in up}
     room: dict[str, float] = {}
     if room_kept is not None:
@@ -439,45 +596,175 @@ def _place(
             if r.node in candidates:
                 room[r.node] = r.admission_gcps - r.background_gcps - r.reserved_gcps
     joint = joint_plan(plane, cell, workflow, rate, steps, room, view.utilisation, view.slot)
-    if joint is not None:
-        picks, parts, total = joint
-        holds: dict[str, float] = {}
-        for (step, on_terminal, _, _), node in zip(steps, picks, strict=True):
-            if not on_terminal:
-                need = rate * float(sy.work[plane.live.function(step.function)])
-                holds[node] = holds.get(node, 0.0) + need
-        taken: dict[str, float] = {}
-        if hold and holds:
-            if room_kept is not None:
-                for node, need in holds.items():  # up to the first node without room
-                    if not room_kept.hold(node, need):
-                        break
-                    taken[node] = need
-            else:
-                params: dict[str, Any] = {}
-                for i, (node, need) in enumerate(holds.items()):
-                    params[f"b_node{i}"], params[f"b_gcps{i}"] = node, need
-                held = s.connection().execute(hold_all_statement(len(holds)), params).scalars()
-                taken = {n: holds[n] for n in held}
-            if len(taken) < len(holds):
-                release_holds(s, taken, room_kept)
-                return _place_per_step(plane, s, workflow, qos_ms, rate, hold, steps, room_kept)
-        chosen = []
-        for (step, on_terminal, options, _), node, part in zip(steps, picks, parts, strict=True):
-            option = next(o for o in options if o.node == node)
-            chosen.append(
-                PlannedStep(
-                    step_id=step.step_id,
-                    function=step.function,
-                    placement=Placement.terminal if on_terminal else Placement.network,
-                    node=node,
-                    domain=option.domain,
-                    expected_latency_ms=round(part, 3),
-                )
+    left: dict[int, float] | None = None
+
+    def again_under_links() -> Any:
+        assert left is not None
+        return joint_plan(
+            plane,
+            cell,
+            workflow,
+            rate,
+            steps,
+            room,
+            view.utilisation,
+            view.slot,
+            link_left=_link_array(plane, left),
+        )
+
+    # On SQLite (its write lock taken at BEGIN) the links' conditional update is the check: the
+    # links are read only when it refuses. Elsewhere they are locked and read before holding.
+    at_once = hold and room_kept is None and s.get_bind().dialect.name == "sqlite"
+    if joint is not None and joint[3] and not at_once:  # its transfers cross wired links
+        left = _links_left(plane, s, cell, candidates, room_kept)
+        if not _fits(joint[3], left):
+            joint = again_under_links()
+    if joint is None:
+        return _place_per_step(plane, s, cell, workflow, qos_ms, rate, hold, steps, room_kept)
+    held = _hold_plan(plane, s, steps, rate, joint, room_kept) if hold else ({}, {})
+    if held is None and left is None and joint[3]:  # refused on SQLite: read the links now
+        left = _links_left(plane, s, cell, candidates, room_kept)
+        if not _fits(joint[3], left):
+            joint = again_under_links()
+            held = None if joint is None else _hold_plan(plane, s, steps, rate, joint, room_kept)
+    if joint is None or held is None:
+        return _place_per_step(plane, s, cell, workflow, qos_ms, rate, hold, steps, room_kept)
+    picks, parts, total, _ = joint
+    taken, links_taken = held
+    chosen = []
+    for (step, on_terminal, options, _), node, part in zip(steps, picks, parts, strict=True):
+        option = next(o for o in options if o.node == node)
+        chosen.append(
+            PlannedStep(
+                step_id=step.step_id,
+                function=step.function,
+                placement=Placement.terminal if on_terminal else Placement.network,
+                node=node,
+                domain=option.domain,
+                expected_latency_ms=round(part, 3),
             )
-        plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
-        return Placed(plan, taken, [])
-    return _place_per_step(plane, s, workflow, qos_ms, rate, hold, steps, room_kept)
+        )
+    plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
+    return Placed(plan, taken, [], links_taken)
+
+
+def _hold_plan(
+    plane: ControlPlane,
+    s: DbSession,
+    steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
+    rate: float,
+    joint: tuple[list[str], list[float], float, dict[int, float]],
+    room: Room | None,
+) -> tuple[dict[str, float], dict[int, float]] | None:
+    """Hold a joint plan's compute on its nodes, then its bandwidth on the links it crosses.
+
+    One conditional update for the nodes and one for the links (or in ``room``): the compute
+    and the bandwidth held, or None when a node or a link refused (nothing is held then).
+    """
+    sy = plane.system
+    picks, _, _, use = joint
+    holds: dict[str, float] = {}
+    for (step, on_terminal, _, _), node in zip(steps, picks, strict=True):
+        if not on_terminal:
+            need = rate * float(sy.work[plane.live.function(step.function)])
+            holds[node] = holds.get(node, 0.0) + need
+    taken: dict[str, float] = {}
+    if holds:
+        if room is not None:
+            for node, need in holds.items():  # up to the first node without room
+                if not room.hold(node, need):
+                    break
+                taken[node] = need
+        else:
+            params: dict[str, Any] = {}
+            for i, (node, need) in enumerate(holds.items()):
+                params[f"b_node{i}"], params[f"b_gcps{i}"] = node, need
+            held = s.connection().execute(hold_all_statement(len(holds)), params).scalars()
+            taken = {n: holds[n] for n in held}
+        if len(taken) < len(holds):
+            release_holds(s, taken, room)
+            return None
+    links: dict[int, float] = {}
+    if use:
+        if room is not None:
+            links = room.hold_links(use)
+        else:
+            params = {}
+            for i, (li, mbps) in enumerate(use.items()):
+                params[f"b_link{i}"], params[f"b_mbps{i}"] = li, mbps
+            held_links = s.connection().execute(hold_links_statement(len(use)), params)
+            links = {li: use[li] for li in held_links.scalars()}
+        if len(links) < len(use):
+            release_holds(s, taken, room, links)
+            return None
+    return taken, links
+
+
+def _candidate_links(plane: ControlPlane, cell: str, candidates: set[str]) -> set[int]:
+    """The wired links a transfer between the terminal of ``cell`` and ``candidates`` may cross.
+
+    Kept per cell and set of candidates (the system's paths do not change).
+    """
+    key = (cell, frozenset(candidates))
+    kept: dict[Any, set[int]] = plane.cache.setdefault(CANDIDATE_LINKS, {})
+    links = kept.get(key)
+    if links is None:
+        sy = plane.system
+        g = paths.node_graph(sy)
+        term = int(g.terminal_of[plane.live.cell(cell)])
+        at = [term] + [plane.live.node(n) for n in candidates]
+        crossed = np.unique(g.path_links[np.ix_(at, at)])
+        if len(kept) >= JOINT_PLANS_KEPT:
+            kept.clear()
+        links = kept[key] = {int(li) for li in crossed if li < sy.n_links}
+    return links
+
+
+def _links_left(
+    plane: ControlPlane, s: DbSession, cell: str, candidates: set[str], room: Room | None
+) -> dict[int, float]:
+    """Bandwidth left on the links a placement may cross (locked first: :func:`link_room`)."""
+    if room is not None:
+        return room.link_left()
+    return link_room(s, _candidate_links(plane, cell, candidates))
+
+
+def _fits(use: dict[int, float], left: dict[int, float]) -> bool:
+    """Whether the bandwidth ``use`` needs is left on every link it crosses."""
+    return all(mbps <= left.get(li, 0.0) for li, mbps in use.items())
+
+
+def _link_array(plane: ControlPlane, left: dict[int, float]) -> np.ndarray:
+    """``[L]`` bandwidth left per link for the scheduler (0 on a link not read)."""
+    out = np.zeros(plane.system.n_links)
+    for li, mbps in left.items():
+        out[li] = mbps
+    return out
+
+
+def _path_steps(
+    plane: ControlPlane,
+    workflow: Workflow,
+    steps: list[tuple[Any, bool, list[StepOption], list[StepOption]]],
+) -> tuple[paths.Step, ...]:
+    """The scheduler's steps of ``steps`` (in their order), each after its parents."""
+    index = {step.step_id: i for i, (step, _, _, _) in enumerate(steps)}
+    parents: dict[str, list[int]] = {step.step_id: [] for step, _, _, _ in steps}
+    for edge in workflow.edges:
+        parents[edge.to_step_id].append(index[edge.from_step_id])
+    return tuple(
+        paths.Step(plane.live.function(step.function), False, tuple(sorted(parents[step.step_id])))
+        for step, _, _, _ in steps
+    )
+
+
+def _link_use(
+    plane: ControlPlane, origin: int, path_steps: tuple[paths.Step, ...], rate: float, nodes: Any
+) -> dict[int, float]:
+    """Mbit/s each wired link carries for the steps on ``nodes`` (those it crosses only)."""
+    req = paths.Request(origin, path_steps, rate=rate)
+    use = paths.link_use(plane.system, req, tuple(int(n) for n in nodes))
+    return {int(li): float(use[li]) for li in np.flatnonzero(use > 0)}
 
 
 def joint_plan(
@@ -489,7 +776,8 @@ def joint_plan(
     room: dict[str, float],
     utilisation: np.ndarray | None,
     slot: int = -1,
-) -> tuple[list[str], list[float], float] | None:
+    link_left: np.ndarray | None = None,
+) -> tuple[list[str], list[float], float, dict[int, float]] | None:
     """The steps placed jointly by the service path scheduler (:mod:`cnc6g.policies.paths`).
 
     A step pinned to the terminal may run on its terminal option only (it holds no compute);
@@ -497,33 +785,34 @@ def joint_plan(
     gigacycles/s it can still take in this slot, covers the session's rate; steps sharing a
     node share its room. The scheduler minimises the end-to-end latency, then the energy, of
     the terminal's input through every step and transfer back to the terminal (exact: dynamic
-    programming for a chain, a MILP for a small DAG). Wired links' bandwidth is not a
-    constraint here (the slot loop's twin carries the transfers).
+    programming for a chain, a MILP for a small DAG). With ``link_left``, the bandwidth each
+    wired link has left in this slot (Mbit/s, ``[L]``), the session's transfers (rate times the
+    data of each transfer, on every link of its path) must fit in it too, links shared by
+    several transfers jointly; without it links are not a constraint (:func:`_place` plans
+    without them first and again with them when the plan's transfers do not fit).
 
     Within a slot (``slot`` >= 0: the utilisation is the slot's), a plan is kept per cell,
     steps, rate and set of nodes each step may use when it is also the best plan without the
     nodes' shared room: a later request with the same keys gets it again when its steps still
-    fit together in the room left, which makes it that request's exact answer too.
+    fit together in the room left, which makes it that request's exact answer too (a plan
+    under ``link_left`` is neither kept nor taken from there).
 
     Returns:
-        The node of each step, each step's part of the latency (ms) and the latency (ms); None
-        when no placement fits or the cell has no terminal node.
+        The node of each step, each step's part of the latency (ms), the latency (ms) and the
+        bandwidth its transfers need on each wired link they cross (Mbit/s); None when no
+        placement fits or the cell has no terminal node.
     """
     live, sy = plane.live, plane.system
     origin = live.cell(cell)
     g = paths.node_graph(sy)
     if g.terminal_of[origin] < 0:
         return None
-    index = {step.step_id: i for i, (step, _, _, _) in enumerate(steps)}
-    parents: dict[str, list[int]] = {step.step_id: [] for step, _, _, _ in steps}
-    for edge in workflow.edges:
-        parents[edge.to_step_id].append(index[edge.from_step_id])
+    path_steps = _path_steps(plane, workflow, steps)
     N = sy.n_nodes
     left = np.zeros(N)
     allowed = np.zeros((len(steps), N), dtype=bool)
-    path_steps = []
-    for i, (step, on_terminal, options, up) in enumerate(steps):
-        f = live.function(step.function)
+    for i, (_, on_terminal, options, up) in enumerate(steps):
+        f = path_steps[i].function
         need = rate * float(sy.work[f])
         if on_terminal:
             n = live.node(options[0].node)
@@ -537,21 +826,21 @@ def joint_plan(
                     left[n] = room[o.node]
         if not allowed[i].any():
             return None
-        path_steps.append(paths.Step(f, False, tuple(sorted(parents[step.step_id]))))
-    key = (cell, tuple(path_steps), rate, allowed.tobytes())
+    key = (cell, path_steps, rate, allowed.tobytes())
     kept: dict[Any, Any] = plane.cache.get(JOINT_PLANS, {})
-    if slot >= 0 and kept.get("slot") == slot and key in kept:
+    if link_left is None and slot >= 0 and kept.get("slot") == slot and key in kept:
         plan = kept[key]
         used: dict[int, float] = {}
         for st, n in zip(path_steps, plan[3], strict=True):
             used[n] = used.get(n, 0.0) + rate * float(sy.work[st.function])
         if all(need <= left[n] + 1e-9 for n, need in used.items()):
-            return plan[0], plan[1], plan[2]
+            return plan[0], plan[1], plan[2], plan[4]
     req = paths.Request(
         origin,
-        tuple(path_steps),
+        path_steps,
         rate=rate,
         compute_left=left,
+        link_left=link_left,
         utilisation=utilisation,
         allowed=allowed,
     )
@@ -564,15 +853,16 @@ def joint_plan(
         [p * 1e3 for p in parts],
         placed.latency_s * 1e3,
         placed.nodes,
+        _link_use(plane, origin, path_steps, rate, placed.nodes),
     )
-    if slot >= 0:
+    if slot >= 0 and link_left is None:
         alone = _schedule(sy, replace(req, compute_left=np.where(allowed.any(axis=0), np.inf, 0)))
         if alone.nodes == placed.nodes:  # the best plan whatever the room shared
             if kept.get("slot") != slot or len(kept) > JOINT_PLANS_KEPT:
                 kept = {"slot": slot}
                 plane.cache[JOINT_PLANS] = kept
             kept[key] = plan
-    return plan[0], plan[1], plan[2]
+    return plan[0], plan[1], plan[2], plan[4]
 
 
 def _schedule(system: Any, req: paths.Request) -> paths.Placement:
@@ -587,6 +877,7 @@ def _schedule(system: Any, req: paths.Request) -> paths.Placement:
 def _place_per_step(
     plane: ControlPlane,
     s: DbSession,
+    cell: str,
     workflow: Workflow,
     qos_ms: float,
     rate: float,
@@ -598,7 +889,10 @@ def _place_per_step(
 
     A step's latency is its option's (:meth:`LiveSystem.options`: a round trip from the
     terminal); a DAG's is its critical path. When a step has no instance with room, its
-    function is ``missing`` and nothing is held.
+    function is ``missing`` and nothing is held. When every step has one but the plan's
+    transfers do not fit in the bandwidth left on the wired links they cross, every network
+    step's function is ``missing`` (the session waits for room as for compute) and nothing is
+    held either.
     """
     live, sy = plane.live, plane.system
     holds: dict[str, float] = {}
@@ -652,21 +946,64 @@ def _place_per_step(
         )
     total = max(finish.values())
     plan = Plan(steps=chosen, expected_latency_ms=round(total, 3), meets_qos=total <= qos_ms)
+    links: dict[int, float] = {}
+    origin = live.cell(cell)
+    if not missing and paths.node_graph(sy).terminal_of[origin] >= 0:
+        use = _link_use(
+            plane,
+            origin,
+            _path_steps(plane, workflow, steps),
+            rate,
+            [live.node(p.node) for p in chosen],
+        )
+        if use:
+            candidates = {o.node for _, on_t, _, up in steps if not on_t for o in up}
+            left = _links_left(plane, s, cell, candidates, room)
+            if _fits(use, left):
+                links = use
+                if hold and room is not None:
+                    links = room.hold_links(use)
+                elif hold:
+                    params: dict[str, Any] = {}
+                    for i, (li, mbps) in enumerate(use.items()):
+                        params[f"b_link{i}"], params[f"b_mbps{i}"] = li, mbps
+                    held = conn.execute(hold_links_statement(len(use)), params).scalars()
+                    links = {li: use[li] for li in held}
+            if len(links) < len(use):
+                if hold:
+                    release_holds(s, {}, room, links)
+                links = {}
+                missing = [p.function for p in chosen if p.placement is Placement.network]
     if missing and hold:  # a session that cannot start holds nothing
         release_holds(s, holds, room)
         holds.clear()
-    return Placed(plan, dict(holds), missing)
+    return Placed(plan, dict(holds), missing, links)
 
 
-def release_holds(s: DbSession, holds: dict[str, float], room: Room | None = None) -> None:
-    """Give back compute held on nodes (locking them first, :func:`lock_nodes`), or in ``room``."""
+def release_holds(
+    s: DbSession,
+    holds: dict[str, float],
+    room: Room | None = None,
+    links: dict[int, float] | None = None,
+) -> None:
+    """Give back compute held on nodes (locking them first, :func:`lock_nodes`), or in ``room``.
+
+    ``links``: bandwidth held on wired links to give back too (the transaction that held it,
+    or one that locked every node, holds those links locked).
+    """
     if room is not None:
         for node, gcps in holds.items():
             room.give_back(node, gcps)
+        if links:
+            room.give_back_links(links)
         return
     if holds:
         lock_nodes(s, holds)
         s.connection().execute(GIVE_BACK, [{"b_node": n, "b_gcps": g} for n, g in holds.items()])
+    if links:
+        s.connection().execute(
+            GIVE_BACK_LINK, [{"b_link": li, "b_mbps": m} for li, m in links.items()]
+        )
 
 
 def release(s: DbSession, row: SessionRow) -> None:
@@ -675,8 +1012,12 @@ def release(s: DbSession, row: SessionRow) -> None:
 
 
 def release_all(s: DbSession, session_ids: list[str]) -> None:
-    """Give back everything the sessions hold: one update per node, whatever their number."""
+    """Give back everything the sessions hold: one update per node and per link held on.
+
+    Compute on nodes and bandwidth on wired links, whatever the number of sessions.
+    """
     holds: dict[str, float] = {}
+    links: dict[int, float] = {}
     for start in range(0, len(session_ids), IN_BATCH):
         ids = session_ids[start : start + IN_BATCH]
         query = select(RESERVATIONS.c.node, RESERVATIONS.c.gcps).where(
@@ -684,17 +1025,31 @@ def release_all(s: DbSession, session_ids: list[str]) -> None:
         )
         for node, gcps in s.execute(query):
             holds[node] = holds.get(node, 0.0) + gcps
-    release_holds(s, holds)
+        for _, li, mbps in s.connection().execute(LINK_HOLDS_OF, {"b_ids": ids}):
+            links[li] = links.get(li, 0.0) + mbps
+    release_holds(s, holds, links=links)
     for start in range(0, len(session_ids), IN_BATCH):
         ids = session_ids[start : start + IN_BATCH]
         s.execute(delete(RESERVATIONS).where(RESERVATIONS.c.session_id.in_(ids)))
+        if links:
+            s.connection().execute(DROP_LINK_HOLDS, {"b_ids": ids})
 
 
-def keep_holds(s: DbSession, session_id: str, holds: dict[str, float]) -> None:
+def keep_holds(
+    s: DbSession,
+    session_id: str,
+    holds: dict[str, float],
+    links: dict[int, float] | None = None,
+) -> None:
     """Record what a session holds (so that it is given back when the session ends)."""
     if holds:
         s.connection().execute(
             ADD_HOLDS, [{"session_id": session_id, "node": n, "gcps": g} for n, g in holds.items()]
+        )
+    if links:
+        s.connection().execute(
+            ADD_LINK_HOLDS,
+            [{"session_id": session_id, "link": li, "mbps": m} for li, m in links.items()],
         )
 
 
@@ -952,7 +1307,7 @@ def _open(
         "version_id": 1,  # the ORM's first revision
     }
     s.connection().execute(ADD_SESSION, values)  # before its holds, which refer to it
-    keep_holds(s, values["session_id"], placed.holds)
+    keep_holds(s, values["session_id"], placed.holds, placed.links)
     row = SimpleNamespace(**values)  # what was written, for the answer and the event
     if bound:  # REQUESTED -> AVAILABLE at once: its owner is told as when the loop binds it
         status_event(s, row, now, SessionStatus.requested.value)
@@ -1132,11 +1487,12 @@ def patch_session(
         if placed.missing:
             raise Unprocessable(
                 f"ratePerSecond: no room for {body.rate_per_second:g} tasks/s now "
-                f"({', '.join(placed.missing)} have no instance with room)",
+                f"({', '.join(placed.missing)} have no instance with room, or no wired-link "
+                "bandwidth left for their transfers)",
                 field="ratePerSecond",
                 code="COMPUTE_SESSIONS.INSUFFICIENT_CAPACITY",
             )
-        keep_holds(s, row.session_id, placed.holds)
+        keep_holds(s, row.session_id, placed.holds, placed.links)
         row.rate_per_s = body.rate_per_second
         row.plan = placed.plan.model_dump(mode="json", by_alias=True) | {
             "pinned": row.plan.get("pinned", []),

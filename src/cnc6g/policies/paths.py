@@ -405,8 +405,19 @@ def fits_jointly(system: System, req: Request, nodes: tuple[int, ...]) -> bool:
         return False
     if req.link_left is None:
         return True
+    return bool((link_use(system, req, nodes) <= req.link_left + 1e-9).all())
+
+
+def link_use(system: System, req: Request, nodes: tuple[int, ...]) -> FloatArray:
+    """``[L]`` Mbit/s the steps of ``req`` on ``nodes`` carry over each wired link.
+
+    Each transfer (the terminal's input to a first step, a step's output to each next step,
+    a last step's output back to the terminal) adds ``rate x data`` to every wired link of its
+    path, whichever the direction.
+    """
+    sy = system
     g = node_graph(sy)
-    carried = np.zeros(len(req.link_left))
+    carried = np.zeros(len(sy.scenario.wired_links))
     term = int(g.terminal_of[req.origin])
     for i, step in enumerate(req.steps):
         sources = [(nodes[p], sy.output_mbit[req.steps[p].function]) for p in step.after]
@@ -418,7 +429,7 @@ def fits_jointly(system: System, req: Request, nodes: tuple[int, ...]) -> bool:
         if not any(i in s.after for s in req.steps):
             for li in g.links[nodes[i]][term]:
                 carried[li] += req.rate * sy.output_mbit[step.function]
-    return bool((carried <= req.link_left + 1e-9).all())
+    return carried
 
 
 def _link_matrix(req: Request, g: NodeGraph, mbit: float) -> BoolArray:
@@ -691,6 +702,7 @@ __all__ = [
     "chain",
     "evaluate",
     "is_chain",
+    "link_use",
     "node_graph",
     "placement_nodes",
     "schedule_chain",

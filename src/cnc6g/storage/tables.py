@@ -225,6 +225,35 @@ class Node(Base):
     awake: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class Link(Base):
+    """A wired link of the live system: its capacity, what the last slot carried, what is held.
+
+    ``link`` is the link's index in the scenario's ``wired_links``; ``a`` and ``b`` its ends.
+    Bandwidth is in Mbit/s, per direction as the scenario gives it.
+    """
+
+    __tablename__ = "links"
+
+    link: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    a: Mapped[str] = mapped_column(String(100))
+    b: Mapped[str] = mapped_column(String(100))
+    capacity_mbps: Mapped[float] = mapped_column(Float)
+    background_mbps: Mapped[float] = mapped_column(Float, default=0.0)
+    reserved_mbps: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class LinkHold(Base):
+    """Bandwidth a session holds on a wired link for the transfers of its steps, Mbit/s."""
+
+    __tablename__ = "link_holds"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.session_id", ondelete="CASCADE"), primary_key=True
+    )
+    link: Mapped[int] = mapped_column(ForeignKey("links.link"), primary_key=True)
+    mbps: Mapped[float] = mapped_column(Float)
+
+
 class Instance(Base):
     """An instance of a service type running on a node in the current slot."""
 
