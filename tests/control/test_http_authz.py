@@ -98,6 +98,7 @@ OPS: dict[str, Spec] = {
     "getUsageReport": Spec(params={"by": "provider"}),
     "listServiceStates": Spec(),
     "listNodeStates": Spec(),
+    "listLinkStates": Spec(),
     "listReorchestrations": Spec(),
     "listEvents": Spec(),
     "streamEvents": Spec(params={"maxWaitS": 0}),

@@ -254,3 +254,27 @@ def test_only_a_plan_that_crosses_links_reads_and_holds_them(live):
     # their bandwidth held (on PostgreSQL the links locked and read first), the holds inserted
     first = ["SELECT"] if plane.db.engine.dialect.name == "postgresql" else []
     assert [x.split()[0] for x in touched] == [*first, "UPDATE", "INSERT"]
+
+
+def test_link_states_show_the_load_the_holds_and_the_room(live):
+    from cnc6g.control.monitoring import link_states
+
+    plane, sid, terminal = live
+    _run_beyond(plane, ["llm-translate", "tts"], "T0")
+    session = _request(plane, sid, terminal)
+    crossed = _holds(plane, session.session_id)
+    assert crossed
+    link = next(iter(crossed))
+    _fill(plane, [link], leave=5.0)
+    operator = Principal("ops", "operator", frozenset(role_scopes("operator")))
+    states = {st.link: st for st in plane.run(link_states, operator, write=False)[0]}
+    assert set(states) == set(range(len(plane.system.scenario.wired_links)))
+    full = states[link]
+    assert full.reserved_mbps == pytest.approx(crossed[link])
+    assert full.room_mbps == pytest.approx(5.0)
+    assert full.carried_mbps + full.reserved_mbps + full.room_mbps == pytest.approx(
+        full.capacity_mbps
+    )
+    assert full.utilisation == pytest.approx(1.0 - 5.0 / full.capacity_mbps)
+    idle = [st for st in states.values() if st.link not in crossed]
+    assert all(st.reserved_mbps == 0.0 for st in idle)

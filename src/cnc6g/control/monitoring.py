@@ -19,13 +19,21 @@ from cnc6g.control.events import cloudevent
 from cnc6g.control.plane import ControlPlane
 from cnc6g.control.schemas import (
     LatencyFigures,
+    LinkStateInfo,
     NodeStateInfo,
     ReorchestrationInfo,
     ServiceTypeState,
 )
 from cnc6g.control.security import Principal
 from cnc6g.storage.db import page_of
-from cnc6g.storage.tables import Instance, Node, OutboxEvent, Reorchestration, ServiceMetric
+from cnc6g.storage.tables import (
+    Instance,
+    Link,
+    Node,
+    OutboxEvent,
+    Reorchestration,
+    ServiceMetric,
+)
 
 
 def _state(
@@ -98,6 +106,25 @@ def node_states(plane: ControlPlane, s: Session, principal: Principal) -> list[N
             instances=sorted(instances.get(n.node, [])),
         )
         for n in s.scalars(select(Node).order_by(Node.node)).all()
+    ]
+
+
+def link_states(plane: ControlPlane, s: Session, principal: Principal) -> list[LinkStateInfo]:
+    """Every wired link's load, held bandwidth and room in the last slot."""
+    del plane
+    principal.require("service-monitoring:states:read")
+    return [
+        LinkStateInfo(
+            link=li.link,
+            a=li.a,
+            b=li.b,
+            capacity_mbps=li.capacity_mbps,
+            carried_mbps=li.background_mbps,
+            reserved_mbps=li.reserved_mbps,
+            room_mbps=max(0.0, li.capacity_mbps - li.background_mbps - li.reserved_mbps),
+            utilisation=(li.background_mbps + li.reserved_mbps) / li.capacity_mbps,
+        )
+        for li in s.scalars(select(Link).order_by(Link.link)).all()
     ]
 
 

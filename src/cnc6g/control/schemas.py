@@ -623,6 +623,19 @@ class NodeStateInfo(ApiModel):
     instances: list[str]
 
 
+class LinkStateInfo(ApiModel):
+    """A wired link's state in the last slot, Mbit/s per direction."""
+
+    link: int = Field(description="the link's index in the scenario's wired links")
+    a: str = Field(description="one end (a domain)")
+    b: str = Field(description="the other end")
+    capacity_mbps: float
+    carried_mbps: float = Field(description="the twin's own traffic in the last slot")
+    reserved_mbps: float = Field(description="held by live sessions' transfers")
+    room_mbps: float = Field(description="what a new session's transfers may still hold")
+    utilisation: float = Field(description="(carried + reserved) / capacity")
+
+
 class ReorchestrationInfo(ApiModel):
     """A re-orchestration trigger that fired and what changed."""
 

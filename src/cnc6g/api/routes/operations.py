@@ -21,6 +21,7 @@ from cnc6g.control.schemas import (
     DeploymentCreate,
     DeploymentInfo,
     InstanceInfo,
+    LinkStateInfo,
     NodeStateInfo,
     ReorchestrationInfo,
     ServiceTypeState,
@@ -177,6 +178,20 @@ def node_states(
 ) -> Any:
     """Each node's utilisation, energy and held compute in the last slot."""
     return plane.run(monitoring.node_states, principal, write=False)[0]
+
+
+@monitor.get(
+    "/link-states",
+    response_model=list[LinkStateInfo],
+    responses=errors(401, 403, 429),
+    operation_id="listLinkStates",
+)
+def link_states(
+    plane: PlaneDep,
+    principal: Annotated[Principal, scoped("service-monitoring:states:read")],
+) -> Any:
+    """Each wired link's load in the last slot, the bandwidth sessions hold on it, its room."""
+    return plane.run(monitoring.link_states, principal, write=False)[0]
 
 
 @monitor.get(
