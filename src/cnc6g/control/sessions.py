@@ -158,21 +158,37 @@ def hold_all_statement(count: int) -> Update:
     """
     statement = _HOLD_ALL.get(count)
     if statement is None:
-        nodes = [bindparam(f"b_node{i}", type_=String()) for i in range(count)]
-        need = case(
-            *((_n.node == nodes[i], bindparam(f"b_gcps{i}", type_=Float())) for i in range(count)),
-            else_=None,
-        )
-        statement = _HOLD_ALL[count] = (
-            update(NODES)
-            .where(
-                _n.node.in_(nodes),
-                _n.background_gcps + _n.reserved_gcps + need <= _n.admission_gcps,
-            )
-            .values(reserved_gcps=_n.reserved_gcps + need)
-            .returning(_n.node)
+        statement = _HOLD_ALL[count] = _hold_many(
+            (NODES, _n.node, String(), "b_node", "b_gcps"),
+            (_n.background_gcps, _n.reserved_gcps, _n.admission_gcps),
+            count,
         )
     return statement
+
+
+def _hold_many(
+    table: tuple[Table, Any, Any, str, str], columns: tuple[Any, Any, Any], count: int
+) -> Update:
+    """Add ``<amount><i>`` to ``reserved`` of the row keyed ``<key><i>``, ``count`` rows at once.
+
+    ``table`` is the table, its key column, the key's type and the two bind names' prefixes;
+    ``columns`` the row's load, reserved and limit columns. A row is held only where its load,
+    what is reserved and the amount stay within the limit; the statement returns the keys of the
+    rows it held.
+    """
+    rows, key, key_type, key_bind, amount_bind = table
+    load, reserved, limit = columns
+    keys = [bindparam(f"{key_bind}{i}", type_=key_type) for i in range(count)]
+    need = case(
+        *((key == keys[i], bindparam(f"{amount_bind}{i}", type_=Float())) for i in range(count)),
+        else_=None,
+    )
+    return (
+        update(rows)
+        .where(key.in_(keys), load + reserved + need <= limit)
+        .values({reserved.key: reserved + need})
+        .returning(key)
+    )
 
 
 LOCK_NODES = select(_n.node).order_by(_n.node).with_for_update()
@@ -259,19 +275,10 @@ def hold_links_statement(count: int) -> Update:
     """
     statement = _HOLD_LINKS.get(count)
     if statement is None:
-        links = [bindparam(f"b_link{i}", type_=Integer()) for i in range(count)]
-        need = case(
-            *((_l.link == links[i], bindparam(f"b_mbps{i}", type_=Float())) for i in range(count)),
-            else_=None,
-        )
-        statement = _HOLD_LINKS[count] = (
-            update(LINKS)
-            .where(
-                _l.link.in_(links),
-                _l.background_mbps + _l.reserved_mbps + need <= _l.capacity_mbps,
-            )
-            .values(reserved_mbps=_l.reserved_mbps + need)
-            .returning(_l.link)
+        statement = _HOLD_LINKS[count] = _hold_many(
+            (LINKS, _l.link, Integer(), "b_link", "b_mbps"),
+            (_l.background_mbps, _l.reserved_mbps, _l.capacity_mbps),
+            count,
         )
     return statement
 
