@@ -50,11 +50,14 @@ bench-opt: install
 bench-control: install
 	$(PY) -m benchmarks.control_plane --profile --json benchmarks/control_plane_results.json
 
-# Retrain the shipped checkpoints of HMARL and its two ablations and draw their learning curves.
+# Retrain the shipped checkpoints of HMARL (the case study's, the three chain presets') and its two
+# ablations and draw their learning curves.
 # HMARL ships seed 2, the best of seeds 0, 1 and 2 on the same validation twins (see docs/hmarl.md).
 train: install
 	$(VENV)/bin/cnc6g train hmarl --scenario paper-case-study --seed 2 --steps 1500 --out results/train
-	$(VENV)/bin/cnc6g train hmarl --scenario xr-offload --seed 0 --steps 1500 --out results/train
+	for chain in xr-offload env-sensing windfarm-assistant; do \
+		$(VENV)/bin/cnc6g train hmarl --scenario $$chain --seed 0 --steps 1500 --out results/train; \
+	done
 	for learner in hmarl-central hmarl-independent; do \
 		$(VENV)/bin/cnc6g train $$learner --scenario paper-case-study --seed 0 --steps 1500 --out results/train; \
 	done

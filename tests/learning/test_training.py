@@ -75,13 +75,16 @@ def test_shipped_checkpoints_pass_the_policy_checks(name, tiny_scenario):
     check_policy(lambda: make_policy(name), tiny_scenario, slots=8)
 
 
-def test_the_chain_scenario_has_its_own_checkpoint_and_it_passes_the_policy_checks():
+@pytest.mark.parametrize("preset", ["xr-offload", "env-sensing", "windfarm-assistant"])
+def test_the_chain_presets_have_their_own_checkpoints_and_they_pass_the_policy_checks(preset):
     from cnc6g.scenarios import load_scenario
+    from cnc6g.twin import compile_scenario
 
-    meta = read_checkpoint(shipped_path("xr-offload", "hmarl"))
-    assert meta["signature"]["n_nodes"] == 8
+    scenario = load_scenario(preset)
+    meta = read_checkpoint(shipped_path(preset, "hmarl"))
+    assert meta["signature"]["n_nodes"] == compile_scenario(scenario).n_nodes
     assert meta["config"]["steps"] == 1500
-    check_policy(lambda: make_policy("hmarl"), load_scenario("xr-offload"), slots=12)
+    check_policy(lambda: make_policy("hmarl"), scenario, slots=12)
 
 
 def test_policy_without_a_checkpoint_for_the_scenario_says_how_to_get_one(tiny_system):
