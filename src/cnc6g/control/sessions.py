@@ -693,18 +693,25 @@ def _hold_plan(
             return None
     links: dict[int, float] = {}
     if use:
-        if room is not None:
-            links = room.hold_links(use)
-        else:
-            params = {}
-            for i, (li, mbps) in enumerate(use.items()):
-                params[f"b_link{i}"], params[f"b_mbps{i}"] = li, mbps
-            held_links = s.connection().execute(hold_links_statement(len(use)), params)
-            links = {li: use[li] for li in held_links.scalars()}
+        links = _hold_links(s, use, room)
         if len(links) < len(use):
             release_holds(s, taken, room, links)
             return None
     return taken, links
+
+
+def _hold_links(s: DbSession, use: dict[int, float], room: Room | None) -> dict[int, float]:
+    """The bandwidth held per link: ``use`` where it fits, in ``room`` or with one update.
+
+    The update is :func:`hold_links_statement`'s conditional one.
+    """
+    if room is not None:
+        return room.hold_links(use)
+    params: dict[str, Any] = {}
+    for i, (li, mbps) in enumerate(use.items()):
+        params[f"b_link{i}"], params[f"b_mbps{i}"] = li, mbps
+    held = s.connection().execute(hold_links_statement(len(use)), params).scalars()
+    return {li: use[li] for li in held}
 
 
 def _candidate_links(plane: ControlPlane, cell: str, candidates: set[str]) -> set[int]:
@@ -967,15 +974,7 @@ def _place_per_step(
             candidates = {o.node for _, on_t, _, up in steps if not on_t for o in up}
             left = _links_left(plane, s, cell, candidates, room)
             if _fits(use, left):
-                links = use
-                if hold and room is not None:
-                    links = room.hold_links(use)
-                elif hold:
-                    params: dict[str, Any] = {}
-                    for i, (li, mbps) in enumerate(use.items()):
-                        params[f"b_link{i}"], params[f"b_mbps{i}"] = li, mbps
-                    held = conn.execute(hold_links_statement(len(use)), params).scalars()
-                    links = {li: use[li] for li in held}
+                links = _hold_links(s, use, room) if hold else use
             if len(links) < len(use):
                 if hold:
                     release_holds(s, {}, room, links)
