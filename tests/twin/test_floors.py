@@ -27,7 +27,7 @@ def with_radio(name="tiny", **fields):
     return type(sc).model_validate({**sc.model_dump(), "radio": RadioModel(**fields).model_dump()})
 
 
-def layout_of(seed, name="tiny", **fields):
+def channel_of(seed, name="tiny", **fields):
     return RadioChannel(
         compile_scenario(with_radio(name, **fields)), np.random.default_rng(seed), 1
     )
@@ -41,7 +41,7 @@ def floor_shares():
 def test_indoor_users_stand_on_the_floors_of_table_7_2_1_and_outdoor_users_at_1_5_m():
     heights, indoor = [], []
     for seed in range(4):
-        layout = layout_of(seed, users_per_cell=200, indoor_share=0.8, floors="38.901").layout
+        layout = channel_of(seed, users_per_cell=200, indoor_share=0.8, floors="38.901").layout
         assert layout.ue_height_m is not None
         assert layout.indoor is not None
         heights.append(layout.ue_height_m)
@@ -59,11 +59,11 @@ def test_indoor_users_stand_on_the_floors_of_table_7_2_1_and_outdoor_users_at_1_
 
 
 def test_on_the_ground_floor_no_heights_are_drawn():
-    layout = layout_of(0, users_per_cell=50, indoor_share=0.8).layout
+    layout = channel_of(0, users_per_cell=50, indoor_share=0.8).layout
     assert layout.ue_height_m is None
     # With nobody indoors the floors change nothing: the same drop as the ground floor's.
-    plain = layout_of(1, users_per_cell=50).layout
-    empty = layout_of(1, users_per_cell=50, floors="38.901").layout
+    plain = channel_of(1, users_per_cell=50).layout
+    empty = channel_of(1, users_per_cell=50, floors="38.901").layout
     assert empty.ue_height_m is None
     assert np.array_equal(plain.pathloss_db, empty.pathloss_db)
 
@@ -174,7 +174,7 @@ def test_the_sector_antenna_looks_down_on_ground_users_and_up_at_raised_ones():
     [(Environment.UMA, 500.0, "paper-case-study"), (Environment.UMI, 200.0, "tiny")],
 )
 def test_the_drop_uses_each_users_height_for_its_antenna_gains_and_path_loss(env, isd, name):
-    channel = layout_of(
+    channel = channel_of(
         3,
         name,
         environment=env,
@@ -223,7 +223,7 @@ def test_indoor_users_draw_their_los_over_the_outdoor_part_of_the_distance():
     # the outdoor one at d_2D - d_2D-in (mean depth 25 / 3 m), so indoor users see more sites.
     indoor_los, outdoor_los = [], []
     for seed in range(3):
-        layout = layout_of(
+        layout = channel_of(
             seed,
             environment="umi",
             isd_m=60.0,
