@@ -6,8 +6,9 @@ A 19-site hexagonal layout (two full rings around a centre site) is dropped ``--
 full load; statistics are taken over the users of the inner 7 sites only, whose interferers are
 all present (the model has no wrap-around). Printed per environment (UMa at 500 m, UMi at 200 m,
 3.5 GHz, 10 users per cell; omnidirectional sites, and three sectors per site with the 38.901
-antenna pattern, outdoors and with 80 % of the users indoors as in 38.901's calibration): the
-coupling loss, the downlink and uplink SINR (5th, 50th, 95th percentile), the average spectral
+antenna pattern, outdoors and with 80 % of the users indoors as in 38.901's calibration, on the
+ground floor or on the floors of 38.901 Table 7.2-1, ``radio.floors = "38.901"``): the coupling
+loss, the downlink and uplink SINR (5th, 50th, 95th percentile), the average spectral
 efficiency per cell or sector (M.2410's per TRxP; full buffer, equal air time) and the
 5th-percentile user spectral efficiency (the user's link efficiency over the users sharing its
 cell or sector), beside ITU-R M.2410's dense-urban eMBB requirements (7.8 / 5.4 bit/s/Hz average,
@@ -40,6 +41,7 @@ def calibrate(
     layers: tuple[int, int] = (1, 1),
     sectors: int = 1,
     indoor_share: float = 0.0,
+    floors: str = "ground",
 ) -> dict[str, float]:
     """Statistics over ``drops`` drops of the 19-site layout at full load."""
     base = synthetic_scenario("calibration", n_cells=19, n_services=2, offered_load=0.5)
@@ -51,6 +53,7 @@ def calibrate(
             "uplink_layers": layers[1],
             "sectors": sectors,
             "indoor_share": indoor_share,
+            "floors": floors,
         }
     )
     scenario = type(base).model_validate({**base.model_dump(), "radio": model.model_dump()})
@@ -102,11 +105,21 @@ def main(argv: list[str] | None = None) -> None:
         "uma-500m-3sec-80in": calibrate(
             Environment.UMA, 500.0, args.drops, sectors=3, indoor_share=0.8
         ),
+        "uma-500m-3sec-80in-floors": calibrate(
+            Environment.UMA, 500.0, args.drops, sectors=3, indoor_share=0.8, floors="38.901"
+        ),
+        "umi-200m-3sec-80in": calibrate(
+            Environment.UMI, 200.0, args.drops, sectors=3, indoor_share=0.8
+        ),
+        "umi-200m-3sec-80in-floors": calibrate(
+            Environment.UMI, 200.0, args.drops, sectors=3, indoor_share=0.8, floors="38.901"
+        ),
     }
     keys = list(next(iter(results.values())))
-    print(f"{'statistic':<24}" + "".join(f"{k:>12}" for k in results) + f"{'M.2410':>10}")
+    width = {name: max(12, len(name) + 2) for name in results}
+    print(f"{'statistic':<24}" + "".join(f"{k:>{width[k]}}" for k in results) + f"{'M.2410':>10}")
     for key in keys:
-        row = "".join(f"{results[name][key]:>12.3f}" for name in results)
+        row = "".join(f"{results[name][key]:>{width[name]}.3f}" for name in results)
         ref = f"{M2410[key]:>10.3f}" if key in M2410 else f"{'':>10}"
         print(f"{key:<24}{row}{ref}")
     if args.json is not None:

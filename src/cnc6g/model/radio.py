@@ -14,9 +14,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cnc6g.model.infra import _Strict
+
+MAX_FLOORS = 8  # 38.901 Table 7.2-1: N_fl uniform on 4..8
+MAX_UE_HEIGHT_M = 22.5  # 38.901 Table 7.4.1-1: the UMa and UMi path loss for h_UT up to 22.5 m
 
 
 class Environment(StrEnum):
@@ -80,7 +83,9 @@ class RadioModel(_Strict):
     ue_speed_kmh: float = Field(
         default=3.0, ge=0, le=500, description="user speed; sets how fast shadowing decorrelates"
     )
-    ue_height_m: float = Field(default=1.5, ge=1, le=22.5, description="user antenna height")
+    ue_height_m: float = Field(
+        default=1.5, ge=1, le=MAX_UE_HEIGHT_M, description="user antenna height"
+    )
     bs_power_dbm: float = Field(
         default=46.0, ge=0, le=60, description="radiated downlink power per cell (2 x 20 W)"
     )
@@ -112,6 +117,14 @@ class RadioModel(_Strict):
         default="low",
         description="38.901 Table 7.4.3-2 building: low (30 % standard glass, 70 % concrete) or "
         "high (70 % IRR glass, 30 % concrete)",
+    )
+    floors: Literal["ground", "38.901"] = Field(
+        default="ground",
+        description="heights of the indoor users: ground (every user at ue_height_m) or 38.901 "
+        "(Table 7.2-1, UMa and UMi street canyon: floor n_fl uniform on 1..N_fl in a building "
+        "of N_fl uniform on 4..8 floors, h_UT = 3 (n_fl - 1) + ue_height_m; outdoor users at "
+        "ue_height_m; the LOS probability over the outdoor part of the distance, UMa's "
+        "breakpoint with the drawn effective environment height of Table 7.4.1-1 note 1)",
     )
     bs_noise_figure_db: float = Field(default=5.0, ge=0, le=20, description="site receiver")
     ue_noise_figure_db: float = Field(default=9.0, ge=0, le=20, description="user receiver")
@@ -161,3 +174,14 @@ class RadioModel(_Strict):
         default=None,
         description="phones' radio power with the RRC tail; omitted: transmit power x air time",
     )
+
+    @model_validator(mode="after")
+    def _floors_within_the_path_loss_range(self) -> RadioModel:
+        top = self.ue_height_m + 3.0 * (MAX_FLOORS - 1)
+        if self.floors == "38.901" and top > MAX_UE_HEIGHT_M:
+            raise ValueError(
+                f"floors '38.901' puts the top floor {3 * (MAX_FLOORS - 1)} m above ue_height_m "
+                f"({self.ue_height_m} m), beyond the {MAX_UE_HEIGHT_M} m the 38.901 path loss "
+                "holds to: keep ue_height_m at 1.5 m or less"
+            )
+        return self

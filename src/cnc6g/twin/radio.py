@@ -22,13 +22,19 @@ the bandwidth times the harmonic mean of its users' spectral efficiencies.
 Sites are omnidirectional, or (``sectors = 3``) three sectors with the 38.901 antenna element
 pattern, each reusing the cell's whole band; a user is served by its site's best sector. A share
 ``indoor_share`` of the users is indoors: 38.901's outdoor-to-indoor loss (Table 7.4.3-2, the
-wall, 0.5 dB per metre inside and a spread) adds to every one of its links.
+wall, 0.5 dB per metre inside and a spread) adds to every one of its links. By default indoor
+users stand on the ground floor like outdoor ones; with ``floors = "38.901"`` they stand on the
+floors of Table 7.2-1 (``h_UT = 3 (n_fl - 1) + 1.5 m``), and each user's height enters the LOS
+probability (UMa's ``C'(h_UT)``, over the outdoor part of the distance ``d_2D-out``), the path
+loss (``d_3D``, the breakpoint distance with the effective environment height ``h_E`` drawn per
+link as in Table 7.4.1-1 note 1, the NLOS height term) and the antenna's zenith angle.
 
 Simplifications, stated so results are read correctly: a single antenna element per sector (no
-array gain or beamforming), indoor users on the ground floor (no floor heights), MIMO as rank
-adaptation over equal-power layers, no wrap-around (the outer ring sees less interference), a
-single effective environment height ``h_E = 1 m`` for UMa's breakpoint distance, and users that
-keep their position and their cell (their shadowing still moves with ``ue_speed_kmh``).
+array gain or beamforming), MIMO as rank adaptation over equal-power layers, no wrap-around (the
+outer ring sees less interference), on the ground floor (the default) indoor users' LOS drawn
+over the whole ``d_2D`` and ``h_E = 1 m`` on every link (38.901's own value below 13 m, a
+simplification only for a ``ue_height_m`` above), and users that keep their position and their
+cell (their shadowing still moves with ``ue_speed_kmh``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cnc6g.model.radio import EarthPower, Environment, RadioModel
+from cnc6g.model.radio import MAX_FLOORS, EarthPower, Environment, RadioModel
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
 SPEED_OF_LIGHT = 299_792_458.0
@@ -48,33 +54,86 @@ SHADOWING_DB = {Environment.UMA: (4.0, 6.0), Environment.UMI: (4.0, 7.82)}  # (L
 DECORRELATION_M = {Environment.UMA: (37.0, 50.0), Environment.UMI: (10.0, 13.0)}  # (LOS, NLOS)
 INDOOR_DEPTH_M = 25.0  # 38.901 Table 7.4.3-2: d_2D-in the least of two uniform draws up to this
 O2I_SPREAD_DB = {"low": 4.4, "high": 6.5}  # 38.901 Table 7.4.3-2: sigma_P
+MIN_FLOORS = 4  # 38.901 Table 7.2-1: a building's N_fl uniform on 4..8 (the model's MAX_FLOORS)
+FLOOR_HEIGHT_M = 3.0  # 38.901 Table 7.2-1: h_UT = 3 (n_fl - 1) + 1.5 m
 INTERFERER_RINGS = 2  # neighbouring sites whose interference is counted: 6 + 12
 SECTOR_BORESIGHTS_DEG = (30.0, 150.0, 270.0)  # 38.901 Figure 7.8-1's three-sector sites
 BEAMWIDTH_DEG = 65.0  # 38.901 Table 7.3-1: 3 dB beamwidth, vertical and horizontal
 SIDE_LOBE_DB = 30.0  # 38.901 Table 7.3-1: SLA_V and A_max
 
 
-def los_probability(env: Environment, d2d: FloatArray, h_ut: float) -> FloatArray:
-    """Line-of-sight probability of 38.901 Table 7.4.2-1 for outdoor users."""
+def _uma_height_term(d2d: FloatArray, h_ut: float | FloatArray) -> FloatArray:
+    """UMa's ``C(d_2D, h_UT)`` beyond 18 m (38.901 Table 7.4.2-1 notes and Table 7.4.1-1 note 1).
+
+    ``C'(h_UT) g(d_2D)`` with ``C'(h_UT) = ((h_UT - 13) / 10)^1.5`` above 13 m (0 below) and
+    ``g(d_2D) = 1.25 (d_2D / 100)^3 exp(-d_2D / 150)``; the callers apply the 18 m floor.
+    """
+    if np.ndim(h_ut) == 0:
+        c: float | FloatArray = 0.0 if h_ut <= 13.0 else ((h_ut - 13.0) / 10.0) ** 1.5
+    else:
+        c = (np.maximum(np.asarray(h_ut, dtype=float) - 13.0, 0.0) / 10.0) ** 1.5
+    out: FloatArray = c * 1.25 * (d2d / 100.0) ** 3 * np.exp(-d2d / 150.0)
+    return out
+
+
+def los_probability(env: Environment, d2d: FloatArray, h_ut: float | FloatArray) -> FloatArray:
+    """Line-of-sight probability of 38.901 Table 7.4.2-1 (UMa, UMi street canyon).
+
+    ``d2d`` is the outdoor part of the 2-D distance, ``d_2D-out`` (the whole ``d_2D`` for an
+    outdoor user); ``h_ut`` the user's height, a scalar or an array broadcast with ``d2d``.
+    """
     d = np.maximum(np.asarray(d2d, dtype=float), 1e-9)
     if env == Environment.UMA:
         base = 18.0 / d + np.exp(-d / 63.0) * (1.0 - 18.0 / d)
-        c = 0.0 if h_ut <= 13.0 else ((h_ut - 13.0) / 10.0) ** 1.5
-        p = base * (1.0 + c * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0))
+        p = base * (1.0 + _uma_height_term(d, h_ut))
     else:
         p = 18.0 / d + np.exp(-d / 36.0) * (1.0 - 18.0 / d)
     out: FloatArray = np.where(d <= 18.0, 1.0, np.minimum(p, 1.0))
     return out
 
 
-def pathloss_db(
-    env: Environment, d2d: FloatArray, h_ut: float, fc_ghz: float, los: np.ndarray
+def effective_environment_height_m(
+    env: Environment, d2d: FloatArray, h_ut: float | FloatArray, u: FloatArray
 ) -> FloatArray:
-    """Path loss of 38.901 Table 7.4.1-1 (dB) at 2-D distance ``d2d`` (m), LOS where ``los``."""
+    """The effective environment height ``h_E`` (m) of each link, 38.901 Table 7.4.1-1 note 1.
+
+    UMi: 1 m. UMa: 1 m with probability ``1 / (1 + C(d_2D, h_UT))``, else uniform on
+    ``{12, 15, ..., h_UT - 1.5}`` (``C`` is 0 up to 13 m, so lower users keep 1 m). ``u`` are
+    uniform draws in [0, 1), one per link (shape of ``d2d``): the first ``1 / (1 + C)`` of the
+    interval gives 1 m, the rest is split evenly among the heights.
+    """
+    d = np.asarray(d2d, dtype=float)
+    if env != Environment.UMA:
+        return np.ones(d.shape)
+    h = np.broadcast_to(np.asarray(h_ut, dtype=float), d.shape)
+    c = np.where(d <= 18.0, 0.0, _uma_height_term(np.maximum(d, 1e-9), h))
+    p_one = 1.0 / (1.0 + c)
+    heights = np.maximum(np.floor((h - 1.5 - 12.0) / 3.0 + 1e-9) + 1.0, 0.0)  # how many
+    above = (u >= p_one) & (heights > 0)
+    share = np.where(above, (u - p_one) / np.where(above, 1.0 - p_one, 1.0), 0.0)
+    pick = np.minimum(np.floor(share * heights), heights - 1.0)
+    out: FloatArray = np.where(above, 12.0 + 3.0 * pick, 1.0)
+    return out
+
+
+def pathloss_db(
+    env: Environment,
+    d2d: FloatArray,
+    h_ut: float | FloatArray,
+    fc_ghz: float,
+    los: np.ndarray,
+    h_e: float | FloatArray = 1.0,
+) -> FloatArray:
+    """Path loss of 38.901 Table 7.4.1-1 (dB) at 2-D distance ``d2d`` (m), LOS where ``los``.
+
+    ``h_ut`` is the user's height and ``h_e`` the effective environment height of the
+    breakpoint distance ``4 (h_BS - h_E) (h_UT - h_E) f_c / c`` (see
+    :func:`effective_environment_height_m`), scalars or arrays broadcast with ``d2d``.
+    """
     h_bs = BS_HEIGHT_M[env]
     d2d = np.maximum(np.asarray(d2d, dtype=float), 10.0)
     d3d = np.sqrt(d2d**2 + (h_bs - h_ut) ** 2)
-    breakpoint_m = 4.0 * (h_bs - 1.0) * (h_ut - 1.0) * fc_ghz * 1e9 / SPEED_OF_LIGHT
+    breakpoint_m = 4.0 * (h_bs - h_e) * (h_ut - h_e) * fc_ghz * 1e9 / SPEED_OF_LIGHT
     log_fc = np.log10(fc_ghz)
     if env == Environment.UMA:
         near = 28.0 + 22.0 * np.log10(d3d) + 20.0 * log_fc
@@ -99,13 +158,17 @@ def pathloss_db(
     return out
 
 
-def sector_gains_db(model: RadioModel, offset: FloatArray, height_m: float) -> FloatArray:
+def sector_gains_db(
+    model: RadioModel, offset: FloatArray, height_m: float | FloatArray
+) -> FloatArray:
     """Gain (dBi) of each of a site's three sectors towards points at ``offset`` ``[..., 2]`` (m).
 
     The antenna element of 38.901 Table 7.3-1, ``G_max - min(-(A_V + A_H), 30)`` with
     ``A_V = -min(12 ((theta - 90 - tilt) / 65)^2, 30)`` and ``A_H = -min(12 (phi / 65)^2, 30)``,
-    ``theta`` the zenith angle of the point seen from the mast (``height_m`` above it) and
-    ``phi`` its azimuth from each sector's boresight. Returns ``[..., 3]``.
+    ``theta`` the zenith angle of the point seen from the mast (``height_m`` above it: the
+    mast's height minus the user's, negative for a user above the mast; a scalar or an array
+    broadcast with ``offset[..., 0]``) and ``phi`` its azimuth from each sector's boresight.
+    Returns ``[..., 3]``.
     """
     d2d = np.maximum(np.hypot(offset[..., 0], offset[..., 1]), 1e-9)
     zenith = 90.0 + np.degrees(np.arctan2(height_m, d2d))
@@ -212,6 +275,9 @@ class RadioLayout:
     uplink_hz: FloatArray  # [O]
     downlink_hz: FloatArray  # [O]
     indoor: BoolArray | None = None  # [U] users indoors (None: all outdoors)
+    ue_height_m: FloatArray | None = None  # [U] users' heights (None: all at the model's)
+    user_xy_m: FloatArray | None = None  # [U, 2] users' positions, sites at hex_sites(n_sites)
+    env_height_m: FloatArray | None = None  # [U, L] links' h_E of the breakpoint (None: 1 m)
     sector_gain_db: FloatArray | None = None  # [U, L, 3] with sectored sites (None: omni)
     serving_sector: IntArray | None = None  # [U] the own site's sector serving each user
 
@@ -240,9 +306,17 @@ def drop_users(
     d2d = np.empty(link_site.shape)
     los = np.empty(link_site.shape, dtype=bool)
     shadow0 = np.empty(link_site.shape)
+    user_xy = np.empty((n_users, 2))
     sectored = model.sectors == 3
-    h_mast = BS_HEIGHT_M[env] - model.ue_height_m
     sector_gain = np.empty((*link_site.shape, 3)) if sectored else None
+    # With 38.901's floors the indoor users are drawn before the drop: their heights and depths
+    # enter the LOS probability, the breakpoint distance and the antenna pattern.
+    indoor: BoolArray | None = None
+    heights: FloatArray | None = None
+    if model.floors == "38.901" and model.indoor_share > 0.0:
+        indoor, depth, spread, heights = _indoor_users(model, n_users, rng, floors=True)
+        depth_in = np.where(indoor, depth, 0.0)[:, None]  # d_2D-in, 0 outdoors
+        h_e = np.ones(link_site.shape)
     sigma_los, sigma_nlos = SHADOWING_DB[env]
     # A user belongs to the cell whose site it hears best (coupling loss with the shadowing of
     # the drop); users dropped in a site's hexagon that hear another site better are dropped again.
@@ -252,26 +326,36 @@ def drop_users(
         where = sites[own[todo]] + offsets
         offset = where[:, None, :] - sites[link_site[todo]]
         d = np.hypot(*offset.transpose(2, 0, 1))
-        seen = rng.random(d.shape) < los_probability(env, d, model.ue_height_m)
+        if heights is None:
+            h_ut: float | FloatArray = model.ue_height_m
+            seen = rng.random(d.shape) < los_probability(env, d, h_ut)
+            h_e_todo: float | FloatArray = 1.0
+        else:  # the LOS probability over d_2D-out, then the links' environment heights
+            h_ut = heights[todo, None]
+            d_out = np.maximum(d - depth_in[todo], 0.0)
+            seen = rng.random(d.shape) < los_probability(env, d_out, h_ut)
+            h_e_todo = effective_environment_height_m(env, d, h_ut, rng.random(d.shape))
+            h_e[todo] = h_e_todo
         z = rng.standard_normal(d.shape)
         coupling = (
-            pathloss_db(env, d, model.ue_height_m, model.carrier_ghz, seen)
+            pathloss_db(env, d, h_ut, model.carrier_ghz, seen, h_e_todo)
             + np.where(seen, sigma_los, sigma_nlos) * z
         )
         if sector_gain is not None:  # users attach by coupling gain through the best sector
-            gains = sector_gains_db(model, offset, h_mast)
+            gains = sector_gains_db(model, offset, BS_HEIGHT_M[env] - h_ut)
             sector_gain[todo] = gains
             coupling = coupling - gains.max(axis=-1)
-        d2d[todo], los[todo], shadow0[todo] = d, seen, z
+        d2d[todo], los[todo], shadow0[todo], user_xy[todo] = d, seen, z, where
         todo = todo[coupling.argmin(axis=1) != 0]
         if todo.size == 0:
             break
-    pl = pathloss_db(env, d2d, model.ue_height_m, model.carrier_ghz, los)
-    indoor = None
+    if heights is None:
+        pl = pathloss_db(env, d2d, model.ue_height_m, model.carrier_ghz, los)
+    else:
+        pl = pathloss_db(env, d2d, heights[:, None], model.carrier_ghz, los, h_e)
     if model.indoor_share > 0.0:  # through the wall and into the building, on every link alike
-        indoor = rng.random(n_users) < model.indoor_share
-        depth = np.minimum(*rng.uniform(0.0, INDOOR_DEPTH_M, size=(2, n_users)))
-        spread = O2I_SPREAD_DB[model.building_loss] * rng.standard_normal(n_users)
+        if indoor is None:  # on the ground floor the indoor users are drawn after the drop
+            indoor, depth, spread, _ = _indoor_users(model, n_users, rng, floors=False)
         o2i = building_loss_db(model.building_loss, model.carrier_ghz) + 0.5 * depth + spread
         pl = pl + np.where(indoor, o2i, 0.0)[:, None]
     corr_los, corr_nlos = DECORRELATION_M[env]
@@ -297,9 +381,34 @@ def drop_users(
         uplink_hz=np.asarray(uplink_mhz, dtype=float) * 1e6,
         downlink_hz=np.asarray(downlink_mhz, dtype=float) * 1e6,
         indoor=indoor,
+        ue_height_m=heights,
+        user_xy_m=user_xy,
+        env_height_m=None if heights is None else h_e,
         sector_gain_db=sector_gain,
         serving_sector=None if sector_gain is None else sector_gain[:, 0].argmax(axis=1),
     )
+
+
+def _indoor_users(
+    model: RadioModel, n_users: int, rng: np.random.Generator, floors: bool
+) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray | None]:
+    """Who is indoors, how deep (m), the building loss's spread (dB) and every user's height.
+
+    The depth ``d_2D-in`` is the least of two uniform draws up to 25 m (38.901 Table 7.4.3-2).
+    With ``floors`` (38.901 Table 7.2-1, UMa and UMi street canyon) an indoor user is on floor
+    ``n_fl`` uniform on ``1..N_fl`` of a building of ``N_fl`` uniform on ``4..8`` floors, at
+    ``3 (n_fl - 1) + 1.5 m`` (``ue_height_m`` on the ground floor) and outdoor users stay at
+    ``ue_height_m``; without, no heights are drawn (``None``: everyone at ``ue_height_m``).
+    """
+    indoor = rng.random(n_users) < model.indoor_share
+    depth = np.minimum(*rng.uniform(0.0, INDOOR_DEPTH_M, size=(2, n_users)))
+    spread = O2I_SPREAD_DB[model.building_loss] * rng.standard_normal(n_users)
+    if not floors:
+        return indoor, depth, spread, None
+    n_floors = rng.integers(MIN_FLOORS, MAX_FLOORS, endpoint=True, size=n_users)  # N_fl
+    floor = rng.integers(1, n_floors, endpoint=True)  # n_fl
+    heights = model.ue_height_m + np.where(indoor, FLOOR_HEIGHT_M * (floor - 1), 0.0)
+    return indoor, depth, spread, heights
 
 
 def initial_shadowing(layout: RadioLayout, rng: np.random.Generator, batch: int) -> FloatArray:
