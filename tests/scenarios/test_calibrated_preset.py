@@ -1,5 +1,7 @@
 """The calibrated case study: the same system as the case study, every cited value in place."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,9 @@ def test_each_cited_value_is_in_place(calibrated):
     assert radio.base_station.n_trx * (
         radio.base_station.p0_w + radio.base_station.delta_p * radio.base_station.pmax_w
     ) == pytest.approx(1344.0)
+    # EARTH's six transceivers are a three-sector site's, two per sector at 46 dBm (2 x 20 W)
+    assert radio.sectors * 2 == radio.base_station.n_trx
+    assert radio.bs_power_dbm == pytest.approx(10 * math.log10(2 * 20_000.0), abs=0.05)
     assert all(s.work_cv == 0.0 for s in calibrated.services)  # deterministic inference
     assert calibrated.twin.sojourn is Sojourn.MG1
     assert calibrated.twin.carry_over_start_up  # a 4 s wake-up outlasts the 1 s slot

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from cnc6g.model.radio import Environment, RadioModel
+from cnc6g.model.scenario import Scenario
 from cnc6g.scenarios import load_scenario
 from cnc6g.twin import compile_scenario
 from cnc6g.twin.radio import (
@@ -309,9 +310,14 @@ def test_the_default_draws_of_the_calibrated_preset_are_unchanged():
     calibrated = load_scenario("paper-case-study-calibrated")
     assert calibrated.radio is not None
     assert calibrated.radio.floors == "ground"
-    radio = {**calibrated.radio.model_dump(), "sectors": 3, "indoor_share": 0.8}
-    indoors = type(calibrated).model_validate({**calibrated.model_dump(), "radio": radio})
-    for name, scenario in (("omni outdoors", calibrated), ("3 sectors 80 % indoors", indoors)):
+
+    def variant(**fields: object) -> Scenario:
+        radio = {**calibrated.radio.model_dump(), **fields}
+        return type(calibrated).model_validate({**calibrated.model_dump(), "radio": radio})
+
+    omni = variant(sectors=1, indoor_share=0.0)
+    indoors = variant(sectors=3, indoor_share=0.8)
+    for name, scenario in (("omni outdoors", omni), ("3 sectors 80 % indoors", indoors)):
         sums, up, down, after = _radio_figures(scenario)
         want_sums, want_up, want_down, want_after = GROUND_FLOOR_FIGURES[name]
         assert sums == pytest.approx(want_sums, rel=1e-9), name

@@ -60,13 +60,17 @@ def paper_case_study() -> Scenario:
 
 RADIO_NOTES = [
     "Radio (replaces the Radio note above): 3GPP TR 38.901 UMa at 3.5 GHz, 500 m between "
-    "sites, 10 users per cell at 3 km/h, omnidirectional sites with 8 dBi antennas, 46 dBm down "
-    "(2 x 20 W) and 23 dBm up with open-loop power control; per-user SINR with interference "
-    "weighted by the neighbours' load; attenuated (0.75) Shannon capped at 7.4 bit/s/Hz "
-    "(256-QAM) per layer, up to 4 layers down and 2 up (a 4T4R site); the cell rate is the "
-    "bandwidth times the harmonic mean of its users' efficiencies.",
+    "sites, 10 users per cell at 3 km/h, outdoors; three-sector sites (boresights 30, 150 and "
+    "270 degrees) with the antenna element of Table 7.3-1 (65 degree beams, 30 dB floors, 8 dBi) "
+    "tilted 12 degrees down (Table 7.8-1's calibration), each sector radiating 46 dBm down "
+    "(2 x 20 W) over the cell's whole band, a user served by its site's best sector; 23 dBm up "
+    "with open-loop power control; per-user SINR with interference weighted by the other "
+    "sectors' load; attenuated (0.75) Shannon capped at 7.4 bit/s/Hz (256-QAM) per layer, up "
+    "to 4 layers down and 2 up (4T4R); a sector's rate is the bandwidth times the harmonic mean "
+    "of its users' efficiencies, a cell's the sum of its sectors'.",
     "Base stations: EARTH macro site per RAN domain (Auer et al., IEEE Wireless Commun. 2011): "
-    "6 transceivers x (130 W + 4.7 x 20 W x load), 75 W each asleep; 1.34 kW at full load.",
+    "6 transceivers x (130 W + 4.7 x 20 W x load), 75 W each asleep; 1.34 kW at full load: the "
+    "three sectors of two transceivers the radio note above gives each site.",
     "Phones: LTE radio power of Huang et al. (MobiSys 2012), 0.438 W per Mbit/s up, 0.052 down, "
     "1.288 W while a transfer is on, and an 11.6 s RRC tail at 1.06 W after each user's last "
     "packet.",
@@ -84,12 +88,12 @@ def paper_case_study_radio() -> Scenario:
             "name": "paper-case-study-38901",
             "description": (
                 "The case study of seed 002 with its radio access modelled from geometry: 3GPP "
-                "TR 38.901 urban macro path loss, per-user SINR with inter-cell interference, "
-                "EARTH base-station power and a 4 ms air-interface latency per radio hop."
+                "TR 38.901 urban macro path loss, three-sector sites, per-user SINR with "
+                "inter-cell interference, EARTH base-station power and a 4 ms air-interface latency per radio hop."
             ),
             "notes": [*COMMON_NOTES, *RADIO_NOTES],
             "radio": RadioModel(
-                downlink_layers=4, uplink_layers=2, terminal_power=TerminalPower()
+                downlink_layers=4, uplink_layers=2, terminal_power=TerminalPower(), sectors=3
             ).model_dump(),
         }
     )
