@@ -512,12 +512,12 @@ def evaluate_slot(
     # routing sends a share to. Everything per flow is computed for these only.
     wanted = demand.reshape(-1)
     shares = routing.reshape(-1, K)
-    bos, k = _active_flows(wanted, shares)  # flat (copy, origin, service) and candidate
+    bos, k, share = _flows_with_shares(wanted, shares)  # flat (copy, origin, service), k
     chains = system.chains
     cf: ChainFlows | None = None
     if chains is not None:  # services placed step by step are evaluated as paths
         single = ~chains.is_chain[bos % S]
-        bos, k = bos[single], k[single]
+        bos, k, share = bos[single], k[single], share[single]
         cf = chain_flows(system, demand, routing, deployment, paths, path_shares)
         cf_ok = cf.requests * cf.usable
         cf_bits, cf_links = offered_bits(system, cf, cf_ok, B)
@@ -529,7 +529,7 @@ def evaluate_slot(
     local_ok = o * K + k
     node = cand.reshape(-1)[local_ok]
     sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
-    requests = np.multiply(wanted[bos], shares[bos, k], dtype=ft)
+    requests = np.multiply(wanted[bos], share, dtype=ft)
     usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
     flow_ok = requests * usable
 
@@ -573,21 +573,31 @@ def evaluate_slot(
         per_link = np.empty((B, 4, L))  # s per Mbit sent, received; log admitted both ways
         per_link[:, :2] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
         per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
-        if c.incidence_t is not None:  # set together with c.incidence
-            along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
-        else:  # hop by hop, each path from its first link on
-            flat_along = np.empty((B, 4, O * K))
-            _gather_hops(per_link, system.path_links, flat_along)
-            along = flat_along.reshape(B, 4, O, K)
-        per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
-        net_admit = np.exp(along[:, 2] + along[:, 3])
+        if c.incidence_t is None and cf is None:  # hop by hop, the radio added on the way
+            per_mbit = np.empty((B, O, K, 2))
+            log_admit = np.empty((B, O, K))
+            _gather_paths(per_link, system.path_links, radio_s, c.remote, per_mbit, log_admit)
+            net_admit = np.exp(log_admit)
+            radio_added = True
+        else:
+            if c.incidence_t is not None:  # set together with c.incidence
+                along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
+            else:  # hop by hop, each path from its first link on
+                flat_along = np.empty((B, 4, O * K))
+                _gather_hops(per_link, system.path_links, flat_along)
+                along = flat_along.reshape(B, 4, O, K)
+            per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
+            net_admit = np.exp(along[:, 2] + along[:, 3])
+            radio_added = False
         link_util = rho_l.max(axis=1)
     else:
         per_mbit = np.zeros((B, O, K, 2))
         net_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
+        radio_added = False
     # Seconds per Mbit sent and received of each (copy, origin, candidate), wired and radio.
-    per_mbit = _add_radio(per_mbit, radio_s, c.remote)
+    if not radio_added:
+        per_mbit = _add_radio(per_mbit, radio_s, c.remote)
     net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
     if cf is not None:  # each path's transfers: times at this slot's loads and admission
         radio_dir = rho_max / np.maximum(rho_radio, rho_max)  # [B, O, 2]
@@ -830,29 +840,46 @@ def _active_flows(wanted: np.ndarray, shares: FloatArray) -> tuple[IntArray, Int
     ``wanted`` ``[R]`` requests per flat (copy, origin, service) row, ``shares`` ``[R, K]``
     its routing: the (row, candidate) pairs where both are non-zero.
     """
-    count = _flows_into(wanted, shares, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
-    row = np.empty(count, dtype=np.int64)
-    candidate = np.empty(count, dtype=np.int64)
-    _flows_into(wanted, shares, row, candidate)
+    row, candidate, _ = _flows_with_shares(wanted, shares)
     return row, candidate
 
 
-@kernel
-def _flows_into(wanted: np.ndarray, shares: FloatArray, row: IntArray, candidate: IntArray) -> int:
-    """:func:`_active_flows` into ``row`` and ``candidate`` (when they have room); the count.
+def _flows_with_shares(
+    wanted: np.ndarray, shares: FloatArray
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """:func:`_active_flows` and each flow's share, from one pass over the routing rows.
 
-    Kernels here write into arrays they are given and return numbers only: returning an array
-    runs Python code (Numba boxes it), where an interrupt would surface as an internal error.
+    The routing of a large batch does not stay in cache from one pass to the next: each row
+    with requests is read once, its candidates and shares written out as they are found.
+    """
+    bound = np.count_nonzero(wanted) * shares.shape[1]
+    row = np.empty(bound, dtype=np.int64)
+    candidate = np.empty(bound, dtype=np.int64)
+    share = np.empty(bound)
+    count = _flows_into(wanted, shares, row, candidate, share)
+    return row[:count].copy(), candidate[:count].copy(), share[:count].copy()
+
+
+@kernel
+def _flows_into(
+    wanted: np.ndarray, shares: FloatArray, row: IntArray, candidate: IntArray, share: FloatArray
+) -> int:
+    """:func:`_flows_with_shares` into ``row``, ``candidate`` and ``share``; the count.
+
+    The outputs have room for every candidate of every row with requests. Kernels here write
+    into arrays they are given and return numbers only: returning an array runs Python code
+    (Numba boxes it), where an interrupt would surface as an internal error.
     """
     R, K = shares.shape
     i = 0
     for r in range(R):
         if wanted[r] != 0:
             for k in range(K):
-                if shares[r, k] != 0:
-                    if i < row.size:
-                        row[i] = r
-                        candidate[i] = k
+                v = shares[r, k]
+                if v != 0:
+                    row[i] = r
+                    candidate[i] = k
+                    share[i] = v
                     i += 1
     return i
 
@@ -925,11 +952,14 @@ def _instance_rates_into(
 ) -> None:
     """``headroom[:, None, :] / devices * inv_work[None, :, None] * deployment``, ``[B, S, N]``."""
     B, S, N = deployment.shape
+    per_device = np.empty(N)  # the first division, once per node
     for b in range(B):
+        for n in range(N):
+            per_device[n] = headroom[b, n] / devices[n]
         for s in range(S):
             for n in range(N):
                 on = 1.0 if deployment[b, s, n] else 0.0
-                out[b, s, n] = headroom[b, n] / devices[n] * inv_work[s] * on
+                out[b, s, n] = per_device[n] * inv_work[s] * on
 
 
 @kernel
@@ -999,6 +1029,45 @@ def _gather_hops(per_link: FloatArray, path_links: IntArray, out: FloatArray) ->
                     if j < L:
                         total += per_link[b, f, j]
                 out[b, f, p] = total
+
+
+@kernel
+def _gather_paths(
+    per_link: FloatArray,
+    path_links: IntArray,
+    radio_s: FloatArray,
+    remote: FloatArray,
+    per_mbit: FloatArray,
+    log_admit: FloatArray,
+) -> None:
+    """:func:`_gather_hops` and :func:`_add_radio` in one pass over the paths.
+
+    ``per_link`` ``[B, 4, L]`` (s per Mbit sent and received, log admitted both ways);
+    ``per_mbit`` ``[B, O, K, 2]`` gets each path's time per Mbit plus its radio's,
+    ``log_admit`` ``[B, O, K]`` the sum of its two log admissions. Each path's sums start at
+    0 and add its links from the first, as :func:`_gather_hops` does: the same figures.
+    """
+    B, _, L = per_link.shape
+    _, O, K, _ = per_mbit.shape
+    H = path_links.shape[1]
+    for b in range(B):
+        for o in range(O):
+            for k in range(K):
+                p = o * K + k
+                sent = 0.0
+                received = 0.0
+                up = 0.0
+                down = 0.0
+                for h in range(H):
+                    j = path_links[p, h]
+                    if j < L:
+                        sent += per_link[b, 0, j]
+                        received += per_link[b, 1, j]
+                        up += per_link[b, 2, j]
+                        down += per_link[b, 3, j]
+                per_mbit[b, o, k, 0] = sent + radio_s[b, o, 0] * remote[o, k]
+                per_mbit[b, o, k, 1] = received + radio_s[b, o, 1] * remote[o, k]
+                log_admit[b, o, k] = up + down
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:
