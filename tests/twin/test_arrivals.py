@@ -192,7 +192,8 @@ def test_one_copy_demand_is_the_sorted_walks():
     data["workload"].update(offered_load=None, requests_per_slot=(900, 1100))
     process = demand_process(compile_scenario(type(load_scenario("tiny")).model_validate(data)))
     state = initial_demand_state(process, 1)
-    assert not process.poisson and process.high < process.zipf.size * process.origin_weights.size
+    assert not process.poisson
+    assert process.high < process.zipf.size * process.origin_weights.size  # the bucketed path
     for slot in range(5):
         rng = np.random.default_rng(slot)
         got = sample_demand(process, state, slot, rng)

@@ -439,6 +439,75 @@ def _hops(system: System) -> _Hops:
     return _Hops(path=path, link=link)
 
 
+@dataclass(frozen=True, eq=False)
+class _DeploymentTerms:
+    """What a slot computes from the system and the deployment alone."""
+
+    system: System
+    deployment: BoolArray  # [B, S, N] a copy of the one they were computed from
+    per_node: IntArray  # [B, N] instances on each node
+    awake: BoolArray  # [B, N] without background load
+    idle_j: FloatArray  # [B] idle and sleep energy without background load
+    instance_j: FloatArray  # [B] instances' keep-alive energy
+    count: FloatArray  # [B] instances running
+
+
+class SlotCache:
+    """What :func:`evaluate_slot` computed from the deployment, for the next slots.
+
+    A policy keeps its deployment for several slots (RAND and GRD redeploy every ten, a frozen
+    decision never): while the system is the same object and the deployment equal to the last
+    one (compared in full every slot), the per-node instance counts, the nodes awake and the
+    idle and instance energy are reused, not computed again. A :class:`~cnc6g.twin.Twin`
+    keeps one for its slots.
+    """
+
+    def __init__(self) -> None:
+        self.terms: _DeploymentTerms | None = None
+
+
+def _deployment_terms(
+    system: System, c: _Constants, deployment: BoolArray, cache: SlotCache | None
+) -> _DeploymentTerms:
+    """The deployment's terms: the cache's where they are of this system and deployment."""
+    kept = None if cache is None else cache.terms
+    if (
+        kept is not None
+        and kept.system is system
+        and kept.deployment.shape == deployment.shape
+        and _same(kept.deployment, deployment)
+    ):
+        return kept
+    B, S, N = deployment.shape
+    tau = system.slot_s
+    per_node = deployment.sum(axis=1)
+    awake = np.where(system.can_sleep, per_node > 0, True)
+    terms = _DeploymentTerms(
+        system=system,
+        deployment=deployment if cache is None else np.array(deployment, dtype=bool),
+        per_node=per_node,
+        awake=awake,
+        idle_j=tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1),
+        instance_j=tau * (deployment.reshape(B, S * N) @ c.instance_power_sn),
+        count=np.add.reduce(per_node, axis=1, dtype=np.float64),
+    )
+    if cache is not None:
+        cache.terms = terms
+    return terms
+
+
+@kernel
+def _same(a: BoolArray, b: BoolArray) -> bool:
+    """Whether two boolean arrays ``[B, S, N]`` of the same shape hold the same values."""
+    B, S, N = a.shape
+    for i in range(B):
+        for j in range(S):
+            for n in range(N):
+                if a[i, j, n] != b[i, j, n]:
+                    return False
+    return True
+
+
 def evaluate_slot(
     system: System,
     demand: FloatArray | IntArray,
@@ -455,6 +524,9 @@ def evaluate_slot(
     background_gcps: FloatArray | None = None,
     background_mbps: FloatArray | None = None,
     background_second_s: FloatArray | None = None,
+    *,
+    compiled: bool = True,
+    cache: SlotCache | None = None,
 ) -> SlotOutcome:
     """Evaluate one slot for ``B`` copies.
 
@@ -486,12 +558,18 @@ def evaluate_slot(
             ``[B, O, 2]`` uplink and downlink (None: none).
         background_second_s: the background's ``sum lambda E[x^2]`` per device on each node,
             s, ``[B, N]``: its part of the M/G/1 wait (None: its tasks like the twin's there).
+        compiled: run the passes over the flows as compiled kernels (double precision only);
+            ``False`` runs them as NumPy expressions, the reference the kernels must equal to
+            the last bit.
+        cache: what the slots before computed from the deployment alone, reused while it
+            stays the same (a twin keeps one; None: computed afresh).
 
     Returns:
         The slot's outcome, see :class:`SlotOutcome`.
     """
     c = _constants(system)
     ft = system.float_dtype
+    fused = compiled and ft is np.float64  # compiled passes over the flows
     tau = system.slot_s
     rho_max = system.admission_utilisation
     B = demand.shape[0]
@@ -502,7 +580,8 @@ def evaluate_slot(
     deployment = deployment.astype(bool, copy=False)
     previous = previous.astype(bool, copy=False)
     new = deployment & ~previous
-    per_node = deployment.sum(axis=1)  # [B, N]
+    kept = _deployment_terms(system, c, deployment, cache)
+    per_node = kept.per_node  # [B, N]
     # Nodes that slept the slot before (no instance) and host one now wake up first.
     waking = None
     if system.wake_s.any() or system.wake_energy.any():
@@ -521,23 +600,45 @@ def evaluate_slot(
         cf = chain_flows(system, demand, routing, deployment, paths, path_shares)
         cf_ok = cf.requests * cf.usable
         cf_bits, cf_links = offered_bits(system, cf, cf_ok, B)
-    s = bos % S
-    bo = bos // S  # flat (copy, origin)
-    b = bo // O
-    o = bo - b * O
-    ok = bo * K + k  # flat (copy, origin, candidate)
-    local_ok = o * K + k
-    node = cand.reshape(-1)[local_ok]
-    sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
-    requests = np.multiply(wanted[bos], share, dtype=ft)
-    usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
-    flow_ok = requests * usable
-
-    # Traffic per (copy, origin, candidate), Mbit per slot sent and received.
-    bits = np.empty((B, O, K, 2))
     size = B * O * K
-    bits[..., 0] = np.bincount(ok, flow_ok * c.input_s[s], size).reshape(B, O, K)
-    bits[..., 1] = np.bincount(ok, flow_ok * c.output_s[s], size).reshape(B, O, K)
+    if fused:  # the indices, requests and traffic below in one compiled pass
+        F = bos.size
+        s, bo, b, o = (np.empty(F, dtype=np.int64) for _ in range(4))
+        ok, local_ok, node, sn = (np.empty(F, dtype=np.int64) for _ in range(4))
+        requests, flow_ok = np.empty(F), np.empty(F)
+        bits = np.zeros((B, O, K, 2))
+        _flow_terms(
+            bos,
+            k,
+            share,
+            wanted,
+            cand,
+            deployment,
+            c.admissible,
+            c.input_s,
+            c.output_s,
+            (s, bo, b, o, ok, local_ok, node, sn),
+            requests,
+            flow_ok,
+            bits,
+        )
+    else:
+        s = bos % S
+        bo = bos // S  # flat (copy, origin)
+        b = bo // O
+        o = bo - b * O
+        ok = bo * K + k  # flat (copy, origin, candidate)
+        local_ok = o * K + k
+        node = cand.reshape(-1)[local_ok]
+        sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
+        requests = np.multiply(wanted[bos], share, dtype=ft)
+        usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
+        flow_ok = requests * usable
+
+        # Traffic per (copy, origin, candidate), Mbit per slot sent and received.
+        bits = np.empty((B, O, K, 2))
+        bits[..., 0] = np.bincount(ok, flow_ok * c.input_s[s], size).reshape(B, O, K)
+        bits[..., 1] = np.bincount(ok, flow_ok * c.output_s[s], size).reshape(B, O, K)
     load_bits = bits if cf is None else bits + cf_bits
 
     # Radio cells (only remote candidates use them).
@@ -616,18 +717,38 @@ def evaluate_slot(
         cf_work = step_work_at(system, cf, cf_reach, B)
 
     # Time left for queueing and execution: the deadline less the delays and transfers.
-    flow_mbit = per_mbit.reshape(-1, 2)[ok].astype(ft, copy=False)
-    slack = (
-        c.budget.reshape(-1)[local_ok * S + s]
-        - flow_mbit[:, 0] * c.input_s[s]
-        - flow_mbit[:, 1] * c.output_s[s]
-    )
+    if fused:  # with the tasks reaching their nodes (below) in one compiled pass
+        slack, reach = np.empty(bos.size), np.empty(bos.size)
+        arrivals = np.zeros((B, S, N))
+        _flow_slack_reach(
+            ok,
+            local_ok,
+            s,
+            sn,
+            flow_ok,
+            per_mbit.reshape(-1, 2),
+            net_admit.reshape(-1),
+            c.budget.reshape(-1),
+            c.input_s,
+            c.output_s,
+            slack,
+            reach,
+            arrivals.reshape(-1),
+        )
+    else:
+        flow_mbit = per_mbit.reshape(-1, 2)[ok].astype(ft, copy=False)
+        slack = (
+            c.budget.reshape(-1)[local_ok * S + s]
+            - flow_mbit[:, 0] * c.input_s[s]
+            - flow_mbit[:, 1] * c.output_s[s]
+        )
     if radio_delay_s is not None:  # the air latency's jitter, both ways over the radio
         slack = slack - (2.0 * radio_delay_s.reshape(-1)[bo] * c.remote.reshape(-1)[local_ok])
 
     # Compute: the tasks the network admitted reach their node, which admits up to rho_max.
-    reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
-    arrivals = np.bincount(sn, weights=reach, minlength=B * S * N).reshape(B, S, N)  # per slot
+    if not fused:
+        reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
+        arrivals = _scatter_sum(sn, reach, B * S * N).reshape(B, S, N)
     wait_n: FloatArray | None = None
     if cpu_share is None:
         # One processor-sharing server per node: a task's sojourn rate is headroom / work.
@@ -649,11 +770,27 @@ def evaluate_slot(
         node_load = admitted_load if bg is None else admitted_load + bg
         # A task runs on one of the node's devices: capacity and load split evenly among them.
         rate_sn = _instance_rates(headroom, system.devices, c.inv_work, deployment)
-        bn = b * N + node
-        served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
-        exponent = (headroom.reshape(-1)[bn] / system.devices[node] * c.inv_work[s]).astype(
-            ft, copy=False
-        ) * slack
+        if fused:
+            served, exponent = np.empty(bos.size), np.empty(bos.size)
+            _flow_served(
+                b,
+                node,
+                s,
+                reach,
+                slack,
+                node_admit,
+                headroom,
+                system.devices,
+                c.inv_work,
+                served,
+                exponent,
+            )
+        else:
+            bn = b * N + node
+            served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
+            exponent = (headroom.reshape(-1)[bn] / system.devices[node] * c.inv_work[s]).astype(
+                ft, copy=False
+            ) * slack
         served_bits = _served_bits(bits, net_admit, node_admit, cand)
         if system.scenario.twin.sojourn == "mg1":
             wait_n = _mg1_wait(
@@ -723,10 +860,10 @@ def evaluate_slot(
     satisfied = served * p_sat
     chain_out: ChainOutcome | None = None
     if cf is not None:
-        at = (cf.copy[:, None] * N + cf.node, cf.node)
+        step_bn = cf.copy[:, None] * N + cf.node
         if cpu_share is None:
-            step_admit = node_admit.reshape(-1)[at[0]]
-            step_headroom = headroom.reshape(-1)[at[0]] / system.devices[at[1]]
+            step_admit = node_admit.reshape(-1)[step_bn]
+            step_headroom = headroom.reshape(-1)[step_bn] / system.devices[cf.node]
         else:
             inst = (cf.copy[:, None] * S + cf.service[:, None]) * N + cf.node
             step_admit = inst_admit.reshape(-1)[inst]
@@ -737,12 +874,14 @@ def evaluate_slot(
         served_bits = served_bits + cf_served_bits
 
     # Energy.
-    busy = per_node > 0 if bg is None else (per_node > 0) | (bg > 0)
-    awake = np.where(system.can_sleep, busy, True)
+    if bg is None:  # copies: the outcome's arrays are its own
+        awake, idle = kept.awake.copy(), kept.idle_j.copy()
+    else:
+        awake = np.where(system.can_sleep, (per_node > 0) | (bg > 0), True)
+        idle = tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1)
     util = node_load / system.capacity
-    idle = tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1)
     dynamic = tau * (awake * dynamic_share(system, util)) @ c.dynamic_power
-    instances = tau * (deployment.reshape(B, S * N) @ c.instance_power_sn)
+    instances = kept.instance_j.copy()
     cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
     if waking is not None:
         cold_j = cold_j + waking @ system.wake_energy
@@ -803,7 +942,7 @@ def evaluate_slot(
             "transport": transport_j,
         },
         cold_starts=np.add.reduce(new.reshape(B, S * N), axis=1, dtype=np.float64),
-        instances=np.add.reduce(per_node, axis=1, dtype=np.float64),
+        instances=kept.count.copy(),
         utilisation=util,
         awake=awake,
         link_utilisation=link_util,
@@ -882,6 +1021,104 @@ def _flows_into(
                     share[i] = v
                     i += 1
     return i
+
+
+@kernel
+def _flow_terms(
+    bos: IntArray,
+    k: IntArray,
+    share: FloatArray,
+    wanted: np.ndarray,
+    candidates: IntArray,
+    deployment: BoolArray,
+    admissible: BoolArray,
+    input_s: FloatArray,
+    output_s: FloatArray,
+    index: tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray, IntArray, IntArray],
+    requests: FloatArray,
+    flow_ok: FloatArray,
+    bits: FloatArray,
+) -> None:
+    """Each flow's indices, requests and usable requests, and the traffic ``bits``.
+
+    ``index`` gets the flows' service, (copy, origin), copy, origin, (copy, origin,
+    candidate), (origin, candidate), node and (copy, service, node); ``bits`` ``[B, O, K, 2]``
+    (zeros) the Mbit sent and received, added flow after flow as the scatter-sum does.
+    """
+    s_of, bo_of, b_of, o_of, ok_of, local_of, node_of, sn_of = index
+    _, O, K, _ = bits.shape
+    S, N = deployment.shape[1], deployment.shape[2]
+    for f in range(bos.size):
+        r = bos[f]
+        s = r % S
+        bo = r // S
+        b = bo // O
+        o = bo - b * O
+        local = o * K + k[f]
+        node = candidates[o, k[f]]
+        s_of[f], bo_of[f], b_of[f], o_of[f] = s, bo, b, o
+        ok_of[f], local_of[f], node_of[f] = bo * K + k[f], local, node
+        sn_of[f] = (b * S + s) * N + node
+        requests[f] = float(wanted[r]) * share[f]
+        usable = deployment[b, s, node] and admissible[o, k[f], s]
+        flow_ok[f] = requests[f] * (1.0 if usable else 0.0)
+        bits[b, o, k[f], 0] += flow_ok[f] * input_s[s]
+        bits[b, o, k[f], 1] += flow_ok[f] * output_s[s]
+
+
+@kernel
+def _flow_slack_reach(
+    ok: IntArray,
+    local_ok: IntArray,
+    s: IntArray,
+    sn: IntArray,
+    flow_ok: FloatArray,
+    per_mbit: FloatArray,
+    net_admit: FloatArray,
+    budget: FloatArray,
+    input_s: FloatArray,
+    output_s: FloatArray,
+    slack: FloatArray,
+    reach: FloatArray,
+    arrivals: FloatArray,
+) -> None:
+    """Each flow's slack and tasks reaching its node; ``arrivals`` (zeros) per instance.
+
+    ``per_mbit`` ``[B * O * K, 2]``, ``net_admit`` ``[B * O * K]``, ``budget`` ``[O * K * S]``
+    and ``arrivals`` ``[B * S * N]`` flat; the arrivals added flow after flow.
+    """
+    S = input_s.size
+    for f in range(ok.size):
+        j = ok[f]
+        si = s[f]
+        slack[f] = (
+            budget[local_ok[f] * S + si]
+            - per_mbit[j, 0] * input_s[si]
+            - per_mbit[j, 1] * output_s[si]
+        )
+        reach[f] = flow_ok[f] * net_admit[j]
+        arrivals[sn[f]] += reach[f]
+
+
+@kernel
+def _flow_served(
+    b: IntArray,
+    node: IntArray,
+    s: IntArray,
+    reach: FloatArray,
+    slack: FloatArray,
+    node_admit: FloatArray,
+    headroom: FloatArray,
+    devices: FloatArray,
+    inv_work: FloatArray,
+    served: FloatArray,
+    exponent: FloatArray,
+) -> None:
+    """Each flow's tasks its node admits and its sojourn rate times its slack."""
+    for f in range(b.size):
+        bf, n = b[f], node[f]
+        served[f] = reach[f] * node_admit[bf, n]
+        exponent[f] = headroom[bf, n] / devices[n] * inv_work[s[f]] * slack[f]
 
 
 @kernel
