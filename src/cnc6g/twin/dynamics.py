@@ -63,7 +63,7 @@ from cnc6g.twin.chains import (
     step_work_at,
     transfer_terms,
 )
-from cnc6g.twin.jit import kernel, row_sum
+from cnc6g.twin.jit import inlined, kernel, row_sum
 from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
 from cnc6g.twin.sojourn import p_within
@@ -371,6 +371,7 @@ class _Constants:
     wired_j_per_mbit: FloatArray  # [O * K * 2] wired and access energy per Mbit, both ways
     incidence: FloatArray | None  # [O * K, L] path-link incidence, for small systems only
     incidence_t: FloatArray | None  # [L, O * K]
+    wakes: bool  # whether a node's wake-up takes time or energy
 
 
 @per_system
@@ -398,6 +399,7 @@ def _constants(system: System) -> _Constants:
         wired_j_per_mbit=np.repeat(system.candidate_j_per_mbit.ravel(), 2),
         incidence=np.ascontiguousarray(system.link_incidence.T) if dense else None,
         incidence_t=system.link_incidence if dense else None,
+        wakes=bool(system.wake_s.any() or system.wake_energy.any()),
     )
 
 
@@ -584,7 +586,7 @@ def evaluate_slot(
     per_node = kept.per_node  # [B, N]
     # Nodes that slept the slot before (no instance) and host one now wake up first.
     waking = None
-    if system.wake_s.any() or system.wake_energy.any():
+    if c.wakes:
         waking = system.can_sleep & (per_node > 0) & ~previous.any(axis=1)
 
     # The active flows: (copy, origin, service) rows with requests, and the candidates their
@@ -653,9 +655,13 @@ def evaluate_slot(
         rates = np.maximum(cell_rates - background_mbps, MIN_RADIO_SHARE * cell_rates)
         own_rho = air_bits / (cell_rates * tau)
         cell_rho = (own_rho + (cell_rates - rates) / cell_rates).max(axis=-1)
-    rho_radio = air_bits / (rates * tau)
-    radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
-    radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
+    if fused and background_mbps is None:  # the three below in one compiled pass
+        rho_radio, radio_admit, radio_s = np.empty((B, O, 2)), np.empty((B, O)), np.empty((B, O, 2))
+        _radio_terms(air_bits, rates, tau, rho_max, rho_radio, radio_admit, radio_s)
+    else:
+        rho_radio = air_bits / (rates * tau)
+        radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
+        radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
 
     # Wired links: per-direction load, time per Mbit and admission, summed along each path.
     if system.n_links:
@@ -672,8 +678,14 @@ def evaluate_slot(
         if cf is not None:  # transfers between the steps' network nodes
             rho_l = rho_l + cf_links / capacity
         per_link = np.empty((B, 4, L))  # s per Mbit sent, received; log admitted both ways
-        per_link[:, :2] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
-        per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
+        if fused:  # the times, the admitted shares and the busier direction in one pass
+            admitted, link_util = np.empty((B, 2, L)), np.empty((B, L))
+            _link_terms(rho_l, system.link_capacity, rho_max, per_link, admitted, link_util)
+            per_link[:, 2:] = np.log(admitted)
+        else:
+            per_link[:, :2] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
+            per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
+            link_util = rho_l.max(axis=1)
         if c.incidence_t is None and cf is None:  # hop by hop, the radio added on the way
             per_mbit = np.empty((B, O, K, 2))
             log_admit = np.empty((B, O, K))
@@ -690,7 +702,6 @@ def evaluate_slot(
             per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
             net_admit = np.exp(along[:, 2] + along[:, 3])
             radio_added = False
-        link_util = rho_l.max(axis=1)
     else:
         per_mbit = np.zeros((B, O, K, 2))
         net_admit = np.ones((B, O, K))
@@ -699,7 +710,10 @@ def evaluate_slot(
     # Seconds per Mbit sent and received of each (copy, origin, candidate), wired and radio.
     if not radio_added:
         per_mbit = _add_radio(per_mbit, radio_s, c.remote)
-    net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
+    if fused:  # in place: net_admit is this slot's own array
+        _times_radio_admit(net_admit, radio_admit, c.remote_bool)
+    else:
+        net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
     if cf is not None:  # each path's transfers: times at this slot's loads and admission
         radio_dir = rho_max / np.maximum(rho_radio, rho_max)  # [B, O, 2]
         dir_admit = np.where(c.remote_bool[None, :, :, None], radio_dir[:, :, None, :], 1.0)
@@ -1119,6 +1133,83 @@ def _flow_served(
         bf, n = b[f], node[f]
         served[f] = reach[f] * node_admit[bf, n]
         exponent[f] = headroom[bf, n] / devices[n] * inv_work[s[f]] * slack[f]
+
+
+@inlined
+def _np_min(a: float, b: float) -> float:
+    """NumPy's ``minimum`` of two floats: NaN where either is."""
+    return a if a < b or a != a else b
+
+
+@inlined
+def _np_max(a: float, b: float) -> float:
+    """NumPy's ``maximum`` of two floats: NaN where either is."""
+    return a if a > b or a != a else b
+
+
+@kernel
+def _radio_terms(
+    air_bits: FloatArray,
+    rates: FloatArray,
+    tau: float,
+    rho_max: float,
+    rho: FloatArray,
+    admit: FloatArray,
+    s_per_mbit: FloatArray,
+) -> None:
+    """Each cell direction's utilisation, the cell's admitted share and the s per Mbit.
+
+    ``air_bits`` and ``rates`` ``[B, O, 2]`` give ``rho = air_bits / (rates tau)``,
+    ``admit`` ``[B, O]`` the product over the directions of ``rho_max / max(rho, rho_max)``
+    and ``s_per_mbit = 1 / (rates (1 - min(rho, rho_max)))``, as the NumPy expressions do.
+    """
+    B, O, _ = rates.shape
+    for b in range(B):
+        for o in range(O):
+            share = 1.0
+            for d in range(2):
+                r = air_bits[b, o, d] / (rates[b, o, d] * tau)
+                rho[b, o, d] = r
+                part = rho_max / _np_max(r, rho_max)
+                share = part if d == 0 else share * part
+                s_per_mbit[b, o, d] = 1.0 / (rates[b, o, d] * (1.0 - _np_min(r, rho_max)))
+            admit[b, o] = share
+
+
+@kernel
+def _link_terms(
+    rho_l: FloatArray,
+    capacity: FloatArray,
+    rho_max: float,
+    per_link: FloatArray,
+    admitted: FloatArray,
+    busiest: FloatArray,
+) -> None:
+    """Per link direction ``rho_l`` ``[B, 2, L]``: s per Mbit, admitted share, the busier.
+
+    ``per_link[:, :2]`` gets ``1 / (capacity (1 - min(rho, rho_max)))``, ``admitted``
+    ``rho_max / max(rho, rho_max)`` (its log is NumPy's to take) and ``busiest`` ``[B, L]``
+    the larger of the two directions' utilisations.
+    """
+    B, _, L = rho_l.shape
+    for b in range(B):
+        for j in range(L):
+            for d in range(2):
+                r = rho_l[b, d, j]
+                per_link[b, d, j] = 1.0 / (capacity[j] * (1.0 - _np_min(r, rho_max)))
+                admitted[b, d, j] = rho_max / _np_max(r, rho_max)
+            first, second = rho_l[b, 0, j], rho_l[b, 1, j]
+            busiest[b, j] = first if first >= second or first != first else second
+
+
+@kernel
+def _times_radio_admit(net_admit: FloatArray, radio_admit: FloatArray, remote: BoolArray) -> None:
+    """``net_admit`` ``[B, O, K]`` times the cell's admitted share where reached by radio."""
+    B, O, K = net_admit.shape
+    for b in range(B):
+        for o in range(O):
+            for k in range(K):
+                net_admit[b, o, k] *= radio_admit[b, o] if remote[o, k] else 1.0
 
 
 @kernel
