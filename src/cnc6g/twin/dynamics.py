@@ -372,6 +372,7 @@ class _Constants:
     incidence: FloatArray | None  # [O * K, L] path-link incidence, for small systems only
     incidence_t: FloatArray | None  # [L, O * K]
     wakes: bool  # whether a node's wake-up takes time or energy
+    finite_cold_j: bool  # whether every instantiation energy is finite
 
 
 @per_system
@@ -400,6 +401,7 @@ def _constants(system: System) -> _Constants:
         incidence=np.ascontiguousarray(system.link_incidence.T) if dense else None,
         incidence_t=system.link_incidence if dense else None,
         wakes=bool(system.wake_s.any() or system.wake_energy.any()),
+        finite_cold_j=bool(np.isfinite(system.instantiation_energy).all()),
     )
 
 
@@ -498,15 +500,23 @@ def _deployment_terms(
     return terms
 
 
-@kernel
 def _same(a: BoolArray, b: BoolArray) -> bool:
     """Whether two boolean arrays ``[B, S, N]`` of the same shape hold the same values."""
-    B, S, N = a.shape
-    for i in range(B):
-        for j in range(S):
-            for n in range(N):
-                if a[i, j, n] != b[i, j, n]:
-                    return False
+    if a.flags.c_contiguous and b.flags.c_contiguous:
+        return _same_bytes(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8))
+    return bool(np.array_equal(a, b))
+
+
+@kernel
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two byte arrays of the same size are equal, a block of 4,096 at a time."""
+    n = a.size
+    for start in range(0, n, 4096):
+        differ = 0
+        for i in range(start, min(start + 4096, n)):
+            differ |= a[i] ^ b[i]
+        if differ:
+            return False
     return True
 
 
@@ -582,6 +592,7 @@ def evaluate_slot(
     deployment = deployment.astype(bool, copy=False)
     previous = previous.astype(bool, copy=False)
     new = deployment & ~previous
+    any_new = bool(new.any())
     kept = _deployment_terms(system, c, deployment, cache)
     per_node = kept.per_node  # [B, N]
     # Nodes that slept the slot before (no instance) and host one now wake up first.
@@ -849,7 +860,7 @@ def evaluate_slot(
     still: BoolArray | None = None
     if starting is not None:  # instances still starting from an earlier slot
         still = deployment & previous & (starting > 0)
-    if new.any() or (still is not None and still.any()):
+    if any_new or (still is not None and still.any()):
         # Only the flows into instances starting this slot meet a cold start.
         start_s = c.cold_s[None, :, None]  # [1, S, 1], or [B, S, N] with wake-ups
         if waking is not None:
@@ -896,7 +907,10 @@ def evaluate_slot(
     util = node_load / system.capacity
     dynamic = tau * (awake * dynamic_share(system, util)) @ c.dynamic_power
     instances = kept.instance_j.copy()
-    cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
+    if any_new or not c.finite_cold_j:
+        cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
+    else:  # no instance starts: the product is 0 (finite energies), not worth a pass
+        cold_j = np.zeros(B)
     if waking is not None:
         cold_j = cold_j + waking @ system.wake_energy
     radio_bits = _remote_sum(served_bits, c.remote)  # [B, O, 2]
