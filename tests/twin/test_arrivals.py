@@ -178,7 +178,8 @@ def test_counting_draws_from_buckets_equals_searchsorted():
             np.minimum(np.searchsorted(cdf, u, side="right"), size - 1), minlength=size
         )
         for start in (
-            np.searchsorted(cdf, np.arange(size) / size, side="right"),  # as the twin builds it
+            np.searchsorted(cdf, np.arange(size) / size, side="right"),  # one bucket a category
+            np.searchsorted(cdf, np.arange(4 * size) / (4 * size), side="right"),  # as the twin
             rng.integers(0, size + 1, size),  # any start gives the same counts, only slower
         ):
             counts = np.zeros(size, dtype=np.int64)

@@ -47,6 +47,13 @@ class DemandProcess:
     trace_scale: float = 1.0
 
 
+BUCKETS_PER_CATEGORY = 4
+"""Buckets of ``[0, 1)`` per (origin, service) category where one copy's draws start searching."""
+
+MAX_BUCKETS = 1 << 16
+"""At most this many buckets, unless there are more categories (then one per category)."""
+
+
 @dataclass(eq=False)
 class DemandState:
     """Current ranking and origin weights of each copy."""
@@ -56,7 +63,7 @@ class DemandState:
     probabilities: FloatArray | None = None  # [B, O*S], rebuilt after a shift
     mmpp_state: IntArray | None = None  # [B] state of the modulating chain (None: not drawn)
     stacked_cdf: FloatArray | None = None  # [B*O*S] cumulative probabilities, copy b + (0, 1]
-    bucket_start: IntArray | None = None  # [O*S] one copy's: where a draw in [j, j + 1) / O*S is
+    bucket_start: IntArray | None = None  # [M] one copy's: where a draw in [j, j + 1) / M starts
 
 
 def demand_process(system: System) -> DemandProcess:
@@ -218,10 +225,9 @@ def sample_demand(
         cdf: FloatArray = np.cumsum(state.probabilities, axis=1)
         cdf /= cdf[:, -1:]
         state.stacked_cdf = (cdf + np.arange(B)[:, None]).ravel()
-        if B == 1:  # where each of O*S equal buckets of [0, 1) starts on the cdf
-            state.bucket_start = np.searchsorted(
-                state.stacked_cdf, np.arange(O * S) / (O * S), side="right"
-            )
+        if B == 1:  # where each of M equal buckets of [0, 1) starts on the cdf
+            M = max(O * S, min(BUCKETS_PER_CATEGORY * O * S, MAX_BUCKETS))
+            state.bucket_start = np.searchsorted(state.stacked_cdf, np.arange(M) / M, side="right")
     if process.poisson:
         mean = np.full(B, process.mean)
         if process.mmpp_rates is not None:
