@@ -685,9 +685,12 @@ def evaluate_slot(
             sent = load_bits.reshape(B, O * K, 2).transpose(0, 2, 1)  # [B, 2, O*K]
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
         else:  # large systems: scatter the loaded paths' traffic onto their links
-            hops = _hops(system)
             carried = np.zeros((B, 2, L))
-            _scatter_hops(load_bits.reshape(B, O * K, 2), hops.path, hops.link, carried)
+            if fused:  # hop level after hop level, the loaded paths only
+                _scatter_loaded(load_bits.reshape(B, O * K, 2), system.path_links, carried)
+            else:
+                hops = _hops(system)
+                _scatter_hops(load_bits.reshape(B, O * K, 2), hops.path, hops.link, carried)
             rho_l = carried / capacity  # [B, 2, L]
         if cf is not None:  # transfers between the steps' network nodes
             rho_l = rho_l + cf_links / capacity
@@ -783,7 +786,10 @@ def evaluate_slot(
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
         if cf is not None:
             load = load + cf_work.sum(axis=1) / tau
-        if bg is None:
+        if bg is None and fused:  # the three below in one compiled pass
+            node_admit, admitted_load, headroom = (np.empty(load.shape) for _ in range(3))
+            _node_terms(load, system.capacity, rho_max, node_admit, admitted_load, headroom)
+        elif bg is None:
             node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
             admitted_load = node_admit * load
             headroom = system.capacity - admitted_load
@@ -1354,6 +1360,55 @@ def _scatter_hops(bits: FloatArray, path: IntArray, link: IntArray, out: FloatAr
             if bits[b, p, 0] != 0 or bits[b, p, 1] != 0:
                 out[b, 0, link[e]] += bits[b, p, 0]
                 out[b, 1, link[e]] += bits[b, p, 1]
+
+
+@kernel
+def _scatter_loaded(bits: FloatArray, path_links: IntArray, out: FloatArray) -> None:
+    """:func:`_scatter_hops` visiting the loaded paths only: the same additions, same order.
+
+    The hops in (hop, path) order restricted to the paths with traffic are, for each hop
+    level, the loaded paths in increasing order: found once per copy, then walked per level.
+    """
+    B, P, _ = bits.shape
+    H = path_links.shape[1]
+    L = out.shape[2]
+    loaded = np.empty(P, dtype=np.int64)
+    for b in range(B):
+        n = 0
+        for p in range(P):
+            if bits[b, p, 0] != 0 or bits[b, p, 1] != 0:
+                loaded[n] = p
+                n += 1
+        for h in range(H):
+            for i in range(n):
+                p = loaded[i]
+                j = path_links[p, h]
+                if j < L:
+                    out[b, 0, j] += bits[b, p, 0]
+                    out[b, 1, j] += bits[b, p, 1]
+
+
+@kernel
+def _node_terms(
+    load: FloatArray,
+    capacity: FloatArray,
+    rho_max: float,
+    node_admit: FloatArray,
+    admitted_load: FloatArray,
+    headroom: FloatArray,
+) -> None:
+    """Each node's admitted share of its load ``[B, N]``, the admitted load and the headroom.
+
+    ``rho_max / max(load / capacity, rho_max)``, that times the load, and the capacity less
+    it, as the NumPy expressions do.
+    """
+    B, N = load.shape
+    for b in range(B):
+        for n in range(N):
+            admit = rho_max / _np_max(load[b, n] / capacity[n], rho_max)
+            node_admit[b, n] = admit
+            admitted_load[b, n] = admit * load[b, n]
+            headroom[b, n] = capacity[n] - admitted_load[b, n]
 
 
 @kernel
