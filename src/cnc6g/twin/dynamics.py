@@ -658,8 +658,11 @@ def evaluate_slot(
         cell_rho = (own_rho + (cell_rates - rates) / cell_rates).max(axis=-1)
     if fused and background_mbps is None:  # the three below in one compiled pass
         rho_radio, radio_admit, radio_s = np.empty((B, O, 2)), np.empty((B, O)), np.empty((B, O, 2))
-        _radio_terms(air_bits, rates, tau, rho_max, rho_radio, radio_admit, radio_s)
+        busiest = np.empty((B, O))
+        _radio_terms(air_bits, rates, tau, rho_max, rho_radio, radio_admit, radio_s, busiest)
+        radio_busiest: FloatArray | None = busiest
     else:
+        radio_busiest = None
         rho_radio = air_bits / (rates * tau)
         radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
         radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
@@ -946,8 +949,12 @@ def evaluate_slot(
         transport_j = transport_j + _scatter_sum(cf.copy, chain_out.served * j.sum(axis=1), B)
 
     offered = np.add.reduce(demand.reshape(B, O * S), axis=1, dtype=np.float64)
-    served_total = _scatter_sum(b, served, B)
-    satisfied_total = _scatter_sum(b, satisfied, B)
+    if fused:
+        served_total, satisfied_total = np.zeros(B), np.zeros(B)
+        _copy_totals(b, served, satisfied, served_total, satisfied_total)
+    else:
+        served_total = _scatter_sum(b, served, B)
+        satisfied_total = _scatter_sum(b, satisfied, B)
     if chain_out is not None:
         assert cf is not None
         served_total = served_total + _scatter_sum(cf.copy, chain_out.served, B)
@@ -970,7 +977,9 @@ def evaluate_slot(
         utilisation=util,
         awake=awake,
         link_utilisation=link_util,
-        radio_utilisation=(rho_radio if own_rho is None else own_rho).max(axis=-1),
+        radio_utilisation=(rho_radio if own_rho is None else own_rho).max(axis=-1)
+        if radio_busiest is None
+        else radio_busiest,
         rate_sn=rate_sn,
         wait_n=wait_n,
         cold_sn=cold_sn,
@@ -1166,12 +1175,14 @@ def _radio_terms(
     rho: FloatArray,
     admit: FloatArray,
     s_per_mbit: FloatArray,
+    busiest: FloatArray,
 ) -> None:
     """Each cell direction's utilisation, the cell's admitted share and the s per Mbit.
 
     ``air_bits`` and ``rates`` ``[B, O, 2]`` give ``rho = air_bits / (rates tau)``,
     ``admit`` ``[B, O]`` the product over the directions of ``rho_max / max(rho, rho_max)``
-    and ``s_per_mbit = 1 / (rates (1 - min(rho, rho_max)))``, as the NumPy expressions do.
+    and ``s_per_mbit = 1 / (rates (1 - min(rho, rho_max)))``, as the NumPy expressions do;
+    ``busiest`` ``[B, O]`` the larger of the two directions' ``rho``.
     """
     B, O, _ = rates.shape
     for b in range(B):
@@ -1184,6 +1195,8 @@ def _radio_terms(
                 share = part if d == 0 else share * part
                 s_per_mbit[b, o, d] = 1.0 / (rates[b, o, d] * (1.0 - _np_min(r, rho_max)))
             admit[b, o] = share
+            first, second = rho[b, o, 0], rho[b, o, 1]
+            busiest[b, o] = first if first >= second or first != first else second
 
 
 @kernel
@@ -1210,6 +1223,20 @@ def _link_terms(
                 admitted[b, d, j] = rho_max / _np_max(r, rho_max)
             first, second = rho_l[b, 0, j], rho_l[b, 1, j]
             busiest[b, j] = first if first >= second or first != first else second
+
+
+@kernel
+def _copy_totals(
+    b: IntArray,
+    served: FloatArray,
+    satisfied: FloatArray,
+    served_out: FloatArray,
+    sat_out: FloatArray,
+) -> None:
+    """Each copy's served and satisfied tasks (zeros given), added flow after flow."""
+    for f in range(b.size):
+        served_out[b[f]] += served[f]
+        sat_out[b[f]] += satisfied[f]
 
 
 @kernel
