@@ -581,8 +581,13 @@ def evaluate_slot(
 
     deployment = deployment.astype(bool, copy=False)
     previous = previous.astype(bool, copy=False)
-    new = deployment & ~previous
-    any_new = bool(new.any())
+    if compiled:  # the instances started, counted per copy, in one pass
+        new, started = np.empty(deployment.shape, dtype=bool), np.zeros(B)
+        any_new = _new_instances(deployment, previous, new, started)
+    else:
+        new = deployment & ~previous
+        any_new = bool(new.any())
+        started = np.add.reduce(new.reshape(B, S * N), axis=1, dtype=np.float64)
     kept = _deployment_terms(system, c, deployment, cache)
     per_node = kept.per_node  # [B, N]
     # Nodes that slept the slot before (no instance) and host one now wake up first.
@@ -771,6 +776,7 @@ def evaluate_slot(
         reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
         arrivals = _scatter_sum(sn, reach, B * S * N).reshape(B, S, N)
     wait_n: FloatArray | None = None
+    radio_done = False  # radio_bits computed with the served traffic
     if cpu_share is None:
         # One processor-sharing server per node: a task's sojourn rate is headroom / work.
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
@@ -815,7 +821,12 @@ def evaluate_slot(
             exponent = (headroom.reshape(-1)[bn] / system.devices[node] * c.inv_work[s]).astype(
                 ft, copy=False
             ) * slack
-        served_bits = _served_bits(bits, net_admit, node_admit, cand)
+        if fused and cf is None:  # with the radio's share of it in the same pass
+            served_bits, radio_bits = np.empty((B, O, K, 2)), np.empty((B, O, 2))
+            _served_radio_bits(bits, net_admit, node_admit, cand, c.remote, served_bits, radio_bits)
+            radio_done = True
+        else:
+            served_bits = _served_bits(bits, net_admit, node_admit, cand)
         if system.scenario.twin.sojourn == "mg1":
             wait_n = _mg1_wait(
                 system,
@@ -912,7 +923,8 @@ def evaluate_slot(
         cold_j = np.zeros(B)
     if waking is not None:
         cold_j = cold_j + waking @ system.wake_energy
-    radio_bits = _remote_sum(served_bits, c.remote)  # [B, O, 2]
+    if not radio_done:
+        radio_bits = _remote_sum(served_bits, c.remote)  # [B, O, 2]
     down_bits = radio_bits[..., 1]  # what the base stations send: with the background's
     if background_mbps is not None:
         down_bits = down_bits + (downlink_mbps - rates[..., 1]) * tau
@@ -972,7 +984,7 @@ def evaluate_slot(
             "radio": radio_j,
             "transport": transport_j,
         },
-        cold_starts=np.add.reduce(new.reshape(B, S * N), axis=1, dtype=np.float64),
+        cold_starts=started,
         instances=kept.count.copy(),
         utilisation=util,
         awake=awake,
@@ -1223,6 +1235,53 @@ def _link_terms(
                 admitted[b, d, j] = rho_max / _np_max(r, rho_max)
             first, second = rho_l[b, 0, j], rho_l[b, 1, j]
             busiest[b, j] = first if first >= second or first != first else second
+
+
+@kernel
+def _new_instances(
+    deployment: BoolArray, previous: BoolArray, new: BoolArray, started: FloatArray
+) -> bool:
+    """``new = deployment & ~previous`` ``[B, S, N]``, counted per copy into ``started``."""
+    B, S, N = deployment.shape
+    some = False
+    for b in range(B):
+        count = 0
+        for s in range(S):
+            for n in range(N):
+                on = deployment[b, s, n] and not previous[b, s, n]
+                new[b, s, n] = on
+                count += on
+        started[b] = count
+        some = some or count > 0
+    return some
+
+
+@kernel
+def _served_radio_bits(
+    bits: FloatArray,
+    net_admit: FloatArray,
+    node_admit: FloatArray,
+    candidates: IntArray,
+    remote: FloatArray,
+    out: FloatArray,
+    radio: FloatArray,
+) -> None:
+    """:func:`_served_bits` into ``out`` and its :func:`_remote_sum` into ``radio``, one pass."""
+    B, O, K, _ = bits.shape
+    for b in range(B):
+        for o in range(O):
+            up = 0.0
+            down = 0.0
+            for k in range(K):
+                admit = net_admit[b, o, k] * node_admit[b, candidates[o, k]]
+                sent = bits[b, o, k, 0] * admit
+                received = bits[b, o, k, 1] * admit
+                out[b, o, k, 0] = sent
+                out[b, o, k, 1] = received
+                up += sent * remote[o, k]
+                down += received * remote[o, k]
+            radio[b, o, 0] = up
+            radio[b, o, 1] = down
 
 
 @kernel
