@@ -611,9 +611,9 @@ def evaluate_slot(
     size = B * O * K
     if fused:  # the indices, requests and traffic below in one compiled pass
         F = bos.size
-        s, bo, b, o = (np.empty(F, dtype=np.int64) for _ in range(4))
-        ok, local_ok, node, sn = (np.empty(F, dtype=np.int64) for _ in range(4))
-        requests, flow_ok = np.empty(F), np.empty(F)
+        # One block each for the flows' indices and figures (rows: fewer allocations).
+        s, bo, b, o, ok, local_ok, node, sn = np.empty((8, F), dtype=np.int64)
+        requests, flow_ok, slack, reach, served, exponent = np.empty((6, F))
         bits = np.zeros((B, O, K, 2))
         _flow_terms(
             bos,
@@ -662,8 +662,8 @@ def evaluate_slot(
         own_rho = air_bits / (cell_rates * tau)
         cell_rho = (own_rho + (cell_rates - rates) / cell_rates).max(axis=-1)
     if fused and background_mbps is None:  # the three below in one compiled pass
-        rho_radio, radio_admit, radio_s = np.empty((B, O, 2)), np.empty((B, O)), np.empty((B, O, 2))
-        busiest = np.empty((B, O))
+        rho_radio, radio_s = np.empty((2, B, O, 2))
+        radio_admit, busiest = np.empty((2, B, O))
         _radio_terms(air_bits, rates, tau, rho_max, rho_radio, radio_admit, radio_s, busiest)
         radio_busiest: FloatArray | None = busiest
     else:
@@ -744,7 +744,6 @@ def evaluate_slot(
 
     # Time left for queueing and execution: the deadline less the delays and transfers.
     if fused:  # with the tasks reaching their nodes (below) in one compiled pass
-        slack, reach = np.empty(bos.size), np.empty(bos.size)
         arrivals = np.zeros((B, S, N))
         _flow_slack_reach(
             ok,
@@ -783,7 +782,7 @@ def evaluate_slot(
         if cf is not None:
             load = load + cf_work.sum(axis=1) / tau
         if bg is None and fused:  # the three below in one compiled pass
-            node_admit, admitted_load, headroom = (np.empty(load.shape) for _ in range(3))
+            node_admit, admitted_load, headroom = np.empty((3, *load.shape))
             _node_terms(load, system.capacity, rho_max, node_admit, admitted_load, headroom)
         elif bg is None:
             node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
@@ -801,7 +800,6 @@ def evaluate_slot(
         # A task runs on one of the node's devices: capacity and load split evenly among them.
         rate_sn = _instance_rates(headroom, system.devices, c.inv_work, deployment)
         if fused:
-            served, exponent = np.empty(bos.size), np.empty(bos.size)
             _flow_served(
                 b,
                 node,
