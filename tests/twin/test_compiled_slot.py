@@ -14,7 +14,7 @@ import pytest
 from cnc6g.scenarios import load_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import compile_scenario, evaluate_slot
-from cnc6g.twin.dynamics import SlotCache, clean_routing
+from cnc6g.twin.dynamics import SlotCache, _add_by_demand, clean_routing
 from cnc6g.twin.system import System
 
 
@@ -126,3 +126,17 @@ def test_cached_deployment_terms_equal_fresh_ones(spec):
         want = evaluate_slot(sy, *args)
         _assert_same(got, want)
         args[4] = args[3].copy()  # what ran is the next slot's previous deployment
+
+
+def test_sums_by_demand_equal_the_scatter_sum():
+    """The per-demand sums of the flows' figures: NumPy's bincount over the demand rows."""
+    rng = np.random.default_rng(3)
+    B, O, S = 3, 7, 5
+    for size in (0, 1, 40, 400):  # rows repeated: sums of several flows
+        copy, origin, service = (rng.integers(0, n, size) for n in (B, O, S))
+        values = rng.random(size) * 10.0 ** rng.integers(-6, 6, size)
+        rows = (copy * O + origin) * S + service
+        want = np.bincount(rows, values, B * O * S).astype(np.float64)  # int64 when empty
+        got = np.zeros(B * O * S)
+        _add_by_demand(copy, origin, service, values, O, S, got)
+        np.testing.assert_array_equal(got, want, strict=True)

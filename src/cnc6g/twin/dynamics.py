@@ -237,8 +237,8 @@ class SlotOutcome:
         f = self.flows
         B, O, _, S = f.shape
         out = np.zeros(B * O * S)
-        if flow_values is not None:
-            out = _scatter_sum(f.demand_row, flow_values, B * O * S)
+        if flow_values is not None:  # the scatter-sum by demand row, in one compiled pass
+            _add_by_demand(f.copy, f.origin, f.service, flow_values, O, S, out)
         if chain_values is not None and self.chains is not None:
             cf = self.chains.flows
             row = (cf.copy * O + cf.origin) * S + cf.service
@@ -1233,6 +1233,21 @@ def _link_terms(
                 admitted[b, d, j] = rho_max / _np_max(r, rho_max)
             first, second = rho_l[b, 0, j], rho_l[b, 1, j]
             busiest[b, j] = first if first >= second or first != first else second
+
+
+@kernel
+def _add_by_demand(
+    copy: IntArray,
+    origin: IntArray,
+    service: IntArray,
+    values: FloatArray,
+    O: int,
+    S: int,
+    out: FloatArray,
+) -> None:
+    """Add each flow's value onto its (copy, origin, service) row of ``out``, flow after flow."""
+    for f in range(copy.size):
+        out[(copy[f] * O + origin[f]) * S + service[f]] += values[f]
 
 
 @kernel
