@@ -3,7 +3,9 @@
 Run with ``OPENBLAS_NUM_THREADS=1 python -m benchmarks.ab_compare --before-src DIR [--only
 grd10,grd100] [--reps 5] [--longer 1]``, where ``DIR`` is the ``src`` folder of the version to
 compare with, for instance ``git archive 32dcc06 src | tar -x -C before`` and ``--before-src
-before/src``; ``--longer`` times longer chunks (a multiple of each measurement's slots).
+before/src``; ``--longer`` times longer chunks (a multiple of each measurement's slots);
+``--interleave`` times the measurements round by round, so that their rows compare with each
+other (the per-copy rates of ``batch64,batch256,batch1024,batch4096``).
 
 Each version runs in its own worker process (this checkout's ``src`` is the "after" side); the
 driver sets up the same measurement in both (the systems and policies of
@@ -33,8 +35,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "grd10-preset": {"kind": "whole", "cells": 10, "preset": True, "policy": "grd", "n": 20},
     "hmarl10-preset": {"kind": "whole", "cells": 10, "preset": True, "policy": "hmarl", "n": 10},
     "frozen10": {"kind": "frozen", "cells": 10, "n": 100},
+    "batch64": {"kind": "frozen", "cells": 10, "batch": 64, "n": 16},
     "batch256": {"kind": "frozen", "cells": 10, "batch": 256, "n": 4},
     "batch1024": {"kind": "frozen", "cells": 10, "batch": 1024, "n": 1},
+    "batch4096": {"kind": "frozen", "cells": 10, "batch": 4096, "n": 1},
     "rand100": {"kind": "whole", "cells": 100, "policy": "rand", "n": 10},
     "grd100": {"kind": "whole", "cells": 100, "policy": "grd", "n": 10},
     "frozen100": {"kind": "frozen", "cells": 100, "n": 20},
@@ -95,10 +99,15 @@ def worker() -> None:
             print(json.dumps({"s": time.perf_counter() - start}), flush=True)
 
 
-def compare(before_src: Path, names: list[str], reps: int, longer: int = 1) -> list[dict[str, Any]]:
+def compare(
+    before_src: Path, names: list[str], reps: int, longer: int = 1, interleave: bool = False
+) -> list[dict[str, Any]]:
     """Rows of before and after rates (slots/s, copies counted) and the median speed-up.
 
     ``longer`` multiplies the slots of every timed chunk (longer chunks, less noise).
+    ``interleave`` sets every measurement up first and then times them round by round (each
+    round every measurement once, both sides), so that rows can be compared with each other
+    too: the per-copy rates of batches of different sizes, say.
     """
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 
@@ -122,27 +131,45 @@ def compare(before_src: Path, names: list[str], reps: int, longer: int = 1) -> l
 
     before, after = spawn(before_src), spawn(ROOT / "src")
     rows = []
+    times: dict[str, dict[str, list[float]]] = {}
+
+    def setup(name: str) -> None:
+        message = {**CONFIGS[name], "cmd": "setup", "key": name}
+        ask(before, message)
+        ask(after, message)
+        times[name] = {"before": [], "after": []}
+
+    def time_once(name: str, i: int) -> None:
+        n = CONFIGS[name]["n"] * longer
+        for side in ["before", "after"] if i % 2 == 0 else ["after", "before"]:
+            p = before if side == "before" else after
+            times[name][side].append(ask(p, {"cmd": "run", "key": name, "n": n})["s"])
+
+    def row_of(name: str) -> dict[str, Any]:
+        config = CONFIGS[name]
+        units = config["n"] * longer * config.get("batch", 1)
+        row = {"measure": name, **{k: v for k, v in config.items() if k != "n"}}
+        for side, t in times[name].items():
+            row[side] = statistics.median(units / s for s in t)
+        pairs = zip(times[name]["before"], times[name]["after"], strict=True)
+        row["speedup"] = statistics.median(b / a for b, a in pairs)
+        print(json.dumps(row), flush=True)
+        return row
+
     try:
-        for name in names:
-            config = CONFIGS[name]
-            setup = {**config, "cmd": "setup", "key": name}
-            ask(before, setup)
-            ask(after, setup)
-            times: dict[str, list[float]] = {"before": [], "after": []}
-            n = config["n"] * longer
+        if interleave:
+            for name in names:
+                setup(name)
             for i in range(reps):
-                order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
-                for side in order:
-                    p = before if side == "before" else after
-                    times[side].append(ask(p, {"cmd": "run", "key": name, "n": n})["s"])
-            units = n * config.get("batch", 1)
-            row = {"measure": name, **{k: v for k, v in config.items() if k != "n"}}
-            for side, t in times.items():
-                row[side] = statistics.median(units / s for s in t)
-            ratios = [b / a for b, a in zip(times["before"], times["after"], strict=True)]
-            row["speedup"] = statistics.median(ratios)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+                for name in names if i % 2 == 0 else names[::-1]:
+                    time_once(name, i)
+            rows = [row_of(name) for name in names]
+        else:
+            for name in names:
+                setup(name)
+                for i in range(reps):
+                    time_once(name, i)
+                rows.append(row_of(name))
     finally:
         for p in (before, after):
             if p.stdin is not None:
@@ -162,6 +189,9 @@ def main() -> None:
     parser.add_argument(
         "--longer", type=int, default=1, help="multiply the slots of each timed chunk by this"
     )
+    parser.add_argument(
+        "--interleave", action="store_true", help="time the measurements round by round"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,7 +202,9 @@ def main() -> None:
         parser.error("--before-src is required")
     if args.longer < 1:
         parser.error("--longer must be at least 1")
-    rows = compare(args.before_src.resolve(), args.only.split(","), args.reps, args.longer)
+    rows = compare(
+        args.before_src.resolve(), args.only.split(","), args.reps, args.longer, args.interleave
+    )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 

@@ -7,6 +7,7 @@ from cnc6g.scenarios import ScenarioError, dump_scenario, load_scenario
 from cnc6g.twin import compile_scenario
 from cnc6g.twin.system import requests_for_load
 from cnc6g.twin.workload import (
+    _count_bucketed,
     _count_sorted,
     demand_process,
     initial_demand_state,
@@ -160,3 +161,46 @@ def test_counting_sorted_draws_equals_searchsorted():
         counts = np.zeros(size, dtype=np.int64)
         _count_sorted(cdf, u, counts)
         np.testing.assert_array_equal(counts, want)
+
+
+def test_counting_draws_from_buckets_equals_searchsorted():
+    """The one-copy counts: unsorted draws, each searched from its bucket's start on the cdf."""
+    rng = np.random.default_rng(6)
+    for size in (1, 2, 7, 300, 3000):
+        p = rng.random(size) ** 4 * (rng.random(size) < 0.6)  # zeros: flat steps, ties
+        p[-1] += 1e-3
+        cdf = np.cumsum(p)
+        cdf /= cdf[-1]
+        u = np.concatenate([rng.random(700), cdf[: size // 2], [0.0, np.nextafter(1.0, 0.0)]])
+        u = np.concatenate([u, np.arange(size) / size])  # the buckets' own edges
+        rng.shuffle(u)
+        want = np.bincount(
+            np.minimum(np.searchsorted(cdf, u, side="right"), size - 1), minlength=size
+        )
+        for start in (
+            np.searchsorted(cdf, np.arange(size) / size, side="right"),  # one bucket a category
+            np.searchsorted(cdf, np.arange(4 * size) / (4 * size), side="right"),  # as the twin
+            rng.integers(0, size + 1, size),  # any start gives the same counts, only slower
+        ):
+            counts = np.zeros(size, dtype=np.int64)
+            _count_bucketed(cdf, start, u, counts)
+            np.testing.assert_array_equal(counts, want)
+
+
+def test_one_copy_demand_is_the_sorted_walks():
+    """A one-copy twin draws the counts the sorted walk counts from the same draws."""
+    data = load_scenario("scale-100").model_dump()
+    data["workload"].update(offered_load=None, requests_per_slot=(900, 1100))
+    process = demand_process(compile_scenario(type(load_scenario("tiny")).model_validate(data)))
+    state = initial_demand_state(process, 1)
+    assert not process.poisson
+    assert process.high < process.zipf.size * process.origin_weights.size  # the bucketed path
+    for slot in range(5):
+        rng = np.random.default_rng(slot)
+        got = sample_demand(process, state, slot, rng)
+        rng = np.random.default_rng(slot)
+        total = process.low + int(rng.random(1)[0] * (process.high - process.low + 1))
+        assert state.stacked_cdf is not None
+        want = np.zeros(got.size, dtype=np.int64)
+        _count_sorted(state.stacked_cdf, np.sort(rng.random(total)), want)
+        np.testing.assert_array_equal(got.reshape(-1), want)

@@ -63,7 +63,7 @@ from cnc6g.twin.chains import (
     step_work_at,
     transfer_terms,
 )
-from cnc6g.twin.jit import kernel, row_sum
+from cnc6g.twin.jit import inlined, kernel, row_sum
 from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
 from cnc6g.twin.sojourn import p_within
@@ -237,8 +237,8 @@ class SlotOutcome:
         f = self.flows
         B, O, _, S = f.shape
         out = np.zeros(B * O * S)
-        if flow_values is not None:
-            out = _scatter_sum(f.demand_row, flow_values, B * O * S)
+        if flow_values is not None:  # the scatter-sum by demand row, in one compiled pass
+            _add_by_demand(f.copy, f.origin, f.service, flow_values, O, S, out)
         if chain_values is not None and self.chains is not None:
             cf = self.chains.flows
             row = (cf.copy * O + cf.origin) * S + cf.service
@@ -371,6 +371,8 @@ class _Constants:
     wired_j_per_mbit: FloatArray  # [O * K * 2] wired and access energy per Mbit, both ways
     incidence: FloatArray | None  # [O * K, L] path-link incidence, for small systems only
     incidence_t: FloatArray | None  # [L, O * K]
+    wakes: bool  # whether a node's wake-up takes time or energy
+    finite_cold_j: bool  # whether every instantiation energy is finite
 
 
 @per_system
@@ -398,6 +400,8 @@ def _constants(system: System) -> _Constants:
         wired_j_per_mbit=np.repeat(system.candidate_j_per_mbit.ravel(), 2),
         incidence=np.ascontiguousarray(system.link_incidence.T) if dense else None,
         incidence_t=system.link_incidence if dense else None,
+        wakes=bool(system.wake_s.any() or system.wake_energy.any()),
+        finite_cold_j=bool(np.isfinite(system.instantiation_energy).all()),
     )
 
 
@@ -439,6 +443,73 @@ def _hops(system: System) -> _Hops:
     return _Hops(path=path, link=link)
 
 
+@dataclass(frozen=True, eq=False)
+class _DeploymentTerms:
+    """What a slot computes from the system and the deployment alone."""
+
+    system: System
+    deployment: BoolArray  # [B, S, N] a copy of the one they were computed from
+    per_node: IntArray  # [B, N] instances on each node
+    awake: BoolArray  # [B, N] without background load
+    idle_j: FloatArray  # [B] idle and sleep energy without background load
+    instance_j: FloatArray  # [B] instances' keep-alive energy
+    count: FloatArray  # [B] instances running
+
+
+class SlotCache:
+    """What :func:`evaluate_slot` computed from the deployment, for the next slots.
+
+    A policy keeps its deployment for several slots (RAND and GRD redeploy every ten, a frozen
+    decision never): while the system is the same object and the deployment equal to the last
+    one (compared in full every slot), the per-node instance counts, the nodes awake and the
+    idle and instance energy are reused, not computed again. A :class:`~cnc6g.twin.Twin`
+    keeps one for its slots.
+    """
+
+    def __init__(self) -> None:
+        self.terms: _DeploymentTerms | None = None
+
+
+def _deployment_terms(
+    system: System, c: _Constants, deployment: BoolArray, cache: SlotCache | None
+) -> _DeploymentTerms:
+    """The deployment's terms: the cache's where they are of this system and deployment."""
+    kept = None if cache is None else cache.terms
+    if (
+        kept is not None
+        and kept.system is system
+        and kept.deployment.shape == deployment.shape
+        and _same(kept.deployment, deployment)
+    ):
+        return kept
+    B, S, N = deployment.shape
+    tau = system.slot_s
+    per_node = deployment.sum(axis=1)
+    awake = np.where(system.can_sleep, per_node > 0, True)
+    terms = _DeploymentTerms(
+        system=system,
+        deployment=deployment if cache is None else np.array(deployment, dtype=bool),
+        per_node=per_node,
+        awake=awake,
+        idle_j=tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1),
+        instance_j=tau * (deployment.reshape(B, S * N) @ c.instance_power_sn),
+        count=np.add.reduce(per_node, axis=1, dtype=np.float64),
+    )
+    if cache is not None:
+        cache.terms = terms
+    return terms
+
+
+def _same(a: BoolArray, b: BoolArray) -> bool:
+    """Whether two boolean arrays of the same shape hold the same values.
+
+    Small ones as bytes (fewer calls), large ones with NumPy's vectorised comparison.
+    """
+    if a.size <= 1 << 16:
+        return a.tobytes() == b.tobytes()
+    return bool(np.array_equal(a, b))
+
+
 def evaluate_slot(
     system: System,
     demand: FloatArray | IntArray,
@@ -455,6 +526,9 @@ def evaluate_slot(
     background_gcps: FloatArray | None = None,
     background_mbps: FloatArray | None = None,
     background_second_s: FloatArray | None = None,
+    *,
+    compiled: bool = True,
+    cache: SlotCache | None = None,
 ) -> SlotOutcome:
     """Evaluate one slot for ``B`` copies.
 
@@ -486,12 +560,18 @@ def evaluate_slot(
             ``[B, O, 2]`` uplink and downlink (None: none).
         background_second_s: the background's ``sum lambda E[x^2]`` per device on each node,
             s, ``[B, N]``: its part of the M/G/1 wait (None: its tasks like the twin's there).
+        compiled: run the passes over the flows as compiled kernels (double precision only);
+            ``False`` runs them as NumPy expressions, the reference the kernels must equal to
+            the last bit.
+        cache: what the slots before computed from the deployment alone, reused while it
+            stays the same (a twin keeps one; None: computed afresh).
 
     Returns:
         The slot's outcome, see :class:`SlotOutcome`.
     """
     c = _constants(system)
     ft = system.float_dtype
+    fused = compiled and ft is np.float64  # compiled passes over the flows
     tau = system.slot_s
     rho_max = system.admission_utilisation
     B = demand.shape[0]
@@ -501,43 +581,72 @@ def evaluate_slot(
 
     deployment = deployment.astype(bool, copy=False)
     previous = previous.astype(bool, copy=False)
-    new = deployment & ~previous
-    per_node = deployment.sum(axis=1)  # [B, N]
+    if compiled:  # the instances started, counted per copy, in one pass
+        new, started = np.empty(deployment.shape, dtype=bool), np.zeros(B)
+        any_new = _new_instances(deployment, previous, new, started)
+    else:
+        new = deployment & ~previous
+        any_new = bool(new.any())
+        started = np.add.reduce(new.reshape(B, S * N), axis=1, dtype=np.float64)
+    kept = _deployment_terms(system, c, deployment, cache)
+    per_node = kept.per_node  # [B, N]
     # Nodes that slept the slot before (no instance) and host one now wake up first.
     waking = None
-    if system.wake_s.any() or system.wake_energy.any():
+    if c.wakes:
         waking = system.can_sleep & (per_node > 0) & ~previous.any(axis=1)
 
     # The active flows: (copy, origin, service) rows with requests, and the candidates their
     # routing sends a share to. Everything per flow is computed for these only.
     wanted = demand.reshape(-1)
     shares = routing.reshape(-1, K)
-    bos, k = _active_flows(wanted, shares)  # flat (copy, origin, service) and candidate
+    bos, k, share = _flows_with_shares(wanted, shares)  # flat (copy, origin, service), k
     chains = system.chains
     cf: ChainFlows | None = None
     if chains is not None:  # services placed step by step are evaluated as paths
         single = ~chains.is_chain[bos % S]
-        bos, k = bos[single], k[single]
+        bos, k, share = bos[single], k[single], share[single]
         cf = chain_flows(system, demand, routing, deployment, paths, path_shares)
         cf_ok = cf.requests * cf.usable
         cf_bits, cf_links = offered_bits(system, cf, cf_ok, B)
-    s = bos % S
-    bo = bos // S  # flat (copy, origin)
-    b = bo // O
-    o = bo - b * O
-    ok = bo * K + k  # flat (copy, origin, candidate)
-    local_ok = o * K + k
-    node = cand.reshape(-1)[local_ok]
-    sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
-    requests = np.multiply(wanted[bos], shares[bos, k], dtype=ft)
-    usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
-    flow_ok = requests * usable
-
-    # Traffic per (copy, origin, candidate), Mbit per slot sent and received.
-    bits = np.empty((B, O, K, 2))
     size = B * O * K
-    bits[..., 0] = np.bincount(ok, flow_ok * c.input_s[s], size).reshape(B, O, K)
-    bits[..., 1] = np.bincount(ok, flow_ok * c.output_s[s], size).reshape(B, O, K)
+    if fused:  # the indices, requests and traffic below in one compiled pass
+        F = bos.size
+        # One block each for the flows' indices and figures (rows: fewer allocations).
+        s, bo, b, o, ok, local_ok, node, sn = np.empty((8, F), dtype=np.int64)
+        requests, flow_ok, slack, reach, served, exponent = np.empty((6, F))
+        bits = np.zeros((B, O, K, 2))
+        _flow_terms(
+            bos,
+            k,
+            share,
+            wanted,
+            cand,
+            deployment,
+            c.admissible,
+            c.input_s,
+            c.output_s,
+            (s, bo, b, o, ok, local_ok, node, sn),
+            requests,
+            flow_ok,
+            bits,
+        )
+    else:
+        s = bos % S
+        bo = bos // S  # flat (copy, origin)
+        b = bo // O
+        o = bo - b * O
+        ok = bo * K + k  # flat (copy, origin, candidate)
+        local_ok = o * K + k
+        node = cand.reshape(-1)[local_ok]
+        sn = (b * S + s) * N + node  # flat (copy, service, node) of the instance
+        requests = np.multiply(wanted[bos], share, dtype=ft)
+        usable = deployment.reshape(-1)[sn] & c.admissible.reshape(-1)[local_ok * S + s]
+        flow_ok = requests * usable
+
+        # Traffic per (copy, origin, candidate), Mbit per slot sent and received.
+        bits = np.empty((B, O, K, 2))
+        bits[..., 0] = np.bincount(ok, flow_ok * c.input_s[s], size).reshape(B, O, K)
+        bits[..., 1] = np.bincount(ok, flow_ok * c.output_s[s], size).reshape(B, O, K)
     load_bits = bits if cf is None else bits + cf_bits
 
     # Radio cells (only remote candidates use them).
@@ -552,9 +661,16 @@ def evaluate_slot(
         rates = np.maximum(cell_rates - background_mbps, MIN_RADIO_SHARE * cell_rates)
         own_rho = air_bits / (cell_rates * tau)
         cell_rho = (own_rho + (cell_rates - rates) / cell_rates).max(axis=-1)
-    rho_radio = air_bits / (rates * tau)
-    radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
-    radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
+    if fused and background_mbps is None:  # the three below in one compiled pass
+        rho_radio, radio_s = np.empty((2, B, O, 2))
+        radio_admit, busiest = np.empty((2, B, O))
+        _radio_terms(air_bits, rates, tau, rho_max, rho_radio, radio_admit, radio_s, busiest)
+        radio_busiest: FloatArray | None = busiest
+    else:
+        radio_busiest = None
+        rho_radio = air_bits / (rates * tau)
+        radio_admit = (rho_max / np.maximum(rho_radio, rho_max)).prod(axis=-1)  # [B, O]
+        radio_s = 1.0 / (rates * (1.0 - np.minimum(rho_radio, rho_max)))  # s per Mbit
 
     # Wired links: per-direction load, time per Mbit and admission, summed along each path.
     if system.n_links:
@@ -564,31 +680,52 @@ def evaluate_slot(
             sent = load_bits.reshape(B, O * K, 2).transpose(0, 2, 1)  # [B, 2, O*K]
             rho_l = (sent @ c.incidence) / capacity  # [B, 2, L]
         else:  # large systems: scatter the loaded paths' traffic onto their links
-            hops = _hops(system)
             carried = np.zeros((B, 2, L))
-            _scatter_hops(load_bits.reshape(B, O * K, 2), hops.path, hops.link, carried)
+            if fused:  # hop level after hop level, the loaded paths only
+                _scatter_loaded(load_bits.reshape(B, O * K, 2), system.path_links, carried)
+            else:
+                hops = _hops(system)
+                _scatter_hops(load_bits.reshape(B, O * K, 2), hops.path, hops.link, carried)
             rho_l = carried / capacity  # [B, 2, L]
         if cf is not None:  # transfers between the steps' network nodes
             rho_l = rho_l + cf_links / capacity
         per_link = np.empty((B, 4, L))  # s per Mbit sent, received; log admitted both ways
-        per_link[:, :2] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
-        per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
-        if c.incidence_t is not None:  # set together with c.incidence
-            along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
-        else:  # hop by hop, each path from its first link on
-            flat_along = np.empty((B, 4, O * K))
-            _gather_hops(per_link, system.path_links, flat_along)
-            along = flat_along.reshape(B, 4, O, K)
-        per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
-        net_admit = np.exp(along[:, 2] + along[:, 3])
-        link_util = rho_l.max(axis=1)
+        if fused:  # the times, the admitted shares and the busier direction in one pass
+            admitted, link_util = np.empty((B, 2, L)), np.empty((B, L))
+            _link_terms(rho_l, system.link_capacity, rho_max, per_link, admitted, link_util)
+            per_link[:, 2:] = np.log(admitted)
+        else:
+            per_link[:, :2] = 1.0 / (system.link_capacity * (1.0 - np.minimum(rho_l, rho_max)))
+            per_link[:, 2:] = np.log(rho_max / np.maximum(rho_l, rho_max))
+            link_util = rho_l.max(axis=1)
+        if c.incidence_t is None and cf is None:  # hop by hop, the radio added on the way
+            per_mbit = np.empty((B, O, K, 2))
+            log_admit = np.empty((B, O, K))
+            _gather_paths(per_link, system.path_links, radio_s, c.remote, per_mbit, log_admit)
+            net_admit = np.exp(log_admit)
+            radio_added = True
+        else:
+            if c.incidence_t is not None:  # set together with c.incidence
+                along = (per_link @ c.incidence_t).reshape(B, 4, O, K)
+            else:  # hop by hop, each path from its first link on
+                flat_along = np.empty((B, 4, O * K))
+                _gather_hops(per_link, system.path_links, flat_along)
+                along = flat_along.reshape(B, 4, O, K)
+            per_mbit = along[:, :2].transpose(0, 2, 3, 1)  # [B, O, K, 2]
+            net_admit = np.exp(along[:, 2] + along[:, 3])
+            radio_added = False
     else:
         per_mbit = np.zeros((B, O, K, 2))
         net_admit = np.ones((B, O, K))
         link_util = np.zeros((B, 0))
+        radio_added = False
     # Seconds per Mbit sent and received of each (copy, origin, candidate), wired and radio.
-    per_mbit = _add_radio(per_mbit, radio_s, c.remote)
-    net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
+    if not radio_added:
+        per_mbit = _add_radio(per_mbit, radio_s, c.remote)
+    if fused:  # in place: net_admit is this slot's own array
+        _times_radio_admit(net_admit, radio_admit, c.remote_bool)
+    else:
+        net_admit = net_admit * np.where(c.remote_bool, radio_admit[:, :, None], 1.0)  # [B, O, K]
     if cf is not None:  # each path's transfers: times at this slot's loads and admission
         radio_dir = rho_max / np.maximum(rho_radio, rho_max)  # [B, O, 2]
         dir_admit = np.where(c.remote_bool[None, :, :, None], radio_dir[:, :, None, :], 1.0)
@@ -606,25 +743,48 @@ def evaluate_slot(
         cf_work = step_work_at(system, cf, cf_reach, B)
 
     # Time left for queueing and execution: the deadline less the delays and transfers.
-    flow_mbit = per_mbit.reshape(-1, 2)[ok].astype(ft, copy=False)
-    slack = (
-        c.budget.reshape(-1)[local_ok * S + s]
-        - flow_mbit[:, 0] * c.input_s[s]
-        - flow_mbit[:, 1] * c.output_s[s]
-    )
+    if fused:  # with the tasks reaching their nodes (below) in one compiled pass
+        arrivals = np.zeros((B, S, N))
+        _flow_slack_reach(
+            ok,
+            local_ok,
+            s,
+            sn,
+            flow_ok,
+            per_mbit.reshape(-1, 2),
+            net_admit.reshape(-1),
+            c.budget.reshape(-1),
+            c.input_s,
+            c.output_s,
+            slack,
+            reach,
+            arrivals.reshape(-1),
+        )
+    else:
+        flow_mbit = per_mbit.reshape(-1, 2)[ok].astype(ft, copy=False)
+        slack = (
+            c.budget.reshape(-1)[local_ok * S + s]
+            - flow_mbit[:, 0] * c.input_s[s]
+            - flow_mbit[:, 1] * c.output_s[s]
+        )
     if radio_delay_s is not None:  # the air latency's jitter, both ways over the radio
         slack = slack - (2.0 * radio_delay_s.reshape(-1)[bo] * c.remote.reshape(-1)[local_ok])
 
     # Compute: the tasks the network admitted reach their node, which admits up to rho_max.
-    reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
-    arrivals = np.bincount(sn, weights=reach, minlength=B * S * N).reshape(B, S, N)  # per slot
+    if not fused:
+        reach = flow_ok * net_admit.reshape(-1)[ok].astype(ft, copy=False)
+        arrivals = _scatter_sum(sn, reach, B * S * N).reshape(B, S, N)
     wait_n: FloatArray | None = None
+    radio_done = False  # radio_bits computed with the served traffic
     if cpu_share is None:
         # One processor-sharing server per node: a task's sojourn rate is headroom / work.
         load = (system.work @ arrivals) / tau  # gigacycles/s, [B, N]
         if cf is not None:
             load = load + cf_work.sum(axis=1) / tau
-        if bg is None:
+        if bg is None and fused:  # the three below in one compiled pass
+            node_admit, admitted_load, headroom = np.empty((3, *load.shape))
+            _node_terms(load, system.capacity, rho_max, node_admit, admitted_load, headroom)
+        elif bg is None:
             node_admit = rho_max / np.maximum(load / system.capacity, rho_max)
             admitted_load = node_admit * load
             headroom = system.capacity - admitted_load
@@ -639,12 +799,32 @@ def evaluate_slot(
         node_load = admitted_load if bg is None else admitted_load + bg
         # A task runs on one of the node's devices: capacity and load split evenly among them.
         rate_sn = _instance_rates(headroom, system.devices, c.inv_work, deployment)
-        bn = b * N + node
-        served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
-        exponent = (headroom.reshape(-1)[bn] / system.devices[node] * c.inv_work[s]).astype(
-            ft, copy=False
-        ) * slack
-        served_bits = _served_bits(bits, net_admit, node_admit, cand)
+        if fused:
+            _flow_served(
+                b,
+                node,
+                s,
+                reach,
+                slack,
+                node_admit,
+                headroom,
+                system.devices,
+                c.inv_work,
+                served,
+                exponent,
+            )
+        else:
+            bn = b * N + node
+            served = reach * node_admit.reshape(-1)[bn].astype(ft, copy=False)
+            exponent = (headroom.reshape(-1)[bn] / system.devices[node] * c.inv_work[s]).astype(
+                ft, copy=False
+            ) * slack
+        if fused and cf is None:  # with the radio's share of it in the same pass
+            served_bits, radio_bits = np.empty((B, O, K, 2)), np.empty((B, O, 2))
+            _served_radio_bits(bits, net_admit, node_admit, cand, c.remote, served_bits, radio_bits)
+            radio_done = True
+        else:
+            served_bits = _served_bits(bits, net_admit, node_admit, cand)
         if system.scenario.twin.sojourn == "mg1":
             wait_n = _mg1_wait(
                 system,
@@ -688,7 +868,7 @@ def evaluate_slot(
     still: BoolArray | None = None
     if starting is not None:  # instances still starting from an earlier slot
         still = deployment & previous & (starting > 0)
-    if new.any() or (still is not None and still.any()):
+    if any_new or (still is not None and still.any()):
         # Only the flows into instances starting this slot meet a cold start.
         start_s = c.cold_s[None, :, None]  # [1, S, 1], or [B, S, N] with wake-ups
         if waking is not None:
@@ -713,10 +893,10 @@ def evaluate_slot(
     satisfied = served * p_sat
     chain_out: ChainOutcome | None = None
     if cf is not None:
-        at = (cf.copy[:, None] * N + cf.node, cf.node)
+        step_bn = cf.copy[:, None] * N + cf.node
         if cpu_share is None:
-            step_admit = node_admit.reshape(-1)[at[0]]
-            step_headroom = headroom.reshape(-1)[at[0]] / system.devices[at[1]]
+            step_admit = node_admit.reshape(-1)[step_bn]
+            step_headroom = headroom.reshape(-1)[step_bn] / system.devices[cf.node]
         else:
             inst = (cf.copy[:, None] * S + cf.service[:, None]) * N + cf.node
             step_admit = inst_admit.reshape(-1)[inst]
@@ -727,16 +907,22 @@ def evaluate_slot(
         served_bits = served_bits + cf_served_bits
 
     # Energy.
-    busy = per_node > 0 if bg is None else (per_node > 0) | (bg > 0)
-    awake = np.where(system.can_sleep, busy, True)
+    if bg is None:  # copies: the outcome's arrays are its own
+        awake, idle = kept.awake.copy(), kept.idle_j.copy()
+    else:
+        awake = np.where(system.can_sleep, (per_node > 0) | (bg > 0), True)
+        idle = tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1)
     util = node_load / system.capacity
-    idle = tau * np.where(awake, system.idle_power, c.asleep_power).sum(axis=1)
     dynamic = tau * (awake * dynamic_share(system, util)) @ c.dynamic_power
-    instances = tau * (deployment.reshape(B, S * N) @ c.instance_power_sn)
-    cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
+    instances = kept.instance_j.copy()
+    if any_new or not c.finite_cold_j:
+        cold_j = new.reshape(B, S * N) @ c.instantiation_energy_sn
+    else:  # no instance starts: the product is 0 (finite energies), not worth a pass
+        cold_j = np.zeros(B)
     if waking is not None:
         cold_j = cold_j + waking @ system.wake_energy
-    radio_bits = _remote_sum(served_bits, c.remote)  # [B, O, 2]
+    if not radio_done:
+        radio_bits = _remote_sum(served_bits, c.remote)  # [B, O, 2]
     down_bits = radio_bits[..., 1]  # what the base stations send: with the background's
     if background_mbps is not None:
         down_bits = down_bits + (downlink_mbps - rates[..., 1]) * tau
@@ -773,8 +959,12 @@ def evaluate_slot(
         transport_j = transport_j + _scatter_sum(cf.copy, chain_out.served * j.sum(axis=1), B)
 
     offered = np.add.reduce(demand.reshape(B, O * S), axis=1, dtype=np.float64)
-    served_total = _scatter_sum(b, served, B)
-    satisfied_total = _scatter_sum(b, satisfied, B)
+    if fused:
+        served_total, satisfied_total = np.zeros(B), np.zeros(B)
+        _copy_totals(b, served, satisfied, served_total, satisfied_total)
+    else:
+        served_total = _scatter_sum(b, served, B)
+        satisfied_total = _scatter_sum(b, satisfied, B)
     if chain_out is not None:
         assert cf is not None
         served_total = served_total + _scatter_sum(cf.copy, chain_out.served, B)
@@ -792,12 +982,14 @@ def evaluate_slot(
             "radio": radio_j,
             "transport": transport_j,
         },
-        cold_starts=np.add.reduce(new.reshape(B, S * N), axis=1, dtype=np.float64),
-        instances=np.add.reduce(per_node, axis=1, dtype=np.float64),
+        cold_starts=started,
+        instances=kept.count.copy(),
         utilisation=util,
         awake=awake,
         link_utilisation=link_util,
-        radio_utilisation=(rho_radio if own_rho is None else own_rho).max(axis=-1),
+        radio_utilisation=(rho_radio if own_rho is None else own_rho).max(axis=-1)
+        if radio_busiest is None
+        else radio_busiest,
         rate_sn=rate_sn,
         wait_n=wait_n,
         cold_sn=cold_sn,
@@ -830,31 +1022,303 @@ def _active_flows(wanted: np.ndarray, shares: FloatArray) -> tuple[IntArray, Int
     ``wanted`` ``[R]`` requests per flat (copy, origin, service) row, ``shares`` ``[R, K]``
     its routing: the (row, candidate) pairs where both are non-zero.
     """
-    count = _flows_into(wanted, shares, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
-    row = np.empty(count, dtype=np.int64)
-    candidate = np.empty(count, dtype=np.int64)
-    _flows_into(wanted, shares, row, candidate)
+    row, candidate, _ = _flows_with_shares(wanted, shares)
     return row, candidate
 
 
-@kernel
-def _flows_into(wanted: np.ndarray, shares: FloatArray, row: IntArray, candidate: IntArray) -> int:
-    """:func:`_active_flows` into ``row`` and ``candidate`` (when they have room); the count.
+def _flows_with_shares(
+    wanted: np.ndarray, shares: FloatArray
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """:func:`_active_flows` and each flow's share, from one pass over the routing rows.
 
-    Kernels here write into arrays they are given and return numbers only: returning an array
-    runs Python code (Numba boxes it), where an interrupt would surface as an internal error.
+    The routing of a large batch does not stay in cache from one pass to the next: each row
+    with requests is read once, its candidates and shares written out as they are found.
+    """
+    bound = np.count_nonzero(wanted) * shares.shape[1]
+    row = np.empty(bound, dtype=np.int64)
+    candidate = np.empty(bound, dtype=np.int64)
+    share = np.empty(bound)
+    count = _flows_into(wanted, shares, row, candidate, share)
+    return row[:count].copy(), candidate[:count].copy(), share[:count].copy()
+
+
+@kernel
+def _flows_into(
+    wanted: np.ndarray, shares: FloatArray, row: IntArray, candidate: IntArray, share: FloatArray
+) -> int:
+    """:func:`_flows_with_shares` into ``row``, ``candidate`` and ``share``; the count.
+
+    The outputs have room for every candidate of every row with requests. Kernels here write
+    into arrays they are given and return numbers only: returning an array runs Python code
+    (Numba boxes it), where an interrupt would surface as an internal error.
     """
     R, K = shares.shape
     i = 0
     for r in range(R):
         if wanted[r] != 0:
             for k in range(K):
-                if shares[r, k] != 0:
-                    if i < row.size:
-                        row[i] = r
-                        candidate[i] = k
+                v = shares[r, k]
+                if v != 0:
+                    row[i] = r
+                    candidate[i] = k
+                    share[i] = v
                     i += 1
     return i
+
+
+@kernel
+def _flow_terms(
+    bos: IntArray,
+    k: IntArray,
+    share: FloatArray,
+    wanted: np.ndarray,
+    candidates: IntArray,
+    deployment: BoolArray,
+    admissible: BoolArray,
+    input_s: FloatArray,
+    output_s: FloatArray,
+    index: tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray, IntArray, IntArray],
+    requests: FloatArray,
+    flow_ok: FloatArray,
+    bits: FloatArray,
+) -> None:
+    """Each flow's indices, requests and usable requests, and the traffic ``bits``.
+
+    ``index`` gets the flows' service, (copy, origin), copy, origin, (copy, origin,
+    candidate), (origin, candidate), node and (copy, service, node); ``bits`` ``[B, O, K, 2]``
+    (zeros) the Mbit sent and received, added flow after flow as the scatter-sum does.
+    """
+    s_of, bo_of, b_of, o_of, ok_of, local_of, node_of, sn_of = index
+    _, O, K, _ = bits.shape
+    S, N = deployment.shape[1], deployment.shape[2]
+    for f in range(bos.size):
+        r = bos[f]
+        s = r % S
+        bo = r // S
+        b = bo // O
+        o = bo - b * O
+        local = o * K + k[f]
+        node = candidates[o, k[f]]
+        s_of[f], bo_of[f], b_of[f], o_of[f] = s, bo, b, o
+        ok_of[f], local_of[f], node_of[f] = bo * K + k[f], local, node
+        sn_of[f] = (b * S + s) * N + node
+        requests[f] = float(wanted[r]) * share[f]
+        usable = deployment[b, s, node] and admissible[o, k[f], s]
+        flow_ok[f] = requests[f] * (1.0 if usable else 0.0)
+        bits[b, o, k[f], 0] += flow_ok[f] * input_s[s]
+        bits[b, o, k[f], 1] += flow_ok[f] * output_s[s]
+
+
+@kernel
+def _flow_slack_reach(
+    ok: IntArray,
+    local_ok: IntArray,
+    s: IntArray,
+    sn: IntArray,
+    flow_ok: FloatArray,
+    per_mbit: FloatArray,
+    net_admit: FloatArray,
+    budget: FloatArray,
+    input_s: FloatArray,
+    output_s: FloatArray,
+    slack: FloatArray,
+    reach: FloatArray,
+    arrivals: FloatArray,
+) -> None:
+    """Each flow's slack and tasks reaching its node; ``arrivals`` (zeros) per instance.
+
+    ``per_mbit`` ``[B * O * K, 2]``, ``net_admit`` ``[B * O * K]``, ``budget`` ``[O * K * S]``
+    and ``arrivals`` ``[B * S * N]`` flat; the arrivals added flow after flow.
+    """
+    S = input_s.size
+    for f in range(ok.size):
+        j = ok[f]
+        si = s[f]
+        slack[f] = (
+            budget[local_ok[f] * S + si]
+            - per_mbit[j, 0] * input_s[si]
+            - per_mbit[j, 1] * output_s[si]
+        )
+        reach[f] = flow_ok[f] * net_admit[j]
+        arrivals[sn[f]] += reach[f]
+
+
+@kernel
+def _flow_served(
+    b: IntArray,
+    node: IntArray,
+    s: IntArray,
+    reach: FloatArray,
+    slack: FloatArray,
+    node_admit: FloatArray,
+    headroom: FloatArray,
+    devices: FloatArray,
+    inv_work: FloatArray,
+    served: FloatArray,
+    exponent: FloatArray,
+) -> None:
+    """Each flow's tasks its node admits and its sojourn rate times its slack."""
+    for f in range(b.size):
+        bf, n = b[f], node[f]
+        served[f] = reach[f] * node_admit[bf, n]
+        exponent[f] = headroom[bf, n] / devices[n] * inv_work[s[f]] * slack[f]
+
+
+@inlined
+def _np_min(a: float, b: float) -> float:
+    """NumPy's ``minimum`` of two floats: NaN where either is."""
+    return a if a < b or a != a else b
+
+
+@inlined
+def _np_max(a: float, b: float) -> float:
+    """NumPy's ``maximum`` of two floats: NaN where either is."""
+    return a if a > b or a != a else b
+
+
+@kernel
+def _radio_terms(
+    air_bits: FloatArray,
+    rates: FloatArray,
+    tau: float,
+    rho_max: float,
+    rho: FloatArray,
+    admit: FloatArray,
+    s_per_mbit: FloatArray,
+    busiest: FloatArray,
+) -> None:
+    """Each cell direction's utilisation, the cell's admitted share and the s per Mbit.
+
+    ``air_bits`` and ``rates`` ``[B, O, 2]`` give ``rho = air_bits / (rates tau)``,
+    ``admit`` ``[B, O]`` the product over the directions of ``rho_max / max(rho, rho_max)``
+    and ``s_per_mbit = 1 / (rates (1 - min(rho, rho_max)))``, as the NumPy expressions do;
+    ``busiest`` ``[B, O]`` the larger of the two directions' ``rho``.
+    """
+    B, O, _ = rates.shape
+    for b in range(B):
+        for o in range(O):
+            share = 1.0
+            for d in range(2):
+                r = air_bits[b, o, d] / (rates[b, o, d] * tau)
+                rho[b, o, d] = r
+                part = rho_max / _np_max(r, rho_max)
+                share = part if d == 0 else share * part
+                s_per_mbit[b, o, d] = 1.0 / (rates[b, o, d] * (1.0 - _np_min(r, rho_max)))
+            admit[b, o] = share
+            first, second = rho[b, o, 0], rho[b, o, 1]
+            busiest[b, o] = first if first >= second or first != first else second
+
+
+@kernel
+def _link_terms(
+    rho_l: FloatArray,
+    capacity: FloatArray,
+    rho_max: float,
+    per_link: FloatArray,
+    admitted: FloatArray,
+    busiest: FloatArray,
+) -> None:
+    """Per link direction ``rho_l`` ``[B, 2, L]``: s per Mbit, admitted share, the busier.
+
+    ``per_link[:, :2]`` gets ``1 / (capacity (1 - min(rho, rho_max)))``, ``admitted``
+    ``rho_max / max(rho, rho_max)`` (its log is NumPy's to take) and ``busiest`` ``[B, L]``
+    the larger of the two directions' utilisations.
+    """
+    B, _, L = rho_l.shape
+    for b in range(B):
+        for j in range(L):
+            for d in range(2):
+                r = rho_l[b, d, j]
+                per_link[b, d, j] = 1.0 / (capacity[j] * (1.0 - _np_min(r, rho_max)))
+                admitted[b, d, j] = rho_max / _np_max(r, rho_max)
+            first, second = rho_l[b, 0, j], rho_l[b, 1, j]
+            busiest[b, j] = first if first >= second or first != first else second
+
+
+@kernel
+def _add_by_demand(
+    copy: IntArray,
+    origin: IntArray,
+    service: IntArray,
+    values: FloatArray,
+    O: int,
+    S: int,
+    out: FloatArray,
+) -> None:
+    """Add each flow's value onto its (copy, origin, service) row of ``out``, flow after flow."""
+    for f in range(copy.size):
+        out[(copy[f] * O + origin[f]) * S + service[f]] += values[f]
+
+
+@kernel
+def _new_instances(
+    deployment: BoolArray, previous: BoolArray, new: BoolArray, started: FloatArray
+) -> bool:
+    """``new = deployment & ~previous`` ``[B, S, N]``, counted per copy into ``started``."""
+    B, S, N = deployment.shape
+    some = False
+    for b in range(B):
+        count = 0
+        for s in range(S):
+            for n in range(N):
+                on = deployment[b, s, n] and not previous[b, s, n]
+                new[b, s, n] = on
+                count += on
+        started[b] = count
+        some = some or count > 0
+    return some
+
+
+@kernel
+def _served_radio_bits(
+    bits: FloatArray,
+    net_admit: FloatArray,
+    node_admit: FloatArray,
+    candidates: IntArray,
+    remote: FloatArray,
+    out: FloatArray,
+    radio: FloatArray,
+) -> None:
+    """:func:`_served_bits` into ``out`` and its :func:`_remote_sum` into ``radio``, one pass."""
+    B, O, K, _ = bits.shape
+    for b in range(B):
+        for o in range(O):
+            up = 0.0
+            down = 0.0
+            for k in range(K):
+                admit = net_admit[b, o, k] * node_admit[b, candidates[o, k]]
+                sent = bits[b, o, k, 0] * admit
+                received = bits[b, o, k, 1] * admit
+                out[b, o, k, 0] = sent
+                out[b, o, k, 1] = received
+                up += sent * remote[o, k]
+                down += received * remote[o, k]
+            radio[b, o, 0] = up
+            radio[b, o, 1] = down
+
+
+@kernel
+def _copy_totals(
+    b: IntArray,
+    served: FloatArray,
+    satisfied: FloatArray,
+    served_out: FloatArray,
+    sat_out: FloatArray,
+) -> None:
+    """Each copy's served and satisfied tasks (zeros given), added flow after flow."""
+    for f in range(b.size):
+        served_out[b[f]] += served[f]
+        sat_out[b[f]] += satisfied[f]
+
+
+@kernel
+def _times_radio_admit(net_admit: FloatArray, radio_admit: FloatArray, remote: BoolArray) -> None:
+    """``net_admit`` ``[B, O, K]`` times the cell's admitted share where reached by radio."""
+    B, O, K = net_admit.shape
+    for b in range(B):
+        for o in range(O):
+            for k in range(K):
+                net_admit[b, o, k] *= radio_admit[b, o] if remote[o, k] else 1.0
 
 
 @kernel
@@ -925,11 +1389,14 @@ def _instance_rates_into(
 ) -> None:
     """``headroom[:, None, :] / devices * inv_work[None, :, None] * deployment``, ``[B, S, N]``."""
     B, S, N = deployment.shape
+    per_device = np.empty(N)  # the first division, once per node
     for b in range(B):
+        for n in range(N):
+            per_device[n] = headroom[b, n] / devices[n]
         for s in range(S):
             for n in range(N):
                 on = 1.0 if deployment[b, s, n] else 0.0
-                out[b, s, n] = headroom[b, n] / devices[n] * inv_work[s] * on
+                out[b, s, n] = per_device[n] * inv_work[s] * on
 
 
 @kernel
@@ -982,6 +1449,55 @@ def _scatter_hops(bits: FloatArray, path: IntArray, link: IntArray, out: FloatAr
 
 
 @kernel
+def _scatter_loaded(bits: FloatArray, path_links: IntArray, out: FloatArray) -> None:
+    """:func:`_scatter_hops` visiting the loaded paths only: the same additions, same order.
+
+    The hops in (hop, path) order restricted to the paths with traffic are, for each hop
+    level, the loaded paths in increasing order: found once per copy, then walked per level.
+    """
+    B, P, _ = bits.shape
+    H = path_links.shape[1]
+    L = out.shape[2]
+    loaded = np.empty(P, dtype=np.int64)
+    for b in range(B):
+        n = 0
+        for p in range(P):
+            if bits[b, p, 0] != 0 or bits[b, p, 1] != 0:
+                loaded[n] = p
+                n += 1
+        for h in range(H):
+            for i in range(n):
+                p = loaded[i]
+                j = path_links[p, h]
+                if j < L:
+                    out[b, 0, j] += bits[b, p, 0]
+                    out[b, 1, j] += bits[b, p, 1]
+
+
+@kernel
+def _node_terms(
+    load: FloatArray,
+    capacity: FloatArray,
+    rho_max: float,
+    node_admit: FloatArray,
+    admitted_load: FloatArray,
+    headroom: FloatArray,
+) -> None:
+    """Each node's admitted share of its load ``[B, N]``, the admitted load and the headroom.
+
+    ``rho_max / max(load / capacity, rho_max)``, that times the load, and the capacity less
+    it, as the NumPy expressions do.
+    """
+    B, N = load.shape
+    for b in range(B):
+        for n in range(N):
+            admit = rho_max / _np_max(load[b, n] / capacity[n], rho_max)
+            node_admit[b, n] = admit
+            admitted_load[b, n] = admit * load[b, n]
+            headroom[b, n] = capacity[n] - admitted_load[b, n]
+
+
+@kernel
 def _gather_hops(per_link: FloatArray, path_links: IntArray, out: FloatArray) -> None:
     """Sum ``per_link`` ``[B, F, L]`` along each path, ``out [B, F, O * K]``, hop after hop.
 
@@ -999,6 +1515,45 @@ def _gather_hops(per_link: FloatArray, path_links: IntArray, out: FloatArray) ->
                     if j < L:
                         total += per_link[b, f, j]
                 out[b, f, p] = total
+
+
+@kernel
+def _gather_paths(
+    per_link: FloatArray,
+    path_links: IntArray,
+    radio_s: FloatArray,
+    remote: FloatArray,
+    per_mbit: FloatArray,
+    log_admit: FloatArray,
+) -> None:
+    """:func:`_gather_hops` and :func:`_add_radio` in one pass over the paths.
+
+    ``per_link`` ``[B, 4, L]`` (s per Mbit sent and received, log admitted both ways);
+    ``per_mbit`` ``[B, O, K, 2]`` gets each path's time per Mbit plus its radio's,
+    ``log_admit`` ``[B, O, K]`` the sum of its two log admissions. Each path's sums start at
+    0 and add its links from the first, as :func:`_gather_hops` does: the same figures.
+    """
+    B, _, L = per_link.shape
+    _, O, K, _ = per_mbit.shape
+    H = path_links.shape[1]
+    for b in range(B):
+        for o in range(O):
+            for k in range(K):
+                p = o * K + k
+                sent = 0.0
+                received = 0.0
+                up = 0.0
+                down = 0.0
+                for h in range(H):
+                    j = path_links[p, h]
+                    if j < L:
+                        sent += per_link[b, 0, j]
+                        received += per_link[b, 1, j]
+                        up += per_link[b, 2, j]
+                        down += per_link[b, 3, j]
+                per_mbit[b, o, k, 0] = sent + radio_s[b, o, 0] * remote[o, k]
+                per_mbit[b, o, k, 1] = received + radio_s[b, o, 1] * remote[o, k]
+                log_admit[b, o, k] = up + down
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:

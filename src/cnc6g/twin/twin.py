@@ -12,7 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnc6g.model.decision import Decision, Observation
-from cnc6g.twin.dynamics import SlotOutcome, clean_routing, clean_with_paths, evaluate_slot
+from cnc6g.twin.dynamics import (
+    SlotCache,
+    SlotOutcome,
+    clean_routing,
+    clean_with_paths,
+    evaluate_slot,
+)
 from cnc6g.twin.events import NodeFailure, TwinEvent, drop_failed
 from cnc6g.twin.radio import RadioChannel
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System
@@ -50,6 +56,7 @@ class Twin:
     _background_gcps: FloatArray | None  # [B, N] compute from outside the twin's services
     _background_mbps: FloatArray | None  # [B, O, 2] radio traffic from outside them
     _background_second: FloatArray | None  # [B, N] its sum lambda E[x^2] per device
+    _cache: SlotCache  # what the slots computed from the deployment alone
 
     def __init__(self, system: System, batch: int = 1, seed: int | None = None) -> None:
         if batch < 1:
@@ -167,6 +174,7 @@ class Twin:
         self._last_satisfied = None
         self._last_demand = None
         self._starting = None
+        self._cache = SlotCache()
         self._demand_state = initial_demand_state(self.process, self.batch)
         self._start_radio()
         self._draw()
@@ -185,6 +193,7 @@ class Twin:
         self._last_satisfied = None
         self._last_demand = None
         self._starting = None
+        self._cache = SlotCache()
         self._demand_state = initial_demand_state(self.process, self.batch)
         self._start_radio()
         self._draw()
@@ -311,6 +320,7 @@ class Twin:
             self._background_gcps,
             self._background_mbps,
             self._background_second,
+            cache=self._cache,
         )
         self.deployment = deployment.astype(bool, copy=True)
         if s.scenario.twin.carry_over_start_up:

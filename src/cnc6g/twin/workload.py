@@ -47,6 +47,13 @@ class DemandProcess:
     trace_scale: float = 1.0
 
 
+BUCKETS_PER_CATEGORY = 4
+"""Buckets of ``[0, 1)`` per (origin, service) category where one copy's draws start searching."""
+
+MAX_BUCKETS = 1 << 16
+"""At most this many buckets, unless there are more categories (then one per category)."""
+
+
 @dataclass(eq=False)
 class DemandState:
     """Current ranking and origin weights of each copy."""
@@ -56,6 +63,7 @@ class DemandState:
     probabilities: FloatArray | None = None  # [B, O*S], rebuilt after a shift
     mmpp_state: IntArray | None = None  # [B] state of the modulating chain (None: not drawn)
     stacked_cdf: FloatArray | None = None  # [B*O*S] cumulative probabilities, copy b + (0, 1]
+    bucket_start: IntArray | None = None  # [M] one copy's: where a draw in [j, j + 1) / M starts
 
 
 def demand_process(system: System) -> DemandProcess:
@@ -217,6 +225,9 @@ def sample_demand(
         cdf: FloatArray = np.cumsum(state.probabilities, axis=1)
         cdf /= cdf[:, -1:]
         state.stacked_cdf = (cdf + np.arange(B)[:, None]).ravel()
+        if B == 1:  # where each of M equal buckets of [0, 1) starts on the cdf
+            M = max(O * S, min(BUCKETS_PER_CATEGORY * O * S, MAX_BUCKETS))
+            state.bucket_start = np.searchsorted(state.stacked_cdf, np.arange(M) / M, side="right")
     if process.poisson:
         mean = np.full(B, process.mean)
         if process.mmpp_rates is not None:
@@ -244,10 +255,11 @@ def sample_demand(
     # Fewer requests than categories: draw each request's category (inverse CDF) and count.
     # Same distribution as the multinomial, far fewer random numbers.
     assert state.stacked_cdf is not None  # rebuilt together with the probabilities
-    if B == 1:  # sorted draws: one merge-like walk along the cumulative probabilities
-        u = np.sort(rng.random(int(total[0])))
+    if B == 1:  # each draw found from its bucket's start: no sort
+        assert state.bucket_start is not None
+        u = rng.random(int(total[0]))
         counts = np.zeros(O * S, dtype=np.int64)
-        _count_sorted(state.stacked_cdf, u, counts)
+        _count_bucketed(state.stacked_cdf, state.bucket_start, u, counts)
         return counts.reshape(1, O, S)
     copy = np.repeat(np.arange(B), total)
     u = rng.random(copy.size)
@@ -277,6 +289,27 @@ def _count_sorted(cdf: FloatArray, u: FloatArray, counts: IntArray) -> None:
     size = cdf.size
     i = 0
     for v in u:
+        while i < size and cdf[i] <= v:
+            i += 1
+        counts[min(i, size - 1)] += 1
+
+
+@kernel
+def _count_bucketed(cdf: FloatArray, start: IntArray, u: FloatArray, counts: IntArray) -> None:
+    """Add to ``counts`` the requests per category of the draws ``u`` (any order) on ``cdf``.
+
+    The counts of :func:`_count_sorted`: a draw falls in the first category whose cumulative
+    probability is above it (the last one at the top edge). Its search starts where its
+    bucket ``floor(u * M)`` of ``M = start.size`` equal buckets of ``[0, 1)`` starts and
+    walks from there, back or on, to that category: the start only saves steps.
+    """
+    size = cdf.size
+    M = start.size
+    for v in u:
+        j = min(int(v * M), M - 1)
+        i = start[j]
+        while i > 0 and cdf[i - 1] > v:
+            i -= 1
         while i < size and cdf[i] <= v:
             i += 1
         counts[min(i, size - 1)] += 1
