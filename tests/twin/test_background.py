@@ -139,6 +139,34 @@ def test_under_hard_quotas_a_share_is_of_what_the_background_leaves(system):
     assert out.served[0] == pytest.approx(10.0, rel=REL)
 
 
+def test_under_hard_quotas_each_copy_shares_what_its_own_background_leaves(system):
+    # Two copies in one batch, 4 and 10 Gc/s of background: each as when evaluated alone.
+    alone = [slot(system, gcps=nodes(system, g), share=0.5) for g in (4.0, 10.0)]
+    x = np.zeros((2, 1, system.n_nodes), dtype=bool)
+    x[:, 0, R] = True
+    y = np.zeros((2, 1, 1, system.n_candidates))
+    y[:, 0, 0, R] = 1.0
+    quota = np.zeros(x.shape)
+    quota[:, 0, R] = 0.5
+    both = evaluate_slot(
+        system,
+        np.full((2, 1, 1), 10.0),
+        np.full((2, 1), UP),
+        np.full((2, 1), DOWN),
+        x,
+        x.copy(),
+        y,
+        quota,
+        background_gcps=np.concatenate([nodes(system, 4.0), nodes(system, 10.0)]),
+    )
+    for b, one in enumerate(alone):
+        assert both.flow_rate[b, 0, 0, R] == pytest.approx(one.flow_rate[0, 0, 0, R], rel=REL)
+        assert both.utilisation[b] == pytest.approx(one.utilisation[0], rel=REL)
+        assert both.served[b] == pytest.approx(one.served[0], rel=REL)
+    # Half of 20 - 10 Gc/s: a quota of 5 Gc/s for 5 Gc/s of tasks, admitted up to rho_max.
+    assert both.flow_rate[1, 0, 0, R] < both.flow_rate[0, 0, 0, R]
+
+
 def test_the_mg1_wait_counts_the_backgrounds_load_and_residual_work():
     mg1 = make_system("mg1")
     # Deterministic work of 0.5 / 20 s at 10 tasks/s: P-K wait 10 x 0.025^2 / (2 (1 - rho)).

@@ -835,7 +835,7 @@ def evaluate_slot(
             )
     else:
         # Hard quotas: each instance is its own M/M/1 queue admitting up to rho_max of it.
-        available = system.capacity if bg is None else system.capacity - bg
+        available = system.capacity if bg is None else (system.capacity - bg)[:, None, :]
         quota = np.maximum(cpu_share, 0.0) * available  # gigacycles/s
         offered_work = arrivals * system.work[None, :, None] / tau
         if cf is not None:
