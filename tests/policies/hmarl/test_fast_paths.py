@@ -1,4 +1,5 @@
-"""HMARL's faster paths (observations, forwards, routes, planned tasks) equal their references."""
+"""HMARL's faster paths (observations, forwards, routes, planned tasks, rounds) equal their
+references."""
 
 import numpy as np
 import pytest
@@ -7,8 +8,12 @@ import torch
 from cnc6g.policies.hmarl.agents import DDPG, DQN, LearnerConfig, infer
 from cnc6g.policies.hmarl.executor import (
     LEVELS,
+    LOOK_AHEAD,
+    NETWORK_UTILISATION,
     Knobs,
     _consts,
+    _fill,
+    _Load,
     _planned,
     _Routes,
     _Slot,
@@ -120,3 +125,45 @@ def test_usable_routes_in_one_pass_equal_the_numpy_ones(name, request):
             want = _Usable.of(sy, _Routes.build(*args))
         _assert_same_usable(_usable(*args), want)
         assert want.entries[0].size > 0
+
+
+@pytest.mark.parametrize("name", ["tiny_system", "case_system"])
+def test_rounds_computing_the_changed_terms_equal_computing_every_term(name, request):
+    sy = request.getfixturevalue(name)
+    B = 3
+    twin = _running_twin(sy, batch=B)
+    rng = np.random.default_rng(11)
+    c = _consts(sy)
+    up = twin.uplink_mbps / 4.0  # cells over NETWORK_UTILISATION
+    slot = _Slot(
+        demand=twin.demand.astype(float) * 2.0,  # some nodes fill up
+        uplink=up,
+        downlink=twin.downlink_mbps / 4.0,
+        previous=twin.deployment,
+        energy=c.energy[None] + c.tx_j[None] / up[:, :, None, None] + c.bs_j[None],
+        price=rng.uniform(-1, 1, (B, sy.n_origins, 1, sy.n_candidates)),
+        theta=np.ones((B, 1, sy.n_nodes)),
+        idle=np.zeros(twin.deployment.shape, dtype=np.int64),
+        held=np.zeros((B, sy.n_nodes), dtype=bool),
+    )
+    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)[None, None, :, None]
+    instances = ((rng.random(twin.deployment.shape) < 0.6) & sy.can_host) | twin.deployment
+    usable = _usable(sy, c, slot, instances, twin.deployment, cold)
+    assert usable.entries[0].size > 0
+    budget = rng.uniform(0.2, 0.95, (B, sy.n_nodes)) * sy.capacity * sy.slot_s
+    first = _fill(sy, usable, budget)
+    look_ahead = _Load(LOOK_AHEAD * first[1].node, first[1].radio)
+    # Nodes priced at their whole budget from the start: their terms change with the cells'
+    # slow-downs only.
+    cells_only = _Load(budget, np.zeros_like(first[1].radio))
+    assert (first[1].radio > NETWORK_UTILISATION).any()
+    for fast, every in (
+        (first, _fill(sy, usable, budget, every=True)),
+        *(
+            (_fill(sy, usable, budget, floor), _fill(sy, usable, budget, floor, every=True))
+            for floor in (look_ahead, cells_only)
+        ),
+    ):
+        for got, want in zip((fast[0], *fast[1]), (every[0], *every[1]), strict=True):
+            assert got.tobytes() == want.tobytes()
+        assert fast[0].any()
