@@ -15,6 +15,7 @@ from cnc6g.policies.hmarl.executor import (
     _fill,
     _Load,
     _planned,
+    _planned_numpy,
     _Routes,
     _Slot,
     _Usable,
@@ -80,6 +81,23 @@ def test_planned_tasks_equal_the_dense_sums(case_system, seed):
     want = np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N)
     got = _planned(sy, c, demand, routing)
     assert got.tobytes() == want.reshape(B, S, N).tobytes()
+    assert got.tobytes() == _planned_numpy(sy, c, demand, routing).tobytes()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_planned_tasks_equal_the_numpy_ones(case_system, seed):
+    sy = case_system
+    rng = np.random.default_rng(seed)
+    B, O, S, K = 1 + seed * 3, sy.n_origins, sy.n_services, sy.n_candidates
+    demand = rng.poisson(3.0, (B, O, S)) * rng.uniform(0.5, 1.5, (B, O, S))
+    routing = rng.dirichlet(np.ones(K) * 0.3, (B, O, S)) * (rng.random((B, O, S, K)) < 0.3)
+    routing[rng.random(routing.shape) < 0.05] = -0.0  # no flow, as 0
+    c = _consts(sy)
+    want = _planned_numpy(sy, c, demand, routing)
+    got = _planned(sy, c, demand, routing)
+    assert want.any()
+    assert got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
 
 
 def _assert_same_usable(got, want):

@@ -420,7 +420,44 @@ def _decide(
 
 
 def _planned(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) -> FloatArray:
-    """Tasks per slot each instance ``(s, n)`` gets under ``routing``, ``[B, S, N]``."""
+    """Tasks per slot each instance ``(s, n)`` gets under ``routing``, ``[B, S, N]``.
+
+    Compiled: the sums of :func:`_planned_numpy`, its reference, term by term in the same
+    order (the same values to the last bit).
+    """
+    B = demand.shape[0]
+    S, N, K = sy.n_services, sy.n_nodes, sy.n_candidates
+    tasks = np.zeros((B, S, N))
+    _planned_into(
+        np.ascontiguousarray(demand, dtype=float).reshape(-1),
+        np.ascontiguousarray(routing, dtype=float).reshape(-1),
+        c.flow_service,
+        c.flow_node,
+        K,
+        tasks,
+    )
+    return tasks
+
+
+@kernel
+def _planned_into(
+    demand: FloatArray,
+    routing: FloatArray,
+    flow_service: IntArray,
+    flow_node: IntArray,
+    K: int,
+    tasks: FloatArray,
+) -> None:
+    """:func:`_planned` into ``tasks`` ``[B, S, N]`` (zeros): the routed flows in flat order."""
+    F = flow_node.size
+    for i in range(routing.size):
+        if routing[i] != 0.0:  # as NumPy's flatnonzero (NaN counts)
+            b, f = i // F, i % F
+            tasks[b, flow_service[f], flow_node[f]] += demand[i // K] * routing[i]
+
+
+def _planned_numpy(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) -> FloatArray:
+    """:func:`_planned` with NumPy, its reference."""
     B = demand.shape[0]
     S, N, K = sy.n_services, sy.n_nodes, sy.n_candidates
     # The routed flows only, in flat order: the sums skip the flows that add 0 (a routing
