@@ -1042,20 +1042,25 @@ def _fill_rounds(
     keeps the costs those of the NumPy rounds to the last bit: the compiled ``exp`` may differ
     from NumPy's vectorised one. Only the terms whose node's headroom or cell's slow-down
     changed are computed again (about a quarter of them per round in the case study): NumPy's
-    ``exp`` of a value is the same wherever the value sits in the array it is given. With
-    ``every``, every term is computed in every round, as the rounds did before: their
-    reference.
+    ``exp`` of a value is the same wherever the value sits in the array it is given. Likewise
+    a row's pick is found again only where one of its terms changed or a node or cell of its
+    entries ran out of room. With ``every``, every term is computed and every pick found in
+    every round, as the rounds did before: their reference.
     """
     a_int, a_flt, e_int, _, _ = usable.packed
     A, E, P = a_int.shape[1], e_int.shape[1], cells.shape[2]
     pick = np.zeros(A, dtype=np.int64)
-    rows = np.empty((4, A))  # remaining, offer, transfer (at the cell's load), take
+    # remaining, offer, transfer (at the cell's load), take, and the expected cost of the
+    # row's pick
+    rows = np.empty((5, A))
     rows[0] = a_flt[1]
     rows[3] = 0.0
-    # Per entry: the share of its row's demand sent over it, the expected cost, the expected
-    # cost plus price, minus the time left for queueing and execution, and the exponential of
-    # the deadline term.
-    per_entry = np.empty((5, E))
+    # The rows whose pick is to be found again, the cells without room and the nodes without
+    # room the picks were found at.
+    flags = np.zeros(A + P + nodes.shape[1], dtype=np.bool_)
+    # Per entry: the share of its row's demand sent over it, minus the time left for queueing
+    # and execution, and the exponential of the deadline term.
+    per_entry = np.empty((3, E))
     per_entry[0] = 0.0
     todo = np.empty(E)  # the deadline terms' exponents computed again, then their exponentials
     at = np.empty(E, dtype=np.int64)  # their entries
@@ -1064,7 +1069,8 @@ def _fill_rounds(
     changed = np.zeros(P, dtype=np.bool_)
     moved = np.zeros(nodes.shape[1], dtype=np.bool_)
     consts = (sy.unsatisfied_penalty_j, RADIO_LIMIT, sy.slot_s, usable.stuck)
-    args = (consts, floored, *usable.packed, pick, rows, per_entry, nodes, cells, changed, moved)
+    state = (pick, rows, per_entry, nodes, cells, changed, moved, flags)
+    args = (consts, floored, *usable.packed, *state)
     total = ROUNDS + EXTRA
     count = 0
     for r in range(total):
@@ -1106,6 +1112,7 @@ def _round(
     cells: FloatArray,
     changed: BoolArray,
     moved: BoolArray,
+    flags: BoolArray,
 ) -> int:
     """One assignment round's compiled halves; -1 when round ``r`` offers nothing.
 
@@ -1121,9 +1128,8 @@ def _round(
     work, demand, share = a_flt[0], a_flt[1], a_flt[2:4]
     e_row, e_node, e_pair = e_int[0], e_int[1], e_int[2]
     e_work, e_fixed, e_reach, e_remote, e_price = e_flt[0], e_flt[1], e_flt[2], e_flt[3], e_flt[4]
-    remaining, offer, transfer, take = rows[0], rows[1], rows[2], rows[3]
-    gains, expected, ranked, drain = per_entry[0], per_entry[1], per_entry[2], per_entry[3]
-    term = per_entry[4]
+    remaining, offer, transfer, take, chosen = rows[0], rows[1], rows[2], rows[3], rows[4]
+    gains, drain, term = per_entry[0], per_entry[1], per_entry[2]
     budget, capacity, load, least = nodes[0], nodes[1], nodes[2], nodes[3]
     room, headroom, scratch = nodes[4], nodes[5], nodes[6]
     radio, least_radio, slowed, slow, sent = cells[0], cells[1], cells[2], cells[3], cells[4]
@@ -1136,29 +1142,59 @@ def _round(
             for i in range(2):
                 top = radio[i, p] if radio[i, p] > top else top
         full_on = top >= limit - 1e-9
+        A_P = A + P
+        dirty, cut, shut = flags[:A], flags[A:A_P], flags[A_P:]
+        # A pick changes only where a term of its row changed or a node or cell of its
+        # entries ran out of room (or got room back).
+        flipped = r == 1
+        cells_flipped = nodes_flipped = False
         for p in range(P):
-            changed[p] = full_on and (radio[0, p] >= limit - 1e-9 or radio[1, p] >= limit - 1e-9)
+            c = full_on and (radio[0, p] >= limit - 1e-9 or radio[1, p] >= limit - 1e-9)
+            changed[p] = c != cut[p]
+            cells_flipped = cells_flipped or changed[p]
+            cut[p] = c
+        for n in range(BN):
+            f = room[n] <= 1e-9
+            moved[n] = f != shut[n]
+            nodes_flipped = nodes_flipped or moved[n]
+            shut[n] = f
         for i in range(count):
-            term[at[i]] = todo[i]
-        for e in range(E):
-            x = term[e] * beta + e_fixed[e]
-            if room[e_node[e]] <= 1e-9:
-                x = inf
-            if e_far[e] and changed[e_pair[e]]:
-                x = inf
-            expected[e] = x
-            ranked[e] = x + e_price[e]
+            e = at[i]
+            term[e] = todo[i]
+            dirty[e_row[e]] = True
+        if cells_flipped:
+            for a in range(A):
+                dirty[a] = dirty[a] or changed[pair[a]]
+        if nodes_flipped:
+            for e in range(E):
+                if moved[e_node[e]]:
+                    dirty[e_row[e]] = True
         # Per row the first entry of the least expected cost plus price.
         for a in range(A):
+            if not (flipped or dirty[a]):
+                continue
+            dirty[a] = False
+            far = cut[pair[a]]
+            best = first = seg[a]
             end = seg[a + 1] if a + 1 < A else E
-            best = seg[a]
-            low = ranked[best]
-            for e in range(best + 1, end):
-                lower = ranked[e] < low
+            x = term[first] * beta + e_fixed[first]
+            if shut[e_node[first]] or (e_far[first] and far):
+                x = inf
+            least_x = x
+            low = x + e_price[first]
+            for e in range(first + 1, end):
+                x = term[e] * beta + e_fixed[e]
+                if shut[e_node[e]] or (e_far[e] and far):
+                    x = inf
+                ranked = x + e_price[e]
+                lower = ranked < low
                 best = e if lower else best
-                low = ranked[e] if lower else low
+                low = ranked if lower else low
+                least_x = x if lower else least_x
             pick[a] = best
-            take[a] = offer[a] if expected[best] < beta and offer[a] > 0 else 0.0
+            chosen[a] = least_x
+        for a in range(A):
+            take[a] = offer[a] if chosen[a] < beta and offer[a] > 0 else 0.0
         # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
         sent[:] = 0.0
         for a in range(A):
