@@ -1,6 +1,8 @@
 """HMARL's faster paths (observations, forwards, routes, planned tasks, rounds) equal their
 references."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,8 @@ from cnc6g.policies.hmarl.executor import (
     Knobs,
     _consts,
     _fill,
+    _fit_memory,
+    _fit_memory_numpy,
     _Load,
     _planned,
     _planned_numpy,
@@ -185,3 +189,20 @@ def test_rounds_computing_the_changed_terms_equal_computing_every_term(name, req
         for got, want in zip((fast[0], *fast[1]), (every[0], *every[1]), strict=True):
             assert got.tobytes() == want.tobytes()
         assert fast[0].any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_memory_fit_equals_the_numpy_one(case_system, seed):
+    sy = case_system
+    rng = np.random.default_rng(seed)
+    B, S, N = 1 + 3 * seed, sy.n_services, sy.n_nodes
+    want = (rng.random((B, S, N)) < 0.7) & sy.can_host
+    # Whole numbers of tasks: ties between services, which keep their order.
+    planned = rng.integers(0, 4, (B, S, N)) * rng.choice([1.0, 0.5], (B, S, N))
+    previous = rng.random((B, S, N)) < 0.3
+    fit = SimpleNamespace(service_memory=sy.service_memory, memory=sy.memory * 0.3)
+    got = _fit_memory(fit, want, planned, previous)
+    want_fit = _fit_memory_numpy(fit, want, planned, previous)
+    assert got.dtype == want_fit.dtype == np.bool_
+    assert (got != want).any()  # some wanted instances do not fit
+    np.testing.assert_array_equal(got, want_fit)

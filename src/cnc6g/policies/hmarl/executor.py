@@ -472,7 +472,47 @@ def _planned_numpy(sy: System, c: _Consts, demand: FloatArray, routing: FloatArr
 
 
 def _fit_memory(sy: System, want: BoolArray, planned: FloatArray, previous: BoolArray) -> BoolArray:
-    """The wanted instances that fit in memory: per node, running ones first, then by use."""
+    """The wanted instances that fit in memory: per node, running ones first, then by use.
+
+    Compiled: :func:`_fit_memory_numpy`, its reference, node by node (the same order, the
+    same sums).
+    """
+    rank = np.where(want, planned + previous * (planned.max(initial=0.0) + 1.0), -1.0)
+    fits = np.empty(want.shape, dtype=np.bool_)
+    _fit_memory_into(-rank, want, sy.service_memory, sy.memory, fits)
+    return fits
+
+
+@kernel
+def _fit_memory_into(
+    key: FloatArray, want: BoolArray, need: FloatArray, memory: FloatArray, fits: BoolArray
+) -> None:
+    """Whether each wanted instance fits in its node's memory, into ``fits`` ``[B, S, N]``.
+
+    Per (copy, node) the services are taken by ``key`` ascending, ties in service order (as
+    NumPy's stable sort; the keys are finite), each wanted one adding its ``need``.
+    """
+    B, S, N = key.shape
+    order = np.empty(S, dtype=np.int64)
+    for b in range(B):
+        for n in range(N):
+            for s in range(S):  # insertion sort: stable
+                i = s
+                while i > 0 and key[b, s, n] < key[b, order[i - 1], n]:
+                    order[i] = order[i - 1]
+                    i -= 1
+                order[i] = s
+            used = 0.0
+            for i in range(S):
+                s = order[i]
+                used += need[s] if want[b, s, n] else 0.0
+                fits[b, s, n] = want[b, s, n] and used <= memory[n] + 1e-9
+
+
+def _fit_memory_numpy(
+    sy: System, want: BoolArray, planned: FloatArray, previous: BoolArray
+) -> BoolArray:
+    """:func:`_fit_memory` with NumPy, its reference."""
     rank = np.where(want, planned + previous * (planned.max(initial=0.0) + 1.0), -1.0)
     order = np.argsort(-rank, axis=1, kind="stable")  # [B, S, N]
     mem = np.where(want, sy.service_memory[None, :, None], 0.0)
