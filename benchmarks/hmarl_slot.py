@@ -30,6 +30,7 @@ PARTS = (
     ("assignment: rounds", "cnc6g.policies.hmarl.executor", "_fill_rounds"),
     ("rounds: compiled halves", "cnc6g.policies.hmarl.executor", "_round"),
     ("execute: planned tasks", "cnc6g.policies.hmarl.executor", "_planned"),
+    ("execute: memory fit", "cnc6g.policies.hmarl.executor", "_fit_memory"),
     ("consolidation: score", "cnc6g.policies.hmarl.executor", "amortised_objective"),
     ("twin step", "cnc6g.twin.twin", "Twin.step"),
     ("sampling", "", "sample_requests"),
