@@ -1081,7 +1081,7 @@ def _fill_rounds(
     compiled in two halves (:func:`_round`) around NumPy's ``exp`` of the deadline terms, which
     keeps the costs those of the NumPy rounds to the last bit: the compiled ``exp`` may differ
     from NumPy's vectorised one. Only the terms whose node's headroom or cell's slow-down
-    changed are computed again (about a quarter of them per round in the case study): NumPy's
+    changed are computed again (29 % of them per round in the case study): NumPy's
     ``exp`` of a value is the same wherever the value sits in the array it is given. Likewise
     a row's pick is found again only where one of its terms changed or a node or cell of its
     entries ran out of room. With ``every``, every term is computed and every pick found in
