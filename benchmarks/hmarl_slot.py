@@ -7,7 +7,9 @@ the system of that many cells with 10 requests per cell, as ``hmarl10``), after 
 slots. Each part is timed by a wrapper around the function that runs it, in CPU seconds of the
 thread (less sensitive to other jobs than wall time); parts nest (the consolidation holds
 assignments, an assignment its rounds), so the shares do not add up to 100 %. Parts missing from
-the version timed (an older ``src`` on ``PYTHONPATH``) are left out.
+the version timed (an older ``src`` on ``PYTHONPATH``) are left out. A last line gives, over as
+many slots again (untimed), the share of the usable routes whose deadline term a round computes
+again, for versions whose rounds compute again only the terms that changed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ PARTS = (
     ("assignment: rounds", "cnc6g.policies.hmarl.executor", "_fill_rounds"),
     ("rounds: compiled halves", "cnc6g.policies.hmarl.executor", "_round"),
     ("execute: planned tasks", "cnc6g.policies.hmarl.executor", "_planned"),
+    ("execute: memory fit", "cnc6g.policies.hmarl.executor", "_fit_memory"),
     ("consolidation: score", "cnc6g.policies.hmarl.executor", "amortised_objective"),
     ("twin step", "cnc6g.twin.twin", "Twin.step"),
     ("sampling", "", "sample_requests"),
@@ -48,10 +51,11 @@ def _timed(function: Callable[..., Any], label: str, spent: dict[str, float]) ->
     return timed
 
 
-def measure(slots: int, cells: int | None) -> tuple[float, dict[str, float]]:
-    """CPU seconds per slot in all and per part (only the parts this version has)."""
-    import importlib
+def _slot(cells: int | None, draw: dict[str, Any]) -> Callable[[], None]:
+    """One whole slot (the case study, or ``cells`` cells) after a warm-up of 10.
 
+    The slot calls the request sampling through ``draw``, which it fills.
+    """
     from benchmarks.slot_throughput import _policy, scenario_for
     from cnc6g.orchestration import SlotLoop
     from cnc6g.scenarios import load_scenario
@@ -62,7 +66,7 @@ def measure(slots: int, cells: int | None) -> tuple[float, dict[str, float]]:
     )
     loop = SlotLoop(Twin(system, seed=0), _policy("hmarl"), seed=0)
     rng = np.random.default_rng([0, 1])
-    draw = {"sample_requests": sample_requests}
+    draw["sample_requests"] = sample_requests
 
     def one() -> None:
         record = loop.step()
@@ -70,6 +74,15 @@ def measure(slots: int, cells: int | None) -> tuple[float, dict[str, float]]:
 
     for _ in range(10):
         one()
+    return one
+
+
+def measure(slots: int, cells: int | None) -> tuple[float, dict[str, float]]:
+    """CPU seconds per slot in all and per part (only the parts this version has)."""
+    import importlib
+
+    draw: dict[str, Any] = {}
+    one = _slot(cells, draw)
     spent: dict[str, float] = defaultdict(float)
     restore: list[tuple[Any, str, Any]] = []
     try:
@@ -95,6 +108,43 @@ def measure(slots: int, cells: int | None) -> tuple[float, dict[str, float]]:
     return total / slots, {label: spent[label] / slots for label, _, _ in PARTS if label in spent}
 
 
+def recomputed_terms(slots: int, cells: int | None) -> dict[str, float] | None:
+    """Share of the usable routes whose deadline term a round computes again, over ``slots``
+    slots after the warm-up: in the first assignments, the look-ahead ones and all; None for a
+    version whose rounds compute every term."""
+    import inspect
+
+    from cnc6g.policies.hmarl import executor
+
+    original = vars(executor).get("_round")
+    signature = inspect.signature(getattr(original, "py_func", original or (lambda: None)))
+    if original is None or "count" not in signature.parameters:
+        return None
+    computed = {True: 0, False: 0}
+    priced = {True: 0, False: 0}
+
+    def tallied(*args: Any) -> Any:
+        count = original(*args)
+        bound = signature.bind(*args).arguments
+        if count >= 0:
+            computed[bound["floored"]] += count
+            priced[bound["floored"]] += bound["e_int"].shape[1]
+        return count
+
+    one = _slot(cells, {})
+    executor._round = tallied
+    try:
+        for _ in range(slots):
+            one()
+    finally:
+        executor._round = original
+    return {
+        "first": computed[False] / max(priced[False], 1),
+        "ahead": computed[True] / max(priced[True], 1),
+        "all": sum(computed.values()) / max(sum(priced.values()), 1),
+    }
+
+
 def main() -> None:
     """Print the CPU time per slot and per part."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -107,6 +157,13 @@ def main() -> None:
     print(f"whole slot: {per_slot * 1e3:.2f} ms CPU ({1 / per_slot:.0f} slots/s)")
     for label, seconds in parts.items():
         print(f"  {label:28s} {seconds * 1e3:6.2f} ms  {100 * seconds / per_slot:5.1f} %")
+    shares = recomputed_terms(args.slots, args.cells)
+    if shares is not None:
+        first, ahead, every = (f"{100 * shares[k]:.0f} %" for k in ("first", "ahead", "all"))
+        print(
+            f"deadline terms computed again per round: {every} of the usable routes "
+            f"(first assignments {first}, look-ahead ones {ahead})"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""HMARL's faster paths (observations, forwards, routes, planned tasks) equal their references."""
+"""HMARL's faster paths (observations, forwards, routes, planned tasks, rounds) equal their
+references."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -7,9 +10,16 @@ import torch
 from cnc6g.policies.hmarl.agents import DDPG, DQN, LearnerConfig, infer
 from cnc6g.policies.hmarl.executor import (
     LEVELS,
+    LOOK_AHEAD,
+    NETWORK_UTILISATION,
     Knobs,
     _consts,
+    _fill,
+    _fit_memory,
+    _fit_memory_numpy,
+    _Load,
     _planned,
+    _planned_numpy,
     _Routes,
     _Slot,
     _Usable,
@@ -75,6 +85,23 @@ def test_planned_tasks_equal_the_dense_sums(case_system, seed):
     want = np.bincount(index.ravel(), weights=flows.ravel(), minlength=B * S * N)
     got = _planned(sy, c, demand, routing)
     assert got.tobytes() == want.reshape(B, S, N).tobytes()
+    assert got.tobytes() == _planned_numpy(sy, c, demand, routing).tobytes()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_planned_tasks_equal_the_numpy_ones(case_system, seed):
+    sy = case_system
+    rng = np.random.default_rng(seed)
+    B, O, S, K = 1 + seed * 3, sy.n_origins, sy.n_services, sy.n_candidates
+    demand = rng.poisson(3.0, (B, O, S)) * rng.uniform(0.5, 1.5, (B, O, S))
+    routing = rng.dirichlet(np.ones(K) * 0.3, (B, O, S)) * (rng.random((B, O, S, K)) < 0.3)
+    routing[rng.random(routing.shape) < 0.05] = -0.0  # no flow, as 0
+    c = _consts(sy)
+    want = _planned_numpy(sy, c, demand, routing)
+    got = _planned(sy, c, demand, routing)
+    assert want.any()
+    assert got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
 
 
 def _assert_same_usable(got, want):
@@ -120,3 +147,62 @@ def test_usable_routes_in_one_pass_equal_the_numpy_ones(name, request):
             want = _Usable.of(sy, _Routes.build(*args))
         _assert_same_usable(_usable(*args), want)
         assert want.entries[0].size > 0
+
+
+@pytest.mark.parametrize("name", ["tiny_system", "case_system"])
+def test_rounds_computing_the_changed_terms_equal_computing_every_term(name, request):
+    sy = request.getfixturevalue(name)
+    B = 3
+    twin = _running_twin(sy, batch=B)
+    rng = np.random.default_rng(11)
+    c = _consts(sy)
+    up = twin.uplink_mbps / 4.0  # cells over NETWORK_UTILISATION
+    slot = _Slot(
+        demand=twin.demand.astype(float) * 2.0,  # some nodes fill up
+        uplink=up,
+        downlink=twin.downlink_mbps / 4.0,
+        previous=twin.deployment,
+        energy=c.energy[None] + c.tx_j[None] / up[:, :, None, None] + c.bs_j[None],
+        price=rng.uniform(-1, 1, (B, sy.n_origins, 1, sy.n_candidates)),
+        theta=np.ones((B, 1, sy.n_nodes)),
+        idle=np.zeros(twin.deployment.shape, dtype=np.int64),
+        held=np.zeros((B, sy.n_nodes), dtype=bool),
+    )
+    cold = np.minimum(sy.cold_start_s / sy.slot_s, 1.0)[None, None, :, None]
+    instances = ((rng.random(twin.deployment.shape) < 0.6) & sy.can_host) | twin.deployment
+    usable = _usable(sy, c, slot, instances, twin.deployment, cold)
+    assert usable.entries[0].size > 0
+    budget = rng.uniform(0.2, 0.95, (B, sy.n_nodes)) * sy.capacity * sy.slot_s
+    first = _fill(sy, usable, budget)
+    look_ahead = _Load(LOOK_AHEAD * first[1].node, first[1].radio)
+    # Nodes priced at their whole budget from the start: their terms change with the cells'
+    # slow-downs only.
+    cells_only = _Load(budget, np.zeros_like(first[1].radio))
+    assert (first[1].radio > NETWORK_UTILISATION).any()
+    for fast, every in (
+        (first, _fill(sy, usable, budget, every=True)),
+        *(
+            (_fill(sy, usable, budget, floor), _fill(sy, usable, budget, floor, every=True))
+            for floor in (look_ahead, cells_only)
+        ),
+    ):
+        for got, want in zip((fast[0], *fast[1]), (every[0], *every[1]), strict=True):
+            assert got.tobytes() == want.tobytes()
+        assert fast[0].any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_memory_fit_equals_the_numpy_one(case_system, seed):
+    sy = case_system
+    rng = np.random.default_rng(seed)
+    B, S, N = 1 + 3 * seed, sy.n_services, sy.n_nodes
+    want = (rng.random((B, S, N)) < 0.7) & sy.can_host
+    # Whole numbers of tasks: ties between services, which keep their order.
+    planned = rng.integers(0, 4, (B, S, N)) * rng.choice([1.0, 0.5], (B, S, N))
+    previous = rng.random((B, S, N)) < 0.3
+    fit = SimpleNamespace(service_memory=sy.service_memory, memory=sy.memory * 0.3)
+    got = _fit_memory(fit, want, planned, previous)
+    want_fit = _fit_memory_numpy(fit, want, planned, previous)
+    assert got.dtype == want_fit.dtype == np.bool_
+    assert (got != want).any()  # some wanted instances do not fit
+    np.testing.assert_array_equal(got, want_fit)

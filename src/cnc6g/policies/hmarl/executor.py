@@ -420,7 +420,44 @@ def _decide(
 
 
 def _planned(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) -> FloatArray:
-    """Tasks per slot each instance ``(s, n)`` gets under ``routing``, ``[B, S, N]``."""
+    """Tasks per slot each instance ``(s, n)`` gets under ``routing``, ``[B, S, N]``.
+
+    Compiled: the sums of :func:`_planned_numpy`, its reference, term by term in the same
+    order (the same values to the last bit).
+    """
+    B = demand.shape[0]
+    S, N, K = sy.n_services, sy.n_nodes, sy.n_candidates
+    tasks = np.zeros((B, S, N))
+    _planned_into(
+        np.ascontiguousarray(demand, dtype=float).reshape(-1),
+        np.ascontiguousarray(routing, dtype=float).reshape(-1),
+        c.flow_service,
+        c.flow_node,
+        K,
+        tasks,
+    )
+    return tasks
+
+
+@kernel
+def _planned_into(
+    demand: FloatArray,
+    routing: FloatArray,
+    flow_service: IntArray,
+    flow_node: IntArray,
+    K: int,
+    tasks: FloatArray,
+) -> None:
+    """:func:`_planned` into ``tasks`` ``[B, S, N]`` (zeros): the routed flows in flat order."""
+    F = flow_node.size
+    for i in range(routing.size):
+        if routing[i] != 0.0:  # as NumPy's flatnonzero (NaN counts)
+            b, f = i // F, i % F
+            tasks[b, flow_service[f], flow_node[f]] += demand[i // K] * routing[i]
+
+
+def _planned_numpy(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) -> FloatArray:
+    """:func:`_planned` with NumPy, its reference."""
     B = demand.shape[0]
     S, N, K = sy.n_services, sy.n_nodes, sy.n_candidates
     # The routed flows only, in flat order: the sums skip the flows that add 0 (a routing
@@ -435,7 +472,47 @@ def _planned(sy: System, c: _Consts, demand: FloatArray, routing: FloatArray) ->
 
 
 def _fit_memory(sy: System, want: BoolArray, planned: FloatArray, previous: BoolArray) -> BoolArray:
-    """The wanted instances that fit in memory: per node, running ones first, then by use."""
+    """The wanted instances that fit in memory: per node, running ones first, then by use.
+
+    Compiled: :func:`_fit_memory_numpy`, its reference, node by node (the same order, the
+    same sums).
+    """
+    rank = np.where(want, planned + previous * (planned.max(initial=0.0) + 1.0), -1.0)
+    fits = np.empty(want.shape, dtype=np.bool_)
+    _fit_memory_into(-rank, want, sy.service_memory, sy.memory, fits)
+    return fits
+
+
+@kernel
+def _fit_memory_into(
+    key: FloatArray, want: BoolArray, need: FloatArray, memory: FloatArray, fits: BoolArray
+) -> None:
+    """Whether each wanted instance fits in its node's memory, into ``fits`` ``[B, S, N]``.
+
+    Per (copy, node) the services are taken by ``key`` ascending, ties in service order (as
+    NumPy's stable sort; the keys are finite), each wanted one adding its ``need``.
+    """
+    B, S, N = key.shape
+    order = np.empty(S, dtype=np.int64)
+    for b in range(B):
+        for n in range(N):
+            for s in range(S):  # insertion sort: stable
+                i = s
+                while i > 0 and key[b, s, n] < key[b, order[i - 1], n]:
+                    order[i] = order[i - 1]
+                    i -= 1
+                order[i] = s
+            used = 0.0
+            for i in range(S):
+                s = order[i]
+                used += need[s] if want[b, s, n] else 0.0
+                fits[b, s, n] = want[b, s, n] and used <= memory[n] + 1e-9
+
+
+def _fit_memory_numpy(
+    sy: System, want: BoolArray, planned: FloatArray, previous: BoolArray
+) -> BoolArray:
+    """:func:`_fit_memory` with NumPy, its reference."""
     rank = np.where(want, planned + previous * (planned.max(initial=0.0) + 1.0), -1.0)
     order = np.argsort(-rank, axis=1, kind="stable")  # [B, S, N]
     mem = np.where(want, sy.service_memory[None, :, None], 0.0)
@@ -474,9 +551,9 @@ def _assign(
     against 16.1 unsatisfied tasks per slot at L = 1.0, seed 0, slots 100-150).
     """
     usable = _usable(sy, c, slot, instances, previous, cold)  # both assignments run over them
-    routing, load = _fill(sy, usable, budget)
     if not ahead:
-        return routing
+        return _fill(sy, usable, budget)[0]
+    load = _fill(sy, usable, budget, route=False)[1]  # its routing is not needed
     floor = _Load(LOOK_AHEAD * load.node, load.radio)
     return _fill(sy, usable, budget, floor=floor)[0]
 
@@ -631,6 +708,7 @@ class _Usable(NamedTuple):
     entries: _Entries
     k: IntArray  # [E] each entry's candidate
     shape: tuple[int, int, int, int]  # B, O, S, K
+    packed: _Packed  # rows_of and entries (views of it) in five arrays, as the rounds take them
 
     @classmethod
     def of(cls, sy: System, routes: _Routes) -> _Usable:
@@ -648,26 +726,34 @@ class _Usable(NamedTuple):
             sy.n_nodes,
         )
         e_fixed, e_reach, e_remote, e_price = values
-        pair, work, demand = routes.pair[rows], routes.work[rows], routes.demand[rows]
-        share = np.ascontiguousarray(routes.share[:, rows])
-        return cls(
-            live=routes.live[rows],
-            stuck=stuck,
-            rows_of=(pair, work, demand, share, seg, stuck),
-            entries=(
-                e_row,
-                e_node,
-                e_pair,
-                e_remote > 0,
-                work[e_row],
-                e_fixed,
-                e_reach,
-                e_remote,
-                e_price,
-            ),
-            k=e_k,
-            shape=routes.shape,
+        work = routes.work[rows]
+        packed = (
+            np.stack([routes.pair[rows], seg]),
+            np.concatenate([np.stack([work, routes.demand[rows]]), routes.share[:, rows]]),
+            np.stack([e_row, e_node, e_pair]),
+            e_remote > 0,
+            np.stack([work[e_row], e_fixed, e_reach, e_remote, e_price]),
         )
+        rows_of, entries = _views(packed, stuck)
+        return cls(routes.live[rows], stuck, rows_of, entries, e_k, routes.shape, packed)
+
+
+_Packed = tuple[IntArray, FloatArray, IntArray, BoolArray, FloatArray]
+"""The usable routes as the rounds take them (one argument each: a compiled call's cost grows
+with its arguments): per row ``[2, A]`` pair and first entry, ``[4, A]`` work, demand and
+share of the cell's uplink and downlink; per entry ``[3, E]`` row, node and cell, ``[E]``
+whether it goes over the radio, and ``[5, E]`` work, fixed cost, reach, remote flag and
+price."""
+
+
+def _views(packed: _Packed, stuck: float) -> tuple[_Rows, _Entries]:
+    """:class:`_Usable`'s ``rows_of`` and ``entries``: views of ``packed``."""
+    a_int, a_flt, e_int, e_far, e_flt = packed
+    rows_of = (a_int[0], a_flt[0], a_flt[1], a_flt[2:4], a_int[1], stuck)
+    e_row, e_node, e_pair = e_int
+    e_work, e_fixed, e_reach, e_remote, e_price = e_flt
+    entries = (e_row, e_node, e_pair, e_far, e_work, e_fixed, e_reach, e_remote, e_price)
+    return rows_of, entries
 
 
 def _usable(
@@ -698,29 +784,27 @@ def _usable(
     per_service = (sy.work, sy.input_mbit, sy.output_mbit)
     consts = (sy.unsatisfied_penalty_j, sy.slot_s)
     A, E, stuck = _count_usable(hosting, terms, per_row, consts)
-    live, pair, seg = (np.empty(A, dtype=np.int64) for _ in range(3))
-    work, tasks, share = np.empty(A), np.empty(A), np.empty((2, A))
-    e_row, e_k, e_node, e_pair = (np.empty(E, dtype=np.int64) for _ in range(4))
-    e_far = np.empty(E, dtype=np.bool_)
-    e_work, e_fixed, e_reach, e_remote, e_price = (np.empty(E) for _ in range(5))
+    live, e_k = np.empty(A, dtype=np.int64), np.empty(E, dtype=np.int64)
+    packed = (
+        np.empty((2, A), dtype=np.int64),
+        np.empty((4, A)),
+        np.empty((3, E), dtype=np.int64),
+        np.empty(E, dtype=np.bool_),
+        np.empty((5, E)),
+    )
+    a_int, a_flt, e_int, e_far, e_flt = packed
     _usable_into(
         hosting,
         terms,
         per_row,
         per_service,
         consts,
-        (live, pair, seg, work, tasks, share),
-        (e_row, e_k, e_node, e_pair, e_far),
-        (e_work, e_fixed, e_reach, e_remote, e_price),
+        (live, a_int[0], a_int[1], a_flt[0], a_flt[1], a_flt[2:4]),
+        (e_int[0], e_k, e_int[1], e_int[2], e_far),
+        (e_flt[0], e_flt[1], e_flt[2], e_flt[3], e_flt[4]),
     )
-    return _Usable(
-        live=live,
-        stuck=stuck,
-        rows_of=(pair, work, tasks, share, seg, stuck),
-        entries=(e_row, e_node, e_pair, e_far, e_work, e_fixed, e_reach, e_remote, e_price),
-        k=e_k,
-        shape=(B, O, S, K),
-    )
+    rows_of, entries = _views(packed, stuck)
+    return _Usable(live, stuck, rows_of, entries, e_k, (B, O, S, K), packed)
 
 
 @kernel
@@ -819,29 +903,44 @@ def _fill(
     usable: _Usable,
     budget: FloatArray,
     floor: _Load | None = None,
+    route: bool = True,
+    every: bool = False,
 ) -> tuple[FloatArray, _Load]:
     """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``usable``.
 
     The rounds run over the usable routes' entries. Each cell's uplink and
     downlink take up to :data:`RADIO_LIMIT`; a transfer's time is priced at the cell's load so
     far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least load the nodes'
-    queueing and the cells' transfers are priced at. Returns the routing and the load it left.
+    queueing and the cells' transfers are priced at. Returns the routing (without ``route``,
+    an empty array: only the load is wanted) and the load it left. ``every``: compute every
+    deadline term in every round (the reference of the rounds, see :func:`_fill_rounds`).
     """
     B, O, S, K = usable.shape
     N = sy.n_nodes
     P = B * O  # cells
-    load = _Load(np.zeros((B, N)), np.zeros((2, P)))
-    least = _Load(np.zeros((B, N)), np.full((2, P), NETWORK_UTILISATION))
-    if floor is not None:
-        least = _Load(floor.node, np.maximum(floor.radio, NETWORK_UTILISATION))
-    if usable.live.size:
-        gains = _fill_rounds(
-            sy, budget.reshape(-1), load, least, floor is not None, usable.rows_of, usable.entries
-        )
-    else:  # no row can take anything: nothing is routed and no load is left
-        gains = np.zeros(usable.k.size)
+    shape = (B, O, S, K) if route else (0, 0, 0, 0)
+    if not usable.live.size:  # no row can take anything: nothing is routed and no load is left
+        return np.zeros(shape), _Load(np.zeros((B, N)), np.zeros((2, P)))
+    # The nodes' budget, capacity, load, least load and three buffers; the cells' load, least
+    # load and three buffers: one argument each for the rounds.
+    nodes = np.empty((7, B * N))
+    nodes[0] = budget.reshape(-1)
+    nodes[1].reshape(B, N)[:] = sy.capacity
+    nodes[2] = 0.0
+    cells = np.empty((5, 2, P))
+    cells[0] = 0.0
+    if floor is None:
+        nodes[3] = 0.0
+        cells[1] = NETWORK_UTILISATION
+    else:
+        nodes[3] = floor.node.reshape(-1)
+        np.maximum(floor.radio, NETWORK_UTILISATION, out=cells[1])
+    gains = _fill_rounds(sy, usable, floor is not None, nodes, cells, every)
+    load = _Load(nodes[2].reshape(B, N), cells[0])
+    if not route:
+        return np.zeros(shape), load
     # Each entry is a distinct (row, candidate): clipping the entries clips the routing.
-    routing = np.zeros((B, O, S, K))
+    routing = np.zeros(shape)
     routing.reshape(-1, K)[usable.live[usable.entries[0]], usable.k] = np.clip(gains, 0.0, 1.0)
     return routing, load
 
@@ -970,78 +1069,64 @@ prices (fixed, reach, remote, node price)."""
 
 def _fill_rounds(
     sy: System,
-    budget: FloatArray,
-    load: _Load,
-    least: _Load,
+    usable: _Usable,
     floored: bool,
-    rows: _Rows,
-    entries: _Entries,
+    nodes: FloatArray,
+    cells: FloatArray,
+    every: bool = False,
 ) -> FloatArray:
     """The rounds of :func:`_fill` over ``A > 0`` rows: each row's share sent over each entry.
 
-    ``load`` is updated in place. A round is compiled in two halves (:func:`_round`) around
-    NumPy's ``exp`` of the deadline terms, which keeps the costs those of the NumPy rounds to
-    the last bit: the compiled ``exp`` may differ from NumPy's vectorised one.
+    ``nodes`` and ``cells`` are :func:`_fill`'s (their loads are updated in place). A round is
+    compiled in two halves (:func:`_round`) around NumPy's ``exp`` of the deadline terms, which
+    keeps the costs those of the NumPy rounds to the last bit: the compiled ``exp`` may differ
+    from NumPy's vectorised one. Only the terms whose node's headroom or cell's slow-down
+    changed are computed again (29 % of them per round in the case study): NumPy's
+    ``exp`` of a value is the same wherever the value sits in the array it is given. Likewise
+    a row's pick is found again only where one of its terms changed or a node or cell of its
+    entries ran out of room. With ``every``, every term is computed and every pick found in
+    every round, as the rounds did before: their reference.
     """
-    pair, demand, stuck = rows[0], rows[2], rows[5]
-    A, E, P = pair.size, entries[0].size, load.radio.shape[1]
-    state = _RoundState(
-        remaining=demand.copy(),
-        offer=np.empty(A),
-        transfer=np.empty(A),  # each row's transfer time at its cell's load
-        pick=np.zeros(A, dtype=np.int64),
-        take=np.zeros(A),
-        gains=np.zeros(E),  # share of each row's demand sent over each entry
-        expected=np.empty(E),  # expected cost (before the exponential: its exponent)
-        ranked=np.empty(E),  # expected cost plus price
-        drain=np.empty(E),  # minus the time left for queueing and execution
-        room=np.empty(budget.size),
-        headroom=np.empty(budget.size),
-        scratch=np.empty(budget.size),
-        slowed=np.full((2, P), np.nan),  # the cells' slow-downs the slack was computed at
-        slow=np.empty((2, P)),
-        sent=np.empty((2, P)),
-        changed=np.zeros(P, dtype=np.bool_),
-    )
-    consts = (
-        sy.unsatisfied_penalty_j,
-        RADIO_LIMIT,
-        sy.slot_s,
-        stuck,
-    )
-    capacity = np.tile(sy.capacity, budget.size // sy.n_nodes)
-    nodes = (budget, capacity, load.node.reshape(-1), least.node.reshape(-1), floored)
-    cells = (load.radio, least.radio)
+    a_int, a_flt, e_int, _, _ = usable.packed
+    A, E, P = a_int.shape[1], e_int.shape[1], cells.shape[2]
+    pick = np.zeros(A, dtype=np.int64)
+    # remaining, offer, transfer (at the cell's load), take, and the expected cost of the
+    # row's pick
+    rows = np.empty((5, A))
+    rows[0] = a_flt[1]
+    rows[3] = 0.0
+    # The rows whose pick is to be found again, the cells without room and the nodes without
+    # room the picks were found at.
+    flags = np.zeros(A + P + nodes.shape[1], dtype=np.bool_)
+    # Per entry: the share of its row's demand sent over it, minus the time left for queueing
+    # and execution, and the exponential of the deadline term.
+    per_entry = np.empty((3, E))
+    per_entry[0] = 0.0
+    todo = np.empty(E)  # the deadline terms' exponents computed again, then their exponentials
+    at = np.empty(E, dtype=np.int64)  # their entries
+    nodes[5] = np.nan  # the headroom the deadline terms were computed at
+    cells[2] = np.nan  # the cells' slow-downs the slack was computed at
+    changed = np.zeros(P, dtype=np.bool_)
+    moved = np.zeros(nodes.shape[1], dtype=np.bool_)
+    consts = (sy.unsatisfied_penalty_j, RADIO_LIMIT, sy.slot_s, usable.stuck)
+    state = (pick, rows, per_entry, nodes, cells, changed, moved, flags)
+    args = (consts, floored, *usable.packed, *state)
     total = ROUNDS + EXTRA
+    count = 0
     for r in range(total):
+        if every:  # as if every node's headroom and every cell's slow-down had changed
+            nodes[5] = np.nan
+            cells[2] = np.nan
         # The end of round r - 1 (if any) and the start of round r, unless it has no offer.
-        if not _round(r, r > 0, True, ROUNDS, consts, nodes, cells, rows, entries, *state):
+        count = _round(r, r > 0, True, ROUNDS, count, todo, at, *args)
+        if count < 0:
             break
-        np.exp(state.expected, out=state.expected)
+        terms = todo[:count]
+        np.exp(terms, out=terms)
     else:
-        _round(total, True, False, ROUNDS, consts, nodes, cells, rows, entries, *state)
-    return state.gains
-
-
-class _RoundState(NamedTuple):
-    """The buffers the rounds of :func:`_fill_rounds` work in."""
-
-    remaining: FloatArray  # [A]
-    offer: FloatArray  # [A]
-    transfer: FloatArray  # [A]
-    pick: IntArray  # [A]
-    take: FloatArray  # [A]
-    gains: FloatArray  # [E]
-    expected: FloatArray  # [E]
-    ranked: FloatArray  # [E]
-    drain: FloatArray  # [E]
-    room: FloatArray  # [B * N]
-    headroom: FloatArray  # [B * N]
-    scratch: FloatArray  # [B * N]
-    slowed: FloatArray  # [2, P]
-    slow: FloatArray  # [2, P]
-    sent: FloatArray  # [2, P]
-    changed: BoolArray  # [P]
+        _round(total, True, False, ROUNDS, count, todo, at, *args)
+    gains: FloatArray = per_entry[0]
+    return gains
 
 
 @kernel
@@ -1050,39 +1135,44 @@ def _round(
     choose: bool,
     price: bool,
     rounds: int,
+    count: int,
+    todo: FloatArray,
+    at: IntArray,
     consts: tuple[float, float, float, float],
-    nodes: tuple[FloatArray, FloatArray, FloatArray, FloatArray, bool],
-    cells: tuple[FloatArray, FloatArray],
-    rows: _Rows,
-    entries: _Entries,
-    remaining: FloatArray,
-    offer: FloatArray,
-    transfer: FloatArray,
+    floored: bool,
+    a_int: IntArray,
+    a_flt: FloatArray,
+    e_int: IntArray,
+    e_far: BoolArray,
+    e_flt: FloatArray,
     pick: IntArray,
-    take: FloatArray,
-    gains: FloatArray,
-    expected: FloatArray,
-    ranked: FloatArray,
-    drain: FloatArray,
-    room: FloatArray,
-    headroom: FloatArray,
-    scratch: FloatArray,
-    slowed: FloatArray,
-    slow: FloatArray,
-    sent: FloatArray,
+    rows: FloatArray,
+    per_entry: FloatArray,
+    nodes: FloatArray,
+    cells: FloatArray,
     changed: BoolArray,
-) -> bool:
-    """One assignment round's compiled halves; False when round ``r`` offers nothing.
+    moved: BoolArray,
+    flags: BoolArray,
+) -> int:
+    """One assignment round's compiled halves; -1 when round ``r`` offers nothing.
 
-    With ``choose``, the end of round ``r - 1`` (``expected`` holds the exponentials): each
-    row's choice and what the radio and the nodes accept of it. With ``price``, the start of
-    round ``r``: the offers and, in ``expected``, the exponents of the deadline terms.
+    With ``choose``, the end of round ``r - 1`` (``todo`` holds the exponentials of the
+    ``count`` deadline terms of entries ``at`` computed again): each row's choice and what the
+    radio and the nodes accept of it. With ``price``, the start of round ``r``: the offers and,
+    in ``todo``, the exponents of the deadline terms that changed, whose count it returns. The
+    other arguments are :func:`_fill_rounds`'s: the usable routes packed (:data:`_Packed`),
+    then the rounds' state.
     """
     beta, limit, tau, stuck = consts
-    budget, capacity, load, least, floored = nodes
-    radio, least_radio = cells
-    pair, work, demand, share, seg, _ = rows
-    e_row, e_node, e_pair, e_far, e_work, e_fixed, e_reach, e_remote, e_price = entries
+    pair, seg = a_int[0], a_int[1]
+    work, demand, share = a_flt[0], a_flt[1], a_flt[2:4]
+    e_row, e_node, e_pair = e_int[0], e_int[1], e_int[2]
+    e_work, e_fixed, e_reach, e_remote, e_price = e_flt[0], e_flt[1], e_flt[2], e_flt[3], e_flt[4]
+    remaining, offer, transfer, take, chosen = rows[0], rows[1], rows[2], rows[3], rows[4]
+    gains, drain, term = per_entry[0], per_entry[1], per_entry[2]
+    budget, capacity, load, least = nodes[0], nodes[1], nodes[2], nodes[3]
+    room, headroom, scratch = nodes[4], nodes[5], nodes[6]
+    radio, least_radio, slowed, slow, sent = cells[0], cells[1], cells[2], cells[3], cells[4]
     A, E, P, BN = pair.size, e_row.size, radio.shape[1], budget.size
     inf = np.inf
     if choose:
@@ -1092,25 +1182,59 @@ def _round(
             for i in range(2):
                 top = radio[i, p] if radio[i, p] > top else top
         full_on = top >= limit - 1e-9
+        A_P = A + P
+        dirty, cut, shut = flags[:A], flags[A:A_P], flags[A_P:]
+        # A pick changes only where a term of its row changed or a node or cell of its
+        # entries ran out of room (or got room back).
+        flipped = r == 1
+        cells_flipped = nodes_flipped = False
         for p in range(P):
-            changed[p] = full_on and (radio[0, p] >= limit - 1e-9 or radio[1, p] >= limit - 1e-9)
-        for e in range(E):
-            x = expected[e] * beta + e_fixed[e]
-            if room[e_node[e]] <= 1e-9:
-                x = inf
-            if e_far[e] and changed[e_pair[e]]:
-                x = inf
-            expected[e] = x
-            ranked[e] = x + e_price[e]
+            c = full_on and (radio[0, p] >= limit - 1e-9 or radio[1, p] >= limit - 1e-9)
+            changed[p] = c != cut[p]
+            cells_flipped = cells_flipped or changed[p]
+            cut[p] = c
+        for n in range(BN):
+            f = room[n] <= 1e-9
+            moved[n] = f != shut[n]
+            nodes_flipped = nodes_flipped or moved[n]
+            shut[n] = f
+        for i in range(count):
+            e = at[i]
+            term[e] = todo[i]
+            dirty[e_row[e]] = True
+        if cells_flipped:
+            for a in range(A):
+                dirty[a] = dirty[a] or changed[pair[a]]
+        if nodes_flipped:
+            for e in range(E):
+                if moved[e_node[e]]:
+                    dirty[e_row[e]] = True
         # Per row the first entry of the least expected cost plus price.
         for a in range(A):
+            if not (flipped or dirty[a]):
+                continue
+            dirty[a] = False
+            far = cut[pair[a]]
+            best = first = seg[a]
             end = seg[a + 1] if a + 1 < A else E
-            best = seg[a]
-            for e in range(best + 1, end):
-                if ranked[e] < ranked[best]:
-                    best = e
+            x = term[first] * beta + e_fixed[first]
+            if shut[e_node[first]] or (e_far[first] and far):
+                x = inf
+            least_x = x
+            low = x + e_price[first]
+            for e in range(first + 1, end):
+                x = term[e] * beta + e_fixed[e]
+                if shut[e_node[e]] or (e_far[e] and far):
+                    x = inf
+                ranked = x + e_price[e]
+                lower = ranked < low
+                best = e if lower else best
+                low = ranked if lower else low
+                least_x = x if lower else least_x
             pick[a] = best
-            take[a] = offer[a] if expected[best] < beta and offer[a] > 0 else 0.0
+            chosen[a] = least_x
+        for a in range(A):
+            take[a] = offer[a] if chosen[a] < beta and offer[a] > 0 else 0.0
         # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
         sent[:] = 0.0
         for a in range(A):
@@ -1161,21 +1285,23 @@ def _round(
             gains[pick[a]] += take[a] / demand[a]
             remaining[a] -= take[a]
     if not price:
-        return False
+        return -1
     split = max(rounds - r, 1)
     most = 0.0
     for a in range(A):
         offer[a] = remaining[a] / split
         most = offer[a] if offer[a] > most else most
     if not (most > 1e-9 or stuck / split > 1e-9):
-        return False
+        return -1
     for n in range(BN):
         room[n] = budget[n] - load[n]
         busy = load[n]
         if floored:
             busy = busy if busy >= least[n] else least[n]
         h = capacity[n] - busy / tau
-        headroom[n] = h if h >= 0.0 else 0.0
+        h = h if h >= 0.0 else 0.0
+        moved[n] = h != headroom[n]
+        headroom[n] = h
     # The transfers slowed down by their cell's load: the slack of the rows of the cells whose
     # load (or floor) changed. A route without slack fails for sure: its slack counts as 0, and
     # exp(-rate * 0) = 1.
@@ -1199,6 +1325,11 @@ def _round(
             if changed[e_pair[e]]:
                 part = e_reach[e] - e_remote[e] * transfer[e_row[e]]
                 drain[e] = -(part if part >= 0.0 else 0.0)
-    for e in range(E):
-        expected[e] = headroom[e_node[e]] / e_work[e] * drain[e]
-    return True
+    count = 0
+    for e in range(E):  # the entries whose term changed (else it is what it was), branch-free
+        at[count] = e
+        count += moved[e_node[e]] | changed[e_pair[e]]
+    for i in range(count):
+        e = at[i]
+        todo[i] = headroom[e_node[e]] / e_work[e] * drain[e]
+    return count
