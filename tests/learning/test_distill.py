@@ -7,9 +7,17 @@ from typer.testing import CliRunner
 
 from cnc6g.cli.main import app
 from cnc6g.learning.checkpoint import FAMILY, load_agents, read_checkpoint, shipped_path
-from cnc6g.learning.distill import imitate, imitate_many, teacher_layout, teacher_variants
+from cnc6g.learning.distill import (
+    imitate,
+    imitate_many,
+    teacher_layout,
+    teacher_scenario,
+    teacher_variants,
+)
+from cnc6g.learning.distill import main as distill_main
 from cnc6g.policies.hmarl.agents import LearnerConfig
-from cnc6g.policies.hmarl.pooled import PooledAgents
+from cnc6g.policies.hmarl.pooled import PooledAgents, make_agents
+from cnc6g.scenarios import load_scenario
 from cnc6g.scenarios.family import family
 from cnc6g.twin import compile_scenario
 
@@ -110,3 +118,18 @@ def test_a_teacher_that_does_not_load_names_the_flag(tmp_path):
         assert result.exit_code == 2, result.output
         assert "--teacher" in result.output
         assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_teachers_scenario_has_the_layout_of_the_variants_it_is_imitated_on(tmp_path):
+    fam = family("case-study")
+    scenario = teacher_scenario(fam, 4, 24)
+    assert scenario.name == "teacher-4-cells-24-services"
+    sized = make_agents(compile_scenario(scenario), "hmarl", LearnerConfig(hidden=8), 0, "sized")
+    assert teacher_layout(sized.signature()) == (4, 24)
+    for variant in teacher_variants(fam, 4, 24, 3, seed=0, first=3):
+        system = compile_scenario(variant.scenario(1.2))
+        other = make_agents(system, "hmarl", LearnerConfig(hidden=8), 0, "sized")
+        assert other.signature() == sized.signature()  # a teacher trained on it fits them
+    written = tmp_path / "teacher.toml"
+    distill_main(["case-study", "4", "24", str(written)])
+    assert load_scenario(written) == scenario

@@ -23,13 +23,16 @@ The student's critics are not fitted. Same inputs and seed give the same student
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from cnc6g.model import Scenario
 from cnc6g.policies.hmarl.agents import DDPG, DQN
 from cnc6g.policies.hmarl.executor import LEVELS, execute
 from cnc6g.policies.hmarl.features import KINDS, layout
@@ -53,6 +56,18 @@ def teacher_variants(
         hot = tuple(h for h in drawn.hotspots if h < n_cells)
         out.append(replace(drawn, n_cells=n_cells, n_services=n_services, hotspots=hot))
     return out
+
+
+def teacher_scenario(fam: Family, n_cells: int, n_services: int, seed: int = 0) -> Scenario:
+    """The scenario a sized teacher of ``n_cells`` cells and ``n_services`` services trains on.
+
+    It is the first of :func:`teacher_variants` (the family's draw of ``seed``, the teacher's
+    counts), named ``teacher-<n_cells>-cells-<n_services>-services``, at load 0.8 (training
+    sets its own loads).
+    """
+    (variant,) = teacher_variants(fam, n_cells, n_services, 1, seed)
+    name = f"teacher-{n_cells}-cells-{n_services}-services"
+    return replace(variant, name=name).scenario()
 
 
 def teacher_layout(signature: Mapping[str, object]) -> tuple[int, int]:
@@ -244,3 +259,19 @@ def imitate_many(
         out[name] = _fit(student.learners[name], obs, target, updates, batch, margin, rng)
         out[f"rows_{name}"] = float(len(obs))
     return out
+
+
+def main(argv: list[str]) -> None:
+    """``python -m cnc6g.learning.distill FAMILY CELLS SERVICES FILE``: a teacher's scenario."""
+    from cnc6g.scenarios import dump_scenario
+    from cnc6g.scenarios.family import family
+
+    if len(argv) != 4:
+        raise SystemExit("usage: python -m cnc6g.learning.distill FAMILY CELLS SERVICES FILE")
+    name, cells, services, path = argv
+    scenario = teacher_scenario(family(name), int(cells), int(services))
+    Path(path).write_text(dump_scenario(scenario))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
