@@ -85,18 +85,20 @@ def train_cmd(
         typer.Option("--horizon", help="slots per episode (a family draws a variant each)", min=2),
     ] = 200,
     teacher: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--teacher",
-            help="with --family: first fit the pooled agents to this case-study checkpoint's "
-            "greedy actions on family variants of the case study's layout",
+            help="with --family: first fit the pooled agents to this sized checkpoint's "
+            "greedy actions on family variants of its layout (its cell and service counts); "
+            "repeat it to fit several teachers' actions at once",
         ),
     ] = None,
     teacher_variants: Annotated[
-        int, typer.Option("--teacher-variants", help="variants the teacher is run on", min=1)
+        int,
+        typer.Option("--teacher-variants", help="variants each teacher is run on", min=1),
     ] = 3,
     teacher_slots: Annotated[
-        int, typer.Option("--teacher-slots", help="slots of the teacher per variant", min=1)
+        int, typer.Option("--teacher-slots", help="slots of a teacher per variant", min=1)
     ] = 30,
 ) -> None:
     """Train the learning orchestrator (or an ablation); write a checkpoint and its curve.
@@ -118,9 +120,10 @@ def train_cmd(
             f"unknown learner {learner!r}: use one of {', '.join(LEARNERS)}", param_hint="LEARNER"
         )
     load_list = floats(loads, "--loads", high=MAX_LOAD)
-    if teacher is not None and family is None:
+    teachers = list(teacher or [])
+    if teachers and family is None:
         raise typer.BadParameter("a teacher needs --family", param_hint="--teacher")
-    if steps == 0 and teacher is None:
+    if steps == 0 and not teachers:
         raise typer.BadParameter("must be >= 1 (0 only with --teacher)", param_hint="--steps")
     check_folder(out, "--out")
     if family is not None:
@@ -232,13 +235,12 @@ def train_cmd(
                 cfg.arch,
             )
         imitation: dict[str, float] = {}
-        if teacher is not None:
+        if teachers:
             imitation = _imitate(
-                agents_now, teacher, family or "", cfg, teacher_variants, teacher_slots
+                agents_now, teachers, family or "", cfg, teacher_variants, teacher_slots
             )
-            command += (
-                f" --teacher {teacher.name} --teacher-variants {teacher_variants} "
-                f"--teacher-slots {teacher_slots}"
+            command += "".join(f" --teacher {t.name}" for t in teachers) + (
+                f" --teacher-variants {teacher_variants} --teacher-slots {teacher_slots}"
             )
         if steps == 0:
             meta = {
@@ -310,27 +312,38 @@ def train_cmd(
 
 
 def _imitate(
-    agents: Any, teacher: Path, family: str, cfg: Any, variants: int, slots: int
+    agents: Any, teachers: list[Path], family: str, cfg: Any, variants: int, slots: int
 ) -> dict[str, float]:
-    """Fit the pooled ``agents`` to ``teacher``'s greedy actions (see cnc6g.learning.distill)."""
-    from dataclasses import replace
+    """Fit the pooled ``agents`` to the ``teachers``' greedy actions (cnc6g.learning.distill).
 
-    from cnc6g.learning.checkpoint import load_agents
-    from cnc6g.learning.distill import imitate, teacher_variants
+    Each teacher is run on ``variants`` family variants of its own layout; teacher ``t`` takes
+    the family's draws from ``t * variants`` on, so that no two teachers share their other
+    parameters (the first teacher's are those a single teacher gets).
+    """
+    from cnc6g.learning.checkpoint import load_agents, read_checkpoint
+    from cnc6g.learning.distill import imitate_many, teacher_layout, teacher_variants
     from cnc6g.policies.hmarl.pooled import PooledAgents
     from cnc6g.scenarios.family import FAMILIES
 
     assert isinstance(agents, PooledAgents)
     fam = FAMILIES[family]
-    case = replace(fam.draw((cfg.seed, 0)), n_cells=10, n_services=30)
-    try:
-        tutor, saved, _ = load_agents(compile_scenario(case.scenario(cfg.loads[0])), teacher)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--teacher") from None
-    if saved.arch != "sized" or saved.mode != "hmarl":
-        raise typer.BadParameter("the teacher must be sized hmarl agents", param_hint="--teacher")
-    chosen = teacher_variants(fam, 10, 30, variants, cfg.seed)
-    return imitate(agents, tutor, chosen, cfg.loads, copies=cfg.copies, slots=slots, seed=cfg.seed)
+    lessons = []
+    for t, path in enumerate(teachers):
+        try:
+            saved = read_checkpoint(path)
+            if (
+                saved["config"].get("arch", "sized") != "sized"
+                or saved["config"]["mode"] != "hmarl"
+            ):
+                raise ValueError(f"teacher {path} must be sized hmarl agents")
+            cells, services = teacher_layout(saved["signature"])
+            chosen = teacher_variants(fam, cells, services, variants, cfg.seed, first=t * variants)
+            system = compile_scenario(chosen[0].scenario(cfg.loads[0]))
+            tutor, _, _ = load_agents(system, path)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--teacher") from None
+        lessons.append((tutor, chosen))
+    return imitate_many(agents, lessons, cfg.loads, copies=cfg.copies, slots=slots, seed=cfg.seed)
 
 
 def curves_cmd(
