@@ -130,3 +130,12 @@ def test_before_after_comparison_times_both_sides_in_alternation():
     assert rows[0]["before"] > 0
     assert rows[0]["after"] > 0
     assert rows[0]["speedup"] > 0
+
+
+def test_interleaved_comparison_times_every_measurement_in_each_round():
+    from benchmarks.ab_compare import ROOT, compare
+
+    rows = compare(ROOT / "src", ["frozen10", "batch64"], reps=3, interleave=True)
+    assert [r["measure"] for r in rows] == ["frozen10", "batch64"]
+    assert rows[1]["batch"] == 64
+    assert all(r["before"] > 0 and r["after"] > 0 and r["speedup"] > 0 for r in rows)

@@ -19,3 +19,17 @@ def test_hmarl_slot_breakdown_times_each_part_and_restores_them():
     assert all(v >= 0 for v in parts.values())
     after = (executor._round, executor._assign, executor._Routes.__dict__["build"], Agents.act)
     assert all(a is b for a, b in zip(after, before, strict=True))
+
+
+def test_hmarl_slot_counts_the_terms_its_rounds_compute_again_and_restores_the_round():
+    pytest.importorskip("torch")
+    from benchmarks.hmarl_slot import recomputed_terms
+
+    before = executor._round
+    shares = recomputed_terms(slots=2, cells=None)
+    assert shares is not None
+    assert set(shares) == {"first", "ahead", "all"}
+    # Some terms are kept from the round before, never more computed than priced.
+    assert all(0.0 < share <= 1.0 for share in shares.values())
+    assert shares["all"] < 1.0
+    assert executor._round is before
