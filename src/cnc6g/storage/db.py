@@ -16,6 +16,11 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any, TypeVar
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: writers of several processes then poll SQLite's lock
+    fcntl = None  # type: ignore[assignment]
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Select, create_engine, event, func, inspect, select
@@ -135,6 +140,55 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+class _SqliteWriters:
+    """The lock a SQLite database's writers queue on before they take the database's own.
+
+    A thread lock queues the writers of one process; a file lock beside the database file
+    (``fcntl.flock``, where the platform has it) queues those of every process that opens it.
+    SQLite makes a waiting writer poll, sleeping longer and longer between tries (up to 100 ms),
+    so writers contending for the database lock itself wait far longer than the transactions
+    before them take; a writer blocked on the file lock wakes when it is released. The kernel
+    releases the file lock of a process that dies. Reentrant: the file lock is taken by the
+    outermost acquisition of a thread and released with it.
+    """
+
+    def __init__(self, database_path: str | None) -> None:
+        self._thread = threading.RLock()
+        self._depth = 0
+        self._file: Any = None
+        if database_path and database_path != ":memory:" and fcntl is not None:
+            self._path: str | None = database_path + "-writers"
+        else:
+            self._path = None
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        try:
+            if self._depth == 0 and self._path is not None:
+                if self._file is None:
+                    self._file = open(self._path, "a+b")
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        except BaseException:
+            self._thread.release()
+            raise
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._file is not None:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+    def close(self) -> None:
+        """Close the lock file (taken again by the next writer)."""
+        with self._thread:
+            if self._file is not None and self._depth == 0:
+                self._file.close()
+                self._file = None
+
+
 class Database:
     """An engine and the transactions of the control plane on it.
 
@@ -146,16 +200,21 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = threading.RLock() if is_sqlite(self.engine) else contextlib.nullcontext()
+        self._writer: Any = (
+            _SqliteWriters(self.engine.url.database)
+            if is_sqlite(self.engine)
+            else contextlib.nullcontext()
+        )
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[Session]:
         """A session in one transaction, committed on success and rolled back on any error.
 
-        On SQLite the threads of this process that write queue on a lock of their own before
-        they take the database's: SQLite has a waiting writer poll, sleeping longer and longer
-        between tries, so writers of one process contending for it would wait far longer than
-        the transactions before them take (writers of other processes still poll).
+        On SQLite the writers queue on a lock of their own before they take the database's,
+        the threads of this process on a thread lock and the processes on a file lock beside
+        the database (:class:`_SqliteWriters`): SQLite has a waiting writer poll, sleeping
+        longer and longer between tries, so writers contending for its lock would wait far
+        longer than the transactions before them take.
 
         Args:
             write: the transaction writes (on SQLite it takes the write lock at its start).
@@ -188,6 +247,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if isinstance(self._writer, _SqliteWriters):
+            self._writer.close()
 
 
 def alembic_config(engine: Engine) -> Config:
