@@ -105,3 +105,20 @@ def greedy_step(agents, system, seed=3):
         0.0,
         np.random.default_rng(0),
     )
+
+
+def random_slot(system, rng, batch, sparsity):
+    """A random slot's inputs for ``system``: demand, up and down rates, deployment, previous
+    deployment and routing (``sparsity``: the share of (origin, service) rows with requests)."""
+    from cnc6g.twin.dynamics import clean_routing
+
+    B, O, S, N, K = batch, system.n_origins, system.n_services, system.n_nodes, system.n_candidates
+    demand = rng.integers(0, 20, size=(B, O, S)) * (rng.random((B, O, S)) < sparsity)
+    previous = system.can_host[None] & (rng.random((B, S, N)) < 0.5)
+    deployment = system.can_host[None] & (rng.random((B, S, N)) < 0.6)
+    routing = rng.random((B, O, S, K)) * (rng.random((B, O, S, K)) < 0.4)
+    routing *= system.admissible[None] | (rng.random((B, O, S, K)) < 0.1)  # a few unusable
+    routing = clean_routing(routing * rng.uniform(0.5, 1.5, size=(B, O, S, 1)))
+    up = rng.uniform(20.0, 600.0, size=(B, O))
+    down = rng.uniform(40.0, 1200.0, size=(B, O))
+    return demand, up, down, deployment, previous, routing

@@ -10,11 +10,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from factories import random_slot
 
 from cnc6g.scenarios import load_scenario
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import compile_scenario, evaluate_slot
-from cnc6g.twin.dynamics import SlotCache, _add_by_demand, clean_routing
+from cnc6g.twin.dynamics import SlotCache, _add_by_demand
 from cnc6g.twin.system import System
 
 
@@ -37,19 +38,6 @@ def _assert_same(got, want, where="outcome"):
         np.testing.assert_array_equal(got, want, err_msg=where, strict=True)
     else:
         assert got == want, where
-
-
-def _random_slot(system, rng, batch, sparsity):
-    B, O, S, N, K = batch, system.n_origins, system.n_services, system.n_nodes, system.n_candidates
-    demand = rng.integers(0, 20, size=(B, O, S)) * (rng.random((B, O, S)) < sparsity)
-    previous = system.can_host[None] & (rng.random((B, S, N)) < 0.5)
-    deployment = system.can_host[None] & (rng.random((B, S, N)) < 0.6)
-    routing = rng.random((B, O, S, K)) * (rng.random((B, O, S, K)) < 0.4)
-    routing *= system.admissible[None] | (rng.random((B, O, S, K)) < 0.1)  # a few unusable
-    routing = clean_routing(routing * rng.uniform(0.5, 1.5, size=(B, O, S, 1)))
-    up = rng.uniform(20.0, 600.0, size=(B, O))
-    down = rng.uniform(40.0, 1200.0, size=(B, O))
-    return [demand, up, down, deployment, previous, routing]
 
 
 SYSTEMS = [
@@ -81,7 +69,7 @@ def test_compiled_passes_equal_numpys(spec):
     B = 3
     served = 0.0
     for trial in range(6):
-        args = _random_slot(system, rng, batch=B, sparsity=(0.05, 0.5, 1.0)[trial % 3])
+        args = list(random_slot(system, rng, batch=B, sparsity=(0.05, 0.5, 1.0)[trial % 3]))
         extra = {}
         if trial % 2 == 1:  # hard CPU quotas
             raw = rng.random(args[3].shape) * args[3]
@@ -106,7 +94,7 @@ def test_cached_deployment_terms_equal_fresh_ones(spec):
     system = _system(spec)
     other = compile_scenario(system.scenario)  # the same scenario, another system object
     rng = np.random.default_rng(11)
-    args = _random_slot(system, rng, batch=2, sparsity=0.5)
+    args = list(random_slot(system, rng, batch=2, sparsity=0.5))
     first = args[3].copy()
     second = system.can_host[None] & (rng.random(first.shape) < 0.3)
     cache = SlotCache()

@@ -7,6 +7,7 @@ Both must give the same figures to rounding, for every part of the outcome.
 
 import numpy as np
 import pytest
+from factories import random_slot
 from reference_dynamics import evaluate_slot as dense_slot
 
 from cnc6g.scenarios.synthetic import synthetic_scenario
@@ -33,19 +34,6 @@ CASES = [
 ]
 
 
-def _random_slot(system, rng, batch, sparsity):
-    B, O, S, N, K = batch, system.n_origins, system.n_services, system.n_nodes, system.n_candidates
-    demand = rng.integers(0, 20, size=(B, O, S)) * (rng.random((B, O, S)) < sparsity)
-    previous = system.can_host[None] & (rng.random((B, S, N)) < 0.5)
-    deployment = system.can_host[None] & (rng.random((B, S, N)) < 0.6)
-    routing = rng.random((B, O, S, K)) * (rng.random((B, O, S, K)) < 0.4)
-    routing *= system.admissible[None] | (rng.random((B, O, S, K)) < 0.1)  # a few unusable
-    routing = clean_routing(routing * rng.uniform(0.5, 1.5, size=(B, O, S, 1)))
-    up = rng.uniform(20.0, 600.0, size=(B, O))
-    down = rng.uniform(40.0, 1200.0, size=(B, O))
-    return demand, up, down, deployment, previous, routing
-
-
 @pytest.mark.parametrize(("cells", "services", "k", "precision", "seed"), CASES)
 @pytest.mark.parametrize("quota", [False, True])
 def test_sparse_slot_agrees_with_the_dense_reference(cells, services, k, precision, seed, quota):
@@ -56,7 +44,7 @@ def test_sparse_slot_agrees_with_the_dense_reference(cells, services, k, precisi
     rng = np.random.default_rng(seed)
     rtol = 1e-9 if precision == "double" else 2e-5
     for sparsity in (0.05, 0.5, 1.0):
-        args = _random_slot(system, rng, batch=3, sparsity=sparsity)
+        args = random_slot(system, rng, batch=3, sparsity=sparsity)
         cpu = None
         if quota:
             raw = rng.random(args[3].shape) * args[3]

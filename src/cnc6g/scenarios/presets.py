@@ -89,7 +89,8 @@ def paper_case_study_radio() -> Scenario:
             "description": (
                 "The case study of seed 002 with its radio access modelled from geometry: 3GPP "
                 "TR 38.901 urban macro path loss, three-sector sites, per-user SINR with "
-                "inter-cell interference, EARTH base-station power and a 4 ms air-interface latency per radio hop."
+                "inter-cell interference, EARTH base-station power and a 4 ms air-interface "
+                "latency per radio hop."
             ),
             "notes": [*COMMON_NOTES, *RADIO_NOTES],
             "radio": RadioModel(
