@@ -280,28 +280,13 @@ def sample_channel(
 
 
 @kernel
-def _count_sorted(cdf: FloatArray, u: FloatArray, counts: IntArray) -> None:
-    """Add to ``counts`` the requests per category of the sorted draws ``u`` on ``cdf``.
-
-    A draw falls in the first category whose cumulative probability is above it (the last one
-    at the top edge): ``searchsorted(cdf, u, side="right")``, counted.
-    """
-    size = cdf.size
-    i = 0
-    for v in u:
-        while i < size and cdf[i] <= v:
-            i += 1
-        counts[min(i, size - 1)] += 1
-
-
-@kernel
 def _count_bucketed(cdf: FloatArray, start: IntArray, u: FloatArray, counts: IntArray) -> None:
     """Add to ``counts`` the requests per category of the draws ``u`` (any order) on ``cdf``.
 
-    The counts of :func:`_count_sorted`: a draw falls in the first category whose cumulative
-    probability is above it (the last one at the top edge). Its search starts where its
-    bucket ``floor(u * M)`` of ``M = start.size`` equal buckets of ``[0, 1)`` starts and
-    walks from there, back or on, to that category: the start only saves steps.
+    A draw falls in the first category whose cumulative probability is above it (the last one
+    at the top edge), as ``searchsorted(cdf, u, side="right")`` finds it. Its search starts
+    where its bucket ``floor(u * M)`` of ``M = start.size`` equal buckets of ``[0, 1)``
+    starts and walks from there, back or on, to that category: the start only saves steps.
     """
     size = cdf.size
     M = start.size
