@@ -7,7 +7,8 @@ full load; statistics are taken over the users of the inner 7 sites only, whose 
 all present (the model has no wrap-around). Printed per environment (UMa at 500 m, UMi at 200 m,
 3.5 GHz, 10 users per cell; omnidirectional sites, and three sectors per site with the 38.901
 antenna pattern, outdoors and with 80 % of the users indoors as in 38.901's calibration, on the
-ground floor or on the floors of 38.901 Table 7.2-1, ``radio.floors = "38.901"``): the coupling
+ground floor or on the floors of 38.901 Table 7.2-1, ``radio.floors = "38.901"``, the latter also
+with Table 7.5-6's outdoor-to-indoor shadowing, ``radio.o2i_shadowing = "38.901"``): the coupling
 loss, the downlink and uplink SINR (5th, 50th, 95th percentile), the average spectral
 efficiency per cell or sector (M.2410's per TRxP; full buffer, equal air time) and the
 5th-percentile user spectral efficiency (the user's link efficiency over the users sharing its
@@ -42,6 +43,7 @@ def calibrate(
     sectors: int = 1,
     indoor_share: float = 0.0,
     floors: str = "ground",
+    o2i_shadowing: str = "los-nlos",
 ) -> dict[str, float]:
     """Statistics over ``drops`` drops of the 19-site layout at full load."""
     base = synthetic_scenario("calibration", n_cells=19, n_services=2, offered_load=0.5)
@@ -54,6 +56,7 @@ def calibrate(
             "sectors": sectors,
             "indoor_share": indoor_share,
             "floors": floors,
+            "o2i_shadowing": o2i_shadowing,
         }
     )
     scenario = type(base).model_validate({**base.model_dump(), "radio": model.model_dump()})
@@ -113,6 +116,24 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "umi-200m-3sec-80in-floors": calibrate(
             Environment.UMI, 200.0, args.drops, sectors=3, indoor_share=0.8, floors="38.901"
+        ),
+        "uma-500m-3sec-80in-floors-o2i": calibrate(
+            Environment.UMA,
+            500.0,
+            args.drops,
+            sectors=3,
+            indoor_share=0.8,
+            floors="38.901",
+            o2i_shadowing="38.901",
+        ),
+        "umi-200m-3sec-80in-floors-o2i": calibrate(
+            Environment.UMI,
+            200.0,
+            args.drops,
+            sectors=3,
+            indoor_share=0.8,
+            floors="38.901",
+            o2i_shadowing="38.901",
         ),
     }
     keys = list(next(iter(results.values())))

@@ -337,3 +337,63 @@ def test_the_calibration_script_puts_indoor_users_on_floors_and_they_lose_less()
     # Raised users: NLOS 0.6 dB lighter per metre above 1.5 m, more often in LOS.
     assert floors["coupling_loss_db_p50"] < ground["coupling_loss_db_p50"] - 2.0
     assert floors["ul_avg"] > ground["ul_avg"]
+
+
+@pytest.mark.parametrize("floors", ["ground", "38.901"])
+@pytest.mark.parametrize("env", [Environment.UMA, Environment.UMI])
+def test_o2i_shadowing_gives_indoor_links_table_7_5_6s_spread_and_distance(env, floors):
+    fields = {"environment": env, "users_per_cell": 60, "indoor_share": 0.5, "floors": floors}
+    fields["isd_m"] = 500.0 if env is Environment.UMA else 200.0
+    layout = channel_of(3, o2i_shadowing="38.901", ue_speed_kmh=30.0, **fields).layout
+    assert layout.indoor is not None
+    inside = layout.indoor
+    assert 0.35 < inside.mean() < 0.65
+    # Every link of an indoor user: 7 dB, correlation exp(-moved / 7 m); outdoor users' links
+    # keep their LOS or NLOS values.
+    moved = 30.0 / 3.6 * 1.0  # the tiny preset's one-second slot
+    assert np.all(layout.shadow_std_db[inside] == 7.0)
+    assert layout.shadow_corr[inside] == pytest.approx(math.exp(-moved / 7.0))
+    los_sigma, nlos_sigma = (4.0, 6.0) if env is Environment.UMA else (4.0, 7.82)
+    assert set(np.unique(layout.shadow_std_db[~inside]).tolist()) <= {los_sigma, nlos_sigma}
+    # The default shadows indoor users' links like outdoor ones.
+    plain = channel_of(3, ue_speed_kmh=30.0, **fields).layout
+    assert plain.indoor is not None
+    assert set(np.unique(plain.shadow_std_db[plain.indoor]).tolist()) <= {los_sigma, nlos_sigma}
+
+
+def test_o2i_shadowing_spreads_the_indoor_users_coupling_loss():
+    """Drawn at the drop with 7 dB instead of 4 or 6, indoor users' shadowing spreads wider."""
+    spread = {}
+    for mode in ("los-nlos", "38.901"):
+        draws = []
+        for seed in range(6):
+            layout = channel_of(
+                seed, users_per_cell=200, indoor_share=1.0, o2i_shadowing=mode
+            ).layout
+            draws.append(layout.shadow_std_db[:, 0] * layout.shadowing_at_drop[:, 0])
+        spread[mode] = float(np.std(np.concatenate(draws)))
+    # Attachment to the best site trims the spread of the own link's shadowing, so only the order
+    # and a clear margin are checked, not the 7 dB itself.
+    assert spread["38.901"] > spread["los-nlos"] + 0.5
+
+
+def test_o2i_shadowing_without_indoor_users_draws_the_same_drop():
+    plain = channel_of(5, users_per_cell=40).layout
+    o2i = channel_of(5, users_per_cell=40, o2i_shadowing="38.901").layout
+    assert np.array_equal(plain.pathloss_db, o2i.pathloss_db)
+    assert np.array_equal(plain.shadowing_at_drop, o2i.shadowing_at_drop)
+    assert np.array_equal(plain.shadow_std_db, o2i.shadow_std_db)
+
+
+def test_a_bad_o2i_shadowing_value_is_refused_with_its_field():
+    with pytest.raises(ValidationError, match="o2i_shadowing"):
+        RadioModel.model_validate({"o2i_shadowing": "7 dB"})
+
+
+@pytest.mark.parametrize("mode", ["los-nlos", "38.901"])
+def test_users_attach_to_the_site_they_hear_best_with_the_shadowing_they_are_given(mode):
+    layout = channel_of(
+        7, users_per_cell=100, indoor_share=0.8, o2i_shadowing=mode, isd_m=300.0
+    ).layout
+    coupling = layout.pathloss_db + layout.shadow_std_db * layout.shadowing_at_drop
+    assert np.all(coupling.argmin(axis=1) == 0)

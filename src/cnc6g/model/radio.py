@@ -126,6 +126,13 @@ class RadioModel(_Strict):
         "ue_height_m; the LOS probability over the outdoor part of the distance, UMa's "
         "breakpoint with the drawn effective environment height of Table 7.4.1-1 note 1)",
     )
+    o2i_shadowing: Literal["los-nlos", "38.901"] = Field(
+        default="los-nlos",
+        description="shadow fading of indoor users' links: los-nlos (the outdoor LOS or NLOS "
+        "standard deviation and decorrelation distance, as for outdoor users) or 38.901 (Table "
+        "7.5-6's outdoor-to-indoor column, UMa and UMi street canyon: 7 dB, decorrelating over "
+        "7 m; the indoor users are then drawn before the drop, so they attach with it)",
+    )
     bs_noise_figure_db: float = Field(default=5.0, ge=0, le=20, description="site receiver")
     ue_noise_figure_db: float = Field(default=9.0, ge=0, le=20, description="user receiver")
     link_efficiency: float = Field(

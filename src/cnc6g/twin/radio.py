@@ -27,7 +27,9 @@ users stand on the ground floor like outdoor ones; with ``floors = "38.901"`` th
 floors of Table 7.2-1 (``h_UT = 3 (n_fl - 1) + 1.5 m``), and each user's height enters the LOS
 probability (UMa's ``C'(h_UT)``, over the outdoor part of the distance ``d_2D-out``), the path
 loss (``d_3D``, the breakpoint distance with the effective environment height ``h_E`` drawn per
-link as in Table 7.4.1-1 note 1, the NLOS height term) and the antenna's zenith angle.
+link as in Table 7.4.1-1 note 1, the NLOS height term) and the antenna's zenith angle. An indoor
+user's links are shadowed as outdoor ones (LOS or NLOS) by default; with ``o2i_shadowing =
+"38.901"`` they take Table 7.5-6's outdoor-to-indoor values instead (7 dB, decorrelating over 7 m).
 
 Simplifications, stated so results are read correctly: a single antenna element per sector (no
 array gain or beamforming), MIMO as rank adaptation over equal-power layers, no wrap-around (the
@@ -54,6 +56,8 @@ SHADOWING_DB = {Environment.UMA: (4.0, 6.0), Environment.UMI: (4.0, 7.82)}  # (L
 DECORRELATION_M = {Environment.UMA: (37.0, 50.0), Environment.UMI: (10.0, 13.0)}  # (LOS, NLOS)
 INDOOR_DEPTH_M = 25.0  # 38.901 Table 7.4.3-2: d_2D-in the least of two uniform draws up to this
 O2I_SPREAD_DB = {"low": 4.4, "high": 6.5}  # 38.901 Table 7.4.3-2: sigma_P
+O2I_SHADOWING_DB = 7.0  # 38.901 Table 7.5-6, O2I column (UMa and UMi street canyon): sigma_SF
+O2I_DECORRELATION_M = 7.0  # 38.901 Table 7.5-6, O2I column: the shadowing's correlation distance
 MIN_FLOORS = 4  # 38.901 Table 7.2-1: a building's N_fl uniform on 4..8 (the model's MAX_FLOORS)
 FLOOR_HEIGHT_M = 3.0  # 38.901 Table 7.2-1: h_UT = 3 (n_fl - 1) + 1.5 m
 INTERFERER_RINGS = 2  # neighbouring sites whose interference is counted: 6 + 12
@@ -317,6 +321,11 @@ def drop_users(
         indoor, depth, spread, heights = _indoor_users(model, n_users, rng, floors=True)
         depth_in = np.where(indoor, depth, 0.0)[:, None]  # d_2D-in, 0 outdoors
         h_e = np.ones(link_site.shape)
+    # With 38.901's outdoor-to-indoor shadowing an indoor user's links have their own spread, so
+    # who is indoors is known before the drop (users attach by the coupling loss with it).
+    o2i_shadowing = model.o2i_shadowing == "38.901" and model.indoor_share > 0.0
+    if o2i_shadowing and indoor is None:
+        indoor, depth, spread, _ = _indoor_users(model, n_users, rng, floors=False)
     sigma_los, sigma_nlos = SHADOWING_DB[env]
     # A user belongs to the cell whose site it hears best (coupling loss with the shadowing of
     # the drop); users dropped in a site's hexagon that hear another site better are dropped again.
@@ -337,10 +346,11 @@ def drop_users(
             h_e_todo = effective_environment_height_m(env, d, h_ut, rng.random(d.shape))
             h_e[todo] = h_e_todo
         z = rng.standard_normal(d.shape)
-        coupling = (
-            pathloss_db(env, d, h_ut, model.carrier_ghz, seen, h_e_todo)
-            + np.where(seen, sigma_los, sigma_nlos) * z
-        )
+        sigma = np.where(seen, sigma_los, sigma_nlos)
+        if o2i_shadowing:
+            assert indoor is not None
+            sigma = np.where(indoor[todo, None], O2I_SHADOWING_DB, sigma)
+        coupling = pathloss_db(env, d, h_ut, model.carrier_ghz, seen, h_e_todo) + sigma * z
         if sector_gain is not None:  # users attach by coupling gain through the best sector
             gains = sector_gains_db(model, offset, BS_HEIGHT_M[env] - h_ut)
             sector_gain[todo] = gains
@@ -361,7 +371,12 @@ def drop_users(
     corr_los, corr_nlos = DECORRELATION_M[env]
     moved_m = model.ue_speed_kmh / 3.6 * slot_s
     shadow_std = np.where(los, sigma_los, sigma_nlos)
-    shadow_corr = np.exp(-moved_m / np.where(los, corr_los, corr_nlos))
+    corr_m = np.where(los, corr_los, corr_nlos)
+    if o2i_shadowing:
+        assert indoor is not None
+        shadow_std = np.where(indoor[:, None], O2I_SHADOWING_DB, shadow_std)
+        corr_m = np.where(indoor[:, None], O2I_DECORRELATION_M, corr_m)
+    shadow_corr = np.exp(-moved_m / corr_m)
     ue_power = np.full(n_users, model.ue_power_dbm)
     if model.ul_power_control:
         own_loss = pl[:, 0] + shadow_std[:, 0] * shadow0[:, 0]
