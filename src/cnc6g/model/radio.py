@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cnc6g.model.infra import _Strict
 
@@ -51,8 +51,8 @@ class TerminalPower(_Strict):
 
     Huang et al. (MobiSys 2012) measured LTE phones: ``P = a_up r_up + a_down r_down + base``
     while data flows at ``r`` Mbit/s, and after the last packet the radio stays connected for the
-    RRC tail at ``tail_w``. Defaults are their LTE figures; 5G phones draw more (Xu et al.,
-    SIGCOMM 2020).
+    RRC tail at ``tail_w``. Defaults are their LTE figures; :data:`TERMINAL_POWER_MODELS` also
+    names models fitted to the 5G phone measurements of Narayanan et al. (SIGCOMM 2021).
     """
 
     uplink_w_per_mbps: float = Field(default=0.438, ge=0, description="power per Mbit/s sent")
@@ -62,6 +62,36 @@ class TerminalPower(_Strict):
     tail_ms: float = Field(
         default=11576.0, ge=0, le=600_000, description="RRC tail after the last packet"
     )
+
+
+TERMINAL_POWER_MODELS: dict[str, TerminalPower] = {
+    # Huang et al., MobiSys 2012: LTE phones of 2012 (the defaults).
+    "lte-2012": TerminalPower(),
+    # Fitted to the transfers and RRC probes published with Narayanan et al., SIGCOMM 2021, on a
+    # Galaxy S20 Ultra 5G (cnc6g.scenarios.phone_power, which a test checks these against).
+    "lte-2021": TerminalPower(
+        uplink_w_per_mbps=0.0867,
+        downlink_w_per_mbps=0.0103,
+        base_w=0.513,
+        tail_w=0.422,
+        tail_ms=10100.0,
+    ),
+    "nr-low-band-2021": TerminalPower(
+        uplink_w_per_mbps=0.038,
+        downlink_w_per_mbps=0.0118,
+        base_w=0.738,
+        tail_w=0.608,
+        tail_ms=10200.0,
+    ),
+    "nr-mmwave-2021": TerminalPower(
+        uplink_w_per_mbps=0.0115,
+        downlink_w_per_mbps=0.0016,
+        base_w=3.038,
+        tail_w=2.5,
+        tail_ms=10200.0,
+    ),
+}
+"""Phone radio models by name, for ``radio.terminal_power = "NAME"``."""
 
 
 class RadioModel(_Strict):
@@ -179,8 +209,22 @@ class RadioModel(_Strict):
     )
     terminal_power: TerminalPower | None = Field(
         default=None,
-        description="phones' radio power with the RRC tail; omitted: transmit power x air time",
+        description="phones' radio power with the RRC tail, its fields or a model's name: "
+        "lte-2012 (Huang et al., MobiSys 2012), lte-2021, nr-low-band-2021 or nr-mmwave-2021 "
+        "(fitted to Narayanan et al., SIGCOMM 2021); omitted: transmit power x air time",
     )
+
+    @field_validator("terminal_power", mode="before")
+    @classmethod
+    def _named_terminal_power(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value not in TERMINAL_POWER_MODELS:
+                raise ValueError(
+                    f"unknown terminal power model {value!r}; known: "
+                    f"{', '.join(TERMINAL_POWER_MODELS)}"
+                )
+            return TERMINAL_POWER_MODELS[value].model_dump()
+        return value
 
     @model_validator(mode="after")
     def _floors_within_the_path_loss_range(self) -> RadioModel:
