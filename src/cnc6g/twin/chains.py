@@ -46,6 +46,7 @@ from itertools import pairwise
 import numpy as np
 
 from cnc6g.model import DomainKind, Scenario
+from cnc6g.twin.sizes import expected, transfer_moments
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system, system_routes
 
 MAX_ROUTES = 64
@@ -465,10 +466,14 @@ def transfer_terms(
     dir_admit: FloatArray,
     per_link: FloatArray | None,
     radio_delay_s: FloatArray | None,
-) -> tuple[FloatArray, FloatArray]:
-    """Each transfer's time, s, ``[F, T]``, and each path's network admission, ``[F]``.
+    *,
+    sizes: bool = False,
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """Each transfer's time, its path's network admission and the time that grows with its size.
 
-    A transfer's time is its delay and its size over the rate at the slot's load.
+    Returns the times, s, ``[F, T]``, the admissions ``[F]`` and (``sizes``; else None) each
+    transfer's size over the rate at the slot's load, s, ``[F, T]``. A transfer's time is its
+    delay and its size over the rate at the slot's load.
 
     ``per_mbit`` ``[B, O, K, 2]`` and ``dir_admit`` ``[B, O, K, 2]`` are the terminal-to-network
     terms per direction; ``per_link`` ``[B, 4, L]`` the links' s per Mbit both ways and log
@@ -484,6 +489,7 @@ def transfer_terms(
     if radio_delay_s is not None:
         remote = ~system.candidate_local[o, cf.cand]
         delay = delay + radio_delay_s[b, o] * remote
+    size_s = np.where(radio, cf.mbit * pm, 0.0) if sizes else None
     time = np.where(radio, delay + cf.mbit * pm, time)
     with np.errstate(divide="ignore"):
         admit_log = np.where(radio, np.log(dir_admit[b, o, cf.cand, d]), admit_log)
@@ -498,7 +504,9 @@ def transfer_terms(
         log_ok = padded[copy, 2 + dirn[:, None], hops].sum(axis=1)
         time[f, t] += cf.mbit[f, t] * s_per
         admit_log[f, t] += log_ok
-    return time, np.exp(admit_log.sum(axis=1))
+        if size_s is not None:
+            size_s[f, t] += cf.mbit[f, t] * s_per
+    return time, np.exp(admit_log.sum(axis=1)), size_s
 
 
 def step_work_at(system: System, cf: ChainFlows, reach: FloatArray, B: int) -> FloatArray:
@@ -520,12 +528,18 @@ def path_outcome(
     step_headroom: FloatArray,
     transfer_s: FloatArray,
     start_sn: FloatArray | None,
+    size_s: FloatArray | None = None,
 ) -> ChainOutcome:
     """Served and satisfied tasks of every path.
 
     ``step_admit`` and ``step_headroom`` ``[F, Q]``: the admission of each step's node (or
     instance) and its headroom per device, gigacycles/s; ``transfer_s`` ``[F, T]``;
-    ``start_sn`` ``[B, S, N]`` start-up time of the instances starting this slot (or None).
+    ``start_sn`` ``[B, S, N]`` start-up time of the instances starting this slot (or None);
+    ``size_s`` ``[F, T]`` the part of each transfer's time that grows with its size (None: the
+    sizes are fixed). Where the service's ``input_cv`` or ``output_cv`` is positive, a route's
+    transfers from the terminal take ``X_in`` times their time at the mean size and those back
+    to it ``X_out`` times theirs (the sizes passed between steps stay fixed), each route's
+    probability integrated over its transfer time (:mod:`cnc6g.twin.sizes`).
     """
     spec = system.chains
     assert spec is not None
@@ -544,7 +558,8 @@ def path_outcome(
     network = np.where(r_ok, (r_tr * transfer_s[:, None, :]).sum(axis=2), np.inf)
     slack = system.deadline_s[cf.service][:, None] - network  # [F, R]
     F = r_ok.shape[0]
-    p_sat = _p_routes(spec, cf.service, slack, rate)
+    sized = None if size_s is None else _route_sizes(system, cf, size_s, r_tr, r_ok)
+    p_sat = _p_routes(spec, cf.service, slack, rate, sized)
     with np.errstate(divide="ignore"):
         mean_soj = np.where(r_st, 1.0 / np.where(rate > 0, rate, np.nan)[:, None, :], 0.0)
     mean_route = np.where(r_ok, network + np.nan_to_num(mean_soj, nan=np.inf).sum(axis=2), -np.inf)
@@ -564,7 +579,13 @@ def path_outcome(
             acc = np.zeros(hit.size)
             for x, w in zip(_GL_X, _GL_W, strict=True):
                 e = lo + half * (x + 1.0)
-                acc += w * _p_routes(spec, cf.service[hit], slack[hit] - e[:, None], rate[hit])
+                acc += w * _p_routes(
+                    spec,
+                    cf.service[hit],
+                    slack[hit] - e[:, None],
+                    rate[hit],
+                    None if sized is None else tuple(x[hit] for x in sized),  # type: ignore[arg-type]
+                )
             p_cold = np.where(hi > lo, acc * half / np.maximum(hi - lo, 1e-300), 0.0)
             p_sat[hit] = (1.0 - cold[hit]) * p_sat[hit] + cold[hit] * np.clip(p_cold, 0.0, 1.0)
             latency[hit] += cold[hit] * (lo + hi) / 2.0
@@ -580,16 +601,57 @@ def path_outcome(
     )
 
 
+def _route_sizes(
+    system: System, cf: ChainFlows, size_s: FloatArray, r_tr: BoolArray, r_ok: BoolArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None:
+    """Means and variances ``[F, R]`` of each route's transfer times from and to the terminal.
+
+    At the sizes that vary: None where no path's service has a positive CV.
+    """
+    spec = system.chains
+    assert spec is not None
+    s = cf.service
+    cv_in, cv_out = system.input_cv[s], system.output_cv[s]
+    if not ((cv_in > 0) | (cv_out > 0)).any():
+        return None
+    first = (spec.src[s] == -1) & spec.transfer_valid[s]  # [F, T] from the terminal
+    last = (spec.dst[s] == -1) & spec.transfer_valid[s]  # back to it
+    a = (r_tr * (size_s * first)[:, None, :]).sum(axis=2)  # [F, R]
+    b = (r_tr * (size_s * last)[:, None, :]).sum(axis=2)
+    parts = transfer_moments(a, b, cv_in[:, None], cv_out[:, None])
+    return tuple(np.where(r_ok, x, 0.0) for part in parts for x in part)  # type: ignore[return-value]
+
+
 def _p_routes(
-    spec: ChainSpec, service: IntArray, slack: FloatArray, rate: FloatArray
+    spec: ChainSpec,
+    service: IntArray,
+    slack: FloatArray,
+    rate: FloatArray,
+    sized: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
-    """``P(every route's sojourns within its slack)`` ``[M]``; ``slack`` ``[M, R]``."""
+    """``P(every route's sojourns within its slack)`` ``[M]``; ``slack`` ``[M, R]``.
+
+    ``sized``: the means and variances ``[M, R]`` of each route's transfer times from and to
+    the terminal, which vary with the data sizes (their means are in ``slack``), integrated
+    over (None: fixed sizes).
+    """
     r_st = spec.route_steps[service] & spec.step_valid[service][:, None, :]
     r_ok = spec.route_valid[service]
     M, R = r_ok.shape
     Q = spec.n_max_steps
     rates = np.broadcast_to(rate[:, None, :], (M, R, Q)).reshape(-1, Q)
     t = np.where(r_ok, slack, 1.0).reshape(-1)
-    p = hypoexp_cdf(rates, r_st.reshape(-1, Q), t).reshape(M, R)
+    if sized is None:
+        p = hypoexp_cdf(rates, r_st.reshape(-1, Q), t).reshape(M, R)
+    else:
+        present = r_st.reshape(-1, Q)
+
+        def p_given(left: FloatArray) -> FloatArray:
+            n = left.shape[1]
+            at = np.repeat(np.arange(M * R), n)
+            return hypoexp_cdf(rates[at], present[at], left.reshape(-1)).reshape(-1, n)
+
+        m1, v1, m2, v2 = (x.reshape(-1) for x in sized)
+        p = expected(p_given, t, (m1, v1), (m2, v2)).reshape(M, R)
     out: FloatArray = np.where(r_ok, p, 1.0).prod(axis=1)
     return out
