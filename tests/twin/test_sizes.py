@@ -22,6 +22,7 @@ from cnc6g.policies import GreedyPolicy, RandomPolicy
 from cnc6g.scenarios import load_scenario
 from cnc6g.twin import compile_scenario, evaluate_slot
 from cnc6g.twin.dynamics import _constants
+from cnc6g.twin.sampler import sample_requests
 from cnc6g.twin.sizes import expected, jacobi_rule, laguerre_rule, transfer_moments
 
 
@@ -298,12 +299,12 @@ def _chain(output_cv):
     )
     c = out.chains
     assert c is not None
-    return c.route_network_s[0, 0], c.satisfied[0] / c.served[0]
+    return c.route_network_s[0, 0], c.satisfied[0] / c.served[0], out
 
 
 def test_chain_matches_a_tandem_simulation_with_sampled_sizes():
-    network, within = _chain(2.15)
-    fixed_network, fixed_within = _chain(0.0)
+    network, within, _ = _chain(2.15)
+    fixed_network, fixed_within, _ = _chain(0.0)
     assert network == fixed_network
     delays = 0.001 + (0.001 + 0.005 + 0.002) + (0.005 + 0.002)
     transfer = network - delays  # the output's time back to the terminal at its mean size
@@ -332,3 +333,23 @@ def test_chain_matches_a_tandem_simulation_with_sampled_sizes():
     lat = lat + delays + transfer * _sizes(rng, lat.size, 2.15)
     assert within == pytest.approx(float((lat <= 0.15).mean()), abs=0.02)
     assert abs(within - fixed_within) > 0.03
+
+
+def _sampled_share(out, system, tasks, draws, seed):
+    rng = np.random.default_rng(seed)
+    demand = np.full((1, 1, 1), tasks, dtype=np.int64)
+    met = [sample_requests(out, demand, system.deadline_s, rng).satisfied for _ in range(draws)]
+    return float(np.concatenate(met).mean())
+
+
+@pytest.mark.parametrize(("cv_in", "cv_out"), [(0.96, 2.15), (0.0, 0.0)])
+def test_sampled_requests_draw_their_own_sizes(cv_in, cv_out):
+    """The request-level sampler (p95, sampled satisfaction) agrees with the fluid share."""
+    system, out, share, *_ = _one_step(cv_in, cv_out)
+    assert _sampled_share(out, system, 40, 2500, 3) == pytest.approx(share, abs=0.006)
+
+
+def test_sampled_chain_requests_draw_their_own_sizes():
+    _, within, out = _chain(2.15)
+    share = _sampled_share(out, out.system, 30, 3000, 4)
+    assert share == pytest.approx(within, abs=0.008)

@@ -332,6 +332,9 @@ class ChainOutcome:
     cold: FloatArray  # [F] share of the tasks meeting a cold start
     start_s: FloatArray  # [F] start-up time of the latest-starting step
     latency_mean_s: FloatArray  # [F] mean latency of the critical route (largest mean)
+    # [F, R, 2] each route's transfer time from and to the terminal at the mean sizes, where
+    # the service's data sizes vary (None: no path's vary)
+    route_sized_s: FloatArray | None = None
 
 
 def chain_flows(
@@ -558,7 +561,27 @@ def path_outcome(
     network = np.where(r_ok, (r_tr * transfer_s[:, None, :]).sum(axis=2), np.inf)
     slack = system.deadline_s[cf.service][:, None] - network  # [F, R]
     F = r_ok.shape[0]
-    sized = None if size_s is None else _route_sizes(system, cf, size_s, r_tr, r_ok)
+    sized, sized_s = None, None
+    if (
+        size_s is not None
+        and system.input_cv[cf.service].any() | system.output_cv[cf.service].any()
+    ):
+        first = (spec.src[cf.service] == -1) & spec.transfer_valid[cf.service]  # [F, T]
+        last = (spec.dst[cf.service] == -1) & spec.transfer_valid[cf.service]
+        sized_s = np.stack(
+            [
+                np.where(r_ok, (r_tr * (size_s * ends)[:, None, :]).sum(axis=2), 0.0)
+                for ends in (first, last)
+            ],
+            axis=-1,
+        )  # [F, R, 2]
+        (m1, v1), (m2, v2) = transfer_moments(
+            sized_s[..., 0],
+            sized_s[..., 1],
+            system.input_cv[cf.service][:, None],
+            system.output_cv[cf.service][:, None],
+        )
+        sized = (m1, v1, m2, v2)
     p_sat = _p_routes(spec, cf.service, slack, rate, sized)
     with np.errstate(divide="ignore"):
         mean_soj = np.where(r_st, 1.0 / np.where(rate > 0, rate, np.nan)[:, None, :], 0.0)
@@ -584,7 +607,9 @@ def path_outcome(
                     cf.service[hit],
                     slack[hit] - e[:, None],
                     rate[hit],
-                    None if sized is None else tuple(x[hit] for x in sized),  # type: ignore[arg-type]
+                    None
+                    if sized is None
+                    else (sized[0][hit], sized[1][hit], sized[2][hit], sized[3][hit]),
                 )
             p_cold = np.where(hi > lo, acc * half / np.maximum(hi - lo, 1e-300), 0.0)
             p_sat[hit] = (1.0 - cold[hit]) * p_sat[hit] + cold[hit] * np.clip(p_cold, 0.0, 1.0)
@@ -598,28 +623,8 @@ def path_outcome(
         cold=cold,
         start_s=t_start,
         latency_mean_s=latency,
+        route_sized_s=sized_s,
     )
-
-
-def _route_sizes(
-    system: System, cf: ChainFlows, size_s: FloatArray, r_tr: BoolArray, r_ok: BoolArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None:
-    """Means and variances ``[F, R]`` of each route's transfer times from and to the terminal.
-
-    At the sizes that vary: None where no path's service has a positive CV.
-    """
-    spec = system.chains
-    assert spec is not None
-    s = cf.service
-    cv_in, cv_out = system.input_cv[s], system.output_cv[s]
-    if not ((cv_in > 0) | (cv_out > 0)).any():
-        return None
-    first = (spec.src[s] == -1) & spec.transfer_valid[s]  # [F, T] from the terminal
-    last = (spec.dst[s] == -1) & spec.transfer_valid[s]  # back to it
-    a = (r_tr * (size_s * first)[:, None, :]).sum(axis=2)  # [F, R]
-    b = (r_tr * (size_s * last)[:, None, :]).sum(axis=2)
-    parts = transfer_moments(a, b, cv_in[:, None], cv_out[:, None])
-    return tuple(np.where(r_ok, x, 0.0) for part in parts for x in part)  # type: ignore[return-value]
 
 
 def _p_routes(
