@@ -41,6 +41,7 @@ sizes, bit for bit: the twin does not call this module for it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -60,7 +61,11 @@ TAIL = 4.0
 BULK = 4.0
 """Standard deviations below the mean from which a narrow gamma's bulk is integrated."""
 
-_LEGENDRE_X, _LEGENDRE_W = np.polynomial.legendre.leggauss(NODES)
+
+@functools.lru_cache(maxsize=16)
+def _legendre(n: int) -> tuple[FloatArray, FloatArray]:
+    x, w = np.polynomial.legendre.leggauss(n)
+    return x, w
 
 
 def transfer_moments(
@@ -104,6 +109,26 @@ def jacobi_rule(beta: FloatArray, n: int = NODES) -> tuple[FloatArray, FloatArra
     return (x + 1.0) / 2.0, w
 
 
+@functools.lru_cache(maxsize=4096)
+def _one_rule(kind: str, alpha: float, n: int) -> tuple[FloatArray, FloatArray]:
+    rule = laguerre_rule if kind == "laguerre" else jacobi_rule
+    x, w = rule(np.array([alpha]), n)
+    return x[0], w[0]
+
+
+def _rules(kind: str, alpha: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+    """The rules of ``alpha`` ``[M]``, computed once per value (a service's CV fixes it).
+
+    ``alpha`` is rounded to 1e-9 first: a row's shape ``mean^2 / var`` is ``1 / cv^2`` but for
+    rounding, and a rule moves by far less than that.
+    """
+    uniq, inv = np.unique(np.round(alpha, 9), return_inverse=True)
+    rules = [_one_rule(kind, float(a), n) for a in uniq]
+    x = np.stack([r[0] for r in rules])
+    w = np.stack([r[1] for r in rules])
+    return x[inv.ravel()], w[inv.ravel()]
+
+
 def transfer_rule(
     upper: FloatArray, mean: FloatArray, var: FloatArray, n: int = NODES
 ) -> tuple[FloatArray, FloatArray]:
@@ -128,7 +153,7 @@ def transfer_rule(
     gone = short & (c <= 0)  # no time left for any transfer: f is 0 throughout
     short &= ~gone
     if short.any():
-        u, wu = jacobi_rule(k[short] - 1.0, n)
+        u, wu = _rules("jacobi", k[short] - 1.0, n)
         ks, cs = k[short][:, None], c[short][:, None]
         # The gamma's density over [0, upper] with t = upper u: the rule's weight u^(k-1) times
         # exp(-c u), normalised by c^k / Gamma(k + 1) (the rule's weights sum to 1 = k int u^(k-1)).
@@ -137,7 +162,7 @@ def transfer_rule(
     sd = np.sqrt(np.where(vary, var, 0.0))
     far = vary & ~short & ~gone & (upper >= mean + TAIL * sd)
     if far.any():
-        x, wx = laguerre_rule(k[far] - 1.0, n)
+        x, wx = _rules("laguerre", k[far] - 1.0, n)
         w[far] = wx
         t[far] = theta[far][:, None] * x
     middle = vary & ~short & ~gone & ~far
@@ -146,9 +171,10 @@ def transfer_rule(
         hi = upper[middle][:, None]
         km, th = k[middle][:, None], theta[middle][:, None]
         half = (hi - lo) / 2.0
-        tm = lo + half * (_LEGENDRE_X[None, :] + 1.0)
+        lx, lw = _legendre(n)
+        tm = lo + half * (lx[None, :] + 1.0)
         log_pdf = (km - 1.0) * np.log(tm) - tm / th - gammaln(km) - km * np.log(th)
-        w[middle] = half * _LEGENDRE_W[None, :] * np.exp(log_pdf)
+        w[middle] = half * lw[None, :] * np.exp(log_pdf)
         t[middle] = tm
     return t, w
 
