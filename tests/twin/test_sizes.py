@@ -274,7 +274,7 @@ WORK = (0.2, 0.4, 0.5)
 CAPACITY = (10.0, 20.0, 40.0)
 
 
-def _chain(output_cv):
+def _chain(output_cv, cold_start_ms=0.0):
     stages = [
         Stage(name="one", compute_gcycles=WORK[0], output_mbit=0.0, pin_to_terminal=True),
         Stage(name="two", compute_gcycles=WORK[1], after=["one"], output_mbit=0.0),
@@ -282,7 +282,7 @@ def _chain(output_cv):
     ]
     scenario = workflow_crosscheck("chain", stages, 0.15, CAPACITY, "chain-sizes")
     data = scenario.model_dump()
-    data["services"][0].update(output_mbit=3.0, output_cv=output_cv)
+    data["services"][0].update(output_mbit=3.0, output_cv=output_cv, cold_start_ms=cold_start_ms)
     system = compile_scenario(scenario.model_validate(data))
     S, N, K = system.n_services, system.n_nodes, system.n_candidates
     deployment = np.ones((1, S, N), dtype=bool)
@@ -292,7 +292,7 @@ def _chain(output_cv):
         np.array([[100.0]]),
         np.array([[100.0]]),
         deployment,
-        deployment,
+        deployment if cold_start_ms == 0 else ~deployment,
         np.zeros((1, 1, S, K)),
         paths=np.array([[[[[0, 1, 2]]]]]),
         path_shares=np.ones((1, 1, 1, 1)),
@@ -353,3 +353,18 @@ def test_sampled_chain_requests_draw_their_own_sizes():
     _, within, out = _chain(2.15)
     share = _sampled_share(out, out.system, 30, 3000, 4)
     assert share == pytest.approx(within, abs=0.008)
+
+
+def test_chain_with_a_cold_start_matches_draws_of_the_twin_model():
+    """Every instance starting (0.1 s): the wait of the tasks that meet it, integrated over,
+    must reach past the slack at the mean size (a request's output may be small)."""
+    network, within, out = _chain(2.15, cold_start_ms=100.0)
+    c = out.chains
+    assert c.cold[0] == pytest.approx(0.1)
+    delays = 0.001 + (0.001 + 0.005 + 0.002) + (0.005 + 0.002)
+    rng = np.random.default_rng(12)
+    n = 2_000_000
+    sojourn = sum(rng.exponential(1.0 / r, n) for r in c.rate[0])
+    waits = (rng.random(n) < c.cold[0]) * rng.uniform(0.0, c.start_s[0], n)
+    latency = delays + (network - delays) * _sizes(rng, n, 2.15) + sojourn + waits
+    assert within == pytest.approx(float((latency <= 0.15).mean()), abs=0.003)

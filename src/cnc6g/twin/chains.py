@@ -597,7 +597,10 @@ def path_outcome(
         if hit.size:
             lo = np.maximum(t_start[hit] - tau, 0.0)
             hi = t_start[hit]
-            top = np.clip(slack[hit].min(axis=1), lo, hi)
+            # No route meets the deadline once the wait passes its slack (with sizes that vary,
+            # its slack at no transfer time: a request's sizes may be small).
+            room = slack if sized is None else slack + sized[0] + sized[2]
+            top = np.clip(room[hit].min(axis=1), lo, hi)
             half = (top - lo) / 2.0
             acc = np.zeros(hit.size)
             for x, w in zip(_GL_X, _GL_W, strict=True):
