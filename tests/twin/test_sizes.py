@@ -225,6 +225,24 @@ def test_mg1_deterministic_work_matches_draws_of_the_twin_model(cv_in, cv_out):
     assert share == pytest.approx(float((latency <= budget).mean()), abs=0.002)
 
 
+def test_mg1_cold_start_matches_draws_of_the_twin_model():
+    """Deterministic work, the instance starting (0.3 s): the tasks that meet the start get the
+    cold-start model's exponential sojourn, which may take less than the work."""
+    system, out, share, in_s, out_s, budget = _one_step(
+        0.96, 2.15, "mg1", work_cv=0.0, cold_start_ms=300.0
+    )
+    mec = system.node_names.index("R-mec")
+    rho, wait = float(out.utilisation[0, mec]), float(out.wait_n[0, mec])
+    rate, cold = float(out.rate_sn[0, 0, mec]), float(out.cold_sn[0, 0, mec])
+    rng = np.random.default_rng(13)
+    n = 2_000_000
+    queued = np.where(rng.random(n) < rho, rng.exponential(wait / rho, n), 0.0) + 0.015
+    started = rng.uniform(0.0, 0.3, n) + rng.exponential(1.0 / rate, n)
+    latency = in_s * _sizes(rng, n, 0.96) + out_s * _sizes(rng, n, 2.15)
+    latency += np.where(rng.random(n) < cold, started, queued)
+    assert share == pytest.approx(float((latency <= budget).mean()), abs=0.002)
+
+
 def test_tiny_spread_is_the_fixed_size():
     for sojourn, cv in (("exponential", 1.0), ("mg1", 0.0), ("mg1", 0.5)):
         fixed = _one_step(0.0, 0.0, sojourn, cv)[2]

@@ -1629,21 +1629,28 @@ def _p_sized(
         def p_warm(left: FloatArray) -> FloatArray:
             return p_within(left, x, cv, rho, wait)
 
-    p_given = p_warm
+    left = slack[vary].astype(float)
+    p = expected(p_warm, left, first, second, floor)
     if cold_sn is not None and start_sn is not None:
         cold = cold_sn.reshape(-1)[at]
-        hit = cold > 0
-        if hit.any():
-            ch, th = cold[hit][:, None], start_sn.reshape(-1)[at][hit][:, None]
+        hit = np.flatnonzero(cold > 0)
+        if hit.size:  # the tasks meeting the start: its wait and an exponential sojourn
+            t_start = start_sn.reshape(-1)[at][hit][:, None]
             tau = system.slot_s
+            lo, _ = cold_wait_bounds(t_start[:, 0], tau)
 
-            def p_given(left: FloatArray) -> FloatArray:
-                p = p_warm(left)
-                cold_p = _p_after_cold_start(rate[hit], left[hit], th, tau)
-                p[hit] = (1.0 - ch) * p[hit] + ch * cold_p
-                return p
+            def p_cold(time_left: FloatArray) -> FloatArray:
+                return _p_after_cold_start(rate[hit], time_left, t_start, tau)
 
-    return expected(p_given, slack[vary].astype(float), first, second, floor)
+            p_started = expected(
+                p_cold,
+                left[hit],
+                (first[0][hit], first[1][hit]),
+                (second[0][hit], second[1][hit]),
+                lo,  # each part is 0 below its own shortest time
+            )
+            p[hit] = (1.0 - cold[hit]) * p[hit] + cold[hit] * p_started
+    return p
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:
