@@ -142,7 +142,7 @@ def test_interleaved_comparison_times_every_measurement_in_each_round():
 
 
 def test_the_size_cv_benchmark_runs_and_its_variant_varies_the_gpu_services_sizes():
-    from benchmarks.size_cvs import run, variant
+    from benchmarks.size_cvs import run, transfers, variant
     from cnc6g.model import ProcessorKind
     from cnc6g.scenarios import load_scenario
 
@@ -155,3 +155,5 @@ def test_the_size_cv_benchmark_runs_and_its_variant_varies_the_gpu_services_size
     rows = run(slots=2, reps=1)
     assert [r["policy"] for r in rows] == ["rand", "grd"]
     assert all(r["ratio"] > 0 for r in rows)
+    shares = transfers(slots=2)
+    assert all(0 < r["share_of_deadline_mean"] < 1 for r in shares)
