@@ -125,8 +125,12 @@ def _size_factors(
     """Each request's input and output size over its mean: gamma of mean 1 and the CVs."""
     out = []
     for cv in (cv_in, cv_out):
-        shape = np.divide(1.0, cv**2, out=np.ones_like(cv), where=cv > 0)
-        out.append(np.where(cv > 0, rng.gamma(shape, 1.0) / shape, 1.0))
+        factor = np.ones(cv.shape)
+        vary = np.flatnonzero(cv > 0)
+        if vary.size:
+            shape = 1.0 / cv[vary] ** 2
+            factor[vary] = rng.gamma(shape, 1.0) / shape
+        out.append(factor)
     return out[0], out[1]
 
 

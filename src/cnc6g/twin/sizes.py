@@ -122,7 +122,12 @@ def _rules(kind: str, alpha: FloatArray, n: int) -> tuple[FloatArray, FloatArray
     ``alpha`` is rounded to 1e-9 first: a row's shape ``mean^2 / var`` is ``1 / cv^2`` but for
     rounding, and a rule moves by far less than that.
     """
-    uniq, inv = np.unique(np.round(alpha, 9), return_inverse=True)
+    alpha = np.round(alpha, 9)
+    if (alpha == alpha[0]).all():  # one shape (one CV): the rule itself, broadcast
+        x1, w1 = _one_rule(kind, float(alpha[0]), n)
+        shape = (alpha.shape[0], n)
+        return np.broadcast_to(x1, shape), np.broadcast_to(w1, shape)
+    uniq, inv = np.unique(alpha, return_inverse=True)
     rules = [_one_rule(kind, float(a), n) for a in uniq]
     x = np.stack([r[0] for r in rules])
     w = np.stack([r[1] for r in rules])
