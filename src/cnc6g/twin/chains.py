@@ -27,6 +27,10 @@ cell direction and wired link direction its transfers cross, and of every node i
   path). For a chain there is one route and the probability of meeting the deadline is exact
   for the model; for a DAG it is taken as the product over the routes, a lower bound (the routes
   share steps, so their latencies are positively associated);
+- where the service's data sizes vary (``input_cv``, ``output_cv``), a route's transfers from the
+  terminal take the request's input factor times their time at the mean size and those back to
+  it its output factor times theirs (the data passed between steps keeps its size), and each
+  route's probability is integrated over them (:mod:`cnc6g.twin.sizes`) before the product;
 - a task meets a cold start with the largest start-up time of its steps' instances starting
   this slot (the share ``min(t_start / tau, 1)`` of its tasks, as for one step), its extra wait
   uniform as in the one-step model and integrated numerically;

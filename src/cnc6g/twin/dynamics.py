@@ -27,7 +27,9 @@ The model, per slot of length ``tau``:
 - **Satisfaction.** A task is satisfied when admitted and its E2E latency (radio up + wired
   path + queueing and execution + wired and radio down, with the propagation and access delay
   paid both ways) is within its deadline. The probability
-  is exact for the model above (exponential sojourn, uniform arrival within the slot).
+  is exact for the model above (exponential sojourn, uniform arrival within the slot). Where a
+  service's data sizes vary (``input_cv``, ``output_cv``) the loads stay at the mean bits and
+  its tasks' probability is integrated over their own transfer times (:mod:`cnc6g.twin.sizes`).
 - **Background load.** Work and traffic from outside the twin's services (e.g. inference
   sessions that share the nodes and cells; :meth:`~cnc6g.twin.Twin.set_background`) is served
   beside the twin's tasks and is not subject to its admission. A node with ``g`` gigacycles/s of
