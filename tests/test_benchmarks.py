@@ -139,3 +139,21 @@ def test_interleaved_comparison_times_every_measurement_in_each_round():
     assert [r["measure"] for r in rows] == ["frozen10", "batch64"]
     assert rows[1]["batch"] == 64
     assert all(r["before"] > 0 and r["after"] > 0 and r["speedup"] > 0 for r in rows)
+
+
+def test_the_size_cv_benchmark_runs_and_its_variant_varies_the_gpu_services_sizes():
+    from benchmarks.size_cvs import run, transfers, variant
+    from cnc6g.model import ProcessorKind
+    from cnc6g.scenarios import load_scenario
+
+    base = load_scenario("paper-case-study-calibrated")
+    changed = variant(base)
+    for before, after in zip(base.services, changed.services, strict=True):
+        gpu = after.processors == [ProcessorKind.GPU]
+        assert (after.input_cv, after.output_cv) == ((0.96, 2.15) if gpu else (0.0, 0.0))
+        assert before.input_mbit == after.input_mbit
+    rows = run(slots=2, reps=1)
+    assert [r["policy"] for r in rows] == ["rand", "grd"]
+    assert all(r["ratio"] > 0 for r in rows)
+    shares = transfers(slots=2)
+    assert all(0 < r["share_of_deadline_mean"] < 1 for r in shares)

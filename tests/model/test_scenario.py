@@ -389,3 +389,18 @@ def test_a_startup_sets_the_cold_start_time_and_energy_and_round_trips():
     assert system.instantiation_energy[0] == pytest.approx(2700.0)
     with pytest.raises(ValueError, match=r"cold_start_ms .* differs from the startup"):
         ServiceType(**{**svc.model_dump(), "cold_start_ms": 100.0})
+
+
+@pytest.mark.parametrize("field", ["input_cv", "output_cv"])
+def test_data_size_cv_must_be_a_finite_non_negative_number(field):
+    data = copy.deepcopy(BASE)
+    assert Scenario.model_validate(data).services[0].model_dump()[field] == 0.0
+    for bad, reason in ((-0.1, "greater than or equal to 0"), (float("inf"), "finite")):
+        data["services"][0][field] = bad
+        with pytest.raises(ScenarioError) as err:
+            parse_scenario(data)
+        assert any(
+            p.startswith(f"services[a].{field}") and reason in p for p in err.value.problems
+        ), err.value.problems
+    data["services"][0][field] = 2.15
+    assert getattr(parse_scenario(data).services[0], field) == 2.15

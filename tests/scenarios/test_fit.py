@@ -23,6 +23,7 @@ from cnc6g.scenarios.fit import (
     LLM_CONVERSATION_TOKENS_2023,
     TokenStatistics,
     count_statistics,
+    data_size_cvs,
     fit_diurnal,
     fit_mmpp,
     mmpp_statistics,
@@ -236,3 +237,24 @@ def test_the_bursty_preset_is_the_calibrated_one_with_the_fitted_arrivals():
     process = demand_process(compile_scenario(bursty))
     assert process.mmpp_stationary is not None
     assert process.weekly is not None
+
+
+def test_data_size_cvs_follow_the_token_counts():
+    rng = np.random.default_rng(12)
+    context = rng.gamma(1.1, 1000.0, size=5000)
+    generated = rng.gamma(0.3, 100.0, size=5000)
+    stats = token_statistics(context, generated)
+    assert data_size_cvs(stats) == (stats.context_cv, stats.generated_cv)
+    # 2 kbit per context token after a fixed 500 kbit (a share of the mean input size).
+    size = 500.0 + 2.0 * context
+    share = 500.0 / size.mean()
+    got_in, got_out = data_size_cvs(stats, input_fixed_share=share, output_fixed_share=0.5)
+    assert got_in == pytest.approx(size.std() / size.mean(), rel=1e-9)
+    assert got_out == pytest.approx(0.5 * stats.generated_cv, rel=1e-12)
+    conv = data_size_cvs(LLM_CONVERSATION_TOKENS_2023)
+    assert conv == pytest.approx((0.9602, 0.7714))
+    assert data_size_cvs(LLM_CODE_TOKENS_2023) == pytest.approx((0.9638, 2.1468))
+    with pytest.raises(ValueError, match="output_fixed_share must lie in"):
+        data_size_cvs(stats, output_fixed_share=1.0)
+    with pytest.raises(ValueError, match="input_fixed_share must lie in"):
+        data_size_cvs(stats, input_fixed_share=-0.1)

@@ -121,6 +121,19 @@ class ServiceType(_Strict):
         description="coefficient of variation of a task's work (0: deterministic, as "
         "inference; 1: exponential); used where twin.sojourn is mg1",
     )
+    input_cv: float = Field(
+        default=0.0,
+        ge=0,
+        description="coefficient of variation of a request's input data size, its mean "
+        "input_mbit (0: every request sends input_mbit); changes the deadline probability only",
+    )
+    output_cv: float = Field(
+        default=0.0,
+        ge=0,
+        description="coefficient of variation of a request's output data size, its mean "
+        "output_mbit (0: every request returns output_mbit); changes the deadline probability "
+        "only",
+    )
     tiers: list[DomainKind] = Field(
         default_factory=lambda: list(ALL_TIERS),
         min_length=1,

@@ -70,6 +70,8 @@ DECLARED_UNITS: dict[str, str] = {
     "radio.terminal_power.uplink_w_per_mbps": "W per Mbit/s",
     "radio.terminal_power.downlink_w_per_mbps": "W per Mbit/s",
     "services[].work_cv": "dimensionless",
+    "services[].input_cv": "dimensionless",
+    "services[].output_cv": "dimensionless",
     "workload.burstiness.rates": "relative rate",
     "workload.burstiness.dwell_slots": "slots",
     "workload.diurnal.profile": "relative rate",

@@ -27,6 +27,10 @@ cell direction and wired link direction its transfers cross, and of every node i
   path). For a chain there is one route and the probability of meeting the deadline is exact
   for the model; for a DAG it is taken as the product over the routes, a lower bound (the routes
   share steps, so their latencies are positively associated);
+- where the service's data sizes vary (``input_cv``, ``output_cv``), a route's transfers from the
+  terminal take the request's input factor times their time at the mean size and those back to
+  it its output factor times theirs (the data passed between steps keeps its size), and each
+  route's probability is integrated over them (:mod:`cnc6g.twin.sizes`) before the product;
 - a task meets a cold start with the largest start-up time of its steps' instances starting
   this slot (the share ``min(t_start / tau, 1)`` of its tasks, as for one step), its extra wait
   uniform as in the one-step model and integrated numerically;
@@ -46,6 +50,7 @@ from itertools import pairwise
 import numpy as np
 
 from cnc6g.model import DomainKind, Scenario
+from cnc6g.twin.sizes import expected, transfer_moments
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system, system_routes
 
 MAX_ROUTES = 64
@@ -331,6 +336,9 @@ class ChainOutcome:
     cold: FloatArray  # [F] share of the tasks meeting a cold start
     start_s: FloatArray  # [F] start-up time of the latest-starting step
     latency_mean_s: FloatArray  # [F] mean latency of the critical route (largest mean)
+    # [F, R, 2] each route's transfer time from and to the terminal at the mean sizes, where
+    # the service's data sizes vary (None: no path's vary)
+    route_sized_s: FloatArray | None = None
 
 
 def chain_flows(
@@ -465,10 +473,14 @@ def transfer_terms(
     dir_admit: FloatArray,
     per_link: FloatArray | None,
     radio_delay_s: FloatArray | None,
-) -> tuple[FloatArray, FloatArray]:
-    """Each transfer's time, s, ``[F, T]``, and each path's network admission, ``[F]``.
+    *,
+    sizes: bool = False,
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """Each transfer's time, its path's network admission and the time that grows with its size.
 
-    A transfer's time is its delay and its size over the rate at the slot's load.
+    Returns the times, s, ``[F, T]``, the admissions ``[F]`` and (``sizes``; else None) each
+    transfer's size over the rate at the slot's load, s, ``[F, T]``. A transfer's time is its
+    delay and its size over the rate at the slot's load.
 
     ``per_mbit`` ``[B, O, K, 2]`` and ``dir_admit`` ``[B, O, K, 2]`` are the terminal-to-network
     terms per direction; ``per_link`` ``[B, 4, L]`` the links' s per Mbit both ways and log
@@ -484,6 +496,7 @@ def transfer_terms(
     if radio_delay_s is not None:
         remote = ~system.candidate_local[o, cf.cand]
         delay = delay + radio_delay_s[b, o] * remote
+    size_s = np.where(radio, cf.mbit * pm, 0.0) if sizes else None
     time = np.where(radio, delay + cf.mbit * pm, time)
     with np.errstate(divide="ignore"):
         admit_log = np.where(radio, np.log(dir_admit[b, o, cf.cand, d]), admit_log)
@@ -498,7 +511,9 @@ def transfer_terms(
         log_ok = padded[copy, 2 + dirn[:, None], hops].sum(axis=1)
         time[f, t] += cf.mbit[f, t] * s_per
         admit_log[f, t] += log_ok
-    return time, np.exp(admit_log.sum(axis=1))
+        if size_s is not None:
+            size_s[f, t] += cf.mbit[f, t] * s_per
+    return time, np.exp(admit_log.sum(axis=1)), size_s
 
 
 def step_work_at(system: System, cf: ChainFlows, reach: FloatArray, B: int) -> FloatArray:
@@ -520,12 +535,18 @@ def path_outcome(
     step_headroom: FloatArray,
     transfer_s: FloatArray,
     start_sn: FloatArray | None,
+    size_s: FloatArray | None = None,
 ) -> ChainOutcome:
     """Served and satisfied tasks of every path.
 
     ``step_admit`` and ``step_headroom`` ``[F, Q]``: the admission of each step's node (or
     instance) and its headroom per device, gigacycles/s; ``transfer_s`` ``[F, T]``;
-    ``start_sn`` ``[B, S, N]`` start-up time of the instances starting this slot (or None).
+    ``start_sn`` ``[B, S, N]`` start-up time of the instances starting this slot (or None);
+    ``size_s`` ``[F, T]`` the part of each transfer's time that grows with its size (None: the
+    sizes are fixed). Where the service's ``input_cv`` or ``output_cv`` is positive, a route's
+    transfers from the terminal take ``X_in`` times their time at the mean size and those back
+    to it ``X_out`` times theirs (the sizes passed between steps stay fixed), each route's
+    probability integrated over its transfer time (:mod:`cnc6g.twin.sizes`).
     """
     spec = system.chains
     assert spec is not None
@@ -544,7 +565,28 @@ def path_outcome(
     network = np.where(r_ok, (r_tr * transfer_s[:, None, :]).sum(axis=2), np.inf)
     slack = system.deadline_s[cf.service][:, None] - network  # [F, R]
     F = r_ok.shape[0]
-    p_sat = _p_routes(spec, cf.service, slack, rate)
+    sized, sized_s = None, None
+    if (
+        size_s is not None
+        and system.input_cv[cf.service].any() | system.output_cv[cf.service].any()
+    ):
+        first = (spec.src[cf.service] == -1) & spec.transfer_valid[cf.service]  # [F, T]
+        last = (spec.dst[cf.service] == -1) & spec.transfer_valid[cf.service]
+        sized_s = np.stack(
+            [
+                np.where(r_ok, (r_tr * (size_s * ends)[:, None, :]).sum(axis=2), 0.0)
+                for ends in (first, last)
+            ],
+            axis=-1,
+        )  # [F, R, 2]
+        (m1, v1), (m2, v2) = transfer_moments(
+            sized_s[..., 0],
+            sized_s[..., 1],
+            system.input_cv[cf.service][:, None],
+            system.output_cv[cf.service][:, None],
+        )
+        sized = (m1, v1, m2, v2)
+    p_sat = _p_routes(spec, cf.service, slack, rate, sized)
     with np.errstate(divide="ignore"):
         mean_soj = np.where(r_st, 1.0 / np.where(rate > 0, rate, np.nan)[:, None, :], 0.0)
     mean_route = np.where(r_ok, network + np.nan_to_num(mean_soj, nan=np.inf).sum(axis=2), -np.inf)
@@ -559,12 +601,23 @@ def path_outcome(
         if hit.size:
             lo = np.maximum(t_start[hit] - tau, 0.0)
             hi = t_start[hit]
-            top = np.clip(slack[hit].min(axis=1), lo, hi)
+            # No route meets the deadline once the wait passes its slack (with sizes that vary,
+            # its slack at no transfer time: a request's sizes may be small).
+            room = slack if sized is None else slack + sized[0] + sized[2]
+            top = np.clip(room[hit].min(axis=1), lo, hi)
             half = (top - lo) / 2.0
             acc = np.zeros(hit.size)
             for x, w in zip(_GL_X, _GL_W, strict=True):
                 e = lo + half * (x + 1.0)
-                acc += w * _p_routes(spec, cf.service[hit], slack[hit] - e[:, None], rate[hit])
+                acc += w * _p_routes(
+                    spec,
+                    cf.service[hit],
+                    slack[hit] - e[:, None],
+                    rate[hit],
+                    None
+                    if sized is None
+                    else (sized[0][hit], sized[1][hit], sized[2][hit], sized[3][hit]),
+                )
             p_cold = np.where(hi > lo, acc * half / np.maximum(hi - lo, 1e-300), 0.0)
             p_sat[hit] = (1.0 - cold[hit]) * p_sat[hit] + cold[hit] * np.clip(p_cold, 0.0, 1.0)
             latency[hit] += cold[hit] * (lo + hi) / 2.0
@@ -577,19 +630,40 @@ def path_outcome(
         cold=cold,
         start_s=t_start,
         latency_mean_s=latency,
+        route_sized_s=sized_s,
     )
 
 
 def _p_routes(
-    spec: ChainSpec, service: IntArray, slack: FloatArray, rate: FloatArray
+    spec: ChainSpec,
+    service: IntArray,
+    slack: FloatArray,
+    rate: FloatArray,
+    sized: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
-    """``P(every route's sojourns within its slack)`` ``[M]``; ``slack`` ``[M, R]``."""
+    """``P(every route's sojourns within its slack)`` ``[M]``; ``slack`` ``[M, R]``.
+
+    ``sized``: the means and variances ``[M, R]`` of each route's transfer times from and to
+    the terminal, which vary with the data sizes (their means are in ``slack``), integrated
+    over (None: fixed sizes).
+    """
     r_st = spec.route_steps[service] & spec.step_valid[service][:, None, :]
     r_ok = spec.route_valid[service]
     M, R = r_ok.shape
     Q = spec.n_max_steps
     rates = np.broadcast_to(rate[:, None, :], (M, R, Q)).reshape(-1, Q)
     t = np.where(r_ok, slack, 1.0).reshape(-1)
-    p = hypoexp_cdf(rates, r_st.reshape(-1, Q), t).reshape(M, R)
+    if sized is None:
+        p = hypoexp_cdf(rates, r_st.reshape(-1, Q), t).reshape(M, R)
+    else:
+        present = r_st.reshape(-1, Q)
+
+        def p_given(left: FloatArray) -> FloatArray:
+            n = left.shape[1]
+            at = np.repeat(np.arange(M * R), n)
+            return hypoexp_cdf(rates[at], present[at], left.reshape(-1)).reshape(-1, n)
+
+        m1, v1, m2, v2 = (x.reshape(-1) for x in sized)
+        p = expected(p_given, t, (m1, v1), (m2, v2)).reshape(M, R)
     out: FloatArray = np.where(r_ok, p, 1.0).prod(axis=1)
     return out

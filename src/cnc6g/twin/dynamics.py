@@ -27,7 +27,9 @@ The model, per slot of length ``tau``:
 - **Satisfaction.** A task is satisfied when admitted and its E2E latency (radio up + wired
   path + queueing and execution + wired and radio down, with the propagation and access delay
   paid both ways) is within its deadline. The probability
-  is exact for the model above (exponential sojourn, uniform arrival within the slot).
+  is exact for the model above (exponential sojourn, uniform arrival within the slot). Where a
+  service's data sizes vary (``input_cv``, ``output_cv``) the loads stay at the mean bits and
+  its tasks' probability is integrated over their own transfer times (:mod:`cnc6g.twin.sizes`).
 - **Background load.** Work and traffic from outside the twin's services (e.g. inference
   sessions that share the nodes and cells; :meth:`~cnc6g.twin.Twin.set_background`) is served
   beside the twin's tasks and is not subject to its admission. A node with ``g`` gigacycles/s of
@@ -66,6 +68,7 @@ from cnc6g.twin.chains import (
 from cnc6g.twin.jit import inlined, kernel, row_sum
 from cnc6g.twin.power import dynamic_share
 from cnc6g.twin.radio import base_station_energy_j, terminal_radio_energy_j
+from cnc6g.twin.sizes import expected, transfer_moments
 from cnc6g.twin.sojourn import p_within
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
@@ -373,6 +376,7 @@ class _Constants:
     incidence_t: FloatArray | None  # [L, O * K]
     wakes: bool  # whether a node's wake-up takes time or energy
     finite_cold_j: bool  # whether every instantiation energy is finite
+    sizes_vary: BoolArray | None  # [S] a request's data sizes vary (None: no service's do)
 
 
 @per_system
@@ -402,6 +406,7 @@ def _constants(system: System) -> _Constants:
         incidence_t=system.link_incidence if dense else None,
         wakes=bool(system.wake_s.any() or system.wake_energy.any()),
         finite_cold_j=bool(np.isfinite(system.instantiation_energy).all()),
+        sizes_vary=vary if (vary := (system.input_cv > 0) | (system.output_cv > 0)).any() else None,
     )
 
 
@@ -731,13 +736,14 @@ def evaluate_slot(
         dir_admit = np.where(c.remote_bool[None, :, :, None], radio_dir[:, :, None, :], 1.0)
         if system.n_links:
             dir_admit = dir_admit * np.exp(along[:, 2:]).transpose(0, 2, 3, 1)
-        cf_time, cf_admit = transfer_terms(
+        cf_time, cf_admit, cf_size_s = transfer_terms(
             system,
             cf,
             per_mbit,
             dir_admit,
             per_link if system.n_links else None,
             radio_delay_s,
+            sizes=c.sizes_vary is not None,
         )
         cf_reach = cf_ok * cf_admit
         cf_work = step_work_at(system, cf, cf_reach, B)
@@ -890,6 +896,24 @@ def evaluate_slot(
             t_start = np.broadcast_to(start_s, (B, S, N)).reshape(-1)[at].astype(ft, copy=False)
             p_cold = _p_after_cold_start(rate, slack[hit], t_start, tau)
             p_sat[hit] = (1.0 - cold) * p_sat[hit] + cold * p_cold
+    if c.sizes_vary is not None:  # the tasks of services whose data sizes vary
+        vary = np.flatnonzero(c.sizes_vary[s] & (served > 0))
+        if vary.size:
+            p_sat[vary] = _p_sized(
+                system,
+                vary,
+                s,
+                b,
+                node,
+                sn,
+                slack,
+                per_mbit.reshape(-1, 2)[ok[vary]],
+                rate_sn,
+                wait_n,
+                node_load,
+                cold_sn,
+                start_sn,
+            )
     satisfied = served * p_sat
     chain_out: ChainOutcome | None = None
     if cf is not None:
@@ -902,7 +926,9 @@ def evaluate_slot(
             step_admit = inst_admit.reshape(-1)[inst]
             left = np.maximum(quota - inst_admit * offered_work, 0.0)
             step_headroom = left.reshape(-1)[inst]
-        chain_out = path_outcome(system, cf, cf_reach, step_admit, step_headroom, cf_time, start_sn)
+        chain_out = path_outcome(
+            system, cf, cf_reach, step_admit, step_headroom, cf_time, start_sn, cf_size_s
+        )
         cf_served_bits, _ = offered_bits(system, cf, chain_out.served, B)
         served_bits = served_bits + cf_served_bits
 
@@ -1554,6 +1580,79 @@ def _gather_paths(
                 per_mbit[b, o, k, 0] = sent + radio_s[b, o, 0] * remote[o, k]
                 per_mbit[b, o, k, 1] = received + radio_s[b, o, 1] * remote[o, k]
                 log_admit[b, o, k] = up + down
+
+
+def _p_sized(
+    system: System,
+    vary: IntArray,
+    s: IntArray,
+    b: IntArray,
+    node: IntArray,
+    sn: IntArray,
+    slack: FloatArray,
+    flow_per_mbit: FloatArray,
+    rate_sn: FloatArray,
+    wait_n: FloatArray | None,
+    node_load: FloatArray,
+    cold_sn: FloatArray | None,
+    start_sn: FloatArray | None,
+) -> FloatArray:
+    """P(within the deadline) of the flows ``vary``, their data sizes varying (twin.sizes).
+
+    The flows' probability as a function of the time left after the transfers (exponential or
+    M/G/1 sojourn, cold starts), integrated over their gamma transfer time
+    (:func:`cnc6g.twin.sizes.expected`). ``flow_per_mbit`` ``[V, 2]``: the flows' s per Mbit
+    sent and received. NumPy alone, the same in the compiled and the reference slot.
+    """
+    sv, at = s[vary], sn[vary]
+    first, second = transfer_moments(
+        flow_per_mbit[:, 0] * system.input_mbit[sv],
+        flow_per_mbit[:, 1] * system.output_mbit[sv],
+        system.input_cv[sv],
+        system.output_cv[sv],
+    )
+    rate = rate_sn.reshape(-1)[at][:, None]
+    floor: FloatArray | float = 0.0
+    if wait_n is None:
+
+        def p_warm(left: FloatArray) -> FloatArray:
+            p: FloatArray = -np.expm1(-rate * np.maximum(left, 0.0))
+            return p
+
+    else:
+        nv = node[vary]
+        bn = b[vary] * system.n_nodes + nv
+        rho = (node_load / system.capacity).reshape(-1)[bn][:, None]
+        x = (system.work[sv] * system.devices[nv] / system.capacity[nv])[:, None]
+        cv = system.work_cv[sv][:, None]
+        wait = wait_n.reshape(-1)[bn][:, None]
+        floor = np.where(cv[:, 0] < 1e-6, x[:, 0], 0.0)  # deterministic work: at least x
+
+        def p_warm(left: FloatArray) -> FloatArray:
+            return p_within(left, x, cv, rho, wait)
+
+    left = slack[vary].astype(float)
+    p = expected(p_warm, left, first, second, floor)
+    if cold_sn is not None and start_sn is not None:
+        cold = cold_sn.reshape(-1)[at]
+        hit = np.flatnonzero(cold > 0)
+        if hit.size:  # the tasks meeting the start: its wait and an exponential sojourn
+            t_start = start_sn.reshape(-1)[at][hit][:, None]
+            tau = system.slot_s
+            lo, _ = cold_wait_bounds(t_start[:, 0], tau)
+
+            def p_cold(time_left: FloatArray) -> FloatArray:
+                return _p_after_cold_start(rate[hit], time_left, t_start, tau)
+
+            p_started = expected(
+                p_cold,
+                left[hit],
+                (first[0][hit], first[1][hit]),
+                (second[0][hit], second[1][hit]),
+                lo,  # each part is 0 below its own shortest time
+            )
+            p[hit] = (1.0 - cold[hit]) * p[hit] + cold[hit] * p_started
+    return p
 
 
 def cold_wait_bounds(t_cold: FloatArray, tau: float) -> tuple[FloatArray, FloatArray]:

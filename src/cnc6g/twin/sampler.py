@@ -4,7 +4,9 @@ Given a slot's :class:`~cnc6g.twin.dynamics.SlotOutcome` and the integer request
 request is routed by a multinomial draw over the flows' served shares (the rest is dropped), then
 gets latency ``network + Exp(rate)`` (with ``twin.sojourn = "mg1"``: the node's M/G/1 wait plus
 its own gamma-distributed work) plus, with the flow's cold-start probability, a uniform wait for
-its instance to start. The means agree with the fluid model by construction; the samples give
+its instance to start. Where a service's data sizes vary (``input_cv``, ``output_cv``) each
+request's transfers take its own sizes' times: its mean-size times scaled by gamma factors of
+mean 1. The means agree with the fluid model by construction; the samples give
 request-level p95/p99 and satisfaction.
 """
 
@@ -67,6 +69,11 @@ def sample_requests(
     drawn = rng.multinomial(n, pvals)[:, :-1]  # [P, W]
     origin, service, k, node, net, rate = request_terms(outcome, copy, drawn, column, rows)
     size = origin.size
+    if sy.input_cv[service].any() or sy.output_cv[service].any():  # each request's own sizes
+        per_mbit = outcome.per_mbit_s[copy, origin, k]  # [R, 2]
+        x_in, x_out = _size_factors(rng, sy.input_cv[service], sy.output_cv[service])
+        net = net + (x_in - 1.0) * sy.input_mbit[service] * per_mbit[:, 0]
+        net = net + (x_out - 1.0) * sy.output_mbit[service] * per_mbit[:, 1]
     if outcome.radio_delay_s is not None:
         remote = sy.candidate_valid[origin, k] & ~sy.candidate_local[origin, k]
         net = net + 2.0 * outcome.radio_delay_s[copy, origin] * remote
@@ -110,6 +117,21 @@ def sample_requests(
         offered=offered,
         dropped=offered - served_n,
     )
+
+
+def _size_factors(
+    rng: np.random.Generator, cv_in: FloatArray, cv_out: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Each request's input and output size over its mean: gamma of mean 1 and the CVs."""
+    out = []
+    for cv in (cv_in, cv_out):
+        factor = np.ones(cv.shape)
+        vary = np.flatnonzero(cv > 0)
+        if vary.size:
+            shape = 1.0 / cv[vary] ** 2
+            factor[vary] = rng.gamma(shape, 1.0) / shape
+        out.append(factor)
+    return out[0], out[1]
 
 
 def served_by_row_numpy(outcome: SlotOutcome, copy: int, rows: IntArray) -> FloatArray:
@@ -367,6 +389,11 @@ def _sample_paths(
         sojourn = np.where(steps, rng.exponential(1.0, size=rate.shape) / rate, 0.0)
     on = spec.route_steps[s] & steps[:, None, :]  # [M, R, Q]
     per_route = ch.route_network_s[f] + (on * sojourn[:, None, :]).sum(axis=2)
+    if ch.route_sized_s is not None:  # each request's own input and output sizes
+        x_in, x_out = _size_factors(rng, sy.input_cv[s], sy.output_cv[s])
+        sized = ch.route_sized_s[f]
+        per_route = per_route + (x_in - 1.0)[:, None] * sized[..., 0]
+        per_route = per_route + (x_out - 1.0)[:, None] * sized[..., 1]
     per_route = np.where(spec.route_valid[s], per_route, -np.inf)
     latency = per_route.max(axis=1) if f.size else np.zeros(0)
     cold = ch.cold[f]

@@ -70,6 +70,8 @@ class System:
     cold_start_s: FloatArray
     deadline_s: FloatArray
     work_cv: FloatArray  # coefficient of variation of a task's work (twin.sojourn = mg1)
+    input_cv: FloatArray  # coefficient of variation of a request's input data size
+    output_cv: FloatArray  # coefficient of variation of a request's output data size
     can_host: BoolArray  # [S, N] tier, processor and memory allow an instance
     # origins [O]
     origin_ran: IntArray  # index into node_domain space of the RAN domain
@@ -425,6 +427,8 @@ def compile_scenario(scenario: Scenario, precision: str = "double") -> System:
         cold_start_s=svc("cold_start_ms", 1e-3),
         deadline_s=svc("deadline_ms", 1e-3),
         work_cv=svc("work_cv"),
+        input_cv=svc("input_cv"),
+        output_cv=svc("output_cv"),
         can_host=can_host,
         origin_ran=origin_ran,
         uplink_mhz=np.array([radio[t.name].uplink_mhz for t in terminals]),
