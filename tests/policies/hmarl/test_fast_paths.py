@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from cnc6g.policies.hmarl import executor
 from cnc6g.policies.hmarl.agents import DDPG, DQN, LearnerConfig, infer
 from cnc6g.policies.hmarl.executor import (
     LEVELS,
@@ -189,6 +190,53 @@ def test_rounds_computing_the_changed_terms_equal_computing_every_term(name, req
         for got, want in zip((fast[0], *fast[1]), (every[0], *every[1]), strict=True):
             assert got.tobytes() == want.tobytes()
         assert fast[0].any()
+
+
+def test_rounds_that_stop_once_a_last_round_takes_nothing_equal_running_every_round(
+    case_system, monkeypatch
+):
+    sy = case_system
+    B = 3
+    twin = _running_twin(sy, batch=B)
+    rng = np.random.default_rng(5)
+    D, N = int(sy.node_domain.max()) + 1, sy.n_nodes
+    knobs = Knobs(
+        level=rng.integers(1, len(LEVELS), (B, D)),
+        threshold=rng.integers(0, 3, (B, D)),
+        price=rng.uniform(-1, 1, (B, N)),
+        trim=rng.uniform(-1, 1, (B, N)),
+    )
+    fills = []  # every assignment's arguments, consolidation's included
+    fill = executor._fill
+
+    def recording(sy_, usable, budget, floor=None, route=True, every=False):
+        fills.append((usable, budget, floor))
+        return fill(sy_, usable, budget, floor, route, every)
+
+    monkeypatch.setattr(executor, "_fill", recording)
+    args = (twin.uplink_mbps, twin.downlink_mbps, twin.deployment, knobs)
+    execute(sy, twin.demand * 2.0, *args)  # parts turned away, offered again
+    monkeypatch.undo()
+    calls = [0]
+    round_ = executor._round
+
+    def counting(*a):
+        calls[0] += 1
+        return round_(*a)
+
+    monkeypatch.setattr(executor, "_round", counting)
+    shorter = 0
+    for usable, budget, floor in fills:
+        ran = []
+        for every in (False, True):
+            calls[0] = 0
+            ran.append((fill(sy, usable, budget, floor, every=every), calls[0]))
+        (fast, fast_calls), (want, want_calls) = ran
+        for got, ref in zip((fast[0], *fast[1]), (want[0], *want[1]), strict=True):
+            assert got.tobytes() == ref.tobytes()
+        shorter += fast_calls < want_calls
+    assert len(fills) > 4  # the consolidation ran
+    assert shorter  # some stopped early
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

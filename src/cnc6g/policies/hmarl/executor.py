@@ -1084,8 +1084,10 @@ def _fill_rounds(
     changed are computed again (29 % of them per round in the case study): NumPy's
     ``exp`` of a value is the same wherever the value sits in the array it is given. Likewise
     a row's pick is found again only where one of its terms changed or a node or cell of its
-    entries ran out of room. With ``every``, every term is computed and every pick found in
-    every round, as the rounds did before: their reference.
+    entries ran out of room. The rounds stop early once one of the last (those that offer
+    whatever is left at once) takes nothing: every round after it would offer the same at the
+    same loads and take nothing too. With ``every``, every term is computed, every pick found
+    and every round run, as the rounds did before: their reference.
     """
     a_int, a_flt, e_int, _, _ = usable.packed
     A, E, P = a_int.shape[1], e_int.shape[1], cells.shape[2]
@@ -1110,7 +1112,7 @@ def _fill_rounds(
     moved = np.zeros(nodes.shape[1], dtype=np.bool_)
     consts = (sy.unsatisfied_penalty_j, RADIO_LIMIT, sy.slot_s, usable.stuck)
     state = (pick, rows, per_entry, nodes, cells, changed, moved, flags)
-    args = (consts, floored, *usable.packed, *state)
+    args = (consts, floored, not every, *usable.packed, *state)
     total = ROUNDS + EXTRA
     count = 0
     for r in range(total):
@@ -1140,6 +1142,7 @@ def _round(
     at: IntArray,
     consts: tuple[float, float, float, float],
     floored: bool,
+    settle: bool,
     a_int: IntArray,
     a_flt: FloatArray,
     e_int: IntArray,
@@ -1159,9 +1162,10 @@ def _round(
     With ``choose``, the end of round ``r - 1`` (``todo`` holds the exponentials of the
     ``count`` deadline terms of entries ``at`` computed again): each row's choice and what the
     radio and the nodes accept of it. With ``price``, the start of round ``r``: the offers and,
-    in ``todo``, the exponents of the deadline terms that changed, whose count it returns. The
-    other arguments are :func:`_fill_rounds`'s: the usable routes packed (:data:`_Packed`),
-    then the rounds' state.
+    in ``todo``, the exponents of the deadline terms that changed, whose count it returns.
+    With ``settle``, -1 too once a round from the last of the ``rounds`` on has taken nothing
+    (the rounds left would take nothing either). The other arguments are
+    :func:`_fill_rounds`'s: the usable routes packed (:data:`_Packed`), then the rounds' state.
     """
     beta, limit, tau, stuck = consts
     pair, seg = a_int[0], a_int[1]
@@ -1209,38 +1213,37 @@ def _round(
             for e in range(E):
                 if moved[e_node[e]]:
                     dirty[e_row[e]] = True
-        # Per row the first entry of the least expected cost plus price.
-        for a in range(A):
-            if not (flipped or dirty[a]):
-                continue
-            dirty[a] = False
-            far = cut[pair[a]]
-            best = first = seg[a]
-            end = seg[a + 1] if a + 1 < A else E
-            x = term[first] * beta + e_fixed[first]
-            if shut[e_node[first]] or (e_far[first] and far):
-                x = inf
-            least_x = x
-            low = x + e_price[first]
-            for e in range(first + 1, end):
-                x = term[e] * beta + e_fixed[e]
-                if shut[e_node[e]] or (e_far[e] and far):
-                    x = inf
-                ranked = x + e_price[e]
-                lower = ranked < low
-                best = e if lower else best
-                low = ranked if lower else low
-                least_x = x if lower else least_x
-            pick[a] = best
-            chosen[a] = least_x
-        for a in range(A):
-            take[a] = offer[a] if chosen[a] < beta and offer[a] > 0 else 0.0
-        # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
+        # Per row the first entry of the least expected cost plus price, what it takes of its
+        # offer, and the parts of the remote ones sent over each cell's radio, in one pass.
         sent[:] = 0.0
         for a in range(A):
-            t = take[a] if e_far[pick[a]] else 0.0
+            if flipped or dirty[a]:
+                dirty[a] = False
+                far = cut[pair[a]]
+                best = first = seg[a]
+                end = seg[a + 1] if a + 1 < A else E
+                x = term[first] * beta + e_fixed[first]
+                if shut[e_node[first]] or (e_far[first] and far):
+                    x = inf
+                least_x = x
+                low = x + e_price[first]
+                for e in range(first + 1, end):
+                    x = term[e] * beta + e_fixed[e]
+                    if shut[e_node[e]] or (e_far[e] and far):
+                        x = inf
+                    ranked = x + e_price[e]
+                    lower = ranked < low
+                    best = e if lower else best
+                    low = ranked if lower else low
+                    least_x = x if lower else least_x
+                pick[a] = best
+                chosen[a] = least_x
+            t = offer[a] if chosen[a] < beta and offer[a] > 0 else 0.0
+            take[a] = t
+            t = t if e_far[pick[a]] else 0.0
             sent[0, pair[a]] += t * share[0, a]
             sent[1, pair[a]] += t * share[1, a]
+        # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
         squeezed = False
         for p in range(P):
             ratio = 1.0
@@ -1252,12 +1255,10 @@ def _round(
                     part = left / sent[i, p]
                     ratio = ratio if ratio <= part else part
             slow[0, p] = ratio  # the share of the cell's remote parts it accepts
-        if squeezed:
-            for a in range(A):
-                if e_far[pick[a]]:
-                    take[a] = take[a] * slow[0, pair[a]]
         scratch[:] = 0.0  # asked
         for a in range(A):
+            if squeezed and e_far[pick[a]]:
+                take[a] = take[a] * slow[0, pair[a]]
             scratch[e_node[pick[a]]] += take[a] * work[a]
         over = squeezed
         for n in range(BN):
@@ -1269,11 +1270,11 @@ def _round(
             for a in range(A):
                 take[a] = take[a] * scratch[e_node[pick[a]]]
             scratch[:] = 0.0
-            for a in range(A):
-                scratch[e_node[pick[a]]] += take[a] * work[a]
             sent[:] = 0.0
             for a in range(A):
-                t = take[a] if e_far[pick[a]] else 0.0
+                t = take[a]
+                scratch[e_node[pick[a]]] += t * work[a]
+                t = t if e_far[pick[a]] else 0.0
                 sent[0, pair[a]] += t * share[0, a]
                 sent[1, pair[a]] += t * share[1, a]
         for n in range(BN):
@@ -1281,9 +1282,15 @@ def _round(
         for p in range(P):
             radio[0, p] += sent[0, p]
             radio[1, p] += sent[1, p]
+        took = False
         for a in range(A):
             gains[pick[a]] += take[a] / demand[a]
             remaining[a] -= take[a]
+            took = took or take[a] != 0.0
+        # A round from the last of the ``rounds`` on that took nothing left every load as it
+        # was: the rounds after it offer the same, find the same picks and take nothing too.
+        if settle and not took and r - 1 >= rounds - 1:
+            return -1
     if not price:
         return -1
     split = max(rounds - r, 1)
