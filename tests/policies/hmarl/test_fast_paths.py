@@ -29,6 +29,7 @@ from cnc6g.policies.hmarl.executor import (
 )
 from cnc6g.policies.hmarl.features import domain_observations, domain_observations_reference
 from cnc6g.twin import Twin
+from cnc6g.twin.jit import numpy_exp_loop
 
 
 def _running_twin(system, slots=4, batch=3):
@@ -228,15 +229,52 @@ def test_rounds_that_stop_once_a_last_round_takes_nothing_equal_running_every_ro
     shorter = 0
     for usable, budget, floor in fills:
         ran = []
-        for every in (False, True):
+        for every in (False, True):  # rounds called one by one, to count them
             calls[0] = 0
-            ran.append((fill(sy, usable, budget, floor, every=every), calls[0]))
+            ran.append((fill(sy, usable, budget, floor, every=every, whole=False), calls[0]))
         (fast, fast_calls), (want, want_calls) = ran
-        for got, ref in zip((fast[0], *fast[1]), (want[0], *want[1]), strict=True):
+        whole = fill(sy, usable, budget, floor)  # in one compiled call
+        for got, one_call, ref in zip(
+            (fast[0], *fast[1]), (whole[0], *whole[1]), (want[0], *want[1]), strict=True
+        ):
             assert got.tobytes() == ref.tobytes()
+            assert one_call.tobytes() == ref.tobytes()
         shorter += fast_calls < want_calls
     assert len(fills) > 4  # the consolidation ran
     assert shorter  # some stopped early
+    assert numpy_exp_loop()  # the rounds ran in one call
+
+
+def test_rounds_in_one_compiled_call_equal_the_rounds_called_from_python(case_system, monkeypatch):
+    sy = case_system
+    B = 2
+    twin = _running_twin(sy, batch=B)
+    rng = np.random.default_rng(8)
+    D, N = int(sy.node_domain.max()) + 1, sy.n_nodes
+    knobs = Knobs(
+        level=rng.integers(1, len(LEVELS), (B, D)),
+        threshold=rng.integers(0, 3, (B, D)),
+        price=rng.uniform(-1, 1, (B, N)),
+        trim=rng.uniform(-1, 1, (B, N)),
+    )
+    rounds = executor._fill_rounds
+    compared = [0]
+
+    def both(sy_, usable, floored, nodes, cells, every=False, whole=True):
+        start = (nodes.copy(), cells.copy())
+        got = rounds(sy_, usable, floored, nodes, cells, every, whole)
+        want = rounds(sy_, usable, floored, *start, every, whole=False)
+        # The shares, the slack and the exponentials of the deadline terms, and the loads.
+        for a, b in zip((got, nodes, cells), (want, *start), strict=True):
+            assert a.tobytes() == b.tobytes()
+        compared[0] += 1
+        return got
+
+    monkeypatch.setattr(executor, "_fill_rounds", both)
+    args = (twin.uplink_mbps, twin.downlink_mbps, twin.deployment, knobs)
+    execute(sy, twin.demand * 1.5, *args)
+    assert compared[0] > 4  # the consolidation's too
+    assert numpy_exp_loop()  # the rounds ran in one call
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

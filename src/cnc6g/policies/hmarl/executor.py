@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnc6g.twin.costs import REMOVAL_WEIGHT, amortised_objective
-from cnc6g.twin.jit import kernel
+from cnc6g.twin.jit import exp_into, kernel, numpy_exp_loop
 from cnc6g.twin.system import (
     BoolArray,
     FloatArray,
@@ -902,6 +902,7 @@ def _fill(
     floor: _Load | None = None,
     route: bool = True,
     every: bool = False,
+    whole: bool = True,
 ) -> tuple[FloatArray, _Load]:
     """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``usable``.
 
@@ -910,7 +911,8 @@ def _fill(
     far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least load the nodes'
     queueing and the cells' transfers are priced at. Returns the routing (without ``route``,
     an empty array: only the load is wanted) and the load it left. ``every``: compute every
-    deadline term in every round (the reference of the rounds, see :func:`_fill_rounds`).
+    deadline term in every round (the reference of the rounds, see :func:`_fill_rounds`);
+    ``whole``: run the rounds in one compiled call where it can (see there).
     """
     B, O, S, K = usable.shape
     N = sy.n_nodes
@@ -932,7 +934,7 @@ def _fill(
     else:
         nodes[3] = floor.node.reshape(-1)
         np.maximum(floor.radio, NETWORK_UTILISATION, out=cells[1])
-    gains = _fill_rounds(sy, usable, floor is not None, nodes, cells, every)
+    gains = _fill_rounds(sy, usable, floor is not None, nodes, cells, every, whole)[0]
     load = _Load(nodes[2].reshape(B, N), cells[0])
     if not route:
         return np.zeros(shape), load
@@ -1071,8 +1073,12 @@ def _fill_rounds(
     nodes: FloatArray,
     cells: FloatArray,
     every: bool = False,
+    whole: bool = True,
 ) -> FloatArray:
     """The rounds of :func:`_fill` over ``A > 0`` rows: each row's share sent over each entry.
+
+    Returns ``[3, E]``: per entry that share, and the slack and the deadline term (the
+    exponential) it was last priced at.
 
     ``nodes`` and ``cells`` are :func:`_fill`'s (their loads are updated in place). A round is
     compiled in two halves (:func:`_round`) around NumPy's ``exp`` of the deadline terms, which
@@ -1085,6 +1091,11 @@ def _fill_rounds(
     whatever is left at once) takes nothing: every round after it would offer the same at the
     same loads and take nothing too. With ``every``, every term is computed, every pick found
     and every round run, as the rounds did before: their reference.
+
+    With ``whole`` (and not ``every``) and NumPy's ``exp`` loop found
+    (:func:`~cnc6g.twin.jit.numpy_exp_loop`), the rounds run in one compiled call
+    (:func:`_rounds`) that calls that loop between the halves: the same values as the
+    rounds called from Python around ``np.exp``, without a call from Python per round.
     """
     a_int, a_flt, e_int, _, _ = usable.packed
     A, E, P = a_int.shape[1], e_int.shape[1], cells.shape[2]
@@ -1111,6 +1122,10 @@ def _fill_rounds(
     state = (pick, rows, per_entry, nodes, cells, changed, moved, flags)
     args = (consts, floored, not every, *usable.packed, *state)
     total = ROUNDS + EXTRA
+    loop = numpy_exp_loop() if whole and not every else 0
+    if loop:
+        _rounds(loop, total, ROUNDS, todo, at, *args)
+        return per_entry
     count = 0
     for r in range(total):
         if every:  # as if every node's headroom and every cell's slow-down had changed
@@ -1124,8 +1139,71 @@ def _fill_rounds(
         np.exp(terms, out=terms)
     else:
         _round(total, True, False, ROUNDS, count, todo, at, *args)
-    gains: FloatArray = per_entry[0]
-    return gains
+    return per_entry
+
+
+@kernel
+def _rounds(
+    loop: int,
+    total: int,
+    rounds: int,
+    todo: FloatArray,
+    at: IntArray,
+    consts: tuple[float, float, float, float],
+    floored: bool,
+    settle: bool,
+    a_int: IntArray,
+    a_flt: FloatArray,
+    e_int: IntArray,
+    e_far: BoolArray,
+    e_flt: FloatArray,
+    pick: IntArray,
+    rows: FloatArray,
+    per_entry: FloatArray,
+    nodes: FloatArray,
+    cells: FloatArray,
+    changed: BoolArray,
+    moved: BoolArray,
+    flags: BoolArray,
+) -> None:
+    """:func:`_fill_rounds`'s ``total`` rounds in one call.
+
+    Each round's halves (:func:`_round`, the same arguments) around NumPy's own ``exp`` loop
+    at ``loop`` (:func:`~cnc6g.twin.jit.numpy_exp_loop`), which gives the values ``np.exp``
+    gives.
+    """
+    work = np.empty(5, dtype=np.int64)
+    count = 0
+    for r in range(total + 1):
+        # The end of round r - 1 (if any) and the start of round r (none after the last).
+        count = _round(
+            r,
+            r > 0,
+            r < total,
+            rounds,
+            count,
+            todo,
+            at,
+            consts,
+            floored,
+            settle,
+            a_int,
+            a_flt,
+            e_int,
+            e_far,
+            e_flt,
+            pick,
+            rows,
+            per_entry,
+            nodes,
+            cells,
+            changed,
+            moved,
+            flags,
+        )
+        if count < 0:  # no offer, or after the last round
+            return
+        exp_into(loop, todo, count, work)
 
 
 @kernel
