@@ -1089,8 +1089,10 @@ def _fill_rounds(
     a row's pick is found again only where one of its terms changed or a node or cell of its
     entries ran out of room. The rounds stop early once one of the last (those that offer
     whatever is left at once) takes nothing: every round after it would offer the same at the
-    same loads and take nothing too. With ``every``, every term is computed, every pick found
-    and every round run, as the rounds did before: their reference.
+    same loads and take nothing too. The terms to compute again are found through the lists
+    of each node's and each cell's usable routes (:func:`_list_entries`), not by looking at
+    every route. With ``every``, every term is computed, every pick found, every route looked
+    at and every round run, as the rounds did before: their reference.
 
     With ``whole`` (and not ``every``) and NumPy's ``exp`` loop found
     (:func:`~cnc6g.twin.jit.numpy_exp_loop`), the rounds run in one compiled call
@@ -1119,7 +1121,11 @@ def _fill_rounds(
     changed = np.zeros(P, dtype=np.bool_)
     moved = np.zeros(nodes.shape[1], dtype=np.bool_)
     consts = (sy.unsatisfied_penalty_j, RADIO_LIMIT, sy.slot_s, usable.stuck)
-    state = (pick, rows, per_entry, nodes, cells, changed, moved, flags)
+    # Each node's entries and each cell's, and the round an entry's term was last listed in.
+    BN = nodes.shape[1]
+    lists = np.empty(BN + 1 + E + P + 1 + 2 * E, dtype=np.int64)
+    _list_entries(e_int[1], e_int[2], BN, P, lists)
+    state = (pick, rows, per_entry, nodes, cells, changed, moved, flags, lists)
     args = (consts, floored, not every, *usable.packed, *state)
     total = ROUNDS + EXTRA
     loop = numpy_exp_loop() if whole and not every else 0
@@ -1143,6 +1149,32 @@ def _fill_rounds(
 
 
 @kernel
+def _list_entries(e_node: IntArray, e_pair: IntArray, BN: int, P: int, lists: IntArray) -> None:
+    """Each node's usable routes and each cell's, listed into ``lists``.
+
+    ``[BN + 1]`` starts of each node's entries, the ``[E]`` entries by node (in entry order),
+    the same by cell (``[P + 1]``, ``[E]``), then ``[E]`` rounds an entry was listed in (-1).
+    """
+    E = e_node.size
+    for keys, size, start in ((e_node, BN, 0), (e_pair, P, BN + 1 + E)):
+        at = lists[start : start + size + 1]
+        at[:] = 0
+        for e in range(E):
+            at[keys[e] + 1] += 1
+        for i in range(size):
+            at[i + 1] += at[i]
+        into = lists[start + size + 1 : start + size + 1 + E]
+        for e in range(E):  # in order: stable
+            k = keys[e]
+            into[at[k]] = e
+            at[k] += 1
+        for i in range(size, 0, -1):  # the starts back
+            at[i] = at[i - 1]
+        at[0] = 0
+    lists[BN + P + 2 + 2 * E :] = -1
+
+
+@kernel
 def _rounds(
     loop: int,
     total: int,
@@ -1151,7 +1183,7 @@ def _rounds(
     at: IntArray,
     consts: tuple[float, float, float, float],
     floored: bool,
-    settle: bool,
+    fast: bool,
     a_int: IntArray,
     a_flt: FloatArray,
     e_int: IntArray,
@@ -1165,6 +1197,7 @@ def _rounds(
     changed: BoolArray,
     moved: BoolArray,
     flags: BoolArray,
+    lists: IntArray,
 ) -> None:
     """:func:`_fill_rounds`'s ``total`` rounds in one call.
 
@@ -1186,7 +1219,7 @@ def _rounds(
             at,
             consts,
             floored,
-            settle,
+            fast,
             a_int,
             a_flt,
             e_int,
@@ -1200,6 +1233,7 @@ def _rounds(
             changed,
             moved,
             flags,
+            lists,
         )
         if count < 0:  # no offer, or after the last round
             return
@@ -1217,7 +1251,7 @@ def _round(
     at: IntArray,
     consts: tuple[float, float, float, float],
     floored: bool,
-    settle: bool,
+    fast: bool,
     a_int: IntArray,
     a_flt: FloatArray,
     e_int: IntArray,
@@ -1231,6 +1265,7 @@ def _round(
     changed: BoolArray,
     moved: BoolArray,
     flags: BoolArray,
+    lists: IntArray,
 ) -> int:
     """One assignment round's compiled halves; -1 when round ``r`` offers nothing.
 
@@ -1238,8 +1273,11 @@ def _round(
     ``count`` deadline terms of entries ``at`` computed again): each row's choice and what the
     radio and the nodes accept of it. With ``price``, the start of round ``r``: the offers and,
     in ``todo``, the exponents of the deadline terms that changed, whose count it returns.
-    With ``settle``, -1 too once a round from the last of the ``rounds`` on has taken nothing
-    (the rounds left would take nothing either). The other arguments are
+    With ``fast``, -1 too once a round from the last of the ``rounds`` on has taken nothing
+    (the rounds left would take nothing either), and the terms that changed are found
+    through the lists of each node's and each cell's entries (``lists``, see
+    :func:`_list_entries`); else every round runs and every entry is looked at, as before:
+    the reference. The other arguments are
     :func:`_fill_rounds`'s: the usable routes packed (:data:`_Packed`), then the rounds' state.
     """
     beta, limit, tau, stuck = consts
@@ -1364,7 +1402,7 @@ def _round(
             took = took or take[a] != 0.0
         # A round from the last of the ``rounds`` on that took nothing left every load as it
         # was: the rounds after it offer the same, find the same picks and take nothing too.
-        if settle and not took and r - 1 >= rounds - 1:
+        if fast and not took and r - 1 >= rounds - 1:
             return -1
     if not price:
         return -1
@@ -1397,20 +1435,43 @@ def _round(
             changed[p] = changed[p] or slow[i, p] != slowed[i, p]
     for a in range(A):
         fresh = fresh or changed[pair[a]]
+    count = 0
     if fresh:
         slowed[:] = slow
         for a in range(A):
             p = pair[a]
             if changed[p]:
                 transfer[a] = tau * (share[0, a] * slow[0, p] + share[1, a] * slow[1, p])
+    if not fast:  # every entry looked at: those whose term changed (their slack first)
         for e in range(E):
             if changed[e_pair[e]]:
                 part = e_reach[e] - e_remote[e] * transfer[e_row[e]]
                 drain[e] = -(part if part >= 0.0 else 0.0)
-    count = 0
-    for e in range(E):  # the entries whose term changed (else it is what it was), branch-free
-        at[count] = e
-        count += moved[e_node[e]] | changed[e_pair[e]]
+            if moved[e_node[e]] or changed[e_pair[e]]:
+                at[count] = e
+                count += 1
+    # The entries whose term changed (else it is what it was), once each: those of the cells
+    # whose slow-down changed (their slack first), then those of the nodes whose headroom did.
+    node_at, node_entries = lists[: BN + 1], lists[BN + 1 : BN + 1 + E]
+    cell_at = lists[BN + 1 + E : BN + 2 + E + P]
+    cell_entries, seen = lists[BN + 2 + E + P : BN + 2 + 2 * E + P], lists[BN + 2 + 2 * E + P :]
+    if fast and fresh:
+        for p in range(P):
+            if changed[p]:
+                for i in range(cell_at[p], cell_at[p + 1]):
+                    e = cell_entries[i]
+                    part = e_reach[e] - e_remote[e] * transfer[e_row[e]]
+                    drain[e] = -(part if part >= 0.0 else 0.0)
+                    seen[e] = r
+                    at[count] = e
+                    count += 1
+    for n in range(BN if fast else 0):
+        if moved[n]:
+            for i in range(node_at[n], node_at[n + 1]):
+                e = node_entries[i]
+                if seen[e] != r:
+                    at[count] = e
+                    count += 1
     for i in range(count):
         e = at[i]
         todo[i] = headroom[e_node[e]] / e_work[e] * drain[e]
