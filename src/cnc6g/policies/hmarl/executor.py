@@ -940,8 +940,24 @@ def _fill(
         return np.zeros(shape), load
     # Each entry is a distinct (row, candidate): clipping the entries clips the routing.
     routing = np.zeros(shape)
-    routing.reshape(-1, K)[usable.live[usable.entries[0]], usable.k] = np.clip(gains, 0.0, 1.0)
+    _route_into(routing.reshape(-1), usable.live, usable.entries[0], usable.k, gains, K)
     return routing, load
+
+
+@kernel
+def _route_into(
+    routing: FloatArray, live: IntArray, e_row: IntArray, e_k: IntArray, gains: FloatArray, K: int
+) -> None:
+    """Each entry's share clipped to [0, 1] (as ``np.clip``) into the flat ``routing``.
+
+    An entry's place is its row's flat (copy, origin, service) and its candidate.
+    """
+    for e in range(gains.size):
+        g = gains[e]
+        if not np.isnan(g):  # NumPy's clip: NaN stays, else max(g, 0) then min(., 1)
+            g = g if g > 0.0 else 0.0
+            g = g if g < 1.0 else 1.0
+        routing[live[e_row[e]] * K + e_k[e]] = g
 
 
 def _entries_numpy(
