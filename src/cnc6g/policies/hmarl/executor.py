@@ -1344,7 +1344,10 @@ def _round(
                     dirty[e_row[e]] = True
         # Per row the first entry of the least expected cost plus price, what it takes of its
         # offer, and the parts of the remote ones sent over each cell's radio, in one pass.
+        # A sum that consecutive rows add to is kept in a register between them (``run``):
+        # the same additions in the same order, without waiting on memory for each.
         sent[:] = 0.0
+        run, up, down = -1, 0.0, 0.0
         for a in range(A):
             if flipped or dirty[a]:
                 dirty[a] = False
@@ -1370,8 +1373,15 @@ def _round(
             t = offer[a] if chosen[a] < beta and offer[a] > 0 else 0.0
             take[a] = t
             t = t if e_far[pick[a]] else 0.0
-            sent[0, pair[a]] += t * share[0, a]
-            sent[1, pair[a]] += t * share[1, a]
+            if pair[a] != run:
+                if run >= 0:
+                    sent[0, run], sent[1, run] = up, down
+                run = pair[a]
+                up, down = sent[0, run], sent[1, run]
+            up += t * share[0, a]
+            down += t * share[1, a]
+        if run >= 0:
+            sent[0, run], sent[1, run] = up, down
         # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
         squeezed = False
         for p in range(P):
@@ -1385,10 +1395,19 @@ def _round(
                     ratio = ratio if ratio <= part else part
             slow[0, p] = ratio  # the share of the cell's remote parts it accepts
         scratch[:] = 0.0  # asked
+        run, asked = -1, 0.0
         for a in range(A):
             if squeezed and e_far[pick[a]]:
                 take[a] = take[a] * slow[0, pair[a]]
-            scratch[e_node[pick[a]]] += take[a] * work[a]
+            n = e_node[pick[a]]
+            if n != run:
+                if run >= 0:
+                    scratch[run] = asked
+                run = n
+                asked = scratch[n]
+            asked += take[a] * work[a]
+        if run >= 0:
+            scratch[run] = asked
         over = squeezed
         for n in range(BN):
             over = over or scratch[n] > room[n]
