@@ -783,34 +783,64 @@ def _usable(
     per_row = (demand.reshape(-1), slot.uplink.reshape(-1), slot.downlink.reshape(-1))
     per_service = (sy.work, sy.input_mbit, sy.output_mbit)
     consts = (sy.unsatisfied_penalty_j, sy.slot_s)
-    # Sized for every row with demand and every one of its candidates, filled in one pass, then
-    # packed to the rows and routes found (the first of each array's rows).
-    R = int(np.count_nonzero(demand > 0))
-    live, e_k = np.empty(R, dtype=np.int64), np.empty(R * K, dtype=np.int64)
-    a_int, a_flt = np.empty(2 * R, dtype=np.int64), np.empty(4 * R)
-    e_int, e_flt = np.empty(3 * R * K, dtype=np.int64), np.empty(5 * R * K)
-    e_far = np.empty(R * K, dtype=np.bool_)
-    A, E, stuck = _usable_into(
+    A, E, stuck = _count_usable(hosting, terms, per_row, consts)
+    live, e_k = np.empty(A, dtype=np.int64), np.empty(E, dtype=np.int64)
+    packed = (
+        np.empty((2, A), dtype=np.int64),
+        np.empty((4, A)),
+        np.empty((3, E), dtype=np.int64),
+        np.empty(E, dtype=np.bool_),
+        np.empty((5, E)),
+    )
+    a_int, a_flt, e_int, e_far, e_flt = packed
+    _usable_into(
         hosting,
         terms,
         per_row,
         per_service,
         consts,
-        live,
-        e_k,
-        (a_int, a_flt),
-        (e_int, e_flt),
-        e_far,
-    )
-    packed = (
-        a_int[: 2 * A].reshape(2, A),
-        a_flt[: 4 * A].reshape(4, A),
-        e_int[: 3 * E].reshape(3, E),
-        e_far[:E],
-        e_flt[: 5 * E].reshape(5, E),
+        (live, a_int[0], a_int[1], a_flt[0], a_flt[1], a_flt[2:4]),
+        (e_int[0], e_k, e_int[1], e_int[2], e_far),
+        (e_flt[0], e_flt[1], e_flt[2], e_flt[3], e_flt[4]),
     )
     rows_of, entries = _views(packed, stuck)
-    return _Usable(live[:A], stuck, rows_of, entries, e_k[:E], (B, O, S, K), packed)
+    return _Usable(live, stuck, rows_of, entries, e_k, (B, O, S, K), packed)
+
+
+@kernel
+def _count_usable(
+    hosting: tuple[BoolArray, BoolArray, BoolArray, IntArray],
+    terms: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    per_row: tuple[FloatArray, FloatArray, FloatArray],
+    consts: tuple[float, float],
+) -> tuple[int, int, float]:
+    """Rows with a usable route, usable routes, and the most demand a row without one has."""
+    instances, previous, admissible, cand = hosting
+    energy, cold = terms[0], terms[1]
+    demand = per_row[0]
+    beta = consts[0]
+    S = instances.shape[1]
+    O, K = cand.shape
+    A = E = 0
+    stuck = 0.0
+    for flat in range(demand.size):
+        if not demand[flat] > 0:
+            continue
+        p, s = flat // S, flat % S
+        b, o = p // O, p % O
+        count = 0
+        for k in range(K):
+            n = cand[o, k]
+            if instances[b, s, n] and admissible[o, s, k]:  # as _fixed_costs_into
+                new = 0.0 if previous[b, s, n] else 1.0
+                if np.isfinite(energy[flat, k] + beta * cold[s] * new):
+                    count += 1
+        if count:
+            A += 1
+            E += count
+        elif demand[flat] > stuck:
+            stuck = demand[flat]
+    return A, E, stuck
 
 
 @kernel
@@ -820,35 +850,22 @@ def _usable_into(
     per_row: tuple[FloatArray, FloatArray, FloatArray],
     per_service: tuple[FloatArray, FloatArray, FloatArray],
     consts: tuple[float, float],
-    live: IntArray,
-    e_k: IntArray,
-    rows: tuple[IntArray, FloatArray],
-    entries: tuple[IntArray, FloatArray],
-    e_far: BoolArray,
-) -> tuple[int, int, float]:
-    """:func:`_usable` into arrays sized for the ``R`` rows with demand and ``K`` candidates.
-
-    ``live`` is ``[R]``, ``e_k`` and ``e_far`` ``[R * K]``; per row the flat ``[2, R]`` pair
-    and first entry and ``[4, R]`` work, demand and shares; per entry the flat ``[3, R * K]``
-    row, node and cell and ``[5, R * K]`` work, fixed cost, reach, remote flag and price.
-
-    Returns the rows with a usable route ``A``, the usable routes ``E`` and the most demand a
-    row without one has; the flat arrays are packed so that their first ``2 * A``, ``4 * A``,
-    ``3 * E`` and ``5 * E`` values hold the ``[2, A]``, ``[4, A]``, ``[3, E]`` and ``[5, E]``
-    arrays.
-    """
+    rows: tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray],
+    ints: tuple[IntArray, IntArray, IntArray, IntArray, BoolArray],
+    values: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+) -> None:
+    """:func:`_usable` into the arrays it sized."""
     instances, previous, admissible, cand = hosting
     energy, cold, reach, remote, price = terms
     demand, uplink, downlink = per_row
     work_s, input_mbit, output_mbit = per_service
     beta, tau = consts
-    a_int, a_flt = rows
-    e_int, e_flt = entries
-    R, M = live.size, e_k.size
+    live, pair, seg, work, tasks, share = rows
+    e_row, e_k, e_node, e_pair, e_far = ints
+    e_work, e_fixed, e_reach, e_remote, e_price = values
     S, N = instances.shape[1], instances.shape[2]
     O, K = cand.shape
     a = e = 0
-    stuck = 0.0
     for flat in range(demand.size):
         if not demand[flat] > 0:
             continue
@@ -863,36 +880,22 @@ def _usable_into(
             fixed = energy[flat, k] + beta * cold[s] * new
             if not np.isfinite(fixed):
                 continue
-            e_int[e], e_k[e], e_int[M + e], e_int[2 * M + e] = a, k, b * N + n, p
+            e_row[e], e_k[e] = a, k
+            e_node[e] = b * N + n
+            e_pair[e] = p
             e_far[e] = remote[o, k] > 0
-            e_flt[e] = work_s[s]
-            e_flt[M + e] = fixed
-            e_flt[2 * M + e] = reach[o * S + s, k]
-            e_flt[3 * M + e] = remote[o, k]
-            e_flt[4 * M + e] = price[p, k]
+            e_work[e] = work_s[s]
+            e_fixed[e] = fixed
+            e_reach[e] = reach[o * S + s, k]
+            e_remote[e] = remote[o, k]
+            e_price[e] = price[p, k]
             e += 1
         if e > first:
-            live[a], a_int[a], a_int[R + a] = flat, p, first
-            a_flt[a], a_flt[R + a] = work_s[s], demand[flat]
-            a_flt[2 * R + a] = input_mbit[s] / (uplink[p] * tau)
-            a_flt[3 * R + a] = output_mbit[s] / (downlink[p] * tau)
+            live[a], pair[a], seg[a] = flat, p, first
+            work[a], tasks[a] = work_s[s], demand[flat]
+            share[0, a] = input_mbit[s] / (uplink[p] * tau)
+            share[1, a] = output_mbit[s] / (downlink[p] * tau)
             a += 1
-        elif demand[flat] > stuck:
-            stuck = demand[flat]
-    # Row j of each array from j * R (j * M) to j * A (j * E), in order: no row is written
-    # over before it has moved.
-    for i in range(a):
-        a_int[a + i] = a_int[R + i]
-    for j in range(1, 4):
-        for i in range(a):
-            a_flt[j * a + i] = a_flt[j * R + i]
-    for j in range(1, 3):
-        for i in range(e):
-            e_int[j * e + i] = e_int[j * M + i]
-    for j in range(1, 5):
-        for i in range(e):
-            e_flt[j * e + i] = e_flt[j * M + i]
-    return a, e, stuck
 
 
 def _fill(
