@@ -1109,7 +1109,7 @@ def _fill_rounds(
     entries ran out of room. The rounds stop early once one of the last (those that offer
     whatever is left at once) takes nothing: every round after it would offer the same at the
     same loads and take nothing too. The terms to compute again are found through the lists
-    of each node's and each cell's usable routes (:func:`_list_entries`), not by looking at
+    of each node's and each cell's usable routes (:func:`_start_rounds`), not by looking at
     every route. With ``every``, every term is computed, every pick found, every route looked
     at and every round run, as the rounds did before: their reference.
 
@@ -1119,31 +1119,23 @@ def _fill_rounds(
     rounds called from Python around ``np.exp``, without a call from Python per round.
     """
     a_int, a_flt, e_int, _, _ = usable.packed
-    A, E, P = a_int.shape[1], e_int.shape[1], cells.shape[2]
-    pick = np.zeros(A, dtype=np.int64)
-    # remaining, offer, transfer (at the cell's load), take, and the expected cost of the
-    # row's pick
-    rows = np.empty((5, A))
-    rows[0] = a_flt[1]
-    rows[3] = 0.0
+    A, E, P, BN = a_int.shape[1], e_int.shape[1], cells.shape[2], nodes.shape[1]
+    # Each row's pick; remaining, offer, transfer (at the cell's load), take, and the expected
+    # cost of the row's pick.
+    pick, rows = np.empty(A, dtype=np.int64), np.empty((5, A))
     # The rows whose pick is to be found again, the cells without room and the nodes without
     # room the picks were found at.
-    flags = np.zeros(A + P + nodes.shape[1], dtype=np.bool_)
+    flags = np.empty(A + P + BN, dtype=np.bool_)
     # Per entry: the share of its row's demand sent over it, minus the time left for queueing
     # and execution, and the exponential of the deadline term.
     per_entry = np.empty((3, E))
-    per_entry[0] = 0.0
     todo = np.empty(E)  # the deadline terms' exponents computed again, then their exponentials
     at = np.empty(E, dtype=np.int64)  # their entries
-    nodes[5] = np.nan  # the headroom the deadline terms were computed at
-    cells[2] = np.nan  # the cells' slow-downs the slack was computed at
-    changed = np.zeros(P, dtype=np.bool_)
-    moved = np.zeros(nodes.shape[1], dtype=np.bool_)
+    changed, moved = np.zeros(P, dtype=np.bool_), np.zeros(BN, dtype=np.bool_)
     consts = (sy.unsatisfied_penalty_j, RADIO_LIMIT, sy.slot_s, usable.stuck)
     # Each node's entries and each cell's, and the round an entry's term was last listed in.
-    BN = nodes.shape[1]
     lists = np.empty(BN + 1 + E + P + 1 + 2 * E, dtype=np.int64)
-    _list_entries(e_int[1], e_int[2], BN, P, lists)
+    _start_rounds(a_flt[1], e_int[1], e_int[2], pick, rows, flags, per_entry, nodes, cells, lists)
     state = (pick, rows, per_entry, nodes, cells, changed, moved, flags, lists)
     args = (consts, floored, not every, *usable.packed, *state)
     total = ROUNDS + EXTRA
@@ -1168,13 +1160,35 @@ def _fill_rounds(
 
 
 @kernel
-def _list_entries(e_node: IntArray, e_pair: IntArray, BN: int, P: int, lists: IntArray) -> None:
-    """Each node's usable routes and each cell's, listed into ``lists``.
+def _start_rounds(
+    demand: FloatArray,
+    e_node: IntArray,
+    e_pair: IntArray,
+    pick: IntArray,
+    rows: FloatArray,
+    flags: BoolArray,
+    per_entry: FloatArray,
+    nodes: FloatArray,
+    cells: FloatArray,
+    lists: IntArray,
+) -> None:
+    """The rounds' state before the first, and the usable routes of each node and each cell.
 
-    ``[BN + 1]`` starts of each node's entries, the ``[E]`` entries by node (in entry order),
-    the same by cell (``[P + 1]``, ``[E]``), then ``[E]`` rounds an entry was listed in (-1).
+    See :func:`_fill_rounds` for the arguments. Every pick the first entry, every row's
+    remaining demand its demand and nothing taken, every flag down, nothing sent over any
+    entry, and the headroom and the cells' slow-downs the terms were computed at unknown
+    (NaN: every term is computed in the first round). ``lists``: ``[BN + 1]`` starts of each
+    node's entries, the ``[E]`` entries by node (in entry order), the same by cell
+    (``[P + 1]``, ``[E]``), then ``[E]`` rounds an entry was listed in (-1).
     """
-    E = e_node.size
+    BN, P, E = nodes.shape[1], cells.shape[2], e_node.size
+    pick[:] = 0
+    rows[0] = demand
+    rows[3] = 0.0
+    flags[:] = False
+    per_entry[0] = 0.0
+    nodes[5] = np.nan
+    cells[2] = np.nan
     for keys, size, start in ((e_node, BN, 0), (e_pair, P, BN + 1 + E)):
         at = lists[start : start + size + 1]
         at[:] = 0
@@ -1295,7 +1309,7 @@ def _round(
     With ``fast``, -1 too once a round from the last of the ``rounds`` on has taken nothing
     (the rounds left would take nothing either), and the terms that changed are found
     through the lists of each node's and each cell's entries (``lists``, see
-    :func:`_list_entries`); else every round runs and every entry is looked at, as before:
+    :func:`_start_rounds`); else every round runs and every entry is looked at, as before:
     the reference. The other arguments are
     :func:`_fill_rounds`'s: the usable routes packed (:data:`_Packed`), then the rounds' state.
     """
