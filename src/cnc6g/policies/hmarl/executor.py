@@ -1325,6 +1325,8 @@ def _round(
     radio, least_radio, slowed, slow, sent = cells[0], cells[1], cells[2], cells[3], cells[4]
     A, E, P, BN = pair.size, e_row.size, radio.shape[1], budget.size
     inf = np.inf
+    split = max(rounds - r, 1)  # round r offers this share of what is left
+    most = 0.0  # the largest offer
     if choose:
         # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
         top = -inf
@@ -1447,22 +1449,25 @@ def _round(
         for p in range(P):
             radio[0, p] += sent[0, p]
             radio[1, p] += sent[1, p]
+        # What each row took, and (with ``price``) round r's offers in the same pass.
         took = False
         for a in range(A):
             gains[pick[a]] += take[a] / demand[a]
             remaining[a] -= take[a]
             took = took or take[a] != 0.0
+            if price:
+                offer[a] = remaining[a] / split
+                most = offer[a] if offer[a] > most else most
         # A round from the last of the ``rounds`` on that took nothing left every load as it
         # was: the rounds after it offer the same, find the same picks and take nothing too.
         if fast and not took and r - 1 >= rounds - 1:
             return -1
     if not price:
         return -1
-    split = max(rounds - r, 1)
-    most = 0.0
-    for a in range(A):
-        offer[a] = remaining[a] / split
-        most = offer[a] if offer[a] > most else most
+    if not choose:
+        for a in range(A):
+            offer[a] = remaining[a] / split
+            most = offer[a] if offer[a] > most else most
     if not (most > 1e-9 or stuck / split > 1e-9):
         return -1
     for n in range(BN):
@@ -1485,8 +1490,15 @@ def _round(
             v = v if v <= limit else limit
             slow[i, p] = 1.0 / (1.0 - v)
             changed[p] = changed[p] or slow[i, p] != slowed[i, p]
-    for a in range(A):
-        fresh = fresh or changed[pair[a]]
+    node_at, node_entries = lists[: BN + 1], lists[BN + 1 : BN + 1 + E]
+    cell_at = lists[BN + 1 + E : BN + 2 + E + P]
+    cell_entries, seen = lists[BN + 2 + E + P : BN + 2 + 2 * E + P], lists[BN + 2 + 2 * E + P :]
+    if fast:  # the cells with usable routes are those with rows
+        for p in range(P):
+            fresh = fresh or (changed[p] and cell_at[p + 1] > cell_at[p])
+    else:
+        for a in range(A):
+            fresh = fresh or changed[pair[a]]
     count = 0
     if fresh:
         slowed[:] = slow
@@ -1504,9 +1516,6 @@ def _round(
                 count += 1
     # The entries whose term changed (else it is what it was), once each: those of the cells
     # whose slow-down changed (their slack first), then those of the nodes whose headroom did.
-    node_at, node_entries = lists[: BN + 1], lists[BN + 1 : BN + 1 + E]
-    cell_at = lists[BN + 1 + E : BN + 2 + E + P]
-    cell_entries, seen = lists[BN + 2 + E + P : BN + 2 + 2 * E + P], lists[BN + 2 + 2 * E + P :]
     if fast and fresh:
         for p in range(P):
             if changed[p]:
