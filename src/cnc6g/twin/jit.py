@@ -139,9 +139,9 @@ def _ufunc_loop_address(ufunc: np.ufunc, types: str) -> int:
     head = 2 * word  # reference count and type
     nin, nout, nargs = (ctypes.c_int.from_address(at + head + 4 * i).value for i in range(3))
     ntypes = ctypes.c_int.from_address(at + head + 16 + 2 * word).value
-    name = ctypes.c_char_p.from_address(at + head + 24 + 2 * word).value
     if (nin, nout, nargs, ntypes) != (ufunc.nin, ufunc.nout, ufunc.nargs, ufunc.ntypes):
-        return 0
+        return 0  # not the layout assumed: no pointer of it is followed
+    name = ctypes.c_char_p.from_address(at + head + 24 + 2 * word).value
     if name != ufunc.__name__.encode():
         return 0
     codes = ctypes.c_void_p.from_address(at + head + 24 + 3 * word).value
