@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from cnc6g.policies.hmarl import executor
 from cnc6g.policies.hmarl.agents import DDPG, DQN, LearnerConfig, infer
 from cnc6g.policies.hmarl.executor import (
     LEVELS,
@@ -28,6 +29,7 @@ from cnc6g.policies.hmarl.executor import (
 )
 from cnc6g.policies.hmarl.features import domain_observations, domain_observations_reference
 from cnc6g.twin import Twin
+from cnc6g.twin.jit import numpy_exp_loop
 
 
 def _running_twin(system, slots=4, batch=3):
@@ -189,6 +191,90 @@ def test_rounds_computing_the_changed_terms_equal_computing_every_term(name, req
         for got, want in zip((fast[0], *fast[1]), (every[0], *every[1]), strict=True):
             assert got.tobytes() == want.tobytes()
         assert fast[0].any()
+
+
+def test_rounds_that_stop_once_a_last_round_takes_nothing_equal_running_every_round(
+    case_system, monkeypatch
+):
+    sy = case_system
+    B = 3
+    twin = _running_twin(sy, batch=B)
+    rng = np.random.default_rng(5)
+    D, N = int(sy.node_domain.max()) + 1, sy.n_nodes
+    knobs = Knobs(
+        level=rng.integers(1, len(LEVELS), (B, D)),
+        threshold=rng.integers(0, 3, (B, D)),
+        price=rng.uniform(-1, 1, (B, N)),
+        trim=rng.uniform(-1, 1, (B, N)),
+    )
+    fills = []  # every assignment's arguments, consolidation's included
+    fill = executor._fill
+
+    def recording(sy_, usable, budget, floor=None, route=True, every=False):
+        fills.append((usable, budget, floor))
+        return fill(sy_, usable, budget, floor, route, every)
+
+    monkeypatch.setattr(executor, "_fill", recording)
+    args = (twin.uplink_mbps, twin.downlink_mbps, twin.deployment, knobs)
+    execute(sy, twin.demand * 2.0, *args)  # parts turned away, offered again
+    monkeypatch.undo()
+    calls = [0]
+    round_ = executor._round
+
+    def counting(*a):
+        calls[0] += 1
+        return round_(*a)
+
+    monkeypatch.setattr(executor, "_round", counting)
+    shorter = 0
+    for usable, budget, floor in fills:
+        ran = []
+        for every in (False, True):  # rounds called one by one, to count them
+            calls[0] = 0
+            ran.append((fill(sy, usable, budget, floor, every=every, whole=False), calls[0]))
+        (fast, fast_calls), (want, want_calls) = ran
+        whole = fill(sy, usable, budget, floor)  # in one compiled call
+        for got, one_call, ref in zip(
+            (fast[0], *fast[1]), (whole[0], *whole[1]), (want[0], *want[1]), strict=True
+        ):
+            assert got.tobytes() == ref.tobytes()
+            assert one_call.tobytes() == ref.tobytes()
+        shorter += fast_calls < want_calls
+    assert len(fills) > 4  # the consolidation ran
+    assert shorter  # some stopped early
+    assert numpy_exp_loop()  # the rounds ran in one call
+
+
+def test_rounds_in_one_compiled_call_equal_the_rounds_called_from_python(case_system, monkeypatch):
+    sy = case_system
+    B = 2
+    twin = _running_twin(sy, batch=B)
+    rng = np.random.default_rng(8)
+    D, N = int(sy.node_domain.max()) + 1, sy.n_nodes
+    knobs = Knobs(
+        level=rng.integers(1, len(LEVELS), (B, D)),
+        threshold=rng.integers(0, 3, (B, D)),
+        price=rng.uniform(-1, 1, (B, N)),
+        trim=rng.uniform(-1, 1, (B, N)),
+    )
+    rounds = executor._fill_rounds
+    compared = [0]
+
+    def both(sy_, usable, floored, nodes, cells, every=False, whole=True):
+        start = (nodes.copy(), cells.copy())
+        got = rounds(sy_, usable, floored, nodes, cells, every, whole)
+        want = rounds(sy_, usable, floored, *start, every, whole=False)
+        # The shares, the slack and the exponentials of the deadline terms, and the loads.
+        for a, b in zip((got, nodes, cells), (want, *start), strict=True):
+            assert a.tobytes() == b.tobytes()
+        compared[0] += 1
+        return got
+
+    monkeypatch.setattr(executor, "_fill_rounds", both)
+    args = (twin.uplink_mbps, twin.downlink_mbps, twin.deployment, knobs)
+    execute(sy, twin.demand * 1.5, *args)
+    assert compared[0] > 4  # the consolidation's too
+    assert numpy_exp_loop()  # the rounds ran in one call
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

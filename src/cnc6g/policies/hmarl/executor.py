@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnc6g.twin.costs import REMOVAL_WEIGHT, amortised_objective
-from cnc6g.twin.jit import kernel
+from cnc6g.twin.jit import exp_into, kernel, numpy_exp_loop
 from cnc6g.twin.system import (
     BoolArray,
     FloatArray,
@@ -905,6 +905,7 @@ def _fill(
     floor: _Load | None = None,
     route: bool = True,
     every: bool = False,
+    whole: bool = True,
 ) -> tuple[FloatArray, _Load]:
     """Routing ``[B, O, S, K]`` that fills the budgets ``[B, N]`` in rounds over ``usable``.
 
@@ -913,7 +914,8 @@ def _fill(
     far, no less than :data:`NETWORK_UTILISATION`. ``floor``: the least load the nodes'
     queueing and the cells' transfers are priced at. Returns the routing (without ``route``,
     an empty array: only the load is wanted) and the load it left. ``every``: compute every
-    deadline term in every round (the reference of the rounds, see :func:`_fill_rounds`).
+    deadline term in every round (the reference of the rounds, see :func:`_fill_rounds`);
+    ``whole``: run the rounds in one compiled call where it can (see there).
     """
     B, O, S, K = usable.shape
     N = sy.n_nodes
@@ -935,14 +937,30 @@ def _fill(
     else:
         nodes[3] = floor.node.reshape(-1)
         np.maximum(floor.radio, NETWORK_UTILISATION, out=cells[1])
-    gains = _fill_rounds(sy, usable, floor is not None, nodes, cells, every)
+    gains = _fill_rounds(sy, usable, floor is not None, nodes, cells, every, whole)[0]
     load = _Load(nodes[2].reshape(B, N), cells[0])
     if not route:
         return np.zeros(shape), load
     # Each entry is a distinct (row, candidate): clipping the entries clips the routing.
     routing = np.zeros(shape)
-    routing.reshape(-1, K)[usable.live[usable.entries[0]], usable.k] = np.clip(gains, 0.0, 1.0)
+    _route_into(routing.reshape(-1), usable.live, usable.entries[0], usable.k, gains, K)
     return routing, load
+
+
+@kernel
+def _route_into(
+    routing: FloatArray, live: IntArray, e_row: IntArray, e_k: IntArray, gains: FloatArray, K: int
+) -> None:
+    """Each entry's share clipped to [0, 1] (as ``np.clip``) into the flat ``routing``.
+
+    An entry's place is its row's flat (copy, origin, service) and its candidate.
+    """
+    for e in range(gains.size):
+        g = gains[e]
+        if not np.isnan(g):  # NumPy's clip: NaN stays, else max(g, 0) then min(., 1)
+            g = g if g > 0.0 else 0.0
+            g = g if g < 1.0 else 1.0
+        routing[live[e_row[e]] * K + e_k[e]] = g
 
 
 def _entries_numpy(
@@ -1074,8 +1092,12 @@ def _fill_rounds(
     nodes: FloatArray,
     cells: FloatArray,
     every: bool = False,
+    whole: bool = True,
 ) -> FloatArray:
     """The rounds of :func:`_fill` over ``A > 0`` rows: each row's share sent over each entry.
+
+    Returns ``[3, E]``: per entry that share, and the slack and the deadline term (the
+    exponential) it was last priced at.
 
     ``nodes`` and ``cells`` are :func:`_fill`'s (their loads are updated in place). A round is
     compiled in two halves (:func:`_round`) around NumPy's ``exp`` of the deadline terms, which
@@ -1084,34 +1106,43 @@ def _fill_rounds(
     changed are computed again (29 % of them per round in the case study): NumPy's
     ``exp`` of a value is the same wherever the value sits in the array it is given. Likewise
     a row's pick is found again only where one of its terms changed or a node or cell of its
-    entries ran out of room. With ``every``, every term is computed and every pick found in
-    every round, as the rounds did before: their reference.
+    entries ran out of room. The rounds stop early once one of the last (those that offer
+    whatever is left at once) takes nothing: every round after it would offer the same at the
+    same loads and take nothing too. The terms to compute again are found through the lists
+    of each node's and each cell's usable routes (:func:`_start_rounds`), not by looking at
+    every route. With ``every``, every term is computed, every pick found, every route looked
+    at and every round run, as the rounds did before: their reference.
+
+    With ``whole`` (and not ``every``) and NumPy's ``exp`` loop found
+    (:func:`~cnc6g.twin.jit.numpy_exp_loop`), the rounds run in one compiled call
+    (:func:`_rounds`) that calls that loop between the halves: the same values as the
+    rounds called from Python around ``np.exp``, without a call from Python per round.
     """
     a_int, a_flt, e_int, _, _ = usable.packed
-    A, E, P = a_int.shape[1], e_int.shape[1], cells.shape[2]
-    pick = np.zeros(A, dtype=np.int64)
-    # remaining, offer, transfer (at the cell's load), take, and the expected cost of the
-    # row's pick
-    rows = np.empty((5, A))
-    rows[0] = a_flt[1]
-    rows[3] = 0.0
+    A, E, P, BN = a_int.shape[1], e_int.shape[1], cells.shape[2], nodes.shape[1]
+    # Each row's pick; remaining, offer, transfer (at the cell's load), take, and the expected
+    # cost of the row's pick.
+    pick, rows = np.empty(A, dtype=np.int64), np.empty((5, A))
     # The rows whose pick is to be found again, the cells without room and the nodes without
     # room the picks were found at.
-    flags = np.zeros(A + P + nodes.shape[1], dtype=np.bool_)
+    flags = np.empty(A + P + BN, dtype=np.bool_)
     # Per entry: the share of its row's demand sent over it, minus the time left for queueing
     # and execution, and the exponential of the deadline term.
     per_entry = np.empty((3, E))
-    per_entry[0] = 0.0
     todo = np.empty(E)  # the deadline terms' exponents computed again, then their exponentials
     at = np.empty(E, dtype=np.int64)  # their entries
-    nodes[5] = np.nan  # the headroom the deadline terms were computed at
-    cells[2] = np.nan  # the cells' slow-downs the slack was computed at
-    changed = np.zeros(P, dtype=np.bool_)
-    moved = np.zeros(nodes.shape[1], dtype=np.bool_)
+    changed, moved = np.zeros(P, dtype=np.bool_), np.zeros(BN, dtype=np.bool_)
     consts = (sy.unsatisfied_penalty_j, RADIO_LIMIT, sy.slot_s, usable.stuck)
-    state = (pick, rows, per_entry, nodes, cells, changed, moved, flags)
-    args = (consts, floored, *usable.packed, *state)
+    # Each node's entries and each cell's, and the round an entry's term was last listed in.
+    lists = np.empty(BN + 1 + E + P + 1 + 2 * E, dtype=np.int64)
+    _start_rounds(a_flt[1], e_int[1], e_int[2], pick, rows, flags, per_entry, nodes, cells, lists)
+    state = (pick, rows, per_entry, nodes, cells, changed, moved, flags, lists)
+    args = (consts, floored, not every, *usable.packed, *state)
     total = ROUNDS + EXTRA
+    loop = numpy_exp_loop() if whole and not every else 0
+    if loop:
+        _rounds(loop, total, ROUNDS, todo, at, *args)
+        return per_entry
     count = 0
     for r in range(total):
         if every:  # as if every node's headroom and every cell's slow-down had changed
@@ -1125,21 +1156,67 @@ def _fill_rounds(
         np.exp(terms, out=terms)
     else:
         _round(total, True, False, ROUNDS, count, todo, at, *args)
-    gains: FloatArray = per_entry[0]
-    return gains
+    return per_entry
 
 
 @kernel
-def _round(
-    r: int,
-    choose: bool,
-    price: bool,
+def _start_rounds(
+    demand: FloatArray,
+    e_node: IntArray,
+    e_pair: IntArray,
+    pick: IntArray,
+    rows: FloatArray,
+    flags: BoolArray,
+    per_entry: FloatArray,
+    nodes: FloatArray,
+    cells: FloatArray,
+    lists: IntArray,
+) -> None:
+    """The rounds' state before the first, and the usable routes of each node and each cell.
+
+    See :func:`_fill_rounds` for the arguments. Every pick the first entry, every row's
+    remaining demand its demand and nothing taken, every flag down, nothing sent over any
+    entry, and the headroom and the cells' slow-downs the terms were computed at unknown
+    (NaN: every term is computed in the first round). ``lists``: ``[BN + 1]`` starts of each
+    node's entries, the ``[E]`` entries by node (in entry order), the same by cell
+    (``[P + 1]``, ``[E]``), then ``[E]`` rounds an entry was listed in (-1).
+    """
+    BN, P, E = nodes.shape[1], cells.shape[2], e_node.size
+    pick[:] = 0
+    rows[0] = demand
+    rows[3] = 0.0
+    flags[:] = False
+    per_entry[0] = 0.0
+    nodes[5] = np.nan
+    cells[2] = np.nan
+    for keys, size, start in ((e_node, BN, 0), (e_pair, P, BN + 1 + E)):
+        at = lists[start : start + size + 1]
+        at[:] = 0
+        for e in range(E):
+            at[keys[e] + 1] += 1
+        for i in range(size):
+            at[i + 1] += at[i]
+        into = lists[start + size + 1 : start + size + 1 + E]
+        for e in range(E):  # in order: stable
+            k = keys[e]
+            into[at[k]] = e
+            at[k] += 1
+        for i in range(size, 0, -1):  # the starts back
+            at[i] = at[i - 1]
+        at[0] = 0
+    lists[BN + P + 2 + 2 * E :] = -1
+
+
+@kernel
+def _rounds(
+    loop: int,
+    total: int,
     rounds: int,
-    count: int,
     todo: FloatArray,
     at: IntArray,
     consts: tuple[float, float, float, float],
     floored: bool,
+    fast: bool,
     a_int: IntArray,
     a_flt: FloatArray,
     e_int: IntArray,
@@ -1153,15 +1230,88 @@ def _round(
     changed: BoolArray,
     moved: BoolArray,
     flags: BoolArray,
+    lists: IntArray,
+) -> None:
+    """:func:`_fill_rounds`'s ``total`` rounds in one call.
+
+    Each round's halves (:func:`_round`, the same arguments) around NumPy's own ``exp`` loop
+    at ``loop`` (:func:`~cnc6g.twin.jit.numpy_exp_loop`), which gives the values ``np.exp``
+    gives.
+    """
+    work = np.empty(5, dtype=np.int64)
+    count = 0
+    for r in range(total + 1):
+        # The end of round r - 1 (if any) and the start of round r (none after the last).
+        count = _round(
+            r,
+            r > 0,
+            r < total,
+            rounds,
+            count,
+            todo,
+            at,
+            consts,
+            floored,
+            fast,
+            a_int,
+            a_flt,
+            e_int,
+            e_far,
+            e_flt,
+            pick,
+            rows,
+            per_entry,
+            nodes,
+            cells,
+            changed,
+            moved,
+            flags,
+            lists,
+        )
+        if count < 0:  # no offer, or after the last round
+            return
+        exp_into(loop, todo, count, work)
+
+
+@kernel
+def _round(
+    r: int,
+    choose: bool,
+    price: bool,
+    rounds: int,
+    count: int,
+    todo: FloatArray,
+    at: IntArray,
+    consts: tuple[float, float, float, float],
+    floored: bool,
+    fast: bool,
+    a_int: IntArray,
+    a_flt: FloatArray,
+    e_int: IntArray,
+    e_far: BoolArray,
+    e_flt: FloatArray,
+    pick: IntArray,
+    rows: FloatArray,
+    per_entry: FloatArray,
+    nodes: FloatArray,
+    cells: FloatArray,
+    changed: BoolArray,
+    moved: BoolArray,
+    flags: BoolArray,
+    lists: IntArray,
 ) -> int:
     """One assignment round's compiled halves; -1 when round ``r`` offers nothing.
 
     With ``choose``, the end of round ``r - 1`` (``todo`` holds the exponentials of the
     ``count`` deadline terms of entries ``at`` computed again): each row's choice and what the
     radio and the nodes accept of it. With ``price``, the start of round ``r``: the offers and,
-    in ``todo``, the exponents of the deadline terms that changed, whose count it returns. The
-    other arguments are :func:`_fill_rounds`'s: the usable routes packed (:data:`_Packed`),
-    then the rounds' state.
+    in ``todo``, the exponents of the deadline terms that changed, whose count it returns.
+    With ``fast``, -1 too once a round from the last of the ``rounds`` on has taken nothing
+    (the rounds left would take nothing either), and the terms that changed are found
+    through the lists of each node's and each cell's entries (``lists``, see
+    :func:`_start_rounds`); else every round runs and every entry is looked at, as before:
+    the reference. The other arguments are
+    :func:`_fill_rounds`'s: the usable routes packed (:data:`_Packed`), then the rounds' state.
     """
     beta, limit, tau, stuck = consts
     pair, seg = a_int[0], a_int[1]
@@ -1175,6 +1325,8 @@ def _round(
     radio, least_radio, slowed, slow, sent = cells[0], cells[1], cells[2], cells[3], cells[4]
     A, E, P, BN = pair.size, e_row.size, radio.shape[1], budget.size
     inf = np.inf
+    split = max(rounds - r, 1)  # round r offers this share of what is left
+    most = 0.0  # the largest offer
     if choose:
         # expected = fixed + beta * P(miss the deadline), inf at a node or cell without room
         top = -inf
@@ -1209,38 +1361,47 @@ def _round(
             for e in range(E):
                 if moved[e_node[e]]:
                     dirty[e_row[e]] = True
-        # Per row the first entry of the least expected cost plus price.
-        for a in range(A):
-            if not (flipped or dirty[a]):
-                continue
-            dirty[a] = False
-            far = cut[pair[a]]
-            best = first = seg[a]
-            end = seg[a + 1] if a + 1 < A else E
-            x = term[first] * beta + e_fixed[first]
-            if shut[e_node[first]] or (e_far[first] and far):
-                x = inf
-            least_x = x
-            low = x + e_price[first]
-            for e in range(first + 1, end):
-                x = term[e] * beta + e_fixed[e]
-                if shut[e_node[e]] or (e_far[e] and far):
-                    x = inf
-                ranked = x + e_price[e]
-                lower = ranked < low
-                best = e if lower else best
-                low = ranked if lower else low
-                least_x = x if lower else least_x
-            pick[a] = best
-            chosen[a] = least_x
-        for a in range(A):
-            take[a] = offer[a] if chosen[a] < beta and offer[a] > 0 else 0.0
-        # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
+        # Per row the first entry of the least expected cost plus price, what it takes of its
+        # offer, and the parts of the remote ones sent over each cell's radio, in one pass.
+        # A sum that consecutive rows add to is kept in a register between them (``run``):
+        # the same additions in the same order, without waiting on memory for each.
         sent[:] = 0.0
+        run, up, down = -1, 0.0, 0.0
         for a in range(A):
-            t = take[a] if e_far[pick[a]] else 0.0
-            sent[0, pair[a]] += t * share[0, a]
-            sent[1, pair[a]] += t * share[1, a]
+            if flipped or dirty[a]:
+                dirty[a] = False
+                far = cut[pair[a]]
+                best = first = seg[a]
+                end = seg[a + 1] if a + 1 < A else E
+                x = term[first] * beta + e_fixed[first]
+                if shut[e_node[first]] or (e_far[first] and far):
+                    x = inf
+                least_x = x
+                low = x + e_price[first]
+                for e in range(first + 1, end):
+                    x = term[e] * beta + e_fixed[e]
+                    if shut[e_node[e]] or (e_far[e] and far):
+                        x = inf
+                    ranked = x + e_price[e]
+                    lower = ranked < low
+                    best = e if lower else best
+                    low = ranked if lower else low
+                    least_x = x if lower else least_x
+                pick[a] = best
+                chosen[a] = least_x
+            t = offer[a] if chosen[a] < beta and offer[a] > 0 else 0.0
+            take[a] = t
+            t = t if e_far[pick[a]] else 0.0
+            if pair[a] != run:
+                if run >= 0:
+                    sent[0, run], sent[1, run] = up, down
+                run = pair[a]
+                up, down = sent[0, run], sent[1, run]
+            up += t * share[0, a]
+            down += t * share[1, a]
+        if run >= 0:
+            sent[0, run], sent[1, run] = up, down
+        # A cell's radio accepts its remote parts pro rata, then the nodes what passed.
         squeezed = False
         for p in range(P):
             ratio = 1.0
@@ -1252,13 +1413,20 @@ def _round(
                     part = left / sent[i, p]
                     ratio = ratio if ratio <= part else part
             slow[0, p] = ratio  # the share of the cell's remote parts it accepts
-        if squeezed:
-            for a in range(A):
-                if e_far[pick[a]]:
-                    take[a] = take[a] * slow[0, pair[a]]
         scratch[:] = 0.0  # asked
+        run, asked = -1, 0.0
         for a in range(A):
-            scratch[e_node[pick[a]]] += take[a] * work[a]
+            if squeezed and e_far[pick[a]]:
+                take[a] = take[a] * slow[0, pair[a]]
+            n = e_node[pick[a]]
+            if n != run:
+                if run >= 0:
+                    scratch[run] = asked
+                run = n
+                asked = scratch[n]
+            asked += take[a] * work[a]
+        if run >= 0:
+            scratch[run] = asked
         over = squeezed
         for n in range(BN):
             over = over or scratch[n] > room[n]
@@ -1269,11 +1437,11 @@ def _round(
             for a in range(A):
                 take[a] = take[a] * scratch[e_node[pick[a]]]
             scratch[:] = 0.0
-            for a in range(A):
-                scratch[e_node[pick[a]]] += take[a] * work[a]
             sent[:] = 0.0
             for a in range(A):
-                t = take[a] if e_far[pick[a]] else 0.0
+                t = take[a]
+                scratch[e_node[pick[a]]] += t * work[a]
+                t = t if e_far[pick[a]] else 0.0
                 sent[0, pair[a]] += t * share[0, a]
                 sent[1, pair[a]] += t * share[1, a]
         for n in range(BN):
@@ -1281,16 +1449,25 @@ def _round(
         for p in range(P):
             radio[0, p] += sent[0, p]
             radio[1, p] += sent[1, p]
+        # What each row took, and (with ``price``) round r's offers in the same pass.
+        took = False
         for a in range(A):
             gains[pick[a]] += take[a] / demand[a]
             remaining[a] -= take[a]
+            took = took or take[a] != 0.0
+            if price:
+                offer[a] = remaining[a] / split
+                most = offer[a] if offer[a] > most else most
+        # A round from the last of the ``rounds`` on that took nothing left every load as it
+        # was: the rounds after it offer the same, find the same picks and take nothing too.
+        if fast and not took and r - 1 >= rounds - 1:
+            return -1
     if not price:
         return -1
-    split = max(rounds - r, 1)
-    most = 0.0
-    for a in range(A):
-        offer[a] = remaining[a] / split
-        most = offer[a] if offer[a] > most else most
+    if not choose:
+        for a in range(A):
+            offer[a] = remaining[a] / split
+            most = offer[a] if offer[a] > most else most
     if not (most > 1e-9 or stuck / split > 1e-9):
         return -1
     for n in range(BN):
@@ -1313,22 +1490,49 @@ def _round(
             v = v if v <= limit else limit
             slow[i, p] = 1.0 / (1.0 - v)
             changed[p] = changed[p] or slow[i, p] != slowed[i, p]
-    for a in range(A):
-        fresh = fresh or changed[pair[a]]
+    node_at, node_entries = lists[: BN + 1], lists[BN + 1 : BN + 1 + E]
+    cell_at = lists[BN + 1 + E : BN + 2 + E + P]
+    cell_entries, seen = lists[BN + 2 + E + P : BN + 2 + 2 * E + P], lists[BN + 2 + 2 * E + P :]
+    if fast:  # the cells with usable routes are those with rows
+        for p in range(P):
+            fresh = fresh or (changed[p] and cell_at[p + 1] > cell_at[p])
+    else:
+        for a in range(A):
+            fresh = fresh or changed[pair[a]]
+    count = 0
     if fresh:
         slowed[:] = slow
         for a in range(A):
             p = pair[a]
             if changed[p]:
                 transfer[a] = tau * (share[0, a] * slow[0, p] + share[1, a] * slow[1, p])
+    if not fast:  # every entry looked at: those whose term changed (their slack first)
         for e in range(E):
             if changed[e_pair[e]]:
                 part = e_reach[e] - e_remote[e] * transfer[e_row[e]]
                 drain[e] = -(part if part >= 0.0 else 0.0)
-    count = 0
-    for e in range(E):  # the entries whose term changed (else it is what it was), branch-free
-        at[count] = e
-        count += moved[e_node[e]] | changed[e_pair[e]]
+            if moved[e_node[e]] or changed[e_pair[e]]:
+                at[count] = e
+                count += 1
+    # The entries whose term changed (else it is what it was), once each: those of the cells
+    # whose slow-down changed (their slack first), then those of the nodes whose headroom did.
+    if fast and fresh:
+        for p in range(P):
+            if changed[p]:
+                for i in range(cell_at[p], cell_at[p + 1]):
+                    e = cell_entries[i]
+                    part = e_reach[e] - e_remote[e] * transfer[e_row[e]]
+                    drain[e] = -(part if part >= 0.0 else 0.0)
+                    seen[e] = r
+                    at[count] = e
+                    count += 1
+    for n in range(BN if fast else 0):
+        if moved[n]:
+            for i in range(node_at[n], node_at[n + 1]):
+                e = node_entries[i]
+                if seen[e] != r:
+                    at[count] = e
+                    count += 1
     for i in range(count):
         e = at[i]
         todo[i] = headroom[e_node[e]] / e_work[e] * drain[e]
