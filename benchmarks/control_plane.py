@@ -366,9 +366,15 @@ def request_bytes(port: int, token: str, body: dict[str, Any]) -> bytes:
 
 
 def _cpu_s(pids: list[int]) -> float:
-    """CPU seconds (user and system) the processes have used so far (Linux ``/proc``)."""
+    """CPU seconds (user and system) the processes and their children have used so far (Linux
+    ``/proc``)."""
     total = 0
-    for pid in pids:
+    children = []  # the slot loop's process of each server (``cnc6g serve`` starts one)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) in pids:
+                children.append(int(stat.parent.name))
+    for pid in [*pids, *children]:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])

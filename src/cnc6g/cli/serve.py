@@ -62,6 +62,13 @@ def serve(
     no_loop: Annotated[
         bool, typer.Option("--no-loop", help="serve the API only; another process runs the slots")
     ] = False,
+    loop_thread: Annotated[
+        bool,
+        typer.Option(
+            "--loop-thread",
+            help="run the slot loop in a thread of this process, not in a process of its own",
+        ),
+    ] = False,
     lease_s: Annotated[
         float,
         typer.Option(
@@ -92,6 +99,7 @@ def serve(
             seed=seed,
             lease_s=lease_s,
             run_loop=not no_loop,
+            loop_process=not loop_thread,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--clock") from None

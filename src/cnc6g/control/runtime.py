@@ -31,13 +31,16 @@ on its node, wired and radio transfer); idle power is the operator's, not a sess
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import multiprocessing
 import random
+import signal
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -50,7 +53,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from cnc6g.control.errors import Conflict, Unprocessable
 from cnc6g.control.events import emit, emit_all
-from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
+from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane, Settings
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
     ADD_HOLDS,
@@ -311,6 +314,35 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
+def run_loop_process(settings: Settings, pipe: Any, shared: tuple[Any, Any]) -> None:
+    """The slot loop's own process (:meth:`SlotEngine.start` with ``loop_process``).
+
+    It runs the loop of a control plane of its own over the same database until it is told to
+    stop through ``pipe``, or the pipe closes (the process that started it ended, even killed),
+    or it gets ``SIGTERM``; then it gives the lease up. ``SIGINT`` is left to the process that
+    started it (a terminal's Ctrl-C reaches both). ``shared`` is ``(leader, slots run)``,
+    written after each slot.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    plane = ControlPlane(replace(settings, loop_process=False))
+    engine = SlotEngine(plane)
+    engine._shared = shared
+
+    def stop_when_told() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            pipe.recv()
+        engine._stop.set()
+
+    signal.signal(signal.SIGTERM, lambda *_: engine._stop.set())
+    threading.Thread(target=stop_when_told, name="cnc6g-slot-loop-stop", daemon=True).start()
+    try:
+        engine._run()
+    finally:
+        engine.stop()
+        shared[0].value = False
+        plane.db.dispose()
+
+
 class SlotEngine:
     """Runs the live twin slot by slot for a control plane (see the module's text).
 
@@ -320,7 +352,6 @@ class SlotEngine:
 
     def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
-        self.leader = False
         self._loop: SlotLoop | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -329,7 +360,13 @@ class SlotEngine:
         self._rng = np.random.default_rng(plane.settings.seed)
         self._keep_now: list[tuple[str, list[str] | None, int]] = []
         self._costs: dict[tuple[str, str, str], tuple[float, float, float, float, float]] = {}
-        self.slots_run = 0
+        self._leader = False
+        self._slots_run = 0
+        self._process: Any = None
+        self._pipe: Any = None
+        self._shared: tuple[Any, Any] | None = None
+        """``(leader, slots run)`` in shared memory: written by the loop's process, read by the
+        API process that started it (:meth:`start` with ``loop_process``)."""
         self.move_one_by_one = False
         """Move sessions as ORM objects one at a time (:meth:`_migrate`), each placement with
         its own statements, instead of together (:meth:`_move_all`): the reference the
@@ -337,9 +374,51 @@ class SlotEngine:
 
     # -- the clock ----------------------------------------------------------------------------
 
+    @property
+    def leader(self) -> bool:
+        """Whether this process (or the loop's process it started) holds the loop's lease."""
+        if self._process is not None and self._shared is not None:
+            return bool(self._shared[0].value)
+        return self._leader
+
+    @leader.setter
+    def leader(self, value: bool) -> None:
+        self._leader = value
+
+    @property
+    def slots_run(self) -> int:
+        """Slots this process (or the loop's process it started) has run."""
+        if self._process is not None and self._shared is not None:
+            return int(self._shared[1].value)
+        return self._slots_run
+
+    @slots_run.setter
+    def slots_run(self, value: int) -> None:
+        self._slots_run = value
+
     def start(self) -> None:
-        """Start the clock thread (realtime or accelerated; a manual clock has none)."""
-        if self.plane.settings.clock_mode == "manual" or not self.plane.settings.run_loop:
+        """Start the clock (realtime or accelerated; a manual clock has none).
+
+        In a thread of this process, or with ``loop_process`` in a process of its own (spawned,
+        so that it shares nothing with this one but the database), stopped by :meth:`stop` or
+        when this process ends: it gives the lease up then.
+        """
+        settings = self.plane.settings
+        if settings.clock_mode == "manual" or not settings.run_loop:
+            return
+        if settings.loop_process:
+            if self._process is None:
+                ctx = multiprocessing.get_context("spawn")
+                self._shared = (ctx.Value("b", 0, lock=False), ctx.Value("q", 0, lock=False))
+                self._pipe, theirs = ctx.Pipe()
+                self._process = ctx.Process(
+                    target=run_loop_process,
+                    args=(settings, theirs, self._shared),
+                    name="cnc6g-slot-loop",
+                    daemon=True,
+                )
+                self._process.start()
+                theirs.close()  # the child's end: it sees the pipe close when this process ends
             return
         if self._thread is None:
             self._stop.clear()
@@ -348,6 +427,16 @@ class SlotEngine:
 
     def stop(self) -> None:
         """Stop the clock and give the lease up."""
+        if self._process is not None:  # it gives the lease up itself
+            with contextlib.suppress(OSError):
+                self._pipe.send("stop")
+            self._process.join(timeout=30)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join()
+            self._pipe.close()
+            self._process = self._pipe = None
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -373,6 +462,9 @@ class SlotEngine:
             except Exception:  # keep the clock alive; the slot is retried
                 log.exception("slot failed")
                 self._loop = None
+            if self._shared is not None:  # the loop's own process: what its starter reads
+                self._shared[0].value = self._leader
+                self._shared[1].value = self._slots_run
             next_at += period
             wait = next_at - time.monotonic()
             if wait < 0:
