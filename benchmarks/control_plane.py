@@ -130,6 +130,7 @@ class Server:
     port: int
     log: Path
     clock: str = CLOCK
+    extra: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
@@ -150,6 +151,7 @@ class Server:
                     self.url,
                     "--log-level",
                     "warning",
+                    *self.extra,
                 ],
                 env=env,
                 stdout=out,
@@ -489,7 +491,8 @@ def configuration(
     """Every figure of one database and number of API processes."""
     with database(kind, args.postgres_url, folder) as url:
         logs = [folder / f"serve-{kind}-{processes}-{n}.log" for n in range(processes)]
-        servers = [Server(url, _port(), log, args.clock) for log in logs]
+        extra = tuple(args.serve_args.split())
+        servers = [Server(url, _port(), log, args.clock, extra) for log in logs]
         try:
             for server in servers:
                 server.start()
@@ -502,6 +505,7 @@ def configuration(
                 "database": kind,
                 "processes": processes,
                 "clock": args.clock,
+                "serve_args": args.serve_args,
                 "offered": {},
             }
             for rate in args.rates:
@@ -739,6 +743,9 @@ def main() -> None:
         default=os.environ.get(
             "CNC6G_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
         ),
+    )
+    parser.add_argument(
+        "--serve-args", default="", help="more options of the servers (cnc6g serve), one string"
     )
     parser.add_argument("--profile", action="store_true", help="also profile the decision path")
     parser.add_argument(
