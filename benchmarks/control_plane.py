@@ -27,7 +27,9 @@ on the same machine as the servers and competes with them for its cores, so it d
 request: one asyncio event loop, each connection's request bytes built once, an answer parsed
 only as far as its status, length and (a 201) JSON body. Each run also reports the CPU time the
 servers and the load generator used per answer (``server_cpu_ms_per_answer``,
-``load_generator_cpu_ms_per_answer``; the servers' from ``/proc``). ``--profile`` also runs
+``load_generator_cpu_ms_per_answer``; the servers' from ``/proc``, their child processes
+included: the slot loop's with ``--serve-args=--loop-process``, which passes options on to
+every ``cnc6g serve``). ``--profile`` also runs
 the decision path in this process under cProfile (the service layer's ``request_service`` in its
 database transaction, no HTTP) and times its phases, to say where a request's time goes, and
 times a slot and its write transaction with 50 sessions opened per slot (``slot`` in the JSON).
