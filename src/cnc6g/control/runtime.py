@@ -2,8 +2,10 @@
 
 One process on the database runs the loop: it holds a lease, renewed every slot, and another
 process takes over when the lease lapses (the holder died); the new holder goes on from the last
-slot written, with the instances that were running. A slot has three phases, so that the
-database's write lock is never held while the policy decides:
+slot written, with the instances that were running. The loop runs in a thread of the process
+that serves the API, or (``Settings.loop_process``, ``cnc6g serve --loop-process``) in a process
+of its own that it spawns and stops (:func:`run_loop_process`). A slot has three phases, so that
+the database's write lock is never held while the policy decides:
 
 1. **read** the sessions that load the twin, the deployments to keep, what nodes hold, the live
    sessions (with their revisions) and the instances running;
