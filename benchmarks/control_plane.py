@@ -27,7 +27,9 @@ on the same machine as the servers and competes with them for its cores, so it d
 request: one asyncio event loop, each connection's request bytes built once, an answer parsed
 only as far as its status, length and (a 201) JSON body. Each run also reports the CPU time the
 servers and the load generator used per answer (``server_cpu_ms_per_answer``,
-``load_generator_cpu_ms_per_answer``; the servers' from ``/proc``). ``--profile`` also runs
+``load_generator_cpu_ms_per_answer``; the servers' from ``/proc``, their child processes
+included: the slot loop's with ``--serve-args=--loop-process``, which passes options on to
+every ``cnc6g serve``). ``--profile`` also runs
 the decision path in this process under cProfile (the service layer's ``request_service`` in its
 database transaction, no HTTP) and times its phases, to say where a request's time goes, and
 times a slot and its write transaction with 50 sessions opened per slot (``slot`` in the JSON).
@@ -130,6 +132,7 @@ class Server:
     port: int
     log: Path
     clock: str = CLOCK
+    extra: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
@@ -150,6 +153,7 @@ class Server:
                     self.url,
                     "--log-level",
                     "warning",
+                    *self.extra,
                 ],
                 env=env,
                 stdout=out,
@@ -366,9 +370,15 @@ def request_bytes(port: int, token: str, body: dict[str, Any]) -> bytes:
 
 
 def _cpu_s(pids: list[int]) -> float:
-    """CPU seconds (user and system) the processes have used so far (Linux ``/proc``)."""
+    """CPU seconds (user and system) the processes and their children have used so far (Linux
+    ``/proc``)."""
     total = 0
-    for pid in pids:
+    children = []  # the slot loop's process of each server (``cnc6g serve`` starts one)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) in pids:
+                children.append(int(stat.parent.name))
+    for pid in [*pids, *children]:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
@@ -483,7 +493,8 @@ def configuration(
     """Every figure of one database and number of API processes."""
     with database(kind, args.postgres_url, folder) as url:
         logs = [folder / f"serve-{kind}-{processes}-{n}.log" for n in range(processes)]
-        servers = [Server(url, _port(), log, args.clock) for log in logs]
+        extra = tuple(args.serve_args.split())
+        servers = [Server(url, _port(), log, args.clock, extra) for log in logs]
         try:
             for server in servers:
                 server.start()
@@ -496,6 +507,7 @@ def configuration(
                 "database": kind,
                 "processes": processes,
                 "clock": args.clock,
+                "serve_args": args.serve_args,
                 "offered": {},
             }
             for rate in args.rates:
@@ -733,6 +745,9 @@ def main() -> None:
         default=os.environ.get(
             "CNC6G_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
         ),
+    )
+    parser.add_argument(
+        "--serve-args", default="", help="more options of the servers (cnc6g serve), one string"
     )
     parser.add_argument("--profile", action="store_true", help="also profile the decision path")
     parser.add_argument(

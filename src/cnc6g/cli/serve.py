@@ -62,6 +62,14 @@ def serve(
     no_loop: Annotated[
         bool, typer.Option("--no-loop", help="serve the API only; another process runs the slots")
     ] = False,
+    loop_process: Annotated[
+        bool,
+        typer.Option(
+            "--loop-process",
+            help="run the slot loop in a process of its own (started and stopped with this "
+            "one), not in a thread of this process",
+        ),
+    ] = False,
     lease_s: Annotated[
         float,
         typer.Option(
@@ -77,6 +85,7 @@ def serve(
 
     from cnc6g.api import create_app
     from cnc6g.control import ControlPlane, Settings
+    from cnc6g.control.runtime import freeze_heap
     from cnc6g.orchestration import make_policy
 
     try:
@@ -92,6 +101,7 @@ def serve(
             seed=seed,
             lease_s=lease_s,
             run_loop=not no_loop,
+            loop_process=loop_process,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--clock") from None
@@ -111,8 +121,11 @@ def serve(
         f"control plane on http://{host}:{port} (OpenAPI: /docs), scenario {plane.scenario.name}, "
         f"policy {policy}, clock {clock}, database {database_url}"
     )
+    app = create_app(plane)
+    app.state.engine.freeze_after_build = True  # the slot loop's thread, if it runs here
+    freeze_heap()  # the scenario, the schema, the app: built for the process's life
     uvicorn.run(
-        create_app(plane),
+        app,
         host=host,
         port=port,
         log_level=log_level,

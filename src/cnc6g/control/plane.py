@@ -73,6 +73,10 @@ class Settings:
             over after it).
         window_slots: slots the service states are computed over.
         run_loop: whether this process may run the slot loop (False: API only).
+        loop_process: run the slot loop (realtime or accelerated clock) in a process of its
+            own, started and stopped with this one, rather than in a thread of this process:
+            the slot's work (the policy, the twin, its garbage) then takes no turns of this
+            process's interpreter lock from the requests it answers.
     """
 
     scenario: str = "speech-translation"
@@ -90,6 +94,7 @@ class Settings:
     lease_s: float = 5.0
     window_slots: int = 10
     run_loop: bool = True
+    loop_process: bool = False
 
     def __post_init__(self) -> None:
         mode, _, factor = self.clock.partition(":")

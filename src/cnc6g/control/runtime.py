@@ -2,8 +2,10 @@
 
 One process on the database runs the loop: it holds a lease, renewed every slot, and another
 process takes over when the lease lapses (the holder died); the new holder goes on from the last
-slot written, with the instances that were running. A slot has three phases, so that the
-database's write lock is never held while the policy decides:
+slot written, with the instances that were running. The loop runs in a thread of the process
+that serves the API, or (``Settings.loop_process``, ``cnc6g serve --loop-process``) in a process
+of its own that it spawns and stops (:func:`run_loop_process`). A slot has three phases, so that
+the database's write lock is never held while the policy decides:
 
 1. **read** the sessions that load the twin, the deployments to keep, what nodes hold, the live
    sessions (with their revisions) and the instances running;
@@ -31,13 +33,17 @@ on its node, wired and radio transfer); idle power is the operator's, not a sess
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import math
+import multiprocessing
 import random
+import signal
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -50,7 +56,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from cnc6g.control.errors import Conflict, Unprocessable
 from cnc6g.control.events import emit, emit_all
-from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane
+from cnc6g.control.plane import LEASE, TRANSACTION_ATTEMPTS, ControlPlane, Settings
 from cnc6g.control.schemas import SessionStatus, StatusInfo, Workflow
 from cnc6g.control.sessions import (
     ADD_HOLDS,
@@ -311,6 +317,51 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
+def freeze_heap() -> None:
+    """Collect the garbage, then move every object left to the collector's permanent generation.
+
+    A process of the control plane holds about 250,000 objects the collector tracks once it has
+    compiled the scenario and built the twin and the policy, nearly all of them kept for its
+    life; a full collection walks them all, 130 to 200 ms with the interpreter lock held (the
+    requests of the process wait, and the slot's write holds SQLite's lock meanwhile). Frozen,
+    they are not walked again (a full collection of what is made after: well under a
+    millisecond); an object frozen is freed when its count drops, but a cycle among frozen
+    objects is never collected, so it is done once the long-lived objects are built.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def run_loop_process(settings: Settings, pipe: Any, shared: tuple[Any, Any]) -> None:
+    """The slot loop's own process (:meth:`SlotEngine.start` with ``loop_process``).
+
+    It runs the loop of a control plane of its own over the same database until it is told to
+    stop through ``pipe``, or the pipe closes (the process that started it ended, even killed),
+    or it gets ``SIGTERM``; then it gives the lease up. ``SIGINT`` is left to the process that
+    started it (a terminal's Ctrl-C reaches both). ``shared`` is ``(leader, slots run)``,
+    written after each slot.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    plane = ControlPlane(replace(settings, loop_process=False))
+    engine = SlotEngine(plane)
+    engine._shared = shared
+    engine.freeze_after_build = True
+
+    def stop_when_told() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            pipe.recv()
+        engine._stop.set()
+
+    signal.signal(signal.SIGTERM, lambda *_: engine._stop.set())
+    threading.Thread(target=stop_when_told, name="cnc6g-slot-loop-stop", daemon=True).start()
+    try:
+        engine._run()
+    finally:
+        engine.stop()
+        shared[0].value = False
+        plane.db.dispose()
+
+
 class SlotEngine:
     """Runs the live twin slot by slot for a control plane (see the module's text).
 
@@ -320,7 +371,6 @@ class SlotEngine:
 
     def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
-        self.leader = False
         self._loop: SlotLoop | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -329,7 +379,17 @@ class SlotEngine:
         self._rng = np.random.default_rng(plane.settings.seed)
         self._keep_now: list[tuple[str, list[str] | None, int]] = []
         self._costs: dict[tuple[str, str, str], tuple[float, float, float, float, float]] = {}
-        self.slots_run = 0
+        self._leader = False
+        self._slots_run = 0
+        self._process: Any = None
+        self._pipe: Any = None
+        self._shared: tuple[Any, Any] | None = None
+        """``(leader, slots run)`` in shared memory: written by the loop's process, read by the
+        API process that started it (:meth:`start` with ``loop_process``)."""
+        self.freeze_after_build = False
+        """After building the twin and the policy (the first slot, or a slot after a lost
+        lease or a failure), collect the garbage and freeze what is left (:func:`freeze_heap`):
+        for a process that serves, not for one that makes many engines (tests)."""
         self.move_one_by_one = False
         """Move sessions as ORM objects one at a time (:meth:`_migrate`), each placement with
         its own statements, instead of together (:meth:`_move_all`): the reference the
@@ -337,9 +397,51 @@ class SlotEngine:
 
     # -- the clock ----------------------------------------------------------------------------
 
+    @property
+    def leader(self) -> bool:
+        """Whether this process (or the loop's process it started) holds the loop's lease."""
+        if self._process is not None and self._shared is not None:
+            return bool(self._shared[0].value)
+        return self._leader
+
+    @leader.setter
+    def leader(self, value: bool) -> None:
+        self._leader = value
+
+    @property
+    def slots_run(self) -> int:
+        """Slots this process (or the loop's process it started) has run."""
+        if self._process is not None and self._shared is not None:
+            return int(self._shared[1].value)
+        return self._slots_run
+
+    @slots_run.setter
+    def slots_run(self, value: int) -> None:
+        self._slots_run = value
+
     def start(self) -> None:
-        """Start the clock thread (realtime or accelerated; a manual clock has none)."""
-        if self.plane.settings.clock_mode == "manual" or not self.plane.settings.run_loop:
+        """Start the clock (realtime or accelerated; a manual clock has none).
+
+        In a thread of this process, or with ``loop_process`` in a process of its own (spawned,
+        so that it shares nothing with this one but the database), stopped by :meth:`stop` or
+        when this process ends: it gives the lease up then.
+        """
+        settings = self.plane.settings
+        if settings.clock_mode == "manual" or not settings.run_loop:
+            return
+        if settings.loop_process:
+            if self._process is None:
+                ctx = multiprocessing.get_context("spawn")
+                self._shared = (ctx.Value("b", 0, lock=False), ctx.Value("q", 0, lock=False))
+                self._pipe, theirs = ctx.Pipe()
+                self._process = ctx.Process(
+                    target=run_loop_process,
+                    args=(settings, theirs, self._shared),
+                    name="cnc6g-slot-loop",
+                    daemon=True,
+                )
+                self._process.start()
+                theirs.close()  # the child's end: it sees the pipe close when this process ends
             return
         if self._thread is None:
             self._stop.clear()
@@ -348,6 +450,16 @@ class SlotEngine:
 
     def stop(self) -> None:
         """Stop the clock and give the lease up."""
+        if self._process is not None:  # it gives the lease up itself
+            with contextlib.suppress(OSError):
+                self._pipe.send("stop")
+            self._process.join(timeout=30)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join()
+            self._pipe.close()
+            self._process = self._pipe = None
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -373,6 +485,9 @@ class SlotEngine:
             except Exception:  # keep the clock alive; the slot is retried
                 log.exception("slot failed")
                 self._loop = None
+            if self._shared is not None:  # the loop's own process: what its starter reads
+                self._shared[0].value = self._leader
+                self._shared[1].value = self._slots_run
             next_at += period
             wait = next_at - time.monotonic()
             if wait < 0:
@@ -473,6 +588,8 @@ class SlotEngine:
                 assert lease is not None
                 if self._loop is None or self._loop.twin.slot != lease.slot:
                     self._loop = self._build(s, lease.slot)
+                    if self.freeze_after_build:
+                        freeze_heap()
                 read = self._read(s, lease.slot)
             result = self._compute(read)
             with plane.db.transaction() as s:
