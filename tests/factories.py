@@ -122,3 +122,35 @@ def random_slot(system, rng, batch, sparsity):
     up = rng.uniform(20.0, 600.0, size=(B, O))
     down = rng.uniform(40.0, 1200.0, size=(B, O))
     return demand, up, down, deployment, previous, routing
+
+
+def tandem_sojourns(rng, rate, work, capacity, horizon_s, warm_up_s):
+    """Sojourns of tasks through first-come first-served servers in tandem (SimPy).
+
+    Tasks arrive as a Poisson stream of ``rate`` per second and take exponential work of mean
+    ``work[i]`` at server ``i`` of ``capacity[i]``; the sojourns (arrival to the last server's
+    end) of the tasks that arrived after ``warm_up_s``, in the order they finished, drawn from
+    ``rng``.
+    """
+    import simpy
+
+    env = simpy.Environment()
+    servers = [simpy.Resource(env, capacity=1) for _ in capacity]
+    sojourns = []
+
+    def task(start):
+        for server, mean, speed in zip(servers, work, capacity, strict=True):
+            with server.request() as turn:
+                yield turn
+                yield env.timeout(rng.exponential(mean) / speed)
+        if start >= warm_up_s:
+            sojourns.append(env.now - start)
+
+    def arrivals():
+        while True:
+            yield env.timeout(rng.exponential(1.0 / rate))
+            env.process(task(env.now))
+
+    env.process(arrivals())
+    env.run(until=horizon_s)
+    return np.array(sojourns)

@@ -16,8 +16,7 @@ within the 150 ms deadline within 0.02 (absolute). Measured with this seed over 
 
 import numpy as np
 import pytest
-import simpy
-from factories import workflow_crosscheck
+from factories import tandem_sojourns, workflow_crosscheck
 
 from cnc6g.model import Stage
 from cnc6g.twin import compile_scenario, evaluate_slot
@@ -68,26 +67,7 @@ def _twin():
 def _simulate(seed=11):
     """Mean latency and share within the deadline of the chain as FCFS M/M/1 queues in tandem."""
     rng = np.random.default_rng(seed)
-    env = simpy.Environment()
-    servers = [simpy.Resource(env, capacity=1) for _ in CAPACITY]
-    latencies = []
-
-    def task(start):
-        for server, work, capacity in zip(servers, WORK, CAPACITY, strict=True):
-            with server.request() as turn:
-                yield turn
-                yield env.timeout(rng.exponential(work) / capacity)
-        if start >= WARM_UP_S:
-            latencies.append(env.now - start + DELAY_S)
-
-    def arrivals():
-        while True:
-            yield env.timeout(rng.exponential(1.0 / RATE))
-            env.process(task(env.now))
-
-    env.process(arrivals())
-    env.run(until=HORIZON_S)
-    lat = np.array(latencies)
+    lat = tandem_sojourns(rng, RATE, WORK, CAPACITY, HORIZON_S, WARM_UP_S) + DELAY_S
     return lat.mean(), (lat <= DEADLINE_S).mean()
 
 

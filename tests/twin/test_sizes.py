@@ -12,7 +12,7 @@ M/G/1 node (a SimPy M/D/1 queue), and a three-step chain (SimPy, M/M/1 steps in 
 import numpy as np
 import pytest
 import simpy
-from factories import node, one_cell, workflow_crosscheck
+from factories import node, one_cell, tandem_sojourns, workflow_crosscheck
 from scipy.special import gamma as gamma_fn
 from scipy.special import gammainc, roots_genlaguerre, roots_jacobi
 
@@ -328,26 +328,7 @@ def test_chain_matches_a_tandem_simulation_with_sampled_sizes():
     transfer = network - delays  # the output's time back to the terminal at its mean size
     assert transfer > 0.01
     rng = np.random.default_rng(11)
-    env = simpy.Environment()
-    servers = [simpy.Resource(env, capacity=1) for _ in CAPACITY]
-    latencies = []
-
-    def task(start):
-        for server, work, capacity in zip(servers, WORK, CAPACITY, strict=True):
-            with server.request() as turn:
-                yield turn
-                yield env.timeout(rng.exponential(work) / capacity)
-        if start >= 100.0:
-            latencies.append(env.now - start)
-
-    def arrivals():
-        while True:
-            yield env.timeout(rng.exponential(1.0 / RATE))
-            env.process(task(env.now))
-
-    env.process(arrivals())
-    env.run(until=3000.0)
-    lat = np.array(latencies)
+    lat = tandem_sojourns(rng, RATE, WORK, CAPACITY, 3000.0, 100.0)
     lat = lat + delays + transfer * _sizes(rng, lat.size, 2.15)
     assert within == pytest.approx(float((lat <= 0.15).mean()), abs=0.02)
     assert abs(within - fixed_within) > 0.03
