@@ -27,7 +27,11 @@ from cnc6g.policies.hmarl.executor import (
     _usable,
     execute,
 )
-from cnc6g.policies.hmarl.features import domain_observations, domain_observations_reference
+from cnc6g.policies.hmarl.features import (
+    domain_observations,
+    domain_observations_reference,
+    set_levels,
+)
 from cnc6g.twin import Twin
 from cnc6g.twin.jit import numpy_exp_loop
 
@@ -72,6 +76,62 @@ def test_acting_forward_equals_calling_the_modules():
         got = infer(net, obs)
         assert not got.requires_grad
         assert torch.equal(got, want)
+
+
+def _forward(net, obs):
+    with torch.no_grad():
+        return net(torch.from_numpy(obs))
+
+
+def test_acting_forward_follows_training_loading_and_replaced_layers():
+    """The plan of parameters kept between calls sees what changes the networks."""
+    cfg = LearnerConfig(hidden=16, batch=8, min_replay=8)
+    rng = np.random.default_rng(3)
+    obs = rng.normal(size=(5, 6)).astype(np.float32)
+    q = DQN(6, 2, 3, cfg, seed=4)
+    first = infer(q.net, obs).clone()
+    q.store(o=obs, a=rng.integers(0, 3, (5, 2)), r=rng.normal(size=5), o2=obs)
+    q.store(o=obs, a=rng.integers(0, 3, (5, 2)), r=rng.normal(size=5), o2=obs)
+    for _ in range(3):  # the optimiser changes the parameters in place
+        q.update()
+    trained = infer(q.net, obs)
+    assert not torch.equal(trained, first)
+    assert torch.equal(trained, _forward(q.net, obs))
+    other = DQN(6, 2, 3, cfg, seed=5)
+    q.load(other.state())  # loading copies into the same tensors
+    assert torch.equal(infer(q.net, obs), _forward(other.net, obs))
+    q.net[2] = torch.nn.Linear(16, 16)  # a layer replaced: the plan is made again
+    assert torch.equal(infer(q.net, obs), _forward(q.net, obs))
+    assert not torch.equal(infer(q.net, obs), _forward(other.net, obs))
+
+
+def test_acting_forward_of_a_network_with_other_layers_calls_them():
+    torch.manual_seed(6)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.ReLU()
+    )
+    obs = np.random.default_rng(7).normal(size=(3, 4)).astype(np.float32)
+    got = infer(net, obs)
+    assert (got >= 0).all()
+    assert torch.equal(got, _forward(net, obs))
+    first = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    kept = obs.copy()
+    assert torch.equal(infer(first, obs), _forward(first, kept))
+    assert (obs == kept).all()  # a ReLU first does not write into the observation
+
+
+@pytest.mark.parametrize("name", ["tiny_system", "case_system"])
+def test_levels_written_afterwards_equal_the_reference_with_levels(name, request):
+    system = request.getfixturevalue(name)
+    twin = _running_twin(system)
+    D = int(system.node_domain.max()) + 1
+    level = np.random.default_rng(8).integers(0, len(LEVELS), (3, D))
+    args = (system, twin.demand.astype(float), twin.uplink_mbps, twin.deployment, twin.utilisation)
+    got = domain_observations(*args)
+    set_levels(system, got, level)
+    want = domain_observations_reference(*args, level=level)
+    for g, w in zip(got, want, strict=True):
+        assert g.tobytes() == w.tobytes()
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -264,10 +264,13 @@ def domain_observations_reference(
     return out
 
 
+_LEVEL_EYE = np.eye(len(LEVELS), dtype=np.float32)
+_LEVEL_EYE.flags.writeable = False
+"""The one-hot rows of the levels (read only: shared by every call)."""
+
+
 def set_levels(system: System, domain_obs: list[Float32Array], level: IntArray) -> None:
     """Write the distributor's levels ``[B, D]`` into the domain observations, in place."""
-    lay = layout(system)
-    eye = np.eye(len(LEVELS), dtype=np.float32)
+    doms = _domain_plan(system).doms  # per kind its domains, as np.flatnonzero gives them
     for k, obs in enumerate(domain_obs):
-        doms = np.flatnonzero(lay.domain_kind == k)
-        obs[:, :, : len(LEVELS)] = eye[level[:, doms]]
+        obs[:, :, : len(LEVELS)] = _LEVEL_EYE[level[:, doms[k]]]
