@@ -120,6 +120,22 @@ def test_acting_forward_of_a_network_with_other_layers_calls_them():
     assert (obs == kept).all()  # a ReLU first does not write into the observation
 
 
+def test_greedy_continuous_actions_are_the_clipped_tanh_of_the_forward():
+    pg = DDPG(5, 3, LearnerConfig(hidden=16), seed=9)
+    with torch.no_grad():  # large outputs: tanh saturates at -1 and 1 exactly
+        pg.actor[-1].bias.copy_(torch.tensor([30.0, -30.0, 0.0]))
+    obs = np.random.default_rng(10).normal(size=(6, 5)).astype(np.float32)
+    want = np.clip(torch.tanh(_forward(pg.actor, obs)).numpy(), -1.0, 1.0)
+    got = pg.act(obs, 0.0, np.random.default_rng(0))
+    assert (want[:, 0] == 1.0).all()
+    assert (want[:, 1] == -1.0).all()
+    assert got.dtype == want.dtype
+    assert got.tobytes() == want.tobytes()
+    noisy = pg.act(obs, 0.5, np.random.default_rng(0))
+    assert np.abs(noisy).max() <= 1.0
+    assert not np.array_equal(noisy, want)
+
+
 @pytest.mark.parametrize("name", ["tiny_system", "case_system"])
 def test_levels_written_afterwards_equal_the_reference_with_levels(name, request):
     system = request.getfixturevalue(name)

@@ -257,9 +257,10 @@ class DDPG:
 
     def act(self, obs: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
         """Actions ``[n, act_size]`` with Gaussian noise of std ``noise``, clipped to [-1, 1]."""
-        out = torch.tanh(infer(self.actor, obs)).numpy()
-        if noise > 0:
-            out = out + noise * rng.standard_normal(out.shape)
+        out: np.ndarray = torch.tanh(infer(self.actor, obs)).numpy()
+        if noise <= 0:  # tanh is within [-1, 1] already: clipping would change nothing
+            return out
+        out = out + noise * rng.standard_normal(out.shape)
         clipped: np.ndarray = np.clip(out, -1.0, 1.0)
         return clipped
 
