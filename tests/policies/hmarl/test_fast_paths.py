@@ -28,6 +28,8 @@ from cnc6g.policies.hmarl.executor import (
     execute,
 )
 from cnc6g.policies.hmarl.features import (
+    _fill_domains,
+    _fill_domains_numpy,
     domain_observations,
     domain_observations_reference,
     set_levels,
@@ -64,6 +66,29 @@ def test_domain_observations_equal_the_reference(name, with_level, request):
         assert g.dtype == w.dtype == np.float32
         np.testing.assert_array_equal(g, w)
         assert g.tobytes() == w.tobytes()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_domain_fill_equals_the_numpy_one(seed):
+    rng = np.random.default_rng(seed)
+    B, D, W, S, G, N = 4, 5, 12, 6, 3, 9
+    start, size = 5, 5 + 12 + 6 + 2
+    args = (
+        rng.lognormal(size=(B, N)) * 1e3,  # node features, flat
+        rng.integers(0, N, (D, W)),
+        rng.random((D, W)) < 0.3,  # padding
+        rng.integers(0, G, D),
+        rng.lognormal(size=D),
+        rng.lognormal(size=(B, G, S)) * 10,
+        rng.lognormal(size=B),
+        rng.lognormal(size=(B, G)) * 100,
+    )
+    got = np.full((B, D, size), 7.0, dtype=np.float32)
+    want = got.copy()
+    _fill_domains(got, start, *args)
+    _fill_domains_numpy(want, start, *args)
+    assert got.tobytes() == want.tobytes()
+    assert (got[:, :, :start] == 7.0).all()  # the levels' part is left as it was
 
 
 def test_acting_forward_equals_calling_the_modules():
