@@ -27,7 +27,13 @@ from cnc6g.policies.hmarl.executor import (
     _usable,
     execute,
 )
-from cnc6g.policies.hmarl.features import domain_observations, domain_observations_reference
+from cnc6g.policies.hmarl.features import (
+    _fill_domains,
+    _fill_domains_numpy,
+    domain_observations,
+    domain_observations_reference,
+    set_levels,
+)
 from cnc6g.twin import Twin
 from cnc6g.twin.jit import numpy_exp_loop
 
@@ -62,6 +68,29 @@ def test_domain_observations_equal_the_reference(name, with_level, request):
         assert g.tobytes() == w.tobytes()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_domain_fill_equals_the_numpy_one(seed):
+    rng = np.random.default_rng(seed)
+    B, D, W, S, G, N = 4, 5, 12, 6, 3, 9
+    start, size = 5, 5 + 12 + 6 + 2
+    args = (
+        rng.lognormal(size=(B, N)) * 1e3,  # node features, flat
+        rng.integers(0, N, (D, W)),
+        rng.random((D, W)) < 0.3,  # padding
+        rng.integers(0, G, D),
+        rng.lognormal(size=D),
+        rng.lognormal(size=(B, G, S)) * 10,
+        rng.lognormal(size=B),
+        rng.lognormal(size=(B, G)) * 100,
+    )
+    got = np.full((B, D, size), 7.0, dtype=np.float32)
+    want = got.copy()
+    _fill_domains(got, start, *args)
+    _fill_domains_numpy(want, start, *args)
+    assert got.tobytes() == want.tobytes()
+    assert (got[:, :, :start] == 7.0).all()  # the levels' part is left as it was
+
+
 def test_acting_forward_equals_calling_the_modules():
     cfg = LearnerConfig(hidden=32)
     rng = np.random.default_rng(0)
@@ -72,6 +101,78 @@ def test_acting_forward_equals_calling_the_modules():
         got = infer(net, obs)
         assert not got.requires_grad
         assert torch.equal(got, want)
+
+
+def _forward(net, obs):
+    with torch.no_grad():
+        return net(torch.from_numpy(obs))
+
+
+def test_acting_forward_follows_training_loading_and_replaced_layers():
+    """The plan of parameters kept between calls sees what changes the networks."""
+    cfg = LearnerConfig(hidden=16, batch=8, min_replay=8)
+    rng = np.random.default_rng(3)
+    obs = rng.normal(size=(5, 6)).astype(np.float32)
+    q = DQN(6, 2, 3, cfg, seed=4)
+    first = infer(q.net, obs).clone()
+    q.store(o=obs, a=rng.integers(0, 3, (5, 2)), r=rng.normal(size=5), o2=obs)
+    q.store(o=obs, a=rng.integers(0, 3, (5, 2)), r=rng.normal(size=5), o2=obs)
+    for _ in range(3):  # the optimiser changes the parameters in place
+        q.update()
+    trained = infer(q.net, obs)
+    assert not torch.equal(trained, first)
+    assert torch.equal(trained, _forward(q.net, obs))
+    other = DQN(6, 2, 3, cfg, seed=5)
+    q.load(other.state())  # loading copies into the same tensors
+    assert torch.equal(infer(q.net, obs), _forward(other.net, obs))
+    q.net[2] = torch.nn.Linear(16, 16)  # a layer replaced: the plan is made again
+    assert torch.equal(infer(q.net, obs), _forward(q.net, obs))
+    assert not torch.equal(infer(q.net, obs), _forward(other.net, obs))
+
+
+def test_acting_forward_of_a_network_with_other_layers_calls_them():
+    torch.manual_seed(6)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.ReLU()
+    )
+    obs = np.random.default_rng(7).normal(size=(3, 4)).astype(np.float32)
+    got = infer(net, obs)
+    assert (got >= 0).all()
+    assert torch.equal(got, _forward(net, obs))
+    first = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    kept = obs.copy()
+    assert torch.equal(infer(first, obs), _forward(first, kept))
+    assert (obs == kept).all()  # a ReLU first does not write into the observation
+
+
+def test_greedy_continuous_actions_are_the_clipped_tanh_of_the_forward():
+    pg = DDPG(5, 3, LearnerConfig(hidden=16), seed=9)
+    with torch.no_grad():  # large outputs: tanh saturates at -1 and 1 exactly
+        pg.actor[-1].bias.copy_(torch.tensor([30.0, -30.0, 0.0]))
+    obs = np.random.default_rng(10).normal(size=(6, 5)).astype(np.float32)
+    want = np.clip(torch.tanh(_forward(pg.actor, obs)).numpy(), -1.0, 1.0)
+    got = pg.act(obs, 0.0, np.random.default_rng(0))
+    assert (want[:, 0] == 1.0).all()
+    assert (want[:, 1] == -1.0).all()
+    assert got.dtype == want.dtype
+    assert got.tobytes() == want.tobytes()
+    noisy = pg.act(obs, 0.5, np.random.default_rng(0))
+    assert np.abs(noisy).max() <= 1.0
+    assert not np.array_equal(noisy, want)
+
+
+@pytest.mark.parametrize("name", ["tiny_system", "case_system"])
+def test_levels_written_afterwards_equal_the_reference_with_levels(name, request):
+    system = request.getfixturevalue(name)
+    twin = _running_twin(system)
+    D = int(system.node_domain.max()) + 1
+    level = np.random.default_rng(8).integers(0, len(LEVELS), (3, D))
+    args = (system, twin.demand.astype(float), twin.uplink_mbps, twin.deployment, twin.utilisation)
+    got = domain_observations(*args)
+    set_levels(system, got, level)
+    want = domain_observations_reference(*args, level=level)
+    for g, w in zip(got, want, strict=True):
+        assert g.tobytes() == w.tobytes()
 
 
 @pytest.mark.parametrize("seed", [0, 1])

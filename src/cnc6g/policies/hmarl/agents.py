@@ -14,6 +14,7 @@ same seed gives the same training on the same machine.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,22 +57,71 @@ class Replay:
         return {k: torch.from_numpy(v[idx]) for k, v in self.data.items()}
 
 
+_linear = nn.functional.linear
+
+_Plan = tuple[tuple[torch.Tensor, torch.Tensor] | None, ...]
+"""What :func:`infer` runs, layer by layer: a linear layer's weight and bias, ``None`` a ReLU."""
+
+_PLANS: weakref.WeakKeyDictionary[nn.Sequential, tuple[tuple[nn.Module, ...], _Plan | None]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per network, its layers and the plan made of them (``None``: the network has a layer of
+another kind, or a ReLU not right after a linear layer). The plan holds the layers' own
+parameter tensors, which training and loading change in place."""
+
+
+def _plan(net: nn.Sequential) -> _Plan | None:
+    """``net``'s plan, made again when its layers are not those it was made of."""
+    layers = tuple(net._modules.values())
+    known = _PLANS.get(net)
+    if known is not None and known[0] == layers:  # modules compare by identity
+        return known[1]
+    steps: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+    plan: _Plan | None = None
+    for layer in layers:
+        if type(layer) is nn.Linear and layer.bias is not None:
+            steps.append((layer.weight, layer.bias))
+        elif type(layer) is nn.ReLU and steps and steps[-1] is not None:
+            steps.append(None)  # in place on what the linear layer before it made
+        else:
+            break
+    else:
+        plan = tuple(steps)
+    _PLANS[net] = (layers, plan)
+    return plan
+
+
 def infer(net: nn.Sequential, obs: np.ndarray) -> torch.Tensor:
     """``net(obs)`` for acting: no autograd, and the layers' kernels called directly.
 
     The same kernels as calling the modules, in the same order (the same values to the last
     bit), without the modules' call machinery, which costs more than a small layer's
-    arithmetic.
+    arithmetic. A network of linear layers and ReLUs (every one of HMARL's) runs from a plan of
+    its parameters kept between calls; a ReLU is applied in place, to the output its linear
+    layer just made.
     """
     x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
+    plan = _plan(net)
     with torch.inference_mode():
-        for layer in net:
-            if isinstance(layer, nn.Linear):
-                x = nn.functional.linear(x, layer.weight, layer.bias)
-            elif isinstance(layer, nn.ReLU):
-                x = torch.relu(x)
+        if plan is None:
+            return _infer_layers(net, x)
+        for step in plan:
+            if step is None:
+                x.relu_()
             else:
-                x = layer(x)
+                x = _linear(x, step[0], step[1])
+    return x
+
+
+def _infer_layers(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """:func:`infer` layer by layer (a network with a layer of another kind)."""
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            x = nn.functional.linear(x, layer.weight, layer.bias)
+        elif isinstance(layer, nn.ReLU):
+            x = torch.relu(x)
+        else:
+            x = layer(x)
     return x
 
 
@@ -207,9 +257,10 @@ class DDPG:
 
     def act(self, obs: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
         """Actions ``[n, act_size]`` with Gaussian noise of std ``noise``, clipped to [-1, 1]."""
-        out = torch.tanh(infer(self.actor, obs)).numpy()
-        if noise > 0:
-            out = out + noise * rng.standard_normal(out.shape)
+        out: np.ndarray = torch.tanh(infer(self.actor, obs)).numpy()
+        if noise <= 0:  # tanh is within [-1, 1] already: clipping would change nothing
+            return out
+        out = out + noise * rng.standard_normal(out.shape)
         clipped: np.ndarray = np.clip(out, -1.0, 1.0)
         return clipped
 

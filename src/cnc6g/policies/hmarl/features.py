@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from cnc6g.model import DomainKind
 from cnc6g.policies.hmarl.executor import LEVELS
+from cnc6g.twin.jit import kernel
 from cnc6g.twin.system import (
     BoolArray,
     FloatArray,
@@ -136,6 +137,8 @@ class _DomainPlan:
     groups: tuple[IntArray, ...]  # the distinct sets of origins, singletons first
     singles: IntArray  # the origin of each singleton set
     share: FloatArray  # [D] scale of the demand part
+    kind_group: tuple[IntArray, ...]  # per kind [D_k] its domains' ``group``
+    kind_share: tuple[FloatArray, ...]  # per kind [D_k] its domains' ``share``
 
 
 @per_system
@@ -172,6 +175,8 @@ def _domain_plan(system: System) -> _DomainPlan:
         groups=tuple(np.array(o, dtype=np.int64) for o in sets),
         singles=np.array([o[0] for o in sets if len(o) == 1], dtype=np.int64),
         share=share,
+        kind_group=tuple(group[ds] for ds in doms),
+        kind_share=tuple(share[ds] for ds in doms),
     )
 
 
@@ -217,14 +222,66 @@ def domain_observations(
         obs = np.zeros((B, doms.size, lay.domain_size[k]), dtype=np.float32)
         if level is not None:
             obs[:, :, :L] = np.eye(L)[level[:, doms]]
-        at = L + NODE_FEATURES * lay.max_nodes[k]
-        obs[:, :, L:at] = np.where(plan.node_pad[k], 0.0, nodes[:, plan.node_at[k]])
-        group = plan.group[doms]
-        obs[:, :, at : at + S] = demand_g[:, group] * plan.share[doms][:, None]
-        obs[:, :, -2] = load[:, None]
-        obs[:, :, -1] = uplink_g[:, group] / 1000.0
+        parts = (plan.node_at[k], plan.node_pad[k], plan.kind_group[k], plan.kind_share[k])
+        _fill_domains(obs, L, nodes, *parts, demand_g, load, uplink_g)
         out.append(obs)
     return out
+
+
+def _fill_domains_numpy(
+    obs: Float32Array,
+    start: int,
+    nodes: FloatArray,
+    node_at: IntArray,
+    node_pad: BoolArray,
+    group: IntArray,
+    share: FloatArray,
+    demand_g: FloatArray,
+    load: FloatArray,
+    uplink_g: FloatArray,
+) -> None:
+    """:func:`_fill_domains` as NumPy expressions, its reference."""
+    at = start + node_at.shape[1]
+    S = demand_g.shape[2]
+    obs[:, :, start:at] = np.where(node_pad, 0.0, nodes[:, node_at])
+    obs[:, :, at : at + S] = demand_g[:, group] * share[:, None]
+    obs[:, :, -2] = load[:, None]
+    obs[:, :, -1] = uplink_g[:, group] / 1000.0
+
+
+@kernel
+def _fill_domains(
+    obs: Float32Array,
+    start: int,
+    nodes: FloatArray,
+    node_at: IntArray,
+    node_pad: BoolArray,
+    group: IntArray,
+    share: FloatArray,
+    demand_g: FloatArray,
+    load: FloatArray,
+    uplink_g: FloatArray,
+) -> None:
+    """One kind's domain observations ``[B, D_k, size]`` from ``start`` on, in one pass.
+
+    Per domain its nodes' features (0 in the padding), its set of origins' demand times its
+    share, the load and its origins' uplink rate in Gbit/s: the values of
+    :func:`_fill_domains_numpy` (double precision, then single), to the last bit.
+    """
+    B, D, size = obs.shape
+    W = node_at.shape[1]
+    S = demand_g.shape[2]
+    at = start + W
+    for b in range(B):
+        for j in range(D):
+            row = obs[b, j]
+            for i in range(W):
+                row[start + i] = 0.0 if node_pad[j, i] else np.float32(nodes[b, node_at[j, i]])
+            g = group[j]
+            for s in range(S):
+                row[at + s] = np.float32(demand_g[b, g, s] * share[j])
+            row[size - 2] = np.float32(load[b])
+            row[size - 1] = np.float32(uplink_g[b, g] / 1000.0)
 
 
 def domain_observations_reference(
@@ -264,10 +321,13 @@ def domain_observations_reference(
     return out
 
 
+_LEVEL_EYE = np.eye(len(LEVELS), dtype=np.float32)
+_LEVEL_EYE.flags.writeable = False
+"""The one-hot rows of the levels (read only: shared by every call)."""
+
+
 def set_levels(system: System, domain_obs: list[Float32Array], level: IntArray) -> None:
     """Write the distributor's levels ``[B, D]`` into the domain observations, in place."""
-    lay = layout(system)
-    eye = np.eye(len(LEVELS), dtype=np.float32)
+    doms = _domain_plan(system).doms  # per kind its domains, as np.flatnonzero gives them
     for k, obs in enumerate(domain_obs):
-        doms = np.flatnonzero(lay.domain_kind == k)
-        obs[:, :, : len(LEVELS)] = eye[level[:, doms]]
+        obs[:, :, : len(LEVELS)] = _LEVEL_EYE[level[:, doms[k]]]

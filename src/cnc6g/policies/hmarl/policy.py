@@ -132,6 +132,8 @@ class HMARLPolicy(Policy):
 
     def decide(self, obs: Observation) -> Decision:
         """The agents' knobs for this slot, executed into a decision."""
+        if self.threads is None or self.threads == torch.get_num_threads():
+            return self._decide(obs)  # the setting wanted already: nothing to set and restore
         with torch_threads(self.threads):
             return self._decide(obs)
 
