@@ -294,6 +294,17 @@ def test_rounds_computing_the_changed_terms_equal_computing_every_term(name, req
         assert fast[0].any()
 
 
+def _busy_knobs(sy, B, rng):
+    """Random knobs with every domain above the lowest level and low start thresholds."""
+    D, N = int(sy.node_domain.max()) + 1, sy.n_nodes
+    return Knobs(
+        level=rng.integers(1, len(LEVELS), (B, D)),
+        threshold=rng.integers(0, 3, (B, D)),
+        price=rng.uniform(-1, 1, (B, N)),
+        trim=rng.uniform(-1, 1, (B, N)),
+    )
+
+
 def test_rounds_that_stop_once_a_last_round_takes_nothing_equal_running_every_round(
     case_system, monkeypatch
 ):
@@ -301,13 +312,7 @@ def test_rounds_that_stop_once_a_last_round_takes_nothing_equal_running_every_ro
     B = 3
     twin = _running_twin(sy, batch=B)
     rng = np.random.default_rng(5)
-    D, N = int(sy.node_domain.max()) + 1, sy.n_nodes
-    knobs = Knobs(
-        level=rng.integers(1, len(LEVELS), (B, D)),
-        threshold=rng.integers(0, 3, (B, D)),
-        price=rng.uniform(-1, 1, (B, N)),
-        trim=rng.uniform(-1, 1, (B, N)),
-    )
+    knobs = _busy_knobs(sy, B, rng)
     fills = []  # every assignment's arguments, consolidation's included
     fill = executor._fill
 
@@ -351,13 +356,7 @@ def test_rounds_in_one_compiled_call_equal_the_rounds_called_from_python(case_sy
     B = 2
     twin = _running_twin(sy, batch=B)
     rng = np.random.default_rng(8)
-    D, N = int(sy.node_domain.max()) + 1, sy.n_nodes
-    knobs = Knobs(
-        level=rng.integers(1, len(LEVELS), (B, D)),
-        threshold=rng.integers(0, 3, (B, D)),
-        price=rng.uniform(-1, 1, (B, N)),
-        trim=rng.uniform(-1, 1, (B, N)),
-    )
+    knobs = _busy_knobs(sy, B, rng)
     rounds = executor._fill_rounds
     compared = [0]
 
