@@ -20,7 +20,7 @@ from cnc6g.policies.opt.refine import refine_decision, refine_routing
 from cnc6g.policies.opt.twin_objective import TwinObjective
 from cnc6g.scenarios.synthetic import tiny_slot_scenario
 from cnc6g.twin import Twin, compile_scenario, evaluate_slot
-from cnc6g.twin.costs import amortised_objective
+from cnc6g.twin.costs import amortised_objective, removal_cost
 
 WITHIN = 1e-3  # "within 0.1 % of exhaustive search"
 WORST = 2e-2  # never worse than 2 %
@@ -115,7 +115,9 @@ def test_twin_objective_is_the_twins_amortised_objective():
         np.asarray(inputs.previous)[None],
         y,
         10.0,
-        0.3,
+        0.0,
+    ) + removal_cost(
+        system, rep(inputs.demand), x, np.asarray(inputs.previous)[None], 0.3, sleep_slots=10.0
     )
     assert TwinObjective(system, inputs, 10.0, 0.3).scores(x, y) == pytest.approx(
         amortised, rel=1e-12

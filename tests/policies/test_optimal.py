@@ -10,6 +10,7 @@ bound per task, so its cost is at least the twin's.
 
 import itertools
 import time
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -30,7 +31,7 @@ from cnc6g.model import (
     WiredLink,
     Workload,
 )
-from cnc6g.model.decision import Decision
+from cnc6g.model.decision import Decision, Observation
 from cnc6g.policies import GreedyPolicy, OptimalPolicy, RandomPolicy, feasibility_problems
 from cnc6g.policies.base import usable_candidates
 from cnc6g.policies.opt import (
@@ -49,7 +50,7 @@ from cnc6g.policies.opt.phases import _complete, _reduced_cost_fixing
 from cnc6g.policies.opt.relaxation import _rows_lp, solve_relaxation
 from cnc6g.scenarios.synthetic import synthetic_scenario
 from cnc6g.twin import Twin, compile_scenario, evaluate_slot
-from cnc6g.twin.costs import restart_cost
+from cnc6g.twin.costs import REMOVAL_WEIGHT, removal_cost, restart_cost
 
 TIME_LIMIT = 5.0
 EXACT = 1e-6  # relative agreement where the plan is exact
@@ -657,7 +658,9 @@ def test_completion_of_a_deployment_is_a_feasible_plan_no_better_than_the_exact_
     assert check.getInfo().objective_function_value <= objective * (1 + 1e-6) + 1e-9
 
 
-@pytest.mark.parametrize("rounds", [0, 1, 8])
+# 16 rounds: enough for each slot below to need only some of the rows (the second takes 9-12
+# since a server left to sleep is spared part of the removal charge)
+@pytest.mark.parametrize("rounds", [0, 1, 16])
 @pytest.mark.parametrize(
     ("n_cells", "n_services", "seed", "load", "warmup"),
     [(3, 6, 41, 1.5, 3), (4, 6, 43, 1.5, 2), (6, 12, 7, 1.2, 3)],
@@ -835,6 +838,101 @@ def test_plan_keeps_an_idle_instance_when_removing_it_is_charged():
     assert kept.decision.deployment[s, n]  # the charge outweighs a slot of keep-alive power
     # in this slot alone, keeping costs more: the plan without the charge is the slot's optimum
     assert kept.objective >= dropped.objective * (1 - dropped.gap) - 1e-9
+
+
+@cache
+def cold_service_system():
+    """Origins T0, T1; service a (a 0.5 s cold start) on any node. Nodes: T0-dev, T1-dev,
+    R-mec (sleeps: 60 W idle, 10 W asleep), X-dc (never sleeps)."""
+    return tiny_system(
+        2, [_service("a", 0.2, 1.0, 2.0, 20.0).model_copy(update={"cold_start_ms": 500.0})]
+    )
+
+
+def emptied_server_inputs():
+    """a ran on R-mec and X-dc; X-dc alone serves the slot's 40 tasks within its limit.
+
+    Removing a from R-mec is charged 0.3 x (20 J + 20 J x 0.5 x 20 tasks) = 66 J, more than the
+    50 J a slot of R-mec's sleep saves; each slot after, R-mec asleep saves 50 J for 20 J more
+    of X-dc's dynamic energy.
+    """
+    return tiny_inputs(cold_service_system(), [[20.0], [20.0]], [(0, 2), (0, 3)])
+
+
+def test_removal_charge_of_a_server_left_to_sleep_is_spread_like_a_start():
+    system = cold_service_system()
+    inputs = emptied_server_inputs()
+    demand, previous = inputs.demand[None], inputs.previous[None]
+    restart = restart_cost(system, inputs.demand, inputs.previous)[0]
+    asleep = np.zeros_like(previous)
+    asleep[0, 0, 3] = True  # R-mec emptied: it sleeps
+    awake = np.zeros_like(previous)
+    awake[0, 0, 2] = True  # X-dc, which never sleeps, emptied
+    for slots in (1.0, 10.0):
+        charge = removal_cost(system, demand, asleep, previous, 0.3, sleep_slots=slots)
+        assert charge == pytest.approx([0.3 * restart / slots])
+        charge = removal_cost(system, demand, awake, previous, 0.3, sleep_slots=slots)
+        assert charge == pytest.approx([0.3 * restart])
+    with pytest.raises(ValueError, match="sleep_slots"):
+        removal_cost(system, demand, asleep, previous, 0.3, sleep_slots=0.5)
+
+
+def test_plan_lets_a_server_sleep_when_emptying_it_pays_over_the_amortised_slots():
+    """A one-slot removal charge against one slot of sleep kept every MEC server of the
+    calibrated case study awake; spread like a start, the plan empties the server."""
+    system = cold_service_system()
+    inputs = emptied_server_inputs()
+    mec, dc = 2, 3
+    plan = solve(system, inputs, amortise_slots=10.0, removal_weight=REMOVAL_WEIGHT)
+    assert plan.status == "Optimal"
+    assert not plan.decision.deployment[:, mec].any()
+    assert plan.decision.deployment[0, dc]
+    # the same decisions in the twin, the plan's charges included: emptying the server is
+    # better in this slot and in every slot after it at the same demand
+    kept = plan_deployment(
+        system, inputs, inputs.previous, amortise_slots=10.0, removal_weight=REMOVAL_WEIGHT
+    ).decision
+    obs = Observation(
+        0,
+        inputs.demand.astype(np.int64),
+        inputs.uplink_mbps,
+        inputs.downlink_mbps,
+        inputs.previous,
+        np.zeros(system.n_nodes),
+        np.ones_like(inputs.demand),
+    )
+    now = twin_scores(system, obs, [plan.decision, kept], 10.0, REMOVAL_WEIGHT)
+    assert now[0] < now[1]
+    after = [replace(obs, deployment=np.asarray(d.deployment)) for d in (plan.decision, kept)]
+    assert twin_scores(system, after[0], [plan.decision]) < twin_scores(system, after[1], [kept])
+    # the plan's optimised objective of both is the twin's (the plan is exact here)
+    for decision, score in zip((plan.decision, kept), now, strict=True):
+        planned = plan_deployment(
+            system,
+            inputs,
+            decision.deployment,
+            amortise_slots=10.0,
+            removal_weight=REMOVAL_WEIGHT,
+        )
+        assert planned.bound == pytest.approx(score, rel=1e-6)
+
+
+def test_opt_lets_a_server_sleep_when_emptying_it_pays_over_the_amortised_slots():
+    system = cold_service_system()
+    inputs = emptied_server_inputs()
+    obs = Observation(
+        0,
+        inputs.demand.astype(np.int64),
+        inputs.uplink_mbps,
+        inputs.downlink_mbps,
+        inputs.previous,
+        np.zeros(system.n_nodes),
+        np.ones_like(inputs.demand),
+    )
+    policy = OptimalPolicy(time_limit=TIME_LIMIT)
+    policy.reset(system, 0)
+    decision = policy.decide(obs)
+    assert not np.asarray(decision.deployment)[:, 2].any()
 
 
 def test_interior_point_relaxation_gives_the_same_bound_and_plan(monkeypatch):

@@ -46,14 +46,24 @@ def removal_cost(
     deployment: BoolArray,
     previous: BoolArray,
     removal_weight: float,
+    sleep_slots: float = 1.0,
 ) -> FloatArray:
     """What removing instances is charged, J, ``[B]``.
 
     ``removal_weight`` times :func:`restart_cost` of every instance of ``previous`` that
-    ``deployment`` removes (``demand`` ``[B, O, S]``, the others ``[B, S, N]``).
+    ``deployment`` removes (``demand`` ``[B, O, S]``, the others ``[B, S, N]``). Where the
+    removals leave a node that can sleep with no instance, so that it sleeps, their charge
+    counts ``1 / sleep_slots``: the node saves its idle power in the slots after this one too,
+    as a started instance serves them (OPT passes its ``amortise_slots``).
     """
+    if sleep_slots < 1:
+        raise ValueError(f"sleep_slots must be >= 1, got {sleep_slots}")
     prev = np.asarray(previous, dtype=bool)
-    removed = (prev & ~np.asarray(deployment, dtype=bool)).astype(float)
+    x = np.asarray(deployment, dtype=bool)
+    removed = (prev & ~x).astype(float)
+    if sleep_slots != 1.0:
+        asleep = system.can_sleep & ~x.any(axis=-2)  # [B, N]
+        removed *= np.where(asleep, 1.0 / sleep_slots, 1.0)[..., None, :]
     per_copy: FloatArray = np.einsum("bsn,bs->b", removed, restart_cost(system, demand, prev))
     return removal_weight * per_copy
 

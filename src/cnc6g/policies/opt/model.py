@@ -64,6 +64,7 @@ class LinearModel:
     n_rows: int = 0
     offset: float = 0.0  # constant cost of the slot
     amortised_offset: float = 0.0  # constant added to the optimised objective only
+    removal_drop: FloatArray = field(default_factory=lambda: np.zeros(0))  # per instance column
     slot_costs: FloatArray = field(default_factory=lambda: np.zeros(0))
     rows_csr: tuple[IntArray, IntArray, FloatArray] = field(
         default_factory=lambda: (np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0))
@@ -282,7 +283,7 @@ def build_model(
     y, u = _route_columns(m, slot, amortise_slots)
     x = _instance_columns(m, slot, amortise_slots, removal_weight)
     load = _load_columns(m, slot)
-    a = _awake_columns(m, slot)
+    a = _awake_columns(m, slot, _sleep_removal_charge(m, slot, amortise_slots))
     z, h, tier_nodes, tiered_routes = _tier_columns(m, slot)
     path_cols = _path_columns(m, slot, amortise_slots, z)
     cols = _Columns(y, u, x, load, a, z, h, tier_nodes, tiered_routes)
@@ -625,6 +626,7 @@ def _instance_columns(
     start_cost = np.where(ran, 0.0, sy.instantiation_energy[ps])
     drop = np.where(ran, removal_weight * restart_cost(sy, slot.lam, slot.prev)[ps], 0.0)
     m.amortised_offset = float(np.sum(drop))
+    m.removal_drop = drop
     return m.columns(
         ps.size,
         tau * sy.instance_power[ps] + start_cost / amortise_slots - drop,
@@ -641,23 +643,45 @@ def _load_columns(m: LinearModel, slot: _Slot) -> IntArray:
     return m.columns(sy.n_nodes, 0.0, 0.0, sy.admission_utilisation * sy.capacity)
 
 
-def _awake_columns(m: LinearModel, slot: _Slot) -> IntArray:
+def _sleep_removal_charge(m: LinearModel, slot: _Slot, amortise_slots: float) -> FloatArray:
+    """Per node, the share of its instances' removal charge a node that sleeps is spared, J.
+
+    Removing the instances that ran on a node that can sleep, so that it sleeps, is charged
+    ``1 / amortise_slots`` of their removal charge (as in
+    :func:`~cnc6g.twin.costs.removal_cost`): the node saves its idle power in the slots after
+    too, as a started instance serves them. The rest of the charge moves from the optimised
+    objective's constant to the node's awake column, so that it is paid only while the node is
+    awake (and then, as before, only for the instances removed).
+    """
+    sy = slot.system
+    drop = m.removal_drop  # [P] the removal charge of each instance column (0: it did not run)
+    spared = np.zeros(sy.n_nodes)
+    np.add.at(spared, slot.pn, drop * (1.0 - 1.0 / amortise_slots))
+    spared[~sy.can_sleep] = 0.0
+    m.amortised_offset -= float(spared.sum())
+    return spared
+
+
+def _awake_columns(m: LinearModel, slot: _Slot, spared: FloatArray | None = None) -> IntArray:
     """Awake columns of the nodes that can sleep (``-1`` for the others).
 
     Awake costs a slot of idle power over sleep power; the sleep power of every node that can
     sleep, the idle power of the others and the radio's floor (:func:`radio_floor_j`; in the
-    plan also :func:`radio_awake_j`) are the slot's constant.
+    plan also :func:`radio_awake_j`) are the slot's constant. The optimised objective adds the
+    removal charge a sleeping node is ``spared`` (:func:`_sleep_removal_charge`).
     """
     sy = slot.system
     tau = sy.slot_s
     sleepers = np.flatnonzero(sy.can_sleep)
     a = np.full(sy.n_nodes, -1, dtype=np.int64)
+    own = tau * (sy.idle_power[sleepers] - sy.sleep_power[sleepers])
     a[sleepers] = m.columns(
         sleepers.size,
-        tau * (sy.idle_power[sleepers] - sy.sleep_power[sleepers]),
+        own + (0.0 if spared is None else spared[sleepers]),
         0.0,
         1.0,
         integer=True,
+        slot_cost=own,
     )
     always = ~sy.can_sleep
     m.offset = float(

@@ -36,7 +36,9 @@ class TwinObjective:
         inputs: the slot's demand, radio rates and previous deployment.
         amortise_slots: slots over which starting an instance is spread (1: the slot's own
             objective).
-        removal_weight: share of the restart cost charged for removing an instance that ran.
+        removal_weight: share of the restart cost charged for removing an instance that ran;
+            with ``amortise_slots``, spread over as many slots where the removals leave a node
+            that can sleep empty (:func:`~cnc6g.twin.costs.removal_cost`), as in OPT's plan.
     """
 
     system: System
@@ -117,8 +119,8 @@ class TwinObjective:
         demand = rep(np.asarray(inp.demand, dtype=float))
         up, down = rep(inp.uplink_mbps), rep(inp.downlink_mbps)
         prev: BoolArray = np.repeat(np.asarray(inp.previous, dtype=bool)[None], B, axis=0)
-        if self.amortise_slots != 1.0:
-            return amortised_objective(
+        if self.amortise_slots != 1.0:  # removals charged below, spread where a node sleeps
+            amortised: FloatArray = amortised_objective(
                 sy,
                 demand,
                 up,
@@ -127,10 +129,15 @@ class TwinObjective:
                 prev,
                 y,
                 self.amortise_slots,
-                self.removal_weight,
+                0.0,
                 paths=paths,
                 path_shares=path_shares,
             )
+            if self.removal_weight:
+                amortised = amortised + removal_cost(
+                    sy, demand, x, prev, self.removal_weight, self.amortise_slots
+                )
+            return amortised
         outcome = evaluate_slot(
             sy, demand, up, down, x, prev, y, paths=paths, path_shares=path_shares
         )
