@@ -88,6 +88,12 @@ STALL_ITERATIONS = 3
 SELECT = 0.05
 """Averaged LP value from which a copy asks for a shared binary."""
 
+REGION_RESTART = False
+"""HiGHS's ``mip_allow_restart`` in the recovery's region MILPs. After presolve with the copy's
+LP-integral binaries fixed a region MILP is small (at 100 cells about 400 rows and 40 binaries
+of 17.5 k rows), and restarting its root after reduced-cost fixing cost more than it saved:
+see the docs' scale section for the alternated times."""
+
 RENS_INTEGRAL = 1e-6
 """Distance from 0 or 1 within which a binary of a region's LP is fixed in its MILP."""
 
@@ -249,6 +255,7 @@ class RegionWorker:
                     HighsVarType.kInteger if i else HighsVarType.kContinuous for i in c.integer
                 ]
             h = new_solver(1e9, spec.mip_rel_gap, spec.node_limit)
+            h.setOptionValue("mip_allow_restart", REGION_RESTART)
             h.passModel(lp)
             h.run()
             out.append(primal(h, c.cols.size))
