@@ -233,3 +233,62 @@ def test_compare_bounds_large_systems_by_region(monkeypatch):
     monkeypatch.setattr(sweep, "REGIONAL_BOUND_ORIGINS", 2)
     regional = sweep.window_lower_bound(system, 2, 1, 0)
     assert 0 < regional <= lp + scale(lp)
+
+
+def test_region_milps_of_the_recovery_do_not_restart_their_root(monkeypatch):
+    """The recovery's region MILPs run with HiGHS's root restart off (``REGION_RESTART``):
+    after presolve they are small, and the restart cost more time than it saved at 20-100
+    cells. Every MILP the recovery solves, and only those, has it off; the decision is
+    the same optimum as with the restart on the one-region model."""
+    from cnc6g.policies.opt import decompose
+
+    made = []
+
+    def recording(*args, **kwargs):
+        h = new_solver(*args, **kwargs)
+        made.append((args, kwargs, h))
+        return h
+
+    monkeypatch.setattr(decompose, "new_solver", recording)
+    system = small_system(4, 3)
+    inputs = slot_inputs(system)
+    _, optimum = exact(system, inputs)
+    result = decompose_slot(system, inputs, region_cells=10, tiers=(), mip_rel_gap=0.0)
+    milps = [h for args, kwargs, h in made if len(args) + len(kwargs) == 3]
+    assert milps, "the recovery solved no region MILP"
+    for h in milps:
+        assert h.getOptionValue("mip_allow_restart")[1] is False
+    others = [h for args, kwargs, h in made if len(args) + len(kwargs) < 3]
+    assert all(h.getOptionValue("mip_allow_restart")[1] is True for h in others)
+    assert result.optimised == pytest.approx(optimum, rel=1e-6)
+
+
+def test_recovery_in_turn_skips_a_copy_whose_milp_did_not_change(monkeypatch):
+    """A copy whose shared instances run as at its last MILP is not solved again (HiGHS would
+    return the same point): the last copy of one turn opens the next. The decision is the one
+    of the recovery that solves every turn's MILP."""
+    from cnc6g.policies.opt import decompose
+
+    system = small_system(6, None)
+    inputs = slot_inputs(system)
+    calls = [0]
+    solve = decompose.RegionWorker.solve_milps
+
+    def counting(self, specs):
+        calls[0] += sum(spec is not None for spec in specs)
+        return solve(self, specs)
+
+    monkeypatch.setattr(decompose.RegionWorker, "solve_milps", counting)
+    kwargs = {"region_cells": 2, "tiers": (), "method": "lp"}
+    result = decompose_slot(system, inputs, **kwargs)
+    skipped = calls[0]
+    assert result.regions >= 2
+    assert skipped <= decompose.TURNS * result.regions - 1
+
+    calls[0] = 0
+    monkeypatch.setattr(decompose.np, "array_equal", lambda *_: False)
+    every = decompose_slot(system, inputs, **kwargs)
+    assert calls[0] == decompose.TURNS * result.regions
+    monkeypatch.undo()  # numpy's array_equal again
+    assert np.array_equal(result.values, every.values)
+    assert result.optimised == every.optimised

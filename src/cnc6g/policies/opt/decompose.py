@@ -88,6 +88,12 @@ STALL_ITERATIONS = 3
 SELECT = 0.05
 """Averaged LP value from which a copy asks for a shared binary."""
 
+REGION_RESTART = False
+"""HiGHS's ``mip_allow_restart`` in the recovery's region MILPs. After presolve with the copy's
+LP-integral binaries fixed a region MILP is small (at 100 cells about 400 rows and 40 binaries
+of 17.5 k rows), and restarting its root after reduced-cost fixing cost more than it saved:
+see the docs' scale section for the alternated times."""
+
 RENS_INTEGRAL = 1e-6
 """Distance from 0 or 1 within which a binary of a region's LP is fixed in its MILP."""
 
@@ -249,6 +255,7 @@ class RegionWorker:
                     HighsVarType.kInteger if i else HighsVarType.kContinuous for i in c.integer
                 ]
             h = new_solver(1e9, spec.mip_rel_gap, spec.node_limit)
+            h.setOptionValue("mip_allow_restart", REGION_RESTART)
             h.passModel(lp)
             h.run()
             out.append(primal(h, c.cols.size))
@@ -860,7 +867,9 @@ def _open_in_turn(
     :data:`TURNS` turns, in order then in reverse, so that the first ones may use what the last
     opened and drop what they opened themselves. Every copy's latest solution routes only to
     instances that run at the end: an instance some copy routes to is fixed on for every later
-    turn. ``fixed`` holds the shared binaries as :func:`_recover` set them; its wanted
+    turn. A copy whose shared instances run as when it was last solved is not solved again
+    (its MILP is the same, and HiGHS returns the same point): the copy that ends a turn opens
+    the next. ``fixed`` holds the shared binaries as :func:`_recover` set them; its wanted
     instances are set to those that run at the end.
     """
     built, copies = layout.built, layout.copies
@@ -871,6 +880,7 @@ def _open_in_turn(
     use_x = built.x[use_pair]
     uses = [np.zeros(n, dtype=bool) for _ in copies]  # instances each copy runs or routes to
     found: list[FloatArray | None] = [None] * len(copies)
+    asked: list[BoolArray | None] = [None] * len(copies)  # what each copy's last MILP was given
     order = list(range(len(copies)))
     for turn_ in range(TURNS):
         for g in order if turn_ % 2 == 0 else order[::-1]:
@@ -882,6 +892,10 @@ def _open_in_turn(
             lo, hi, cost = spec.lower.copy(), spec.upper.copy(), spec.cost.copy()
             free = candidate[c.cols] & (layout.in_copies[c.cols] > 1)
             running = free & others[c.cols]
+            last = asked[g]
+            if last is not None and np.array_equal(last, running):
+                continue  # the same MILP as the copy's last: HiGHS would return the same point
+            asked[g] = running
             lo[free] = np.where(running[free], 1.0, 0.0)
             hi[free] = 1.0
             cost[running] = 0.0
