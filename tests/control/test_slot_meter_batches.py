@@ -4,6 +4,10 @@ and its batch is metered as it is then, and a batch not written (the process die
 kept aborting it) leaves its sessions without that slot's usage and everything else consistent
 (the service layer and the slot engine on SQLite and PostgreSQL)."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from harness import TRANSLATION, hold_problems
 
@@ -20,10 +24,11 @@ from cnc6g.control.schemas import (
     SessionKind,
 )
 from cnc6g.control.security import Principal, role_scopes
-from cnc6g.control.sessions import extend_session, request_service
+from cnc6g.control.sessions import _own, extend_session, request_service
 from cnc6g.storage.tables import Session as SessionRow
 
 SESSIONS = 5
+TIMEOUT_S = 30.0
 
 
 def _principal(plane, role):
@@ -133,4 +138,38 @@ def test_a_batch_not_written_leaves_its_sessions_unmetered_for_that_slot(live):
     again = _tasks(plane, ids)
     for i in ids:
         assert again[i][0] == pytest.approx(after[i][0] + tasks)
+    assert hold_problems(plane.settings.database_url) == []
+
+
+def test_a_batch_waits_for_a_change_of_a_session_under_way(live):
+    """A change of a session reads it after locking the nodes; a batch locks them too, so it
+    meters the session once the change is written instead of under it (on PostgreSQL the
+    change would otherwise find its revision gone and fail)."""
+    plane, engine, terminal, ids = live
+    before = _tasks(plane, ids)
+    kept = []
+    engine._meter_later = lambda metered, res: kept.append((metered, res))
+    engine.advance(1)  # the slot's write; its batches kept for later
+    del engine._meter_later
+    ((metered, res),) = kept
+    read, go = threading.Event(), threading.Event()
+
+    def change(p, s):
+        row = _own(s, terminal, SessionKind.compute, ids[0], change=True)
+        read.set()
+        assert go.wait(TIMEOUT_S)
+        row.duration_s += 1
+
+    with ThreadPoolExecutor(2) as pool:
+        changing = pool.submit(plane.run, change)
+        assert read.wait(TIMEOUT_S)
+        batches = pool.submit(engine._meter_later, metered, res)
+        time.sleep(0.5)  # the batch goes on or waits meanwhile
+        go.set()
+        changing.result(timeout=TIMEOUT_S)
+        batches.result(timeout=TIMEOUT_S)
+    row = plane.run(lambda p, s: s.get(SessionRow, ids[0]), write=False)[0]
+    assert row.duration_s == 601
+    assert row.tasks == pytest.approx(before[ids[0]][0] + plane.slot_s)
+    assert row.version_id == before[ids[0]][1] + 2
     assert hold_problems(plane.settings.database_url) == []

@@ -628,13 +628,14 @@ class SlotEngine:
 
         The slot's write has committed (the slot number has moved on); each batch is a short
         write transaction of its own, so that requests wait for the database's write lock for
-        one batch at most. A batch reads the revisions of its sessions again (locked on
-        PostgreSQL): a session unchanged since the slot read it is metered as worked out, one
-        changed meanwhile (extended, its rate changed) is metered from the row as it is now, and
-        one no longer live (released meanwhile) is not metered. A batch that the database keeps
-        aborting, or a process that dies between batches, leaves the sessions of the batches
-        not written without this slot's usage (each session's usage is written whole, in one
-        statement, or not at all; see the docs' control plane, "Behind the API").
+        one batch at most. A batch locks the nodes (:func:`lock_nodes`, as the slot's write and
+        every change of a session do) and reads the revisions of its sessions again: a session
+        unchanged since the slot read it is metered as worked out, one changed meanwhile
+        (extended, its rate changed) is metered from the row as it is now, and one no longer
+        live (released meanwhile) is not metered. A batch that the database keeps aborting, or
+        a process that dies between batches, leaves the sessions of the batches not written
+        without this slot's usage (each session's usage is written whole, in one statement, or
+        not at all; see the docs' control plane, "Behind the API").
         """
         for start in range(0, len(metered), METER_BATCH):
             batch = metered[start : start + METER_BATCH]
@@ -650,6 +651,9 @@ class SlotEngine:
                     time.sleep(random.uniform(0.0, 0.02 * 2**attempt))
 
     def _meter_batch(self, s: DbSession, batch: list[dict[str, Any]], res: _Result) -> None:
+        # Every node first, as the slot's write: a transaction that changes a session reads it
+        # after locking them (PostgreSQL), so the revision it read is the one it writes over.
+        lock_nodes(s)
         conn = s.connection()
         ids = [m["b_id"] for m in batch]
         now_version = dict(conn.execute(LIVE_VERSIONS_OF, {"b_ids": ids}).all())
