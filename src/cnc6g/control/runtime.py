@@ -176,6 +176,15 @@ _STAMPED = {
 }
 METER = update(SESSIONS).where(_c.session_id == bindparam("b_id")).values(**_METERED, **_STAMPED)
 """A slot's metering of a session left where it is (executemany); its revision moves on."""
+METER_BATCH = 200
+"""Sessions metered per transaction after the slot's write (:meth:`SlotEngine._meter_later`)."""
+LIVE_VERSIONS_OF = (
+    select(_c.session_id, _c.version_id)
+    .where(_LIVE, _c.session_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(_c.session_id)
+    .with_for_update()
+)
+"""The revisions of some live sessions, locked in id order on PostgreSQL (a metering batch)."""
 MOVE = (
     update(SESSIONS)
     .where(_c.session_id == bindparam("b_id"))
@@ -390,6 +399,9 @@ class SlotEngine:
         """After building the twin and the policy (the first slot, or a slot after a lost
         lease or a failure), collect the garbage and freeze what is left (:func:`freeze_heap`):
         for a process that serves, not for one that makes many engines (tests)."""
+        self._to_meter: list[dict[str, Any]] = []
+        """The sessions a slot's write left where they are, metered after it (its usage and
+        revision as read): :meth:`_meter_later`."""
         self.move_one_by_one = False
         """Move sessions as ORM objects one at a time (:meth:`_migrate`), each placement with
         its own statements, instead of together (:meth:`_move_all`): the reference the
@@ -602,11 +614,70 @@ class SlotEngine:
                     self.leader = False
                     self._loop = None
                     return False
+                self._to_meter = []
                 self._write(s, read, result)
                 lease.slot = read.slot + 1
                 lease.expires_at = datetime.now(UTC) + timedelta(seconds=plane.settings.lease_s)
+            self._meter_later(self._to_meter, result)
+            self._to_meter = []
             self.slots_run += 1
             return True
+
+    def _meter_later(self, metered: list[dict[str, Any]], res: _Result) -> None:
+        """Meter the sessions the slot left where they are, :data:`METER_BATCH` a transaction.
+
+        The slot's write has committed (the slot number has moved on); each batch is a short
+        write transaction of its own, so that requests wait for the database's write lock for
+        one batch at most. A batch locks the nodes (:func:`lock_nodes`, as the slot's write and
+        every change of a session do) and reads the revisions of its sessions again: a session
+        unchanged since the slot read it is metered as worked out, one changed meanwhile
+        (extended, its rate changed) is metered from the row as it is now, and one no longer
+        live (released meanwhile) is not metered. A batch that the database keeps aborting, or
+        a process that dies between batches, leaves the sessions of the batches not written
+        without this slot's usage (each session's usage is written whole, in one statement, or
+        not at all; see the docs' control plane, "Behind the API").
+        """
+        for start in range(0, len(metered), METER_BATCH):
+            batch = metered[start : start + METER_BATCH]
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                try:
+                    with self.plane.db.transaction() as s:
+                        self._meter_batch(s, batch, res)
+                    break
+                except DBAPIError as err:
+                    if not is_retryable(err) or attempt == TRANSACTION_ATTEMPTS - 1:
+                        log.exception("a slot's metering batch was not written")
+                        break
+                    time.sleep(random.uniform(0.0, 0.02 * 2**attempt))
+
+    def _meter_batch(self, s: DbSession, batch: list[dict[str, Any]], res: _Result) -> None:
+        # Every node first, as the slot's write: a transaction that changes a session reads it
+        # after locking them (PostgreSQL), so the revision it read is the one it writes over.
+        lock_nodes(s)
+        conn = s.connection()
+        ids = [m["b_id"] for m in batch]
+        now_version = dict(conn.execute(LIVE_VERSIONS_OF, {"b_ids": ids}).all())
+        rows: list[dict[str, Any]] = []
+        changed: list[str] = []
+        at = batch[0]["b_at"]
+        for m in batch:
+            version = now_version.get(m["b_id"])
+            if version is None:
+                continue
+            if version != m["version"]:
+                changed.append(m["b_id"])
+                continue
+            rows.append({k: v for k, v in m.items() if k != "version"})
+        if changed:
+            for row in conn.execute(LIVE_BY_ID, {"b_ids": changed}):
+                if row.status == SessionStatus.available.value:
+                    usage = self._meter(row, res)
+                    rows.append(
+                        {"b_id": row.session_id, "b_at": at}
+                        | {f"b_{c}": v for c, v in usage.items()}
+                    )
+        if rows:
+            conn.execute(METER, rows)
 
     def _read(self, s: DbSession, slot: int) -> _Read:
         conn = s.connection()
@@ -958,10 +1029,10 @@ class SlotEngine:
                 later.append((row.session_id, usage, True))
             else:
                 metered.append(
-                    {"b_id": row.session_id, "b_at": now} | {f"b_{c}": v for c, v in usage.items()}
+                    {"b_id": row.session_id, "b_at": now, "version": row.version_id}
+                    | {f"b_{c}": v for c, v in usage.items()}
                 )
-        if metered:
-            s.connection().execute(METER, metered)
+        self._to_meter = metered  # written after the slot's write, in batches
         if not later:
             return
         services = {r.service_id: r for r in s.scalars(select(Service)).all()}
