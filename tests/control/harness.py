@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 import cnc6g
 from cnc6g.control.catalog import create_client
 from cnc6g.control.schemas import ClientCreate, Role
+from cnc6g.control.security import Principal, role_scopes
 from cnc6g.storage import Database
 
 SRC = str(Path(cnc6g.__file__).resolve().parent.parent)
@@ -71,6 +72,12 @@ def env() -> dict[str, str]:
         "COLUMNS": "200",
         "NO_COLOR": "1",
     }
+
+
+def principal(plane: Any, role: str) -> Principal:
+    """A new client of ``role`` on ``plane`` and its principal, as the API would make it."""
+    made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
+    return Principal(made.client_id, role, frozenset(role_scopes(role)))
 
 
 def free_port() -> int:

@@ -7,23 +7,18 @@ import time
 
 import jwt
 import pytest
-from harness import TRANSLATION, hold_problems
+from harness import TRANSLATION, hold_problems, principal
 from sqlalchemy import create_engine, select, text
 
 from cnc6g.control import ControlPlane, Settings
-from cnc6g.control.catalog import create_client, register_service
+from cnc6g.control.catalog import register_service
 from cnc6g.control.errors import Unauthenticated
 from cnc6g.control.runtime import SlotEngine
-from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest
-from cnc6g.control.security import ISSUER, Principal, VerifiedTokens, issue_token, role_scopes
+from cnc6g.control.schemas import ServiceCreate, ServiceRequest
+from cnc6g.control.security import ISSUER, VerifiedTokens, issue_token
 from cnc6g.control.sessions import request_service
 from cnc6g.storage.tables import OutboxEvent, Reservation
 from cnc6g.storage.tables import Session as SessionRow
-
-
-def _principal(plane, role):
-    made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
-    return Principal(made.client_id, role, frozenset(role_scopes(role)))
 
 
 @pytest.fixture
@@ -31,7 +26,7 @@ def plane(database_url):
     """A set-up plane on a manual clock (no slot run yet) and the translation service."""
     plane = ControlPlane(Settings(database_url=database_url, clock="manual", move_probability=0.0))
     plane.setup()
-    provider = _principal(plane, "provider")
+    provider = principal(plane, "provider")
     service = plane.run(register_service, provider, ServiceCreate.model_validate(TRANSLATION))[0]
     yield plane, service.service_id
     plane.db.dispose()
@@ -39,7 +34,7 @@ def plane(database_url):
 
 def test_a_request_sees_the_instances_the_last_slot_started(plane):
     plane, sid = plane
-    terminal = _principal(plane, "terminal")
+    terminal = principal(plane, "terminal")
     body = ServiceRequest(service_id=sid, rate_per_second=0.01, duration=600)
     first = plane.run(request_service, terminal, body)[0].session
     assert first.status == "REQUESTED"  # nothing runs before the first slot
@@ -57,7 +52,7 @@ def test_a_slot_meters_ends_and_moves_the_revision_of_every_live_session(plane):
     plane, sid = plane
     engine = SlotEngine(plane)
     engine.advance(3)
-    terminal = _principal(plane, "terminal")
+    terminal = principal(plane, "terminal")
     short = ServiceRequest(service_id=sid, rate_per_second=2.0, duration=1)
     long = ServiceRequest(service_id=sid, rate_per_second=2.0, duration=600)
     ending = plane.run(request_service, terminal, short)[0].session
@@ -92,7 +87,7 @@ def test_a_request_locks_only_the_nodes_it_may_hold_compute_on(plane):
     if plane.db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite's write lock is the database's, not a node's")
     SlotEngine(plane).advance(3)
-    terminal = _principal(plane, "terminal")
+    terminal = principal(plane, "terminal")
     live = plane.live
     reachable = {o.node for f in ("llm-translate", "tts") for o in live.options("T0", f)}
     others = sorted(set(live.nodes) - reachable)

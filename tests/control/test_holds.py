@@ -2,23 +2,17 @@
 keeps nothing held (the service layer and the slot engine on a real SQLite database)."""
 
 import pytest
-from harness import TRANSLATION, hold_problems
+from harness import TRANSLATION, hold_problems, principal
 from sqlalchemy import select
 
 from cnc6g.control import ControlPlane, Settings
-from cnc6g.control.catalog import create_client, register_service
+from cnc6g.control.catalog import register_service
 from cnc6g.control.errors import Unprocessable
 from cnc6g.control.runtime import SlotEngine
-from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest, Workflow
-from cnc6g.control.security import Principal, role_scopes
+from cnc6g.control.schemas import ServiceCreate, ServiceRequest, Workflow
 from cnc6g.control.sessions import place, request_service
 from cnc6g.storage.tables import Node
 from cnc6g.storage.tables import Session as SessionRow
-
-
-def _principal(plane, role):
-    made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
-    return Principal(made.client_id, role, frozenset(role_scopes(role)))
 
 
 @pytest.fixture
@@ -28,7 +22,7 @@ def live(sqlite_url):
     plane.setup()
     engine = SlotEngine(plane)
     engine.advance(3)
-    provider = _principal(plane, "provider")
+    provider = principal(plane, "provider")
     service = plane.run(register_service, provider, ServiceCreate.model_validate(TRANSLATION))[0]
     yield plane, engine, service.service_id
     plane.db.dispose()
@@ -55,7 +49,7 @@ def test_a_placement_that_fails_part_way_holds_nothing(live):
 
 def test_a_migration_that_cannot_be_placed_ends_the_session_and_holds_nothing(live):
     plane, engine, sid = live
-    terminal = _principal(plane, "terminal")
+    terminal = principal(plane, "terminal")
     body = ServiceRequest(service_id=sid, rate_per_second=1.0, duration=600)
     session = plane.run(request_service, terminal, body)[0].session
     assert session.status == "AVAILABLE"

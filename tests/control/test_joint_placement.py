@@ -6,13 +6,12 @@ database)."""
 from importlib import resources
 
 import pytest
-from harness import TRANSLATION, hold_problems
+from harness import TRANSLATION, hold_problems, principal
 from sqlalchemy import insert
 
 from cnc6g.control import ControlPlane, Settings
-from cnc6g.control.catalog import create_client, register_service
-from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest
-from cnc6g.control.security import Principal, role_scopes
+from cnc6g.control.catalog import register_service
+from cnc6g.control.schemas import ServiceCreate, ServiceRequest
 from cnc6g.control.sessions import INSTANCES, JOINT_PLANS, request_service
 from cnc6g.policies import paths
 
@@ -32,11 +31,6 @@ RENDER_THEN_TRANSLATE = {
     },
     "qos": {"latencyMs": 1000},
 }
-
-
-def _principal(plane, role):
-    made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
-    return Principal(made.client_id, role, frozenset(role_scopes(role)))
 
 
 def _heavy_scenario(tmp_path):
@@ -62,7 +56,7 @@ def _plane(database_url, scenario, running, service):
             insert(INSTANCES),
             [{"function": f, "node": n, "since_slot": 0, "status": "ready"} for f, n in running],
         )
-    provider = _principal(plane, "provider")
+    provider = principal(plane, "provider")
     sid = plane.run(register_service, provider, ServiceCreate.model_validate(service))[0]
     return plane, sid.service_id
 
@@ -75,7 +69,7 @@ def test_a_heavy_output_is_pulled_toward_its_consumer(database_url, tmp_path):
         # back over the radio only), far from the one node that translates.
         fastest = [o.node for o in plane.live.options("T0", "tts") if o.node in ("R0-mec", "X-dc")]
         assert fastest[0] == "R0-mec"
-        terminal = _principal(plane, "terminal")
+        terminal = principal(plane, "terminal")
         body = ServiceRequest(service_id=sid, rate_per_second=1.0, duration=600)
         session = plane.run(request_service, terminal, body)[0].session
         assert session.status == "AVAILABLE"
@@ -104,7 +98,7 @@ def test_only_nodes_running_the_function_are_chosen(sqlite_url, tmp_path):
     running = [("tts", "R0-mec"), ("llm-translate", "X-dc")]
     plane, sid = _plane(sqlite_url, _heavy_scenario(tmp_path), running, RENDER_THEN_TRANSLATE)
     try:
-        terminal = _principal(plane, "terminal")
+        terminal = principal(plane, "terminal")
         body = ServiceRequest(service_id=sid, rate_per_second=1.0, duration=600)
         session = plane.run(request_service, terminal, body)[0].session
         assert session.status == "AVAILABLE"
@@ -117,14 +111,14 @@ def test_pins_are_respected(database_url):
     running = [(f, n) for f in ("asr", "llm-translate", "tts") for n in ("R0-mec", "X-dc")]
     plane, pinned_sid = _plane(database_url, "speech-translation", running, TRANSLATION)
     try:
-        provider = _principal(plane, "provider")
+        provider = principal(plane, "provider")
         free = dict(TRANSLATION, name="translate-free")
         free["workflow"] = {
             "steps": [dict(st, pinToTerminal=False) for st in TRANSLATION["workflow"]["steps"]],
             "edges": TRANSLATION["workflow"]["edges"],
         }
         free_sid = plane.run(register_service, provider, ServiceCreate.model_validate(free))[0]
-        terminal = _principal(plane, "terminal")
+        terminal = principal(plane, "terminal")
         local = plane.live.local_node("T0")
         cases = [  # (service, pinStepIds, ASR on the terminal)
             (pinned_sid, [], True),  # the workflow's pin
@@ -162,7 +156,7 @@ def test_steps_sharing_a_node_share_its_room(sqlite_url, tmp_path):
                 "UPDATE nodes SET background_gcps = admission_gcps - ? WHERE node = 'X-dc'",
                 (rate * (llm + tts / 2),),
             )
-        terminal = _principal(plane, "terminal")
+        terminal = principal(plane, "terminal")
         body = ServiceRequest(service_id=sid, rate_per_second=rate, duration=600)
         session = plane.run(request_service, terminal, body)[0].session
         assert session.status == "AVAILABLE"
@@ -187,7 +181,7 @@ def test_a_plan_kept_in_the_slot_is_given_again_only_when_it_fits(sqlite_url, tm
                 "UPDATE nodes SET background_gcps = admission_gcps - ? WHERE node = 'X-dc'",
                 (2 * (llm + tts) - tts / 2,),
             )
-        terminal = _principal(plane, "terminal")
+        terminal = principal(plane, "terminal")
         body = ServiceRequest(service_id=sid, rate_per_second=1.0, duration=600)
         first = plane.run(request_service, terminal, body)[0].session
         assert [st.node for st in first.plan.steps] == ["X-dc", "X-dc"]

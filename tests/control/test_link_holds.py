@@ -7,23 +7,18 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from harness import TRANSLATION, env, hold_problems
+from harness import TRANSLATION, env, hold_problems, principal
 from sqlalchemy import create_engine, event, func, inspect, select, text
 
 from cnc6g.control import ControlPlane, Settings
-from cnc6g.control.catalog import create_client, register_service
+from cnc6g.control.catalog import register_service
 from cnc6g.control.runtime import SlotEngine
-from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest, SessionKind
+from cnc6g.control.schemas import ServiceCreate, ServiceRequest, SessionKind
 from cnc6g.control.security import Principal, role_scopes
 from cnc6g.control.sessions import JOINT_PLANS, SLOT_VIEW, delete_session, request_service
 from cnc6g.control.subscriptions import set_location
 from cnc6g.storage.db import current_revision, upgrade
 from cnc6g.storage.tables import Instance, Link, LinkHold
-
-
-def _principal(plane, role):
-    made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
-    return Principal(made.client_id, role, frozenset(role_scopes(role)))
 
 
 def link_problems(plane):
@@ -53,9 +48,9 @@ def live(database_url):
     plane = ControlPlane(Settings(database_url=database_url, clock="manual", move_probability=0.0))
     plane.setup()
     SlotEngine(plane).advance(2)
-    provider = _principal(plane, "provider")
+    provider = principal(plane, "provider")
     service = plane.run(register_service, provider, ServiceCreate.model_validate(TRANSLATION))[0]
-    terminal = _principal(plane, "terminal")
+    terminal = principal(plane, "terminal")
     plane.run(lambda p, s: set_location(p, s, terminal.client_id, "T0"))
     yield plane, service.service_id, terminal
     plane.db.dispose()
@@ -207,7 +202,7 @@ def test_concurrent_requests_do_not_oversubscribe_a_link(live):
     assert crossed
     need = max(crossed.values())
     _fill(plane, crossed, leave=2.5 * need)  # room for two more sessions' transfers
-    terminals = [_principal(plane, "terminal") for _ in range(6)]
+    terminals = [principal(plane, "terminal") for _ in range(6)]
     for t in terminals:
         plane.run(lambda p, s, t=t: set_location(p, s, t.client_id, "T0"))
     with ThreadPoolExecutor(len(terminals)) as pool:
@@ -230,7 +225,7 @@ SINGLE = {
 
 def test_only_a_plan_that_crosses_links_reads_and_holds_them(live):
     plane, sid, terminal = live
-    provider = _principal(plane, "provider")
+    provider = principal(plane, "provider")
     single = plane.run(register_service, provider, ServiceCreate.model_validate(SINGLE))[0]
 
     def statements(service_id):

@@ -9,31 +9,23 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from harness import TRANSLATION, hold_problems
+from harness import TRANSLATION, hold_problems, principal
 
 from cnc6g.control import ControlPlane, Settings
 from cnc6g.control import runtime as runtime_module
-from cnc6g.control.catalog import create_client, register_service
+from cnc6g.control.catalog import register_service
 from cnc6g.control.runtime import SlotEngine
 from cnc6g.control.schemas import (
-    ClientCreate,
     ExtendRequest,
-    Role,
     ServiceCreate,
     ServiceRequest,
     SessionKind,
 )
-from cnc6g.control.security import Principal, role_scopes
 from cnc6g.control.sessions import _own, extend_session, request_service
 from cnc6g.storage.tables import Session as SessionRow
 
 SESSIONS = 5
 TIMEOUT_S = 30.0
-
-
-def _principal(plane, role):
-    made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
-    return Principal(made.client_id, role, frozenset(role_scopes(role)))
 
 
 @pytest.fixture
@@ -44,9 +36,9 @@ def live(database_url, monkeypatch):
     plane.setup()
     engine = SlotEngine(plane)
     engine.advance(2)
-    provider = _principal(plane, "provider")
+    provider = principal(plane, "provider")
     service = plane.run(register_service, provider, ServiceCreate.model_validate(TRANSLATION))[0]
-    terminal = _principal(plane, "terminal")
+    terminal = principal(plane, "terminal")
     body = ServiceRequest(service_id=service.service_id, rate_per_second=1.0, duration=600)
     ids = [plane.run(request_service, terminal, body)[0].session for _ in range(SESSIONS)]
     ids = [info.session_id for info in ids]

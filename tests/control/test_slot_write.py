@@ -7,29 +7,21 @@ layer and the slot engine on a real database).
 """
 
 import pytest
-from harness import TRANSLATION, hold_problems
+from harness import TRANSLATION, hold_problems, principal
 from sqlalchemy import select
 
 from cnc6g.control import ControlPlane, Settings
-from cnc6g.control.catalog import create_client, register_service
+from cnc6g.control.catalog import register_service
 from cnc6g.control.runtime import SlotEngine
 from cnc6g.control.schemas import (
-    ClientCreate,
     ExtendRequest,
-    Role,
     ServiceCreate,
     ServiceRequest,
     SessionKind,
 )
-from cnc6g.control.security import Principal, role_scopes
 from cnc6g.control.sessions import delete_session, extend_session, request_service
 from cnc6g.storage.tables import Instance, OutboxEvent
 from cnc6g.storage.tables import Session as SessionRow
-
-
-def _principal(plane, role):
-    made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
-    return Principal(made.client_id, role, frozenset(role_scopes(role)))
 
 
 @pytest.fixture
@@ -39,9 +31,9 @@ def live(database_url):
     plane.setup()
     engine = SlotEngine(plane)
     engine.advance(3)
-    provider = _principal(plane, "provider")
+    provider = principal(plane, "provider")
     service = plane.run(register_service, provider, ServiceCreate.model_validate(TRANSLATION))[0]
-    yield plane, engine, _principal(plane, "terminal"), service.service_id
+    yield plane, engine, principal(plane, "terminal"), service.service_id
     plane.db.dispose()
 
 

@@ -849,6 +849,19 @@ def cold_service_system():
     )
 
 
+def previous_slot_observation(system, inputs):
+    """The observation of a slot whose deployment is ``inputs.previous``, all nodes idle."""
+    return Observation(
+        0,
+        inputs.demand.astype(np.int64),
+        inputs.uplink_mbps,
+        inputs.downlink_mbps,
+        inputs.previous,
+        np.zeros(system.n_nodes),
+        np.ones_like(inputs.demand),
+    )
+
+
 def emptied_server_inputs():
     """a ran on R-mec and X-dc; X-dc alone serves the slot's 40 tasks within its limit.
 
@@ -892,15 +905,7 @@ def test_plan_lets_a_server_sleep_when_emptying_it_pays_over_the_amortised_slots
     kept = plan_deployment(
         system, inputs, inputs.previous, amortise_slots=10.0, removal_weight=REMOVAL_WEIGHT
     ).decision
-    obs = Observation(
-        0,
-        inputs.demand.astype(np.int64),
-        inputs.uplink_mbps,
-        inputs.downlink_mbps,
-        inputs.previous,
-        np.zeros(system.n_nodes),
-        np.ones_like(inputs.demand),
-    )
+    obs = previous_slot_observation(system, inputs)
     now = twin_scores(system, obs, [plan.decision, kept], 10.0, REMOVAL_WEIGHT)
     assert now[0] < now[1]
     after = [replace(obs, deployment=np.asarray(d.deployment)) for d in (plan.decision, kept)]
@@ -920,15 +925,7 @@ def test_plan_lets_a_server_sleep_when_emptying_it_pays_over_the_amortised_slots
 def test_opt_lets_a_server_sleep_when_emptying_it_pays_over_the_amortised_slots():
     system = cold_service_system()
     inputs = emptied_server_inputs()
-    obs = Observation(
-        0,
-        inputs.demand.astype(np.int64),
-        inputs.uplink_mbps,
-        inputs.downlink_mbps,
-        inputs.previous,
-        np.zeros(system.n_nodes),
-        np.ones_like(inputs.demand),
-    )
+    obs = previous_slot_observation(system, inputs)
     policy = OptimalPolicy(time_limit=TIME_LIMIT)
     policy.reset(system, 0)
     decision = policy.decide(obs)
