@@ -137,6 +137,7 @@ def test_compare_prints_each_policys_objective_over_the_bound_and_opt(tmp_path):
         (["compare", "--slots", "10", "--window", "50"], "--window", "must not exceed"),
         (["run", "--opt-removal-weight", "-1"], "--opt-removal-weight", "greater than or equal"),
         (["compare", "--opt-removal-weight", "-0.5"], "--opt-removal-weight", "greater than or"),
+        (["run", "--opt-node-limit", "0"], "--opt-node-limit", "greater than or equal"),
     ],
 )
 def test_bad_flags_name_the_flag_and_write_nothing(args, flag, reason, tmp_path):
@@ -258,11 +259,25 @@ def test_hmarl_on_a_scenario_without_a_checkpoint_names_the_way_out(tmp_path):
 def test_opt_flags_reach_the_policy():
     from cnc6g.cli.common import build_policy, policy_options
 
-    params = {"opt_time_limit": 2.0, "opt_gap": 0.01, "opt_removal_weight": 0.7}
-    options = policy_options(["opt", "grd"], params)
+    params = {
+        "opt_time_limit": 2.0,
+        "opt_gap": 0.01,
+        "opt_removal_weight": 0.7,
+        "opt_node_limit": 50,
+    }
+    options = policy_options(["opt", "grd", "opt-regions"], params)
     assert options["grd"] == {}
     pol = build_policy("opt", options["opt"])()
     assert (pol.time_limit, pol.mip_rel_gap, pol.removal_weight) == (2.0, 0.01, 0.7)
+    assert pol.node_limit == 50
+    assert build_policy("opt-regions", options["opt-regions"])().node_limit == 50
+
+
+def test_opt_node_limit_is_recorded_with_the_run():
+    args = ["run", "-s", "tiny", "-p", "opt", "--slots", "2", "--opt-node-limit", "5"]
+    result = runner.invoke(app, [*args, "--opt-time-limit", "600", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["options"] == {"node_limit": 5, "time_limit": 600.0}
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,16 @@ OptRemovalOpt = Annotated[
     ),
 ]
 
+OptNodeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--opt-node-limit",
+        help="OPT: branch-and-bound nodes each MILP of a slot may take (default: none); with a "
+        "time limit the slots never reach, a seed gives the same decisions on any machine",
+        min=1,
+    ),
+]
+
 OptRefineOpt = Annotated[
     int | None,
     typer.Option(
@@ -77,6 +87,7 @@ POLICY_FLAGS = {
     "--opt-gap": "mip_rel_gap",
     "--opt-removal-weight": "removal_weight",
     "--opt-refine-evaluations": "refine_evaluations",
+    "--opt-node-limit": "node_limit",
     "--checkpoint": "checkpoint",
     "--retrain": "retrain",
     "--train-steps": "train_steps",

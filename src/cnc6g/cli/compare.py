@@ -13,6 +13,7 @@ from rich.table import Table
 from cnc6g.cli.common import (
     CheckpointOpt,
     OptGapOpt,
+    OptNodeOpt,
     OptRefineOpt,
     OptRemovalOpt,
     OptTimeOpt,
@@ -61,6 +62,7 @@ SWEEP_FLAGS = (
     "opt_gap",
     "opt_removal_weight",
     "opt_refine_evaluations",
+    "opt_node_limit",
     "checkpoint",
     "retrain",
     "train_steps",
@@ -99,6 +101,7 @@ def compare_cmd(
     opt_gap: OptGapOpt = None,
     opt_removal_weight: OptRemovalOpt = None,
     opt_refine_evaluations: OptRefineOpt = None,
+    opt_node_limit: OptNodeOpt = None,
     backend: Annotated[
         BackendName,
         typer.Option("--backend", help="run the jobs in this process (local) or as Ray tasks"),

@@ -13,6 +13,7 @@ from rich.table import Table
 from cnc6g.cli.common import (
     CheckpointOpt,
     OptGapOpt,
+    OptNodeOpt,
     OptRefineOpt,
     OptRemovalOpt,
     OptTimeOpt,
@@ -72,6 +73,7 @@ def run(
     opt_gap: OptGapOpt = None,
     opt_removal_weight: OptRemovalOpt = None,
     opt_refine_evaluations: OptRefineOpt = None,
+    opt_node_limit: OptNodeOpt = None,
     checkpoint: CheckpointOpt = None,
     retrain: RetrainOpt = False,
     train_steps: TrainStepsOpt = None,
