@@ -157,3 +157,21 @@ def test_the_size_cv_benchmark_runs_and_its_variant_varies_the_gpu_services_size
     assert all(r["ratio"] > 0 for r in rows)
     shares = transfers(slots=2)
     assert all(0 < r["share_of_deadline_mean"] < 1 for r in shares)
+
+
+def test_the_request_cpu_benchmark_answers_every_request_and_profiles_them(tmp_path):
+    import cnc6g.api.fast as fast
+    from benchmarks.request_cpu import Bench
+
+    pool = fast.run_in_threadpool
+    bench = Bench(tmp_path, thread_pool=False)
+    try:
+        assert bench.cpu_ms(bench.asgi, 120) > 0  # a slot after the 100th request
+        assert bench.cpu_ms(bench.service, 20) > 0
+        areas = bench.profile(20)
+    finally:
+        bench.plane.db.dispose()
+    assert bench.statuses == {201: 140}
+    assert fast.run_in_threadpool is pool  # the thread pool is put back
+    assert areas["SQLAlchemy"] > 0
+    assert "cnc6g.control.sessions" in areas
