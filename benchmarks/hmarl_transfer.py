@@ -13,13 +13,17 @@ the satisfaction are the means over the last ``--window`` slots. Policies:
   ``family-hmarl.pt``);
 - ``hmarl-case``: the case study's sized checkpoint, on the variants whose layout it fits
   (10 cells, 30 services), reported as not fitting elsewhere;
-- ``grd``, ``rand``, ``opt`` (the per-slot MILP with its default time limit).
+- ``grd``, ``rand``, ``opt`` (the per-slot MILP with its default time limit);
+- ``bound``: not a policy but the LP lower bound of the same window
+  (:func:`cnc6g.experiments.sweep.window_lower_bound`, the bound ``cnc6g compare`` reports): the
+  twin draws the same demand for a seed whatever the policy does, so it bounds every policy's
+  objective from below, also where OPT's MILP stops at its time limit.
 
 ``--reuse PATH`` (repeatable) takes the rows of previous JSON files (same scenario, load, seed,
 policy, slots and window) instead of running them again, so OPT's slow runs are done once and
 runs split over several processes are put together (give it files of the same checkpoint).
 The markdown table gives, per scenario and load, the objective of each policy and
-HMARL-family's ratios to OPT and GRD (means over the seeds).
+HMARL-family's ratios to OPT, GRD and the bound, and OPT's to the bound (means over the seeds).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from cnc6g.experiments.runner import run_policy
+from cnc6g.experiments.sweep import window_lower_bound
 from cnc6g.learning.checkpoint import FAMILY, shipped_path
 from cnc6g.orchestration import make_policy
 from cnc6g.orchestration.registry import check_policy_options
@@ -39,7 +44,7 @@ from cnc6g.policies import Policy
 from cnc6g.scenarios.family import FAMILIES, HELD_OUT
 from cnc6g.twin import compile_scenario
 
-POLICIES = ("hmarl-family", "hmarl-case", "grd", "rand", "opt")
+POLICIES = ("hmarl-family", "hmarl-case", "grd", "rand", "opt", "bound")
 
 
 def _policy(name: str, checkpoint: Path) -> tuple[str, dict[str, Any]]:
@@ -63,6 +68,13 @@ def run_one(
         "slots": slots,
         "window": window,
     }
+    if policy == "bound":
+        started = time.perf_counter()
+        row.update(
+            objective_j=window_lower_bound(system, slots, window, seed),
+            wall_s=round(time.perf_counter() - started, 2),
+        )
+        return row
     spec, options = _policy(policy, checkpoint)
     try:
         check_policy_options(spec, options, system)
@@ -102,10 +114,12 @@ def table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 entry[policy] = _mean(of, "objective_j")
                 entry[f"{policy}_satisfaction"] = _mean(of, "satisfaction")
         fam = entry.get("hmarl-family")
-        for base in ("opt", "grd", "rand", "hmarl-case"):
+        for base in ("opt", "grd", "rand", "hmarl-case", "bound"):
             ref = entry.get(base)
             if fam is not None and ref:
                 entry[f"family/{base}"] = fam / ref
+        if entry.get("opt") is not None and entry.get("bound"):
+            entry["opt/bound"] = entry["opt"] / entry["bound"]
         out.append(entry)
     return out
 
@@ -117,8 +131,9 @@ def markdown(entries: list[dict[str, Any]]) -> str:
         return "-" if v is None else format(v, fmt)
 
     head = (
-        "| scenario | L | HMARL-family | HMARL-case | GRD | RAND | OPT | family/OPT | family/GRD "
-        "| satisfied family / OPT |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        "| scenario | L | HMARL-family | HMARL-case | GRD | RAND | OPT | LP bound | family/OPT "
+        "| family/GRD | family/bound | OPT/bound | satisfied family / OPT |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for e in entries:
@@ -127,7 +142,11 @@ def markdown(entries: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {e['scenario']} | {e['load']:g} | "
             + " | ".join(num(e.get(p), ",.0f") for p in POLICIES)
-            + f" | {num(e.get('family/opt'), '.3f')} | {num(e.get('family/grd'), '.3f')} | {sat} |"
+            + "".join(
+                f" | {num(e.get(k), '.3f')}"
+                for k in ("family/opt", "family/grd", "family/bound", "opt/bound")
+            )
+            + f" | {sat} |"
         )
     return head + "\n".join(lines) + "\n"
 

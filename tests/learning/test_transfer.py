@@ -49,11 +49,15 @@ def test_the_transfer_benchmark_runs_and_tabulates():
     path = shipped_path(FAMILY, "hmarl")
     rows = [
         run_one("held-3-cells-20-services", 0.8, 0, policy, 3, 2, path)
-        for policy in ("hmarl-family", "hmarl-case", "grd")
+        for policy in ("hmarl-family", "hmarl-case", "grd", "opt", "bound")
     ]
     assert rows[1]["objective_j"] is None  # the case study's checkpoint does not fit
+    family, _, grd, opt, bound = (r["objective_j"] for r in rows)
+    assert 0 < bound <= min(family, grd, opt)  # the window's LP bound is below every policy
     (entry,) = table(rows)
-    assert entry["family/grd"] == pytest.approx(rows[0]["objective_j"] / rows[2]["objective_j"])
+    assert entry["family/grd"] == pytest.approx(family / grd)
+    assert entry["family/bound"] == pytest.approx(family / bound)
+    assert entry["opt/bound"] == pytest.approx(opt / bound)
     assert "held-3-cells-20-services | 0.8 |" in markdown([entry])
 
 
