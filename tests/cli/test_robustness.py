@@ -489,12 +489,17 @@ def test_an_interrupted_training_keeps_its_validated_checkpoint_and_resumes(tmp_
     def validations() -> int:
         return len(validation.read_text().splitlines()) - 1 if validation.is_file() else 0
 
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None and validations() < 2:
-        time.sleep(0.2)
-    assert proc.poll() is None, "the training ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None and validations() < 2:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the training ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:  # a failure here must not leave the training running after the test
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode != 0
     assert "Traceback" not in output
     text = " ".join(output.split())
