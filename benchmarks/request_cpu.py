@@ -34,12 +34,13 @@ from typing import Any
 
 import cnc6g.api.fast as fast
 from benchmarks.control_plane import REQUEST, REQUESTS, TRANSLATION
+from benchmarks.request_path import principal
 from cnc6g.api import create_app
 from cnc6g.control import ControlPlane, Settings
-from cnc6g.control.catalog import create_client, register_service
+from cnc6g.control.catalog import register_service
 from cnc6g.control.runtime import SlotEngine
-from cnc6g.control.schemas import ClientCreate, Role, ServiceCreate, ServiceRequest
-from cnc6g.control.security import Principal, issue_token, role_scopes
+from cnc6g.control.schemas import ServiceCreate, ServiceRequest
+from cnc6g.control.security import issue_token
 from cnc6g.control.sessions import request_service
 from cnc6g.control.subscriptions import set_location
 
@@ -76,10 +77,10 @@ class Bench:
         self.plane.setup()
         self.engine = SlotEngine(self.plane)
         self.engine.advance(2)
-        provider = self._principal("provider")
+        provider = principal(self.plane, "provider")
         spec = ServiceCreate.model_validate(TRANSLATION)
         service = self.plane.run(register_service, provider, spec)[0]
-        self.terminals = [self._principal("terminal") for _ in range(TERMINALS)]
+        self.terminals = [principal(self.plane, "terminal") for _ in range(TERMINALS)]
         for t in self.terminals:
             self.plane.run(lambda p, s, t=t: set_location(p, s, t.client_id, "T0"))
         body = {"serviceId": service.service_id, **REQUEST}
@@ -92,10 +93,6 @@ class Bench:
         self.thread_pool = thread_pool
         self.statuses: Counter[int] = Counter()
         self.pause: tuple[Callable[[], Any], Callable[[], Any]] = (lambda: None, lambda: None)
-
-    def _principal(self, role: str) -> Principal:
-        made = self.plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
-        return Principal(made.client_id, role, frozenset(role_scopes(role)))
 
     async def _one(self, token: str) -> None:
         headers = [

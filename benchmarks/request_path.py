@@ -58,22 +58,23 @@ def _statements(plane: ControlPlane, terminal: Principal, body: ServiceRequest) 
     return info, seen
 
 
+def principal(plane: ControlPlane, role: str) -> Principal:
+    """A new client of ``role`` on ``plane`` and its principal, as the API would make it."""
+    made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
+    return Principal(made.client_id, role, frozenset(role_scopes(role)))
+
+
 def measure(url: str, requests: int, repeats: int) -> dict[str, Any]:
     """Statements and CPU ms per request of each service on the database at ``url``."""
     plane = ControlPlane(Settings(database_url=url, clock="manual", move_probability=0.0))
     plane.setup()
     try:
         SlotEngine(plane).advance(2)
-
-        def principal(role: str) -> Principal:
-            made = plane.run(create_client, None, ClientCreate(name=role, role=Role(role)))[0]
-            return Principal(made.client_id, role, frozenset(role_scopes(role)))
-
-        provider = principal("provider")
+        provider = principal(plane, "provider")
         out: dict[str, Any] = {}
         for label, spec in (("crosses-links", TRANSLATION), ("no-link", NEAR)):
             made = plane.run(register_service, provider, ServiceCreate.model_validate(spec))[0]
-            terminal = principal("terminal")
+            terminal = principal(plane, "terminal")
             plane.run(lambda p, s, t=terminal: set_location(p, s, t.client_id, "T0"))
             body = ServiceRequest(service_id=made.service_id, rate_per_second=0.01, duration=600)
             for _ in range(50):  # caches warm
