@@ -17,6 +17,9 @@ SHUTDOWN_GRACE_S = 5
 """How long a stopping server waits for open responses (event streams last up to an hour)
 before it cuts them and gives the slot loop's lease up."""
 
+HTTP_IMPLEMENTATIONS = ("auto", "h11", "httptools")
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
+
 DatabaseOpt = Annotated[
     str,
     typer.Option(
@@ -79,6 +82,22 @@ def serve(
         ),
     ] = 5.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level")] = "info",
+    http: Annotated[
+        str,
+        typer.Option(
+            "--http",
+            help="HTTP/1.1 parser: h11 (pure Python), httptools (compiled) or auto (httptools "
+            "where it is installed)",
+        ),
+    ] = "auto",
+    event_loop: Annotated[
+        str,
+        typer.Option(
+            "--event-loop",
+            help="asyncio event loop: asyncio (the standard library's), uvloop (libuv) or auto "
+            "(uvloop where it is installed)",
+        ),
+    ] = "auto",
 ) -> None:
     """Start the control plane's HTTP API over a live twin (OpenAPI at /docs)."""
     import uvicorn
@@ -88,6 +107,14 @@ def serve(
     from cnc6g.control.runtime import freeze_heap
     from cnc6g.orchestration import make_policy
 
+    if http not in HTTP_IMPLEMENTATIONS:
+        raise typer.BadParameter(
+            f"{http!r} is not one of {', '.join(HTTP_IMPLEMENTATIONS)}", param_hint="--http"
+        )
+    if event_loop not in EVENT_LOOPS:
+        raise typer.BadParameter(
+            f"{event_loop!r} is not one of {', '.join(EVENT_LOOPS)}", param_hint="--event-loop"
+        )
     try:
         make_policy(policy)
     except ValueError as err:
@@ -129,6 +156,8 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
+        http=http,
+        loop=event_loop,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 
