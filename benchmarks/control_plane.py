@@ -29,10 +29,12 @@ only as far as its status, length and (a 201) JSON body. Each run also reports t
 servers and the load generator used per answer (``server_cpu_ms_per_answer``,
 ``load_generator_cpu_ms_per_answer``; the servers' from ``/proc``, their child processes
 included: the slot loop's with ``--serve-args=--loop-process``, which passes options on to
-every ``cnc6g serve``). ``--profile`` also runs
-the decision path in this process under cProfile (the service layer's ``request_service`` in its
-database transaction, no HTTP) and times its phases, to say where a request's time goes, and
-times a slot and its write transaction with 50 sessions opened per slot (``slot`` in the JSON).
+every ``cnc6g serve``; ``server`` in the JSON records the HTTP parser and event loop the
+servers ran on, ``httptools`` and uvloop unless ``--http`` or ``--event-loop`` say otherwise).
+``--profile`` also runs the decision path in this process under cProfile (the service layer's
+``request_service`` in its database transaction, no HTTP) and times its phases, to say where a
+request's time goes, and times a slot and its write transaction with 50 sessions opened per
+slot (``slot`` in the JSON).
 """
 
 from __future__ import annotations
@@ -487,6 +489,37 @@ def closed(
     return run
 
 
+def server_stack(serve_args: str) -> dict[str, str]:
+    """The HTTP parser and event loop the servers run on, with their versions.
+
+    Read from ``--http`` and ``--event-loop`` in ``serve_args`` where given, else as uvicorn's
+    ``auto`` resolves them in this environment (the servers run on this interpreter).
+    """
+    from importlib.metadata import version
+
+    import uvicorn
+
+    words = [w for word in serve_args.split() for w in word.split("=", 1)]
+    chosen = {"--http": "auto", "--event-loop": "auto"}
+    for flag in chosen:
+        if flag in words[:-1]:
+            chosen[flag] = words[words.index(flag) + 1]
+    config = uvicorn.Config(app=None, http=chosen["--http"], loop=chosen["--event-loop"])
+    config.load()
+    parser = "httptools" if "HttpTools" in config.http_protocol_class.__name__ else "h11"
+    factory = config.get_loop_factory()
+    loop = "asyncio"
+    if factory is not None:
+        made = factory()
+        loop = "uvloop" if type(made).__module__.startswith("uvloop") else "asyncio"
+        made.close()
+
+    def named(package: str) -> str:
+        return package if package == "asyncio" else f"{package} {version(package)}"
+
+    return {"uvicorn": version("uvicorn"), "http": named(parser), "event_loop": named(loop)}
+
+
 def configuration(
     kind: str, processes: int, args: argparse.Namespace, folder: Path
 ) -> dict[str, Any]:
@@ -508,6 +541,7 @@ def configuration(
                 "processes": processes,
                 "clock": args.clock,
                 "serve_args": args.serve_args,
+                "server": server_stack(args.serve_args),
                 "offered": {},
             }
             for rate in args.rates:

@@ -175,3 +175,21 @@ def test_the_request_cpu_benchmark_answers_every_request_and_profiles_them(tmp_p
     assert fast.run_in_threadpool is pool  # the thread pool is put back
     assert areas["SQLAlchemy"] > 0
     assert "cnc6g.control.sessions" in areas
+
+
+@pytest.mark.parametrize(
+    ("serve_args", "http", "loop"),
+    [
+        ("", "httptools", "uvloop"),
+        ("--http h11 --event-loop asyncio", "h11", "asyncio"),
+        ("--loop-process --http=h11", "h11", "uvloop"),
+        ("--event-loop asyncio", "httptools", "asyncio"),
+    ],
+)
+def test_the_control_plane_benchmark_records_the_servers_parser_and_loop(serve_args, http, loop):
+    from benchmarks.control_plane import server_stack
+
+    stack = server_stack(serve_args)
+    assert stack["http"].split()[0] == http
+    assert stack["event_loop"].split()[0] == loop
+    assert stack["uvicorn"][0].isdigit()
