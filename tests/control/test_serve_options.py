@@ -2,7 +2,8 @@
 
 By default uvicorn takes its compiled HTTP parser (httptools) and libuv's event loop (uvloop),
 both dependencies of the project; ``--http h11 --event-loop asyncio`` keeps the pure-Python
-pair. A value outside the choices is refused naming its flag, before anything is written.
+pair. A value outside the choices, or one whose package is not installed, is refused naming its
+flag, before anything is written.
 """
 
 import sys
@@ -60,3 +61,22 @@ def test_a_server_on_either_parser_answers_an_authenticated_call(tmp_path, optio
             assert listed.status_code == 200, listed.text
     finally:
         server.stop()
+
+
+def test_a_parser_or_loop_that_is_not_installed_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch
+):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name, *a)
+    )
+    db = tmp_path / "control.db"
+    result = runner.invoke(
+        app, ["serve", "--database-url", f"sqlite:///{db}", "--event-loop", "uvloop"]
+    )
+    assert result.exit_code == 2
+    assert "--event-loop" in result.output
+    assert "uvloop is not installed" in " ".join(result.output.split())
+    assert not db.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated
 
 import typer
@@ -115,6 +116,9 @@ def serve(
         raise typer.BadParameter(
             f"{event_loop!r} is not one of {', '.join(EVENT_LOOPS)}", param_hint="--event-loop"
         )
+    for value, hint in ((http, "--http"), (event_loop, "--event-loop")):
+        if value in ("httptools", "uvloop") and importlib.util.find_spec(value) is None:
+            raise typer.BadParameter(f"{value} is not installed", param_hint=hint)
     try:
         make_policy(policy)
     except ValueError as err:
