@@ -2,6 +2,8 @@
 
 - ``scenario-reference.md`` and ``scenario.schema.json``, from the scenario models
   (``cnc6g.scenarios.reference``), so that the reference cannot drift from them;
+- ``cli-reference.md``, from the command tree (``cnc6g.cli.reference``): every command, its
+  arguments and options as ``--help`` prints them;
 - the tables of ``benchmarks.md``, from ``benchmarks/results.json`` (what the last ``make bench``
   measured, rendered by ``benchmarks.report``), so that a figure on that page cannot go stale.
 """
@@ -40,9 +42,11 @@ BENCH_RESULTS = ROOT / "benchmarks" / "results.json"
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     _on_path()
+    from cnc6g.cli.reference import cli_reference
     from cnc6g.scenarios.reference import scenario_json_schema, scenario_reference
 
     files.append(File.generated(config, "scenario-reference.md", content=scenario_reference()))
+    files.append(File.generated(config, "cli-reference.md", content=cli_reference()))
     schema = json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False) + "\n"
     files.append(File.generated(config, "scenario.schema.json", content=schema))
     return files
