@@ -4,6 +4,9 @@
   (``cnc6g.scenarios.reference``), so that the reference cannot drift from them;
 - ``cli-reference.md``, from the command tree (``cnc6g.cli.reference``): every command, its
   arguments and options as ``--help`` prints them;
+- ``http-reference.md`` and ``openapi.json``, from the control plane's app
+  (``cnc6g.api.reference``): the OpenAPI document ``cnc6g serve`` answers, and every operation
+  with its scope and roles;
 - the tables of ``benchmarks.md``, from ``benchmarks/results.json`` (what the last ``make bench``
   measured, rendered by ``benchmarks.report``), so that a figure on that page cannot go stale.
 """
@@ -42,11 +45,16 @@ BENCH_RESULTS = ROOT / "benchmarks" / "results.json"
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     _on_path()
+    from cnc6g.api.reference import http_reference, openapi_document
     from cnc6g.cli.reference import cli_reference
     from cnc6g.scenarios.reference import scenario_json_schema, scenario_reference
 
     files.append(File.generated(config, "scenario-reference.md", content=scenario_reference()))
     files.append(File.generated(config, "cli-reference.md", content=cli_reference()))
+    document = openapi_document()
+    files.append(File.generated(config, "http-reference.md", content=http_reference(document)))
+    api = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    files.append(File.generated(config, "openapi.json", content=api))
     schema = json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False) + "\n"
     files.append(File.generated(config, "scenario.schema.json", content=schema))
     return files
