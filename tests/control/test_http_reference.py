@@ -48,3 +48,21 @@ def test_every_operation_is_listed_with_its_scope_roles_and_answers():
     assert "| terminal |" in unified
     assert "201" in unified
     assert "409" in unified
+
+
+def test_every_schema_has_a_section_and_every_link_reaches_one():
+    document = openapi_document()
+    page = http_reference(document)
+    sections = set(re.findall(r"^### \S+ \{#(schema-[a-z0-9_-]+)\}$", page, re.M))
+    assert sections == {f"schema-{name.lower()}" for name in document["components"]["schemas"]}
+    links = set(re.findall(r"\]\(#(schema-[a-z0-9_-]+)\)", page))
+    assert links
+    assert links <= sections
+    request = page[page.index("### ServiceRequest {#schema-servicerequest}") :]
+    request = request[: request.index("\n### ")]
+    rate = "| `ratePerSecond` | number | yes | tasks the terminal will send per second; > 0"
+    assert rate in request
+    assert "No other fields" in request
+    unified = page[page.index("**`POST /service-requests/v0.1/requests`**") :]
+    assert "Body: [ServiceRequest](#schema-servicerequest)" in unified
+    assert "| `Idempotency-Key` | header | string | no |" in unified

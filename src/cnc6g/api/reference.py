@@ -4,7 +4,8 @@ The documentation site builds ``http-reference.md`` and ``openapi.json`` from he
 (``docs/hooks.py``): the document is the one ``cnc6g serve`` answers at ``/openapi.json``, made
 by the same app over an in-memory database that is never set up (nothing is written, no
 server starts), and the page lists every operation with its scope, the roles whose tokens
-carry that scope and the statuses it answers.
+carry that scope and the statuses it answers, then its parameters, body and answer, and every
+schema with its fields, their types, constraints and meaning.
 """
 
 from __future__ import annotations
@@ -75,7 +76,124 @@ def http_reference(document: dict[str, Any]) -> str:
                 f"| {', '.join(sorted(op.get('responses', {})))} |"
             )
         lines.append("")
+        for method, path, op in operations:
+            lines += _operation_details(method, path, op)
+    lines += _schemas(document.get("components", {}).get("schemas", {}))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _operation_details(method: str, path: str, op: dict[str, Any]) -> list[str]:
+    """An operation's parameters, body and answer schemas (nothing where it has none)."""
+    params = [
+        f"| `{p['name']}` | {p['in']} | {_type(p.get('schema', {}))} "
+        f"| {'yes' if p.get('required') else 'no'} | {_cell(_describe(p))} |"
+        for p in op.get("parameters", [])
+    ]
+    body = _content_schema(op.get("requestBody", {}))
+    answers = [
+        f"{status} {_content_schema(answer) or 'no body'}"
+        for status, answer in sorted(op.get("responses", {}).items())
+        if status.startswith("2")
+    ]
+    if not params and not body and not answers:
+        return []
+    out = [f"**`{method.upper()} {path}`**", ""]
+    if params:
+        head = ["| parameter | in | type | required | meaning |", "|---|---|---|---|---|"]
+        out += [*head, *params, ""]
+    if body:
+        out += [f"Body: {body}."]
+    out += [f"Answers: {'; '.join(answers)}; errors `ErrorInfo`.", ""]
+    return out
+
+
+def _content_schema(part: dict[str, Any]) -> str:
+    """The schema of a request body or an answer, as a link to its section, with its media type."""
+    for media, content in part.get("content", {}).items():
+        return f"{_type(content.get('schema', {}))} (`{media}`)"
+    return ""
+
+
+def _schemas(schemas: dict[str, Any]) -> list[str]:
+    """One section per schema: its fields with type, whether required, constraints and meaning."""
+    out = ["## Schemas", ""]
+    for name in sorted(schemas):
+        schema = schemas[name]
+        out += [f"### {name} {{#{_anchor(name)}}}", ""]
+        if schema.get("description"):
+            out += [_cell(" ".join(str(schema["description"]).split()).replace("``", "`")), ""]
+        if "enum" in schema:
+            out += ["One of " + ", ".join(f"`{v}`" for v in schema["enum"]) + ".", ""]
+            continue
+        properties = schema.get("properties", {})
+        if not properties:
+            out += [f"Type: {_type(schema)}.", ""]
+            continue
+        required = set(schema.get("required", []))
+        out += ["| field | type | required | meaning |", "|---|---|---|---|"]
+        for field, spec in properties.items():
+            out.append(
+                f"| `{field}` | {_type(spec)} | {'yes' if field in required else 'no'} "
+                f"| {_cell(_describe(spec))} |"
+            )
+        if schema.get("additionalProperties") is False:
+            out += ["", "No other fields (a request body with one is answered 400)."]
+        out.append("")
+    return out
+
+
+def _type(schema: dict[str, Any]) -> str:
+    """A schema's type in words: a link to a named schema, an array of one, a union."""
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        return f"[{name}](#{_anchor(name)})"
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            kinds = [_type(s) for s in schema[key] if s.get("type") != "null"]
+            nullable = any(s.get("type") == "null" for s in schema[key])
+            return " or ".join(kinds) + (" or null" if nullable else "")
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"array of {_type(schema.get('items', {}))}"
+    if isinstance(kind, list):
+        return " or ".join(str(k) for k in kind)
+    return f"{kind} ({schema['format']})" if "format" in schema else str(kind)
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    """A field's or parameter's meaning with its constraints and default."""
+    inner = spec.get("schema", spec)
+    text = " ".join(str(spec.get("description") or inner.get("description") or "").split())
+    facts = []
+    for key, word in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+        ("minLength", "length >="),
+        ("maxLength", "length <="),
+        ("minItems", "items >="),
+        ("maxItems", "items <="),
+    ):
+        if key in inner:
+            facts.append(f"{word} {_number(inner[key])}")
+    if "pattern" in inner:
+        facts.append(f"pattern `{inner['pattern']}`")
+    if "enum" in inner:
+        facts.append("one of " + ", ".join(f"`{v}`" for v in inner["enum"]))
+    if "default" in inner:
+        facts.append(f"default `{inner['default']}`")
+    text = text.replace("``", "`")
+    return "; ".join(x for x in (text, ", ".join(facts)) if x)
+
+
+def _anchor(name: str) -> str:
+    """The id of a schema's section (apart from the APIs' sections: ``usage`` is both)."""
+    return f"schema-{name.lower()}"
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _what(op: dict[str, Any]) -> str:
