@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnc6g.control.security import SCOPES
+from cnc6g.scenarios.reference import markdown_text, table_cell
 
 METHODS = ("get", "put", "post", "patch", "delete")
 """HTTP methods in the order the page lists an operation's."""
@@ -70,7 +71,7 @@ def http_reference(document: dict[str, Any]) -> str:
             scopes = [s for entry in op.get("security") or [] for v in entry.values() for s in v]
             roles = sorted({r for s in scopes for r in SCOPES.get(s, ())})
             lines.append(
-                f"| `{method.upper()} {path}` | {_cell(_what(op))} "
+                f"| `{method.upper()} {path}` | {table_cell(_what(op))} "
                 f"| {', '.join(f'`{s}`' for s in scopes) or 'none'} "
                 f"| {', '.join(roles) or 'anyone'} "
                 f"| {', '.join(sorted(op.get('responses', {})))} |"
@@ -86,7 +87,7 @@ def _operation_details(method: str, path: str, op: dict[str, Any]) -> list[str]:
     """An operation's parameters, body and answer schemas (nothing where it has none)."""
     params = [
         f"| `{p['name']}` | {p['in']} | {_type(p.get('schema', {}))} "
-        f"| {'yes' if p.get('required') else 'no'} | {_cell(_describe(p))} |"
+        f"| {'yes' if p.get('required') else 'no'} | {table_cell(_describe(p))} |"
         for p in op.get("parameters", [])
     ]
     body = _content_schema(op.get("requestBody", {}))
@@ -121,7 +122,7 @@ def _schemas(schemas: dict[str, Any]) -> list[str]:
         schema = schemas[name]
         out += [f"### {name} {{#{_anchor(name)}}}", ""]
         if schema.get("description"):
-            out += [_cell(" ".join(str(schema["description"]).split()).replace("``", "`")), ""]
+            out += [table_cell(markdown_text(" ".join(str(schema["description"]).split()))), ""]
         if "enum" in schema:
             out += ["One of " + ", ".join(f"`{v}`" for v in schema["enum"]) + ".", ""]
             continue
@@ -134,7 +135,7 @@ def _schemas(schemas: dict[str, Any]) -> list[str]:
         for field, spec in properties.items():
             out.append(
                 f"| `{field}` | {_type(spec)} | {'yes' if field in required else 'no'} "
-                f"| {_cell(_describe(spec))} |"
+                f"| {table_cell(_describe(spec))} |"
             )
         if schema.get("additionalProperties") is False:
             out += ["", "No other fields (a request body with one is answered 400)."]
@@ -163,7 +164,9 @@ def _type(schema: dict[str, Any]) -> str:
 def _describe(spec: dict[str, Any]) -> str:
     """A field's or parameter's meaning with its constraints and default."""
     inner = spec.get("schema", spec)
-    text = " ".join(str(spec.get("description") or inner.get("description") or "").split())
+    text = markdown_text(
+        " ".join(str(spec.get("description") or inner.get("description") or "").split())
+    )
     facts = []
     for key, word in (
         ("minimum", ">="),
@@ -183,7 +186,6 @@ def _describe(spec: dict[str, Any]) -> str:
         facts.append("one of " + ", ".join(f"`{v}`" for v in inner["enum"]))
     if "default" in inner:
         facts.append(f"default `{inner['default']}`")
-    text = text.replace("``", "`")
     return "; ".join(x for x in (text, ", ".join(facts)) if x)
 
 
@@ -200,11 +202,7 @@ def _what(op: dict[str, Any]) -> str:
     """The operation's summary and the first paragraph of its description."""
     summary = str(op.get("summary", "")).strip()
     first = str(op.get("description", "")).strip().split("\n\n")[0]
-    text = " ".join(first.split()).replace("``", "`")
+    text = markdown_text(" ".join(first.split()))
     if summary and text and not text.lower().startswith(summary.lower()):
         return f"{summary}: {text}"
     return text or summary
-
-
-def _cell(value: str) -> str:
-    return value.replace("|", "\\|")

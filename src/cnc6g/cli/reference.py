@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from cnc6g.cli.main import app
+from cnc6g.scenarios.reference import markdown_text, table_cell
 
 
 def cli_reference(root: typer.Typer = app) -> str:
@@ -67,7 +68,7 @@ def _params(command: Any, ctx: Any) -> list[str]:
         if record is None:
             continue
         help_text, extra = _split_extra(record[1])
-        rows.append(f"| `{record[0]}` | {_cell(help_text)} | {_cell(extra)} |")
+        rows.append(f"| `{record[0]}` | {table_cell(help_text)} | {table_cell(extra)} |")
     if not rows:
         return []
     return ["| argument or option | what it does | type, default |", "|---|---|---|", *rows, ""]
@@ -83,8 +84,4 @@ def _split_extra(help_text: str) -> tuple[str, str]:
 
 
 def _text(value: str | None) -> str:
-    return " ".join(inspect.cleandoc(value or "").split())
-
-
-def _cell(value: str) -> str:
-    return value.replace("|", "\\|")
+    return markdown_text(" ".join(inspect.cleandoc(value or "").split()))

@@ -30,9 +30,11 @@ __all__ = [
     "UNIT_SUFFIXES",
     "FieldDoc",
     "UnitError",
+    "markdown_text",
     "scenario_fields",
     "scenario_json_schema",
     "scenario_reference",
+    "table_cell",
 ]
 
 UNIT_SUFFIXES: dict[str, str] = {
@@ -210,7 +212,7 @@ def scenario_reference(root: type[BaseModel] = Scenario) -> str:
             if doc.nested is not None:
                 path = f"[{path}](#{_anchor(_child_prefix(doc), doc.nested)})"
             cells = (path, doc.type, doc.unit, doc.default, doc.range, doc.description)
-            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+            lines.append("| " + " | ".join(table_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -227,7 +229,7 @@ def _walk(model: type[BaseModel], prefix: str, out: list[tuple[FieldDoc, bool]])
             unit="",
             default=_default(info),
             range=shape.range(),
-            description=_text(info.description or ""),
+            description=markdown_text(info.description or ""),
             nested=nested,
         )
         out.append((doc, shape.numeric))
@@ -409,15 +411,19 @@ def _anchor(prefix: str, model: type[BaseModel]) -> str:
 
 
 def _docstring(model: type[BaseModel]) -> str:
-    return _text(inspect.getdoc(model) or "")
+    return markdown_text(inspect.getdoc(model) or "")
 
 
-def _text(text: str) -> str:
-    """Sphinx-style markup of the sources as Markdown: ``x`` and :role:`~a.b` become `x`, `b`."""
+def markdown_text(text: str) -> str:
+    """Sphinx-style markup of the sources as Markdown: ``x`` and :role:`~a.b` become `x`, `b`.
+
+    Also used by the generated CLI and HTTP references.
+    """
     text = re.sub(r":\w+:`~(?:[\w.]+\.)?(\w+)`", r"`\1`", text)
     text = re.sub(r":\w+:`([^`]+)`", r"`\1`", text)
     return text.replace("``", "`")
 
 
-def _cell(text: str) -> str:
+def table_cell(text: str) -> str:
+    """``text`` as the cell of a Markdown table: its bars escaped, on one line."""
     return text.replace("|", "\\|").replace("\n", " ")
