@@ -45,6 +45,18 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "grd200": {"kind": "whole", "cells": 200, "policy": "grd", "n": 10},
     "grd1000": {"kind": "whole", "cells": 1000, "policy": "grd", "n": 10},
     "frozen1000": {"kind": "frozen", "cells": 1000, "n": 3},
+    "grd10-cal": {"kind": "whole", "cells": 10, "calibrated": True, "policy": "grd", "n": 20},
+    "hmarl10-cal": {"kind": "whole", "cells": 10, "calibrated": True, "policy": "hmarl", "n": 10},
+    "grd10-cal-preset": {
+        "kind": "whole",
+        "cells": 10,
+        "preset": True,
+        "calibrated": True,
+        "policy": "grd",
+        "n": 20,
+    },
+    "grd100-cal": {"kind": "whole", "cells": 100, "calibrated": True, "policy": "grd", "n": 10},
+    "grd1000-cal": {"kind": "whole", "cells": 1000, "calibrated": True, "policy": "grd", "n": 3},
 }
 """Measurements by name: a whole slot of a policy or the frozen-decision twin (batched)."""
 
@@ -60,14 +72,19 @@ def worker() -> None:
     from cnc6g.scenarios import load_scenario
     from cnc6g.twin import Twin, compile_scenario, sample_requests
 
-    systems: dict[tuple[int, bool], Any] = {}
+    systems: dict[tuple[int, bool, bool], Any] = {}
     jobs: dict[str, Any] = {}
     for line in sys.stdin:
         m = json.loads(line)
         if m["cmd"] == "setup":
-            key = (m["cells"], bool(m.get("preset")))
+            key = (m["cells"], bool(m.get("preset")), bool(m.get("calibrated")))
             if key not in systems:
-                scenario = load_scenario("paper-case-study") if key[1] else scenario_for(key[0])
+                if key[1]:
+                    scenario = load_scenario(
+                        "paper-case-study-calibrated" if key[2] else "paper-case-study"
+                    )
+                else:
+                    scenario = scenario_for(key[0], calibrated=key[2])
                 systems[key] = compile_scenario(scenario)
             sy = systems[key]
             if m["kind"] == "whole":

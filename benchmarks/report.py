@@ -24,23 +24,17 @@ def _rate(value: float | None) -> str:
     return f"{value:,.1f}" if value >= 10 else f"{value:,.2f}"
 
 
-def _ratio(a: float | None, b: float | None) -> str:
-    return "n/a" if not a or not b else f"{a / b:,.1f}x"
+def _ratio(a: float | None, b: float | None, digits: int = 1) -> str:
+    return "n/a" if not a or not b else f"{a / b:,.{digits}f}x"
 
 
-def render(results: dict[str, Any]) -> str:
-    """Markdown tables of ``results`` (the JSON of ``benchmarks.slot_throughput``)."""
-    meta = results.get("meta", {})
-    whole = [r for r in results.get("whole_slot", []) if not r.get("preset_load")]
-    cells = sorted({r["cells"] for r in whole})
-    lines: list[str] = []
-    header = ["slots/s, whole slot"] + [f"{c:,} cells, {c * 10:,} req." if c else "" for c in cells]
+def _policy_rows(
+    whole: list[dict[str, Any]], cells: list[int], notes: list[str]
+) -> tuple[list[str], list[str]]:
+    """Markdown rows of the policies' rates by size (footnotes appended to ``notes``)."""
     by = {(r["cells"], r["policy"]): r for r in whole}
-    peers = {(r["cells"], r["peer"]): r.get("slots_per_s") for r in results.get("peers", [])}
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    notes: list[str] = []
     policies = [p for p in POLICY_LABELS if any(r["policy"] == p for r in whole)]
+    lines = []
     for p in policies:
         row = [POLICY_LABELS[p]]
         for c in cells:
@@ -63,6 +57,40 @@ def render(results: dict[str, Any]) -> str:
             else:
                 row.append(_rate(r["slots_per_s"]))
         lines.append("| " + " | ".join(row) + " |")
+    return lines, policies
+
+
+def _preset_line(rows: list[dict[str, Any]], what: str) -> list[str]:
+    preset = [r for r in rows if r.get("preset_load")]
+    if not preset:
+        return []
+    parts = [
+        f"{POLICY_LABELS.get(r['policy'], r['policy'])} {_rate(r.get('slots_per_s'))}"
+        for r in preset
+    ]
+    return [
+        f"Whole slot on {what} at its preset load (L = 0.8, about 1,225 requests per slot), "
+        "slots/s: " + ", ".join(parts) + ".",
+        "",
+    ]
+
+
+def _header(title: str, cells: list[int]) -> list[str]:
+    header = [title] + [f"{c:,} cells, {c * 10:,} req." for c in cells]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+
+def render(results: dict[str, Any]) -> str:
+    """Markdown tables of ``results`` (the JSON of ``benchmarks.slot_throughput``)."""
+    meta = results.get("meta", {})
+    whole = [r for r in results.get("whole_slot", []) if not r.get("preset_load")]
+    cells = sorted({r["cells"] for r in whole})
+    by = {(r["cells"], r["policy"]): r for r in whole}
+    peers = {(r["cells"], r["peer"]): r.get("slots_per_s") for r in results.get("peers", [])}
+    lines = _header("slots/s, whole slot", cells)
+    notes: list[str] = []
+    rows, policies = _policy_rows(whole, cells, notes)
+    lines += rows
     for peer, label in PEER_LABELS.items():
         if any(k[1] == peer for k in peers):
             lines.append(
@@ -83,17 +111,32 @@ def render(results: dict[str, Any]) -> str:
     for i, note in enumerate(notes, 1):
         lines.append(f"[{i}] {note}")
         lines.append("")
-    preset = [r for r in results.get("whole_slot", []) if r.get("preset_load")]
-    if preset:
-        parts = [
-            f"{POLICY_LABELS.get(r['policy'], r['policy'])} {_rate(r.get('slots_per_s'))}"
-            for r in preset
-        ]
-        lines.append(
-            "Whole slot on the case study at its preset load (L = 0.8, about 1,225 requests "
-            "per slot), slots/s: " + ", ".join(parts) + "."
-        )
+    lines += _preset_line(results.get("whole_slot", []), "the case study")
+    calibrated = [r for r in results.get("calibrated", []) if not r.get("preset_load")]
+    if calibrated:
+        cal_cells = sorted({r["cells"] for r in calibrated})
+        lines += _header("slots/s, whole slot, calibrated models", cal_cells)
+        cal_notes: list[str] = []
+        rows, cal_policies = _policy_rows(calibrated, cal_cells, cal_notes)
+        lines += rows
+        cal_by = {(r["cells"], r["policy"]): r.get("slots_per_s") for r in calibrated}
+        for p in cal_policies:
+            ratios = [
+                _ratio(
+                    cal_by.get((c, p)),
+                    by[(c, p)].get("slots_per_s") if (c, p) in by else None,
+                    digits=2,
+                )
+                for c in cal_cells
+            ]
+            lines.append(
+                f"| {POLICY_LABELS[p]}, calibrated / original models | " + " | ".join(ratios) + " |"
+            )
         lines.append("")
+        for i, note in enumerate(cal_notes, 1):
+            lines.append(f"[{i}] {note}")
+            lines.append("")
+    lines += _preset_line(results.get("calibrated", []), "the calibrated case study")
     secondary = results.get("secondary", [])
     if secondary:
         lines.append(

@@ -21,6 +21,13 @@ HMARL: the case study at its preset load (L = 0.8, about 1,225 requests per slot
 of its users per step and re-placing their applications, and LEAF re-placing every user every
 step with its paths cached.
 
+**With the calibrated models** (the second table): the same whole slot on the same systems with
+every calibrated model of ``paper-case-study-calibrated`` on
+(:func:`cnc6g.scenarios.presets.calibrated_models`: the 38.901 radio with per-user SINR and
+EARTH base stations, five phones per terminal domain, concave server power, wake-up from
+suspend, air latency with jitter, M/G/1 nodes, start-ups that carry over), at 10, 100 and 1,000
+cells, and the calibrated case study at its preset load.
+
 **Secondary rows**, labelled as such: the twin alone with one frozen decision (GRD's after a
 warm-up: no decide, no check, no sampling and no cold start), batched twins of 256 and 1,024
 copies of the case study, and the peak memory of one copy of the 1,000-cell system through
@@ -67,14 +74,20 @@ POLICIES = ("rand", "grd", "hmarl")
 CADENCE = 10
 """Slots between redeployments of RAND and GRD: every timed chunk is a multiple of it."""
 
+CALIBRATED_SIZES = (10, 100, 1000)
+"""Cells of the systems of the rows with the calibrated models."""
+
 BATCHES = (256, 1024)
 
 HMARL_SCENARIO = "paper-case-study"
 """The scenario whose shipped checkpoint HMARL runs with."""
 
 
-def scenario_for(cells: int) -> Scenario:
-    """The system of ``cells`` cells with ``REQUESTS_PER_CELL * cells`` requests per slot."""
+def scenario_for(cells: int, calibrated: bool = False) -> Scenario:
+    """The system of ``cells`` cells with ``REQUESTS_PER_CELL * cells`` requests per slot.
+
+    ``calibrated``: with the calibrated models of ``paper-case-study-calibrated`` on.
+    """
     named = {10: "paper-case-study", 100: "scale-100", 1000: "scale-1000"}
     name = named.get(cells)
     try:
@@ -87,6 +100,10 @@ def scenario_for(cells: int) -> Scenario:
             n_cells=cells,
             candidates_per_origin=None if cells <= 20 else 16,
         )
+    if calibrated:
+        from cnc6g.scenarios.presets import calibrated_models
+
+        base = calibrated_models(base)
     data = base.model_dump()
     n = REQUESTS_PER_CELL * cells
     data["workload"].update(offered_load=None, requests_per_slot=(n, n))
@@ -243,6 +260,7 @@ def run(
     batches: tuple[int, ...] = BATCHES,
     memory_cells: int | None = 1000,
     peers: bool = True,
+    calibrated_sizes: tuple[int, ...] = CALIBRATED_SIZES,
 ) -> dict[str, Any]:
     """All measurements as a JSON-ready dict; ``quick`` runs every loop once (a smoke test)."""
     if quick:
@@ -291,9 +309,26 @@ def run(
                     "slots_per_s": frozen_twin(compile_scenario(scenario_for(10)), copies, seconds),
                 }
             )
+    calibrated: list[dict[str, Any]] = []
+    for cells in calibrated_sizes:
+        system = compile_scenario(scenario_for(cells, calibrated=True))
+        for name in policies:
+            row = whole_slot(system, name, seconds)
+            calibrated.append(
+                {"cells": cells, "requests_per_slot": REQUESTS_PER_CELL * cells, **row}
+            )
+    if calibrated_sizes:
+        system = compile_scenario(load_scenario("paper-case-study-calibrated"))
+        for name in ("grd", "hmarl"):
+            if name in policies:
+                row = whole_slot(system, name, seconds)
+                calibrated.append(
+                    {"cells": 10, "requests_per_slot": "L = 0.8", "preset_load": True, **row}
+                )
     out: dict[str, Any] = {
         "meta": meta,
         "whole_slot": whole,
+        "calibrated": calibrated,
         "peers": peer_rows,
         "secondary": secondary,
     }
@@ -312,6 +347,11 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="cells, comma-separated")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--seconds", type=float, default=0.5, help="length of a timed chunk")
+    parser.add_argument(
+        "--calibrated-sizes",
+        default=",".join(map(str, CALIBRATED_SIZES)),
+        help="cells of the rows with the calibrated models, comma-separated ('' for none)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--label", default="", help="what code was measured (kept in the JSON)")
@@ -323,6 +363,7 @@ def main() -> None:
         quick=args.quick,
         seconds=args.seconds,
         memory_cells=None if args.no_memory else max(sizes),
+        calibrated_sizes=tuple(int(c) for c in args.calibrated_sizes.split(",") if c),
     )
     if args.label:
         results["meta"]["label"] = args.label

@@ -43,6 +43,24 @@ RESULTS = {
             "slots_per_s": 2500.0,
         },
     ],
+    "calibrated": [
+        {"cells": 10, "requests_per_slot": 100, "policy": "grd", "slots_per_s": 1284.16},
+        {"cells": 100, "requests_per_slot": 1000, "policy": "grd", "slots_per_s": 617.0},
+        {
+            "cells": 100,
+            "requests_per_slot": 1000,
+            "policy": "hmarl",
+            "checkpoint": "family-hmarl.pt",
+            "slots_per_s": 40.0,
+        },
+        {
+            "cells": 10,
+            "requests_per_slot": "L = 0.8",
+            "preset_load": True,
+            "policy": "grd",
+            "slots_per_s": 900.0,
+        },
+    ],
     "peers": [
         {"cells": 10, "peer": "leaf", "slots_per_s": 500.0},
         {"cells": 100, "peer": "leaf", "slots_per_s": 20.0},
@@ -79,7 +97,20 @@ def test_report_renders_the_figures_of_the_results():
     assert "| GRD / LEAF (every user re-placed) | 16.1x | 123.4x |" in lines
     assert "| GRD / LEAF (10 % of users re-placed) | 6.4x | 61.7x |" in lines
     assert "| LEAF, 10 % of users re-placed per step | 500 | 20.0 |" in lines
+    assert "the case study at its preset load" in text
     assert "GRD 2,500." in text
+    # The second table: the same policies and sizes with the calibrated models, and their rate
+    # against the original models' (the first table's) at each size.
+    header = (
+        "| slots/s, whole slot, calibrated models | 10 cells, 100 req. | 100 cells, 1,000 req. |"
+    )
+    assert header in lines
+    assert "| GRD | 1,284 | 617 |" in lines
+    assert "| HMARL |  | 40.0 [1] |" in lines
+    assert "| GRD, calibrated / original models | 0.40x | 0.50x |" in lines
+    assert "| HMARL, calibrated / original models | n/a | n/a |" in lines
+    assert "the calibrated case study at its preset load" in text
+    assert "GRD 900." in text
     assert "| one frozen decision (`Twin.step_arrays`) | 100 | 1,000 | 1 | 7,000 |" in lines
     assert "| one frozen decision, batched copies | 10 | 100 | 256 | 25,000 |" in lines
     assert "322 MiB" in text
@@ -106,7 +137,7 @@ def test_docs_hook_puts_the_tables_of_the_results_file_on_the_page(tmp_path):
 
 def test_quick_mode_runs_every_measurement_on_a_small_system():
     pytest.importorskip("torch")
-    results = run(sizes=(3,), quick=True, batches=(4,), memory_cells=3)
+    results = run(sizes=(3,), quick=True, batches=(4,), memory_cells=3, calibrated_sizes=(3,))
     rows = {r["policy"]: r for r in results["whole_slot"]}
     assert rows["rand"]["slots_per_s"] > 0
     assert rows["grd"]["slots_per_s"] > 0
@@ -115,6 +146,10 @@ def test_quick_mode_runs_every_measurement_on_a_small_system():
     assert rows["hmarl"]["slots_per_s"] > 0
     assert rows["hmarl"]["checkpoint"] == "family-hmarl.pt"
     assert {r["peer"] for r in results["peers"]} == {"leaf", "leaf-replace-all"}
+    calibrated = {r["policy"]: r for r in results["calibrated"] if not r.get("preset_load")}
+    assert {p: r["cells"] for p, r in calibrated.items()} == {"rand": 3, "grd": 3, "hmarl": 3}
+    assert all(r["slots_per_s"] > 0 for r in results["calibrated"])
+    assert [r["policy"] for r in results["calibrated"] if r.get("preset_load")] == ["grd", "hmarl"]
     assert results["secondary"][0]["slots_per_s"] > 0
     assert results["memory"]["peak_mib"] > 0
     assert results["meta"]["quick"] is True

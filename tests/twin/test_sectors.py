@@ -193,3 +193,69 @@ def test_indoor_users_lose_the_same_on_every_link_and_only_they_do():
     )
     # Phones behind walls run out of power first: the cell edge's uplink falls most.
     assert np.percentile(ul_in, 5) < np.percentile(ul_out, 5) - 3.0
+
+
+def _sectored_sinr_reference(layout, shadowing, site_load):
+    """The sectored SINR as plain NumPy expressions, every term computed in the slot.
+
+    The twin computes the terms no slot changes once per layout and adds the uplink's
+    interference in a compiled pass; its SINR must equal this to the last bit.
+    """
+    m = layout.model
+    gain_db = -layout.pathloss_db[None] - layout.shadow_std_db[None] * shadowing
+    load = np.clip(site_load, 0.0, 1.0)
+    batch, n_users = shadowing.shape[0], shadowing.shape[1]
+    b_idx = np.arange(batch)[:, None, None]
+    pattern = 10.0 ** (layout.sector_gain_db / 10.0)
+    sector = layout.serving_sector
+    users = np.arange(n_users)
+    serving = pattern[users, 0, sector]
+    own = layout.link_site[:, 0]
+    rx_dl = 10.0 ** ((m.bs_power_dbm + gain_db) / 10.0)
+    interference_dl = rx_dl[..., 0] * (pattern[:, 0].sum(axis=-1) - serving) * load[:, own] + (
+        rx_dl[..., 1:] * pattern[:, 1:].sum(axis=-1) * load[b_idx, layout.link_site[None, :, 1:]]
+    ).sum(-1)
+    dl_hz = layout.downlink_hz[layout.user_origin]
+    noise_dl = 10.0 ** ((-174.0 + 10.0 * np.log10(dl_hz) + m.ue_noise_figure_db) / 10.0)
+    sinr_dl = rx_dl[..., 0] * serving / (interference_dl + noise_dl)
+    key = own * 3 + sector
+    per_sector = np.bincount(key, minlength=3 * layout.n_sites).astype(float)
+    weight = load[:, own] / per_sector[key]
+    tx = 10.0 ** ((layout.ue_power_dbm[None, :, None] + gain_db) / 10.0)
+    lands = tx[..., None] * pattern[None] * weight[:, :, None, None]
+    lands[:, users, 0, sector] = 0.0
+    target = layout.link_site[:, :, None] * 3 + np.arange(3)
+    flat = (np.arange(batch)[:, None, None, None] * 3 * layout.n_sites + target[None]).ravel()
+    heard = np.bincount(flat, weights=lands.ravel(), minlength=batch * 3 * layout.n_sites)
+    heard = heard.reshape(batch, 3 * layout.n_sites)
+    ul_hz = layout.uplink_hz[layout.user_origin] / per_sector[key]
+    noise_ul = 10.0 ** ((-174.0 + 10.0 * np.log10(ul_hz) + m.bs_noise_figure_db) / 10.0)
+    sinr_ul = tx[..., 0] * serving / (heard[:, key] + noise_ul)
+    return 10.0 * np.log10(sinr_ul), 10.0 * np.log10(sinr_dl)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("scenario", ["tiny", "paper-case-study"])
+def test_the_sectored_sinr_equals_its_numpy_reference_to_the_last_bit(scenario, batch):
+    system = compile_scenario(
+        with_radio(scenario, sectors=3, users_per_cell=7, indoor_share=0.4, ue_speed_kmh=30.0)
+    )
+    channel = RadioChannel(system, np.random.default_rng(11), batch)
+    layout = channel.layout
+    draws = np.random.default_rng(12)
+    for slot in range(4):  # the shadowing moves and the sites' loads change from slot to slot
+        load = draws.uniform(0.0, 1.2, size=(batch, layout.n_sites))
+        load[:, slot % layout.n_sites] = 0.0  # a silent site
+        got = user_sinr_db(layout, channel.shadowing, load)
+        want = _sectored_sinr_reference(layout, channel.shadowing, load)
+        for g, w in zip(got, want, strict=True):
+            assert g.shape == (batch, layout.link_site.shape[0])
+            assert np.array_equal(g, w)
+        channel.draw(draws, load[:, layout.site_of_origin])
+    # A new layout (new bandwidths) gets its own terms, not the last layout's.
+    channel.set_bandwidth(system.uplink_mhz * 0.5, system.downlink_mhz * 2.0)
+    got = user_sinr_db(channel.layout, channel.shadowing, load)
+    want = _sectored_sinr_reference(channel.layout, channel.shadowing, load)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+    before = user_sinr_db(layout, channel.shadowing, load)
+    assert not np.array_equal(got[0], before[0])  # the uplink's noise follows the band

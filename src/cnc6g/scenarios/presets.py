@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cnc6g.model import DomainKind, ProcessorKind, Scenario, ServiceType, Workload
 from cnc6g.model.infra import PowerModel
@@ -79,12 +80,26 @@ RADIO_NOTES = [
 ]
 
 
+def with_38901_radio(base: Scenario) -> dict[str, Any]:
+    """``base``'s fields with the 38.901 radio of ``paper-case-study-38901`` (see RADIO_NOTES).
+
+    Any scenario of the model takes it: a site per RAN domain on the hexagonal grid, its
+    terminal domains' users dropped around it.
+    """
+    return {
+        **base.model_dump(),
+        "notes": [*base.notes, *RADIO_NOTES],
+        "radio": RadioModel(
+            downlink_layers=4, uplink_layers=2, terminal_power=TerminalPower(), sectors=3
+        ).model_dump(),
+    }
+
+
 def paper_case_study_radio() -> Scenario:
     """The case study with geometry-based radio access and EARTH base stations."""
-    base = paper_case_study()
-    return base.model_validate(
+    return Scenario.model_validate(
         {
-            **base.model_dump(),
+            **with_38901_radio(paper_case_study()),
             "name": "paper-case-study-38901",
             "description": (
                 "The case study of seed 002 with its radio access modelled from geometry: 3GPP "
@@ -92,10 +107,6 @@ def paper_case_study_radio() -> Scenario:
                 "inter-cell interference, EARTH base-station power and a 4 ms air-interface "
                 "latency per radio hop."
             ),
-            "notes": [*COMMON_NOTES, *RADIO_NOTES],
-            "radio": RadioModel(
-                downlink_layers=4, uplink_layers=2, terminal_power=TerminalPower(), sectors=3
-            ).model_dump(),
         }
     )
 
@@ -140,10 +151,16 @@ CALIBRATED_NOTES = [
 ]
 
 
-def paper_case_study_calibrated() -> Scenario:
-    """The case study with every calibrated element the presets can cite (see the notes)."""
-    base = paper_case_study_radio()
-    data = base.model_dump()
+def calibrated_models(base: Scenario) -> Scenario:
+    """``base`` with every calibrated model of ``paper-case-study-calibrated`` (see the notes).
+
+    The 38.901 radio with EARTH base stations (:func:`with_38901_radio`), five phones per
+    terminal domain, concave server power where a node has idle power, wake-up from suspend where
+    it can sleep, measured 5G air latency with jitter, M/G/1 nodes with deterministic work and
+    start-ups that carry over. Any scenario of the model takes them (``scale-100``, say); the
+    result is named ``<base>-calibrated``.
+    """
+    data = with_38901_radio(base)
     for domain in data["domains"]:
         for node in domain["nodes"]:
             if domain["kind"] == DomainKind.TERMINAL:
@@ -158,17 +175,21 @@ def paper_case_study_calibrated() -> Scenario:
         service["work_cv"] = 0.0
     data["twin"]["carry_over_start_up"] = True
     data["twin"]["sojourn"] = Sojourn.MG1
-    return base.model_validate(
-        {
-            **data,
-            "name": "paper-case-study-calibrated",
+    data["name"] = f"{base.name}-calibrated"
+    data["notes"] = [*data["notes"], *CALIBRATED_NOTES]
+    return Scenario.model_validate(data)
+
+
+def paper_case_study_calibrated() -> Scenario:
+    """The case study with every calibrated element the presets can cite (see the notes)."""
+    return calibrated_models(paper_case_study()).model_copy(
+        update={
             "description": (
                 "The case study of seed 002 with every calibrated model the references support: "
                 "the 38.901 radio with EARTH base stations, concave server power, wake-up from "
                 "suspend, five phones per terminal domain, measured 5G air latency with jitter "
                 "and M/G/1 nodes with deterministic inference work."
             ),
-            "notes": [*COMMON_NOTES, *RADIO_NOTES, *CALIBRATED_NOTES],
         }
     )
 

@@ -41,11 +41,13 @@ cell (their shadowing still moves with ``ue_speed_kmh``).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cnc6g.model.radio import MAX_FLOORS, EarthPower, Environment, RadioModel
+from cnc6g.twin.jit import kernel
 from cnc6g.twin.system import BoolArray, FloatArray, IntArray, System, per_system
 
 SPEED_OF_LIGHT = 299_792_458.0
@@ -436,9 +438,16 @@ def evolve_shadowing(
     layout: RadioLayout, state: FloatArray, rng: np.random.Generator
 ) -> FloatArray:
     """The next slot's standard-normal shadowing: ``a x + sqrt(1 - a^2) n``."""
-    a = layout.shadow_corr
-    out: FloatArray = a * state + np.sqrt(1.0 - a * a) * rng.standard_normal(state.shape)
+    innovation = _INNOVATION.get(layout)
+    if innovation is None:
+        a = layout.shadow_corr
+        innovation = _INNOVATION[layout] = np.sqrt(1.0 - a * a)
+    out: FloatArray = layout.shadow_corr * state + innovation * rng.standard_normal(state.shape)
     return out
+
+
+_INNOVATION: weakref.WeakKeyDictionary[RadioLayout, FloatArray] = weakref.WeakKeyDictionary()
+"""Each layout's ``sqrt(1 - a^2)``, the weight of a slot's new shadowing draw."""
 
 
 def user_sinr_db(
@@ -488,6 +497,63 @@ def user_sinr_db(
     return 10.0 * np.log10(sinr_ul), 10.0 * np.log10(sinr_dl)
 
 
+@dataclass(frozen=True, eq=False)
+class _SectorTerms:
+    """What :func:`_sectored_sinr_db` needs of a layout that no slot changes (one per layout)."""
+
+    serving: FloatArray  # [U] the serving sector's antenna gain (linear)
+    own_site_others: FloatArray  # [U] the own site's two other sectors' gains, summed
+    neighbour_gain: FloatArray  # [U, L - 1] every sector of each other site, summed
+    neighbour_site: IntArray  # [U, L - 1] the other sites of each user's links
+    noise_dl: FloatArray  # [U] thermal noise over the user's downlink band (mW)
+    key: IntArray  # [U] the user's (site, sector)
+    sharing: FloatArray  # [U] users of the user's sector
+    heard_gain: FloatArray  # [U, L, 3] the gains the uplink lands with; 0 at the own sector
+    target: IntArray  # [U, L, 3] the (site, sector) of each of them
+    noise_ul: FloatArray  # [U] thermal noise over the user's share of the uplink band (mW)
+
+
+_SECTOR_TERMS: weakref.WeakKeyDictionary[RadioLayout, _SectorTerms] = weakref.WeakKeyDictionary()
+
+
+def _sector_terms(layout: RadioLayout) -> _SectorTerms:
+    """The layout's :class:`_SectorTerms`, computed on first use (a new layout, new terms)."""
+    terms = _SECTOR_TERMS.get(layout)
+    if terms is not None:
+        return terms
+    assert layout.sector_gain_db is not None
+    assert layout.serving_sector is not None
+    m = layout.model
+    n_users = layout.link_site.shape[0]
+    pattern = 10.0 ** (layout.sector_gain_db / 10.0)  # [U, L, 3]
+    sector = layout.serving_sector
+    users = np.arange(n_users)
+    serving = pattern[users, 0, sector]  # [U]
+    own = layout.link_site[:, 0]
+    dl_hz = layout.downlink_hz[layout.user_origin]
+    key = own * 3 + sector
+    per_sector = np.bincount(key, minlength=3 * layout.n_sites).astype(float)
+    heard_gain = pattern.copy()
+    heard_gain[users, 0, sector] = 0.0  # a sector's own users do not interfere with each other
+    ul_hz = layout.uplink_hz[layout.user_origin] / per_sector[key]
+    terms = _SectorTerms(
+        serving=serving,
+        own_site_others=pattern[:, 0].sum(axis=-1) - serving,
+        neighbour_gain=pattern[:, 1:].sum(axis=-1),
+        neighbour_site=np.ascontiguousarray(layout.link_site[:, 1:]),
+        noise_dl=10.0
+        ** ((THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(dl_hz) + m.ue_noise_figure_db) / 10.0),
+        key=key,
+        sharing=per_sector[key],
+        heard_gain=heard_gain,
+        target=layout.link_site[:, :, None] * 3 + np.arange(3),
+        noise_ul=10.0
+        ** ((THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(ul_hz) + m.bs_noise_figure_db) / 10.0),
+    )
+    _SECTOR_TERMS[layout] = terms
+    return terms
+
+
 def _sectored_sinr_db(
     layout: RadioLayout, shadowing: FloatArray, site_load: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
@@ -496,47 +562,50 @@ def _sectored_sinr_db(
     Downlink: the serving sector's power over every other sector's, the own site's two others
     included, each weighted by its site's load. Uplink: a sector hears its own users one at a
     time (OFDMA) and, through its pattern, the other sectors' and sites' users weighted by their
-    share of their sector's air time.
+    share of their sector's air time. What the slot does not change (antenna gains, noise, who
+    shares a sector) is computed once per layout.
     """
     m = layout.model
-    assert layout.sector_gain_db is not None
-    assert layout.serving_sector is not None
+    terms = _sector_terms(layout)
     gain_db = -layout.pathloss_db[None] - layout.shadow_std_db[None] * shadowing  # [B, U, L]
     load = np.clip(site_load, 0.0, 1.0)
-    batch, n_users = shadowing.shape[0], shadowing.shape[1]
-    b_idx = np.arange(batch)[:, None, None]
-    pattern = 10.0 ** (layout.sector_gain_db / 10.0)  # [U, L, 3]
-    sector = layout.serving_sector
-    users = np.arange(n_users)
-    serving = pattern[users, 0, sector]  # [U]
-    own = layout.link_site[:, 0]
+    batch = shadowing.shape[0]
+    own_load = load[:, layout.link_site[:, 0]]  # [B, U]
     # Downlink.
     rx_dl = 10.0 ** ((m.bs_power_dbm + gain_db) / 10.0)  # [B, U, L] before the antenna
-    interference_dl = rx_dl[..., 0] * (pattern[:, 0].sum(axis=-1) - serving) * load[:, own] + (
-        rx_dl[..., 1:] * pattern[:, 1:].sum(axis=-1) * load[b_idx, layout.link_site[None, :, 1:]]
+    interference_dl = rx_dl[..., 0] * terms.own_site_others * own_load + (
+        rx_dl[..., 1:] * terms.neighbour_gain * load[:, terms.neighbour_site]
     ).sum(-1)
-    dl_hz = layout.downlink_hz[layout.user_origin]
-    noise_dl = 10.0 ** (
-        (THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(dl_hz) + m.ue_noise_figure_db) / 10.0
-    )
-    sinr_dl = rx_dl[..., 0] * serving / (interference_dl + noise_dl)
+    sinr_dl = rx_dl[..., 0] * terms.serving / (interference_dl + terms.noise_dl)
     # Uplink: the power each user lands at each sector of every site of its links.
-    key = own * 3 + sector  # the user's (site, sector)
-    per_sector = np.bincount(key, minlength=3 * layout.n_sites).astype(float)
-    weight = load[:, own] / per_sector[key]  # [B, U]: the user's share of its sector's air time
+    weight = own_load / terms.sharing  # [B, U]: the user's share of its sector's air time
     tx = 10.0 ** ((layout.ue_power_dbm[None, :, None] + gain_db) / 10.0)  # [B, U, L]
-    lands = tx[..., None] * pattern[None] * weight[:, :, None, None]  # [B, U, L, 3]
-    lands[:, users, 0, sector] = 0.0  # a sector's own users do not interfere with each other
-    target = layout.link_site[:, :, None] * 3 + np.arange(3)  # [U, L, 3]
-    flat = (np.arange(batch)[:, None, None, None] * 3 * layout.n_sites + target[None]).ravel()
-    heard = np.bincount(flat, weights=lands.ravel(), minlength=batch * 3 * layout.n_sites)
-    heard = heard.reshape(batch, 3 * layout.n_sites)
-    ul_hz = layout.uplink_hz[layout.user_origin] / per_sector[key]
-    noise_ul = 10.0 ** (
-        (THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(ul_hz) + m.bs_noise_figure_db) / 10.0
-    )
-    sinr_ul = tx[..., 0] * serving / (heard[:, key] + noise_ul)
+    heard = np.zeros((batch, 3 * layout.n_sites))
+    _heard_into(tx, terms.heard_gain, weight, terms.target, heard)
+    sinr_ul = tx[..., 0] * terms.serving / (heard[:, terms.key] + terms.noise_ul)
     return 10.0 * np.log10(sinr_ul), 10.0 * np.log10(sinr_dl)
+
+
+@kernel
+def _heard_into(
+    tx: FloatArray, gain: FloatArray, weight: FloatArray, target: IntArray, heard: FloatArray
+) -> None:
+    """Add to ``heard`` ``[B, 3 n_sites]`` what each sector hears of the users of the others.
+
+    ``tx`` ``[B, U, L]`` each user's power on each link before the antenna, ``gain`` ``[U, L,
+    3]`` the sectors' gains towards it (0 at its own sector), ``weight`` ``[B, U]`` its share of
+    its sector's air time, ``target`` ``[U, L, 3]`` the (site, sector) bins. The products
+    ``tx gain weight`` are added in the order of the users, links and sectors, as a weighted
+    ``np.bincount`` over them adds them: the same sums to the last bit.
+    """
+    batch, n_users, n_links = tx.shape
+    for b in range(batch):
+        for u in range(n_users):
+            w = weight[b, u]
+            for link in range(n_links):
+                t = tx[b, u, link]
+                for s in range(3):
+                    heard[b, target[u, link, s]] += t * gain[u, link, s] * w
 
 
 def cell_rates_mbps(
