@@ -58,9 +58,11 @@ def test_the_calibrated_models_apply_to_any_scenario_of_the_model():
     nodes = [(d.kind, n) for d in calibrated.domains for n in d.nodes]
     assert all(n.devices == 5 for kind, n in nodes if kind is DomainKind.TERMINAL)
     powered = [n for kind, n in nodes if kind is not DomainKind.TERMINAL and n.idle_power_w > 0]
-    assert powered and all(n.power_model is PowerModel.FAN2007 for n in powered)
+    assert powered
+    assert all(n.power_model is PowerModel.FAN2007 for n in powered)
     sleepers = [n for _, n in nodes if n.sleep_power_w is not None]
-    assert sleepers and all(n.wake_ms == 4000.0 for n in sleepers)
+    assert sleepers
+    assert all(n.wake_ms == 4000.0 for n in sleepers)
     assert calibrated.notes[: len(base.notes)] == base.notes
     assert base.radio is None  # the base is left as it was
     system = compile_scenario(calibrated)
