@@ -101,16 +101,17 @@ def test_report_renders_the_figures_of_the_results():
     assert "GRD 2,500." in text
     # The second table: the same policies and sizes with the calibrated models, and their rate
     # against the original models' (the first table's) at each size.
-    header = (
-        "| slots/s, whole slot, calibrated models | 10 cells, 100 req. | 100 cells, 1,000 req. |"
-    )
-    assert header in lines
-    assert "| GRD | 1,284 | 617 |" in lines
-    assert "| HMARL |  | 40.0 [1] |" in lines
-    assert "| GRD, calibrated / original models | 0.40x | 0.50x |" in lines
-    assert "| HMARL, calibrated / original models | n/a | n/a |" in lines
-    assert "the calibrated case study at its preset load" in text
-    assert "GRD 900." in text
+    calibrated = text[text.index("calibrated models |") :]
+    assert calibrated.splitlines()[:6] == [
+        "calibrated models | 10 cells, 100 req. | 100 cells, 1,000 req. |",
+        "|---|---|---|",
+        "| GRD | 1,284 | 617 |",
+        "| HMARL |  | 40.0 [1] |",
+        "| GRD, calibrated / original models | 0.40x | 0.50x |",
+        "| HMARL, calibrated / original models | n/a | n/a |",
+    ]
+    assert "on the calibrated case study at its preset load" in calibrated
+    assert "GRD 900." in calibrated
     assert "| one frozen decision (`Twin.step_arrays`) | 100 | 1,000 | 1 | 7,000 |" in lines
     assert "| one frozen decision, batched copies | 10 | 100 | 256 | 25,000 |" in lines
     assert "322 MiB" in text
