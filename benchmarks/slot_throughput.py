@@ -252,6 +252,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def preset_rows(name: str, policies: tuple[str, ...], seconds: float) -> list[dict[str, Any]]:
+    """GRD's and HMARL's whole slot on the preset ``name`` at its own load (L = 0.8)."""
+    system = compile_scenario(load_scenario(name))
+    return [
+        {"cells": 10, "requests_per_slot": "L = 0.8", "preset_load": True, **row}
+        for row in (whole_slot(system, p, seconds) for p in ("grd", "hmarl") if p in policies)
+    ]
+
+
 def run(
     sizes: tuple[int, ...] = SIZES,
     policies: tuple[str, ...] = POLICIES,
@@ -290,14 +299,7 @@ def run(
             }
         )
     if 10 in sizes:
-        preset = load_scenario("paper-case-study")
-        system = compile_scenario(preset)
-        for name in ("grd", "hmarl"):
-            if name in policies:
-                row = whole_slot(system, name, seconds)
-                whole.append(
-                    {"cells": 10, "requests_per_slot": "L = 0.8", "preset_load": True, **row}
-                )
+        whole += preset_rows("paper-case-study", policies, seconds)
         for batch in batches:
             copies = min(batch, 8) if quick else batch
             secondary.append(
@@ -318,13 +320,7 @@ def run(
                 {"cells": cells, "requests_per_slot": REQUESTS_PER_CELL * cells, **row}
             )
     if calibrated_sizes:
-        system = compile_scenario(load_scenario("paper-case-study-calibrated"))
-        for name in ("grd", "hmarl"):
-            if name in policies:
-                row = whole_slot(system, name, seconds)
-                calibrated.append(
-                    {"cells": 10, "requests_per_slot": "L = 0.8", "preset_load": True, **row}
-                )
+        calibrated += preset_rows("paper-case-study-calibrated", policies, seconds)
     out: dict[str, Any] = {
         "meta": meta,
         "whole_slot": whole,
