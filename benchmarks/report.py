@@ -75,6 +75,19 @@ def _preset_line(rows: list[dict[str, Any]], what: str) -> list[str]:
     ]
 
 
+def _rates(rows: list[dict[str, Any]]) -> dict[tuple[int, str], float | None]:
+    """Each (cells, policy)'s slots per second (``None`` where it did not run)."""
+    return {(r["cells"], r["policy"]): r.get("slots_per_s") for r in rows}
+
+
+def _footnotes(notes: list[str]) -> list[str]:
+    """A blank line after the table, then each footnote numbered as the table refers to it."""
+    lines = [""]
+    for i, note in enumerate(notes, 1):
+        lines += [f"[{i}] {note}", ""]
+    return lines
+
+
 def _header(title: str, cells: list[int]) -> list[str]:
     header = [title] + [f"{c:,} cells, {c * 10:,} req." for c in cells]
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -85,7 +98,7 @@ def render(results: dict[str, Any]) -> str:
     meta = results.get("meta", {})
     whole = [r for r in results.get("whole_slot", []) if not r.get("preset_load")]
     cells = sorted({r["cells"] for r in whole})
-    by = {(r["cells"], r["policy"]): r for r in whole}
+    rate = _rates(whole)
     peers = {(r["cells"], r["peer"]): r.get("slots_per_s") for r in results.get("peers", [])}
     lines = _header("slots/s, whole slot", cells)
     notes: list[str] = []
@@ -99,18 +112,9 @@ def render(results: dict[str, Any]) -> str:
     if "grd" in policies:
         for peer, label in (("leaf-replace-all", "every user"), ("leaf", "10 % of users")):
             if any(k[1] == peer for k in peers):
-                ratios = [
-                    _ratio(
-                        by[(c, "grd")].get("slots_per_s") if (c, "grd") in by else None,
-                        peers.get((c, peer)),
-                    )
-                    for c in cells
-                ]
+                ratios = [_ratio(rate.get((c, "grd")), peers.get((c, peer))) for c in cells]
                 lines.append(f"| GRD / LEAF ({label} re-placed) | " + " | ".join(ratios) + " |")
-    lines.append("")
-    for i, note in enumerate(notes, 1):
-        lines.append(f"[{i}] {note}")
-        lines.append("")
+    lines += _footnotes(notes)
     lines += _preset_line(results.get("whole_slot", []), "the case study")
     calibrated = [r for r in results.get("calibrated", []) if not r.get("preset_load")]
     if calibrated:
@@ -119,23 +123,13 @@ def render(results: dict[str, Any]) -> str:
         cal_notes: list[str] = []
         rows, cal_policies = _policy_rows(calibrated, cal_cells, cal_notes)
         lines += rows
-        cal_by = {(r["cells"], r["policy"]): r.get("slots_per_s") for r in calibrated}
+        cal_rate = _rates(calibrated)
         for p in cal_policies:
-            ratios = [
-                _ratio(
-                    cal_by.get((c, p)),
-                    by[(c, p)].get("slots_per_s") if (c, p) in by else None,
-                    digits=2,
-                )
-                for c in cal_cells
-            ]
+            ratios = [_ratio(cal_rate.get((c, p)), rate.get((c, p)), digits=2) for c in cal_cells]
             lines.append(
                 f"| {POLICY_LABELS[p]}, calibrated / original models | " + " | ".join(ratios) + " |"
             )
-        lines.append("")
-        for i, note in enumerate(cal_notes, 1):
-            lines.append(f"[{i}] {note}")
-            lines.append("")
+        lines += _footnotes(cal_notes)
     lines += _preset_line(results.get("calibrated", []), "the calibrated case study")
     secondary = results.get("secondary", [])
     if secondary:
