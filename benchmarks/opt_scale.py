@@ -1,7 +1,7 @@
 """OPT by region at scale: time per slot, Lagrangian bound, recovered decision and gap.
 
 Run with ``python -m benchmarks.opt_scale [--sizes 10,20,50,100,200,1000] [--slots N]
-[--iterations N] [--region-cells N] [--method auto|lp|lagrangian] [--workers W]
+[--iterations N] [--region-cells N] [--method auto|lp|lagrangian|master] [--workers W]
 [--ray-from CELLS] [--load L] [--json PATH] [--lp-only lp,priced]``.
 
 For each size, a system of the case-study shape (``cells`` cells of a terminal and a MEC
@@ -85,9 +85,7 @@ def measure(
         "regions": results[0].regions,
         "columns": results[0].columns,
         "slots": slots,
-        "method": method
-        if method == "priced"
-        else ("lp" if results[0].iterations == 0 else "lagrangian"),
+        "method": results[0].method,
         "iterations": results[0].iterations,
         "region_cells": region_cells,
         "seconds_p50": statistics.median(seconds),

@@ -61,7 +61,7 @@ def test_regions_keep_ran_domains_whole_and_are_about_the_size_asked():
         region_of_origins(system, 0)
 
 
-@pytest.mark.parametrize("method", ["lagrangian", "lp", "priced"])
+@pytest.mark.parametrize("method", ["lagrangian", "lp", "priced", "master"])
 @pytest.mark.parametrize(("cells", "candidates", "per_region"), [(4, 3, 1), (6, None, 2)])
 def test_bound_lp_optimum_and_decision_are_in_order(cells, candidates, per_region, method):
     system = small_system(cells, candidates)
@@ -104,6 +104,28 @@ def test_lp_method_bound_is_the_lp_and_at_least_the_lagrangian(seed):
     assert lagrangian.bound <= by_lp.bound + scale(lp)
     assert by_lp.violation <= 1e-6
     assert by_lp.bound <= by_lp.optimised + scale(lp)
+
+
+@pytest.mark.parametrize(
+    ("seed", "tiers", "load"), [(0, (), 1.0), (1, (), 0.6), (2, (0.6, 0.4, 0.2), 1.0)]
+)
+def test_the_master_method_meets_the_whole_lp_and_its_bound_never_passes_it(seed, tiers, load):
+    # the master LP's duals bound the slot at every iteration, and the bound and the master's
+    # optimum meet at the whole model's LP relaxation (tiers add rows over a node's columns
+    # alone, which the master holds)
+    system = small_system(6, 3, load)
+    inputs = slot_inputs(system, seed)
+    lp = decompose_slot(system, inputs, region_cells=2, tiers=tiers, method="lp").bound
+    result = decompose_slot(
+        system, inputs, region_cells=2, iterations=400, tiers=tiers, method="master"
+    )
+    assert result.method == "master"
+    assert result.regions == 3
+    assert max(result.bounds) <= lp + scale(lp)
+    assert result.bound == pytest.approx(lp, rel=1e-4)
+    assert result.iterations == len(result.bounds) < 400  # stopped once the two met
+    assert result.violation <= 1e-6
+    assert not feasibility_problems(system, result.decision)
 
 
 def test_dual_bound_holds_for_any_row_prices():
@@ -211,16 +233,16 @@ def test_policy_runs_by_name_and_reports_its_gap():
 
 
 @pytest.mark.slow
-def test_ray_actors_give_what_one_process_gives():
+@pytest.mark.parametrize("method", ["auto", "lagrangian", "master"])
+def test_ray_actors_give_what_one_process_gives(method):
     pytest.importorskip("ray")
     from cnc6g.policies.opt.decompose_ray import ray_solver
 
     system = small_system(6, 3)
     inputs = slot_inputs(system)
-    here = decompose_slot(system, inputs, region_cells=2, iterations=4, tiers=())
-    there = decompose_slot(
-        system, inputs, region_cells=2, iterations=4, tiers=(), solver=ray_solver(2)
-    )
+    options = {"region_cells": 2, "iterations": 4, "tiers": (), "method": method}
+    here = decompose_slot(system, inputs, **options)
+    there = decompose_slot(system, inputs, solver=ray_solver(2), **options)
     assert there.bound == pytest.approx(here.bound, rel=1e-9)
     assert there.optimised == pytest.approx(here.optimised, rel=1e-9)
 

@@ -74,11 +74,15 @@ def warm_twin(system: System, slots: int = 2) -> Twin:
     return twin
 
 
+MASTER_ITERATIONS = 400
+"""Enough for the master method to meet the whole LP on these systems (it stops there)."""
+
+
 def scale(value: float) -> float:
     return TOL * max(1.0, abs(value))
 
 
-@pytest.mark.parametrize("method", ["lp", "lagrangian"])
+@pytest.mark.parametrize("method", ["lp", "lagrangian", "master"])
 @pytest.mark.parametrize(
     ("cells", "dag", "alone"), [(3, False, False), (4, True, False), (3, True, True)]
 )
@@ -96,7 +100,7 @@ def test_bound_lp_optimum_and_decision_are_in_order_on_chains(cells, dag, alone,
         system,
         inputs,
         regions=np.roll(np.arange(cells), 1),
-        iterations=8,
+        iterations=MASTER_ITERATIONS if method == "master" else 8,
         tiers=(),
         mip_rel_gap=0.0,
         method=method,
@@ -108,6 +112,9 @@ def test_bound_lp_optimum_and_decision_are_in_order_on_chains(cells, dag, alone,
     assert result.violation <= 1e-6
     if method == "lp":  # the whole LP, path columns included
         assert result.bound == pytest.approx(lp, rel=1e-6)
+    if method == "master":  # the master's optimum meets its bound at the whole LP
+        assert result.bound == pytest.approx(lp, rel=1e-4)
+        assert result.iterations < MASTER_ITERATIONS
     d = result.decision
     assert feasibility_problems(system, d) == []
     assert d.path_shares is not None
@@ -157,7 +164,7 @@ def test_opt_regions_passes_the_contract_on_chain_presets(preset):
     check_policy(lambda: RegionalOptimalPolicy(region_cells=1), system, slots=3)
 
 
-@pytest.mark.parametrize("method", ["lp", "lagrangian"])
+@pytest.mark.parametrize("method", ["lp", "lagrangian", "master"])
 def test_paths_tier_shares_go_to_their_region_and_the_bound_holds_with_tiers(method):
     system = chain_system(3, False)
     twin = warm_twin(system)
@@ -165,12 +172,15 @@ def test_paths_tier_shares_go_to_their_region_and_the_bound_holds_with_tiers(met
     built = build_model(system, inputs, tiers=DEFAULT_TIERS)
     assert built.path_h.size  # the model splits some paths by tier
     lp = solve_slot(system, inputs, tiers=DEFAULT_TIERS, relax=True).objective
+    iterations = MASTER_ITERATIONS if method == "master" else 8
     result = decompose_slot(
-        system, inputs, region_cells=1, iterations=8, tiers=DEFAULT_TIERS, method=method
+        system, inputs, region_cells=1, iterations=iterations, tiers=DEFAULT_TIERS, method=method
     )
     assert result.bound <= lp + scale(lp)
     if method == "lp":
         assert result.bound == pytest.approx(lp, rel=1e-6)
+    if method == "master":
+        assert result.bound == pytest.approx(lp, rel=1e-4)
     assert result.bound <= result.optimised + scale(lp)
     assert result.violation <= 1e-6
     assert feasibility_problems(system, result.decision) == []

@@ -18,9 +18,12 @@ use are what the regions share; the Lagrangian relaxation prices them:
 For any prices (loads and links non-negative) the sum of the copies' LP optima, less the priced
 capacities, is a lower bound on the model's LP relaxation, hence on its optimum
 (:func:`decompose_slot` proves it in its docstring); the prices are improved by a projected
-subgradient method with Polyak steps (a fixed number of iterations: work, not time). The best
-the prices can give is the model's LP relaxation, so where that LP fits (``method="lp"``, the
-default up to :data:`LP_COLUMNS` columns) it is solved once instead, and the bound certified
+subgradient method with Polyak steps (a fixed number of iterations: work, not time), or taken
+from the duals of a master LP over the regions' LP points (``method="master"``,
+:mod:`~cnc6g.policies.opt.master`: a bound two to three times closer to the LP in the same
+iterations, each dearer). The best the prices can give is the model's LP relaxation, so
+where that LP fits (``method="lp"``, the default up to :data:`LP_COLUMNS` columns) it is
+solved once instead, and the bound certified
 from its row duals (:func:`~cnc6g.policies.opt.bound.dual_bound`). The decision is then
 recovered from the copies' LP points (the averaged ones of the subgradient method, or each
 copy's part of the LP's optimum): the shared binaries some copy wants are the candidates (an
@@ -57,6 +60,7 @@ import numpy as np
 from cnc6g.model.decision import Decision
 from cnc6g.policies.opt.bound import dual_bound
 from cnc6g.policies.opt.highs import HighsLp, HighsVarType, MatrixFormat, new_solver, primal
+from cnc6g.policies.opt.master import master_prices
 from cnc6g.policies.opt.model import (
     DEFAULT_TIERS,
     BuiltModel,
@@ -107,7 +111,7 @@ TURNS = 2
 """Turns the copies take in the recovery in turn (:func:`_open_in_turn`). A second turn took
 0.1-0.3 % off the decision at 20 cells, for about a quarter more recovery time."""
 
-METHODS = ("auto", "lp", "priced", "lagrangian")
+METHODS = ("auto", "lp", "priced", "lagrangian", "master")
 """How :func:`decompose_slot` gets its bound and the point the decision is recovered from."""
 
 LP_COLUMNS = 100_000
@@ -306,6 +310,7 @@ class Decomposition:
     bounds: tuple[float, ...] = ()  # the Lagrangian value of each iteration
     notes: tuple[str, ...] = ()
     values: FloatArray = field(default_factory=lambda: np.zeros(0))
+    method: str = "lagrangian"  # where the bound came from (one of METHODS but "auto")
 
 
 @dataclass(eq=False)
@@ -500,7 +505,10 @@ def decompose_slot(
     Lagrangian can reach, and on the sizes measured it takes a fraction of the time of the
     subgradient iterations), ``"priced"`` the same LP by route pricing (column generation,
     :mod:`~cnc6g.policies.opt.pricing`: the same optimum and bound; not faster on the systems
-    measured), ``"auto"`` the LP up to :data:`LP_COLUMNS` columns.
+    measured), ``"master"`` the regions' prices as the duals of a master LP over the regions'
+    LP points (:func:`~cnc6g.policies.opt.master.master_prices`: at most ``iterations`` solves
+    of the regions' LPs, as the subgradient method, and it stops where it meets the whole LP),
+    ``"auto"`` the LP up to :data:`LP_COLUMNS` columns.
 
     Why the bound holds: take any point of the model (its LP relaxation) and give each copy its
     region's routes and paths, every node column's value, and the part of each node's load its
@@ -562,6 +570,8 @@ def decompose_slot(
             bound, points = _lp_point(system, inputs, layout, regions, priced)
             history = [bound]
             recover(points)
+        elif method == "master":
+            bound, history = master_prices(layout, work, iterations, recover)
         else:
             bound, history = _dual(layout, work, iterations, recover)
         bound_at = time.perf_counter()
@@ -579,7 +589,7 @@ def decompose_slot(
         bound=bound,
         gap=max((optimised - bound) / max(abs(optimised), 1e-9), 0.0) if best else np.inf,
         regions=len(layout.copies),
-        iterations=iterations if method == "lagrangian" else 0,
+        iterations={"lagrangian": iterations, "master": len(history)}.get(method, 0),
         bound_ms=(bound_at - built_at - spent[0]) * 1e3,
         primal_ms=(done - bound_at + spent[0]) * 1e3,
         build_ms=(built_at - start) * 1e3,
@@ -588,6 +598,7 @@ def decompose_slot(
         bounds=tuple(history),
         notes=built.notes,
         values=values,
+        method=method,
     )
 
 
