@@ -232,6 +232,20 @@ def test_policy_runs_by_name_and_reports_its_gap():
         assert info["opt_bound_j"] <= info["opt_objective_j"] + scale(info["opt_bound_j"])
 
 
+def test_opt_regions_bounds_its_slots_by_the_method_asked():
+    system = small_system(6, 3)
+    policy = make_policy("opt-regions", region_cells=2, iterations=10, method="master")
+    assert isinstance(policy, RegionalOptimalPolicy)
+    result = run_policy(policy, system, 2, seed=0, sample=False)
+    assert policy.last is not None
+    assert policy.last.method == "master"
+    assert policy.last.iterations <= 10
+    for info in result.policy_info:
+        assert info["opt_bound_j"] <= info["opt_objective_j"] + scale(info["opt_bound_j"])
+    with pytest.raises(ValueError, match=r"method must be one of .*master.*not 'simplex'"):
+        make_policy("opt-regions", method="simplex")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["auto", "lagrangian", "master"])
 def test_ray_actors_give_what_one_process_gives(method):

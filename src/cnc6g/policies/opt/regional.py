@@ -11,6 +11,7 @@ from cnc6g.policies.opt.decompose import (
     DEFAULT_ITERATIONS,
     DEFAULT_NODE_LIMIT,
     DEFAULT_REGION_CELLS,
+    METHODS,
     Decomposition,
     RegionSolver,
     Solver,
@@ -29,7 +30,10 @@ class RegionalOptimalPolicy(Policy):
         region_cells: cells per region (whole RAN domains kept together).
         iterations: subgradient iterations per slot, on models too large for their whole LP
             relaxation (``decompose.LP_COLUMNS``; work, not time: the same decisions on any
-            machine for a seed).
+            machine for a seed); with ``method="master"``, the most solves of the regions' LPs.
+        method: where each slot's bound and the point its decision is recovered from come
+            from (``decompose.METHODS``: ``auto``, the whole LP up to ``LP_COLUMNS`` columns
+            and the subgradient method above; ``lp``, ``priced``, ``lagrangian``, ``master``).
         node_limit: branch-and-bound nodes of each region's MILP in the recovery.
         mip_rel_gap: relative gap at which a region's MILP stops.
         tiers: utilisation tiers of the model (default none: every node plans at the admission
@@ -58,7 +62,10 @@ class RegionalOptimalPolicy(Policy):
         workers: int = 0,
         address: str | None = None,
         twin_check: bool = True,
+        method: str = "auto",
     ) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         if region_cells < 1:
             raise ValueError("region_cells must be >= 1")
         if iterations < 1:
@@ -81,6 +88,7 @@ class RegionalOptimalPolicy(Policy):
         self.workers = workers
         self.address = address
         self.twin_check = twin_check
+        self.method = method
 
     def reset(self, system: System, seed: int | None = None) -> None:
         """Forget the previous slot."""
@@ -112,6 +120,7 @@ class RegionalOptimalPolicy(Policy):
             amortise_slots=self.amortise_slots,
             removal_weight=self.removal_weight,
             solver=self._solver(),
+            method=self.method,
         )
         self.last = result
         decision, self._picked = result.decision, "solver"
