@@ -59,7 +59,14 @@ import numpy as np
 
 from cnc6g.model.decision import Decision
 from cnc6g.policies.opt.bound import dual_bound
-from cnc6g.policies.opt.highs import HighsLp, HighsVarType, MatrixFormat, new_solver, primal
+from cnc6g.policies.opt.highs import (
+    HighsLp,
+    HighsVarType,
+    MatrixFormat,
+    new_solver,
+    primal,
+    sparse_lp,
+)
 from cnc6g.policies.opt.master import master_prices
 from cnc6g.policies.opt.model import (
     DEFAULT_TIERS,
@@ -170,21 +177,12 @@ class CopyData:
 
     def lp(self, cost: FloatArray) -> HighsLp:
         """The copy as a HiGHS LP with column costs ``cost`` (and no offset)."""
-        lp = HighsLp()
-        lp.num_col_ = self.cols.size
-        lp.num_row_ = self.rows.size
-        lp.col_cost_ = cost
-        lp.col_lower_ = self.lower
-        lp.col_upper_ = self.upper
-        lp.row_lower_ = self.row_lower
-        lp.row_upper_ = self.row_upper
-        lp.a_matrix_.format_ = MatrixFormat.kRowwise
-        lp.a_matrix_.num_col_ = self.cols.size
-        lp.a_matrix_.num_row_ = self.rows.size
-        lp.a_matrix_.start_ = self.row_start.astype(np.int32)
-        lp.a_matrix_.index_ = self.row_index.astype(np.int32)
-        lp.a_matrix_.value_ = self.row_value
-        return lp
+        return sparse_lp(
+            cost,
+            (self.lower, self.upper),
+            (self.row_lower, self.row_upper),
+            (MatrixFormat.kRowwise, self.row_start, self.row_index, self.row_value),
+        )
 
 
 @dataclass(frozen=True, eq=False)

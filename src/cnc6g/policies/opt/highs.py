@@ -46,6 +46,32 @@ def new_solver(time_limit: float, mip_rel_gap: float, node_limit: int | None = N
     return h
 
 
+def sparse_lp(
+    cost: FloatArray,
+    bounds: tuple[FloatArray, FloatArray],
+    row_bounds: tuple[FloatArray, FloatArray],
+    matrix: tuple[MatrixFormat, NDArray[np.integer], NDArray[np.integer], FloatArray],
+) -> HighsLp:
+    """A HiGHS LP from its arrays: column costs and bounds, row bounds, sparse matrix.
+
+    ``matrix`` is ``(format, start, index, value)``, row-wise or column-wise.
+    """
+    fmt, start, index, value = matrix
+    lp = HighsLp()
+    lp.num_col_ = cost.size
+    lp.num_row_ = row_bounds[0].size
+    lp.col_cost_ = cost
+    lp.col_lower_, lp.col_upper_ = bounds
+    lp.row_lower_, lp.row_upper_ = row_bounds
+    lp.a_matrix_.format_ = fmt
+    lp.a_matrix_.num_col_ = cost.size
+    lp.a_matrix_.num_row_ = row_bounds[0].size
+    lp.a_matrix_.start_ = np.asarray(start, dtype=np.int32)
+    lp.a_matrix_.index_ = np.asarray(index, dtype=np.int32)
+    lp.a_matrix_.value_ = np.asarray(value, dtype=float)
+    return lp
+
+
 def primal(h: Highs, n_cols: int) -> FloatArray | None:
     """The solver's primal values if it found a feasible point."""
     values = np.asarray(h.getSolution().col_value, dtype=float)
@@ -63,4 +89,5 @@ __all__ = [
     "MatrixFormat",
     "new_solver",
     "primal",
+    "sparse_lp",
 ]

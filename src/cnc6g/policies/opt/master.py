@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from cnc6g.policies.opt.highs import HighsLp, MatrixFormat, new_solver
+from cnc6g.policies.opt.highs import MatrixFormat, new_solver, sparse_lp
 from cnc6g.twin.system import FloatArray, IntArray
 
 if TYPE_CHECKING:  # the decomposition's types; it imports this module
@@ -161,20 +161,12 @@ class _Master:
         )
         self.b_cost = layout.cost[self.binaries]
         self.b_lo, self.b_hi = col_lo[self.binaries], col_hi[self.binaries]
-        m = HighsLp()
-        m.num_col_ = self.binaries.size
-        m.num_row_ = k
-        m.col_cost_ = self.b_cost
-        m.col_lower_ = self.b_lo
-        m.col_upper_ = self.b_hi
-        m.row_lower_ = self.lo
-        m.row_upper_ = self.hi
-        m.a_matrix_.format_ = MatrixFormat.kColwise
-        m.a_matrix_.num_col_ = self.binaries.size
-        m.a_matrix_.num_row_ = k
-        m.a_matrix_.start_ = self.bmap.indptr.astype(np.int32)
-        m.a_matrix_.index_ = self.bmap.indices.astype(np.int32)
-        m.a_matrix_.value_ = self.bmap.data.astype(float)
+        m = sparse_lp(
+            self.b_cost,
+            (self.b_lo, self.b_hi),
+            (self.lo, self.hi),
+            (MatrixFormat.kColwise, self.bmap.indptr, self.bmap.indices, self.bmap.data),
+        )
         self.h = new_solver(1e9, 0.0)
         self.h.passModel(m)
         self.points: list[tuple[int, FloatArray]] = []
