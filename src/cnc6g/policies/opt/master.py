@@ -25,12 +25,13 @@ The Lagrangian value at the master's duals (:func:`_Master.bound`: the copies' L
 them, the master's columns at their best within their bounds) is a lower bound for any
 duals; the copies' optima at the duals are the next columns, and the master's optimum and the
 best bound meet at the whole LP's (Dantzig and Wolfe's decomposition, whose dual is Kelley's
-cutting planes on the Lagrangian). The duals the copies are priced at are smoothed towards
-those of the best bound so far (Wentges' rule, :data:`SMOOTHING`), which keeps the first
-iterations' duals, set by a handful of columns, from swinging. The master starts from each
-copy's point that rejects every task (so that it is feasible) and its point at zero prices.
-The decision is recovered from the copies' parts of the master's optimum, as from the whole
-LP's.
+cutting planes on the Lagrangian). Two stabilisers keep the first iterations' duals, set by a
+handful of columns, from swinging: slack columns on the master's rows hold each dual in a box
+around the best bound's (:data:`BOX`, :data:`BOX_FLOOR`), and the duals the copies are priced
+at are smoothed towards the best bound's (Wentges' rule, :data:`SMOOTHING`). The master
+starts from each copy's point that rejects every task (so that it is feasible) and its point
+at zero prices. The decision is recovered from the copies' parts of the master's optimum, as
+from the whole LP's.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ if TYPE_CHECKING:  # the decomposition's types; it imports this module
 
 SMOOTHING = 0.9
 """Weight of the best bound's duals in the duals the copies are priced at (Wentges)."""
+
+BOX = 0.2
+"""Half-width of the box the master's duals are kept in around the best bound's, relative."""
+
+BOX_FLOOR = 1.0
+"""Smallest half-width of the box, J per unit of a row."""
 
 TOLERANCE = 1e-5
 """Relative distance of the master's optimum from the best bound at which the iterations stop."""
@@ -169,7 +176,35 @@ class _Master:
         )
         self.h = new_solver(1e9, 0.0)
         self.h.passModel(m)
+        # a pair of slack columns on each coupling row, whose costs keep its dual in a box
+        # (:meth:`centre`); the copies' points follow them
+        boxed = np.arange(G, k, dtype=np.int32)
+        n_box = 2 * boxed.size
+        self.h.addCols(
+            n_box,
+            np.zeros(n_box),
+            np.zeros(n_box),
+            np.full(n_box, np.inf),
+            n_box,
+            np.arange(n_box, dtype=np.int32),
+            np.concatenate([boxed, boxed]),
+            np.concatenate([np.ones(boxed.size), -np.ones(boxed.size)]),
+        )
+        self.box_cols = self.binaries.size + np.arange(n_box, dtype=np.int32)
+        self.offset = self.binaries.size + n_box  # the master's columns before the points
         self.points: list[tuple[int, FloatArray]] = []
+
+    def centre(self, y: FloatArray, width: FloatArray) -> None:
+        """Keep the coupling rows' duals within ``width`` of ``y``.
+
+        A slack adding to a row at cost ``c`` caps its dual at ``c``, one taking from it at
+        cost ``c`` holds it at ``-c`` or more; while a slack is in use (:meth:`boxed`) the
+        master's optimum is not a point of the whole LP.
+        """
+        yc = y[self.coupling]
+        w = width[self.coupling]
+        cost = np.concatenate([yc + w, w - yc])
+        self.h.changeColsCost(self.box_cols.size, self.box_cols, cost)
 
     def add(self, points: list[tuple[int, FloatArray]]) -> None:
         """Add copy points ``(copy, values)`` as master columns."""
@@ -204,6 +239,11 @@ class _Master:
         value = float(h.getInfo().objective_function_value) + self.layout.offset
         return value, self._signed(dual)
 
+    def boxed(self) -> bool:
+        """Whether the master's optimum uses a slack of the box (its duals are held back)."""
+        values = np.asarray(self.h.getSolution().col_value, dtype=float)
+        return bool(values[self.box_cols].max(initial=0.0) > 1e-9)
+
     def _signed(self, dual: FloatArray) -> FloatArray:
         """``dual`` with the convexity rows' set to 0 and each other's sign as its row allows."""
         y = dual.copy()
@@ -231,7 +271,7 @@ class _Master:
 
     def parts(self) -> list[FloatArray]:
         """Each copy's part of the master's optimum: its points weighted by their columns."""
-        weight = np.asarray(self.h.getSolution().col_value, dtype=float)[self.binaries.size :]
+        weight = np.asarray(self.h.getSolution().col_value, dtype=float)[self.offset :]
         parts = [np.zeros(c.cols.size) for c in self.layout.copies]
         for w, (g, v) in zip(weight, self.points, strict=True):
             if w > 0:
@@ -275,11 +315,17 @@ def master_prices(
     history = [best]
     master.add([(g, v) for g, (_, v) in enumerate(start)])
     master.add([(g, v) for g, (_, v) in enumerate(results)])
+    width = np.full(master.n_rows, BOX_FLOOR)
+    master.centre(centre, width)
     last = np.inf
     for _ in range(iterations - 1):
         upper, duals = master.solve()
         if upper - best <= TOLERANCE * max(abs(best), 1.0):
-            break
+            if not master.boxed():  # the master's optimum is the whole LP's: the bound meets it
+                break
+            width *= 2  # the box holds the duals back: widen it
+            master.centre(centre, width)
+            continue
         # the master did not move with the last (smoothed) columns: price at its duals, where
         # a copy either finds a better column or the bound meets the master
         weight = SMOOTHING if upper < last - TOLERANCE * max(abs(upper), 1.0) else 0.0
@@ -290,6 +336,8 @@ def master_prices(
         history.append(value)
         if value > best:
             best, centre = value, y
+            width = np.maximum(BOX * np.abs(centre), BOX_FLOOR)
+            master.centre(centre, width)
         master.add([(g, v) for g, (_, v) in enumerate(results)])
     else:
         master.solve()
