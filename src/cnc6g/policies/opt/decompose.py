@@ -329,6 +329,8 @@ class _Layout:
     shared_which: list[IntArray]  # [copy] their index among the shared rows
     shared_matrix: tuple[IntArray, IntArray, FloatArray]  # shared rows' (row, col, value)
     load_upper: FloatArray  # [N] bound of each node's load column
+    col_region: IntArray  # [n_cols] the region of each route-like column (-1: a node's)
+    row_regions: tuple[IntArray, IntArray]  # [n_rows] lowest and highest region of each row
 
 
 def _layout(system: System, built: BuiltModel, regions: IntArray) -> _Layout:
@@ -449,6 +451,8 @@ def _layout(system: System, built: BuiltModel, regions: IntArray) -> _Layout:
         shared_which=shared_whichs,
         shared_matrix=shared_matrix,
         load_upper=upper[built.load],
+        col_region=col_region,
+        row_regions=(lo_region, hi_region),
     )
 
 

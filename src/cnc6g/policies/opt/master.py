@@ -89,14 +89,8 @@ class _Master:
         n_rows = start.size - 1
         row_of = np.repeat(np.arange(n_rows), np.diff(start))
         node_col = binary | is_load
-        owner = np.full(n, -1, dtype=np.int64)  # the copy of each region's column
-        for g, c in enumerate(copies):
-            owner[c.cols[~node_col[c.cols]]] = g
-        big = np.iinfo(np.int64).max
-        first = np.full(n_rows, big)
-        np.minimum.at(first, row_of, np.where(owner[rcols] >= 0, owner[rcols], big))
-        last = np.full(n_rows, -1)
-        np.maximum.at(last, row_of, owner[rcols])
+        owner = layout.col_region  # the copy (region) of each region's column
+        first, last = layout.row_regions
         has = np.zeros((3, n_rows), dtype=bool)  # a load; a shared node's column; another's
         np.logical_or.at(has[0], row_of, is_load[rcols])
         np.logical_or.at(has[1], row_of, node_col[rcols] & shared[rcols])
@@ -116,8 +110,11 @@ class _Master:
         # each copy's map from its point to its master column's entries (but convexity)
         triplets = []
         self.unit: list[FloatArray] = []
-        agree_lo: list[int] = []
-        agree_of: list[IntArray] = []  # the master binary of each agreement row
+        # the master's binaries: their entries in the picked rows, -1 in the agreement rows
+        on_bin = binary[e_col] & shared[e_col]
+        b_rows = [e_row[on_bin]]
+        b_cols = [np.searchsorted(self.binaries, e_col[on_bin])]
+        b_vals = [e_val[on_bin]]
         k = k_agree
         for g, c in enumerate(copies):
             local = np.full(n, -1, dtype=np.int64)
@@ -136,8 +133,9 @@ class _Master:
             rows.append(k + np.arange(own_b.size))
             cols.append(local[own_b])
             vals.append(np.ones(own_b.size))
-            agree_lo.append(k)
-            agree_of.append(np.searchsorted(self.binaries, own_b))
+            b_rows.append(k + np.arange(own_b.size))
+            b_cols.append(np.searchsorted(self.binaries, own_b))
+            b_vals.append(-np.ones(own_b.size))
             k += own_b.size
             triplets.append((rows, cols, vals, c.cols.size))
             unit = layout.cost[c.cols] * layout.share[g]
@@ -153,15 +151,11 @@ class _Master:
         self.hi[k_load:k_agree] = col_hi[loads]
         self.hi[k_agree:] = 0.0
         self.coupling = slice(G, k)
-        # the master's binaries: their node-row entries, and -1 in each copy's agreement rows
-        on_bin = binary[e_col] & shared[e_col]
-        b_rows = [e_row[on_bin]]
-        b_cols = [np.searchsorted(self.binaries, e_col[on_bin])]
-        b_vals = [e_val[on_bin]]
-        for lo_k, which in zip(agree_lo, agree_of, strict=True):
-            b_rows.append(lo_k + np.arange(which.size))
-            b_cols.append(which)
-            b_vals.append(-np.ones(which.size))
+        # the bound each priced row is held at (0 where there is none: its dual is 0 there)
+        self.finite = (
+            np.where(np.isfinite(self.lo), self.lo, 0.0),
+            np.where(np.isfinite(self.hi), self.hi, 0.0),
+        )
         self.bmap = sp.csc_matrix(
             (np.concatenate(b_vals), (np.concatenate(b_rows), np.concatenate(b_cols))),
             shape=(k, self.binaries.size),
@@ -264,8 +258,7 @@ class _Master:
         """
         d = self.b_cost - self.bmap.T @ y
         binaries = float(np.sum(np.where(d > 0, d * self.b_lo, d * self.b_hi)))
-        lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
-        hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
+        lo, hi = self.finite
         rows = float(np.sum(np.where(y > 0, y * lo, y * hi)))
         return float(total + binaries + rows + self.layout.offset)
 
