@@ -20,7 +20,7 @@ capacities, is a lower bound on the model's LP relaxation, hence on its optimum
 (:func:`decompose_slot` proves it in its docstring); the prices are improved by a projected
 subgradient method with Polyak steps (a fixed number of iterations: work, not time), or taken
 from the duals of a master LP over the regions' LP points (``method="master"``,
-:mod:`~cnc6g.policies.opt.master`: a bound two to three times closer to the LP in the same
+:mod:`~cnc6g.policies.opt.master`: a bound about three times closer to the LP in the same
 iterations, each dearer). The best the prices can give is the model's LP relaxation, so
 where that LP fits (``method="lp"``, the default up to :data:`LP_COLUMNS` columns) it is
 solved once instead, and the bound certified
